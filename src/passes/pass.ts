@@ -54,6 +54,27 @@ export interface PassContext {
   run?: ModelRunner;
 }
 
+/** A `mlc compress` flag a pass contributes (commander syntax, e.g. '--prune <sparsity>'). */
+export interface CliFlag {
+  flags: string;
+  description: string;
+  defaultValue?: string | boolean | string[];
+  /** choices shown in help and enforced by commander */
+  choices?: string[];
+}
+
+/**
+ * How a pass is driven from `mlc compress` flags. `fromFlags` gets every parsed flag (commander
+ * camelCase keys: --prune-scope → pruneScope; shared flags such as `exclude` included) and returns
+ * the raw options for parseOptions, or undefined when the flags do not ask for this pass.
+ */
+export interface PassCli {
+  flags: CliFlag[];
+  fromFlags(flags: Record<string, unknown>): unknown | undefined;
+  /** suffix of the default output name when this pass runs alone (e.g. '_int8') */
+  outputSuffix(options: unknown): string;
+}
+
 export interface Pass<O = Record<string, unknown>> {
   name: string; // kebab-case registry key
   describe: string;
@@ -62,6 +83,7 @@ export interface Pass<O = Record<string, unknown>> {
   /** Validate and normalize options (from CLI flags or a recipe); throws MlcError('USAGE'). */
   parseOptions(raw: unknown): O;
   run(model: Model, options: O, ctx: PassContext): Promise<PassResult>;
+  cli?: PassCli;
 }
 
 /** Mulberry32: a small seeded PRNG. */
