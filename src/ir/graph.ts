@@ -178,6 +178,7 @@ export class Graph {
   /** Add a node (given a unique name if it has none or a taken one), before `before` or at the end. */
   addNode(node: Node, opts: { before?: Node; after?: Node } = {}): Node {
     if (!node.name) node.name = this.uniqueName(node.opType);
+    else if (this.nodeNameTaken(node.name)) node.name = this.uniqueName(node.name);
     if (opts.before) {
       const i = this.nodes.indexOf(opts.before);
       if (i < 0) throw new MlcError('INTERNAL', `addNode: ${opts.before.name} is not in graph ${this.name}`);
@@ -212,6 +213,12 @@ export class Graph {
     return this.addNode(node, opts);
   }
 
+  /** Whether a node anywhere in the model (root graph and subgraphs) is called `name`. */
+  private nodeNameTaken(name: string): boolean {
+    for (const { node } of this.root().allNodes()) if (node.name === name) return true;
+    return false;
+  }
+
   removeNode(node: Node): void {
     const i = this.nodes.indexOf(node);
     if (i >= 0) {
@@ -224,7 +231,10 @@ export class Graph {
   replaceNode(oldNode: Node, newNodes: Node[]): void {
     const i = this.nodes.indexOf(oldNode);
     if (i < 0) throw new MlcError('INTERNAL', `replaceNode: ${oldNode.name} is not in graph ${this.name}`);
-    for (const n of newNodes) if (!n.name) n.name = this.uniqueName(n.opType);
+    for (const n of newNodes) {
+      if (!n.name) n.name = this.uniqueName(n.opType);
+      else if (n.name !== oldNode.name && this.nodeNameTaken(n.name)) n.name = this.uniqueName(n.name);
+    }
     this.nodes.splice(i, 1, ...newNodes);
     this.touch();
   }
@@ -238,7 +248,12 @@ export class Graph {
     const rename = (g: Graph) => {
       for (const n of g.nodes) {
         for (let k = 0; k < n.inputs.length; k++) if (n.inputs[k] === oldName) n.inputs[k] = newName;
-        for (const sg of subgraphsOf(n)) if (!sg.definedNames().has(oldName)) rename(sg);
+        for (const sg of subgraphsOf(n)) {
+          if (sg.definedNames().has(oldName)) continue;
+          rename(sg);
+          // a subgraph output that is the outer value itself follows it (subgraph outputs are positional)
+          for (const o of sg.outputs) if (o.name === oldName) o.name = newName;
+        }
       }
       g.touch();
     };
@@ -332,7 +347,11 @@ export class Graph {
     return removed;
   }
 
-  /** Remove initializers nothing reads (inputs of the graph are kept). Returns how many. */
+  /**
+   * Remove initializers nothing reads. An unused initializer that is also listed as a graph input
+   * (old exporters list every weight there) is removed together with that input entry; graph inputs
+   * that are not initializers are kept. Returns how many initializers were removed.
+   */
   removeUnusedInitializers(): number {
     const used = new Set<string>(this.outputs.map((o) => o.name));
     for (const n of this.nodes) {

@@ -1,0 +1,20 @@
+/**
+ * The registered passes, in canonical order: lowrank → prune → distill → quantize.
+ * `mlc compress` derives its flags from this list and builds the pipeline in this order.
+ *
+ * A pass engineer adds ONE import and ONE list entry here.
+ */
+import { MlcError } from '../errors.js';
+import type { Pass } from './pass.js';
+
+export const passes: Pass<any>[] = [];
+
+/** The registered pass called `name`; throws MlcError('USAGE') listing the known names. */
+export function getPass(name: string): Pass<any> {
+  const p = passes.find((x) => x.name === name);
+  if (!p) {
+    const known = passes.map((x) => x.name).join(', ') || '(none)';
+    throw new MlcError('USAGE', `unknown pass "${name}" (known: ${known})`);
+  }
+  return p;
+}
