@@ -1,0 +1,514 @@
+/**
+ * Quantization arithmetic on typed arrays (pure; no graphs).
+ *
+ * Affine quantization maps a real value r to an integer q with a scale s > 0 and a zero point z:
+ *
+ *     q = clamp(round(r / s) + z, qmin, qmax)        r ≈ s·(q − z)
+ *
+ * Rounding is round-half-to-even, as ONNX QuantizeLinear does. The real range is always widened to
+ * include 0 so that 0 is exactly representable (padding, ReLU). Degenerate ranges (an all-zero or
+ * constant-zero channel, a range too small to give a finite positive scale) get s = 1, z = the
+ * symmetric midpoint, so that dequantization is exact for the zeros and never divides by zero.
+ */
+
+export type QType = 'int8' | 'uint8' | 'int4' | 'uint4';
+
+export interface QRange {
+  qmin: number;
+  qmax: number;
+}
+
+/** Integer range of a type. Symmetric int8 uses the restricted range [-127, 127] (ORT's choice for weights). */
+export function qRange(qtype: QType, symmetric = false): QRange {
+  switch (qtype) {
+    case 'int8':
+      return symmetric ? { qmin: -127, qmax: 127 } : { qmin: -128, qmax: 127 };
+    case 'uint8':
+      return { qmin: 0, qmax: 255 };
+    case 'int4':
+      return symmetric ? { qmin: -7, qmax: 7 } : { qmin: -8, qmax: 7 };
+    case 'uint4':
+      return { qmin: 0, qmax: 15 };
+  }
+}
+
+/** Round half to even (numpy.rint, ONNX QuantizeLinear). */
+export function rint(x: number): number {
+  const r = Math.round(x);
+  // Math.round rounds .5 up; fix the ties that land on an odd integer
+  if (Math.abs(x % 1) === 0.5 && r % 2 !== 0) return r - 1;
+  return r;
+}
+
+/** Smallest scale accepted before a range counts as degenerate. */
+const MIN_SCALE = 1e-30;
+
+export interface ScaleZp {
+  scale: number;
+  zeroPoint: number;
+}
+
+/**
+ * Scale and zero point for the real range [rmin, rmax] (widened to include 0).
+ * symmetric: s = max(|rmin|, |rmax|) / ((qmax − qmin) / 2), z = the midpoint of the range (0 for
+ * int8, 128 for uint8). asymmetric: s = (rmax − rmin) / (qmax − qmin), z = round(qmin − rmin / s).
+ */
+export function computeScaleZp(rmin: number, rmax: number, range: QRange, symmetric: boolean): ScaleZp {
+  const { qmin, qmax } = range;
+  let lo = Math.min(rmin, 0);
+  let hi = Math.max(rmax, 0);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
+    lo = Number.isFinite(lo) ? lo : -3.4e38;
+    hi = Number.isFinite(hi) ? hi : 3.4e38;
+  }
+  if (symmetric) {
+    const absmax = Math.max(-lo, hi);
+    const z = Math.ceil((qmin + qmax) / 2);
+    const scale = absmax / ((qmax - qmin) / 2);
+    if (!(scale >= MIN_SCALE) || !Number.isFinite(scale)) return { scale: 1, zeroPoint: z };
+    return { scale, zeroPoint: z };
+  }
+  const scale = (hi - lo) / (qmax - qmin);
+  if (!(scale >= MIN_SCALE) || !Number.isFinite(scale)) return { scale: 1, zeroPoint: clampInt(0, qmin, qmax) };
+  const zeroPoint = clampInt(rint(qmin - lo / scale), qmin, qmax);
+  return { scale, zeroPoint };
+}
+
+function clampInt(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/** q = clamp(round(r / s) + z, qmin, qmax). */
+export function quantizeValue(r: number, scale: number, zeroPoint: number, range: QRange): number {
+  const v = rint(r / scale) + zeroPoint;
+  return v < range.qmin ? range.qmin : v > range.qmax ? range.qmax : v;
+}
+
+/** r = s·(q − z). */
+export function dequantizeValue(q: number, scale: number, zeroPoint: number): number {
+  return scale * (q - zeroPoint);
+}
+
+/** min and max of finite values; [0, 0] for an empty array. NaN values are ignored. */
+export function minMax(data: ArrayLike<number>): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo > hi ? [0, 0] : [lo, hi];
+}
+
+/** True when every value is finite. */
+export function allFinite(data: ArrayLike<number>): boolean {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
+  return true;
+}
+
+/**
+ * Per-channel min/max along `axis` of a row-major tensor with shape `dims`.
+ * Returns arrays of length dims[axis].
+ */
+export function minMaxPerChannel(data: ArrayLike<number>, dims: readonly number[], axis: number): { min: Float64Array; max: Float64Array } {
+  const c = dims[axis];
+  let inner = 1;
+  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
+  const outer = c === 0 ? 0 : data.length / (c * inner);
+  const min = new Float64Array(c).fill(Infinity);
+  const max = new Float64Array(c).fill(-Infinity);
+  for (let o = 0; o < outer; o++) {
+    for (let ch = 0; ch < c; ch++) {
+      const base = (o * c + ch) * inner;
+      let lo = min[ch];
+      let hi = max[ch];
+      for (let i = 0; i < inner; i++) {
+        const v = data[base + i];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      min[ch] = lo;
+      max[ch] = hi;
+    }
+  }
+  for (let ch = 0; ch < c; ch++) {
+    if (min[ch] > max[ch]) {
+      min[ch] = 0;
+      max[ch] = 0;
+    }
+  }
+  return { min, max };
+}
+
+export interface QuantizedTensor {
+  /** Int8Array for int8, Uint8Array for uint8 */
+  q: Int8Array | Uint8Array;
+  /** one scale per channel (length 1 when per tensor) */
+  scale: Float32Array;
+  /** one zero point per channel, same typed array kind as q */
+  zeroPoint: Int8Array | Uint8Array;
+  /** channel axis, or undefined for per-tensor */
+  axis?: number;
+}
+
+/**
+ * Quantize a float tensor to 8 bits, per tensor (axis undefined) or per channel along `axis`.
+ * Weights conventionally use symmetric int8; uint8 is asymmetric.
+ */
+export function quantizeTensor(
+  data: Float32Array,
+  dims: readonly number[],
+  opts: { qtype: 'int8' | 'uint8'; symmetric: boolean; axis?: number },
+): QuantizedTensor {
+  const range = qRange(opts.qtype, opts.symmetric);
+  const n = data.length;
+  const q = opts.qtype === 'int8' ? new Int8Array(n) : new Uint8Array(n);
+  if (opts.axis === undefined) {
+    const [lo, hi] = minMax(data);
+    const { scale, zeroPoint } = computeScaleZp(lo, hi, range, opts.symmetric);
+    quantizeRun(data, q, 0, n, scale, zeroPoint, range);
+    const zp = opts.qtype === 'int8' ? Int8Array.of(zeroPoint) : Uint8Array.of(zeroPoint);
+    return { q, scale: Float32Array.of(scale), zeroPoint: zp };
+  }
+  const axis = opts.axis;
+  const c = dims[axis];
+  let inner = 1;
+  for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
+  const outer = c === 0 ? 0 : n / (c * inner);
+  const { min, max } = minMaxPerChannel(data, dims, axis);
+  const scale = new Float32Array(c);
+  const zeroPoint = opts.qtype === 'int8' ? new Int8Array(c) : new Uint8Array(c);
+  for (let ch = 0; ch < c; ch++) {
+    const p = computeScaleZp(min[ch], max[ch], range, opts.symmetric);
+    scale[ch] = p.scale;
+    zeroPoint[ch] = p.zeroPoint;
+  }
+  for (let o = 0; o < outer; o++) {
+    for (let ch = 0; ch < c; ch++) {
+      const base = (o * c + ch) * inner;
+      // quantize with the float32-rounded scale the model will store
+      quantizeRun(data, q, base, base + inner, scale[ch], zeroPoint[ch], range);
+    }
+  }
+  return { q, scale, zeroPoint, axis };
+}
+
+function quantizeRun(
+  src: Float32Array,
+  dst: Int8Array | Uint8Array,
+  from: number,
+  to: number,
+  scale: number,
+  zeroPoint: number,
+  range: QRange,
+): void {
+  const s = Math.fround(scale);
+  const { qmin, qmax } = range;
+  for (let i = from; i < to; i++) {
+    const x = src[i] / s;
+    // inline rint: round half to even
+    let r = Math.round(x);
+    if (r - x === 0.5 && r % 2 !== 0) r -= 1;
+    let v = r + zeroPoint;
+    if (v < qmin) v = qmin;
+    else if (v > qmax) v = qmax;
+    else if (v !== v) v = zeroPoint; // NaN input
+    dst[i] = v;
+  }
+}
+
+/** Inverse of quantizeTensor: r = s·(q − z) per channel. */
+export function dequantizeTensor(qt: QuantizedTensor, dims: readonly number[]): Float32Array {
+  const n = qt.q.length;
+  const out = new Float32Array(n);
+  if (qt.axis === undefined) {
+    const s = qt.scale[0];
+    const z = qt.zeroPoint[0];
+    for (let i = 0; i < n; i++) out[i] = s * (qt.q[i] - z);
+    return out;
+  }
+  const c = dims[qt.axis];
+  let inner = 1;
+  for (let i = qt.axis + 1; i < dims.length; i++) inner *= dims[i];
+  for (let i = 0; i < n; i++) {
+    const ch = Math.floor(i / inner) % c;
+    out[i] = qt.scale[ch] * (qt.q[i] - qt.zeroPoint[ch]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calibration: histograms, percentile and entropy (KL) thresholds
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A fixed-range histogram of values over [lo, hi] with `bins` equal bins; values outside the range
+ * go to the first / last bin. Build the range from a first min/max pass.
+ */
+export class Histogram {
+  readonly counts: Float64Array;
+  readonly lo: number;
+  readonly hi: number;
+  total = 0;
+
+  constructor(lo: number, hi: number, bins = 2048) {
+    this.lo = lo;
+    this.hi = hi > lo ? hi : lo + 1e-12;
+    this.counts = new Float64Array(bins);
+  }
+
+  get bins(): number {
+    return this.counts.length;
+  }
+
+  get binWidth(): number {
+    return (this.hi - this.lo) / this.counts.length;
+  }
+
+  add(data: ArrayLike<number>): void {
+    const b = this.counts.length;
+    const inv = b / (this.hi - this.lo);
+    const lo = this.lo;
+    const counts = this.counts;
+    let added = 0;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (v !== v) continue;
+      let k = Math.floor((v - lo) * inv);
+      if (k < 0) k = 0;
+      else if (k >= b) k = b - 1;
+      counts[k]++;
+      added++;
+    }
+    this.total += added;
+  }
+
+  /** The value below which a fraction `q` (0..1) of the samples lie (linear inside the bin). */
+  quantile(q: number): number {
+    if (this.total === 0) return 0;
+    const target = q * this.total;
+    let acc = 0;
+    for (let k = 0; k < this.counts.length; k++) {
+      const c = this.counts[k];
+      if (acc + c >= target && c > 0) {
+        const f = (target - acc) / c;
+        return this.lo + (k + f) * this.binWidth;
+      }
+      acc += c;
+    }
+    return this.hi;
+  }
+}
+
+/**
+ * Percentile range: clip the lowest and highest (100 − p)% of samples, e.g. p = 99.99 keeps
+ * [quantile(0.0001), quantile(0.9999)]. The range is never wider than the observed min/max.
+ */
+export function percentileRange(h: Histogram, percentile: number, observed: [number, number]): [number, number] {
+  const tail = Math.max(0, Math.min(50, 100 - percentile)) / 100;
+  const lo = Math.max(observed[0], h.quantile(tail));
+  const hi = Math.min(observed[1], h.quantile(1 - tail));
+  return lo <= hi ? [lo, hi] : [observed[0], observed[1]];
+}
+
+/**
+ * Entropy (KL-divergence) calibration, as in TensorRT's int8 calibrator: over a histogram of |x|
+ * with B bins, try thresholds i = L..B (L = number of quantization levels); for each, P is the
+ * first i bins with the clipped tail added to bin i−1, Q is P merged into L levels and expanded
+ * back over the non-empty bins; pick the threshold minimizing KL(P‖Q).
+ *
+ * `absHist` must be a histogram over [0, absmax]. Returns the threshold T (the range is then
+ * [−T, T] intersected with the observed range).
+ */
+export function entropyThreshold(absHist: Histogram, levels = 128): number {
+  const hist = absHist.counts;
+  const B = hist.length;
+  const width = absHist.binWidth;
+  if (absHist.total === 0) return 0;
+  if (B <= levels) return absHist.hi;
+  let bestKl = Infinity;
+  let bestI = B;
+  // coarse step keeps the search O(B²/step) cheap for B = 2048
+  const step = Math.max(1, Math.floor(B / 512));
+  // suffix[i] = mass of the bins at or beyond i (the clipped tail of threshold i)
+  const suffix = new Float64Array(B + 1);
+  for (let k = B - 1; k >= 0; k--) suffix[k] = suffix[k + 1] + hist[k];
+  const p = new Float64Array(B);
+  const q = new Float64Array(B);
+  for (let i = levels; i <= B; i += step) {
+    // reference distribution P: first i bins, outliers folded into the last one
+    for (let k = 0; k < i; k++) p[k] = hist[k];
+    p[i - 1] += suffix[i];
+    // candidate Q: merge hist[0..i) into `levels` groups, spread each group's mass evenly over
+    // its non-empty bins
+    const per = i / levels;
+    for (let j = 0; j < levels; j++) {
+      const start = Math.floor(j * per);
+      const end = j === levels - 1 ? i : Math.floor((j + 1) * per);
+      let sum = 0;
+      let nonzero = 0;
+      for (let k = start; k < end; k++) {
+        sum += hist[k];
+        if (hist[k] !== 0) nonzero++;
+      }
+      const v = nonzero ? sum / nonzero : 0;
+      for (let k = start; k < end; k++) q[k] = hist[k] !== 0 ? v : 0;
+    }
+    const kl = klDivergence(p, q, i);
+    if (kl < bestKl) {
+      bestKl = kl;
+      bestI = i;
+    }
+  }
+  return Math.min(absHist.hi, bestI * width);
+}
+
+/** KL(P‖Q) over the first n entries, both normalized; bins where P = 0 contribute 0, Q = 0 is smoothed. */
+export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>, n = p.length): number {
+  let sp = 0;
+  let sq = 0;
+  for (let k = 0; k < n; k++) {
+    sp += p[k];
+    sq += q[k];
+  }
+  if (sp === 0 || sq === 0) return Infinity;
+  const eps = 1e-10;
+  let kl = 0;
+  for (let k = 0; k < n; k++) {
+    if (p[k] === 0) continue;
+    const pk = p[k] / sp;
+    const qk = Math.max(q[k] / sq, eps);
+    kl += pk * Math.log(pk / qk);
+  }
+  return kl;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4-bit block quantization in onnxruntime's MatMulNBits layout
+// ---------------------------------------------------------------------------------------------
+
+export interface Int4Blocks {
+  /** [N, kBlocks, blockSize / 2] uint8, two values per byte, element 2i in the low nibble */
+  packed: Uint8Array;
+  /** [N * kBlocks] float32, block (n, b) at n * kBlocks + b */
+  scales: Float32Array;
+  /** [N * ceil(kBlocks / 2)] uint8 (asymmetric only), block 2i in the low nibble */
+  zeroPoints?: Uint8Array;
+  kBlocks: number;
+}
+
+/**
+ * Block-wise 4-bit quantization of a row-major weight W [K, N] (MatMul's B) along K, in the layout
+ * of com.microsoft MatMulNBits (bits = 4): for column n and block b, the values W[b·bs .. b·bs+bs, n]
+ * (zero-padded past K) are packed into packed[n][b][·].
+ *
+ * symmetric (no zero-point input; the kernel uses z = 8): m = the value with the largest |m| in the
+ * block, s = m / −8, q = clamp(round(w / s) + 8, 0, 15), so m itself maps to q = 0 exactly.
+ * asymmetric: range [min(0, lo), max(0, hi)], s = (hi − lo) / 15, z = round(−lo / s).
+ * Dequantization in both: w ≈ s·(q − z).
+ */
+export function quantizeInt4Blocks(
+  w: Float32Array,
+  K: number,
+  N: number,
+  blockSize: number,
+  symmetric = true,
+): Int4Blocks {
+  if (blockSize < 2 || blockSize % 2 !== 0) throw new RangeError(`block size must be even, got ${blockSize}`);
+  const kBlocks = Math.ceil(K / blockSize);
+  const blob = blockSize / 2;
+  const packed = new Uint8Array(N * kBlocks * blob);
+  const scales = new Float32Array(N * kBlocks);
+  const zpStride = Math.ceil(kBlocks / 2);
+  const zeroPoints = symmetric ? undefined : new Uint8Array(N * zpStride);
+  const vals = new Float32Array(blockSize);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const k0 = b * blockSize;
+      const len = Math.min(blockSize, K - k0);
+      vals.fill(0);
+      for (let i = 0; i < len; i++) vals[i] = w[(k0 + i) * N + n];
+      let scale: number;
+      let zp: number;
+      if (symmetric) {
+        let m = 0;
+        for (let i = 0; i < len; i++) if (Math.abs(vals[i]) > Math.abs(m)) m = vals[i];
+        scale = Math.fround(m / -8);
+        zp = 8;
+        if (!(Math.abs(scale) >= MIN_SCALE) || !Number.isFinite(scale)) scale = 1;
+      } else {
+        let lo = 0;
+        let hi = 0;
+        for (let i = 0; i < len; i++) {
+          if (vals[i] < lo) lo = vals[i];
+          if (vals[i] > hi) hi = vals[i];
+        }
+        const p = computeScaleZp(lo, hi, { qmin: 0, qmax: 15 }, false);
+        scale = Math.fround(p.scale);
+        zp = p.zeroPoint;
+      }
+      const idx = n * kBlocks + b;
+      scales[idx] = scale;
+      if (zeroPoints) {
+        const zi = n * zpStride + (b >> 1);
+        zeroPoints[zi] |= (b & 1) === 0 ? zp : zp << 4;
+      }
+      const base = idx * blob;
+      for (let i = 0; i < blockSize; i++) {
+        let q = rint(vals[i] / scale) + zp;
+        if (q < 0) q = 0;
+        else if (q > 15) q = 15;
+        else if (q !== q) q = zp;
+        packed[base + (i >> 1)] |= (i & 1) === 0 ? q : q << 4;
+      }
+    }
+  }
+  return { packed, scales, zeroPoints, kBlocks };
+}
+
+/** Inverse of quantizeInt4Blocks: the dequantized W [K, N]. */
+export function dequantizeInt4Blocks(blocks: Int4Blocks, K: number, N: number, blockSize: number): Float32Array {
+  const out = new Float32Array(K * N);
+  const { packed, scales, zeroPoints, kBlocks } = blocks;
+  const blob = blockSize / 2;
+  const zpStride = Math.ceil(kBlocks / 2);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const idx = n * kBlocks + b;
+      const s = scales[idx];
+      let z = 8;
+      if (zeroPoints) {
+        const byte = zeroPoints[n * zpStride + (b >> 1)];
+        z = (b & 1) === 0 ? byte & 0x0f : byte >> 4;
+      }
+      for (let i = 0; i < blockSize; i++) {
+        const k = b * blockSize + i;
+        if (k >= K) break;
+        const byte = packed[idx * blob + (i >> 1)];
+        const q = (i & 1) === 0 ? byte & 0x0f : byte >> 4;
+        out[k * N + n] = s * (q - z);
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// comparison helpers (tests, benchmarks)
+// ---------------------------------------------------------------------------------------------
+
+/** Cosine similarity of two vectors (1 when both are all-zero). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  if (na === 0 && nb === 0) return 1;
+  if (na === 0 || nb === 0) return 0;
+  return dot / Math.sqrt(na * nb);
+}

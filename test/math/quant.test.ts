@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Histogram,
+  computeScaleZp,
+  cosine,
+  dequantizeInt4Blocks,
+  dequantizeTensor,
+  entropyThreshold,
+  klDivergence,
+  minMaxPerChannel,
+  percentileRange,
+  qRange,
+  quantizeInt4Blocks,
+  quantizeTensor,
+  quantizeValue,
+  rint,
+} from '../../src/math/quant.js';
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('rint', () => {
+  it('rounds half to even', () => {
+    expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, -2.6].map(rint)).toEqual([0, 2, 2, -0, -2, -2, 2, -3]);
+  });
+});
+
+describe('computeScaleZp', () => {
+  it('asymmetric uint8 maps rmin to 0 and rmax to 255, zero exactly representable', () => {
+    const r = qRange('uint8');
+    const { scale, zeroPoint } = computeScaleZp(-1, 3, r, false);
+    expect(scale).toBeCloseTo(4 / 255, 9);
+    expect(zeroPoint).toBe(64);
+    expect(quantizeValue(-1, scale, zeroPoint, r)).toBe(0);
+    expect(quantizeValue(3, scale, zeroPoint, r)).toBe(255);
+    expect(quantizeValue(0, scale, zeroPoint, r)).toBe(zeroPoint);
+  });
+  it('widens a positive-only range to include 0', () => {
+    const { scale, zeroPoint } = computeScaleZp(2, 4, qRange('uint8'), false);
+    expect(zeroPoint).toBe(0);
+    expect(scale).toBeCloseTo(4 / 255, 9);
+  });
+  it('symmetric int8 uses [-127, 127] with z = 0', () => {
+    const { scale, zeroPoint } = computeScaleZp(-0.5, 2.54, qRange('int8', true), true);
+    expect(zeroPoint).toBe(0);
+    expect(scale).toBeCloseTo(2.54 / 127, 9);
+  });
+  it('guards degenerate ranges', () => {
+    for (const sym of [true, false]) {
+      const p = computeScaleZp(0, 0, qRange('int8', sym), sym);
+      expect(p.scale).toBe(1);
+      expect(Number.isFinite(p.scale)).toBe(true);
+      const tiny = computeScaleZp(0, 1e-40, qRange('uint8'), sym);
+      expect(tiny.scale).toBe(1);
+    }
+    const inf = computeScaleZp(-Infinity, Infinity, qRange('uint8'), false);
+    expect(Number.isFinite(inf.scale)).toBe(true);
+  });
+});
+
+describe('quantizeTensor', () => {
+  it('per channel: each channel error is at most half its scale; all-zero channel stays exact', () => {
+    const rng = seeded(1);
+    const K = 16;
+    const N = 5;
+    const w = new Float32Array(K * N);
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) w[k * N + n] = n === 2 ? 0 : (rng() - 0.5) * (n + 1);
+    const qt = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 1 });
+    expect(qt.scale.length).toBe(N);
+    expect(qt.scale[2]).toBe(1);
+    const back = dequantizeTensor(qt, [K, N]);
+    for (let i = 0; i < w.length; i++) {
+      const n = i % N;
+      expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual(qt.scale[n] / 2 + 1e-7);
+    }
+    for (let k = 0; k < K; k++) expect(back[k * N + 2]).toBe(0);
+  });
+  it('per tensor uint8 round-trips within half a step', () => {
+    const w = Float32Array.from([-2, -1, 0, 0.3, 5]);
+    const qt = quantizeTensor(w, [5], { qtype: 'uint8', symmetric: false });
+    expect(qt.q).toBeInstanceOf(Uint8Array);
+    const back = dequantizeTensor(qt, [5]);
+    for (let i = 0; i < w.length; i++) expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual(qt.scale[0] / 2 + 1e-7);
+    expect(back[2]).toBe(0);
+  });
+  it('maps NaN to the zero point instead of garbage', () => {
+    const qt = quantizeTensor(Float32Array.from([NaN, 1, -1]), [3], { qtype: 'int8', symmetric: true });
+    expect(qt.q[0]).toBe(0);
+  });
+  it('minMaxPerChannel handles an inner axis', () => {
+    // dims [2, 3, 2], axis 1
+    const d = Float32Array.from([1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6]);
+    const { min, max } = minMaxPerChannel(d, [2, 3, 2], 1);
+    expect(Array.from(min)).toEqual([-2, -4, -6]);
+    expect(Array.from(max)).toEqual([2, 4, 6]);
+  });
+});
+
+describe('calibration', () => {
+  it('percentile clips outliers, minmax would not', () => {
+    const data = new Float32Array(100000);
+    const rng = seeded(3);
+    for (let i = 0; i < data.length; i++) data[i] = rng() * 2 - 1;
+    data[5] = 1000;
+    const h = new Histogram(-1, 1000, 4096);
+    h.add(data);
+    const [lo, hi] = percentileRange(h, 99.9, [-1, 1000]);
+    expect(hi).toBeLessThan(2);
+    expect(lo).toBeGreaterThan(-1.01);
+  });
+  it('entropy threshold cuts a long sparse tail of a gaussian-like distribution', () => {
+    const rng = seeded(4);
+    const n = 200000;
+    const abs = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const u = rng() || 1e-12;
+      abs[i] = Math.abs(Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng()));
+    }
+    abs[0] = 40; // one outlier
+    const h = new Histogram(0, 40, 2048);
+    h.add(abs);
+    const t = entropyThreshold(h, 128);
+    expect(t).toBeGreaterThan(2);
+    expect(t).toBeLessThan(20);
+  });
+  it('KL divergence is 0 for equal distributions and positive otherwise', () => {
+    expect(klDivergence([1, 2, 3], [2, 4, 6])).toBeCloseTo(0, 12);
+    expect(klDivergence([1, 2, 3], [3, 2, 1])).toBeGreaterThan(0);
+  });
+});
+
+describe('int4 blocks (MatMulNBits layout)', () => {
+  const K = 70; // not a multiple of the block: padding
+  const N = 3;
+  const bs = 32;
+  const rng = seeded(7);
+  const w = new Float32Array(K * N);
+  for (let i = 0; i < w.length; i++) w[i] = rng() * 2 - 1;
+  for (let k = 0; k < 32; k++) w[k * N + 1] = 0; // one all-zero block
+
+  it('symmetric: layout sizes, low nibble first, error within half a step (one step where clipped)', () => {
+    const blk = quantizeInt4Blocks(w, K, N, bs, true);
+    expect(blk.kBlocks).toBe(3);
+    expect(blk.packed.length).toBe(N * 3 * 16);
+    expect(blk.scales.length).toBe(N * 3);
+    expect(blk.zeroPoints).toBeUndefined();
+    // element k=0 of column 0 is the low nibble of byte 0, k=1 the high nibble
+    const s = blk.scales[0];
+    const q0 = blk.packed[0] & 15;
+    const q1 = blk.packed[0] >> 4;
+    expect(s * (q0 - 8)).toBeCloseTo(w[0], 1);
+    expect(s * (q1 - 8)).toBeCloseTo(w[N], 1);
+    const back = dequantizeInt4Blocks(blk, K, N, bs);
+    for (let k = 0; k < K; k++)
+      for (let n = 0; n < N; n++) {
+        const sc = Math.abs(blk.scales[n * 3 + Math.floor(k / bs)]);
+        // the largest-magnitude value maps to q = 0 (−8 steps); values of the other sign beyond
+        // 7 steps clip, so the bound there is one step
+        const err = Math.abs(back[k * N + n] - w[k * N + n]);
+        const clipped = Math.abs(w[k * N + n]) > 7 * sc;
+        expect(err).toBeLessThanOrEqual((clipped ? sc : sc / 2) + 1e-6);
+      }
+    // all-zero block: guarded scale, exact zeros
+    expect(blk.scales[1 * 3 + 0]).toBe(1);
+    for (let k = 0; k < 32; k++) expect(back[k * N + 1]).toBe(0);
+    expect(cosine(back, w)).toBeGreaterThan(0.99);
+  });
+  it('asymmetric: zero points packed per column, two blocks per byte', () => {
+    const blk = quantizeInt4Blocks(w, K, N, bs, false);
+    expect(blk.zeroPoints!.length).toBe(N * 2);
+    const back = dequantizeInt4Blocks(blk, K, N, bs);
+    for (let i = 0; i < w.length; i++) expect(Math.abs(back[i] - w[i])).toBeLessThan(2 / 15);
+  });
+});
