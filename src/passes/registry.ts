@@ -6,8 +6,9 @@
  */
 import { MlcError } from '../errors.js';
 import type { Pass } from './pass.js';
+import { prunePass } from './prune.js';
 
-export const passes: Pass<any>[] = [];
+export const passes: Pass<any>[] = [prunePass];
 
 /** The registered pass called `name`; throws MlcError('USAGE') listing the known names. */
 export function getPass(name: string): Pass<any> {
