@@ -1,0 +1,176 @@
+/**
+ * `mlc bench <model> [--data f] [--compare other.onnx] [gates] [--json] [--report f]`: size,
+ * latency, throughput and accuracy of existing models (no passes), with the same CI gates as
+ * `mlc compress`.
+ *
+ * The measurement flags, the gates and the report output are shared with `mlc compress`:
+ * `addMeasureOptions` declares them, `measureSetup` parses them before any work is done (so a bad
+ * flag fails fast), and `measureAndReport` measures, prints (table, or the JSON document with
+ * --json), writes the markdown report (--report, and $GITHUB_STEP_SUMMARY when set), prints one
+ * line per failed gate on stderr and returns the exit code (0, or 1 when a gate failed).
+ */
+import { Option, type Command } from 'commander';
+import { appendFile } from 'node:fs/promises';
+import { MlcError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import type { Dataset } from '../passes/pass.js';
+import type { BenchModel, GateLimits, MeasureOptions, PassReport, Report } from '../bench/index.js';
+import { GATE_FLAGS, checkGateRequirements, parseGateFlags } from '../bench/gates.js';
+import { parseShapeFlags } from '../bench/inputs.js';
+import { boundary, loadInput, namingFile } from './run.js';
+import type { Ui } from './ui.js';
+
+/** commander keys of the shared measurement flags (compress leaves them out of pass flags). */
+export const MEASURE_FLAG_KEYS = [
+  'data',
+  'report',
+  'threads',
+  'runs',
+  'warmup',
+  'batchSize',
+  'shape',
+  'outputName',
+  'latency',
+  ...GATE_FLAGS.map((g) => g.key),
+];
+
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new MlcError('USAGE', `--${flag} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+function nonNegativeInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new MlcError('USAGE', `--${flag} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Declare the measurement, gate and report flags on a command. */
+export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string } = {}): Command {
+  cmd.option('--data <file>', opts.dataHelp ?? 'evaluation data (.npz / .npy / test_data_set folder): accuracy with labels, agreement with the original');
+  for (const g of GATE_FLAGS) cmd.option(`--${g.flag} <limit>`, g.description);
+  cmd
+    .option('--report <file>', 'write the report as markdown (also appended to $GITHUB_STEP_SUMMARY when set)')
+    .addOption(new Option('--threads <n>', 'intra-op threads for timing (default 1, so figures are comparable)').argParser(positiveInt('threads')))
+    .addOption(new Option('--runs <n>', 'exactly this many timed runs per model (default: at least 50 and at least 2 s)').argParser(positiveInt('runs')))
+    .addOption(new Option('--warmup <n>', 'untimed warm-up runs per model (default 10)').argParser(nonNegativeInt('warmup')))
+    .addOption(new Option('--batch-size <n>', 'batch size for throughput and evaluation (default 64)').argParser(positiveInt('batch-size')))
+    .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
+    .option('--output-name <name>', 'output to score (default: the first output)')
+    .option('--no-latency', 'skip latency and throughput (size and accuracy only)');
+  return cmd;
+}
+
+export interface MeasureSetup {
+  gates: GateLimits;
+  options: Omit<MeasureOptions, 'data' | 'onProgress'>;
+  dataPath?: string;
+  reportPath?: string;
+  compare: boolean;
+}
+
+/** Parse the shared flags and check the gates can be measured (labels are checked on load). */
+export function measureSetup(flags: Record<string, unknown>, have: { compare: boolean }): MeasureSetup {
+  const gates = parseGateFlags(flags);
+  const dataPath = typeof flags.data === 'string' ? flags.data : undefined;
+  const latency = flags.latency !== false;
+  checkGateRequirements(gates, { compare: have.compare, data: !!dataPath, labels: true, latency });
+  return {
+    gates,
+    dataPath,
+    reportPath: typeof flags.report === 'string' ? flags.report : undefined,
+    compare: have.compare,
+    options: {
+      threads: flags.threads as number | undefined,
+      runs: flags.runs as number | undefined,
+      warmup: flags.warmup as number | undefined,
+      batchSize: flags.batchSize as number | undefined,
+      shapes: parseShapeFlags(flags.shape as string[] | undefined),
+      outputName: typeof flags.outputName === 'string' ? flags.outputName : undefined,
+      latency,
+    },
+  };
+}
+
+/** Load --data, matched to `model`'s inputs; checks labels for the gates that need them. */
+export async function loadMeasureData(setup: MeasureSetup, model: Model, ui: Ui): Promise<Dataset | undefined> {
+  if (!setup.dataPath) return undefined;
+  const { loadDataset } = await import('../data/index.js');
+  let data: Dataset;
+  try {
+    data = await loadDataset(setup.dataPath, model, { warn: (m) => ui.warn(m) });
+  } catch (err) {
+    throw namingFile(err, setup.dataPath);
+  }
+  checkGateRequirements(setup.gates, { compare: setup.compare, data: true, labels: !!data.labels, latency: setup.options.latency !== false });
+  return data;
+}
+
+/** Measure, print the report, write the markdown, print failed gates; returns the exit code. */
+export async function measureAndReport(
+  ui: Ui,
+  setup: MeasureSetup,
+  args: { input: string; output: string | null; passes?: PassReport[]; base: BenchModel; other?: BenchModel; data?: Dataset },
+): Promise<{ report: Report; code: number }> {
+  const bench = await import('../bench/index.js');
+  const measured = await bench.measureModels(args.base, args.other, {
+    ...setup.options,
+    data: args.data,
+    onProgress: (m) => ui.progress(m),
+  });
+  ui.clearProgress();
+  const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
+  if (ui.json) ui.printJson(bench.reportDocument(report));
+  else ui.out(bench.reportToText(report).trimEnd());
+  const md = bench.reportToMarkdown(report);
+  if (setup.reportPath) {
+    const { writeFileAtomic } = await import('../util/fs.js');
+    await writeFileAtomic(setup.reportPath, md);
+  }
+  const summary = process.env.GITHUB_STEP_SUMMARY;
+  if (summary) {
+    try {
+      await appendFile(summary, md + '\n');
+    } catch (err) {
+      ui.warn(`cannot append to GITHUB_STEP_SUMMARY (${summary}): ${(err as Error).message}`);
+    }
+  }
+  const failures = bench.gateFailureLines(report.gates);
+  for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
+  return { report, code: report.passed ? 0 : 1 };
+}
+
+export function registerBench(program: Command): Command {
+  const cmd = program
+    .command('bench')
+    .description('measure size, latency, throughput and accuracy of a model (and compare with another), with CI gates')
+    .argument('<model>', 'ONNX model file')
+    .option('--compare <other>', 'a second model (e.g. the compressed one) to measure side by side; gates apply to it')
+    .option('--json', 'print the report as one JSON document on stdout');
+  addMeasureOptions(cmd);
+  cmd.action((file: string, _opts: unknown, self: Command) =>
+    boundary(self, async (ui, flags) => {
+      const other = typeof flags.compare === 'string' ? flags.compare : undefined;
+      const setup = measureSetup(flags, { compare: !!other });
+      const base = await loadInput(file, ui);
+      const otherModel = other ? await loadInput(other, ui) : undefined;
+      const data = await loadMeasureData(setup, base, ui);
+      const { code } = await measureAndReport(ui, setup, {
+        input: file,
+        output: other ?? null,
+        base: { model: base, path: file },
+        other: other ? { model: otherModel!, path: other } : undefined,
+        data,
+      });
+      return code;
+    }),
+  );
+  return cmd;
+}

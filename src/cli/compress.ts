@@ -1,0 +1,254 @@
+/**
+ * `mlc compress <model> [-o out.onnx] [pass flags...]`: builds a pipeline from flags (or a recipe
+ * file), runs it through the programmatic `compress()` and prints a summary (or the report JSON).
+ *
+ * Pipeline from flags: every registered pass contributes its `cli.flags`; each pass's
+ * `cli.fromFlags(allFlags)` decides whether it runs; passes run in registry order
+ * (lowrank → prune → distill → quantize). With no pass flags the command is a faithful re-export.
+ *
+ * Default output: `<name><suffix>.onnx` beside the input, the suffix being the pass's
+ * `cli.outputSuffix` when one pass runs (e.g. `_int8`), `_compressed` for several, and `_copy`
+ * for a plain re-export. The input is never overwritten without --force; an existing output is.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
+import { MlcError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import type { Pass } from '../passes/pass.js';
+import type { PassReport, PipelineStep } from '../passes/pipeline.js';
+import { formatBytes, formatCount, formatPercent, table } from './format.js';
+import { boundary, namingFile } from './run.js';
+import { paramStats } from './stats.js';
+import type { Ui } from './ui.js';
+import type { CompressResult } from '../index.js';
+
+/** Read a recipe file: a JSON list of {pass, options}. */
+export async function readRecipe(file: string): Promise<PipelineStep[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new MlcError('INPUT', `cannot read recipe ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new MlcError('INPUT', `recipe ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(doc)) throw new MlcError('INPUT', `recipe ${file} must be a JSON list of {"pass": name, "options": {...}}`);
+  return doc.map((s, i) => {
+    if (!s || typeof s !== 'object' || typeof (s as { pass?: unknown }).pass !== 'string') {
+      throw new MlcError('INPUT', `recipe ${file}: step ${i + 1} must be an object with a "pass" name`);
+    }
+    const { pass, options } = s as { pass: string; options?: unknown };
+    if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
+      throw new MlcError('INPUT', `recipe ${file}: step ${i + 1} (${pass}): "options" must be an object`);
+    }
+    return { pass, options: options ?? {} };
+  });
+}
+
+/** The pipeline the flags ask for, in registry order. */
+export function stepsFromFlags(passes: readonly Pass<any>[], flags: Record<string, unknown>): { pass: Pass<any>; options: unknown }[] {
+  const steps: { pass: Pass<any>; options: unknown }[] = [];
+  for (const p of passes) {
+    const raw = p.cli?.fromFlags(flags);
+    if (raw !== undefined) steps.push({ pass: p, options: raw });
+  }
+  return steps;
+}
+
+/** `<dir>/<name><suffix>.onnx` for the input and the steps that run. */
+export function defaultOutputPath(input: string, steps: readonly { pass: Pass<any>; options: unknown }[]): string {
+  let suffix: string;
+  if (steps.length === 0) suffix = '_copy';
+  else if (steps.length > 1) suffix = '_compressed';
+  else suffix = steps[0].pass.cli?.outputSuffix(steps[0].options) ?? `_${steps[0].pass.name}`;
+  if (suffix && !suffix.startsWith('_')) suffix = '_' + suffix;
+  const ext = extname(input);
+  const name = basename(input, ext.toLowerCase() === '.onnx' ? ext : '');
+  return join(dirname(input), `${name}${suffix}.onnx`);
+}
+
+export interface ModelFigures {
+  /** bytes on disk: the model file plus its external data */
+  sizeBytes: number;
+  params: number;
+  nonzeroParams: number;
+  /** measurements added by src/bench (latency, accuracy, agreement, ...) */
+  [key: string]: unknown;
+}
+
+export interface GateResult {
+  name: string;
+  limit: number;
+  actual: number | null;
+  passed: boolean;
+}
+
+/** The report of one `mlc compress` run (see "Report JSON" in the design notes). */
+export interface CompressReport {
+  input: string;
+  output: string;
+  passes: PassReport[];
+  before: ModelFigures;
+  after: ModelFigures;
+  gates: GateResult[];
+  passed: boolean;
+}
+
+export interface CompressRun {
+  input: string;
+  inputBytes: number;
+  result: CompressResult & { output: NonNullable<CompressResult['output']> };
+  /** every parsed flag (pass flags, shared flags, globals) */
+  flags: Record<string, unknown>;
+  ui: Ui;
+}
+
+function figures(model: Model, sizeBytes: number): ModelFigures {
+  const p = paramStats(model, 0);
+  return { sizeBytes, params: p.params, nonzeroParams: p.nonzeroParams };
+}
+
+/**
+ * Build the report from the pipeline's results. This is the one place the report is assembled:
+ * measurements (latency, accuracy, agreement) and gates are added here.
+ */
+export async function buildCompressReport(run: CompressRun): Promise<CompressReport> {
+  const { result } = run;
+  const gates: GateResult[] = [];
+  return {
+    input: run.input,
+    output: result.output.path,
+    passes: result.passes,
+    before: figures(result.original, run.inputBytes),
+    after: figures(result.model, result.output.bytes),
+    gates,
+    passed: gates.every((g) => g.passed),
+  };
+}
+
+function statsText(stats: Record<string, number | string>): string {
+  return Object.entries(stats)
+    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`)
+    .join(' ');
+}
+
+export function printCompressReport(ui: Ui, r: CompressReport): void {
+  const { c } = ui;
+  ui.out(`${r.input} → ${c.bold(r.output)}`);
+  if (!r.passes.length) ui.out('  no passes: re-exported unchanged');
+  for (const line of table(
+    r.passes.map((p) => [
+      '  ' + p.name,
+      p.modified ? c.green('modified') : c.dim('unchanged'),
+      `${Math.round(p.ms)} ms`,
+      statsText(p.stats),
+      p.skipped.length ? c.yellow(`${p.skipped.length} skipped`) : '',
+    ]),
+    [2],
+  ))
+    ui.out(line);
+  for (const p of r.passes) {
+    if (!p.skipped.length) continue;
+    const shown = ui.verbose ? p.skipped : p.skipped.slice(0, 5);
+    for (const s of shown) ui.out(c.dim(`    ${p.name} skipped ${s.node}: ${s.reason}`));
+    if (shown.length < p.skipped.length) ui.out(c.dim(`    ... ${p.skipped.length - shown.length} more (--verbose lists all)`));
+  }
+  const b = r.before;
+  const a = r.after;
+  const ratio = b.sizeBytes ? ` (${formatPercent(a.sizeBytes / b.sizeBytes)} of the original)` : '';
+  ui.out(`size    ${formatBytes(b.sizeBytes)} → ${formatBytes(a.sizeBytes)}${ratio}`);
+  ui.out(`params  ${formatCount(b.params)} → ${formatCount(a.params)} (nonzero ${formatCount(b.nonzeroParams)} → ${formatCount(a.nonzeroParams)})`);
+  for (const g of r.gates) {
+    ui.out(`gate ${g.name}: ${g.passed ? c.green('passed') : c.red('FAILED')} (limit ${g.limit}, actual ${g.actual ?? 'n/a'})`);
+  }
+}
+
+async function fileBytes(file: string): Promise<number> {
+  return (await stat(file)).size;
+}
+
+export function registerCompress(program: Command, passes: readonly Pass<any>[]): Command {
+  const cmd = program
+    .command('compress')
+    .description('compress a model with the passes the flags (or a recipe) ask for, and write it')
+    .argument('<model>', 'ONNX model file')
+    .option('-o, --output <file>', 'output file (default: <name>_<suffix>.onnx beside the input)')
+    .option('--force', 'allow overwriting the input file')
+    .option('--external-data', 'store the tensors in a side file next to the output')
+    .option('--recipe <file>', 'JSON list of {"pass": name, "options": {...}} to run instead of pass flags')
+    .option('--exclude <names...>', 'node or initializer names (globs: * ?) the passes leave alone')
+    .option('--calibration-data <file>', 'calibration data (.npz / .npy / test_data_set folder)')
+    .option('--train-data <file>', 'training data for distillation')
+    .option('--val-data <file>', 'validation data')
+    .addOption(new Option('--seed <n>', 'random seed').default(42).argParser(parseSeed))
+    .option('--json', 'print the report as one JSON document on stdout');
+  for (const p of passes) {
+    for (const f of p.cli?.flags ?? []) {
+      const opt = new Option(f.flags, f.description);
+      if (f.defaultValue !== undefined) opt.default(f.defaultValue);
+      if (f.choices) opt.choices(f.choices);
+      if (cmd.options.some((o) => (o.long ?? o.short) === (opt.long ?? opt.short))) continue; // shared between passes
+      cmd.addOption(opt);
+    }
+  }
+  cmd.action((file: string, _opts: unknown, self: Command) =>
+    boundary(self, async (ui, flags) => {
+      const { compress } = await import('../index.js');
+      let steps: { pass: Pass<any> | string; options: unknown }[];
+      if (typeof flags.recipe === 'string') {
+        const fromFlags = stepsFromFlags(passes, flags);
+        if (fromFlags.length) {
+          throw new MlcError('USAGE', `use either --recipe or pass flags (${fromFlags.map((s) => s.pass.name).join(', ')}), not both`);
+        }
+        const { getPass } = await import('../passes/registry.js');
+        steps = (await readRecipe(flags.recipe)).map((s) => {
+          try {
+            return { pass: getPass(s.pass as string), options: s.options };
+          } catch (err) {
+            throw namingFile(err, flags.recipe as string);
+          }
+        });
+      } else {
+        steps = stepsFromFlags(passes, flags);
+      }
+      const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
+      const result = await compress(file, steps, {
+          output,
+          force: !!flags.force,
+          externalData: !!flags.externalData,
+          calibration: flags.calibrationData as string | undefined,
+          train: flags.trainData as string | undefined,
+          validation: flags.valData as string | undefined,
+          seed: flags.seed as number,
+          log: ui.logger(),
+          warn: (m) => ui.warn(`${file}: ${m}`),
+          onPassStart: (name, i, n) => ui.progress(`[${i + 1}/${n}] ${name}...`),
+          onPassEnd: (r) => ui.debug(`${r.name}: ${r.modified ? 'modified' : 'unchanged'} in ${Math.round(r.ms)} ms`),
+      });
+      ui.clearProgress();
+      const report = await buildCompressReport({
+        input: file,
+        inputBytes: await fileBytes(file),
+        result: result as CompressRun['result'],
+        flags,
+        ui,
+      });
+      if (ui.json) ui.printJson(report);
+      else printCompressReport(ui, report);
+      return report.passed ? 0 : 1;
+    }),
+  );
+  return cmd;
+}
+
+function parseSeed(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError('expected an integer in [0, 2^32)');
+  return n;
+}

@@ -1,0 +1,166 @@
+/**
+ * mlc's public API.
+ *
+ *   import { load, save, compress, passes } from 'mlc';
+ *   const model = await load('model.onnx');
+ *   const r = await compress('model.onnx', [{ pass: 'quantize', options: { mode: 'int8' } }],
+ *                            { output: 'model_int8.onnx' });
+ *
+ * Everything throws MlcError (with a `code`) for bad input; nothing prints.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { access, realpath, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { MlcError } from './errors.js';
+import { cloneModel } from './ir/clone.js';
+import type { Model } from './ir/model.js';
+import { seededRng, silentLogger, type Dataset, type Logger, type PassContext } from './passes/pass.js';
+import { runPipeline, type PassReport, type PipelineOptions, type PipelineStep } from './passes/pipeline.js';
+import { getPass } from './passes/registry.js';
+
+export * from './ir/index.js';
+export { MlcError, exitCodeFor, type ErrorCode } from './errors.js';
+export * from './passes/pass.js';
+export { passes, getPass } from './passes/registry.js';
+export { runPipeline, type PassReport, type PipelineOptions, type PipelineResult, type PipelineStep } from './passes/pipeline.js';
+
+/** Load an ONNX model from a path or bytes (external data is resolved relative to the file). */
+export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void }): Promise<Model> {
+  const { loadModel } = await import('./onnx/index.js');
+  try {
+    return await loadModel(source, opts);
+  } catch (err) {
+    // make sure an error about a file names it
+    if (typeof source === 'string' && err instanceof MlcError && !err.message.includes(source)) {
+      throw new MlcError(err.code, `${source}: ${err.message}`, { cause: err.cause ?? err });
+    }
+    throw err;
+  }
+}
+
+/** Save a model atomically; `externalData` stores tensors in a side file. */
+export async function save(
+  model: Model,
+  path: string,
+  opts?: { externalData?: boolean; force?: boolean; inputPath?: string },
+): Promise<{ bytes: number; externalDataFile?: string }> {
+  const { saveModel } = await import('./onnx/index.js');
+  return saveModel(model, path, opts);
+}
+
+export interface CompressOptions extends Pick<PipelineOptions, 'check' | 'onPassStart' | 'onPassEnd'> {
+  /** write the result here (atomically); nothing is written without it */
+  output?: string;
+  /** allow `output` to be the input file */
+  force?: boolean;
+  /** store tensors in a side file next to `output` */
+  externalData?: boolean;
+  /** data sets: a path (.npz / .npy / test_data_set folder) or a loaded Dataset */
+  calibration?: string | Dataset;
+  train?: string | Dataset;
+  validation?: string | Dataset;
+  /** seed of ctx.rng (default 42) */
+  seed?: number;
+  log?: Logger;
+  signal?: AbortSignal;
+  /** warnings while loading the input model */
+  warn?: (msg: string) => void;
+}
+
+export interface CompressResult {
+  /** the compressed model */
+  model: Model;
+  /** the model before any pass */
+  original: Model;
+  passes: PassReport[];
+  /** the context the passes ran with (data sets, runner) */
+  context: PassContext;
+  /** where the result was written, with its size in bytes (model file + external data) */
+  output?: { path: string; bytes: number; externalDataFile?: string };
+}
+
+/**
+ * Check that `output` can be written and is not the input (unless `force`), before doing any work.
+ * Throws MlcError('OUTPUT') / ('USAGE').
+ */
+export async function checkOutputPath(output: string, opts: { input?: string; force?: boolean } = {}): Promise<void> {
+  const out = resolve(output);
+  const dir = dirname(out);
+  const dirStat = await stat(dir).catch(() => undefined);
+  if (!dirStat) throw new MlcError('OUTPUT', `cannot write ${output}: folder ${dir} does not exist`);
+  if (!dirStat.isDirectory()) throw new MlcError('OUTPUT', `cannot write ${output}: ${dir} is not a folder`);
+  try {
+    await access(dir, fsConstants.W_OK);
+  } catch {
+    throw new MlcError('OUTPUT', `cannot write ${output}: folder ${dir} is not writable`);
+  }
+  const outStat = await stat(out).catch(() => undefined);
+  if (outStat?.isDirectory()) throw new MlcError('OUTPUT', `cannot write ${output}: it is a folder`);
+  if (outStat) {
+    try {
+      await access(out, fsConstants.W_OK);
+    } catch {
+      throw new MlcError('OUTPUT', `cannot write ${output}: the file is not writable`);
+    }
+  }
+  if (opts.input && !opts.force && outStat) {
+    const [a, b] = await Promise.all([realpath(opts.input).catch(() => resolve(opts.input!)), realpath(out)]);
+    if (a === b) {
+      throw new MlcError('USAGE', `refusing to overwrite the input ${opts.input}; choose another -o or pass --force`);
+    }
+  }
+}
+
+async function dataset(src: string | Dataset | undefined, model: Model): Promise<Dataset | undefined> {
+  if (src === undefined || typeof src !== 'string') return src;
+  const { loadDataset } = await import('./data/index.js');
+  return loadDataset(src, model);
+}
+
+/**
+ * Run `steps` (passes by name or object, with raw options) over a model file or a Model.
+ * A Model argument is not modified: the passes work on a copy. With `output`, the result is
+ * written atomically — and only if every pass left a model onnxruntime-node can load.
+ */
+export async function compress(input: string | Model, steps: readonly PipelineStep[], opts: CompressOptions = {}): Promise<CompressResult> {
+  // validate everything cheap before loading anything
+  const resolved = steps.map((s) => {
+    const pass = typeof s.pass === 'string' ? getPass(s.pass) : s.pass;
+    pass.parseOptions(s.options ?? {});
+    return { pass, options: s.options ?? {} };
+  });
+  const inputPath = typeof input === 'string' ? input : undefined;
+
+  let model: Model;
+  let original: Model;
+  if (typeof input === 'string') {
+    model = await load(input, { warn: opts.warn });
+    original = cloneModel(model);
+  } else {
+    original = input;
+    model = cloneModel(input);
+  }
+  if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+  const { makeRunner } = await import('./runtime/index.js');
+  const context: PassContext = {
+    log: opts.log ?? silentLogger,
+    rng: seededRng(opts.seed ?? 42),
+    signal: opts.signal,
+    original,
+    run: makeRunner(),
+    calibration: await dataset(opts.calibration, model),
+    train: await dataset(opts.train, model),
+    validation: await dataset(opts.validation, model),
+  };
+  const { passes } = await runPipeline(model, resolved, context, {
+    check: opts.check,
+    onPassStart: opts.onPassStart,
+    onPassEnd: opts.onPassEnd,
+  });
+  const result: CompressResult = { model, original, passes, context };
+  if (opts.output) {
+    const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
+    result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
+  }
+  return result;
+}

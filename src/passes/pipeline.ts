@@ -1,0 +1,127 @@
+/**
+ * Runs a list of passes (a recipe) over a model, in order, in place.
+ *
+ * - Every step's options are validated with the pass's parseOptions before any pass runs, so a bad
+ *   recipe fails fast (MlcError USAGE) without doing work.
+ * - Each pass is timed (wall-clock ms) and its modified / stats / skipped / details are collected.
+ * - After each pass that reports `modified`, onnxruntime-node must still be able to create a
+ *   session for the model; if it cannot, the pass has a bug and the pipeline throws
+ *   MlcError('PASS_BROKE_MODEL') — callers write nothing in that case.
+ */
+import { MlcError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import type { Pass, PassContext, Skip } from './pass.js';
+import { getPass } from './registry.js';
+
+export interface PipelineStep {
+  /** a Pass, or the name of a registered one */
+  pass: Pass<any> | string;
+  /** raw options, validated by the pass's parseOptions */
+  options?: unknown;
+}
+
+export interface PassReport {
+  name: string;
+  modified: boolean;
+  /** wall-clock time of the pass's run(), in milliseconds */
+  ms: number;
+  stats: Record<string, number | string>;
+  skipped: Skip[];
+  details?: Record<string, unknown>[];
+}
+
+export interface PipelineResult {
+  model: Model;
+  passes: PassReport[];
+}
+
+export interface PipelineOptions {
+  /**
+   * How to check that a model still loads after a modifying pass. Default: src/runtime's
+   * checkModelLoads (onnxruntime-node). `false` disables the check (tests, trusted callers).
+   */
+  check?: false | ((model: Model) => Promise<void>);
+  /** called before / after each pass (the CLI shows progress with these) */
+  onPassStart?: (name: string, index: number, total: number) => void;
+  onPassEnd?: (report: PassReport, index: number, total: number) => void;
+}
+
+async function defaultCheck(model: Model): Promise<void> {
+  const { checkModelLoads } = await import('../runtime/index.js');
+  await checkModelLoads(model);
+}
+
+function messageOf(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+}
+
+export async function runPipeline(
+  model: Model,
+  steps: readonly PipelineStep[],
+  ctx: PassContext,
+  opts: PipelineOptions = {},
+): Promise<PipelineResult> {
+  const resolved = steps.map((s) => {
+    const pass = typeof s.pass === 'string' ? getPass(s.pass) : s.pass;
+    return { pass, options: pass.parseOptions(s.options ?? {}) };
+  });
+  const check = opts.check === false ? undefined : (opts.check ?? defaultCheck);
+  const reports: PassReport[] = [];
+  for (let i = 0; i < resolved.length; i++) {
+    const { pass, options } = resolved[i];
+    if (ctx.signal?.aborted) throw new MlcError('INTERNAL', `aborted before pass ${pass.name}`);
+    opts.onPassStart?.(pass.name, i, resolved.length);
+    const t0 = performance.now();
+    const r = await pass.run(model, options, ctx);
+    const ms = performance.now() - t0;
+    const report: PassReport = {
+      name: pass.name,
+      modified: r.modified,
+      ms: Math.round(ms * 10) / 10,
+      stats: r.stats,
+      skipped: r.skipped,
+    };
+    if (r.details) report.details = r.details;
+    if (r.modified && check) {
+      try {
+        await check(model);
+      } catch (err) {
+        await blameCheck(err, pass.name, ctx, check);
+      }
+    }
+    reports.push(report);
+    opts.onPassEnd?.(report, i, resolved.length);
+  }
+  return { model, passes: reports };
+}
+
+/**
+ * A failed check after a pass is the pass's bug — unless the input model itself does not load,
+ * in which case the pass is not to blame (and the input is reported as unsupported).
+ */
+async function blameCheck(
+  err: unknown,
+  passName: string,
+  ctx: PassContext,
+  check: (m: Model) => Promise<void>,
+): Promise<never> {
+  if (ctx.original) {
+    let originalLoads = true;
+    try {
+      await check(ctx.original);
+    } catch {
+      originalLoads = false;
+    }
+    if (!originalLoads) {
+      throw new MlcError(
+        'UNSUPPORTED',
+        `onnxruntime cannot load the input model, so pass ${passName}'s output cannot be checked: ${messageOf(err)}`,
+        { cause: err },
+      );
+    }
+  }
+  throw new MlcError('PASS_BROKE_MODEL', `pass ${passName} produced a model onnxruntime rejects: ${messageOf(err)}`, {
+    cause: err,
+  });
+}
