@@ -1,0 +1,268 @@
+/**
+ * Benchmarking one model, or an original and a compressed model side by side: size, latency
+ * (batch 1), throughput (batch N), accuracy and fidelity, then the report with its gates.
+ *
+ * Both models are measured in the same process: their sessions are open together, timed runs are
+ * interleaved in blocks, and accuracy batches run through both models in turn.
+ */
+import { MlcError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import type { Dataset } from '../passes/pass.js';
+import { createSession, type Session } from '../runtime/index.js';
+import { evaluate, type Runnable } from './accuracy.js';
+import { evaluateGates, type GateLimits } from './gates.js';
+import {
+  dataDimsOf,
+  datasetFeeds,
+  hasDynamicBatch,
+  inputSpecs,
+  resolveShapes,
+  synthesizeFeeds,
+  type Feeds,
+  type InputSpec,
+  type ShapeOverrides,
+} from './inputs.js';
+import { summarize, timeInterleaved } from './latency.js';
+import type { BenchSettings, Metrics, PassReport, Report } from './report.js';
+import { measureSize } from './size.js';
+
+export * from './accuracy.js';
+export * from './gates.js';
+export * from './inputs.js';
+export * from './latency.js';
+export * from './report.js';
+export * from './size.js';
+
+export interface BenchModel {
+  model: Model;
+  /** the model file, for bytes on disk; without it the model is serialized in memory */
+  path?: string;
+  /** external data files beside `path` (e.g. saveModel's externalDataFile) */
+  externalFiles?: string[];
+}
+
+export interface MeasureOptions {
+  /** data for accuracy / agreement, and the inputs used for timing */
+  data?: Dataset;
+  /** intra-op threads (default 1, so figures are comparable) */
+  threads?: number;
+  /** timed runs per model; when given, exactly this many (unless minTimeMs is given too) */
+  runs?: number;
+  /** warm-up runs per model (default 10) */
+  warmup?: number;
+  /** minimum timed phase, ms (default 2000 when runs is not given, else 0) */
+  minTimeMs?: number;
+  /** batch size for throughput and evaluation where the batch dimension is dynamic (default 64) */
+  batchSize?: number;
+  /** shapes for inputs with dynamic dimensions other than the batch */
+  shapes?: ShapeOverrides;
+  /** output accuracy / agreement are computed on (default: the first output) */
+  outputName?: string;
+  /** measure latency and throughput (default true) */
+  latency?: boolean;
+  /** progress messages (the CLI shows them on a TTY) */
+  onProgress?: (msg: string) => void;
+}
+
+export interface Measured {
+  before: Metrics;
+  after: Metrics | null;
+  speedup: number | null;
+  settings: BenchSettings;
+}
+
+function batchDim(specs: InputSpec[], shapes: ShapeOverrides): number | undefined {
+  // a fixed first dimension, if the model declares one (the batch is then not ours to choose)
+  for (const s of specs) {
+    const d = s.shape?.[0];
+    if (typeof d === 'number' && d >= 0) return d;
+    if (!s.shape && shapes[s.name]) return undefined;
+  }
+  return undefined;
+}
+
+function feedsFor(specs: InputSpec[], batch: number, opts: MeasureOptions): Feeds {
+  if (opts.data) return datasetFeeds(opts.data, specs, 0, batch);
+  const shapes = resolveShapes(specs, batch, opts.shapes ?? {}, {});
+  return synthesizeFeeds(specs, shapes);
+}
+
+function checkSameInputs(a: InputSpec[], b: InputSpec[]): void {
+  for (const s of a) {
+    const o = b.find((x) => x.name === s.name);
+    if (!o) throw new MlcError('INPUT', `the compared model has no input "${s.name}" (it has: ${b.map((x) => x.name).join(', ')})`);
+    if (o.dtype !== s.dtype) throw new MlcError('INPUT', `input "${s.name}" is ${s.dtype} in the first model but ${o.dtype} in the compared model`);
+  }
+  if (b.length !== a.length) {
+    const extra = b.filter((x) => !a.some((y) => y.name === x.name)).map((x) => x.name);
+    throw new MlcError('INPUT', `the compared model has inputs the first does not: ${extra.join(', ')}`);
+  }
+}
+
+function resolveOutputName(models: Model[], wanted?: string): string {
+  const outs = models[0].graph.outputs.map((o) => o.name);
+  const name = wanted ?? outs[0];
+  if (name === undefined) throw new MlcError('INPUT', 'the model has no outputs');
+  models.forEach((m, i) => {
+    const names = m.graph.outputs.map((o) => o.name);
+    if (!names.includes(name)) {
+      throw new MlcError(
+        wanted ? 'USAGE' : 'INPUT',
+        `${i === 0 ? 'the model' : 'the compared model'} has no output "${name}" (outputs: ${names.join(', ')})${wanted ? '' : '; choose one with --output-name'}`,
+      );
+    }
+  });
+  return name;
+}
+
+/** Measure one model, or `base` and `other` side by side. */
+export async function measureModels(base: BenchModel, other: BenchModel | undefined, opts: MeasureOptions = {}): Promise<Measured> {
+  const threads = opts.threads ?? 1;
+  const warmup = opts.warmup ?? 10;
+  const runs = opts.runs ?? 50;
+  const minTimeMs = opts.minTimeMs ?? (opts.runs !== undefined ? 0 : 2000);
+  const batchSize = opts.batchSize ?? 64;
+  const doLatency = opts.latency ?? true;
+  if (!Number.isInteger(threads) || threads < 1) throw new MlcError('USAGE', `--threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(runs) || runs < 1) throw new MlcError('USAGE', `--runs must be a positive integer, got ${runs}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new MlcError('USAGE', `--batch-size must be a positive integer, got ${batchSize}`);
+
+  const models = other ? [base.model, other.model] : [base.model];
+  const specs = inputSpecs(base.model);
+  if (other) checkSameInputs(specs, inputSpecs(other.model));
+  const shapes = opts.shapes ?? {};
+  const dynamic = hasDynamicBatch(specs);
+  const fixed = dynamic ? undefined : batchDim(specs, shapes);
+  if (!opts.data) resolveShapes(specs, 1, shapes, dataDimsOf(undefined)); // fail early on unresolvable dims
+  const outputName = opts.data ? resolveOutputName(models, opts.outputName) : opts.outputName ?? null;
+  if (!opts.data && opts.outputName) resolveOutputName(models, opts.outputName);
+
+  const progress = opts.onProgress ?? (() => {});
+  progress('measuring size');
+  const sizes = [await measureSize(base.model, base), ...(other ? [await measureSize(other.model, other)] : [])];
+
+  const sessions: Session[] = [];
+  try {
+    for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads }));
+    let latency: Metrics['latencyMs'][] = models.map(() => null);
+    let throughput: (number | null)[] = models.map(() => null);
+    let timedRuns: number | null = null;
+    let tpBatch: number | null = null;
+    if (doLatency) {
+      const b1 = fixed ?? 1;
+      const feeds1 = feedsFor(specs, b1, opts);
+      progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
+      const lat = await timeInterleaved(
+        sessions.map((s) => () => s.run(feeds1)),
+        { warmup, runs, minTimeMs, blockSize: 10 },
+      );
+      const stats = lat.map(summarize);
+      latency = stats.map(({ p50, p90, p99, mean, cv }) => ({ p50, p90, p99, mean, cv }));
+      timedRuns = Math.min(...stats.map((s) => s.runs));
+
+      tpBatch = fixed ?? batchSize;
+      const feedsN = feedsFor(specs, tpBatch, opts);
+      const tpRuns = Math.max(3, Math.ceil(runs / 5));
+      progress(`throughput at batch ${tpBatch}`);
+      const tp = await timeInterleaved(
+        sessions.map((s) => () => s.run(feedsN)),
+        { warmup: Math.min(warmup, 3), runs: tpRuns, minTimeMs: minTimeMs / 2, blockSize: 3 },
+      );
+      throughput = tp.map((samples) => {
+        const total = samples.reduce((a, b) => a + b, 0);
+        return total > 0 ? (tpBatch! * samples.length) / (total / 1000) : null;
+      });
+    }
+
+    let accuracy: (number | null)[] = models.map(() => null);
+    let agreement: number | null = null;
+    let cos: number | null = null;
+    let maxAbs: number | null = null;
+    let samples = 0;
+    if (opts.data) {
+      const runners: Runnable[] = sessions.map((s) => ({ run: (f, names) => s.run(f, names) }));
+      const res = await evaluate(runners, opts.data, specs, outputName!, {
+        batchSize,
+        fixedBatch: fixed,
+        onProgress: (done, total) => progress(`evaluating ${done}/${total}`),
+      });
+      accuracy = res.accuracy;
+      samples = res.samples;
+      if (other) {
+        agreement = res.agreement[0];
+        cos = res.cosine[0];
+        maxAbs = res.maxAbsError[0];
+      }
+    }
+
+    const metrics = (i: number): Metrics => ({
+      sizeBytes: sizes[i].sizeBytes,
+      gzipBytes: sizes[i].gzipBytes,
+      params: sizes[i].params,
+      nonzeroParams: sizes[i].nonzeroParams,
+      latencyMs: latency[i],
+      throughputPerSec: throughput[i],
+      accuracy: accuracy[i],
+      ...(i > 0 ? { agreement, cosine: cos, maxAbsError: maxAbs } : {}),
+      bytesByDtype: sizes[i].bytesByDtype,
+    });
+    const before = metrics(0);
+    const after = other ? metrics(1) : null;
+    const speedup = after?.latencyMs && before.latencyMs && after.latencyMs.p50 > 0 ? before.latencyMs.p50 / after.latencyMs.p50 : null;
+    return {
+      before,
+      after,
+      speedup,
+      settings: { threads, batchSize: tpBatch, warmup, runs: timedRuns, samples, outputName },
+    };
+  } finally {
+    for (const s of sessions) {
+      try {
+        await s.release();
+      } catch {
+        // a failed release must not hide the measurement's own error
+      }
+    }
+  }
+}
+
+/** Put measurements, pass results and gates together. */
+export function buildReport(args: {
+  input: string;
+  output: string | null;
+  passes?: PassReport[];
+  measured: Measured;
+  gates?: GateLimits;
+}): Report {
+  const m = args.measured;
+  const target = m.after ?? m.before;
+  const base = m.after ? m.before : null;
+  const gates = evaluateGates(args.gates ?? {}, target, base, m.speedup);
+  return {
+    input: args.input,
+    output: args.output,
+    passes: args.passes ?? [],
+    before: m.before,
+    after: m.after,
+    speedup: m.speedup,
+    settings: m.settings,
+    gates,
+    passed: gates.every((g) => g.passed),
+  };
+}
+
+/** The programmatic `benchmark`: measure, then report with gates. */
+export async function benchmark(
+  base: BenchModel & { name?: string },
+  other: (BenchModel & { name?: string }) | undefined,
+  opts: MeasureOptions & { gates?: GateLimits; passes?: PassReport[] } = {},
+): Promise<Report> {
+  const measured = await measureModels(base, other, opts);
+  return buildReport({
+    input: base.name ?? base.path ?? 'model',
+    output: other ? other.name ?? other.path ?? 'compared model' : null,
+    passes: opts.passes,
+    measured,
+    gates: opts.gates,
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Latency (online prediction, batch 1) and throughput (batch prediction) of onnxruntime sessions.
+ *
+ * Several models are timed in the same process, interleaved in blocks (A-block, B-block, B-block,
+ * A-block, ...: the order alternates so a slow drift of the machine hits each model alike). Each
+ * model first gets its warm-up runs, then timed runs until every model has at least `runs` samples
+ * and `minTimeMs` of wall time has passed (capped at `maxRuns` samples per model). Giving an
+ * explicit run count with `minTimeMs: 0` makes the count exact (tests use 5).
+ *
+ * Percentiles use linear interpolation between closest ranks (numpy's default):
+ *   q(p) = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]),  h = (n − 1)·p/100, x sorted ascending.
+ */
+import { MlcError } from '../errors.js';
+
+export interface LatencyStats {
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+  /** coefficient of variation: sample standard deviation / mean */
+  cv: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+/** Percentile `p` (0..100) of ascending-sorted samples, linear interpolation. */
+export function percentile(sorted: readonly number[], p: number): number {
+  const n = sorted.length;
+  if (n === 0) throw new MlcError('INTERNAL', 'percentile of no samples');
+  if (!(p >= 0 && p <= 100)) throw new MlcError('INTERNAL', `percentile ${p} is outside 0..100`);
+  const h = ((n - 1) * p) / 100;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, n - 1);
+  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+}
+
+/** Summary statistics of timing samples (milliseconds). */
+export function summarize(samples: readonly number[]): LatencyStats {
+  const n = samples.length;
+  if (n === 0) throw new MlcError('INTERNAL', 'no timing samples');
+  const s = [...samples].sort((a, b) => a - b);
+  let sum = 0;
+  for (const x of s) sum += x;
+  const mean = sum / n;
+  let ss = 0;
+  for (const x of s) ss += (x - mean) ** 2;
+  const sd = n > 1 ? Math.sqrt(ss / (n - 1)) : 0;
+  return {
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    mean,
+    cv: mean > 0 ? sd / mean : 0,
+    min: s[0],
+    max: s[n - 1],
+    runs: n,
+  };
+}
+
+export interface TimingOptions {
+  /** untimed runs per model first (default 10) */
+  warmup?: number;
+  /** minimum timed runs per model (default 50) */
+  runs?: number;
+  /** minimum total wall time of the timed phase, ms (default 2000; 0 = exactly `runs`) */
+  minTimeMs?: number;
+  /** cap on timed runs per model (default 10,000) */
+  maxRuns?: number;
+  /** runs per block before switching model (default 10) */
+  blockSize?: number;
+}
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * Time several async jobs interleaved in blocks. Returns, per job, the duration of each timed run
+ * in milliseconds.
+ */
+export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: TimingOptions = {}): Promise<number[][]> {
+  const warmup = opts.warmup ?? 10;
+  const runs = Math.max(1, opts.runs ?? 50);
+  const minTime = opts.minTimeMs ?? 2000;
+  const maxRuns = Math.max(runs, opts.maxRuns ?? 10_000);
+  const block = Math.max(1, Math.min(opts.blockSize ?? 10, runs));
+  for (const job of jobs) for (let i = 0; i < warmup; i++) await job();
+  const samples: number[][] = jobs.map(() => []);
+  const start = now();
+  for (let round = 0; ; round++) {
+    const done = samples.every((s) => s.length >= runs) && (now() - start >= minTime || samples.every((s) => s.length >= maxRuns));
+    if (done) break;
+    // ABBA order: even rounds forward, odd rounds backward
+    const order = jobs.map((_, i) => i);
+    if (round % 2 === 1) order.reverse();
+    for (const j of order) {
+      const want = minTime > 0 ? Math.min(block, maxRuns - samples[j].length) : Math.min(block, runs - samples[j].length);
+      for (let k = 0; k < want; k++) {
+        const t0 = now();
+        await jobs[j]();
+        samples[j].push(now() - t0);
+      }
+    }
+  }
+  return samples;
+}

@@ -1,0 +1,311 @@
+/**
+ * Reports: the JSON document (schema in ../../shared/DESIGN.md, documented in the README), the
+ * human table (before | after | change), and the markdown version for --report and
+ * $GITHUB_STEP_SUMMARY. Pure formatting: nothing here measures, prints or writes files.
+ */
+import { formatBytes, formatGateValue, formatMs } from './gates.js';
+
+export interface LatencyMs {
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+  /** coefficient of variation (stddev / mean) of the timed runs */
+  cv: number;
+}
+
+export interface Metrics {
+  sizeBytes: number;
+  gzipBytes: number;
+  params: number;
+  nonzeroParams: number;
+  /** batch 1; null when latency was not measured */
+  latencyMs: LatencyMs | null;
+  /** samples per second at settings.batchSize; null when not measured */
+  throughputPerSec: number | null;
+  /** top-1, a fraction; null without labels */
+  accuracy: number | null;
+  /** after only: top-1 agreement with the original (fraction); null without data */
+  agreement?: number | null;
+  /** after only: mean cosine similarity of the outputs with the original's */
+  cosine?: number | null;
+  /** after only: max absolute difference of the outputs from the original's */
+  maxAbsError?: number | null;
+  /** initializer bytes by dtype name */
+  bytesByDtype: Record<string, number>;
+}
+
+export interface PassReport {
+  name: string;
+  modified: boolean;
+  ms: number;
+  stats: Record<string, number | string>;
+  skipped: { node: string; reason: string }[];
+}
+
+export interface GateResult {
+  name: string;
+  limit: number;
+  actual: number | null;
+  passed: boolean;
+}
+
+export interface BenchSettings {
+  threads: number;
+  /** batch size used for throughput (null when not measured) */
+  batchSize: number | null;
+  warmup: number;
+  /** timed latency runs per model */
+  runs: number | null;
+  /** samples evaluated for accuracy / agreement (0 without data) */
+  samples: number;
+  /** name of the output accuracy and agreement were computed on */
+  outputName: string | null;
+}
+
+export interface Report {
+  input: string;
+  output: string | null;
+  passes: PassReport[];
+  before: Metrics;
+  after: Metrics | null;
+  /** before p50 / after p50 (> 1 = faster); null without two latency measurements */
+  speedup: number | null;
+  settings: BenchSettings;
+  gates: GateResult[];
+  passed: boolean;
+}
+
+/** The report as a JSON-ready object (stable key order, numbers rounded to meaningful precision). */
+export function reportDocument(r: Report): Record<string, unknown> {
+  const metrics = (m: Metrics | null, after: boolean) =>
+    m && {
+      sizeBytes: m.sizeBytes,
+      gzipBytes: m.gzipBytes,
+      params: m.params,
+      nonzeroParams: m.nonzeroParams,
+      latencyMs: m.latencyMs && {
+        p50: round(m.latencyMs.p50, 5),
+        p90: round(m.latencyMs.p90, 5),
+        p99: round(m.latencyMs.p99, 5),
+        mean: round(m.latencyMs.mean, 5),
+        cv: round(m.latencyMs.cv, 4),
+      },
+      throughputPerSec: m.throughputPerSec === null ? null : round(m.throughputPerSec, 1),
+      accuracy: m.accuracy,
+      ...(after
+        ? {
+            agreement: m.agreement ?? null,
+            cosine: m.cosine == null ? null : round(m.cosine, 8),
+            maxAbsError: m.maxAbsError ?? null,
+          }
+        : {}),
+      bytesByDtype: m.bytesByDtype,
+    };
+  const doc = {
+    input: r.input,
+    output: r.output,
+    passes: r.passes.map((p) => ({ name: p.name, modified: p.modified, ms: Math.round(p.ms), stats: p.stats, skipped: p.skipped })),
+    before: metrics(r.before, false),
+    after: metrics(r.after, true),
+    speedup: r.speedup === null ? null : round(r.speedup, 4),
+    settings: r.settings,
+    gates: r.gates,
+    passed: r.passed,
+  };
+  return doc;
+}
+
+/** The report as a JSON document. */
+export function reportToJson(r: Report): string {
+  return JSON.stringify(reportDocument(r), null, 2);
+}
+
+function round(v: number, digits: number): number {
+  if (!Number.isFinite(v)) return v;
+  return Number(v.toPrecision(digits));
+}
+
+// ---------------------------------------------------------------------------------------------
+// rows shared by the text table and the markdown table
+
+interface Row {
+  label: string;
+  before: string;
+  after: string;
+  change: string;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const pct = (f: number | null | undefined, digits = 2) => (f == null ? '—' : `${(f * 100).toFixed(digits)}%`);
+
+function relChange(b: number, a: number): string {
+  if (b === 0) return a === 0 ? '0%' : '—';
+  const c = ((a - b) / b) * 100;
+  const s = Math.abs(c) >= 10 ? c.toFixed(1) : c.toFixed(2);
+  return `${c > 0 ? '+' : ''}${s === '-0.00' ? '0.00' : s}%`;
+}
+
+function ratioText(b: number, a: number): string {
+  if (!(a > 0) || !(b > 0)) return '—';
+  const r = b / a;
+  return r >= 1 ? `${r.toFixed(2)}x faster` : `${(1 / r).toFixed(2)}x slower`;
+}
+
+function rows(r: Report): Row[] {
+  const b = r.before;
+  const a = r.after;
+  const out: Row[] = [];
+  const add = (label: string, before: string, after: string, change: string) => out.push({ label, before, after, change });
+  const na = '—';
+  add('size', formatBytes(b.sizeBytes), a ? formatBytes(a.sizeBytes) : '', a ? relChange(b.sizeBytes, a.sizeBytes) : '');
+  add('gzip size', formatBytes(b.gzipBytes), a ? formatBytes(a.gzipBytes) : '', a ? relChange(b.gzipBytes, a.gzipBytes) : '');
+  add('params', int(b.params), a ? int(a.params) : '', a ? relChange(b.params, a.params) : '');
+  add(
+    'non-zero params',
+    int(b.nonzeroParams),
+    a ? int(a.nonzeroParams) : '',
+    a ? relChange(b.nonzeroParams, a.nonzeroParams) : '',
+  );
+  if (b.latencyMs || a?.latencyMs) {
+    for (const k of ['p50', 'p99'] as const) {
+      const bv = b.latencyMs?.[k];
+      const av = a?.latencyMs?.[k];
+      add(
+        `latency ${k}`,
+        bv === undefined ? na : formatMs(bv),
+        a ? (av === undefined ? na : formatMs(av)) : '',
+        a && bv !== undefined && av !== undefined ? ratioText(bv, av) : '',
+      );
+    }
+  }
+  if (b.throughputPerSec !== null || (a && a.throughputPerSec !== null)) {
+    const label = r.settings.batchSize ? `throughput (batch ${r.settings.batchSize})` : 'throughput';
+    const f = (v: number | null) => (v === null ? na : `${v >= 100 ? int(v) : v.toPrecision(3)}/s`);
+    add(
+      label,
+      f(b.throughputPerSec),
+      a ? f(a.throughputPerSec) : '',
+      a && b.throughputPerSec && a.throughputPerSec ? relChange(b.throughputPerSec, a.throughputPerSec) : '',
+    );
+  }
+  if (b.accuracy !== null || (a && a.accuracy !== null)) {
+    const change =
+      a && b.accuracy !== null && a.accuracy !== null
+        ? `${a.accuracy - b.accuracy >= 0 ? '+' : ''}${((a.accuracy - b.accuracy) * 100).toFixed(2)} pts`
+        : '';
+    add('accuracy (top-1)', pct(b.accuracy), a ? pct(a.accuracy) : '', change);
+  }
+  if (a && a.agreement != null) {
+    add('agreement (top-1)', '', pct(a.agreement), '');
+    add('cosine similarity', '', a.cosine == null ? na : a.cosine.toFixed(6), '');
+    add('max abs error', '', a.maxAbsError == null ? na : a.maxAbsError.toPrecision(4), '');
+  }
+  return out;
+}
+
+function passLines(r: Report, maxSkips = 5): string[] {
+  const lines: string[] = [];
+  for (const p of r.passes) {
+    const stats = Object.entries(p.stats)
+      .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`)
+      .join(', ');
+    lines.push(`${p.name}: ${p.modified ? 'modified' : 'no change'} in ${Math.round(p.ms)} ms${stats ? ` (${stats})` : ''}`);
+    if (p.skipped.length) {
+      const shown = p.skipped.slice(0, maxSkips).map((s) => `${s.node} (${s.reason})`);
+      const more = p.skipped.length > maxSkips ? `, and ${p.skipped.length - maxSkips} more` : '';
+      lines.push(`  skipped ${p.skipped.length}: ${shown.join('; ')}${more}`);
+    }
+  }
+  return lines;
+}
+
+function gateLine(g: GateResult): string {
+  const op = g.actual === null ? 'vs' : g.name.startsWith('max') ? (g.passed ? '≤' : '>') : g.passed ? '≥' : '<';
+  return `${g.name}: ${g.passed ? 'passed' : 'FAILED'} (${formatGateValue(g.name, g.actual)} ${op} ${formatGateValue(g.name, g.limit)})`;
+}
+
+function settingsLine(r: Report): string {
+  const s = r.settings;
+  const parts = [`threads ${s.threads}`];
+  if (s.runs !== null) parts.push(`${s.runs} timed runs per model after ${s.warmup} warm-up (batch 1)`);
+  if (s.samples) parts.push(`${s.samples} samples${s.outputName ? ` on output "${s.outputName}"` : ''}`);
+  return parts.join(', ');
+}
+
+/** The human table for stdout. */
+export function reportToText(r: Report): string {
+  const rs = rows(r);
+  const two = r.after !== null;
+  const header = two ? { label: '', before: 'before', after: 'after', change: 'change' } : { label: '', before: 'value', after: '', change: '' };
+  const all = [header, ...rs];
+  const w = (k: keyof Row) => Math.max(...all.map((x) => x[k].length));
+  const wl = w('label');
+  const wb = w('before');
+  const wa = w('after');
+  const line = (x: Row) =>
+    two
+      ? `${x.label.padEnd(wl)}  ${x.before.padStart(wb)}  ${x.after.padStart(wa)}  ${x.change}`.trimEnd()
+      : `${x.label.padEnd(wl)}  ${x.before.padStart(wb)}`.trimEnd();
+  const out: string[] = [];
+  out.push(two ? `${r.input} → ${r.output}` : r.input);
+  out.push(line(header));
+  for (const x of rs) out.push(line(x));
+  if (r.speedup !== null && two) out.push(`speedup (p50): ${r.speedup.toFixed(2)}x`);
+  out.push(`(${settingsLine(r)})`);
+  const pl = passLines(r);
+  if (pl.length) {
+    out.push('');
+    out.push('passes:');
+    for (const l of pl) out.push(`  ${l}`);
+  }
+  if (r.gates.length) {
+    out.push('');
+    out.push(`gates: ${r.passed ? 'all passed' : 'FAILED'}`);
+    for (const g of r.gates) out.push(`  ${gateLine(g)}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+const mdEscape = (s: string) => s.replace(/\|/g, '\\|');
+
+/** The markdown report (for --report and $GITHUB_STEP_SUMMARY). */
+export function reportToMarkdown(r: Report, title?: string): string {
+  const rs = rows(r);
+  const two = r.after !== null;
+  const out: string[] = [];
+  out.push(`### ${title ?? (two ? `mlc: \`${r.input}\` → \`${r.output}\`` : `mlc bench: \`${r.input}\``)}`);
+  out.push('');
+  if (two) {
+    out.push('| | before | after | change |');
+    out.push('|---|---:|---:|---:|');
+    for (const x of rs) out.push(`| ${mdEscape(x.label)} | ${x.before} | ${x.after} | ${x.change} |`);
+  } else {
+    out.push('| | value |');
+    out.push('|---|---:|');
+    for (const x of rs) out.push(`| ${mdEscape(x.label)} | ${x.before} |`);
+  }
+  out.push('');
+  if (r.speedup !== null && two) out.push(`Speedup (p50): **${r.speedup.toFixed(2)}x**. `);
+  out.push(`_${settingsLine(r)}_`);
+  const pl = passLines(r);
+  if (pl.length) {
+    out.push('');
+    out.push('**Passes**');
+    out.push('');
+    for (const l of pl) out.push(l.startsWith('  ') ? `  - ${mdEscape(l.trim())}` : `- ${mdEscape(l)}`);
+  }
+  if (r.gates.length) {
+    out.push('');
+    out.push(`**Gates: ${r.passed ? 'all passed ✅' : 'FAILED ❌'}**`);
+    out.push('');
+    out.push('| gate | actual | limit | result |');
+    out.push('|---|---:|---:|---|');
+    for (const g of r.gates) {
+      out.push(
+        `| ${g.name} | ${formatGateValue(g.name, g.actual)} | ${formatGateValue(g.name, g.limit)} | ${g.passed ? '✅ passed' : '❌ failed'} |`,
+      );
+    }
+  }
+  return out.join('\n') + '\n';
+}

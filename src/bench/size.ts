@@ -1,0 +1,250 @@
+/**
+ * Size measurements: bytes on disk (model file plus external data files), gzip -9 bytes (what a
+ * web user downloads; zeros from pruning compress away here), parameter count, non-zero
+ * parameters and bytes by dtype.
+ *
+ * Parameters are the elements of every numeric constant the model holds: initializers (in the
+ * main graph and in subgraphs), sparse initializers (counted dense) and Constant-node tensors.
+ * A parameter counts as zero when it encodes the real value 0: for a quantized weight read by a
+ * DequantizeLinear whose zero point is a constant (per-tensor or per-axis), that is q == z
+ * (r = s·(q − z)); for 4-bit types the packed nibbles are unpacked; for float16 / bfloat16 both
+ * +0 and −0.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { gzipSync, createGzip } from 'node:zlib';
+import { MlcError } from '../errors.js';
+import { DataType, dtypeName } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { attrInt, subgraphsOf, type Node } from '../ir/node.js';
+import { Tensor } from '../ir/tensor.js';
+
+export interface SizeStats {
+  sizeBytes: number;
+  gzipBytes: number;
+  params: number;
+  nonzeroParams: number;
+  bytesByDtype: Record<string, number>;
+}
+
+export interface ParamStats {
+  params: number;
+  nonzeroParams: number;
+  bytesByDtype: Record<string, number>;
+}
+
+/** Integer values of a tensor, 4-bit types unpacked (low nibble first), as numbers. */
+function intValues(t: Tensor): ArrayLike<number> | null {
+  const n = t.size;
+  switch (t.dtype) {
+    case DataType.INT4:
+    case DataType.UINT4: {
+      const packed = t.data as Uint8Array;
+      const out = new Int8Array(n);
+      for (let i = 0; i < n; i++) {
+        const nib = (packed[i >> 1] >> ((i & 1) * 4)) & 0xf;
+        out[i] = t.dtype === DataType.INT4 && nib >= 8 ? nib - 16 : nib;
+      }
+      return out;
+    }
+    case DataType.INT8:
+    case DataType.UINT8:
+    case DataType.INT16:
+    case DataType.UINT16:
+    case DataType.INT32:
+    case DataType.UINT32:
+    case DataType.BOOL:
+      return t.data as ArrayLike<number>;
+    default:
+      return null;
+  }
+}
+
+/** Number of elements that do not encode zero (see the file comment). */
+export function countNonzero(t: Tensor, zeroPoint?: { zp: Tensor; axis: number }): number {
+  const n = t.size;
+  if (n === 0) return 0;
+  let nz = 0;
+  switch (t.dtype) {
+    case DataType.FLOAT:
+    case DataType.DOUBLE:
+    case DataType.COMPLEX64:
+    case DataType.COMPLEX128: {
+      const d = t.data as Float32Array | Float64Array;
+      if (t.dtype === DataType.COMPLEX64 || t.dtype === DataType.COMPLEX128) {
+        for (let i = 0; i < n; i++) if (d[2 * i] !== 0 || d[2 * i + 1] !== 0) nz++;
+      } else {
+        for (let i = 0; i < n; i++) if (d[i] !== 0) nz++;
+      }
+      return nz;
+    }
+    case DataType.FLOAT16:
+    case DataType.BFLOAT16: {
+      const d = t.data as Uint16Array;
+      for (let i = 0; i < n; i++) if ((d[i] & 0x7fff) !== 0) nz++;
+      return nz;
+    }
+    case DataType.INT64:
+    case DataType.UINT64: {
+      const d = t.data as BigInt64Array | BigUint64Array;
+      for (let i = 0; i < n; i++) if (d[i] !== 0n) nz++;
+      return nz;
+    }
+    case DataType.FLOAT8E4M3FN:
+    case DataType.FLOAT8E4M3FNUZ:
+    case DataType.FLOAT8E5M2:
+    case DataType.FLOAT8E5M2FNUZ: {
+      const d = t.data as Uint8Array;
+      // FNUZ types have no negative zero (0x80 is NaN)
+      const fnuz = t.dtype === DataType.FLOAT8E4M3FNUZ || t.dtype === DataType.FLOAT8E5M2FNUZ;
+      for (let i = 0; i < n; i++) if (fnuz ? d[i] !== 0 : (d[i] & 0x7f) !== 0) nz++;
+      return nz;
+    }
+    case DataType.FLOAT4E2M1: {
+      const d = t.data as Uint8Array;
+      for (let i = 0; i < n; i++) if (((d[i >> 1] >> ((i & 1) * 4)) & 0x7) !== 0) nz++;
+      return nz;
+    }
+    case DataType.STRING:
+      return (t.data as Uint8Array[]).filter((b) => b.length > 0).length;
+    default: {
+      const v = intValues(t);
+      if (!v) return n;
+      const zpv = zeroPoint ? intValues(zeroPoint.zp) : null;
+      if (zeroPoint && zpv && zpv.length === 1) {
+        const z = zpv[0];
+        for (let i = 0; i < n; i++) if (v[i] !== z) nz++;
+        return nz;
+      }
+      if (zeroPoint && zpv && zeroPoint.zp.dims.length === 1) {
+        // per-axis zero point: element i belongs to channel (i / inner) % dims[axis]
+        const rank = t.dims.length;
+        const axis = zeroPoint.axis < 0 ? zeroPoint.axis + rank : zeroPoint.axis;
+        if (axis >= 0 && axis < rank && t.dims[axis] === zpv.length) {
+          let inner = 1;
+          for (let k = axis + 1; k < rank; k++) inner *= t.dims[k];
+          const ch = t.dims[axis];
+          for (let i = 0; i < n; i++) if (v[i] !== zpv[Math.floor(i / inner) % ch]) nz++;
+          return nz;
+        }
+      }
+      for (let i = 0; i < n; i++) if (v[i] !== 0) nz++;
+      return nz;
+    }
+  }
+}
+
+/** Zero point of the DequantizeLinear (if any) that reads initializer `name` as its input 0. */
+function zeroPointFor(g: Graph, name: string): { zp: Tensor; axis: number } | undefined {
+  for (const c of g.consumers(name)) {
+    if (c.opType !== 'DequantizeLinear' || c.inputs[0] !== name) continue;
+    if (c.domain !== '' && c.domain !== 'ai.onnx' && c.domain !== 'com.microsoft') continue;
+    const zpName = c.inputs[2];
+    if (!zpName) return undefined; // default zero point is 0
+    const zp = g.constantValue(zpName);
+    return zp ? { zp, axis: attrInt(c, 'axis', 1) } : undefined;
+  }
+  return undefined;
+}
+
+/** Parameter count, non-zero parameters and initializer bytes by dtype, over all graphs. */
+export function countParams(model: Model): ParamStats {
+  const s: ParamStats = { params: 0, nonzeroParams: 0, bytesByDtype: {} };
+  const addBytes = (t: Tensor) => {
+    const k = dtypeName(t.dtype);
+    s.bytesByDtype[k] = (s.bytesByDtype[k] ?? 0) + t.byteLength;
+  };
+  const addTensor = (t: Tensor, zp?: { zp: Tensor; axis: number }) => {
+    addBytes(t);
+    if (t.dtype === DataType.STRING) return;
+    s.params += t.size;
+    s.nonzeroParams += countNonzero(t, zp);
+  };
+  const visit = (g: Graph) => {
+    for (const [name, t] of g.initializers) addTensor(t, zeroPointFor(g, name));
+    for (const sp of g.sparseInitializers) {
+      addBytes(sp.values);
+      addBytes(sp.indices);
+      s.params += sp.dims.reduce((a, b) => a * b, 1);
+      s.nonzeroParams += countNonzero(sp.values);
+    }
+    for (const n of g.nodes) {
+      if (n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx')) {
+        const v = constantTensor(n);
+        if (v) addTensor(v, n.outputs[0] ? zeroPointFor(g, n.outputs[0]) : undefined);
+      }
+      for (const sg of subgraphsOf(n)) visit(sg);
+    }
+  };
+  visit(model.graph);
+  return s;
+}
+
+function constantTensor(n: Node): Tensor | undefined {
+  const a = n.attributes.find((x) => x.name === 'value');
+  return a && a.value instanceof Tensor ? a.value : undefined;
+}
+
+/** gzip -9 size of bytes in memory. */
+export function gzipSize(bytes: Uint8Array): number {
+  return gzipSync(bytes, { level: 9 }).length;
+}
+
+/** gzip -9 size of a file, streamed (external data files can be large). */
+export async function gzipFileSize(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const gz = createGzip({ level: 9 });
+    gz.on('data', (c: Buffer) => (n += c.length));
+    gz.on('end', () => resolve(n));
+    gz.on('error', reject);
+    const rs = createReadStream(path);
+    rs.on('error', (e) => reject(new MlcError('INPUT', `cannot read ${path}: ${(e as Error).message}`, { cause: e })));
+    rs.pipe(gz);
+  });
+}
+
+/** Bytes on disk and gzip -9 bytes of a set of files (each file compressed on its own). */
+export async function filesSize(paths: string[]): Promise<{ sizeBytes: number; gzipBytes: number }> {
+  let sizeBytes = 0;
+  let gzipBytes = 0;
+  for (const p of new Set(paths)) {
+    try {
+      sizeBytes += (await stat(p)).size;
+    } catch (e) {
+      throw new MlcError('INPUT', `cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    }
+    gzipBytes += await gzipFileSize(p);
+  }
+  return { sizeBytes, gzipBytes };
+}
+
+/**
+ * External data files the model file at `path` references, when src/onnx can tell
+ * (`externalDataFiles`, if it exports one); else none.
+ */
+export async function externalFilesOf(path: string): Promise<string[]> {
+  const onnx = (await import('../onnx/index.js')) as unknown as Record<string, unknown>;
+  const f = onnx.externalDataFiles as ((p: string) => Promise<string[]>) | undefined;
+  return typeof f === 'function' ? await f(path) : [];
+}
+
+/**
+ * Size of a model: on disk when `path` is given (plus `externalFiles`, or those src/onnx finds),
+ * else of `bytes`, else of the model serialized in memory.
+ */
+export async function measureSize(
+  model: Model,
+  where: { path?: string; externalFiles?: string[]; bytes?: Uint8Array } = {},
+): Promise<SizeStats> {
+  let disk: { sizeBytes: number; gzipBytes: number };
+  if (where.path) {
+    const ext = where.externalFiles ?? (await externalFilesOf(where.path));
+    disk = await filesSize([where.path, ...ext]);
+  } else {
+    const bytes = where.bytes ?? (await import('../onnx/index.js')).modelToBytes(model);
+    disk = { sizeBytes: bytes.length, gzipBytes: gzipSize(bytes) };
+  }
+  return { ...disk, ...countParams(model) };
+}
