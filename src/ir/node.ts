@@ -55,6 +55,8 @@ export interface Attribute {
   docString?: string;
   /** A reference to an attribute of the enclosing function (ref_attr_name). */
   refAttrName?: string;
+  /** Fields of AttributeProto the IR does not model; kept by src/onnx (plain data). */
+  extra?: Record<string, unknown>;
 }
 
 export interface Node {

@@ -1,0 +1,405 @@
+/**
+ * ModelProto (bytes or file) → IR Model.
+ *
+ * The bytes are first walked against the ONNX 1.10 schema (wire.ts): that validates them and finds
+ * fields onnx-proto would drop. Unknown fields are kept as raw bytes in the `extra` of the IR object
+ * that holds them (model, graph, node, attribute, tensor, value info, function, quantization
+ * annotation; training_info is kept whole) and written back by save.ts; in the few messages the IR
+ * has no slot for (type protos, shapes, opset ids, string entries, sparse tensors) they are dropped,
+ * and the warning says so.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { MlcError } from '../errors.js';
+import { DataType } from '../ir/dtype.js';
+import { Graph } from '../ir/graph.js';
+import { FunctionDef, Model, OpsetImport } from '../ir/model.js';
+import { AttrType, AttrValue, Attribute, Node, SparseTensor } from '../ir/node.js';
+import { Tensor } from '../ir/tensor.js';
+import { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
+import { Msg, b64, decodeMessage, encodeMessage, has, longToInt, longToNumber } from './proto.js';
+import { ReadContext, closeFiles, tensorFromProto } from './tensor.js';
+import { UnknownTree, WireError, attachUnknown, parseRawField, walkMessage } from './wire.js';
+
+export interface LoadOptions {
+  /** called with warnings (unknown fields, ...) */
+  warn?: (msg: string) => void;
+  /** folder external data paths are relative to, when loading from bytes */
+  baseDir?: string;
+  /** name used in error messages when loading from bytes */
+  name?: string;
+}
+
+/** The largest file protobuf can represent. */
+const MAX_PROTO = 2 ** 31 - 1;
+
+const utf8 = new TextDecoder('utf-8');
+
+interface State {
+  ctx: ReadContext;
+  /** message types whose unknown fields the IR cannot keep */
+  dropped: Set<string>;
+}
+
+function noteDropped(m: Msg | undefined, type: string, st: State): void {
+  if (m?.$unknown) st.dropped.add(type);
+}
+
+function unknownExtra(m: Msg, raw?: Uint8Array[]): Record<string, unknown> | undefined {
+  const parts = raw ?? (m.$unknown as Uint8Array[] | undefined);
+  return parts && parts.length ? { unknownFields: b64(parts) } : undefined;
+}
+
+// ---- types -------------------------------------------------------------------------------------
+
+function shapeFromProto(shape: Msg, st: State): { shape: Dim[]; dimDenotations?: (string | undefined)[] } {
+  noteDropped(shape, 'TensorShapeProto', st);
+  const dims: Dim[] = [];
+  const den: (string | undefined)[] = [];
+  let anyDen = false;
+  for (const d of (shape.dim ?? []) as Msg[]) {
+    noteDropped(d, 'TensorShapeProto.Dimension', st);
+    if (has(d, 'dimValue')) dims.push(longToNumber(d.dimValue, 'dimension'));
+    else if (has(d, 'dimParam')) dims.push(d.dimParam as string);
+    else dims.push(null);
+    if (has(d, 'denotation')) {
+      den.push(d.denotation);
+      anyDen = true;
+    } else den.push(undefined);
+  }
+  return anyDen ? { shape: dims, dimDenotations: den } : { shape: dims };
+}
+
+export function typeFromProto(tp: Msg, st: State): TypeInfo {
+  noteDropped(tp, 'TypeProto', st);
+  let t: TypeInfo;
+  if (has(tp, 'tensorType') || has(tp, 'sparseTensorType')) {
+    const sparse = !has(tp, 'tensorType');
+    const tt = (sparse ? tp.sparseTensorType : tp.tensorType) as Msg;
+    noteDropped(tt, sparse ? 'TypeProto.SparseTensor' : 'TypeProto.Tensor', st);
+    const kind = sparse ? 'sparse_tensor' : 'tensor';
+    t = { kind, elemType: (tt.elemType ?? 0) as DataType };
+    if (has(tt, 'shape')) Object.assign(t, shapeFromProto(tt.shape, st));
+  } else if (has(tp, 'sequenceType')) {
+    noteDropped(tp.sequenceType, 'TypeProto.Sequence', st);
+    t = { kind: 'sequence' };
+    if (has(tp.sequenceType, 'elemType')) t.elem = typeFromProto(tp.sequenceType.elemType, st);
+  } else if (has(tp, 'mapType')) {
+    noteDropped(tp.mapType, 'TypeProto.Map', st);
+    t = { kind: 'map', keyType: (tp.mapType.keyType ?? 0) as DataType };
+    if (has(tp.mapType, 'valueType')) t.value = typeFromProto(tp.mapType.valueType, st);
+  } else if (has(tp, 'optionalType')) {
+    noteDropped(tp.optionalType, 'TypeProto.Optional', st);
+    t = { kind: 'optional' };
+    if (has(tp.optionalType, 'elemType')) t.elem = typeFromProto(tp.optionalType.elemType, st);
+  } else {
+    t = { kind: 'unknown' };
+  }
+  if (has(tp, 'denotation')) t.denotation = tp.denotation;
+  return t;
+}
+
+function valueInfoFromProto(vi: Msg, st: State): ValueInfo {
+  const v: ValueInfo = { name: vi.name ?? '' };
+  if (has(vi, 'type')) v.type = typeFromProto(vi.type, st);
+  if (has(vi, 'docString')) v.docString = vi.docString;
+  const extra = unknownExtra(vi);
+  if (extra) v.extra = extra;
+  return v;
+}
+
+// ---- tensors, attributes, nodes, graphs ---------------------------------------------------------
+
+function sparseFromProto(sp: Msg, st: State): SparseTensor {
+  noteDropped(sp, 'SparseTensorProto', st);
+  const values = tensorFromProto(sp.values ?? {}, st.ctx);
+  const indices = tensorFromProto(sp.indices ?? {}, st.ctx);
+  return { values, indices, dims: ((sp.dims ?? []) as unknown[]).map((d) => longToNumber(d, 'sparse dimension')) };
+}
+
+function inferAttrType(a: Msg): AttrType {
+  if (has(a, 'f')) return AttrType.FLOAT;
+  if (has(a, 'i')) return AttrType.INT;
+  if (has(a, 's')) return AttrType.STRING;
+  if (has(a, 't')) return AttrType.TENSOR;
+  if (has(a, 'g')) return AttrType.GRAPH;
+  if (has(a, 'sparseTensor')) return AttrType.SPARSE_TENSOR;
+  if (has(a, 'tp')) return AttrType.TYPE_PROTO;
+  if (a.floats?.length) return AttrType.FLOATS;
+  if (a.ints?.length) return AttrType.INTS;
+  if (a.strings?.length) return AttrType.STRINGS;
+  if (a.tensors?.length) return AttrType.TENSORS;
+  if (a.graphs?.length) return AttrType.GRAPHS;
+  if (a.sparseTensors?.length) return AttrType.SPARSE_TENSORS;
+  if (a.typeProtos?.length) return AttrType.TYPE_PROTOS;
+  return AttrType.UNDEFINED;
+}
+
+function attrFromProto(ap: Msg, owner: Graph, st: State): Attribute {
+  const type = (ap.type || inferAttrType(ap)) as AttrType;
+  let value: AttrValue;
+  switch (type) {
+    case AttrType.FLOAT:
+      value = has(ap, 'f') ? (ap.f as number) : 0;
+      break;
+    case AttrType.INT:
+      value = has(ap, 'i') ? longToInt(ap.i) : 0;
+      break;
+    case AttrType.STRING:
+      value = has(ap, 's') ? utf8.decode(ap.s as Uint8Array) : '';
+      break;
+    case AttrType.TENSOR:
+      value = has(ap, 't') ? tensorFromProto(ap.t, st.ctx) : undefined;
+      break;
+    case AttrType.GRAPH:
+      value = has(ap, 'g') ? graphFromProto(ap.g, owner, st) : undefined;
+      break;
+    case AttrType.SPARSE_TENSOR:
+      value = has(ap, 'sparseTensor') ? sparseFromProto(ap.sparseTensor, st) : undefined;
+      break;
+    case AttrType.TYPE_PROTO:
+      value = has(ap, 'tp') ? typeFromProto(ap.tp, st) : undefined;
+      break;
+    case AttrType.FLOATS:
+      value = [...((ap.floats ?? []) as number[])];
+      break;
+    case AttrType.INTS:
+      value = ((ap.ints ?? []) as unknown[]).map((x) => longToInt(x));
+      break;
+    case AttrType.STRINGS:
+      value = ((ap.strings ?? []) as Uint8Array[]).map((s) => utf8.decode(s));
+      break;
+    case AttrType.TENSORS:
+      value = ((ap.tensors ?? []) as Msg[]).map((t) => tensorFromProto(t, st.ctx));
+      break;
+    case AttrType.GRAPHS:
+      value = ((ap.graphs ?? []) as Msg[]).map((g) => graphFromProto(g, owner, st));
+      break;
+    case AttrType.SPARSE_TENSORS:
+      value = ((ap.sparseTensors ?? []) as Msg[]).map((s) => sparseFromProto(s, st));
+      break;
+    case AttrType.TYPE_PROTOS:
+      value = ((ap.typeProtos ?? []) as Msg[]).map((t) => typeFromProto(t, st));
+      break;
+    default:
+      value = undefined;
+  }
+  const a: Attribute = { name: ap.name ?? '', type, value };
+  if (has(ap, 'refAttrName')) a.refAttrName = ap.refAttrName;
+  if (has(ap, 'docString')) a.docString = ap.docString;
+  const extra = unknownExtra(ap);
+  if (extra) a.extra = extra;
+  return a;
+}
+
+function nodeFromProto(np: Msg, owner: Graph, st: State): Node {
+  const n: Node = {
+    name: np.name ?? '',
+    opType: np.opType ?? '',
+    domain: np.domain ?? '',
+    inputs: [...((np.input ?? []) as string[])],
+    outputs: [...((np.output ?? []) as string[])],
+    attributes: ((np.attribute ?? []) as Msg[]).map((a) => attrFromProto(a, owner, st)),
+  };
+  if (has(np, 'docString')) n.docString = np.docString;
+  const extra = unknownExtra(np);
+  if (extra) n.extra = extra;
+  return n;
+}
+
+function graphFromProto(gp: Msg, parent: Graph | undefined, st: State): Graph {
+  const g = new Graph(gp.name ?? '');
+  g.parent = parent;
+  g.docString = gp.docString ?? '';
+  g.inputs = ((gp.input ?? []) as Msg[]).map((v) => valueInfoFromProto(v, st));
+  g.outputs = ((gp.output ?? []) as Msg[]).map((v) => valueInfoFromProto(v, st));
+  g.valueInfo = ((gp.valueInfo ?? []) as Msg[]).map((v) => valueInfoFromProto(v, st));
+  for (const tp of (gp.initializer ?? []) as Msg[]) {
+    const t = tensorFromProto(tp, st.ctx);
+    g.initializers.set(t.name, t);
+  }
+  g.sparseInitializers = ((gp.sparseInitializer ?? []) as Msg[]).map((s) => sparseFromProto(s, st));
+  g.nodes = ((gp.node ?? []) as Msg[]).map((n) => nodeFromProto(n, g, st));
+  const extra: Record<string, unknown> = {};
+  const qa = (gp.quantizationAnnotation ?? []) as Msg[];
+  if (qa.length) {
+    extra.quantizationAnnotation = qa.map((a) => {
+      const o: Record<string, unknown> = {
+        tensorName: a.tensorName ?? '',
+        quantParameterTensorNames: ((a.quantParameterTensorNames ?? []) as Msg[]).map((e) => {
+          noteDropped(e, 'StringStringEntryProto', st);
+          return { key: e.key ?? '', value: e.value ?? '' };
+        }),
+      };
+      if (a.$unknown) o.unknownFields = b64(a.$unknown);
+      return o;
+    });
+  }
+  Object.assign(extra, unknownExtra(gp));
+  if (Object.keys(extra).length) g.extra = extra;
+  g.touch();
+  return g;
+}
+
+function opsetsFromProto(list: Msg[], st: State): OpsetImport[] {
+  return list.map((o) => {
+    noteDropped(o, 'OperatorSetIdProto', st);
+    return { domain: o.domain ?? '', version: longToNumber(o.version ?? 0, 'opset version') };
+  });
+}
+
+/** FunctionProto fields added after ONNX 1.10 that the IR models: 11 attribute_proto, 12 value_info, 13 overload. */
+export const FUNCTION_EXT_FIELDS = new Set([11, 12, 13]);
+
+function functionFromProto(fp: Msg, st: State): FunctionDef {
+  const scratch = new Graph('function');
+  const f: FunctionDef = {
+    name: fp.name ?? '',
+    domain: fp.domain ?? '',
+    inputs: [...((fp.input ?? []) as string[])],
+    outputs: [...((fp.output ?? []) as string[])],
+    attributeNames: [...((fp.attribute ?? []) as string[])],
+    attributeDefaults: [],
+    nodes: ((fp.node ?? []) as Msg[]).map((n) => nodeFromProto(n, scratch, st)),
+    opsetImports: opsetsFromProto((fp.opsetImport ?? []) as Msg[], st),
+    valueInfo: [],
+  };
+  if (has(fp, 'docString')) f.docString = fp.docString;
+  const rest: Uint8Array[] = [];
+  for (const raw of (fp.$unknown ?? []) as Uint8Array[]) {
+    const { field, wireType, payload } = parseRawField(raw);
+    if (wireType === 2 && field === 11) f.attributeDefaults.push(attrFromProto(decodeWalked('AttributeProto', payload), scratch, st));
+    else if (wireType === 2 && field === 12) f.valueInfo.push(valueInfoFromProto(decodeWalked('ValueInfoProto', payload), st));
+    else if (wireType === 2 && field === 13) f.overload = utf8.decode(payload);
+    else rest.push(raw);
+  }
+  const extra = unknownExtra(fp, rest);
+  if (extra) f.extra = extra;
+  return f;
+}
+
+/** Decode a message embedded in raw bytes, keeping its own unknown fields. */
+function decodeWalked(type: string, bytes: Uint8Array): Msg {
+  const { tree } = walkMessage(bytes, type);
+  const m = decodeMessage(type, bytes);
+  attachUnknown(m, tree, type);
+  return m;
+}
+
+// ---- model ---------------------------------------------------------------------------------------
+
+function modelFromProto(mp: Msg, st: State): Model {
+  const m = new Model(graphFromProto(mp.graph, undefined, st));
+  m.irVersion = has(mp, 'irVersion') ? longToNumber(mp.irVersion, 'ir_version') : 0;
+  m.opsetImports = opsetsFromProto((mp.opsetImport ?? []) as Msg[], st);
+  m.producerName = mp.producerName ?? '';
+  m.producerVersion = mp.producerVersion ?? '';
+  m.domain = mp.domain ?? '';
+  m.modelVersion = has(mp, 'modelVersion') ? longToNumber(mp.modelVersion, 'model_version') : 0;
+  m.docString = mp.docString ?? '';
+  m.metadataProps = ((mp.metadataProps ?? []) as Msg[]).map((e) => {
+    noteDropped(e, 'StringStringEntryProto', st);
+    return { key: e.key ?? '', value: e.value ?? '' };
+  });
+  m.functions = ((mp.functions ?? []) as Msg[]).map((f) => functionFromProto(f, st));
+  const extra: Record<string, unknown> = {};
+  const ti = (mp.trainingInfo ?? []) as Msg[];
+  // training_info is kept whole, as serialized TrainingInfoProto messages (base64)
+  if (ti.length) extra.trainingInfo = ti.map((t) => b64([encodeMessage('TrainingInfoProto', t)]));
+  Object.assign(extra, unknownExtra(mp));
+  if (Object.keys(extra).length) m.extra = extra;
+  return m;
+}
+
+function looksLikeJson(bytes: Uint8Array): boolean {
+  for (let i = 0; i < Math.min(bytes.length, 64); i++) {
+    const c = bytes[i];
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0xef || c === 0xbb || c === 0xbf) continue;
+    return c === 0x7b || c === 0x5b; // { or [
+  }
+  return false;
+}
+
+/** Decode model bytes. `label` names the source in messages. */
+export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions = {}, baseDir?: string): Model {
+  if (bytes.length === 0) throw new MlcError('INPUT', `${label}: file is empty`);
+  if (looksLikeJson(bytes)) throw new MlcError('INPUT', `${label}: this is a JSON file, not an ONNX model (ONNX models are binary protobuf)`);
+  let tree: UnknownTree | undefined;
+  let unknown: Map<string, number>;
+  try {
+    ({ tree, unknown } = walkMessage(bytes, 'ModelProto'));
+  } catch (e) {
+    if (e instanceof WireError) {
+      throw new MlcError(
+        'INPUT',
+        e.truncated
+          ? `${label}: truncated or corrupt ONNX model (${e.message}; at byte ${e.offset} of ${bytes.length})`
+          : `${label}: not a valid ONNX model (${e.message}; at byte ${e.offset})`,
+      );
+    }
+    throw e;
+  }
+  let mp: Msg;
+  try {
+    mp = decodeMessage('ModelProto', bytes);
+  } catch (e) {
+    throw new MlcError('INPUT', `${label}: not a valid ONNX model (${(e as Error).message})`);
+  }
+  if (!has(mp, 'graph')) {
+    throw new MlcError('INPUT', `${label}: not a valid ONNX model (it has no graph)`);
+  }
+  attachUnknown(mp, tree, 'ModelProto');
+  const st: State = { ctx: { baseDir }, dropped: new Set() };
+  let model: Model;
+  try {
+    model = modelFromProto(mp, st);
+  } catch (e) {
+    if (e instanceof MlcError) throw new MlcError(e.code, `${label}: ${e.message}`, { cause: e });
+    if (e instanceof RangeError || e instanceof WireError) throw new MlcError('INPUT', `${label}: not a valid ONNX model (${e.message})`, { cause: e });
+    throw e;
+  } finally {
+    closeFiles(st.ctx);
+  }
+  const shown = [...unknown].filter(([k]) => !/^FunctionProto field 1[123] /.test(k));
+  if (shown.length && opts.warn) {
+    const list = shown.map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
+    let msg = `${label}: fields unknown to the ONNX 1.10 schema mlc reads with: ${list}.`;
+    if (st.dropped.size) msg += ` Unknown fields inside ${[...st.dropped].join(', ')} cannot be kept and will be missing when the model is saved; the others are kept and written back unchanged.`;
+    else msg += ' They are kept and written back unchanged on save.';
+    opts.warn(msg);
+  }
+  return model;
+}
+
+/** Read a model file with clear errors. */
+export async function readModelFile(path: string): Promise<Uint8Array> {
+  let size: number;
+  try {
+    const s = await stat(path);
+    if (s.isDirectory()) throw new MlcError('INPUT', `${path}: is a directory, not a model file`);
+    size = s.size;
+  } catch (e) {
+    if (e instanceof MlcError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new MlcError('INPUT', `${path}: file not found`);
+    throw new MlcError('INPUT', `${path}: cannot read (${code ?? (e as Error).message})`);
+  }
+  if (size === 0) throw new MlcError('INPUT', `${path}: file is empty`);
+  if (size > MAX_PROTO) throw new MlcError('INPUT', `${path}: file is ${size} bytes, larger than protobuf's 2 GB limit; not a valid ONNX model file`);
+  try {
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new MlcError('INPUT', `${path}: cannot read (${code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)})`);
+  }
+}
+
+/** Load a model from a path (external data relative to its folder) or from bytes. */
+export async function loadModel(source: string | Uint8Array, opts: LoadOptions = {}): Promise<Model> {
+  if (typeof source === 'string') {
+    const bytes = await readModelFile(source);
+    return decodeModel(bytes, source, opts, dirname(resolve(source)));
+  }
+  return decodeModel(source, opts.name ?? '<model bytes>', opts, opts.baseDir);
+}

@@ -1,0 +1,279 @@
+/**
+ * TensorProto ↔ Tensor. Every storage form is read (raw_data little-endian, float_data, int32_data,
+ * int64_data, double_data, uint64_data, string_data, external data); tensors are written as raw_data
+ * (string tensors as string_data), inline or to an external data file.
+ *
+ * raw_data is viewed in place (no copy) when its offset in the file is aligned for the element type;
+ * otherwise it is copied once.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { isAbsolute, join, normalize, relative, sep } from 'node:path';
+import { MlcError } from '../errors.js';
+import { DataType, TensorData, allocData, dtypeInfo, dtypeName, numElements } from '../ir/dtype.js';
+import { Tensor } from '../ir/tensor.js';
+import { Msg, b64, decodeMessage, encodeMessage, has, longToBigInt, longToInt, longToNumber, unb64 } from './proto.js';
+import { WireError, attachUnknown, walkMessage } from './wire.js';
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('mlc needs a little-endian host (ONNX raw_data is little-endian)');
+}
+
+export interface ReadContext {
+  /** folder that external data locations are relative to; undefined when loaded from bytes */
+  baseDir?: string;
+  /** cache of open external data files (path → fd) */
+  files?: Map<string, number>;
+}
+
+const BYTES: Partial<Record<DataType, number>> = {};
+for (let d = 1; d <= 23; d++) BYTES[d as DataType] = dtypeInfo(d as DataType).bytes;
+
+/** Storage element count for `n` logical elements (complex: 2 per element; 4-bit: packed bytes). */
+function storageCount(dt: DataType, n: number): number {
+  if (dt === DataType.COMPLEX64 || dt === DataType.COMPLEX128) return 2 * n;
+  if (dt === DataType.INT4 || dt === DataType.UINT4 || dt === DataType.FLOAT4E2M1) return Math.ceil(n / 2);
+  return n;
+}
+
+/** A typed array of `dt` over little-endian bytes; a view when aligned, else a copy. */
+function fromBytes(dt: DataType, bytes: Uint8Array, count: number): TensorData {
+  const probe = allocData(dt, 0) as Exclude<TensorData, Uint8Array[]>;
+  const Ctor = probe.constructor as unknown as {
+    new (buf: ArrayBufferLike, off: number, len: number): Exclude<TensorData, Uint8Array[]>;
+    new (len: number): Exclude<TensorData, Uint8Array[]>;
+    BYTES_PER_ELEMENT: number;
+  };
+  const el = Ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % el === 0) return new Ctor(bytes.buffer, bytes.byteOffset, count);
+  const out = new Ctor(count);
+  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes.subarray(0, count * el));
+  return out;
+}
+
+function externalInfo(tp: Msg): Record<string, string> {
+  const info: Record<string, string> = {};
+  for (const e of (tp.externalData ?? []) as Msg[]) info[e.key] = e.value;
+  return info;
+}
+
+function readExternal(tp: Msg, name: string, expected: number, ctx: ReadContext): Uint8Array {
+  const info = externalInfo(tp);
+  const loc = info.location;
+  if (!loc) throw new MlcError('INPUT', `tensor ${name}: external data without a location`);
+  if (ctx.baseDir === undefined) {
+    throw new MlcError('INPUT', `tensor ${name} is stored in external file ${loc}, but the model was loaded from bytes (pass a path or baseDir)`);
+  }
+  if (isAbsolute(loc) || normalize(loc).split(sep).includes('..')) {
+    throw new MlcError('INPUT', `tensor ${name}: external data location ${loc} must be a relative path inside the model folder`);
+  }
+  const path = join(ctx.baseDir, loc);
+  const offset = info.offset !== undefined ? Number(info.offset) : 0;
+  const length = info.length !== undefined ? Number(info.length) : expected;
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new MlcError('INPUT', `tensor ${name}: bad external data offset/length (${info.offset}, ${info.length})`);
+  }
+  if (length !== expected) {
+    throw new MlcError('INPUT', `tensor ${name}: external data length ${length} does not match its shape and type (${expected} bytes)`);
+  }
+  const files = (ctx.files ??= new Map());
+  let fd = files.get(path);
+  if (fd === undefined) {
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new MlcError(
+        'INPUT',
+        `tensor ${name}: external data file ${path} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code ?? (e as Error).message})`}`,
+      );
+    }
+    files.set(path, fd);
+  }
+  const size = fstatSync(fd).size;
+  if (offset + length > size) {
+    throw new MlcError('INPUT', `tensor ${name}: external data file ${path} is too short (needs bytes ${offset}..${offset + length}, file has ${size})`);
+  }
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, offset + done);
+    if (n <= 0) throw new MlcError('INPUT', `tensor ${name}: short read from ${path}`);
+    done += n;
+  }
+  return new Uint8Array(buf.buffer, buf.byteOffset, length);
+}
+
+export function closeFiles(ctx: ReadContext): void {
+  for (const fd of ctx.files?.values() ?? []) closeSync(fd);
+  ctx.files?.clear();
+}
+
+/** TensorProto (decoded by protobufjs) → Tensor. Throws MlcError('INPUT') on inconsistent data. */
+export function tensorFromProto(tp: Msg, ctx: ReadContext = {}): Tensor {
+  const name: string = tp.name ?? '';
+  const dt = (tp.dataType ?? 0) as DataType;
+  const dims = ((tp.dims ?? []) as unknown[]).map((d) => longToNumber(d, `tensor ${name}: dimension`));
+  const n = numElements(dims);
+  const label = name || '(unnamed)';
+  if (dims.some((d) => d < 0) || !Number.isSafeInteger(n) || n > 2 ** 40) {
+    throw new MlcError('INPUT', `tensor ${label}: invalid dims ${JSON.stringify(dims)}`);
+  }
+  if (dt === DataType.UNDEFINED || BYTES[dt] === undefined) {
+    throw new MlcError('UNSUPPORTED', `tensor ${label}: unsupported data type ${dt === 0 ? 'UNDEFINED' : dt}`);
+  }
+  let data: TensorData;
+  const sc = storageCount(dt, n);
+  const external = (tp.dataLocation ?? 0) === 1;
+  if (dt === DataType.STRING) {
+    const s = (tp.stringData ?? []) as Uint8Array[];
+    if (s.length !== n) throw new MlcError('INPUT', `tensor ${label}: has ${s.length} strings, shape needs ${n}`);
+    data = s.map((b) => b.slice());
+  } else if (external || has(tp, 'rawData')) {
+    const expected = Math.ceil(n * BYTES[dt]!);
+    const raw: Uint8Array = external ? readExternal(tp, label, expected, ctx) : tp.rawData;
+    if (raw.length !== expected) {
+      throw new MlcError('INPUT', `tensor ${label}: raw_data has ${raw.length} bytes, ${dtypeName(dt)} ${JSON.stringify(dims)} needs ${expected}`);
+    }
+    data = fromBytes(dt, raw, sc);
+  } else {
+    const stored = [tp.floatData, tp.doubleData, tp.int32Data, tp.int64Data, tp.uint64Data].reduce((m, a) => Math.max(m, a?.length ?? 0), 0);
+    if (stored !== sc) {
+      throw new MlcError('INPUT', `tensor ${label}: has ${stored} stored values, ${dtypeName(dt)} ${JSON.stringify(dims)} needs ${sc}`);
+    }
+    data = allocData(dt, n);
+    const check = (have: number) => {
+      if (have !== sc) throw new MlcError('INPUT', `tensor ${label}: has ${have} values in the field its type uses, ${dtypeName(dt)} ${JSON.stringify(dims)} needs ${sc}`);
+    };
+    switch (dt) {
+      case DataType.FLOAT:
+      case DataType.COMPLEX64: {
+        const f = (tp.floatData ?? []) as number[];
+        check(f.length);
+        (data as Float32Array).set(f);
+        break;
+      }
+      case DataType.DOUBLE:
+      case DataType.COMPLEX128: {
+        const f = (tp.doubleData ?? []) as number[];
+        check(f.length);
+        (data as Float64Array).set(f);
+        break;
+      }
+      case DataType.INT64: {
+        const f = (tp.int64Data ?? []) as unknown[];
+        check(f.length);
+        const d = data as BigInt64Array;
+        for (let i = 0; i < f.length; i++) d[i] = longToBigInt(f[i]);
+        break;
+      }
+      case DataType.UINT64:
+      case DataType.UINT32: {
+        const f = (tp.uint64Data ?? []) as unknown[];
+        check(f.length);
+        if (dt === DataType.UINT64) {
+          const d = data as BigUint64Array;
+          for (let i = 0; i < f.length; i++) d[i] = longToBigInt(f[i], true);
+        } else {
+          const d = data as Uint32Array;
+          for (let i = 0; i < f.length; i++) d[i] = Number(longToInt(f[i], true));
+        }
+        break;
+      }
+      default: {
+        // int32_data holds int32, int16, int8, uint16, uint8, bool, float16 / bfloat16 bits,
+        // float8 bits, and packed 4-bit pairs (one byte per entry)
+        const f = (tp.int32Data ?? []) as number[];
+        check(f.length);
+        (data as Int32Array).set(f);
+      }
+    }
+  }
+  const t = new Tensor(name, dt, dims, data, tp.docString ?? '');
+  const extra: Record<string, unknown> = {};
+  if (tp.segment) extra.segment = { begin: String(longToInt(tp.segment.begin)), end: String(longToInt(tp.segment.end)) };
+  if (tp.$unknown) extra.unknownFields = b64(tp.$unknown);
+  if (Object.keys(extra).length) t.extra = extra;
+  return t;
+}
+
+/** Where tensors larger than a threshold go when saving with external data. */
+export interface ExternalWriter {
+  /** file name written into `location` (relative to the model folder) */
+  location: string;
+  threshold: number;
+  /** append bytes; returns their offset */
+  add(bytes: Uint8Array): number;
+}
+
+export function tensorBytes(t: Tensor): Uint8Array {
+  const d = t.data as Exclude<TensorData, Uint8Array[]>;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/** Tensor → TensorProto plain object (raw_data, or external data when `ext` takes it). */
+export function tensorToProto(t: Tensor, ext?: ExternalWriter): Msg {
+  const tp: Msg = { dims: [...t.dims], dataType: t.dtype };
+  if (t.name) tp.name = t.name;
+  if (t.docString) tp.docString = t.docString;
+  const seg = t.extra?.segment as { begin: string; end: string } | undefined;
+  if (seg) tp.segment = { begin: toLongStr(seg.begin), end: toLongStr(seg.end) };
+  if (t.dtype === DataType.STRING) {
+    tp.stringData = t.data as Uint8Array[];
+  } else {
+    const expected = storageCount(t.dtype, t.size);
+    if ((t.data as ArrayLike<unknown>).length !== expected) {
+      throw new MlcError('INTERNAL', `tensor ${t.name}: data has ${(t.data as ArrayLike<unknown>).length} elements, ${dtypeName(t.dtype)} ${JSON.stringify(t.dims)} needs ${expected}`);
+    }
+    const bytes = tensorBytes(t);
+    if (ext && bytes.length >= ext.threshold) {
+      const offset = ext.add(bytes);
+      tp.dataLocation = 1;
+      tp.externalData = [
+        { key: 'location', value: ext.location },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(bytes.length) },
+      ];
+    } else {
+      tp.rawData = bytes;
+    }
+  }
+  const unk = t.extra?.unknownFields;
+  if (typeof unk === 'string') tp.$unknown = [unb64(unk)];
+  return tp;
+}
+
+function toLongStr(s: string): number | { low: number; high: number } {
+  const v = BigInt(s);
+  if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  const u = BigInt.asUintN(64, v);
+  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0 };
+}
+
+/** Decode a serialized TensorProto (e.g. input_0.pb of an ONNX test_data_set folder). */
+export function decodeTensorProto(bytes: Uint8Array, opts: { baseDir?: string } = {}): Tensor {
+  let tree;
+  try {
+    tree = walkMessage(bytes, 'TensorProto').tree;
+  } catch (e) {
+    if (e instanceof WireError) throw new MlcError('INPUT', `not a valid TensorProto (${e.message} at byte ${e.offset})`);
+    throw e;
+  }
+  let tp: Msg;
+  try {
+    tp = decodeMessage('TensorProto', bytes);
+  } catch (e) {
+    throw new MlcError('INPUT', `not a valid TensorProto (${(e as Error).message})`);
+  }
+  attachUnknown(tp, tree, 'TensorProto');
+  const ctx: ReadContext = { baseDir: opts.baseDir };
+  try {
+    return tensorFromProto(tp, ctx);
+  } finally {
+    closeFiles(ctx);
+  }
+}
+
+/** Serialize a Tensor as a TensorProto (raw_data). */
+export function encodeTensorProto(t: Tensor): Uint8Array {
+  return encodeMessage('TensorProto', tensorToProto(t));
+}

@@ -1,0 +1,241 @@
+/**
+ * onnxruntime-node sessions. The only module that imports onnxruntime-node.
+ *
+ * Sessions run on the CPU with 1 intra-op thread unless told otherwise (mlc shares machines with
+ * other jobs and measures latency per thread). Feeds and outputs use mlc's dtype names ('float',
+ * 'int64', ... as in src/ir/dtype.ts).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { MlcError } from '../errors.js';
+import { DataType, dtypeFromName } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { Tensor } from '../ir/tensor.js';
+import { modelToBytes, saveModel, tensorBytesTotal } from '../onnx/index.js';
+import type { ModelRunner } from '../passes/pass.js';
+
+export interface Feed {
+  dtype: string;
+  dims: readonly number[];
+  data: ArrayLike<number> | ArrayLike<bigint> | readonly string[];
+}
+
+export type OutputData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | string[];
+
+export interface Output {
+  dtype: string;
+  dims: number[];
+  data: OutputData;
+}
+
+export interface SessionOptions {
+  /** intra-op threads; default 1 */
+  intraOpThreads?: number;
+  /** graph optimization level; default 'all' */
+  optimization?: 'all' | 'basic' | 'disabled';
+}
+
+export interface Session {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, Feed>, outputNames?: string[]): Promise<Record<string, Output>>;
+  release(): Promise<void>;
+}
+
+/** mlc dtype name → ORT tensor type. */
+const ORT_TYPE: Partial<Record<DataType, ort.Tensor.Type>> = {
+  [DataType.FLOAT]: 'float32',
+  [DataType.DOUBLE]: 'float64',
+  [DataType.INT8]: 'int8',
+  [DataType.UINT8]: 'uint8',
+  [DataType.INT16]: 'int16',
+  [DataType.UINT16]: 'uint16',
+  [DataType.INT32]: 'int32',
+  [DataType.UINT32]: 'uint32',
+  [DataType.INT64]: 'int64',
+  [DataType.UINT64]: 'uint64',
+  [DataType.BOOL]: 'bool',
+  [DataType.STRING]: 'string',
+  [DataType.FLOAT16]: 'float16',
+};
+
+const FROM_ORT: Record<string, string> = { float32: 'float', float64: 'double' };
+
+type ArrayCtor = { new (n: number): ArrayLike<unknown>; from(a: ArrayLike<unknown>, f?: (x: unknown) => unknown): ArrayLike<unknown> };
+
+const CTOR: Partial<Record<ort.Tensor.Type, ArrayCtor>> = {
+  float32: Float32Array as unknown as ArrayCtor,
+  float64: Float64Array as unknown as ArrayCtor,
+  int8: Int8Array as unknown as ArrayCtor,
+  uint8: Uint8Array as unknown as ArrayCtor,
+  int16: Int16Array as unknown as ArrayCtor,
+  uint16: Uint16Array as unknown as ArrayCtor,
+  int32: Int32Array as unknown as ArrayCtor,
+  uint32: Uint32Array as unknown as ArrayCtor,
+  int64: BigInt64Array as unknown as ArrayCtor,
+  uint64: BigUint64Array as unknown as ArrayCtor,
+  bool: Uint8Array as unknown as ArrayCtor,
+  float16: Uint16Array as unknown as ArrayCtor,
+};
+
+function toOrtTensor(name: string, f: Feed): ort.Tensor {
+  const dt = dtypeFromName(f.dtype);
+  const type = dt === undefined ? undefined : ORT_TYPE[dt];
+  if (!type) throw new MlcError('UNSUPPORTED', `input ${name}: onnxruntime-node cannot take ${f.dtype} tensors`);
+  const dims = [...f.dims];
+  if (type === 'string') {
+    const d = f.data as ArrayLike<unknown>;
+    const s = Array.from(d, (x) => (typeof x === 'string' ? x : new TextDecoder().decode(x as Uint8Array)));
+    return new ort.Tensor('string', s, dims);
+  }
+  const C = CTOR[type]!;
+  let data = f.data as ArrayLike<unknown>;
+  if (!(data instanceof (C as unknown as typeof Object))) {
+    data = type === 'int64' || type === 'uint64' ? C.from(data, (x) => BigInt(x as number)) : C.from(data, (x) => Number(x));
+  }
+  return new ort.Tensor(type, data as Float32Array, dims);
+}
+
+function fromOrt(t: ort.Tensor): Output {
+  return { dtype: FROM_ORT[t.type] ?? t.type, dims: [...t.dims], data: t.data as OutputData };
+}
+
+/** An IR tensor as a feed (strings decoded as UTF-8). */
+export function feedFromTensor(t: Tensor): Feed {
+  if (t.dtype === DataType.STRING) {
+    const dec = new TextDecoder();
+    return { dtype: 'string', dims: [...t.dims], data: (t.data as Uint8Array[]).map((b) => dec.decode(b)) };
+  }
+  return { dtype: nameOf(t.dtype), dims: [...t.dims], data: t.data as ArrayLike<number> };
+}
+
+function nameOf(dt: DataType): string {
+  for (const [k, v] of Object.entries(ORT_TYPE)) if (Number(k) === dt) return FROM_ORT[v] ?? v;
+  throw new MlcError('UNSUPPORTED', `onnxruntime-node cannot take tensors of ONNX type ${dt}`);
+}
+
+function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: opts.intraOpThreads ?? 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    executionProviders: ['cpu'],
+    logSeverityLevel: 4,
+  };
+}
+
+function ortMessage(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).trim();
+}
+
+class OrtSession implements Session {
+  constructor(private s: ort.InferenceSession) {}
+  get inputNames(): readonly string[] {
+    return this.s.inputNames;
+  }
+  get outputNames(): readonly string[] {
+    return this.s.outputNames;
+  }
+  async run(feeds: Record<string, Feed>, outputNames?: string[]): Promise<Record<string, Output>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [k, f] of Object.entries(feeds)) ortFeeds[k] = toOrtTensor(k, f);
+    let res: ort.InferenceSession.ReturnType;
+    try {
+      res = outputNames ? await this.s.run(ortFeeds, outputNames) : await this.s.run(ortFeeds);
+    } catch (e) {
+      throw new MlcError('INPUT', `onnxruntime failed to run the model: ${ortMessage(e)}`, { cause: e });
+    }
+    const out: Record<string, Output> = {};
+    for (const [k, t] of Object.entries(res)) out[k] = fromOrt(t as ort.Tensor);
+    return out;
+  }
+  async release(): Promise<void> {
+    await this.s.release();
+  }
+}
+
+const MAX_PROTO = 2 ** 31 - 1;
+
+/** Create a session from an IR model, serialized model bytes, or a model path. */
+export async function createSession(model: Model | Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
+  const o = ortOptions(opts);
+  try {
+    if (typeof model === 'string') return new OrtSession(await ort.InferenceSession.create(model, o));
+    if (model instanceof Uint8Array) return new OrtSession(await ort.InferenceSession.create(model, o));
+    if (tensorBytesTotal(model) > MAX_PROTO - (64 << 20)) {
+      // too big for one protobuf: go through a temporary file with external data
+      const dir = await mkdtemp(join(tmpdir(), 'mlc-session-'));
+      try {
+        const p = join(dir, 'model.onnx');
+        await saveModel(model, p, { externalData: true });
+        return new OrtSession(await ort.InferenceSession.create(p, o));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    return new OrtSession(await ort.InferenceSession.create(modelToBytes(model), o));
+  } catch (e) {
+    if (e instanceof MlcError) throw e;
+    const where = typeof model === 'string' ? `${model}: ` : '';
+    throw new MlcError('INPUT', `${where}onnxruntime cannot load the model: ${ortMessage(e)}`, { cause: e });
+  }
+}
+
+/** Throws MlcError with onnxruntime's message if it cannot create a session for `model`. */
+export async function checkModelLoads(model: Model | Uint8Array | string): Promise<void> {
+  const s = await createSession(model, { optimization: 'basic' });
+  await s.release();
+}
+
+/**
+ * A ModelRunner for passes: reuses a session while the model serializes to the same bytes
+ * (a pass may call it many times on the same model). Call `release()` when done.
+ */
+export function makeRunner(opts: SessionOptions = {}): ModelRunner & { release(): Promise<void> } {
+  const cache = new Map<Model, { bytes: Uint8Array; session: Session }>();
+  const MAX = 4;
+  const runner = async (
+    model: Model,
+    feeds: Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }>,
+    outputNames?: string[],
+  ) => {
+    const bytes = modelToBytes(model);
+    let entry = cache.get(model);
+    if (entry && !Buffer.from(entry.bytes.buffer, entry.bytes.byteOffset, entry.bytes.length).equals(bytes)) {
+      cache.delete(model);
+      await entry.session.release();
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = { bytes, session: await createSession(bytes, opts) };
+      cache.set(model, entry);
+      while (cache.size > MAX) {
+        const [k, v] = cache.entries().next().value!;
+        cache.delete(k);
+        await v.session.release();
+      }
+    }
+    // string outputs come back as string[]; passes only use numeric models
+    return (await entry.session.run(feeds, outputNames)) as unknown as Awaited<ReturnType<ModelRunner>>;
+  };
+  return Object.assign(runner, {
+    async release() {
+      for (const v of cache.values()) await v.session.release();
+      cache.clear();
+    },
+  });
+}
