@@ -28,7 +28,7 @@ import { Tensor } from '../ir/tensor.js';
 import { applyMask, axisView, countZeros, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
-import { FLOAT_TYPES, Layer, selectLayers } from './prune/layers.js';
+import { FLOAT_TYPES, Layer, markLegacyInitializers, selectLayers, syncInitializerInputs } from './prune/layers.js';
 import { toSparseInitializers } from './prune/storage.js';
 
 export type PrunePattern = 'unstructured' | 'channel' | `${number}:${number}`;
@@ -160,6 +160,7 @@ function unstructured(layers: Layer[], opts: PruneOptions, skipped: Skip[]): Set
 
 export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassContext): Promise<PassResult> {
   const g = model.graph;
+  markLegacyInitializers(g, model.irVersion);
   const { layers, skipped } = selectLayers(g, opts);
   const modelBefore = floatParams(g);
   const stats: Record<string, number | string> = {
@@ -234,6 +235,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
   stats.paramsAfter = after.params;
   stats.nonzeroParamsAfter = after.nonzero;
   if (modified) {
+    syncInitializerInputs(g);
     g.removeUnusedInitializers();
     g.touch();
   }

@@ -34,10 +34,29 @@ export function nodeLabel(n: Node, i: number): string {
   return n.name || `${n.opType}#${i}`;
 }
 
+/**
+ * Graphs of models with IR version < 4, where every initializer must also be listed as a graph
+ * input: there such an initializer is a weight, not an overridable input.
+ */
+const legacyGraphs = new WeakSet<Graph>();
+
+export function markLegacyInitializers(g: Graph, irVersion: number): void {
+  if (irVersion < 4) legacyGraphs.add(g);
+  else legacyGraphs.delete(g);
+}
+
 /** A constant initializer (or Constant node value) not overridable by a graph input. */
 export function constTensor(g: Graph, name: string): Tensor | undefined {
   if (!name) return undefined;
-  return g.constantValue(name);
+  return g.constantValue(name) ?? (legacyGraphs.has(g) ? g.initializers.get(name) : undefined);
+}
+
+/** After tensors changed shape: graph inputs that mirror an initializer get its dims. */
+export function syncInitializerInputs(g: Graph): void {
+  for (const i of g.inputs) {
+    const t = g.initializers.get(i.name);
+    if (t && i.type && i.type.kind === 'tensor' && i.type.shape && i.type.shape.length === t.dims.length) i.type.shape = [...t.dims];
+  }
 }
 
 /** Weight candidates of one node (before any filtering), or a reason it has none. */
