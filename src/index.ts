@@ -14,7 +14,7 @@ import { dirname, resolve } from 'node:path';
 import { MlcError } from './errors.js';
 import { cloneModel } from './ir/clone.js';
 import type { Model } from './ir/model.js';
-import { seededRng, silentLogger, type Dataset, type Logger, type PassContext } from './passes/pass.js';
+import { seededRng, silentLogger, type Dataset, type Logger, type ModelRunner, type PassContext } from './passes/pass.js';
 import { runPipeline, type PassReport, type PipelineOptions, type PipelineStep } from './passes/pipeline.js';
 import { getPass } from './passes/registry.js';
 
@@ -141,13 +141,18 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     model = cloneModel(input);
   }
   if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
-  const { makeRunner } = await import('./runtime/index.js');
+  // onnxruntime is loaded only when a pass runs a model
+  let runner: ModelRunner | undefined;
+  const run: ModelRunner = async (m, feeds, outputNames) => {
+    if (!runner) runner = (await import('./runtime/index.js')).makeRunner();
+    return runner(m, feeds, outputNames);
+  };
   const context: PassContext = {
     log: opts.log ?? silentLogger,
     rng: seededRng(opts.seed ?? 42),
     signal: opts.signal,
     original,
-    run: makeRunner(),
+    run,
     calibration: await dataset(opts.calibration, model),
     train: await dataset(opts.train, model),
     validation: await dataset(opts.validation, model),
