@@ -141,6 +141,7 @@ const pct = (f: number | null | undefined, digits = 2) => (f == null ? '—' : `
 
 function relChange(b: number, a: number): string {
   if (b === 0) return a === 0 ? '0%' : '—';
+  if (a === b) return '0%';
   const c = ((a - b) / b) * 100;
   const s = Math.abs(c) >= 10 ? c.toFixed(1) : c.toFixed(2);
   return `${c > 0 ? '+' : ''}${s === '-0.00' ? '0.00' : s}%`;

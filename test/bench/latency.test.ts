@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { percentile, summarize, timeInterleaved } from '../../src/bench/latency.js';
+
+describe('percentile (linear interpolation, as numpy.percentile)', () => {
+  it('matches numpy on small samples', () => {
+    const s = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    // numpy.percentile(range(1, 11), [0, 50, 90, 99, 100]) = [1, 5.5, 9.1, 9.91, 10]
+    expect(percentile(s, 0)).toBe(1);
+    expect(percentile(s, 50)).toBeCloseTo(5.5, 12);
+    expect(percentile(s, 90)).toBeCloseTo(9.1, 12);
+    expect(percentile(s, 99)).toBeCloseTo(9.91, 12);
+    expect(percentile(s, 100)).toBe(10);
+    expect(percentile([7], 99)).toBe(7);
+    // numpy.percentile([1, 3], 50) = 2
+    expect(percentile([1, 3], 50)).toBe(2);
+  });
+  it('rejects empty samples and p outside 0..100', () => {
+    expect(() => percentile([], 50)).toThrow();
+    expect(() => percentile([1], 101)).toThrow();
+  });
+});
+
+describe('summarize', () => {
+  it('sorts, and gives mean and coefficient of variation', () => {
+    const s = summarize([4, 1, 3, 2]);
+    expect(s.p50).toBeCloseTo(2.5, 12);
+    expect(s.mean).toBe(2.5);
+    // sample sd of 1..4 = sqrt(5/3)
+    expect(s.cv).toBeCloseTo(Math.sqrt(5 / 3) / 2.5, 12);
+    expect(s).toMatchObject({ min: 1, max: 4, runs: 4 });
+    expect(summarize([5]).cv).toBe(0);
+  });
+});
+
+describe('timeInterleaved', () => {
+  it('runs warm-up, then exactly `runs` timed runs each, interleaved in alternating blocks', async () => {
+    const log: string[] = [];
+    const job = (name: string) => async () => void log.push(name);
+    const samples = await timeInterleaved([job('a'), job('b')], { warmup: 2, runs: 6, minTimeMs: 0, blockSize: 3 });
+    expect(samples.map((s) => s.length)).toEqual([6, 6]);
+    expect(samples.flat().every((x) => x >= 0)).toBe(true);
+    // warm-up a a b b, then blocks: a×3 b×3 (round 0), b×3 a×3 (round 1)
+    expect(log.join('')).toBe('aabb' + 'aaabbb' + 'bbbaaa');
+  });
+  it('with a minimum time keeps going past `runs`, up to maxRuns', async () => {
+    let n = 0;
+    const samples = await timeInterleaved([async () => void n++], { warmup: 0, runs: 2, minTimeMs: 1e9, maxRuns: 25, blockSize: 10 });
+    expect(samples[0].length).toBe(25);
+    expect(n).toBe(25);
+  });
+});

@@ -1,0 +1,110 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { countNonzero, countParams, measureSize } from '../../src/bench/size.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { ModelBuilder } from '../../src/ir/builder.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { float32ToHalfArray } from '../../src/math/float16.js';
+import { saveModel } from '../../src/onnx/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mlc-bench-size-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function mlp(zeroEvery = 0) {
+  const b = new ModelBuilder();
+  const x = b.input('x', DataType.FLOAT, ['N', 64]);
+  const w = new Float32Array(64 * 32).map((_, i) => (zeroEvery && i % zeroEvery === 0 ? 0 : Math.sin(i) + 2));
+  const h = b.op('Gemm', [x, b.init('w', [64, 32], w), b.init('b', [32], new Float32Array(32))]);
+  b.output(b.op('Relu', [h]), DataType.FLOAT, ['N', 32]);
+  return b.build();
+}
+
+describe('countNonzero', () => {
+  it('float, float16 (both zeros), int64', () => {
+    expect(countNonzero(Tensor.float32('a', [4], [0, -0, 1, -2]))).toBe(2);
+    const h = new Tensor('h', DataType.FLOAT16, [4], float32ToHalfArray([0, -0, 0.5, 1e-3]));
+    expect(countNonzero(h)).toBe(2);
+    expect(countNonzero(Tensor.int64('i', [3], [0, 5, -1]))).toBe(2);
+  });
+  it('quantized weights count q != zero point (per tensor and per axis)', () => {
+    const q = new Tensor('q', DataType.UINT8, [2, 3], Uint8Array.from([128, 128, 3, 7, 128, 7]));
+    expect(countNonzero(q)).toBe(6);
+    expect(countNonzero(q, { zp: new Tensor('z', DataType.UINT8, [], Uint8Array.from([128])), axis: 1 })).toBe(3);
+    // per-axis along axis 0: row 0 zero point 128, row 1 zero point 7
+    expect(countNonzero(q, { zp: new Tensor('z', DataType.UINT8, [2], Uint8Array.from([128, 7])), axis: 0 })).toBe(2);
+  });
+  it('int4 nibbles are unpacked (low nibble first, signed)', () => {
+    // values [0, -1, 3, 0, 0]: bytes 0xF0, 0x03, 0x00
+    const t = new Tensor('q4', DataType.INT4, [5], Uint8Array.from([0xf0, 0x03, 0x00]));
+    expect(countNonzero(t)).toBe(2);
+    expect(countNonzero(t, { zp: new Tensor('z', DataType.INT4, [], Uint8Array.from([0x0f])), axis: 0 })).toBe(4);
+  });
+});
+
+describe('countParams', () => {
+  it('counts initializer elements, non-zeros and bytes by dtype', () => {
+    const s = countParams(mlp(4));
+    expect(s.params).toBe(64 * 32 + 32);
+    expect(s.nonzeroParams).toBe(64 * 32 - 512); // bias all zero, every 4th weight zero
+    expect(s.bytesByDtype).toEqual({ float: (64 * 32 + 32) * 4 });
+  });
+  it('uses the zero point of the DequantizeLinear that reads a weight', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, ['N', 2]);
+    const q = b.init('wq', [2, 2], Uint8Array.from([128, 130, 128, 0]), DataType.UINT8);
+    const s = b.init('ws', [], [0.1]);
+    const z = b.init('wz', [], Uint8Array.from([128]), DataType.UINT8);
+    const w = b.op('DequantizeLinear', [q, s, z]);
+    b.output(b.op('MatMul', [x, w]), DataType.FLOAT, ['N', 2]);
+    const st = countParams(b.build());
+    expect(st.params).toBe(4 + 1 + 1);
+    // wq: 2 non-zero (130, 0), scale 1, zero point 128 ≠ 0 → 1
+    expect(st.nonzeroParams).toBe(4);
+    expect(st.bytesByDtype).toEqual({ uint8: 5, float: 4 });
+  });
+  it('includes Constant-node tensors and subgraph initializers', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [2]);
+    const c = b.op('Constant', [], { value: Tensor.float32('cv', [2], [1, 0]) });
+    b.output(b.op('Add', [x, c]), DataType.FLOAT, [2]);
+    const st = countParams(b.build());
+    expect(st.params).toBe(2);
+    expect(st.nonzeroParams).toBe(1);
+  });
+});
+
+describe('measureSize', () => {
+  it('on disk: file bytes and gzip -9 of the file', async () => {
+    const m = mlp(2);
+    const p = join(dir, 'm.onnx');
+    await saveModel(m, p);
+    const s = await measureSize(m, { path: p });
+    expect(s.sizeBytes).toBe(statSync(p).size);
+    expect(s.gzipBytes).toBe(gzipSync(readFileSync(p), { level: 9 }).length);
+    expect(s.gzipBytes).toBeLessThan(s.sizeBytes);
+    expect(s.params).toBe(64 * 32 + 32);
+  });
+  it('counts external data files given with the model', async () => {
+    const m = mlp();
+    const p = join(dir, 'ext.onnx');
+    const r = await saveModel(m, p, { externalData: true });
+    expect(r.externalDataFile).toBeTruthy();
+    const s = await measureSize(m, { path: p, externalFiles: [r.externalDataFile!] });
+    expect(s.sizeBytes).toBe(statSync(p).size + statSync(r.externalDataFile!).size);
+    expect(s.sizeBytes).toBe(r.bytes);
+    expect(s.gzipBytes).toBe(
+      gzipSync(readFileSync(p), { level: 9 }).length + gzipSync(readFileSync(r.externalDataFile!), { level: 9 }).length,
+    );
+  });
+  it('in memory: the serialized model', async () => {
+    const m = mlp();
+    const s = await measureSize(m);
+    expect(s.sizeBytes).toBeGreaterThan(64 * 32 * 4);
+  });
+  it('a missing file is an input error naming it', async () => {
+    await expect(measureSize(mlp(), { path: join(dir, 'nope.onnx'), externalFiles: [] })).rejects.toThrow(/nope\.onnx/);
+  });
+});
