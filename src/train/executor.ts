@@ -27,7 +27,8 @@
  * through a tf.customGrad whose filter gradient is itself a convolution (input channels as the
  * batch, the output gradient as the filter; see convFilterGrad) and whose input gradient is a
  * transposed convolution — kernels wasm has. With the kernel (cpu, tfjs-node) tfjs's own
- * gradient is used. Depthwise / grouped Conv without native filter gradients is split per group.
+ * gradient is used, except for dilated convs (tfjs's gradient refuses dilations). Depthwise /
+ * grouped Conv without native filter gradients is split per group.
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { MlcError } from '../errors.js';
@@ -247,7 +248,8 @@ function convInputGradDilated(tf: Tf, dy: TT, f: TT, dil: [number, number]): TT 
 /** VALID NHWC conv2d with a gradient that exists on the active backend. */
 function conv2dValid(c: Compiler, x: TT, f: TT, strides: [number, number], dil: [number, number]): TT {
   const tf = c.tf;
-  if (c.nativeConvGrad) return tf.conv2d(x as tfjs.Tensor4D, f as tfjs.Tensor4D, strides, 'valid', 'NHWC', dil);
+  // tfjs's own conv2d gradient refuses dilations > 1, so dilated convs always take the custom one
+  if (c.nativeConvGrad && dil[0] === 1 && dil[1] === 1) return tf.conv2d(x as tfjs.Tensor4D, f as tfjs.Tensor4D, strides, 'valid', 'NHWC', dil);
   const op = tf.customGrad(((xx: TT, ff: TT, save: (t: TT[]) => void) => {
     save([xx, ff]);
     return {
