@@ -138,15 +138,17 @@ function inferAttrType(a: Msg): AttrType {
 function attrFromProto(ap: Msg, owner: Graph, st: State): Attribute {
   const type = (ap.type || inferAttrType(ap)) as AttrType;
   let value: AttrValue;
+  // a scalar field left out means its default (proto3-style writers omit 0), except in a reference
+  const ref = has(ap, 'refAttrName');
   switch (type) {
     case AttrType.FLOAT:
-      value = has(ap, 'f') ? (ap.f as number) : 0;
+      value = has(ap, 'f') ? (ap.f as number) : ref ? undefined : 0;
       break;
     case AttrType.INT:
-      value = has(ap, 'i') ? longToInt(ap.i) : 0;
+      value = has(ap, 'i') ? longToInt(ap.i) : ref ? undefined : 0;
       break;
     case AttrType.STRING:
-      value = has(ap, 's') ? utf8.decode(ap.s as Uint8Array) : '';
+      value = has(ap, 's') ? utf8.decode(ap.s as Uint8Array) : ref ? undefined : '';
       break;
     case AttrType.TENSOR:
       value = has(ap, 't') ? tensorFromProto(ap.t, st.ctx) : undefined;

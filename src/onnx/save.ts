@@ -258,6 +258,11 @@ export interface SaveOptions {
   externalData?: boolean;
   /** bytes; default 1024 */
   externalThreshold?: number;
+  /**
+   * switch to external data automatically when the model's tensors exceed this many bytes
+   * (default: protobuf's 2 GB limit minus 64 MiB for the graph structure)
+   */
+  autoExternalAbove?: number;
   /** allow overwriting `inputPath` */
   force?: boolean;
   /** the path the model was loaded from (never overwritten without force) */
@@ -322,7 +327,7 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   }
   checkOutputDir(path);
   const threshold = opts.externalThreshold ?? 1024;
-  const limit = MAX_PROTO - (64 << 20); // leave room for the graph structure
+  const limit = opts.autoExternalAbove ?? MAX_PROTO - (64 << 20); // leave room for the graph structure
   let external = !!opts.externalData || tensorBytesTotal(model) > limit;
   let bytes: Uint8Array | undefined;
   if (!external) {

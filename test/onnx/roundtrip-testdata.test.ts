@@ -95,6 +95,12 @@ describe('round trip on libonnx-testdata', () => {
           failed.push(`${name}: mlc load/save: ${(e as Error).message}`);
           continue;
         }
+        // a second load → save gives the same bytes (nothing drifts)
+        const again = modelToBytes(await loadModel(bytes));
+        if (!Buffer.from(again).equals(Buffer.from(bytes))) {
+          failed.push(`${name}: a second load → save changes the bytes`);
+          continue;
+        }
         let copy: Session;
         try {
           copy = await createSession(bytes);
