@@ -6,9 +6,10 @@
  */
 import { MlcError } from '../errors.js';
 import type { Pass } from './pass.js';
+import { lowrankPass } from './lowrank.js';
 import { prunePass } from './prune.js';
 
-export const passes: Pass<any>[] = [prunePass];
+export const passes: Pass<any>[] = [lowrankPass, prunePass];
 
 /** The registered pass called `name`; throws MlcError('USAGE') listing the known names. */
 export function getPass(name: string): Pass<any> {

@@ -1,0 +1,225 @@
+/**
+ * Dense matrix products on typed arrays (row-major), fast enough for SVDs of transformer weights.
+ *
+ *   C ← α·op(A)·op(B) + β·C      op(X) = X or Xᵀ;  op(A) is m×k, op(B) is k×n, C is m×n
+ *
+ * GotoBLAS-style blocking: op(B) is packed into panels of 4 columns (KC×4, contiguous), op(A) into
+ * panels of 4 rows, and a 4×4 register-blocked micro-kernel accumulates one C tile over a KC slice
+ * of k with both panels in L1. Packing makes the transposed cases as fast as the plain one and turns
+ * Float32Array inputs into Float64Array (all arithmetic is in float64). Measured on this machine
+ * (one core, V8/Node 20): ~5–6 GFlop/s, against ~1.7 GFlop/s for a plain i-k-j loop.
+ */
+import { MlcError } from '../errors.js';
+
+export type FloatArray = Float64Array | Float32Array;
+
+const KC = 256; // k slice: two 4×KC float64 panels = 16 KB, in L1
+const MC = 64; // rows of op(A) packed at a time: 64×256×8 = 128 KB, in L2
+const NC = 1024; // columns of op(B) packed at a time: 256×1024×8 = 2 MB
+
+/**
+ * C ← α·op(A)·op(B) + β·C (row-major, dense, no leading-dimension padding).
+ * A is stored m×k (k×m when transA), B is stored k×n (n×k when transB), C is m×n.
+ * With β = 0, C's previous contents are ignored (NaN in C does not propagate).
+ */
+export function gemm(
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  beta: number,
+  c: FloatArray,
+): void {
+  if (a.length < m * k || b.length < k * n || c.length < m * n) {
+    throw new MlcError('INTERNAL', `gemm: buffers too small for ${m}×${k} · ${k}×${n}`);
+  }
+  if (beta === 0) c.fill(0, 0, m * n);
+  else if (beta !== 1) for (let i = 0; i < m * n; i++) c[i] *= beta;
+  if (m === 0 || n === 0 || k === 0 || alpha === 0) return;
+
+  const bp = new Float64Array(Math.min(KC, k) * roundUp4(Math.min(NC, n)));
+  const ap = new Float64Array(Math.min(KC, k) * roundUp4(Math.min(MC, m)));
+  for (let j0 = 0; j0 < n; j0 += NC) {
+    const nc = Math.min(NC, n - j0);
+    for (let k0 = 0; k0 < k; k0 += KC) {
+      const kc = Math.min(KC, k - k0);
+      packB(transB, b, k, n, k0, kc, j0, nc, bp);
+      for (let i0 = 0; i0 < m; i0 += MC) {
+        const mc = Math.min(MC, m - i0);
+        packA(transA, a, m, k, i0, mc, k0, kc, ap);
+        macroKernel(ap, bp, mc, nc, kc, alpha, c, n, i0, j0);
+      }
+    }
+  }
+}
+
+function roundUp4(x: number): number {
+  return (x + 3) & ~3;
+}
+
+/** Pack rows i0..i0+mc of op(A), k-slice k0..k0+kc, as panels [ib][p][4] (missing rows are 0). */
+function packA(
+  trans: boolean,
+  a: ArrayLike<number>,
+  m: number,
+  k: number,
+  i0: number,
+  mc: number,
+  k0: number,
+  kc: number,
+  out: Float64Array,
+): void {
+  const mb = roundUp4(mc) >> 2;
+  for (let ib = 0; ib < mb; ib++) {
+    const base = ib * kc * 4;
+    for (let r = 0; r < 4; r++) {
+      const i = i0 + ib * 4 + r;
+      if (i >= i0 + mc) {
+        for (let p = 0; p < kc; p++) out[base + p * 4 + r] = 0;
+      } else if (!trans) {
+        const row = i * k + k0; // A[i, k0 + p]
+        for (let p = 0; p < kc; p++) out[base + p * 4 + r] = a[row + p];
+      } else {
+        // A stored k×m: op(A)[i, p] = A[p, i]
+        for (let p = 0; p < kc; p++) out[base + p * 4 + r] = a[(k0 + p) * m + i];
+      }
+    }
+  }
+}
+
+/** Pack columns j0..j0+nc of op(B), k-slice k0..k0+kc, as panels [jb][p][4] (missing columns are 0). */
+function packB(
+  trans: boolean,
+  b: ArrayLike<number>,
+  k: number,
+  n: number,
+  k0: number,
+  kc: number,
+  j0: number,
+  nc: number,
+  out: Float64Array,
+): void {
+  const nb = roundUp4(nc) >> 2;
+  for (let jb = 0; jb < nb; jb++) {
+    const base = jb * kc * 4;
+    const j = j0 + jb * 4;
+    const w = Math.min(4, j0 + nc - j);
+    if (!trans) {
+      if (w === 4) {
+        for (let p = 0, src = k0 * n + j, dst = base; p < kc; p++, src += n, dst += 4) {
+          out[dst] = b[src]; // B[k0 + p, j]
+          out[dst + 1] = b[src + 1];
+          out[dst + 2] = b[src + 2];
+          out[dst + 3] = b[src + 3];
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          const src = (k0 + p) * n + j;
+          const dst = base + p * 4;
+          for (let q = 0; q < 4; q++) out[dst + q] = q < w ? b[src + q] : 0;
+        }
+      }
+    } else {
+      // B stored n×k: op(B)[p, j] = B[j, p]
+      for (let q = 0; q < 4; q++) {
+        if (q >= w) {
+          for (let p = 0; p < kc; p++) out[base + p * 4 + q] = 0;
+        } else {
+          const row = (j + q) * k + k0;
+          for (let p = 0; p < kc; p++) out[base + p * 4 + q] = b[row + p];
+        }
+      }
+    }
+  }
+}
+
+/** C[i0.., j0..] += α · Apanels · Bpanels over one KC slice. */
+function macroKernel(
+  ap: Float64Array,
+  bp: Float64Array,
+  mc: number,
+  nc: number,
+  kc: number,
+  alpha: number,
+  c: FloatArray,
+  ldc: number,
+  i0: number,
+  j0: number,
+): void {
+  const mb = roundUp4(mc) >> 2;
+  const nb = roundUp4(nc) >> 2;
+  const stride = kc * 4;
+  for (let jb = 0; jb < nb; jb++) {
+    const bBase = jb * stride;
+    const j = j0 + jb * 4;
+    const w = Math.min(4, j0 + nc - j);
+    for (let ib = 0; ib < mb; ib++) {
+      let ao = ib * stride;
+      let bo = bBase;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+      let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      for (let p = 0; p < kc; p++, ao += 4, bo += 4) {
+        const b0 = bp[bo], b1 = bp[bo + 1], b2 = bp[bo + 2], b3 = bp[bo + 3];
+        const x0 = ap[ao], x1 = ap[ao + 1], x2 = ap[ao + 2], x3 = ap[ao + 3];
+        c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
+        c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
+        c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
+        c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
+      }
+      const i = i0 + ib * 4;
+      const h = Math.min(4, i0 + mc - i);
+      const o = i * ldc + j;
+      if (h === 4 && w === 4) {
+        c[o] += alpha * c00; c[o + 1] += alpha * c01; c[o + 2] += alpha * c02; c[o + 3] += alpha * c03;
+        const o1 = o + ldc, o2 = o1 + ldc, o3 = o2 + ldc;
+        c[o1] += alpha * c10; c[o1 + 1] += alpha * c11; c[o1 + 2] += alpha * c12; c[o1 + 3] += alpha * c13;
+        c[o2] += alpha * c20; c[o2 + 1] += alpha * c21; c[o2 + 2] += alpha * c22; c[o2 + 3] += alpha * c23;
+        c[o3] += alpha * c30; c[o3 + 1] += alpha * c31; c[o3 + 2] += alpha * c32; c[o3 + 3] += alpha * c33;
+      } else {
+        const t = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
+        for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) c[o + r * ldc + q] += alpha * t[r * 4 + q];
+      }
+    }
+  }
+}
+
+/** op(A)·op(B) as a new Float64Array (m×n). */
+export function matmul(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  m: number,
+  k: number,
+  n: number,
+  opts: { transA?: boolean; transB?: boolean } = {},
+): Float64Array {
+  const c = new Float64Array(m * n);
+  gemm(!!opts.transA, !!opts.transB, m, n, k, 1, a, b, 0, c);
+  return c;
+}
+
+/** Transpose of a row-major rows×cols matrix, as a new array of the same kind. */
+export function transpose<T extends FloatArray>(a: T, rows: number, cols: number): T {
+  const out = new (a.constructor as new (n: number) => T)(rows * cols);
+  const B = 32;
+  for (let i0 = 0; i0 < rows; i0 += B) {
+    const i1 = Math.min(rows, i0 + B);
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const j1 = Math.min(cols, j0 + B);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * rows + i] = a[i * cols + j];
+    }
+  }
+  return out;
+}
+
+/** Frobenius norm ‖A‖_F (summed in float64). */
+export function frobeniusNorm(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}

@@ -1,0 +1,456 @@
+/**
+ * lowrank — truncated-SVD factorization of MatMul / Gemm / Conv weights.
+ *
+ * A constant weight S (stored rows×cols; a Conv filter [Cout, Cin, k…] as [Cout, Cin·Πk]) is
+ * replaced by two factors S ≈ P·Q with P = U_r·Σ_r [rows, r] and Q = V_rᵀ [r, cols] (the best
+ * rank-r approximation, Eckart–Young), and its node by two nodes:
+ *   - MatMul(x, W[K,N])        → MatMul(MatMul(x, P[K,r]), Q[r,N])        (batched x keeps working)
+ *   - MatMul(W[M,K], x)        → MatMul(P[M,r], MatMul(Q[r,K], x))
+ *   - Gemm(x, W, C; transA, transB, α, β) → Gemm(x, ·; transA, α) then Gemm(·, ·, C; β): the first
+ *     keeps transA and α, the second takes the bias C with β; with transB = 1 the factors are used
+ *     transposed (x·Sᵀ = (x·Qᵀ)·Pᵀ), so the stored layout convention is kept. A constant A input
+ *     (Gemm(W, x)) is handled the same way from the left.
+ *   - Conv(x, W[Cout,Cin,k…], b; group 1) → Conv(x, Q as [r,Cin,k…]) with the original strides,
+ *     pads, dilations, auto_pad, then a 1×1 Conv(·, P as [Cout,r,1…], b) carrying the bias.
+ * Rank: `ratio` → r = round(ratio · min(rows, cols)); `energy` → the smallest r whose singular
+ * values keep that fraction of Σσ² (= ‖S‖_F²). A weight read by several nodes (tied weights) is
+ * factored once and every reader is rewritten, if all of them can be.
+ *
+ * Left alone, with a Skip: nodes with no constant weight, non-float32/float64 or non-2-D weights,
+ * grouped Convs, weights also read by a node that cannot be rewritten (other op, excluded, other
+ * role) or that are graph outputs, Gemm before opset 11, and weights whose factorization would save
+ * less than `minSaving` of their parameters (params before = rows·cols, after = r·(rows + cols)).
+ * Only the main graph is rewritten (not If / Loop bodies).
+ */
+import { countParams } from '../bench/size.js';
+import { MlcError } from '../errors.js';
+import { DataType } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { attrInt, AttrType, type Attribute, type Node } from '../ir/node.js';
+import { Tensor } from '../ir/tensor.js';
+import { tensorType } from '../ir/types.js';
+import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math/svd.js';
+import { isExcluded, type Pass, type PassContext, type PassResult, type Skip } from './pass.js';
+
+export interface LowRankOptions {
+  /** rank = ratio · min(rows, cols), 0 < ratio ≤ 1 (exactly one of ratio / energy) */
+  ratio?: number;
+  /** rank = smallest keeping this fraction of Σσ², 0 < energy ≤ 1 */
+  energy?: number;
+  /** factor a weight only if it saves at least this share of its parameters, 0 ≤ x < 1 */
+  minSaving: number;
+  svd: SvdMethod;
+  /** node or weight names (globs) to leave alone */
+  exclude: string[];
+  /** randomized SVD: oversampling (default max(10, r/10)) and power iterations (default 3) */
+  oversample?: number;
+  powerIters?: number;
+}
+
+function num(v: unknown, name: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return v;
+  const s = String(v).trim();
+  const x = s.endsWith('%') ? Number(s.slice(0, -1)) / 100 : Number(s);
+  if (!Number.isFinite(x)) throw new MlcError('USAGE', `lowrank: ${name} must be a number, got ${JSON.stringify(v)}`);
+  return x;
+}
+
+export function parseLowRankOptions(raw: unknown): LowRankOptions {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  if (typeof r !== 'object' || Array.isArray(r)) throw new MlcError('USAGE', 'lowrank: options must be an object');
+  const known = new Set(['ratio', 'energy', 'minSaving', 'svd', 'exclude', 'oversample', 'powerIters']);
+  for (const k of Object.keys(r)) if (!known.has(k)) throw new MlcError('USAGE', `lowrank: unknown option "${k}"`);
+  const ratio = num(r.ratio, 'ratio');
+  const energy = num(r.energy, 'energy');
+  if ((ratio === undefined) === (energy === undefined)) {
+    throw new MlcError('USAGE', 'lowrank: give exactly one of a rank ratio (--lowrank) or an energy fraction (--lowrank-energy)');
+  }
+  if (ratio !== undefined && !(ratio > 0 && ratio <= 1)) throw new MlcError('USAGE', `lowrank: ratio must be in (0, 1], got ${ratio}`);
+  if (energy !== undefined && !(energy > 0 && energy <= 1)) throw new MlcError('USAGE', `lowrank: energy must be in (0, 1], got ${energy}`);
+  const minSaving = num(r.minSaving, 'minSaving') ?? 0.1;
+  if (!(minSaving >= 0 && minSaving < 1)) throw new MlcError('USAGE', `lowrank: minSaving must be in [0, 1), got ${minSaving}`);
+  const svd = String(r.svd ?? 'auto').trim().toLowerCase();
+  if (svd !== 'auto' && svd !== 'exact' && svd !== 'randomized') {
+    throw new MlcError('USAGE', `lowrank: svd must be auto, exact or randomized, got ${JSON.stringify(r.svd)}`);
+  }
+  let exclude: string[] = [];
+  if (r.exclude !== undefined && r.exclude !== null) {
+    if (typeof r.exclude === 'string') exclude = [r.exclude];
+    else if (Array.isArray(r.exclude) && r.exclude.every((x) => typeof x === 'string')) exclude = [...r.exclude];
+    else throw new MlcError('USAGE', 'lowrank: exclude must be a list of names or globs');
+  }
+  const oversample = num(r.oversample, 'oversample');
+  if (oversample !== undefined && !(Number.isInteger(oversample) && oversample >= 0)) throw new MlcError('USAGE', `lowrank: oversample must be an integer ≥ 0`);
+  const powerIters = num(r.powerIters, 'powerIters');
+  if (powerIters !== undefined && !(Number.isInteger(powerIters) && powerIters >= 0)) throw new MlcError('USAGE', `lowrank: powerIters must be an integer ≥ 0`);
+  const o: LowRankOptions = { minSaving, svd, exclude };
+  if (ratio !== undefined) o.ratio = ratio;
+  if (energy !== undefined) o.energy = energy;
+  if (oversample !== undefined) o.oversample = oversample;
+  if (powerIters !== undefined) o.powerIters = powerIters;
+  return o;
+}
+
+/** How a node reads its weight S (stored rows×cols). */
+type Role =
+  | { op: 'matmul'; side: 'right' | 'left' } // x·S or S·x
+  | { op: 'gemm'; side: 'right' | 'left'; trans: boolean } // weight is input B (right) or A (left)
+  | { op: 'conv' };
+
+interface Site {
+  node: Node;
+  weight: string;
+  role: Role;
+}
+
+function isOnnx(n: Node): boolean {
+  return n.domain === '' || n.domain === 'ai.onnx';
+}
+
+const WEIGHT_TYPES = new Set([DataType.FLOAT, DataType.DOUBLE]);
+
+/** The candidate this node is, a reason it cannot be one, or undefined for other ops. */
+function analyse(g: Graph, model: Model, n: Node, constOf: (name: string) => Tensor | undefined): Site | string | undefined {
+  if (!isOnnx(n)) return undefined;
+  const weightCheck = (t: Tensor, want: number | 'conv'): string | undefined => {
+    if (!WEIGHT_TYPES.has(t.dtype)) return `weight ${t.name} is ${DataType[t.dtype].toLowerCase()}, only float32/float64 weights are factored`;
+    if (want === 'conv') return t.dims.length >= 3 ? undefined : `weight ${t.name} is ${t.dims.length}-D`;
+    return t.dims.length === want ? undefined : `weight ${t.name} is ${t.dims.length}-D, not 2-D`;
+  };
+  switch (n.opType) {
+    case 'MatMul': {
+      const b = constOf(n.inputs[1]);
+      const a = constOf(n.inputs[0]);
+      if (b && b.dims.length === 2 && WEIGHT_TYPES.has(b.dtype)) return { node: n, weight: n.inputs[1], role: { op: 'matmul', side: 'right' } };
+      if (a && a.dims.length === 2 && WEIGHT_TYPES.has(a.dtype)) return { node: n, weight: n.inputs[0], role: { op: 'matmul', side: 'left' } };
+      if (b) return weightCheck(b, 2);
+      if (a) return weightCheck(a, 2);
+      return 'no constant weight';
+    }
+    case 'Gemm': {
+      if ((model.opsetVersion('') ?? 0) < 11) return 'Gemm before opset 11 (its C input is required)';
+      const b = constOf(n.inputs[1]);
+      const a = constOf(n.inputs[0]);
+      if (b) {
+        const bad = weightCheck(b, 2);
+        return bad ?? { node: n, weight: n.inputs[1], role: { op: 'gemm', side: 'right', trans: attrInt(n, 'transB', 0) !== 0 } };
+      }
+      if (a) {
+        const bad = weightCheck(a, 2);
+        return bad ?? { node: n, weight: n.inputs[0], role: { op: 'gemm', side: 'left', trans: attrInt(n, 'transA', 0) !== 0 } };
+      }
+      return 'no constant weight';
+    }
+    case 'Conv': {
+      const w = constOf(n.inputs[1]);
+      if (!w) return 'no constant weight';
+      const bad = weightCheck(w, 'conv');
+      if (bad) return bad;
+      const group = attrInt(n, 'group', 1);
+      if (group !== 1) return `grouped conv (group=${group})`;
+      return { node: n, weight: n.inputs[1], role: { op: 'conv' } };
+    }
+    default:
+      return undefined;
+  }
+}
+
+interface Factors {
+  rank: number;
+  P: Tensor; // rows×r (Conv: [Cout, r, 1…])
+  Q: Tensor; // r×cols (Conv: [r, Cin, k…])
+}
+
+/** Rewrite one reader of the factored weight into two nodes. */
+function rewrite(g: Graph, site: Site, f: Factors): void {
+  const n = site.node;
+  const base = n.name || n.opType;
+  const mid = g.uniqueName(`${base}_lowrank`);
+  const name1 = g.uniqueName(`${base}_lr1`);
+  const name2 = g.uniqueName(`${base}_lr2`);
+  const P = f.P.name;
+  const Q = f.Q.name;
+  const mk = (opType: string, inputs: string[], outputs: string[], attributes: Attribute[], name: string): Node => ({
+    name,
+    opType,
+    domain: n.domain,
+    inputs,
+    outputs,
+    attributes,
+  });
+  const int = (name: string, value: number): Attribute => ({ name, type: AttrType.INT, value });
+  const flt = (name: string, value: number): Attribute => ({ name, type: AttrType.FLOAT, value });
+  const out = n.outputs[0];
+  let first: Node;
+  let second: Node;
+  const role = site.role;
+  if (role.op === 'matmul') {
+    const x = role.side === 'right' ? n.inputs[0] : n.inputs[1];
+    if (role.side === 'right') {
+      first = mk('MatMul', [x, P], [mid], [], name1); // x·P
+      second = mk('MatMul', [mid, Q], [out], [], name2); // (x·P)·Q
+    } else {
+      first = mk('MatMul', [Q, x], [mid], [], name1); // Q·x
+      second = mk('MatMul', [P, mid], [out], [], name2); // P·(Q·x)
+    }
+  } else if (role.op === 'gemm') {
+    const alpha = n.attributes.find((a) => a.name === 'alpha');
+    const beta = n.attributes.find((a) => a.name === 'beta');
+    const transA = attrInt(n, 'transA', 0);
+    const transB = attrInt(n, 'transB', 0);
+    const C = n.inputs[2] ?? '';
+    const a1: Attribute[] = alpha ? [flt('alpha', Number(alpha.value))] : [];
+    const a2: Attribute[] = C && beta ? [flt('beta', Number(beta.value))] : [];
+    const t = role.trans ? 1 : 0;
+    if (role.side === 'right') {
+      // α·op(X)·S (t=0) or α·op(X)·Sᵀ (t=1), S = P·Q
+      const x = n.inputs[0];
+      const [w1, w2] = t ? [Q, P] : [P, Q]; // op(S) = op(w1)·op(w2) with the same trans flag
+      first = mk('Gemm', [x, w1], [mid], [...a1, int('transA', transA), int('transB', t)], name1);
+      second = mk('Gemm', C ? [mid, w2, C] : [mid, w2], [out], [...a2, int('transB', t)], name2);
+    } else {
+      // α·S·op(X) (t=0) or α·Sᵀ·op(X) (t=1), S = P·Q
+      const x = n.inputs[1];
+      const [w1, w2] = t ? [P, Q] : [Q, P]; // op(S) = op(w2)·op(w1)
+      first = mk('Gemm', [w1, x], [mid], [...a1, int('transA', t), int('transB', transB)], name1);
+      second = mk('Gemm', C ? [w2, mid, C] : [w2, mid], [out], [...a2, int('transA', t)], name2);
+    }
+  } else {
+    const x = n.inputs[0];
+    const bias = n.inputs[2] ?? '';
+    const spatial = f.Q.dims.length - 2;
+    const attrs1 = n.attributes.filter((a) => a.name !== 'group').map((a) => ({ ...a }));
+    first = mk('Conv', [x, Q], [mid], attrs1, name1);
+    const ks: Attribute = { name: 'kernel_shape', type: AttrType.INTS, value: new Array(spatial).fill(1) };
+    second = mk('Conv', bias ? [mid, P, bias] : [mid, P], [out], [ks], name2);
+  }
+  g.replaceNode(n, [first, second]);
+}
+
+interface Detail {
+  weight: string;
+  nodes: string[];
+  op: string;
+  shape: number[];
+  rank: number;
+  maxRank: number;
+  energyKept: number;
+  paramsBefore: number;
+  paramsAfter: number;
+  relError: number;
+  svd: 'exact' | 'randomized';
+  ms: number;
+}
+
+function round(x: number, d = 6): number {
+  const f = 10 ** d;
+  return Math.round(x * f) / f;
+}
+
+export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassContext): Promise<PassResult> {
+  const g = model.graph;
+  const legacy = model.irVersion < 4;
+  const constOf = (name: string): Tensor | undefined => {
+    if (!name) return undefined;
+    const c = g.constantValue(name);
+    if (c) return c;
+    // IR < 4: every initializer is also listed as an input; it is still a weight
+    return legacy ? g.initializers.get(name) : undefined;
+  };
+  const paramsBefore = countParams(model).params;
+  const skipped: Skip[] = [];
+  const details: Detail[] = [];
+  const groups = new Map<string, Site[]>();
+  for (const n of [...g.nodes]) {
+    const a = analyse(g, model, n, constOf);
+    if (a === undefined) continue;
+    const label = n.name || n.opType;
+    if (typeof a === 'string') {
+      skipped.push({ node: label, reason: a });
+      continue;
+    }
+    let l = groups.get(a.weight);
+    if (!l) groups.set(a.weight, (l = []));
+    l.push(a);
+  }
+
+  let svdMs = 0;
+  let factoredBefore = 0;
+  let factoredAfter = 0;
+  for (const [weight, sites] of groups) {
+    ctx?.signal?.throwIfAborted();
+    const labels = sites.map((s) => s.node.name || s.node.opType);
+    const skipAll = (reason: string) => {
+      for (const l of labels) skipped.push({ node: l, reason });
+    };
+    const excluded = sites.filter((s) => isExcluded(s.node.name, opts.exclude) || isExcluded(weight, opts.exclude));
+    if (excluded.length) {
+      for (const s of sites) {
+        const reason = excluded.includes(s) ? 'excluded' : `weight ${weight} is shared with an excluded node`;
+        skipped.push({ node: s.node.name || s.node.opType, reason });
+      }
+      continue;
+    }
+    const readers = g.consumers(weight);
+    const foreign = readers.filter((r) => !sites.some((s) => s.node === r));
+    if (foreign.length) {
+      skipAll(`weight ${weight} is also read by ${foreign.map((r) => `${r.name || '?'} (${r.opType})`).slice(0, 3).join(', ')}`);
+      continue;
+    }
+    if (sites.some((s) => s.role.op !== sites[0].role.op && (s.role.op === 'conv' || sites[0].role.op === 'conv'))) {
+      skipAll(`weight ${weight} is read both as a Conv filter and as a matrix`);
+      continue;
+    }
+    if (g.isGraphOutput(weight)) {
+      skipAll(`weight ${weight} is a graph output`);
+      continue;
+    }
+    const t = constOf(weight)!;
+    const rows = t.dims[0];
+    const cols = t.size / rows;
+    const kmin = Math.min(rows, cols);
+    const before = rows * cols;
+    if (before === 0) {
+      skipAll(`weight ${weight} is empty`);
+      continue;
+    }
+    const saving = (r: number) => 1 - (r * (rows + cols)) / before;
+    // largest rank that still saves minSaving: r·(rows + cols) ≤ (1 − minSaving)·rows·cols
+    const maxRank = Math.min(kmin, Math.floor(((1 - opts.minSaving) * before) / (rows + cols) + 1e-9));
+    const shapeStr = t.dims.join('×');
+    let rank: number | undefined;
+    if (opts.ratio !== undefined) {
+      rank = Math.max(1, Math.min(kmin, Math.round(opts.ratio * kmin)));
+      if (rank > maxRank) {
+        skipAll(`rank ${rank} of ${shapeStr} saves ${(100 * saving(rank)).toFixed(1)}% of its parameters (< ${(100 * opts.minSaving).toFixed(0)}%)`);
+        continue;
+      }
+    } else if (maxRank < 1) {
+      skipAll(`${shapeStr} cannot save ${(100 * opts.minSaving).toFixed(0)}% of its parameters at any rank`);
+      continue;
+    }
+
+    const t0 = performance.now();
+    const data = t.dtype === DataType.FLOAT ? (t.data as Float32Array) : (t.data as Float64Array);
+    const oversample = opts.oversample ?? Math.max(10, Math.ceil((rank ?? maxRank) / 10));
+    const svd = truncatedSvd(data, rows, cols, {
+      method: opts.svd,
+      rank,
+      energy: opts.energy,
+      maxRank: opts.energy !== undefined ? maxRank : undefined,
+      oversample,
+      powerIters: opts.powerIters ?? 3,
+      rng: ctx?.rng,
+    });
+    if (!svd.reached) {
+      const need = svd.neededRank !== undefined ? `rank ${svd.neededRank}` : `a rank above ${maxRank}`;
+      skipAll(`keeping ${opts.energy} of the energy of ${shapeStr} needs ${need}, which saves < ${(100 * opts.minSaving).toFixed(0)}% of its parameters`);
+      svdMs += performance.now() - t0;
+      continue;
+    }
+    const r = svd.rank;
+    // S ≈ P·Q, P = U_r Σ_r (rows×r), Q = V_rᵀ (r×cols); stored in the weight's dtype
+    const P64 = scaledLeft(svd);
+    const Q64 = svd.Vt;
+    const store = (v: Float64Array): Float32Array | Float64Array => (t.dtype === DataType.FLOAT ? Float32Array.from(v) : v);
+    const Pd = store(P64);
+    const Qd = store(Q64);
+    const relError = relativeError(data, rows, cols, Pd, Qd, r);
+    const isConv = sites[0].role.op === 'conv';
+    const pDims = isConv ? [rows, r, ...t.dims.slice(2).map(() => 1)] : [rows, r];
+    const qDims = isConv ? [r, ...t.dims.slice(1)] : [r, cols];
+    const P = new Tensor(`${weight}_lowrank_u`, t.dtype, pDims, Pd);
+    const Q = new Tensor(`${weight}_lowrank_v`, t.dtype, qDims, Qd);
+    g.addInitializer(P);
+    g.addInitializer(Q);
+    if (legacy) {
+      g.inputs.push({ name: P.name, type: tensorType(t.dtype, [...P.dims]) });
+      g.inputs.push({ name: Q.name, type: tensorType(t.dtype, [...Q.dims]) });
+    }
+    for (const s of sites) rewrite(g, s, { rank: r, P, Q });
+    removeWeight(g, weight);
+    const ms = performance.now() - t0;
+    svdMs += ms;
+    const after = r * (rows + cols);
+    factoredBefore += before;
+    factoredAfter += after;
+    details.push({
+      weight,
+      nodes: labels,
+      op: sites[0].node.opType,
+      shape: [...t.dims],
+      rank: r,
+      maxRank,
+      energyKept: round(svd.energyKept),
+      paramsBefore: before,
+      paramsAfter: after,
+      relError: round(relError),
+      svd: svd.method,
+      ms: Math.round(ms),
+    });
+    ctx?.log.debug(`lowrank: ${weight} ${shapeStr} → rank ${r} (${svd.method}, energy ${svd.energyKept.toFixed(4)}, rel. error ${relError.toFixed(4)}, ${Math.round(ms)} ms)`);
+  }
+
+  const modified = details.length > 0;
+  const paramsAfter = modified ? countParams(model).params : paramsBefore;
+  const stats: Record<string, number | string> = {
+    weightsFactored: details.length,
+    nodesRewritten: details.reduce((s, d) => s + d.nodes.length, 0),
+    skipped: skipped.length,
+    factoredParamsBefore: factoredBefore,
+    factoredParamsAfter: factoredAfter,
+    paramsBefore,
+    paramsAfter,
+    paramsRatio: paramsBefore ? round(paramsAfter / paramsBefore, 4) : 1,
+    svdMs: Math.round(svdMs),
+    randomizedSvds: details.filter((d) => d.svd === 'randomized').length,
+  };
+  if (opts.ratio !== undefined) stats.ratio = opts.ratio;
+  if (opts.energy !== undefined) stats.energy = opts.energy;
+  return { modified, stats, skipped, details: details as unknown as Record<string, unknown>[] };
+}
+
+/** Drop a weight nobody reads any more (initializer, its legacy input entry, or its Constant node). */
+function removeWeight(g: Graph, name: string): void {
+  if (g.consumers(name).length || g.isGraphOutput(name)) return;
+  if (g.initializers.has(name)) {
+    g.initializers.delete(name);
+    g.inputs = g.inputs.filter((i) => i.name !== name);
+    return;
+  }
+  const p = g.producer(name);
+  if (p && p.opType === 'Constant' && p.outputs.length === 1) g.removeNode(p);
+}
+
+export const lowrankPass: Pass<LowRankOptions> = {
+  name: 'lowrank',
+  describe: 'Factor MatMul / Gemm / Conv weights into two low-rank factors (truncated SVD)',
+  options: {
+    ratio: 'rank as a share of min(rows, cols), 0 < ratio ≤ 1 (or energy)',
+    energy: 'per weight, the smallest rank keeping this fraction of Σσ², 0 < energy ≤ 1 (or ratio)',
+    minSaving: 'factor a weight only if it saves at least this share of its parameters (default 0.1)',
+    svd: 'auto (randomized for large weights; default), exact (ml-matrix) or randomized',
+    exclude: 'node or weight names (globs) to leave alone',
+    oversample: 'randomized SVD oversampling (default max(10, rank/10))',
+    powerIters: 'randomized SVD power iterations (default 3)',
+  },
+  parseOptions: parseLowRankOptions,
+  run: (model, options, ctx) => runLowRank(model, options, ctx),
+  cli: {
+    flags: [
+      { flags: '--lowrank <ratio>', description: 'factor weights at rank = ratio × min(rows, cols) (0..1)' },
+      { flags: '--lowrank-energy <fraction>', description: 'factor weights at the smallest rank keeping this fraction of Σσ² (0..1)' },
+      { flags: '--lowrank-min-saving <fraction>', description: 'factor a weight only if it saves at least this share of its parameters', defaultValue: '0.1' },
+      { flags: '--svd <method>', description: 'SVD engine for --lowrank', choices: ['auto', 'exact', 'randomized'], defaultValue: 'auto' },
+    ],
+    fromFlags(f) {
+      if (f.lowrank === undefined && f.lowrankEnergy === undefined) return undefined;
+      return { ratio: f.lowrank, energy: f.lowrankEnergy, minSaving: f.lowrankMinSaving, svd: f.svd, exclude: f.exclude };
+    },
+    outputSuffix: () => '_lowrank',
+  },
+};
+
+export default lowrankPass;
