@@ -208,3 +208,26 @@ export function parseNM(s: string): { n: number; m: number } | undefined {
   if (m < 1 || n < 1 || n >= m) return undefined;
   return { n, m };
 }
+
+/**
+ * LAMP scores (Lee et al., "Layer-adaptive sparsity for the magnitude-based pruning", ICLR 2021):
+ * with the weights of one layer sorted by magnitude, |w_(1)| ≤ … ≤ |w_(n)|,
+ *   score(w_(i)) = w_(i)² / Σ_{j ≥ i} w_(j)²
+ * (the largest weight scores 1). One global threshold on these scores gives each layer a sparsity
+ * adapted to how much of its remaining energy a weight carries. Returned in the input's order.
+ */
+export function lampScores(w: ArrayLike<number>): Float64Array {
+  const n = w.length;
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const sq = new Float64Array(n);
+  for (let i = 0; i < n; i++) sq[i] = w[i] * w[i];
+  idx.sort((a, b) => sq[a] - sq[b] || a - b);
+  const out = new Float64Array(n);
+  let tail = 0;
+  for (let r = n - 1; r >= 0; r--) {
+    const i = idx[r];
+    tail += sq[i];
+    out[i] = tail > 0 ? sq[i] / tail : 0;
+  }
+  return out;
+}

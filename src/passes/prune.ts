@@ -4,7 +4,9 @@
  * Rewrites:
  *   - unstructured: zero the smallest-|w| weights until the requested sparsity; scope `global`
  *     uses one threshold across all prunable weights, scope `layer` prunes each weight to the
- *     sparsity on its own. Exactly round(s·n) elements become (or stay) zero.
+ *     sparsity on its own, scope `lamp` uses one threshold on LAMP scores (w² over the energy of
+ *     the layer's weights at least as large; see math/sparsity.ts). Exactly round(s·n) elements
+ *     become (or stay) zero.
  *   - N:M (e.g. 2:4): in every group of M consecutive weights along the input dimension (K of a
  *     MatMul/Gemm weight, input channels of a Conv filter) keep the N largest |w|. The sparsity is
  *     1 − N/M; --prune, if given, must agree.
@@ -25,7 +27,7 @@ import { MlcError } from '../errors.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
-import { applyMask, axisView, countZeros, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
+import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
 import { FLOAT_TYPES, Layer, markLegacyInitializers, selectLayers, syncInitializerInputs } from './prune/layers.js';
@@ -36,7 +38,8 @@ export type PrunePattern = 'unstructured' | 'channel' | `${number}:${number}`;
 export interface PruneOptions {
   /** fraction of weights (unstructured, N:M) or output channels (channel) to remove, 0 ≤ s < 1 */
   sparsity: number;
-  scope: 'global' | 'layer';
+  /** global: one |w| threshold; layer: each weight on its own; lamp: one threshold on LAMP scores */
+  scope: 'global' | 'layer' | 'lamp';
   pattern: PrunePattern;
   /** leave the first and the last prunable layer dense */
   keepFirstLast: boolean;
@@ -81,7 +84,7 @@ export function parsePruneOptions(raw: unknown): PruneOptions {
   }
 
   const scope = String(r.scope ?? 'global').trim().toLowerCase();
-  if (scope !== 'global' && scope !== 'layer') throw new MlcError('USAGE', `prune: scope must be global or layer, got "${scope}"`);
+  if (scope !== 'global' && scope !== 'layer' && scope !== 'lamp') throw new MlcError('USAGE', `prune: scope must be global, layer or lamp, got "${scope}"`);
 
   let exclude: string[] = [];
   if (r.exclude !== undefined && r.exclude !== null) {
@@ -149,8 +152,9 @@ function unstructured(layers: Layer[], opts: PruneOptions, skipped: Skip[]): Set
     return left;
   }
   if (opts.sparsity === 0) return left;
-  if (opts.scope === 'global') {
-    const masks = magnitudeMasks(layers.map((l) => l.tensor.toNumbers()), opts.sparsity);
+  if (opts.scope === 'global' || opts.scope === 'lamp') {
+    const scores = layers.map((l) => (opts.scope === 'lamp' ? lampScores(l.tensor.toNumbers()) : l.tensor.toNumbers()));
+    const masks = magnitudeMasks(scores, opts.sparsity);
     layers.forEach((l, i) => applyMask(l.tensor.data as NumericArray, masks[i]));
   } else {
     for (const l of layers) applyMask(l.tensor.data as NumericArray, magnitudeMasks([l.tensor.toNumbers()], opts.sparsity)[0]);
@@ -176,7 +180,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
 
   if (opts.pattern === 'channel') {
     if (opts.sparsity > 0 && layers.length) {
-      const r = pruneChannels(g, layers, { sparsity: opts.sparsity, scope: opts.scope, exclude: opts.exclude });
+      const r = pruneChannels(g, layers, { sparsity: opts.sparsity, scope: opts.scope === 'layer' ? 'layer' : 'global', exclude: opts.exclude });
       skipped.push(...r.skipped);
       details = r.details as unknown as Record<string, unknown>[];
       modified = r.modified;
@@ -252,7 +256,7 @@ export const prunePass: Pass<PruneOptions> = {
   describe: 'Magnitude (global / per layer), N:M and channel pruning of MatMul, Gemm and Conv weights',
   options: {
     sparsity: 'fraction to remove, 0 ≤ s < 1: of weights (unstructured), of output channels (channel); implied by N:M',
-    scope: 'global (one magnitude threshold across layers; default) or layer',
+    scope: 'global (one magnitude threshold across layers; default), layer (each layer to the sparsity), or lamp (one threshold on layer-adaptive LAMP scores)',
     pattern: 'unstructured (default), channel, or N:M such as 2:4 (N largest of every M along the input dimension)',
     keepFirstLast: 'leave the first and the last prunable layer dense (default false)',
     includeEmbeddings: 'also prune Gather embedding tables (default false)',
@@ -264,7 +268,7 @@ export const prunePass: Pass<PruneOptions> = {
   cli: {
     flags: [
       { flags: '--prune <sparsity>', description: 'prune to this sparsity (0..1): weights, or output channels with --prune-pattern channel' },
-      { flags: '--prune-scope <scope>', description: 'one magnitude threshold across layers, or per layer (default global)', choices: ['global', 'layer'] },
+      { flags: '--prune-scope <scope>', description: 'global: one magnitude threshold across layers (default); layer: each layer to the sparsity; lamp: one threshold on layer-adaptive (LAMP) scores', choices: ['global', 'layer', 'lamp'] },
       { flags: '--prune-pattern <pattern>', description: 'unstructured (default), channel, or N:M such as 2:4' },
       { flags: '--prune-keep-first-last', description: 'leave the first and last prunable layers dense' },
       { flags: '--prune-include-embeddings', description: 'also prune Gather embedding tables' },

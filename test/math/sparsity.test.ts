@@ -120,3 +120,15 @@ describe('axis helpers', () => {
     expect(parseNM('x')).toBeUndefined();
   });
 });
+
+describe('lampScores', () => {
+  it('scores w² over the energy of the weights at least as large; the largest scores 1', async () => {
+    const { lampScores } = await import('../../src/math/sparsity.js');
+    const s = lampScores([3, -1, 2]);
+    // sorted squares 1, 4, 9: 1/14, 4/13, 9/9
+    expect(s[1]).toBeCloseTo(1 / 14, 12);
+    expect(s[2]).toBeCloseTo(4 / 13, 12);
+    expect(s[0]).toBe(1);
+    expect([...lampScores([0, 0])]).toEqual([0, 0]);
+  });
+});

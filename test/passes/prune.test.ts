@@ -81,6 +81,25 @@ describe('unstructured magnitude pruning', () => {
     await run(m, [2, 16]);
   });
 
+  it('lamp scope: exact total count, per-layer magnitude order, every layer keeps its largest weight', async () => {
+    const m = mlp();
+    const ref = cloneModel(m);
+    await prunePass.run(m, parsePruneOptions({ sparsity: 0.9, scope: 'lamp' }), ctx);
+    const ws = ['w1', 'w2', 'w3'];
+    const total = ws.reduce((s, w) => s + W(m, w).size, 0);
+    expect(ws.reduce((s, w) => s + countZeros(data(m, w)), 0)).toBe(Math.round(0.9 * total));
+    for (const w of ws) {
+      const o = data(ref, w);
+      const p = data(m, w);
+      let maxPruned = 0;
+      let minKept = Infinity;
+      o.forEach((v, i) => (p[i] === 0 ? (maxPruned = Math.max(maxPruned, Math.abs(v))) : (minKept = Math.min(minKept, Math.abs(v)))));
+      expect(minKept).toBeLessThan(Infinity);
+      expect(maxPruned).toBeLessThanOrEqual(minKept);
+    }
+    await run(m, [2, 16]);
+  });
+
   it('exclude and keep-first-last leave layers dense, with a reason', async () => {
     const m = mlp();
     const r = await prunePass.run(m, parsePruneOptions({ sparsity: 0.5, exclude: ['fc2'] }), ctx);
