@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MlcError } from '../../src/errors.js';
+import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
+import { modelToBytes } from '../../src/onnx/index.js';
+import { checkModelLoads, createSession, makeRunner } from '../../src/runtime/index.js';
+
+/** y = Gather(table, idx) * scale; also returns idx + 1 (int64) and idx > 1 (bool). */
+function gatherModel(): Model {
+  const b = new ModelBuilder();
+  const idx = b.input('idx', DataType.INT64, [3]);
+  const table = b.init('table', [4, 2], [0, 1, 10, 11, 20, 21, 30, 31]);
+  const scale = b.init('scale', [], [2]);
+  b.output(b.op('Mul', [b.op('Gather', [table, idx]), scale]), DataType.FLOAT, [3, 2], 'y');
+  b.output(b.op('Add', [idx, b.ints('one', [1])]), DataType.INT64, [3], 'next');
+  b.output(b.op('Greater', [idx, b.ints('thr', [1])]), DataType.BOOL, [3], 'big');
+  return b.build();
+}
+
+describe('createSession / run', () => {
+  it('runs from a Model, bytes and a path, with plain number feeds for int64', async () => {
+    const m = gatherModel();
+    const d = mkdtempSync(join(tmpdir(), 'mlc-rt-'));
+    const p = join(d, 'g.onnx');
+    writeFileSync(p, modelToBytes(m));
+    try {
+      for (const src of [m, modelToBytes(m), p]) {
+        const s = await createSession(src);
+        try {
+          expect([...s.inputNames]).toEqual(['idx']);
+          expect([...s.outputNames]).toEqual(['y', 'next', 'big']);
+          const out = await s.run({ idx: { dtype: 'int64', dims: [3], data: [3, 0, 2] } });
+          expect(out.y).toEqual({ dtype: 'float', dims: [3, 2], data: new Float32Array([60, 62, 0, 2, 40, 42]) });
+          expect(out.next.dtype).toBe('int64');
+          expect([...(out.next.data as BigInt64Array)]).toEqual([4n, 1n, 3n]);
+          expect(out.big.dtype).toBe('bool');
+          expect([...(out.big.data as Uint8Array)]).toEqual([1, 0, 1]);
+          const only = await s.run({ idx: { dtype: 'int64', dims: [3], data: new BigInt64Array([1n, 1n, 1n]) } }, ['next']);
+          expect(Object.keys(only)).toEqual(['next']);
+        } finally {
+          await s.release();
+        }
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it('reports bad feeds as MlcError', async () => {
+    const s = await createSession(gatherModel());
+    try {
+      await expect(s.run({ idx: { dtype: 'float', dims: [3], data: [1, 2, 3] } })).rejects.toThrow(/onnxruntime failed to run the model/);
+      await expect(s.run({ idx: { dtype: 'bfloat16', dims: [1], data: [1] } })).rejects.toBeInstanceOf(MlcError);
+    } finally {
+      await s.release();
+    }
+  });
+});
+
+describe('checkModelLoads', () => {
+  it('passes a valid model and throws ORT’s message for a broken one', async () => {
+    const m = gatherModel();
+    await checkModelLoads(m);
+    m.graph.makeNode('NoSuchOp', ['y'], ['z']);
+    m.graph.outputs.push({ name: 'z' });
+    const e = await checkModelLoads(m).catch((x) => x);
+    expect(e).toBeInstanceOf(MlcError);
+    expect(String(e.message)).toMatch(/onnxruntime cannot load the model: .*NoSuchOp/);
+  });
+
+  it('names the file when a path cannot be loaded', async () => {
+    await expect(createSession('/nonexistent/m.onnx')).rejects.toThrow(/\/nonexistent\/m\.onnx: onnxruntime cannot load the model/);
+  });
+});
+
+describe('makeRunner', () => {
+  it('runs models and sees in-place edits between calls', async () => {
+    const run = makeRunner();
+    try {
+      const m = gatherModel();
+      const feeds = { idx: { dtype: 'int64', dims: [3], data: [1, 1, 1] } };
+      const a = await run(m, feeds, ['y']);
+      expect([...(a.y.data as Float32Array)]).toEqual([20, 22, 20, 22, 20, 22]);
+      const again = await run(m, feeds, ['y']);
+      expect([...(again.y.data as Float32Array)]).toEqual([20, 22, 20, 22, 20, 22]);
+      (m.graph.initializers.get('scale')!.data as Float32Array)[0] = 3;
+      const b = await run(m, feeds, ['y']);
+      expect([...(b.y.data as Float32Array)]).toEqual([30, 33, 30, 33, 30, 33]);
+    } finally {
+      await run.release();
+    }
+  });
+});
