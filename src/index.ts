@@ -142,7 +142,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   }
   if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
   // onnxruntime is loaded only when a pass runs a model
-  let runner: ModelRunner | undefined;
+  let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
   const run: ModelRunner = async (m, feeds, outputNames) => {
     if (!runner) runner = (await import('./runtime/index.js')).makeRunner();
     return runner(m, feeds, outputNames);
@@ -157,11 +157,16 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     train: await dataset(opts.train, model),
     validation: await dataset(opts.validation, model),
   };
-  const { passes } = await runPipeline(model, resolved, context, {
-    check: opts.check,
-    onPassStart: opts.onPassStart,
-    onPassEnd: opts.onPassEnd,
-  });
+  let passes: PassReport[];
+  try {
+    ({ passes } = await runPipeline(model, resolved, context, {
+      check: opts.check,
+      onPassStart: opts.onPassStart,
+      onPassEnd: opts.onPassEnd,
+    }));
+  } finally {
+    await runner?.release();
+  }
   const result: CompressResult = { model, original, passes, context };
   if (opts.output) {
     const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerBench } from './bench.js';
 import { registerCompress } from './compress.js';
 import { registerInspect } from './inspect.js';
 import { registerPasses } from './passes.js';
@@ -32,6 +33,7 @@ export async function buildProgram(): Promise<Command> {
   registerInspect(program);
   registerCompress(program, passes);
   registerPasses(program);
+  registerBench(program);
   return program;
 }
 

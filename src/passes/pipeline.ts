@@ -52,7 +52,7 @@ async function defaultCheck(model: Model): Promise<void> {
 }
 
 function messageOf(err: unknown): string {
-  const m = err instanceof Error ? err.message : String(err);
+  const m = (err instanceof Error ? err.message : String(err)).replace(/^onnxruntime cannot load the model: /, '');
   return m.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
 }
 
