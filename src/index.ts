@@ -24,6 +24,17 @@ export * from './passes/pass.js';
 export { passes, getPass } from './passes/registry.js';
 export { runPipeline, type PassReport, type PipelineOptions, type PipelineResult, type PipelineStep } from './passes/pipeline.js';
 
+/**
+ * Measure a model (size, latency, throughput, accuracy with labelled data), or an original and a
+ * compressed model side by side, and evaluate gates. See src/bench. (onnxruntime loads lazily.)
+ */
+export async function benchmark(
+  ...args: Parameters<typeof import('./bench/index.js').benchmark>
+): ReturnType<typeof import('./bench/index.js').benchmark> {
+  const { benchmark: run } = await import('./bench/index.js');
+  return run(...args);
+}
+
 /** Load an ONNX model from a path or bytes (external data is resolved relative to the file). */
 export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void }): Promise<Model> {
   const { loadModel } = await import('./onnx/index.js');

@@ -1,0 +1,63 @@
+/** The public API in src/index.ts (what `import ... from 'mlc'` gives). */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as api from '../../src/index.js';
+import type { Pass } from '../../src/index.js';
+import { smallMlp, tempDir } from './helpers.js';
+
+let dir: string;
+let file: string;
+
+beforeAll(async () => {
+  dir = tempDir('mlc-api-');
+  file = join(dir, 'm.onnx');
+  await api.save(smallMlp(), file);
+});
+
+const zeroBias: Pass<Record<string, never>> = {
+  name: 'zero-bias',
+  describe: 'zeroes fc2.bias',
+  options: {},
+  parseOptions: () => ({}),
+  async run(m) {
+    (m.graph.initializers.get('fc2.bias')!.data as Float32Array).fill(0);
+    return { modified: true, stats: { zeroed: 3 }, skipped: [] };
+  },
+};
+
+describe('public API', () => {
+  it('exports the IR, load/save/compress/benchmark and the registry', () => {
+    for (const k of ['load', 'save', 'compress', 'benchmark', 'passes', 'getPass', 'runPipeline', 'ModelBuilder', 'Graph', 'Tensor', 'cloneModel', 'MlcError']) {
+      expect(api, k).toHaveProperty(k);
+    }
+  });
+
+  it('compress(Model) works on a copy and writes the result', async () => {
+    const m = await api.load(file);
+    const out = join(dir, 'out.onnx');
+    const r = await api.compress(m, [{ pass: zeroBias }], { output: out });
+    expect(r.passes).toMatchObject([{ name: 'zero-bias', modified: true, stats: { zeroed: 3 } }]);
+    expect(Array.from(m.graph.initializers.get('fc2.bias')!.data as Float32Array)).not.toEqual([0, 0, 0]);
+    expect(r.original).toBe(m);
+    expect(r.output).toMatchObject({ path: out, bytes: readFileSync(out).length });
+    const back = await api.load(out);
+    expect(Array.from(back.graph.initializers.get('fc2.bias')!.data as Float32Array)).toEqual([0, 0, 0]);
+  });
+
+  it('compress(path) without output writes nothing; with output = input it refuses without force', async () => {
+    const r = await api.compress(file, [{ pass: zeroBias }]);
+    expect(r.output).toBeUndefined();
+    const before = readFileSync(file);
+    await expect(api.compress(file, [{ pass: zeroBias }], { output: file })).rejects.toMatchObject({ code: 'USAGE' });
+    expect(readFileSync(file)).toEqual(before);
+  });
+
+  it('errors name the file and carry a code', async () => {
+    const junk = join(dir, 'junk.onnx');
+    writeFileSync(junk, 'not a model at all, just text');
+    await expect(api.load(junk)).rejects.toMatchObject({ code: 'INPUT', message: expect.stringContaining(junk) });
+    await expect(api.compress(file, [], { output: join(dir, 'nope', 'x.onnx') })).rejects.toMatchObject({ code: 'OUTPUT' });
+    expect(existsSync(join(dir, 'nope'))).toBe(false);
+  });
+});
