@@ -1,0 +1,154 @@
+// Quantization benchmarks (run after `npm run build`):
+//   node benchmarks/quantize.bench.mjs            all sections
+//   node benchmarks/quantize.bench.mjs speed      encoder fp32 vs int8 dynamic latency + cosine
+//   node benchmarks/quantize.bench.mjs int4       int4 weight ratio + cosine
+//   node benchmarks/quantize.bench.mjs toolkit    BERT-base-size load + quantize + save time, peak RSS
+// Env: ROUNDS (default 30) interleaved latency rounds.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dist = new URL('../dist/', import.meta.url);
+const imp = (p) => import(new URL(p, dist).href);
+
+const { buildEncoder } = await imp('models/encoder.js');
+const { cloneModel } = await imp('ir/clone.js');
+const { quantizePass } = await imp('passes/quantize.js');
+const { createSession } = await imp('runtime/index.js');
+const { silentLogger, seededRng } = await imp('passes/pass.js');
+const { cosine } = await imp('math/quant.js');
+
+const ctx = { log: silentLogger, rng: seededRng(1) };
+
+async function quantize(model, opts) {
+  const q = cloneModel(model);
+  const r = await quantizePass.run(q, quantizePass.parseOptions(opts), ctx);
+  return { model: q, result: r };
+}
+
+function randomInput(seq, hidden, seed) {
+  const rng = seededRng(seed);
+  const x = new Float32Array(seq * hidden);
+  for (let i = 0; i < x.length; i++) x[i] = (rng() * 2 - 1) * 1.7; // roughly unit variance
+  return { input: { dtype: 'float', dims: [1, seq, hidden], data: x } };
+}
+
+function pct(a, p) {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+async function meanCosine(ref, other, inputs) {
+  let sum = 0;
+  for (const f of inputs) {
+    const a = (await ref.run(f)).output.data;
+    const b = (await other.run(f)).output.data;
+    sum += cosine(a, b);
+  }
+  return sum / inputs.length;
+}
+
+const E = { hidden: 768, heads: 12, ffn: 3072, layers: 4, seq: 128 };
+
+async function speed() {
+  const rounds = Number(process.env.ROUNDS ?? 30);
+  const fp32 = buildEncoder(E);
+  const variants = [
+    ['int8 dynamic (DynamicQuantizeMatMul)', { type: 'int8' }],
+    ['int8 dynamic (DynamicQuantizeLinear+MatMulInteger)', { type: 'int8', dynamicForm: 'standard' }],
+    ['uint8 dynamic (DynamicQuantizeMatMul)', { type: 'uint8' }],
+  ];
+  const sessions = [['fp32', await createSession(fp32, { intraOpThreads: 1 })]];
+  for (const [label, opts] of variants) {
+    const { model } = await quantize(fp32, opts);
+    sessions.push([label, await createSession(model, { intraOpThreads: 1 })]);
+  }
+  const feeds = randomInput(E.seq, E.hidden, 7);
+  for (const [, s] of sessions) for (let i = 0; i < 3; i++) await s.run(feeds); // warm-up
+  const times = sessions.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < sessions.length; k++) {
+      const t0 = performance.now();
+      await sessions[k][1].run(feeds);
+      times[k].push(performance.now() - t0);
+    }
+  }
+  const base = pct(times[0], 50);
+  const inputs = [1, 2, 3].map((s) => randomInput(E.seq, E.hidden, 100 + s));
+  console.log(`encoder hidden ${E.hidden}, heads ${E.heads}, ffn ${E.ffn}, layers ${E.layers}, seq ${E.seq}; 1 thread, ${rounds} interleaved rounds`);
+  for (let k = 0; k < sessions.length; k++) {
+    const p50 = pct(times[k], 50);
+    const line = `  ${sessions[k][0].padEnd(52)} p50 ${p50.toFixed(1).padStart(7)} ms  p90 ${pct(times[k], 90).toFixed(1).padStart(7)} ms`;
+    if (k === 0) console.log(line);
+    else console.log(`${line}  ratio ${(p50 / base).toFixed(3)}  mean cosine ${(await meanCosine(sessions[0][1], sessions[k][1], inputs)).toFixed(6)}`);
+  }
+  for (const [, s] of sessions) await s.release();
+}
+
+async function int4() {
+  const fp32 = buildEncoder(E);
+  const { model, result } = await quantize(fp32, { type: 'int4' });
+  const a = await createSession(fp32);
+  const b = await createSession(model);
+  const inputs = [1, 2, 3].map((s) => randomInput(E.seq, E.hidden, 200 + s));
+  const cos = await meanCosine(a, b, inputs);
+  const st = result.stats;
+  console.log(
+    `int4 (block 32, symmetric): MatMul weights ${st.weightBytesBefore} B → ${st.weightBytesAfter} B = ${st.weightRatio}× fp32; ` +
+      `${st.MatMul} MatMulNBits; mean cosine ${cos.toFixed(6)}`,
+  );
+  await a.release();
+  await b.release();
+}
+
+// BERT-base size: 12 layers + 30522×768 embedding. The model is built and saved by this process;
+// load + quantize + save is timed in a fresh child process that reports its own peak RSS.
+async function toolkit() {
+  const { saveModel } = await imp('onnx/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'mlc-qbench-'));
+  try {
+    const src = join(dir, 'bert-base.onnx');
+    const model = buildEncoder({ hidden: 768, heads: 12, ffn: 3072, layers: 12, seq: 128, vocab: 30522 });
+    let params = 0;
+    for (const t of model.graph.initializers.values()) params += t.size;
+    await saveModel(model, src, { externalData: false });
+    const bytes = statSync(src).size;
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', src, join(dir, 'bert-base_int8.onnx')], { encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`child failed: ${child.stderr}`);
+    const r = JSON.parse(child.stdout.trim().split('\n').pop());
+    console.log(
+      `BERT-base-size model: ${(params / 1e6).toFixed(1)} M params, ${(bytes / 1e6).toFixed(1)} MB → int8 dynamic ${(r.outBytes / 1e6).toFixed(1)} MB (${(r.outBytes / bytes).toFixed(3)}×)`,
+    );
+    console.log(
+      `  load ${r.loadMs.toFixed(0)} ms + quantize ${r.quantizeMs.toFixed(0)} ms + save ${r.saveMs.toFixed(0)} ms = ${(r.totalMs / 1000).toFixed(2)} s; ` +
+        `peak RSS ${(r.maxRssBytes / 1e6).toFixed(0)} MB = ${(r.maxRssBytes / bytes).toFixed(2)}× the model file`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function child(src, out) {
+  const { loadModel, saveModel } = await imp('onnx/index.js');
+  const t0 = performance.now();
+  const model = await loadModel(src);
+  const t1 = performance.now();
+  await quantizePass.run(model, quantizePass.parseOptions({ type: 'int8' }), ctx);
+  const t2 = performance.now();
+  const saved = await saveModel(model, out, {});
+  const t3 = performance.now();
+  const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+  console.log(JSON.stringify({ loadMs: t1 - t0, quantizeMs: t2 - t1, saveMs: t3 - t2, totalMs: t3 - t0, maxRssBytes, outBytes: saved.bytes }));
+}
+
+const args = process.argv.slice(2);
+if (args[0] === '--child') {
+  await child(args[1], args[2]);
+} else {
+  const which = args[0];
+  if (!which || which === 'speed') await speed();
+  if (!which || which === 'int4') await int4();
+  if (!which || which === 'toolkit') await toolkit();
+}

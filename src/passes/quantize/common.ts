@@ -1,0 +1,219 @@
+/**
+ * Shared plumbing of the quantization modes: the options every mode reads, the per-run state
+ * (skips, counters), constant look-ups and the small graph edits (new initializers, Q/DQ nodes).
+ */
+import { DataType } from '../../ir/dtype.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import { AttrType, type Attribute, type Node } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
+import { elemTypeOf, shapeOf, type Dim } from '../../ir/types.js';
+import { allFinite, quantizeTensor, type QuantizedTensor } from '../../math/quant.js';
+import { isExcluded, type PassContext, type Skip } from '../pass.js';
+
+export type QuantizeType = 'int8' | 'uint8' | 'fp16' | 'int4';
+export type QuantizeMode = 'dynamic' | 'static' | 'weight-only';
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
+/** How dynamic MatMul / Gemm are written: the com.microsoft fused op or standard ONNX ops. */
+export type DynamicForm = 'contrib' | 'standard';
+
+export interface QuantizeOptions {
+  type: QuantizeType;
+  /** for int8 / uint8 (fp16 and int4 are weight formats and ignore it) */
+  mode: QuantizeMode;
+  calibrationMethod: CalibrationMethod;
+  /** percentile kept by the percentile method, e.g. 99.99 */
+  percentile: number;
+  /** per-channel weight scales (default) or one scale per tensor */
+  perChannel: boolean;
+  /** op types to quantize (default depends on the mode) */
+  opTypes?: string[];
+  /** node (or weight) names or globs left alone */
+  exclude: string[];
+  /** int4 block size along K (power of two ≥ 16) */
+  blockSize: number;
+  /** int4 with zero points (asymmetric) instead of the symmetric default */
+  int4Asymmetric: boolean;
+  /** MatMulNBits accuracy_level (0 = fp32 compute, 4 = int8 compute) */
+  accuracyLevel: number;
+  /** tensors with fewer elements stay float */
+  minElements: number;
+  dynamicForm: DynamicForm;
+  /** calibration samples used at most */
+  calibrationSamples: number;
+  /** calibration batch size (when the model's batch dimension is free) */
+  calibrationBatch: number;
+}
+
+/** Per-run state shared by the mode implementations. */
+export class QuantState {
+  readonly skipped: Skip[] = [];
+  readonly counts: Record<string, number> = {};
+  readonly details: Record<string, unknown>[] = [];
+  /** bytes of the float weights replaced, and of what replaced them */
+  bytesBefore = 0;
+  bytesAfter = 0;
+  modified = false;
+
+  constructor(
+    readonly model: Model,
+    readonly opts: QuantizeOptions,
+    readonly ctx: PassContext,
+  ) {}
+
+  get graph(): Graph {
+    return this.model.graph;
+  }
+
+  skip(node: Node | string, reason: string): void {
+    this.skipped.push({ node: typeof node === 'string' ? node : nodeLabel(node), reason });
+  }
+
+  count(key: string, n = 1): void {
+    this.counts[key] = (this.counts[key] ?? 0) + n;
+  }
+
+  /** The ai.onnx opset of the model. */
+  get opset(): number {
+    return this.model.opsetVersion('') ?? 1;
+  }
+
+  /** Whether a node (by name, first output, or the weight it reads) is excluded by --exclude. */
+  excluded(node: Node, weightName?: string): boolean {
+    const ex = this.opts.exclude;
+    if (!ex.length) return false;
+    return isExcluded(nodeLabel(node), ex) || (!!weightName && isExcluded(weightName, ex));
+  }
+
+  /** Whether `opType` is selected by --op-types (or the mode's default list). */
+  selected(opType: string, defaults: readonly string[]): boolean {
+    return (this.opts.opTypes ?? defaults).includes(opType);
+  }
+}
+
+export function nodeLabel(n: Node): string {
+  return n.name || n.outputs[0] || n.opType;
+}
+
+/** A float32 constant behind `name` (initializer not overridable by an input, or Constant node). */
+export function floatConstant(g: Graph, name: string): Tensor | undefined {
+  if (!name) return undefined;
+  const t = g.constantValue(name);
+  return t && t.dtype === DataType.FLOAT ? t : undefined;
+}
+
+/** Why a float weight cannot be quantized, or undefined when it can. */
+export function weightProblem(t: Tensor, minElements: number): string | undefined {
+  if (t.size < minElements) return `weight ${t.name} has ${t.size} elements (< ${minElements}); tiny tensors stay float`;
+  if (!allFinite(t.data as Float32Array)) return `weight ${t.name} has non-finite values`;
+  return undefined;
+}
+
+/** Remove an initializer or Constant node once nothing reads it. */
+export function dropIfUnused(g: Graph, name: string): void {
+  if (g.consumers(name).length || g.isGraphOutput(name)) return;
+  if (g.initializers.has(name) && !g.isGraphInput(name)) {
+    g.initializers.delete(name);
+    return;
+  }
+  const p = g.producer(name);
+  if (p && p.opType === 'Constant' && (p.domain === '' || p.domain === 'ai.onnx')) g.removeNode(p);
+}
+
+/** Add an initializer under a unique name based on `base`. */
+export function addConst(g: Graph, base: string, t: Tensor): string {
+  t.name = base;
+  return g.addInitializer(t);
+}
+
+export function scalarOrVector(base: string, values: Float32Array, perChannel: boolean): Tensor {
+  return perChannel ? Tensor.float32(base, [values.length], values) : Tensor.float32(base, [], values.subarray(0, 1));
+}
+
+export function intTensor(name: string, q: Int8Array | Uint8Array, dims: readonly number[]): Tensor {
+  return new Tensor(name, q instanceof Int8Array ? DataType.INT8 : DataType.UINT8, dims, q);
+}
+
+/**
+ * Quantize a weight to 8 bits and add the quantized tensor, its scale and zero point as
+ * initializers. Returns their names and the QuantizedTensor.
+ */
+export function addQuantizedWeight(
+  g: Graph,
+  base: string,
+  data: Float32Array,
+  dims: readonly number[],
+  qtype: 'int8' | 'uint8',
+  symmetric: boolean,
+  axis: number | undefined,
+): { q: string; scale: string; zp: string; qt: QuantizedTensor } {
+  const qt = quantizeTensor(data, dims, { qtype, symmetric, axis });
+  const perChannel = axis !== undefined;
+  const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, dims));
+  const scale = addConst(g, `${base}_scale`, scalarOrVector('', qt.scale, perChannel));
+  const zp = addConst(g, `${base}_zero_point`, intTensor('', qt.zeroPoint, perChannel ? [qt.zeroPoint.length] : []));
+  return { q, scale, zp, qt };
+}
+
+export function intAttr(name: string, v: number): Attribute {
+  return { name, type: AttrType.INT, value: v };
+}
+
+export function floatAttr(name: string, v: number): Attribute {
+  return { name, type: AttrType.FLOAT, value: v };
+}
+
+/** A DequantizeLinear node (axis only when per channel). */
+export function dqNode(g: Graph, name: string, inputs: string[], output: string, axis: number | undefined): Node {
+  return {
+    name: g.uniqueName(name),
+    opType: 'DequantizeLinear',
+    domain: '',
+    inputs,
+    outputs: [output],
+    attributes: axis === undefined ? [] : [intAttr('axis', axis)],
+  };
+}
+
+/** Rank of a value when the model records it (graph input/output/value_info or a constant). */
+export function rankOf(g: Graph, name: string): number | undefined {
+  const c = g.constantValue(name);
+  if (c) return c.dims.length;
+  const s = shapeOf(g.valueInfoOf(name));
+  return s ? s.length : undefined;
+}
+
+export function shapeOfValue(g: Graph, name: string): Dim[] | undefined {
+  const c = g.constantValue(name);
+  if (c) return [...c.dims];
+  return shapeOf(g.valueInfoOf(name));
+}
+
+/** Element type of a value when known (constants, declared value infos). */
+export function elemTypeOfValue(g: Graph, name: string): DataType | undefined {
+  const c = g.constantValue(name);
+  if (c) return c.dtype;
+  return elemTypeOf(g.valueInfoOf(name));
+}
+
+/** Transpose a row-major [R, C] float matrix. */
+export function transpose2d(a: Float32Array, R: number, C: number): Float32Array {
+  const out = new Float32Array(R * C);
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) out[c * R + r] = a[r * C + c];
+  return out;
+}
+
+/** Nodes of subgraphs (If / Loop / Scan bodies) with an op type of interest: not handled, recorded. */
+export function skipSubgraphNodes(st: QuantState, opTypes: readonly string[]): void {
+  for (const { node, graph } of st.graph.allNodes()) {
+    if (graph === st.graph) continue;
+    if (opTypes.includes(node.opType) && (node.domain === '' || node.domain === 'ai.onnx')) {
+      st.skip(node, 'inside a subgraph (If/Loop/Scan body); subgraphs are not quantized');
+    }
+  }
+}
+
+/** True for a node of the default ONNX domain. */
+export function isOnnx(n: Node): boolean {
+  return n.domain === '' || n.domain === 'ai.onnx';
+}

@@ -1,0 +1,203 @@
+/**
+ * Dynamic 8-bit quantization: weights int8 (symmetric) or uint8 (asymmetric) per output column,
+ * activations quantized to uint8 at run time.
+ *
+ * Rewrites
+ * - MatMul (constant B [K, N]) and Gemm (transA = 0, constant B, C absent or a constant [N] /
+ *   [1, N] vector) become
+ *     contrib form:  com.microsoft DynamicQuantizeMatMul(A, B_q, b_scale, b_zp?, bias?)
+ *     standard form: DynamicQuantizeLinear(A) → MatMulInteger → Cast → Mul(a_scale·b_scale) → Add bias
+ *   A following Add of a constant [N] bias is folded into the node (MatMul + Add → one op); Gemm's
+ *   alpha is folded into b_scale and beta into the bias. Y = (s_a·(A_q − z_a)) · (s_b·(B_q − z_b)) + bias.
+ * - Conv: weight-only (dq-weight; compute stays float). Gather tables: gather-dq.
+ *
+ * Refuses (skipped with the reason): Gemm with transA = 1 or a non-constant / full-matrix C, MatMul
+ * with a known 1-D input, the standard form below opset 11, and everything weight-only refuses.
+ */
+import { DataType } from '../../ir/dtype.js';
+import { attrFloat, attrInt, type Node } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
+import { quantizeTensor } from '../../math/quant.js';
+import {
+  QuantState,
+  addConst,
+  dropIfUnused,
+  floatConstant,
+  intAttr,
+  intTensor,
+  isOnnx,
+  nodeLabel,
+  rankOf,
+  scalarOrVector,
+  transpose2d,
+} from './common.js';
+import { OP_QUANTIZERS, type WeightSite } from './ops.js';
+import { applyDqWeight, applyGatherDq, bytesOf, candidates, channelAxis, weightFormat } from './weight-only.js';
+
+interface QuantWeight {
+  q: string;
+  zp?: string;
+  scale: Float32Array;
+  perChannel: boolean;
+}
+
+/** The MatMul-view of a MatMul / Gemm node: W [K, N], folded alpha and bias, or why not. */
+interface MatMulPlan {
+  W: Float32Array;
+  K: number;
+  N: number;
+  transposed: boolean;
+  alpha: number;
+  bias?: Float32Array;
+  /** the bias tensor's name (to drop if unused) */
+  biasSource?: string;
+  /** Add node folded into the rewrite */
+  foldedAdd?: Node;
+  output: string;
+}
+
+export function planMatMul(st: QuantState, site: WeightSite, foldAdd: boolean): MatMulPlan | string {
+  const g = st.graph;
+  const node = site.node;
+  const t = site.tensor;
+  if (node.opType === 'Gemm') {
+    if (attrInt(node, 'transA', 0)) return 'Gemm with transA = 1';
+    const transB = attrInt(node, 'transB', 0) !== 0;
+    const K = transB ? t.dims[1] : t.dims[0];
+    const N = transB ? t.dims[0] : t.dims[1];
+    const W = transB ? transpose2d(t.data as Float32Array, t.dims[0], t.dims[1]) : (t.data as Float32Array);
+    const alpha = attrFloat(node, 'alpha', 1);
+    const beta = attrFloat(node, 'beta', 1);
+    const plan: MatMulPlan = { W, K, N, transposed: transB, alpha, output: node.outputs[0] };
+    const cName = node.inputs[2];
+    if (cName) {
+      const c = floatConstant(g, cName);
+      if (!c) return `Gemm bias ${cName} is not a float32 constant`;
+      const okShape = (c.dims.length === 1 && c.dims[0] === N) || (c.dims.length === 2 && c.dims[0] === 1 && c.dims[1] === N);
+      if (!okShape) return `Gemm bias ${cName} has shape [${c.dims.join(', ')}], not [${N}]`;
+      const b = new Float32Array(N);
+      const cd = c.data as Float32Array;
+      for (let i = 0; i < N; i++) b[i] = beta * cd[i];
+      plan.bias = b;
+      plan.biasSource = cName;
+    }
+    return plan;
+  }
+  const aRank = rankOf(g, node.inputs[0]);
+  if (aRank !== undefined && aRank < 2) return `input ${node.inputs[0]} is 1-D`;
+  const plan: MatMulPlan = { W: t.data as Float32Array, K: t.dims[0], N: t.dims[1], transposed: false, alpha: 1, output: node.outputs[0] };
+  if (foldAdd) {
+    const out = node.outputs[0];
+    const users = g.consumers(out);
+    if (users.length === 1 && !g.isGraphOutput(out)) {
+      const add = users[0];
+      if (add.opType === 'Add' && isOnnx(add) && add.inputs.length === 2 && add.inputs[0] !== add.inputs[1]) {
+        const other = add.inputs[0] === out ? add.inputs[1] : add.inputs[0];
+        const c = floatConstant(g, other);
+        if (c && c.dims.length === 1 && c.dims[0] === plan.N) {
+          plan.bias = Float32Array.from(c.data as Float32Array);
+          plan.biasSource = other;
+          plan.foldedAdd = add;
+          plan.output = add.outputs[0];
+        }
+      }
+    }
+  }
+  return plan;
+}
+
+function quantizeMatMulWeight(st: QuantState, base: string, plan: MatMulPlan): QuantWeight {
+  const g = st.graph;
+  const { qtype, symmetric } = weightFormat(st);
+  const axis = channelAxis(st, 1);
+  const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis });
+  const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, [plan.K, plan.N]));
+  const perChannel = axis !== undefined;
+  const zeroIsZero = qt.zeroPoint.every((z) => z === 0);
+  const zp = zeroIsZero ? undefined : addConst(g, `${base}_zero_point`, intTensor('', qt.zeroPoint, perChannel ? [plan.N] : []));
+  return { q, zp, scale: qt.scale, perChannel };
+}
+
+/** Rewrite one MatMul / Gemm; returns a skip reason or undefined. */
+function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string, QuantWeight>): string | undefined {
+  const g = st.graph;
+  const node = site.node;
+  const form = st.opts.dynamicForm;
+  if (form === 'standard' && st.opset < 11) return `ai.onnx opset ${st.opset} < 11 has no DynamicQuantizeLinear`;
+  const plan = planMatMul(st, site, true);
+  if (typeof plan === 'string') return plan;
+  const wName = node.inputs[site.input];
+  const key = `${wName}|${plan.transposed ? 'T' : ''}`;
+  let qw = cache.get(key);
+  const fresh = !qw;
+  if (!qw) {
+    qw = quantizeMatMulWeight(st, wName, plan);
+    cache.set(key, qw);
+    st.bytesBefore += site.tensor.byteLength;
+    st.bytesAfter += bytesOf(g, [qw.q, ...(qw.zp ? [qw.zp] : [])]);
+  }
+  const label = nodeLabel(node);
+  const scaleVals = plan.alpha === 1 ? qw.scale : qw.scale.map((s) => s * plan.alpha);
+  const scale = addConst(g, `${wName}_scale`, scalarOrVector('', scaleVals, qw.perChannel));
+  st.bytesAfter += bytesOf(g, [scale]);
+  const bias = plan.bias ? addConst(g, `${label}_bias`, Tensor.float32('', [plan.N], plan.bias)) : undefined;
+  const A = node.inputs[0];
+  let newNodes: Node[];
+  if (form === 'contrib') {
+    const inputs = [A, qw.q, scale, qw.zp ?? '', bias ?? ''];
+    while (inputs[inputs.length - 1] === '') inputs.pop();
+    newNodes = [
+      { name: g.uniqueName(`${label}_quant`), opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs, outputs: [plan.output], attributes: [] },
+    ];
+    st.model.ensureOpset('com.microsoft', 1);
+  } else {
+    const aq = g.uniqueName(`${A}_quantized`);
+    const as = g.uniqueName(`${A}_scale`);
+    const az = g.uniqueName(`${A}_zero_point`);
+    const acc = g.uniqueName(`${label}_int32`);
+    const accF = g.uniqueName(`${label}_int32_float`);
+    const s = g.uniqueName(`${label}_output_scale`);
+    const y = bias ? g.uniqueName(`${label}_output`) : plan.output;
+    const mmInputs = [aq, qw.q, az, ...(qw.zp ? [qw.zp] : [])];
+    newNodes = [
+      { name: g.uniqueName(`${label}_DynamicQuantizeLinear`), opType: 'DynamicQuantizeLinear', domain: '', inputs: [A], outputs: [aq, as, az], attributes: [] },
+      { name: g.uniqueName(`${label}_MatMulInteger`), opType: 'MatMulInteger', domain: '', inputs: mmInputs, outputs: [acc], attributes: [] },
+      { name: g.uniqueName(`${label}_Cast`), opType: 'Cast', domain: '', inputs: [acc], outputs: [accF], attributes: [intAttr('to', DataType.FLOAT)] },
+      { name: g.uniqueName(`${label}_scale_Mul`), opType: 'Mul', domain: '', inputs: [as, scale], outputs: [s], attributes: [] },
+      { name: g.uniqueName(`${label}_Mul`), opType: 'Mul', domain: '', inputs: [accF, s], outputs: [y], attributes: [] },
+    ];
+    if (bias) newNodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, bias], outputs: [plan.output], attributes: [] });
+  }
+  g.replaceNode(node, newNodes);
+  if (plan.foldedAdd) g.removeNode(plan.foldedAdd);
+  dropIfUnused(g, wName);
+  if (plan.biasSource) dropIfUnused(g, plan.biasSource);
+  st.modified = true;
+  if (fresh) st.details.push({ weight: wName, node: label, format: weightFormat(st).qtype, form, axis: qw.perChannel ? 'column' : 'tensor' });
+  return undefined;
+}
+
+export function runDynamic(st: QuantState): void {
+  const done = new Map<string, string>();
+  const gatherCache = new Map<string, { q: string; scale: string; zp: string; axis?: number }>();
+  const mmCache = new Map<string, QuantWeight>();
+  for (const { node, site } of candidates(st, 'dynamic')) {
+    const rw = OP_QUANTIZERS[node.opType].rewrites.dynamic;
+    if (rw === 'dynamic-matmul') {
+      const why = applyDynamicMatMul(st, site, mmCache);
+      if (why) {
+        st.skip(node, why);
+        continue;
+      }
+      st.count(node.opType);
+      continue;
+    }
+    if (st.opset < 10) {
+      st.skip(node, `ai.onnx opset ${st.opset} < 10 has no DequantizeLinear`);
+      continue;
+    }
+    if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
+    else applyDqWeight(st, site, done);
+    st.count(`${node.opType}(weight-only)`);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * 4-bit block-wise weight-only quantization with onnxruntime's com.microsoft MatMulNBits.
+ *
+ * Rewrites
+ * - MatMul (constant B [K, N]) → MatMulNBits(A, B_packed [N, ⌈K/bs⌉, bs/2] uint8,
+ *   scales [N·⌈K/bs⌉] float, zero_points?) with attributes K, N, bits = 4, block_size = bs,
+ *   accuracy_level. Blocks run along K for each output column; w ≈ s·(q − z), z = 8 when symmetric
+ *   (the default: no zero-point input), packed low nibble first.
+ * - Gemm (transA = 0) the same, B transposed first when transB = 1, alpha folded into the scales;
+ *   a constant bias C becomes an Add of beta·C after the MatMulNBits.
+ *
+ * Refuses: everything dynamic's MatMul plan refuses (1-D input, transA, non-constant C), weights
+ * below minElements, and K < 16 (smaller than the smallest block onnxruntime accepts).
+ */
+import { DataType } from '../../ir/dtype.js';
+import type { Node } from '../../ir/node.js';
+import { AttrType } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
+import { quantizeInt4Blocks } from '../../math/quant.js';
+import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel } from './common.js';
+import { planMatMul } from './dynamic.js';
+import type { WeightSite } from './ops.js';
+import { candidates } from './weight-only.js';
+
+function applyMatMulNBits(st: QuantState, site: WeightSite): string | undefined {
+  const g = st.graph;
+  const node = site.node;
+  const plan = planMatMul(st, site, false);
+  if (typeof plan === 'string') return plan;
+  const { K, N } = plan;
+  const bs = st.opts.blockSize;
+  if (K < 16) return `K = ${K} is below the smallest MatMulNBits block (16)`;
+  const blk = quantizeInt4Blocks(plan.W, K, N, bs, !st.opts.int4Asymmetric);
+  const wName = node.inputs[site.input];
+  const label = nodeLabel(node);
+  const scales = plan.alpha === 1 ? blk.scales : blk.scales.map((s) => s * plan.alpha);
+  const bq = addConst(g, `${wName}_Q4`, new Tensor('', DataType.UINT8, [N, blk.kBlocks, bs / 2], blk.packed));
+  const sc = addConst(g, `${wName}_scales`, Tensor.float32('', [N * blk.kBlocks], scales));
+  const inputs = [node.inputs[0], bq, sc];
+  if (blk.zeroPoints) inputs.push(addConst(g, `${wName}_zero_points`, new Tensor('', DataType.UINT8, [blk.zeroPoints.length], blk.zeroPoints)));
+  const y = plan.bias ? g.uniqueName(`${label}_MatMulNBits_out`) : plan.output;
+  const nodes: Node[] = [
+    {
+      name: g.uniqueName(`${label}_Q4`),
+      opType: 'MatMulNBits',
+      domain: 'com.microsoft',
+      inputs,
+      outputs: [y],
+      attributes: [
+        intAttr('K', K),
+        intAttr('N', N),
+        intAttr('bits', 4),
+        intAttr('block_size', bs),
+        { name: 'accuracy_level', type: AttrType.INT, value: st.opts.accuracyLevel },
+      ],
+    },
+  ];
+  if (plan.bias) {
+    const b = addConst(g, `${label}_bias`, Tensor.float32('', [N], plan.bias));
+    nodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, b], outputs: [plan.output], attributes: [] });
+  }
+  g.replaceNode(node, nodes);
+  st.model.ensureOpset('com.microsoft', 1);
+  st.bytesBefore += site.tensor.byteLength;
+  st.bytesAfter += blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
+  dropIfUnused(g, wName);
+  if (plan.biasSource) dropIfUnused(g, plan.biasSource);
+  st.modified = true;
+  st.details.push({ weight: wName, node: label, format: 'int4', blockSize: bs, K, N });
+  return undefined;
+}
+
+export function runInt4(st: QuantState): void {
+  for (const { node, site } of candidates(st, 'int4')) {
+    const why = applyMatMulNBits(st, site);
+    if (why) st.skip(node, why);
+    else st.count(node.opType);
+  }
+}

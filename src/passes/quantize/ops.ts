@@ -1,0 +1,104 @@
+/**
+ * The per-op-type quantizer map: for each op type the pass knows, where its constant weight is,
+ * which axis holds its output channels, and which rewrite each mode applies to it. Op types not in
+ * the map are never touched. The rewrites themselves live in the mode files.
+ *
+ *   op       weight (axis)                      weight-only  dynamic          static  int4
+ *   MatMul   B [K, N] (1)                       dq-weight    dynamic-matmul   qdq     matmul-nbits
+ *   Gemm     B [K, N] (1) or [N, K] transB (0)  dq-weight    dynamic-matmul   qdq     matmul-nbits
+ *   Conv     W [M, C/g, k…] (0)                 dq-weight    dq-weight        qdq     —
+ *   Gather   data [V, H] with axis 0 (1)        gather-dq    gather-dq        —       —
+ */
+import type { Graph } from '../../ir/graph.js';
+import { attrInt, type Node } from '../../ir/node.js';
+import type { Tensor } from '../../ir/tensor.js';
+import { floatConstant, isOnnx } from './common.js';
+
+export type Rewrite = 'dq-weight' | 'gather-dq' | 'dynamic-matmul' | 'qdq' | 'matmul-nbits';
+export type ModeKey = 'weight-only' | 'dynamic' | 'static' | 'int4';
+
+export interface WeightSite {
+  node: Node;
+  /** input index of the weight */
+  input: number;
+  tensor: Tensor;
+  /** output-channel axis of the weight tensor */
+  axis: number;
+}
+
+export interface OpQuantizer {
+  /** The node's constant float weight, or why the node has none the pass can use. */
+  locate(node: Node, g: Graph): WeightSite | string;
+  rewrites: Partial<Record<ModeKey, Rewrite>>;
+}
+
+function constWeight(node: Node, g: Graph, input: number, what: string): Tensor | string {
+  const name = node.inputs[input];
+  if (!name) return `no ${what} input`;
+  const t = floatConstant(g, name);
+  if (!t) {
+    const c = g.constantValue(name);
+    return c ? `${what} ${name} is not float32` : `${what} ${name} is not a constant`;
+  }
+  return t;
+}
+
+const matmul: OpQuantizer = {
+  locate(node, g) {
+    const t = constWeight(node, g, 1, 'weight');
+    if (typeof t === 'string') return t;
+    if (t.dims.length !== 2) return `weight ${t.name} has rank ${t.dims.length} (only 2-D MatMul weights)`;
+    return { node, input: 1, tensor: t, axis: 1 };
+  },
+  rewrites: { 'weight-only': 'dq-weight', dynamic: 'dynamic-matmul', static: 'qdq', int4: 'matmul-nbits' },
+};
+
+const gemm: OpQuantizer = {
+  locate(node, g) {
+    const t = constWeight(node, g, 1, 'weight');
+    if (typeof t === 'string') return t;
+    if (t.dims.length !== 2) return `weight ${t.name} has rank ${t.dims.length}`;
+    return { node, input: 1, tensor: t, axis: attrInt(node, 'transB', 0) ? 0 : 1 };
+  },
+  rewrites: { 'weight-only': 'dq-weight', dynamic: 'dynamic-matmul', static: 'qdq', int4: 'matmul-nbits' },
+};
+
+const conv: OpQuantizer = {
+  locate(node, g) {
+    const t = constWeight(node, g, 1, 'weight');
+    if (typeof t === 'string') return t;
+    if (t.dims.length < 3) return `weight ${t.name} has rank ${t.dims.length}`;
+    return { node, input: 1, tensor: t, axis: 0 };
+  },
+  rewrites: { 'weight-only': 'dq-weight', dynamic: 'dq-weight', static: 'qdq' },
+};
+
+const gather: OpQuantizer = {
+  locate(node, g) {
+    const t = constWeight(node, g, 0, 'table');
+    if (typeof t === 'string') return t;
+    if (t.dims.length !== 2) return `table ${t.name} has rank ${t.dims.length} (only 2-D embedding tables)`;
+    if (attrInt(node, 'axis', 0) !== 0) return 'Gather axis is not 0';
+    return { node, input: 0, tensor: t, axis: 1 };
+  },
+  rewrites: { 'weight-only': 'gather-dq', dynamic: 'gather-dq' },
+};
+
+export const OP_QUANTIZERS: Record<string, OpQuantizer> = {
+  MatMul: matmul,
+  Gemm: gemm,
+  Conv: conv,
+  Gather: gather,
+};
+
+/** Op types a mode handles by default. */
+export function defaultOpTypes(mode: ModeKey): string[] {
+  return Object.entries(OP_QUANTIZERS)
+    .filter(([, q]) => q.rewrites[mode])
+    .map(([k]) => k);
+}
+
+/** The quantizer of a node of the default domain, if its op type is in the map. */
+export function quantizerOf(node: Node): OpQuantizer | undefined {
+  return isOnnx(node) ? OP_QUANTIZERS[node.opType] : undefined;
+}

@@ -1,0 +1,158 @@
+/**
+ * Weight-only 8-bit quantization: weights stored as int8 (symmetric) or uint8 (asymmetric) with
+ * per-channel scales; compute stays float.
+ *
+ * Rewrites
+ * - dq-weight: a float weight W (initializer or Constant) becomes W_quantized + W_scale +
+ *   W_zero_point and a DequantizeLinear whose output is named W, so every reader of W (MatMul,
+ *   Gemm, Conv, or anything else) reads the dequantized values: r = s·(q − z).
+ * - gather-dq: Gather(table, ids) becomes Gather(table_quantized, ids) → DequantizeLinear with one
+ *   scale per column (axis −1), so only the gathered rows are dequantized at run time.
+ *
+ * Refuses (left alone, listed as skipped): weights that are graph inputs (overridable), not float32,
+ * non-finite, smaller than minElements, excluded; models with ai.onnx opset < 10 (no
+ * DequantizeLinear). Per-channel needs opset ≥ 13; below that one scale per tensor is used.
+ */
+import type { Graph } from '../../ir/graph.js';
+import type { Node } from '../../ir/node.js';
+import {
+  QuantState,
+  addQuantizedWeight,
+  dqNode,
+  dropIfUnused,
+  nodeLabel,
+  skipSubgraphNodes,
+  weightProblem,
+} from './common.js';
+import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, type ModeKey, type WeightSite } from './ops.js';
+
+/** Symmetric int8 or asymmetric uint8, per the quantize type. */
+export function weightFormat(st: QuantState): { qtype: 'int8' | 'uint8'; symmetric: boolean } {
+  return st.opts.type === 'uint8' ? { qtype: 'uint8', symmetric: false } : { qtype: 'int8', symmetric: true };
+}
+
+/** Channel axis to use, or undefined for per-tensor (option off, or opset < 13). */
+export function channelAxis(st: QuantState, axis: number): number | undefined {
+  if (!st.opts.perChannel) return undefined;
+  if (st.opset < 13) {
+    st.count('perTensorFallback(opset<13)');
+    return undefined;
+  }
+  return axis;
+}
+
+/**
+ * Replace the float weight W by DequantizeLinear(W_quantized, …). The DequantizeLinear output is
+ * named W (every reader sees it) unless an excluded node also reads W; then it gets a new name and
+ * only this node is rewired. `done` maps weights already handled to their dequantized name.
+ */
+export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string, string>): void {
+  const g = st.graph;
+  const name = site.node.inputs[site.input];
+  const prior = done.get(name);
+  if (prior !== undefined) {
+    site.node.inputs[site.input] = prior;
+    g.touch();
+    return;
+  }
+  const t = site.tensor;
+  const { qtype, symmetric } = weightFormat(st);
+  const axis = channelAxis(st, site.axis);
+  const before = t.byteLength;
+  const { q, scale, zp } = addQuantizedWeight(g, name, t.data as Float32Array, t.dims, qtype, symmetric, axis);
+  const shared = g.consumers(name).some((c) => st.excluded(c)) || g.isGraphOutput(name);
+  const outName = shared ? g.uniqueName(`${name}_dequantized`) : name;
+  const dq = dqNode(g, `${name}_DequantizeLinear`, [q, scale, zp], outName, axis);
+  const constNode = g.producer(name);
+  if (shared) {
+    g.nodes.unshift(dq);
+    site.node.inputs[site.input] = outName;
+    g.touch();
+  } else if (constNode) {
+    g.replaceNode(constNode, [dq]);
+  } else {
+    g.initializers.delete(name);
+    g.nodes.unshift(dq);
+    g.touch();
+  }
+  done.set(name, outName);
+  st.bytesBefore += shared ? 0 : before;
+  st.bytesAfter += bytesOf(g, [q, scale, zp]);
+  st.modified = true;
+  st.details.push({ weight: name, node: nodeLabel(site.node), format: qtype, axis: axis ?? 'tensor' });
+}
+
+/** Gather(table, ids) → Gather(table_quantized, ids) → DequantizeLinear(axis −1). */
+export function applyGatherDq(st: QuantState, site: WeightSite, cache: Map<string, { q: string; scale: string; zp: string; axis?: number }>): void {
+  const g = st.graph;
+  const node = site.node;
+  const table = node.inputs[0];
+  let entry = cache.get(table);
+  if (!entry) {
+    const { qtype, symmetric } = weightFormat(st);
+    const axis = channelAxis(st, 1);
+    const t = site.tensor;
+    const r = addQuantizedWeight(g, table, t.data as Float32Array, t.dims, qtype, symmetric, axis);
+    entry = { q: r.q, scale: r.scale, zp: r.zp, axis: axis === undefined ? undefined : -1 };
+    cache.set(table, entry);
+    st.bytesBefore += t.byteLength;
+    st.bytesAfter += bytesOf(g, [r.q, r.scale, r.zp]);
+    st.details.push({ weight: table, node: nodeLabel(node), format: qtype, axis: axis === undefined ? 'tensor' : 'column' });
+  }
+  const out = node.outputs[0];
+  const gathered = g.uniqueName(`${out}_quantized`);
+  const gatherQ: Node = { ...node, inputs: [entry.q, ...node.inputs.slice(1)], outputs: [gathered], attributes: [...node.attributes] };
+  const dq = dqNode(g, `${nodeLabel(node)}_DequantizeLinear`, [gathered, entry.scale, entry.zp], out, entry.axis);
+  g.replaceNode(node, [gatherQ, dq]);
+  dropIfUnused(g, table);
+  st.modified = true;
+}
+
+export function bytesOf(g: Graph, names: string[]): number {
+  let b = 0;
+  for (const n of names) b += g.initializers.get(n)?.byteLength ?? 0;
+  return b;
+}
+
+/** Shared candidate walk: each root-graph node whose op type the mode handles and the user selected. */
+export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: Node; site: WeightSite }> {
+  const defaults = defaultOpTypes(mode);
+  skipSubgraphNodes(
+    st,
+    Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && OP_QUANTIZERS[k].rewrites[mode]),
+  );
+  for (const node of [...st.graph.nodes]) {
+    const q = quantizerOf(node);
+    if (!q || !q.rewrites[mode] || !st.selected(node.opType, defaults)) continue;
+    const site = q.locate(node, st.graph);
+    if (typeof site === 'string') {
+      st.skip(node, site);
+      continue;
+    }
+    if (st.excluded(node, site.tensor.name)) {
+      st.skip(node, 'excluded');
+      continue;
+    }
+    const problem = weightProblem(site.tensor, st.opts.minElements);
+    if (problem) {
+      st.skip(node, problem);
+      continue;
+    }
+    yield { node, site };
+  }
+}
+
+export function runWeightOnly(st: QuantState): void {
+  if (st.opset < 10) {
+    st.skip('model', `ai.onnx opset ${st.opset} < 10 has no DequantizeLinear; weight-only quantization needs opset ≥ 10`);
+    return;
+  }
+  const done = new Map<string, string>();
+  const gatherCache = new Map<string, { q: string; scale: string; zp: string; axis?: number }>();
+  for (const { node, site } of candidates(st, 'weight-only')) {
+    const rw = OP_QUANTIZERS[node.opType].rewrites['weight-only'];
+    if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
+    else applyDqWeight(st, site, done);
+    st.count(node.opType);
+  }
+}
