@@ -99,6 +99,22 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
   };
 }
 
+/**
+ * Read --data before any work is done (compress), so that an unreadable file or missing labels
+ * fail fast; the data is matched to the model's inputs later by `loadMeasureData`.
+ */
+export async function precheckMeasureData(setup: MeasureSetup): Promise<void> {
+  if (!setup.dataPath) return;
+  const { loadDataset } = await import('../data/index.js');
+  let data: Dataset;
+  try {
+    data = await loadDataset(setup.dataPath);
+  } catch (err) {
+    throw namingFile(err, setup.dataPath);
+  }
+  checkGateRequirements(setup.gates, { compare: setup.compare, data: true, labels: !!data.labels, latency: setup.options.latency !== false });
+}
+
 /** Load --data, matched to `model`'s inputs; checks labels for the gates that need them. */
 export async function loadMeasureData(setup: MeasureSetup, model: Model, ui: Ui): Promise<Dataset | undefined> {
   if (!setup.dataPath) return undefined;

@@ -17,10 +17,8 @@ import { MlcError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { Pass } from '../passes/pass.js';
 import type { PassReport, PipelineStep } from '../passes/pipeline.js';
-import { formatBytes, formatCount, formatPercent, table } from './format.js';
+import { addMeasureOptions, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
 import { boundary, namingFile } from './run.js';
-import { paramStats } from './stats.js';
-import type { Ui } from './ui.js';
 import type { CompressResult } from '../index.js';
 
 /** Read a recipe file: a JSON list of {pass, options}. */
@@ -73,106 +71,6 @@ export function defaultOutputPath(input: string, steps: readonly { pass: Pass<an
   return join(dirname(input), `${name}${suffix}.onnx`);
 }
 
-export interface ModelFigures {
-  /** bytes on disk: the model file plus its external data */
-  sizeBytes: number;
-  params: number;
-  nonzeroParams: number;
-  /** measurements added by src/bench (latency, accuracy, agreement, ...) */
-  [key: string]: unknown;
-}
-
-export interface GateResult {
-  name: string;
-  limit: number;
-  actual: number | null;
-  passed: boolean;
-}
-
-/** The report of one `mlc compress` run (see "Report JSON" in the design notes). */
-export interface CompressReport {
-  input: string;
-  output: string;
-  passes: PassReport[];
-  before: ModelFigures;
-  after: ModelFigures;
-  gates: GateResult[];
-  passed: boolean;
-}
-
-export interface CompressRun {
-  input: string;
-  inputBytes: number;
-  result: CompressResult & { output: NonNullable<CompressResult['output']> };
-  /** every parsed flag (pass flags, shared flags, globals) */
-  flags: Record<string, unknown>;
-  ui: Ui;
-}
-
-function figures(model: Model, sizeBytes: number): ModelFigures {
-  const p = paramStats(model, 0);
-  return { sizeBytes, params: p.params, nonzeroParams: p.nonzeroParams };
-}
-
-/**
- * Build the report from the pipeline's results. This is the one place the report is assembled:
- * measurements (latency, accuracy, agreement) and gates are added here.
- */
-export async function buildCompressReport(run: CompressRun): Promise<CompressReport> {
-  const { result } = run;
-  const gates: GateResult[] = [];
-  return {
-    input: run.input,
-    output: result.output.path,
-    passes: result.passes,
-    before: figures(result.original, run.inputBytes),
-    after: figures(result.model, result.output.bytes),
-    gates,
-    passed: gates.every((g) => g.passed),
-  };
-}
-
-function statsText(stats: Record<string, number | string>): string {
-  return Object.entries(stats)
-    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`)
-    .join(' ');
-}
-
-export function printCompressReport(ui: Ui, r: CompressReport): void {
-  const { c } = ui;
-  ui.out(`${r.input} → ${c.bold(r.output)}`);
-  if (!r.passes.length) ui.out('  no passes: re-exported unchanged');
-  for (const line of table(
-    r.passes.map((p) => [
-      '  ' + p.name,
-      p.modified ? c.green('modified') : c.dim('unchanged'),
-      `${Math.round(p.ms)} ms`,
-      statsText(p.stats),
-      p.skipped.length ? c.yellow(`${p.skipped.length} skipped`) : '',
-    ]),
-    [2],
-  ))
-    ui.out(line);
-  for (const p of r.passes) {
-    if (!p.skipped.length) continue;
-    const shown = ui.verbose ? p.skipped : p.skipped.slice(0, 5);
-    for (const s of shown) ui.out(c.dim(`    ${p.name} skipped ${s.node}: ${s.reason}`));
-    if (shown.length < p.skipped.length) ui.out(c.dim(`    ... ${p.skipped.length - shown.length} more (--verbose lists all)`));
-  }
-  const b = r.before;
-  const a = r.after;
-  const ratio = b.sizeBytes ? ` (${formatPercent(a.sizeBytes / b.sizeBytes)} of the original)` : '';
-  ui.out(`size    ${formatBytes(b.sizeBytes)} → ${formatBytes(a.sizeBytes)}${ratio}`);
-  ui.out(`params  ${formatCount(b.params)} → ${formatCount(a.params)} (nonzero ${formatCount(b.nonzeroParams)} → ${formatCount(a.nonzeroParams)})`);
-  for (const g of r.gates) {
-    ui.out(`gate ${g.name}: ${g.passed ? c.green('passed') : c.red('FAILED')} (limit ${g.limit}, actual ${g.actual ?? 'n/a'})`);
-  }
-}
-
-async function fileBytes(file: string): Promise<number> {
-  return (await stat(file)).size;
-}
-
 export function registerCompress(program: Command, passes: readonly Pass<any>[]): Command {
   const cmd = program
     .command('compress')
@@ -188,6 +86,8 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .option('--val-data <file>', 'validation data')
     .addOption(new Option('--seed <n>', 'random seed').default(42).argParser(parseSeed))
     .option('--json', 'print the report as one JSON document on stdout');
+  // measurements of the original and the result, the report and the CI gates (shared with mlc bench)
+  addMeasureOptions(cmd);
   for (const p of passes) {
     for (const f of p.cli?.flags ?? []) {
       const opt = new Option(f.flags, f.description);
@@ -200,6 +100,9 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
   cmd.action((file: string, _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
       const { compress } = await import('../index.js');
+      // bad measurement / gate flags and an unreadable --data fail before any work
+      const setup = measureSetup(flags, { compare: true });
+      await precheckMeasureData(setup);
       let steps: { pass: Pass<any> | string; options: unknown }[];
       if (typeof flags.recipe === 'string') {
         const fromFlags = stepsFromFlags(passes, flags);
@@ -232,16 +135,17 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           onPassEnd: (r) => ui.debug(`${r.name}: ${r.modified ? 'modified' : 'unchanged'} in ${Math.round(r.ms)} ms`),
       });
       ui.clearProgress();
-      const report = await buildCompressReport({
+      const out = result.output!;
+      const data = await loadMeasureData(setup, result.original, ui);
+      const { code } = await measureAndReport(ui, setup, {
         input: file,
-        inputBytes: await fileBytes(file),
-        result: result as CompressRun['result'],
-        flags,
-        ui,
+        output: out.path,
+        passes: result.passes,
+        base: { model: result.original, path: file },
+        other: { model: result.model, path: out.path, externalFiles: out.externalDataFile ? [out.externalDataFile] : [] },
+        data,
       });
-      if (ui.json) ui.printJson(report);
-      else printCompressReport(ui, report);
-      return report.passed ? 0 : 1;
+      return code;
     }),
   );
   return cmd;
