@@ -65,6 +65,56 @@ export function encodeMessage(type: string, message: Msg): Uint8Array {
   return CLASSES[type].encode(message).finish();
 }
 
+interface WriterOp {
+  fn: (val: unknown, buf: Uint8Array, pos: number) => void;
+  len: number;
+  val: unknown;
+  next?: WriterOp;
+}
+
+/**
+ * Encode to a list of chunks instead of one buffer: byte fields of at least `big` bytes (tensor
+ * data) are passed through as they are, the rest is packed into small buffers. Saves a copy of the
+ * whole model and one allocation of its size when writing to a file.
+ *
+ * Walks protobufjs's writer operation list (head → next, each op {fn, len, val}), exactly as
+ * Writer#finish does, but writes large byte values by reference.
+ */
+export function encodeMessageChunks(type: string, message: Msg, big = 1 << 16): Uint8Array[] {
+  const w = CLASSES[type].encode(message) as unknown as { head: WriterOp; len: number };
+  const chunks: Uint8Array[] = [];
+  let start: WriterOp | undefined = w.head.next;
+  let op: WriterOp | undefined = start;
+  let pending = 0;
+  const flush = (until: WriterOp | undefined) => {
+    if (!pending) return;
+    const buf = Buffer.allocUnsafe(pending);
+    let pos = 0;
+    for (let o = start; o && o !== until; o = o.next) {
+      o.fn(o.val, buf, pos);
+      pos += o.len;
+    }
+    chunks.push(buf);
+    pending = 0;
+  };
+  while (op) {
+    const v = op.val;
+    if (op.len >= big && v instanceof Uint8Array && v.length === op.len) {
+      flush(op);
+      chunks.push(v);
+      start = op.next;
+    } else {
+      pending += op.len;
+    }
+    op = op.next;
+  }
+  flush(undefined);
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  if (total !== w.len) throw new Error(`encodeMessageChunks: wrote ${total} bytes, expected ${w.len}`);
+  return chunks;
+}
+
 export function decodeMessage(type: string, bytes: Uint8Array): Msg {
   return CLASSES[type].decode(bytes) as Msg;
 }

@@ -13,7 +13,7 @@ import { AttrType, Attribute, Int, Node, SparseTensor, subgraphsOf } from '../ir
 import { Tensor } from '../ir/tensor.js';
 import { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
 import { checkOutputDir, removeQuietly, writeFileAtomic } from '../util/fs.js';
-import { Msg, encodeMessage, toLong, unb64 } from './proto.js';
+import { Msg, encodeMessage, encodeMessageChunks, toLong, unb64 } from './proto.js';
 import { ExternalWriter, tensorToProto } from './tensor.js';
 import { lengthDelimitedField } from './wire.js';
 
@@ -329,18 +329,16 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   const threshold = opts.externalThreshold ?? 1024;
   const limit = opts.autoExternalAbove ?? MAX_PROTO - (64 << 20); // leave room for the graph structure
   let external = !!opts.externalData || tensorBytesTotal(model) > limit;
-  let bytes: Uint8Array | undefined;
   if (!external) {
-    bytes = encodeMessage('ModelProto', modelToProto(model));
-    if (bytes.length > MAX_PROTO) {
-      bytes = undefined;
-      external = true;
+    const chunks = encodeMessageChunks('ModelProto', modelToProto(model));
+    const size = chunks.reduce((s, c) => s + c.length, 0);
+    if (size <= MAX_PROTO) {
+      await writeFileAtomic(path, chunks);
+      return { bytes: size, modelBytes: size };
     }
+    external = true;
   }
-  if (!external) {
-    await writeFileAtomic(path, bytes!);
-    return { bytes: bytes!.length, modelBytes: bytes!.length };
-  }
+  let bytes: Uint8Array;
   const dataFile = `${path}.data`;
   const ext = new ExternalData(basename(dataFile), threshold);
   bytes = encodeMessage('ModelProto', modelToProto(model, ext));

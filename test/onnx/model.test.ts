@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { AttrType, DataType, Graph, Model, ModelBuilder, Tensor, tensorType } from '../../src/ir/index.js';
 import { loadModel, modelToBytes, walkMessage } from '../../src/onnx/index.js';
-import { decodeMessage, encodeMessage } from '../../src/onnx/proto.js';
+import { decodeMessage, encodeMessage, encodeMessageChunks } from '../../src/onnx/proto.js';
+import { modelToProto } from '../../src/onnx/save.js';
 import { lengthDelimitedField } from '../../src/onnx/wire.js';
 import { createSession } from '../../src/runtime/index.js';
 
@@ -126,6 +127,13 @@ describe('load → save', () => {
     expect(f).toMatchObject({ name: 'Fn', domain: 'custom.fn', attributeNames: ['alpha'], overload: 'v2', docString: 'fn doc' });
     expect(f.attributeDefaults).toEqual([{ name: 'beta', type: AttrType.FLOAT, value: 2 }]);
     expect(f.valueInfo).toEqual([{ name: 'b', type: tensorType(DataType.FLOAT) }]);
+  });
+
+  it('chunked encoding (used when writing files) gives the same bytes', () => {
+    const m = richModel();
+    const chunks = encodeMessageChunks('ModelProto', modelToProto(m), 16);
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(Buffer.concat(chunks).equals(Buffer.from(modelToBytes(m)))).toBe(true);
   });
 
   it('runs the same in onnxruntime before and after', async () => {
