@@ -88,13 +88,13 @@ export class Ui {
     this.clearProgress();
     const code = errorCode(err);
     const message = errorMessage(err);
-    process.stderr.write(`${this.ce.red('mlc:')} ${message}\n`);
+    const bug = code === 'INTERNAL' || code === 'PASS_BROKE_MODEL';
+    const hint = bug && !this.verbose ? ' (a bug in mlc; --verbose shows the stack)' : '';
+    process.stderr.write(`${this.ce.red('mlc:')} ${message}${hint}\n`);
     if (this.verbose) {
       for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
         if (e.stack) process.stderr.write((depth ? 'caused by: ' : '') + e.stack + '\n');
       }
-    } else if (code === 'INTERNAL' || code === 'PASS_BROKE_MODEL') {
-      process.stderr.write('mlc: this is a bug in mlc; run again with --verbose for the stack\n');
     }
     if (this.json) this.printJson({ error: { code, message } });
     return exitCodeOf(err);
