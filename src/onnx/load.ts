@@ -397,7 +397,11 @@ export async function readModelFile(path: string): Promise<Uint8Array> {
   }
 }
 
-/** Load a model from a path (external data relative to its folder) or from bytes. */
+/**
+ * Load a model from a path (external data relative to its folder) or from bytes.
+ * Tensor data is viewed in place where aligned: a model loaded from bytes may share memory with
+ * them (do not reuse the bytes for something else while the model is in use).
+ */
 export async function loadModel(source: string | Uint8Array, opts: LoadOptions = {}): Promise<Model> {
   if (typeof source === 'string') {
     const bytes = await readModelFile(source);

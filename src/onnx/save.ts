@@ -156,7 +156,7 @@ function graphToProto(g: Graph, ext?: ExternalWriter): Msg {
       if (name) tp.name = name;
       return tp;
     }),
-    sparseInitializer: g.sparseInitializers.map((s) => sparseToProto(s, ext)),
+    sparseInitializer: g.sparseInitializers.map((s) => sparseToProto(s)),
     input: g.inputs.map(valueInfoToProto),
     output: g.outputs.map(valueInfoToProto),
     valueInfo: g.valueInfo.map(valueInfoToProto),
