@@ -22,7 +22,7 @@ import { ReadContext, closeFiles, tensorFromProto } from './tensor.js';
 import { UnknownTree, WireError, attachUnknown, parseRawField, walkMessage } from './wire.js';
 
 export interface LoadOptions {
-  /** called with warnings (unknown fields, ...) */
+  /** called with warnings (unknown fields, ...); messages do not repeat the file name */
   warn?: (msg: string) => void;
   /** folder external data paths are relative to, when loading from bytes */
   baseDir?: string;
@@ -365,7 +365,7 @@ export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions 
   const shown = [...unknown].filter(([k]) => !/^FunctionProto field 1[123] /.test(k));
   if (shown.length && opts.warn) {
     const list = shown.map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
-    let msg = `${label}: fields unknown to the ONNX 1.10 schema mlc reads with: ${list}.`;
+    let msg = `fields unknown to the ONNX 1.10 schema mlc reads with: ${list}.`;
     if (st.dropped.size) msg += ` Unknown fields inside ${[...st.dropped].join(', ')} cannot be kept and will be missing when the model is saved; the others are kept and written back unchanged.`;
     else msg += ' They are kept and written back unchanged on save.';
     opts.warn(msg);
