@@ -1,6 +1,6 @@
 // Before/after results of every available recipe on every fixture → benchmarks/results.md.
 //
-//   npm run build && node benchmarks/results.bench.mjs [--runs N] [--only word]
+//   npm run build && node benchmarks/results.bench.mjs [--runs N] [--only word] [--fixtures dir --data test.npz --out file.md]
 //
 // For each fixtures/*.onnx and each recipe below whose flags the registered passes declare (so a
 // pass appears here as soon as it is registered), it runs the real CLI,
@@ -26,8 +26,10 @@ const opt = (name) => {
 const runs = opt('--runs');
 const only = opt('--only');
 
-const TEST = join(root, 'fixtures/mnist-test.npz');
+const FIXTURES = opt('--fixtures') ?? join(root, 'fixtures');
+const TEST = opt('--data') ?? join(root, 'fixtures/mnist-test.npz');
 const TRAIN = join(root, 'fixtures/mnist-train.npz');
+const OUT = opt('--out') ?? join(root, 'benchmarks/results.md');
 
 // Typical flags of each pass (the README's examples). A recipe runs when every flag it uses is
 // declared by a registered pass.
@@ -61,8 +63,8 @@ const recipes = RECIPES.filter(available).filter((r) => !only || r.name.includes
 const covered = new Set(recipes.flatMap((r) => r.args));
 const uncovered = passes.filter((p) => !(p.cli?.flags ?? []).some((f) => covered.has(/--[a-z0-9-]+/.exec(f.flags)?.[0])));
 
-const fixtures = existsSync(join(root, 'fixtures'))
-  ? readdirSync(join(root, 'fixtures'))
+const fixtures = existsSync(FIXTURES)
+  ? readdirSync(FIXTURES)
       .filter((f) => f.endsWith('.onnx') && !/_(int8|uint8|fp16|q4|pruned|lowrank|distilled|compressed|copy)\.onnx$/.test(f))
       .sort()
   : [];
@@ -76,7 +78,7 @@ const bin = join(root, 'bin/mlc.js');
 const summary = [];
 const sections = [];
 for (const fx of fixtures) {
-  const model = join(root, 'fixtures', fx);
+  const model = join(FIXTURES, fx);
   sections.push(`## ${fx}\n`);
   for (const r of recipes) {
     const out = join(tmp, `${basename(fx, '.onnx')}_${summary.length}.onnx`);
@@ -137,6 +139,6 @@ if (uncovered.length) {
   lines.push('', `Registered passes without a recipe here yet: ${uncovered.map((p) => p.name).join(', ')}.`);
 }
 lines.push('', ...sections);
-writeFileSync(join(root, 'benchmarks/results.md'), lines.join('\n') + '\n');
-console.log(`wrote benchmarks/results.md (${summary.length} runs, ${summary.filter((s) => s.error).length} failed)`);
+writeFileSync(OUT, lines.join('\n') + '\n');
+console.log(`wrote ${OUT} (${summary.length} runs, ${summary.filter((s) => s.error).length} failed)`);
 if (summary.some((s) => s.error)) process.exitCode = 1;

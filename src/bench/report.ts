@@ -91,7 +91,7 @@ export function reportDocument(r: Report): Record<string, unknown> {
         mean: round(m.latencyMs.mean, 5),
         cv: round(m.latencyMs.cv, 4),
       },
-      throughputPerSec: m.throughputPerSec === null ? null : round(m.throughputPerSec, 1),
+      throughputPerSec: m.throughputPerSec === null ? null : Math.round(m.throughputPerSec * 10) / 10,
       accuracy: m.accuracy,
       ...(after
         ? {

@@ -8,7 +8,7 @@ const m = (over: Partial<Metrics> = {}): Metrics => ({
   params: 266_610,
   nonzeroParams: 266_000,
   latencyMs: { p50: 0.2, p90: 0.25, p99: 0.4, mean: 0.21, cv: 0.12 },
-  throughputPerSec: 12_000,
+  throughputPerSec: 12_345.678,
   accuracy: 0.976,
   bytesByDtype: { float: 1_066_440 },
   ...over,
@@ -51,6 +51,8 @@ describe('report JSON', () => {
     expect(doc.after.accuracy).toBe(0.975);
     expect(doc.after.agreement).toBe(0.998);
     expect(doc.speedup).toBe(2);
+    expect(doc.before.throughputPerSec).toBe(12_345.7);
+    expect(doc.before.latencyMs.p50).toBe(0.2);
     expect(reportDocument(r)).toEqual(doc);
   });
   it('a single model: output and after are null, nulls where not measured', () => {
