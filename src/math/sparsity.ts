@@ -231,3 +231,66 @@ export function lampScores(w: ArrayLike<number>): Float64Array {
   }
   return out;
 }
+
+/** H = AᵀA (k×k, float64) for A [s, k] row-major. */
+export function gram(a: ArrayLike<number>, s: number, k: number): Float64Array {
+  const h = new Float64Array(k * k);
+  const row = new Float64Array(k);
+  for (let r = 0; r < s; r++) {
+    for (let i = 0; i < k; i++) row[i] = a[r * k + i];
+    for (let i = 0; i < k; i++) {
+      const v = row[i];
+      if (v === 0) continue;
+      const base = i * k;
+      for (let j = i; j < k; j++) h[base + j] += v * row[j];
+    }
+  }
+  for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) h[i * k + j] = h[j * k + i];
+  return h;
+}
+
+/** G = AᵀB (k×n, float64) for A [s, k] and B [s, n] row-major. */
+export function crossProduct(a: ArrayLike<number>, b: ArrayLike<number>, s: number, k: number, n: number): Float64Array {
+  const g = new Float64Array(k * n);
+  for (let r = 0; r < s; r++)
+    for (let i = 0; i < k; i++) {
+      const v = a[r * k + i];
+      if (v === 0) continue;
+      const gb = i * n;
+      const bb = r * n;
+      for (let j = 0; j < n; j++) g[gb + j] += v * b[bb + j];
+    }
+  return g;
+}
+
+/**
+ * Solve (H + λI)·X = B by Cholesky, H symmetric positive semi-definite k×k, B k×m (row-major);
+ * returns X (k×m), or undefined when H + λI is not positive definite.
+ */
+export function choleskySolve(h: ArrayLike<number>, k: number, b: ArrayLike<number>, m: number, lambda: number): Float64Array | undefined {
+  const L = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = h[i * k + j] + (i === j ? lambda : 0);
+      for (let p = 0; p < j; p++) s -= L[i * k + p] * L[j * k + p];
+      if (i === j) {
+        if (!(s > 0)) return undefined;
+        L[i * k + i] = Math.sqrt(s);
+      } else L[i * k + j] = s / L[j * k + j];
+    }
+  }
+  const x = Float64Array.from(b as ArrayLike<number>);
+  for (let c = 0; c < m; c++) {
+    for (let i = 0; i < k; i++) {
+      let s = x[i * m + c];
+      for (let p = 0; p < i; p++) s -= L[i * k + p] * x[p * m + c];
+      x[i * m + c] = s / L[i * k + i];
+    }
+    for (let i = k - 1; i >= 0; i--) {
+      let s = x[i * m + c];
+      for (let p = i + 1; p < k; p++) s -= L[p * k + i] * x[p * m + c];
+      x[i * m + c] = s / L[i * k + i];
+    }
+  }
+  return x;
+}

@@ -12,6 +12,8 @@
  *     1 − N/M; --prune, if given, must agree.
  *   - channel: remove whole output neurons / filters and shrink their dependants (see
  *     prune/channel.ts); the model gets fewer parameters and runs faster.
+ *   - with reconstruct and samples: refit the kept MatMul / Gemm weights by least squares so each
+ *     layer reproduces the original model's output (see prune/reconstruct.ts).
  *   - with sparseStorage: store pruned weights as ONNX sparse initializers where that is smaller
  *     (see prune/storage.ts); onnxruntime densifies them at load time.
  *
@@ -27,10 +29,12 @@ import { MlcError } from '../errors.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
+import { cloneModel } from '../ir/clone.js';
 import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
 import { FLOAT_TYPES, Layer, markLegacyInitializers, selectLayers, syncInitializerInputs } from './prune/layers.js';
+import { refitLayers } from './prune/reconstruct.js';
 import { toSparseInitializers } from './prune/storage.js';
 
 export type PrunePattern = 'unstructured' | 'channel' | `${number}:${number}`;
@@ -49,6 +53,10 @@ export interface PruneOptions {
   exclude: string[];
   /** store pruned weights as sparse initializers when smaller */
   sparseStorage: boolean;
+  /** refit the kept weights by least squares on calibration (or training) samples */
+  reconstruct: boolean;
+  /** samples used by reconstruct (default 1024) */
+  reconstructSamples: number;
 }
 
 function bool(v: unknown, name: string): boolean {
@@ -62,7 +70,7 @@ function bool(v: unknown, name: string): boolean {
 export function parsePruneOptions(raw: unknown): PruneOptions {
   const r = (raw ?? {}) as Record<string, unknown>;
   if (typeof r !== 'object' || Array.isArray(r)) throw new MlcError('USAGE', 'prune: options must be an object');
-  const known = new Set(['sparsity', 'scope', 'pattern', 'keepFirstLast', 'includeEmbeddings', 'exclude', 'sparseStorage']);
+  const known = new Set(['sparsity', 'scope', 'pattern', 'keepFirstLast', 'includeEmbeddings', 'exclude', 'sparseStorage', 'reconstruct', 'reconstructSamples']);
   for (const k of Object.keys(r)) if (!known.has(k)) throw new MlcError('USAGE', `prune: unknown option "${k}"`);
 
   const pattern = String(r.pattern ?? 'unstructured').trim().toLowerCase();
@@ -100,7 +108,16 @@ export function parsePruneOptions(raw: unknown): PruneOptions {
     includeEmbeddings: bool(r.includeEmbeddings, 'includeEmbeddings'),
     exclude,
     sparseStorage: bool(r.sparseStorage, 'sparseStorage'),
+    reconstruct: bool(r.reconstruct, 'reconstruct'),
+    reconstructSamples: samples(r.reconstructSamples),
   };
+}
+
+function samples(v: unknown): number {
+  if (v === undefined || v === null) return 1024;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new MlcError('USAGE', `prune: reconstructSamples must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 /** Element count of all float constants of the main graph (initializers, sparse ones, Constant values). */
@@ -164,6 +181,10 @@ function unstructured(layers: Layer[], opts: PruneOptions, skipped: Skip[]): Set
 
 export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassContext): Promise<PassResult> {
   const g = model.graph;
+  const data = ctx?.calibration ?? ctx?.train;
+  if (opts.reconstruct && (!data || !ctx?.run))
+    throw new MlcError('USAGE', 'prune: reconstruct needs samples (--calibration-data or --train-data)');
+  const original = opts.reconstruct ? cloneModel(model) : undefined;
   markLegacyInitializers(g, model.irVersion);
   const { layers, skipped } = selectLayers(g, opts);
   const modelBefore = floatParams(g);
@@ -177,6 +198,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
   };
   let modified = false;
   let details: Record<string, unknown>[] = [];
+  let refit: { keepCols?: Map<string, number[]>; weights: Set<string>; masked: boolean } | undefined;
 
   if (opts.pattern === 'channel') {
     if (opts.sparsity > 0 && layers.length) {
@@ -187,6 +209,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
       stats.layersPruned = r.details.filter((d) => d.channelsAfter < d.channelsBefore).length;
       stats.channelsBefore = r.channelsBefore;
       stats.channelsRemoved = r.channelsRemoved;
+      refit = { keepCols: r.keep, weights: r.changedWeights, masked: false };
     } else stats.layersPruned = 0;
   } else {
     const before = new Map<Layer, Before>();
@@ -218,8 +241,21 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
       });
     }
     stats.layersPruned = pruned;
+    refit = { weights: new Set(layers.filter((l) => !left.has(l)).map((l) => l.weightName)), masked: true };
     stats.prunableParams = total;
     stats.sparsity = total ? round4(zeros / total) : 0;
+  }
+
+  if (opts.reconstruct && modified && refit && original && data && ctx?.run) {
+    const r = await refitLayers(model, original, { data, run: ctx.run, samples: opts.reconstructSamples, keepCols: refit.keepCols, masked: refit.masked, only: refit.weights });
+    skipped.push(...r.skipped);
+    stats.refitLayers = r.layers;
+    stats.refitSamples = r.samples;
+    for (const d of r.details) {
+      const det = details.find((x) => x.node === d.node);
+      if (det) Object.assign(det, { refitErrorBefore: d.errorBefore, refitErrorAfter: d.errorAfter });
+      else details.push({ node: d.node, refitErrorBefore: d.errorBefore, refitErrorAfter: d.errorAfter });
+    }
   }
 
   if (opts.sparseStorage) {
@@ -262,6 +298,8 @@ export const prunePass: Pass<PruneOptions> = {
     includeEmbeddings: 'also prune Gather embedding tables (default false)',
     exclude: 'node or weight names (globs) to leave alone',
     sparseStorage: 'store pruned weights as ONNX sparse initializers where smaller (default false)',
+    reconstruct: 'refit the kept MatMul / Gemm weights by least squares against the original outputs on calibration (or training) samples (default false)',
+    reconstructSamples: 'samples used by reconstruct (default 1024)',
   },
   parseOptions: parsePruneOptions,
   run: (model, options, ctx) => runPrune(model, options, ctx),
@@ -273,6 +311,7 @@ export const prunePass: Pass<PruneOptions> = {
       { flags: '--prune-keep-first-last', description: 'leave the first and last prunable layers dense' },
       { flags: '--prune-include-embeddings', description: 'also prune Gather embedding tables' },
       { flags: '--sparse-storage', description: 'store pruned weights as ONNX sparse initializers when smaller' },
+      { flags: '--prune-reconstruct', description: 'refit the kept weights by least squares on --calibration-data (or --train-data) samples' },
     ],
     fromFlags(f) {
       if (f.prune === undefined && f.prunePattern === undefined && !f.sparseStorage) return undefined;
@@ -284,6 +323,7 @@ export const prunePass: Pass<PruneOptions> = {
         includeEmbeddings: f.pruneIncludeEmbeddings,
         exclude: f.exclude,
         sparseStorage: f.sparseStorage,
+        reconstruct: f.pruneReconstruct,
       };
     },
     outputSuffix: () => '_pruned',

@@ -132,3 +132,20 @@ describe('lampScores', () => {
     expect([...lampScores([0, 0])]).toEqual([0, 0]);
   });
 });
+
+describe('least squares helpers', () => {
+  it('gram / crossProduct / choleskySolve recover an exact linear map', async () => {
+    const { gram, crossProduct, choleskySolve } = await import('../../src/math/sparsity.js');
+    const s = 20;
+    const k = 3;
+    const a = rand(s * k, 3);
+    const wTrue = [1, -2, 0.5, 3, 0, -1]; // k×2
+    const t = new Float64Array(s * 2);
+    for (let r = 0; r < s; r++) for (let j = 0; j < 2; j++) for (let i = 0; i < k; i++) t[r * 2 + j] += a[r * k + i] * wTrue[i * 2 + j];
+    const h = gram(a, s, k);
+    expect(h[1]).toBeCloseTo(h[k], 12);
+    const x = choleskySolve(h, k, crossProduct(a, t, s, k, 2), 2, 0)!;
+    x.forEach((v, i) => expect(v).toBeCloseTo(wTrue[i], 5));
+    expect(choleskySolve(new Float64Array(4), 2, new Float64Array(2), 1, 0)).toBeUndefined();
+  });
+});

@@ -4,7 +4,7 @@ import { axisL2Norms, countZeros, smallestIndices } from '../../src/math/sparsit
 import { loadModel, modelToBytes } from '../../src/onnx/index.js';
 import { silentLogger, seededRng, type PassContext } from '../../src/passes/pass.js';
 import { parsePruneOptions, prunePass, runPrune } from '../../src/passes/prune.js';
-import { createSession } from '../../src/runtime/index.js';
+import { createSession, makeRunner } from '../../src/runtime/index.js';
 import { cnn, mlp, randn, rng } from './prune-helpers.js';
 
 const ctx: PassContext = { log: silentLogger, rng: seededRng(1) };
@@ -330,5 +330,36 @@ describe('sparse storage', () => {
     const r = await runPrune(m, parsePruneOptions({ sparseStorage: true }));
     expect(r.modified).toBe(false);
     expect(r.skipped.every((s) => /not smaller/.test(s.reason))).toBe(true);
+  });
+});
+
+describe('reconstruct (least-squares refit on samples)', () => {
+  const samples = (n: number, seed: number) => ({ inputs: { input: { dtype: 'float', dims: [n, 16], data: randn(n * 16, rng(seed)) } }, count: n });
+  const err = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / b.reduce((s, v) => s + v * v, 0));
+
+  for (const [pattern, sparsity] of [['unstructured', 0.7], ['channel', 0.5], ['2:4', undefined]] as const) {
+    it(`${pattern}: closer to the original on held-out inputs, pruning structure kept`, async () => {
+      const runner = makeRunner({ intraOpThreads: 1 });
+      try {
+        const orig = mlp();
+        const plain = mlp();
+        const fixed = mlp();
+        await runPrune(plain, parsePruneOptions({ sparsity, pattern, scope: 'layer' }));
+        const r = await runPrune(fixed, parsePruneOptions({ sparsity, pattern, scope: 'layer', reconstruct: true, reconstructSamples: 200 }), { ...ctx, calibration: samples(256, 11), run: runner });
+        expect(r.stats.refitLayers).toBeGreaterThan(0);
+        for (const w of ['w1', 'w2', 'w3']) {
+          expect(W(fixed, w).dims).toEqual(W(plain, w).dims);
+          expect(countZeros(data(fixed, w))).toBe(countZeros(data(plain, w)));
+        }
+        const ref = await run(orig, [64, 16], 5);
+        expect(err(await run(fixed, [64, 16], 5), ref)).toBeLessThan(err(await run(plain, [64, 16], 5), ref));
+      } finally {
+        await runner.release();
+      }
+    });
+  }
+
+  it('needs samples', async () => {
+    await expect(runPrune(mlp(), parsePruneOptions({ sparsity: 0.5, reconstruct: true }), ctx)).rejects.toThrow(/calibration-data/);
   });
 });

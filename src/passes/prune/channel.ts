@@ -58,6 +58,10 @@ export interface ChannelResult {
   details: ChannelDetail[];
   channelsBefore: number;
   channelsRemoved: number;
+  /** weight name → original output channels kept, for layers that lost channels */
+  keep: Map<string, number[]>;
+  /** weights of the layers that changed shape (pruned layers and their readers) */
+  changedWeights: Set<string>;
 }
 
 interface Candidate {
@@ -66,12 +70,15 @@ interface Candidate {
   scores: Float64Array;
   edits: Edit[];
   values: { name: string; state: State }[];
+  /** weights of the readers at the end of the trace */
+  readers: string[];
   removed: number[];
 }
 
 class Tracer {
   edits: Edit[] = [];
   values: { name: string; state: State }[] = [];
+  readers: string[] = [];
   private seenNodes = new Set<Node>();
   private seenValues = new Set<string>();
 
@@ -132,8 +139,10 @@ class Tracer {
         if (st.kind !== 'chan' || st.fromEnd !== w.dims.length - 2) return `${who} does not read ${value} by channel`;
         if (attrInt(c, 'group', 1) !== 1) return `${who} is a grouped convolution`;
         if (w.dims[1] !== N) return `${who} weight has ${w.dims[1]} input channels, expected ${N}`;
+        this.readers.push(c.inputs[1]);
         return this.sliceConst(c.inputs[1], c, 1, 'chan');
       }
+      this.readers.push(c.inputs[1]);
       if (w.dims.length !== 2) return `${who} weight is not 2-D`;
       if (op === 'Gemm' && attrInt(c, 'transA', 0)) return `${who} transposes its input`;
       if (st.kind === 'chan' && st.fromEnd !== 0) return `${who} does not read ${value} along its last axis`;
@@ -294,7 +303,7 @@ function plan(g: Graph, l: Layer, exclude: readonly string[]): Candidate | strin
   if (r) return r;
   if (!tr.values.some((v) => g.consumers(v.name).length > 0)) return 'output is never read';
   const norms = axisL2Norms(w.toNumbers(), w.dims, l.outputAxis);
-  return { layer: l, n: N, scores: norms, edits: tr.edits, values: tr.values, removed: [] };
+  return { layer: l, n: N, scores: norms, edits: tr.edits, values: tr.values, readers: tr.readers, removed: [] };
 }
 
 /** Channel-prune `layers` of `g` in place. */
@@ -341,10 +350,15 @@ export function pruneChannels(
   for (const c of cands) before.set(c, { dims: c.layer.tensor.dims.join('x'), params: paramsOf(g, c.layer) });
   let removedTotal = 0;
   let channelsTotal = 0;
+  const keepMap = new Map<string, number[]>();
+  const changedWeights = new Set<string>();
   for (const c of cands) {
     channelsTotal += c.n;
     if (!c.removed.length) continue;
     const keep = complement(c.n, c.removed);
+    keepMap.set(c.layer.weightName, keep);
+    changedWeights.add(c.layer.weightName);
+    for (const r of c.readers) changedWeights.add(r);
     sliceTensor(c.layer.tensor, c.layer.outputAxis, keep);
     for (const e of c.edits) e(keep, c.n);
     for (const v of c.values) updateValueInfo(g, v.name, v.state, c.n, keep.length);
@@ -362,7 +376,7 @@ export function pruneChannels(
     paramsAfter: paramsOf(g, c.layer),
   }));
   if (removedTotal) g.touch();
-  return { modified: removedTotal > 0, skipped, details, channelsBefore: channelsTotal, channelsRemoved: removedTotal };
+  return { modified: removedTotal > 0, skipped, details, channelsBefore: channelsTotal, channelsRemoved: removedTotal, keep: keepMap, changedWeights };
 }
 
 /** Weight + bias elements of a layer. */

@@ -1,0 +1,245 @@
+/**
+ * Optional data-aware repair after pruning ("reconstruction"): with calibration samples, refit the
+ * weights a pruning left in each MatMul / Gemm layer so that the layer's output on the pruned
+ * model's activations matches the original model's output on the original activations:
+ *
+ *   min_W ‖A·W − T‖² + λ‖W‖²   with A = this layer's input in the pruned model (S×K'),
+ *                                T = this layer's output in the original model (kept columns),
+ *
+ * solved column by column over the kept (non-zero) weights of that column only, so zeros stay
+ * zeros and N:M groups stay N:M (unstructured / N:M), or over the whole shrunk weight (channel).
+ * Gemm layers with a bias refit it too (an extra all-ones column in A). Layers are visited in
+ * graph order, each on activations of the model repaired so far, so earlier errors are absorbed
+ * later. λ = 1% of the mean diagonal of AᵀA (as in SparseGPT's dampening).
+ *
+ * Left alone, with a Skip: Conv layers, MatMul with a batched or left weight, Gemm with transA or
+ * alpha / beta ≠ 1, and layers whose activations are not 2-D.
+ */
+import { DataType } from '../../ir/dtype.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import { attrFloat, attrInt, Node } from '../../ir/node.js';
+import type { Tensor } from '../../ir/tensor.js';
+import { cloneModel } from '../../ir/clone.js';
+import { choleskySolve, crossProduct, gram } from '../../math/sparsity.js';
+import type { Dataset, ModelRunner, Skip } from '../pass.js';
+import { constTensor } from './layers.js';
+
+export interface RefitStats {
+  layers: number;
+  samples: number;
+  /** relative output error ‖A·W − T‖ / ‖T‖ per layer, before and after the refit */
+  details: { node: string; errorBefore: number; errorAfter: number }[];
+  skipped: Skip[];
+}
+
+interface Job {
+  node: Node;
+  weight: Tensor;
+  /** weight stored [N, K] (Gemm transB=1) */
+  transposed: boolean;
+  bias?: Tensor;
+  /** original output columns still present (channel pruning), else all */
+  keepCols?: number[];
+  /** refit only non-zero weights */
+  masked: boolean;
+}
+
+function feedsOf(data: Dataset, count: number): Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }> {
+  const out: Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }> = {};
+  for (const [name, f] of Object.entries(data.inputs)) {
+    const n = f.dims[0];
+    const per = n ? f.dims.reduce((a, b) => a * b, 1) / n : 0;
+    const d = f.data as unknown as { subarray?: (a: number, b: number) => ArrayLike<number>; slice: (a: number, b: number) => ArrayLike<number> };
+    const part = d.subarray ? d.subarray(0, count * per) : d.slice(0, count * per);
+    out[name] = { dtype: f.dtype, dims: [count, ...f.dims.slice(1)], data: part };
+  }
+  return out;
+}
+
+/** Run `model` and return the named values (added as graph outputs of a copy). */
+async function activations(run: ModelRunner, model: Model, feeds: ReturnType<typeof feedsOf>, names: string[]): Promise<Record<string, { dims: number[]; data: ArrayLike<number> }>> {
+  const m = cloneModel(model);
+  for (const n of names) if (!m.graph.isGraphOutput(n)) m.graph.outputs.push({ name: n, type: { kind: 'tensor', elemType: DataType.FLOAT } });
+  const r = await run(m, feeds, names);
+  return r as unknown as Record<string, { dims: number[]; data: ArrayLike<number> }>;
+}
+
+/** Weight as [K, N] float64 (a copy). */
+function kn(job: Job): { w: Float64Array; k: number; n: number } {
+  const d = job.weight.toNumbers();
+  const [a, b] = job.weight.dims;
+  if (!job.transposed) return { w: d, k: a, n: b };
+  const w = new Float64Array(a * b);
+  for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) w[j * a + i] = d[i * b + j];
+  return { w, k: b, n: a };
+}
+
+function storeKN(job: Job, w: Float64Array, k: number, n: number): void {
+  const out = job.weight.data as Float32Array | Float64Array;
+  if (!job.transposed) out.set(w);
+  else for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) out[j * k + i] = w[i * n + j];
+}
+
+function relError(a: ArrayLike<number>, s: number, k: number, w: Float64Array, n: number, bias: Float64Array | undefined, t: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let r = 0; r < s; r++)
+    for (let j = 0; j < n; j++) {
+      let y = bias ? bias[j] : 0;
+      for (let i = 0; i < k; i++) y += a[r * k + i] * w[i * n + j];
+      const e = y - t[r * n + j];
+      num += e * e;
+      den += t[r * n + j] * t[r * n + j];
+    }
+  return den > 0 ? Math.sqrt(num / den) : 0;
+}
+
+/**
+ * Refit the layers of `model` (pruned in place) against `original`. `keepCols` maps a weight name
+ * to the original output columns it still has (channel pruning).
+ */
+export async function refitLayers(
+  model: Model,
+  original: Model,
+  opts: { data: Dataset; run: ModelRunner; samples: number; keepCols?: Map<string, number[]>; masked: boolean; only?: Set<string> },
+): Promise<RefitStats> {
+  const g: Graph = model.graph;
+  const og: Graph = original.graph;
+  const stats: RefitStats = { layers: 0, samples: 0, details: [], skipped: [] };
+  const s = Math.min(opts.samples, opts.data.count);
+  stats.samples = s;
+  const feeds = feedsOf(opts.data, s);
+
+  const jobs: Job[] = [];
+  for (const n of g.nodes) {
+    if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue;
+    const w = constTensor(g, n.inputs[1]);
+    if (!w || (opts.only && !opts.only.has(n.inputs[1]))) continue;
+    const label = n.name || n.opType;
+    if (w.dtype !== DataType.FLOAT && w.dtype !== DataType.DOUBLE) {
+      stats.skipped.push({ node: label, reason: 'refit: weight is not float32 / float64' });
+      continue;
+    }
+    if (w.dims.length !== 2) {
+      stats.skipped.push({ node: label, reason: 'refit: weight is not 2-D' });
+      continue;
+    }
+    let bias: Tensor | undefined;
+    let transposed = false;
+    if (n.opType === 'Gemm') {
+      if (attrInt(n, 'transA', 0) || attrFloat(n, 'alpha', 1) !== 1 || attrFloat(n, 'beta', 1) !== 1) {
+        stats.skipped.push({ node: label, reason: 'refit: Gemm with transA or alpha/beta ≠ 1' });
+        continue;
+      }
+      transposed = attrInt(n, 'transB', 0) === 1;
+      if (n.inputs[2]) {
+        bias = constTensor(g, n.inputs[2]);
+        const N = w.dims[transposed ? 0 : 1];
+        if (!bias || bias.size !== N || g.consumers(n.inputs[2]).length !== 1 || (bias.dtype !== DataType.FLOAT && bias.dtype !== DataType.DOUBLE)) {
+          stats.skipped.push({ node: label, reason: 'refit: Gemm bias is not a per-column constant of its own' });
+          continue;
+        }
+      }
+    }
+    if (!og.producer(n.outputs[0])) {
+      stats.skipped.push({ node: label, reason: 'refit: layer has no counterpart in the original model' });
+      continue;
+    }
+    jobs.push({ node: n, weight: w, transposed, bias, keepCols: opts.keepCols?.get(n.inputs[1]), masked: opts.masked });
+  }
+
+  for (const job of jobs) {
+    const n = job.node;
+    const label = n.name || n.opType;
+    const cur = await activations(opts.run, model, feeds, [n.inputs[0]]);
+    const ref = await activations(opts.run, original, feeds, [n.outputs[0]]);
+    const A = cur[n.inputs[0]];
+    const Y = ref[n.outputs[0]];
+    if (!A || !Y || A.dims.length !== 2 || Y.dims.length !== 2 || A.dims[0] !== s) {
+      stats.skipped.push({ node: label, reason: 'refit: activations are not 2-D' });
+      continue;
+    }
+    const { w, k, n: N } = kn(job);
+    if (A.dims[1] !== k) {
+      stats.skipped.push({ node: label, reason: `refit: activation width ${A.dims[1]} ≠ weight K ${k}` });
+      continue;
+    }
+    const cols = job.keepCols ?? Array.from({ length: Y.dims[1] }, (_, i) => i);
+    if (cols.length !== N) {
+      stats.skipped.push({ node: label, reason: 'refit: output columns do not match the original' });
+      continue;
+    }
+    // target T [s, N]
+    const t = new Float64Array(s * N);
+    for (let r = 0; r < s; r++) for (let j = 0; j < N; j++) t[r * N + j] = Y.data[r * Y.dims[1] + cols[j]];
+    const b0 = job.bias ? job.bias.toNumbers() : undefined;
+    const errBefore = relError(A.data, s, k, w, N, b0, t);
+
+    // augmented A with a ones column when the bias is refit
+    const ka = job.bias ? k + 1 : k;
+    let aa: ArrayLike<number> = A.data;
+    if (job.bias) {
+      const x = new Float64Array(s * ka);
+      for (let r = 0; r < s; r++) {
+        for (let i = 0; i < k; i++) x[r * ka + i] = A.data[r * k + i];
+        x[r * ka + k] = 1;
+      }
+      aa = x;
+    }
+    const H = gram(aa, s, ka);
+    const G = crossProduct(aa, t, s, ka, N);
+    let diag = 0;
+    for (let i = 0; i < ka; i++) diag += H[i * ka + i];
+    const lambda = Math.max(1e-8, (0.01 * diag) / ka);
+
+    const wNew = new Float64Array(w);
+    const bNew = b0 ? Float64Array.from(b0) : undefined;
+    let ok = true;
+    if (!job.masked) {
+      const x = choleskySolve(H, ka, G, N, lambda);
+      if (!x) ok = false;
+      else {
+        for (let i = 0; i < k; i++) for (let j = 0; j < N; j++) wNew[i * N + j] = x[i * N + j];
+        if (bNew) for (let j = 0; j < N; j++) bNew[j] = x[k * N + j];
+      }
+    } else {
+      for (let j = 0; j < N && ok; j++) {
+        const idx: number[] = [];
+        for (let i = 0; i < k; i++) if (w[i * N + j] !== 0) idx.push(i);
+        if (job.bias) idx.push(k);
+        if (!idx.length) continue;
+        const m = idx.length;
+        const hs = new Float64Array(m * m);
+        const gs = new Float64Array(m);
+        for (let p = 0; p < m; p++) {
+          gs[p] = G[idx[p] * N + j];
+          for (let q = 0; q < m; q++) hs[p * m + q] = H[idx[p] * ka + idx[q]];
+        }
+        const x = choleskySolve(hs, m, gs, 1, lambda);
+        if (!x) {
+          ok = false;
+          break;
+        }
+        for (let p = 0; p < m; p++) {
+          if (idx[p] === k) bNew![j] = x[p];
+          else wNew[idx[p] * N + j] = x[p];
+        }
+      }
+    }
+    const errAfter = ok ? relError(A.data, s, k, wNew, N, bNew, t) : Infinity;
+    if (!ok || !(errAfter < errBefore)) {
+      stats.skipped.push({ node: label, reason: ok ? 'refit: no improvement; kept the pruned weights' : 'refit: singular system' });
+      continue;
+    }
+    storeKN(job, wNew, k, N);
+    if (job.bias && bNew) (job.bias.data as Float32Array | Float64Array).set(bNew);
+    stats.layers++;
+    stats.details.push({ node: label, errorBefore: round4(errBefore), errorAfter: round4(errAfter) });
+  }
+  return stats;
+}
+
+function round4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
