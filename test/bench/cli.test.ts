@@ -151,7 +151,12 @@ describe('mlc bench', () => {
     })();
   });
 
-  it('reads .npy and test_data_set folders too', async () => {
+  it('reads deflated .npz, .npy and test_data_set folders too', async () => {
+    const deflated = join(dir, 'deflated.npz');
+    await writeNpz(deflated, { input: { dtype: 'float', dims: [N, 4], data: x }, labels: { dtype: 'int64', dims: [N], data: labels } }, { compress: true });
+    const r0 = mlc(['bench', model, '--data', deflated, '--json', '--no-latency']);
+    expect(r0.code).toBe(0);
+    expect(json(r0.stdout).before.accuracy).toBe(await independentAccuracy(model));
     const npy = join(dir, 'x.npy');
     await writeNpy(npy, { dtype: 'float', dims: [5, 4], data: x.slice(0, 20) });
     const r1 = mlc(['bench', model, '--compare', other, '--data', npy, '--json', '--no-latency']);
