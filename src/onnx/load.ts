@@ -34,6 +34,16 @@ export interface LoadOptions {
 const MAX_PROTO = 2 ** 31 - 1;
 
 const utf8 = new TextDecoder('utf-8');
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isUtf8(b: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 interface State {
   ctx: ReadContext;
@@ -138,6 +148,8 @@ function inferAttrType(a: Msg): AttrType {
 function attrFromProto(ap: Msg, owner: Graph, st: State): Attribute {
   const type = (ap.type || inferAttrType(ap)) as AttrType;
   let value: AttrValue;
+  // strings that are not UTF-8 (binary blobs, e.g. EPContext caches) are kept as bytes too
+  let binary: Record<string, unknown> | undefined;
   // a scalar field left out means its default (proto3-style writers omit 0), except in a reference
   const ref = has(ap, 'refAttrName');
   switch (type) {
@@ -149,6 +161,7 @@ function attrFromProto(ap: Msg, owner: Graph, st: State): Attribute {
       break;
     case AttrType.STRING:
       value = has(ap, 's') ? utf8.decode(ap.s as Uint8Array) : ref ? undefined : '';
+      if (has(ap, 's') && !isUtf8(ap.s)) binary = { rawString: b64([ap.s]) };
       break;
     case AttrType.TENSOR:
       value = has(ap, 't') ? tensorFromProto(ap.t, st.ctx) : undefined;
@@ -170,6 +183,9 @@ function attrFromProto(ap: Msg, owner: Graph, st: State): Attribute {
       break;
     case AttrType.STRINGS:
       value = ((ap.strings ?? []) as Uint8Array[]).map((s) => utf8.decode(s));
+      if (((ap.strings ?? []) as Uint8Array[]).some((s) => !isUtf8(s))) {
+        binary = { rawStrings: (ap.strings as Uint8Array[]).map((s) => (isUtf8(s) ? null : b64([s]))) };
+      }
       break;
     case AttrType.TENSORS:
       value = ((ap.tensors ?? []) as Msg[]).map((t) => tensorFromProto(t, st.ctx));
@@ -189,8 +205,8 @@ function attrFromProto(ap: Msg, owner: Graph, st: State): Attribute {
   const a: Attribute = { name: ap.name ?? '', type, value };
   if (has(ap, 'refAttrName')) a.refAttrName = ap.refAttrName;
   if (has(ap, 'docString')) a.docString = ap.docString;
-  const extra = unknownExtra(ap);
-  if (extra) a.extra = extra;
+  const extra = { ...unknownExtra(ap), ...binary };
+  if (Object.keys(extra).length) a.extra = extra;
   return a;
 }
 

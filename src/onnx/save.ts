@@ -82,6 +82,17 @@ function sparseToProto(s: SparseTensor, ext?: ExternalWriter): Msg {
   return { values: tensorToProto(s.values, ext), indices: tensorToProto(s.indices, ext), dims: [...s.dims] };
 }
 
+const lossy = new TextDecoder('utf-8');
+
+/** UTF-8 bytes of `s`, or the original bytes kept on load when `s` is still their (lossy) decoding. */
+function stringBytes(s: string, raw: unknown): Uint8Array {
+  if (typeof raw === 'string') {
+    const b = unb64(raw);
+    if (lossy.decode(b) === s) return b;
+  }
+  return utf8.encode(s);
+}
+
 function attrToProto(a: Attribute, ext?: ExternalWriter): Msg {
   const m: Msg = { name: a.name };
   if (a.type !== AttrType.UNDEFINED) m.type = a.type;
@@ -97,7 +108,7 @@ function attrToProto(a: Attribute, ext?: ExternalWriter): Msg {
         m.i = toLong(v as Int);
         break;
       case AttrType.STRING:
-        m.s = utf8.encode(v as string);
+        m.s = stringBytes(v as string, a.extra?.rawString);
         break;
       case AttrType.TENSOR:
         m.t = tensorToProto(v as Tensor);
@@ -117,9 +128,11 @@ function attrToProto(a: Attribute, ext?: ExternalWriter): Msg {
       case AttrType.INTS:
         m.ints = (v as Int[]).map(toLong);
         break;
-      case AttrType.STRINGS:
-        m.strings = (v as string[]).map((s) => utf8.encode(s));
+      case AttrType.STRINGS: {
+        const raw = Array.isArray(a.extra?.rawStrings) ? (a.extra.rawStrings as unknown[]) : [];
+        m.strings = (v as string[]).map((s, i) => stringBytes(s, raw[i]));
         break;
+      }
       case AttrType.TENSORS:
         m.tensors = (v as Tensor[]).map((t) => tensorToProto(t));
         break;

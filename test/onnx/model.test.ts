@@ -172,6 +172,25 @@ describe('load → save', () => {
     expect(again.trainingInfo[0].initializationBinding[0]).toMatchObject({ key: 'w', value: 'c' });
   });
 
+  it('keeps binary (non-UTF-8) string attributes byte for byte', async () => {
+    const mp = decodeMessage('ModelProto', modelToBytes(richModel()));
+    const node = mp.graph.node.find((n: { name: string }) => n.name === 'custom');
+    const blob = new Uint8Array([0x00, 0xff, 0xfe, 0x80, 0x41]);
+    node.attribute = [
+      { name: 'blob', type: AttrType.STRING, s: blob },
+      { name: 'blobs', type: AttrType.STRINGS, strings: [new TextEncoder().encode('ok'), blob] },
+    ];
+    const m = await loadModel(encodeMessage('ModelProto', mp));
+    const again = decodeMessage('ModelProto', modelToBytes(m)).graph.node.find((n: { name: string }) => n.name === 'custom');
+    expect([...again.attribute[0].s]).toEqual([...blob]);
+    expect(again.attribute[1].strings.map((x: Uint8Array) => [...x])).toEqual([[0x6f, 0x6b], [...blob]]);
+    // an edited value is written as UTF-8
+    const n = m.graph.nodes.find((x) => x.name === 'custom')!;
+    n.attributes[0].value = 'new';
+    const edited = decodeMessage('ModelProto', modelToBytes(m)).graph.node.find((x: { name: string }) => x.name === 'custom');
+    expect(new TextDecoder().decode(edited.attribute[0].s)).toBe('new');
+  });
+
   it('infers the type of legacy attributes without a type field', async () => {
     const mp = decodeMessage('ModelProto', modelToBytes(richModel()));
     const node = mp.graph.node.find((n: { name: string }) => n.name === 'custom');
