@@ -40,6 +40,12 @@ export function rint(x: number): number {
   return r;
 }
 
+/**
+ * 1.5·2^52: adding and subtracting it rounds a float64 |x| < 2^51 to the nearest integer, ties to
+ * even (the FPU's default rounding), without a branch. Larger |x| pass through and are clamped.
+ */
+const RINT_MAGIC = 6755399441055744;
+
 /** Smallest scale accepted before a range counts as degenerate. */
 const MIN_SCALE = 1e-30;
 
@@ -118,18 +124,29 @@ export function minMaxPerChannel(data: ArrayLike<number>, dims: readonly number[
   const outer = c === 0 ? 0 : data.length / (c * inner);
   const min = new Float64Array(c).fill(Infinity);
   const max = new Float64Array(c).fill(-Infinity);
-  for (let o = 0; o < outer; o++) {
-    for (let ch = 0; ch < c; ch++) {
-      const base = (o * c + ch) * inner;
-      let lo = min[ch];
-      let hi = max[ch];
-      for (let i = 0; i < inner; i++) {
-        const v = data[base + i];
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
+  if (inner === 1) {
+    for (let o = 0; o < outer; o++) {
+      const base = o * c;
+      for (let ch = 0; ch < c; ch++) {
+        const v = data[base + ch];
+        if (v < min[ch]) min[ch] = v;
+        if (v > max[ch]) max[ch] = v;
       }
-      min[ch] = lo;
-      max[ch] = hi;
+    }
+  } else {
+    for (let o = 0; o < outer; o++) {
+      for (let ch = 0; ch < c; ch++) {
+        const base = (o * c + ch) * inner;
+        let lo = min[ch];
+        let hi = max[ch];
+        for (let i = 0; i < inner; i++) {
+          const v = data[base + i];
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        min[ch] = lo;
+        max[ch] = hi;
+      }
     }
   }
   for (let ch = 0; ch < c; ch++) {
@@ -184,6 +201,28 @@ export function quantizeTensor(
     scale[ch] = p.scale;
     zeroPoint[ch] = p.zeroPoint;
   }
+  if (inner === 1) {
+    // channels on the last axis (MatMul weights [K, N]): one pass over rows
+    const { qmin, qmax } = range;
+    const inv = new Float64Array(c);
+    const zf = new Float64Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      inv[ch] = 1 / scale[ch];
+      zf[ch] = zeroPoint[ch];
+    }
+    for (let o = 0; o < outer; o++) {
+      const base = o * c;
+      for (let ch = 0; ch < c; ch++) {
+        const x = data[base + ch] * inv[ch];
+        let v = x + RINT_MAGIC - RINT_MAGIC + zf[ch];
+        if (v < qmin) v = qmin;
+        else if (v > qmax) v = qmax;
+        else if (v !== v) v = zf[ch];
+        q[base + ch] = v;
+      }
+    }
+    return { q, scale, zeroPoint, axis };
+  }
   for (let o = 0; o < outer; o++) {
     for (let ch = 0; ch < c; ch++) {
       const base = (o * c + ch) * inner;
@@ -203,14 +242,11 @@ function quantizeRun(
   zeroPoint: number,
   range: QRange,
 ): void {
-  const s = Math.fround(scale);
+  const inv = 1 / Math.fround(scale);
   const { qmin, qmax } = range;
   for (let i = from; i < to; i++) {
-    const x = src[i] / s;
-    // inline rint: round half to even
-    let r = Math.round(x);
-    if (r - x === 0.5 && r % 2 !== 0) r -= 1;
-    let v = r + zeroPoint;
+    const x = src[i] * inv;
+    let v = x + RINT_MAGIC - RINT_MAGIC + zeroPoint;
     if (v < qmin) v = qmin;
     else if (v > qmax) v = qmax;
     else if (v !== v) v = zeroPoint; // NaN input

@@ -150,7 +150,13 @@ function* calibrationBatches(st: QuantState, ds: Dataset): Generator<Feeds> {
 interface TensorStats {
   min: number;
   max: number;
+  count: number;
   hist?: Histogram;
+}
+
+/** Histogram bins for `n` samples: about 16 samples per bin, a power of two in [256, 2048]. */
+function binsFor(n: number): number {
+  return Math.min(2048, Math.max(256, 2 ** Math.round(Math.log2(Math.max(1, n / 16)))));
 }
 
 function updateMinMax(s: TensorStats, d: ArrayLike<number>): void {
@@ -163,6 +169,7 @@ function updateMinMax(s: TensorStats, d: ArrayLike<number>): void {
   }
   s.min = lo;
   s.max = hi;
+  s.count += d.length;
 }
 
 async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string, ScaleZp>> {
@@ -179,7 +186,7 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
       outs.add(t);
     }
   }
-  const stats = new Map<string, TensorStats>(tensors.map((t) => [t, { min: Infinity, max: -Infinity }]));
+  const stats = new Map<string, TensorStats>(tensors.map((t) => [t, { min: Infinity, max: -Infinity, count: 0 }]));
   const nonFloat = new Set<string>();
   const pass = async (visit: (t: string, d: ArrayLike<number>) => void) => {
     for (const feeds of calibrationBatches(st, ds)) {
@@ -205,7 +212,7 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
   if (method !== 'minmax') {
     for (const [t, s] of stats) {
       if (!(s.min <= s.max) || s.min === s.max) continue;
-      s.hist = method === 'entropy' ? new Histogram(0, Math.max(-s.min, s.max), 2048) : new Histogram(s.min, s.max, 4096);
+      s.hist = method === 'entropy' ? new Histogram(0, Math.max(-s.min, s.max), binsFor(s.count)) : new Histogram(s.min, s.max, 2 * binsFor(s.count));
     }
     await pass((t, d) => {
       const h = stats.get(t)!.hist;
@@ -224,7 +231,8 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
     let hi = s.min <= s.max ? s.max : 0;
     if (s.hist && method === 'percentile') [lo, hi] = percentileRange(s.hist, st.opts.percentile, [lo, hi]);
     if (s.hist && method === 'entropy') {
-      const T = entropyThreshold(s.hist, 128);
+      // uint8 over [0, T] has 256 levels for a non-negative tensor, 128 per side otherwise
+      const T = entropyThreshold(s.hist, lo >= 0 ? 256 : 128);
       lo = Math.max(lo, -T);
       hi = Math.min(hi, T);
     }

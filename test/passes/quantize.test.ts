@@ -1,0 +1,328 @@
+import { describe, expect, it } from 'vitest';
+import { MlcError } from '../../src/errors.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { ModelBuilder } from '../../src/ir/builder.js';
+import { attrInt } from '../../src/ir/node.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { elemTypeOf } from '../../src/ir/types.js';
+import { buildEncoder } from '../../src/models/encoder.js';
+import { quantizePass } from '../../src/passes/quantize.js';
+import { makeRunner } from '../../src/runtime/index.js';
+import { buildCnn, buildMlp, compare, ctxWith, dataset, opCounts, quantize, runModel, uniform } from './quantize-helpers.js';
+
+const mlpFeeds = { input: { dtype: 'float', dims: [16, 32], data: uniform(16 * 32, 1, 99) } };
+
+describe('quantize options and CLI flags', () => {
+  it('defaults to dynamic int8, per channel, block 32', () => {
+    const o = quantizePass.parseOptions({});
+    expect(o).toMatchObject({ type: 'int8', mode: 'dynamic', perChannel: true, blockSize: 32, calibrationMethod: 'minmax', exclude: [] });
+    expect(quantizePass.parseOptions({ type: 'int4' }).mode).toBe('weight-only');
+  });
+  it('rejects bad values with MlcError USAGE', () => {
+    for (const bad of [{ type: 'int3' }, { blockSize: 24 }, { blockSize: 8 }, { type: 'fp16', mode: 'static' }, { bogus: 1 }, { percentile: 20 }, { opTypes: '' }]) {
+      expect(() => quantizePass.parseOptions(bad), JSON.stringify(bad)).toThrow(MlcError);
+      try {
+        quantizePass.parseOptions(bad);
+      } catch (e) {
+        expect((e as MlcError).code).toBe('USAGE');
+      }
+    }
+  });
+  it('maps CLI flags to options and names the output', () => {
+    const cli = quantizePass.cli!;
+    expect(cli.fromFlags({})).toBeUndefined();
+    const raw = cli.fromFlags({ quantize: 'int4', int4BlockSize: '64', exclude: ['mm*'], opTypes: 'MatMul,Gemm', perChannel: false });
+    const o = quantizePass.parseOptions(raw);
+    expect(o).toMatchObject({ type: 'int4', blockSize: 64, exclude: ['mm*'], opTypes: ['MatMul', 'Gemm'], perChannel: false });
+    expect(quantizePass.parseOptions(cli.fromFlags({ quantizeMode: 'static', calibrationMethod: 'entropy' }))).toMatchObject({ type: 'int8', mode: 'static', calibrationMethod: 'entropy' });
+    expect(['int8', 'uint8', 'fp16', 'int4'].map((t) => cli.outputSuffix(quantizePass.parseOptions({ type: t })))).toEqual(['_int8', '_uint8', '_fp16', '_q4']);
+    const flagNames = cli.flags.map((f) => f.flags.split(' ')[0]);
+    expect(flagNames).toEqual(expect.arrayContaining(['--quantize', '--quantize-mode', '--calibration-method', '--per-channel', '--no-per-channel', '--op-types', '--int4-block-size']));
+  });
+});
+
+describe('dynamic int8', () => {
+  it('contrib form: MatMul+Add, Gemm and MatMul become DynamicQuantizeMatMul; outputs stay close', async () => {
+    const m = buildMlp();
+    const { model: q, result } = await quantize(m, { type: 'int8' });
+    expect(result.modified).toBe(true);
+    expect(result.skipped).toEqual([]);
+    const c = opCounts(q);
+    expect(c.DynamicQuantizeMatMul).toBe(3);
+    expect(c.MatMul ?? 0).toBe(0);
+    expect(c.Gemm ?? 0).toBe(0);
+    expect(c.Add ?? 0).toBe(0); // bias folded
+    expect(q.opsetVersion('com.microsoft')).toBe(1);
+    const dq = q.graph.nodes.filter((n) => n.opType === 'DynamicQuantizeMatMul');
+    for (const n of dq) {
+      expect(q.graph.initializers.get(n.inputs[1])!.dtype).toBe(DataType.INT8);
+      expect(q.graph.initializers.get(n.inputs[2])!.dims.length).toBe(1); // per-column scale
+    }
+    expect(q.graph.initializers.has('W1')).toBe(false);
+    expect(result.stats.weightRatio).toBeLessThan(0.3);
+    const { cos, maxAbs, refMax } = await compare(m, q, mlpFeeds);
+    expect(cos).toBeGreaterThan(0.999);
+    expect(maxAbs).toBeLessThan(0.05 * refMax);
+  });
+
+  it('standard form uses DynamicQuantizeLinear + MatMulInteger only (no contrib domain)', async () => {
+    const m = buildMlp();
+    const { model: q } = await quantize(m, { type: 'int8', dynamicForm: 'standard' });
+    const c = opCounts(q);
+    expect(c.DynamicQuantizeLinear).toBe(3);
+    expect(c.MatMulInteger).toBe(3);
+    expect(q.graph.nodes.some((n) => n.domain === 'com.microsoft')).toBe(false);
+    expect((await compare(m, q, mlpFeeds)).cos).toBeGreaterThan(0.999);
+  });
+
+  it('uint8 stores uint8 weights with zero points; per-tensor option gives scalar scales', async () => {
+    const m = buildMlp();
+    const { model: q } = await quantize(m, { type: 'uint8', perChannel: false });
+    for (const n of q.graph.nodes.filter((x) => x.opType === 'DynamicQuantizeMatMul')) {
+      expect(q.graph.initializers.get(n.inputs[1])!.dtype).toBe(DataType.UINT8);
+      expect(q.graph.initializers.get(n.inputs[2])!.dims).toEqual([]);
+      expect(q.graph.initializers.get(n.inputs[3])!.dtype).toBe(DataType.UINT8);
+    }
+    expect((await compare(m, q, mlpFeeds)).cos).toBeGreaterThan(0.999);
+  });
+
+  it('encoder: every linear layer quantized, attention MatMuls of two activations skipped with a reason', async () => {
+    const m = buildEncoder({ hidden: 64, heads: 4, ffn: 128, layers: 2, seq: 16 });
+    const { model: q, result } = await quantize(m, { type: 'int8' });
+    expect(opCounts(q).DynamicQuantizeMatMul).toBe(12);
+    expect(opCounts(q).MatMul).toBe(4);
+    expect(result.skipped).toHaveLength(4);
+    for (const s of result.skipped) expect(s.reason).toMatch(/not a constant/);
+    const feeds = { input: { dtype: 'float', dims: [2, 16, 64], data: uniform(2 * 16 * 64, 1.7, 3) } };
+    expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.999);
+  });
+
+  it('excluded nodes and op types outside --op-types stay untouched', async () => {
+    const m = buildMlp();
+    const { model: q, result } = await quantize(m, { type: 'int8', exclude: ['mm1'], opTypes: ['MatMul'] });
+    const mm1 = q.graph.nodes.find((n) => n.name === 'mm1')!;
+    expect(mm1.opType).toBe('MatMul');
+    expect(q.graph.initializers.get('W1')!.data).toEqual(m.graph.initializers.get('W1')!.data);
+    expect(q.graph.nodes.find((n) => n.name === 'gemm')!.opType).toBe('Gemm');
+    expect(q.graph.initializers.get('W2')!.dtype).toBe(DataType.FLOAT);
+    expect(opCounts(q).DynamicQuantizeMatMul).toBe(1);
+    expect(result.skipped).toEqual([{ node: 'mm1', reason: 'excluded' }]);
+    expect((await compare(m, q, mlpFeeds)).cos).toBeGreaterThan(0.999);
+  });
+});
+
+describe('no-op cases', () => {
+  it('a model without quantizable nodes is unchanged', async () => {
+    const b = new ModelBuilder();
+    b.output(b.op('Relu', [b.input('x', DataType.FLOAT, [4])]), DataType.FLOAT, [4]);
+    const m = b.build();
+    for (const type of ['int8', 'uint8', 'fp16', 'int4']) {
+      const { model: q, result } = await quantize(m, { type });
+      expect(result.modified).toBe(false);
+      expect(result.skipped).toEqual([]);
+      expect(q.graph.nodes.map((n) => n.opType)).toEqual(['Relu']);
+    }
+  });
+  it('non-constant, tiny and overridable weights are skipped with reasons', async () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [2, 4]);
+    const wIn = b.input('w_in', DataType.FLOAT, [4, 4]);
+    const tiny = b.init('tiny', [4, 2], uniform(8, 1, 1));
+    const over = b.init('over', [4, 64], uniform(256, 1, 2));
+    b.graph.inputs.push({ name: 'over', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [4, 64] } });
+    b.output(b.op('MatMul', [x, wIn], {}, { name: 'dyn' }), DataType.FLOAT);
+    b.output(b.op('MatMul', [x, tiny], {}, { name: 'small' }), DataType.FLOAT);
+    b.output(b.op('MatMul', [x, over], {}, { name: 'overridable' }), DataType.FLOAT);
+    const m = b.build();
+    for (const raw of [{ type: 'int8' }, { type: 'int8', mode: 'weight-only' }, { type: 'int4' }]) {
+      const { model: q, result } = await quantize(m, raw);
+      expect(result.modified).toBe(false);
+      const why = Object.fromEntries(result.skipped.map((s) => [s.node, s.reason]));
+      expect(why.dyn).toMatch(/not a constant/);
+      expect(why.small).toMatch(/tiny/);
+      expect(why.overridable).toMatch(/not a constant/);
+      expect(opCounts(q)).toEqual({ MatMul: 3 });
+    }
+  });
+});
+
+describe('weight-only int8 / uint8', () => {
+  it('weights become int8 + DequantizeLinear (per channel), compute stays float', async () => {
+    const m = buildMlp();
+    const { model: q, result } = await quantize(m, { type: 'int8', mode: 'weight-only' });
+    const c = opCounts(q);
+    expect(c.DequantizeLinear).toBe(3);
+    expect(c.MatMul).toBe(2);
+    expect(c.Gemm).toBe(1);
+    const dqW2 = q.graph.nodes.find((n) => n.opType === 'DequantizeLinear' && n.outputs[0] === 'W2')!;
+    expect(attrInt(dqW2, 'axis', -99)).toBe(0); // Gemm transB: output channels on axis 0
+    expect(q.graph.initializers.get(dqW2.inputs[0])!.dtype).toBe(DataType.INT8);
+    expect(result.stats.weightRatio).toBeLessThan(0.3);
+    expect((await compare(m, q, mlpFeeds)).cos).toBeGreaterThan(0.999);
+  });
+  it('uint8, and per-tensor below opset 13', async () => {
+    const m = buildMlp({ opset: 11 });
+    const { model: q, result } = await quantize(m, { type: 'uint8', mode: 'weight-only' });
+    for (const n of q.graph.nodes.filter((x) => x.opType === 'DequantizeLinear')) {
+      expect(n.attributes.find((a) => a.name === 'axis')).toBeUndefined();
+      expect(q.graph.initializers.get(n.inputs[0])!.dtype).toBe(DataType.UINT8);
+    }
+    expect(result.stats['perTensorFallback(opset<13)']).toBe(3);
+    expect((await compare(m, q, mlpFeeds)).cos).toBeGreaterThan(0.999);
+  });
+  it('embedding Gather reads the int8 table and dequantizes only the gathered rows', async () => {
+    const m = buildEncoder({ hidden: 32, heads: 2, ffn: 64, layers: 1, seq: 8, vocab: 50 });
+    const ids = { input_ids: { dtype: 'int64', dims: [2, 8], data: BigInt64Array.from({ length: 16 }, (_, i) => BigInt((i * 7) % 50)) } };
+    for (const mode of ['weight-only', 'dynamic']) {
+      const { model: q } = await quantize(m, { type: 'int8', mode });
+      const gather = q.graph.nodes.find((n) => n.opType === 'Gather')!;
+      expect(q.graph.initializers.get(gather.inputs[0])!.dtype).toBe(DataType.INT8);
+      const dq = q.graph.consumers(gather.outputs[0]);
+      expect(dq.map((n) => n.opType)).toEqual(['DequantizeLinear']);
+      expect(attrInt(dq[0], 'axis', 0)).toBe(-1);
+      expect(q.graph.initializers.has('embeddings.word_embeddings.weight')).toBe(false);
+      expect((await compare(m, q, ids)).cos).toBeGreaterThan(0.999);
+    }
+  });
+  it('a weight from a Constant node and degenerate (all-zero) channels', async () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [3, 16]);
+    const w = uniform(16 * 16, 1, 4);
+    for (let k = 0; k < 16; k++) w[k * 16 + 5] = 0; // all-zero output channel
+    const wc = b.op('Constant', [], { value: Tensor.float32('wval', [16, 16], w) }, { name: 'wconst' });
+    b.output(b.op('MatMul', [x, wc], {}, { name: 'mm' }), DataType.FLOAT, [3, 16]);
+    const m = b.build();
+    const feeds = { x: { dtype: 'float', dims: [3, 16], data: uniform(48, 1, 5) } };
+    for (const mode of ['weight-only', 'dynamic']) {
+      const { model: q, result } = await quantize(m, { type: 'int8', mode });
+      expect(result.modified).toBe(true);
+      expect(opCounts(q).Constant ?? 0).toBe(0);
+      // the all-zero channel gets the guarded scale 1 and exact zeros (no NaN / Inf)
+      const scales = [...q.graph.initializers.values()].find((t) => t.dtype === DataType.FLOAT && t.dims[0] === 16)!;
+      expect((scales.data as Float32Array)[5]).toBe(1);
+      const [a] = await runModel(q, feeds);
+      expect(a.every(Number.isFinite)).toBe(true);
+      // onnxruntime may run DQ + MatMul with 8-bit activations at level 'all': near zero, not exactly
+      for (let r = 0; r < 3; r++) expect(Math.abs(a[r * 16 + 5]), mode).toBeLessThan(1e-3);
+      expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.999);
+    }
+  });
+});
+
+describe('fp16', () => {
+  it('stores float weights as float16 with a Cast back; interface stays float32', async () => {
+    const m = buildMlp();
+    const { model: q, result } = await quantize(m, { type: 'fp16', minElements: 1 });
+    expect(opCounts(q).Cast).toBe(5);
+    for (const t of q.graph.initializers.values()) expect(t.dtype).toBe(DataType.FLOAT16);
+    expect(elemTypeOf(q.graph.inputs[0])).toBe(DataType.FLOAT);
+    expect(elemTypeOf(q.graph.outputs[0])).toBe(DataType.FLOAT);
+    expect(result.stats.weightRatio).toBe(0.5);
+    const r = await compare(m, q, mlpFeeds);
+    expect(r.cos).toBeGreaterThan(0.99999);
+  });
+  it('keeps tiny tensors and out-of-range values float32, with the reason', async () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [256]);
+    const big = new Float32Array(256).fill(1);
+    big[3] = 1e6;
+    b.output(b.op('Add', [b.op('Mul', [x, b.init('big', [256], big)]), b.init('eps', [], [1e-12])]), DataType.FLOAT, [256]);
+    const { model: q, result } = await quantize(b.build(), { type: 'fp16' });
+    expect(result.modified).toBe(false);
+    expect(result.skipped[0].reason).toMatch(/float16 range/);
+    expect(result.stats.tinyKeptFloat).toBe(1);
+    expect(q.graph.initializers.get('eps')!.dtype).toBe(DataType.FLOAT);
+  });
+});
+
+describe('int4 (MatMulNBits)', () => {
+  it('encoder MatMuls become MatMulNBits with ≤ 0.16× the weight bytes', async () => {
+    const m = buildEncoder({ hidden: 64, heads: 4, ffn: 128, layers: 2, seq: 16 });
+    const { model: q, result } = await quantize(m, { type: 'int4' });
+    const nb = q.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
+    expect(nb).toHaveLength(12);
+    for (const n of nb) {
+      expect(n.domain).toBe('com.microsoft');
+      expect(attrInt(n, 'bits', 0)).toBe(4);
+      expect(attrInt(n, 'block_size', 0)).toBe(32);
+      const K = attrInt(n, 'K', 0);
+      const N = attrInt(n, 'N', 0);
+      expect(q.graph.initializers.get(n.inputs[1])!.dims).toEqual([N, Math.ceil(K / 32), 16]);
+    }
+    expect(result.stats.weightRatio).toBeLessThanOrEqual(0.16);
+    const feeds = { input: { dtype: 'float', dims: [1, 16, 64], data: uniform(16 * 64, 1.7, 8) } };
+    expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
+  });
+  it('MLP incl. Gemm transB with bias; asymmetric and block 16 variants', async () => {
+    const m = buildMlp();
+    for (const raw of [{ type: 'int4' }, { type: 'int4', int4Asymmetric: true, blockSize: 16 }]) {
+      const { model: q } = await quantize(m, raw);
+      expect(opCounts(q).MatMulNBits).toBe(3);
+      expect(opCounts(q).Gemm ?? 0).toBe(0);
+      const r = await compare(m, q, mlpFeeds);
+      expect(r.cos).toBeGreaterThan(0.99);
+    }
+  });
+});
+
+describe('static int8 (QDQ)', () => {
+  const calib = dataset('input', [32, 1, 8, 8], 21);
+  const feeds = { input: { dtype: 'float', dims: [8, 1, 8, 8], data: uniform(8 * 64, 1, 22) } };
+
+  it('needs calibration data', async () => {
+    await expect(quantize(buildCnn(), { type: 'int8', mode: 'static' })).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
+  for (const method of ['minmax', 'percentile', 'entropy']) {
+    it(`CNN, ${method}: Q/DQ around Conv and Gemm, ReLU folded, int32 biases, outputs close`, async () => {
+      const m = buildCnn();
+      const run = makeRunner();
+      try {
+        const { model: q, result } = await quantize(m, { type: 'int8', mode: 'static', calibrationMethod: method, minElements: 1 }, ctxWith({ calibration: calib, run }));
+        expect(result.modified).toBe(true);
+        const c = opCounts(q);
+        expect(c.Conv).toBe(2);
+        expect(c.Gemm).toBe(1);
+        expect(c.Relu ?? 0).toBe(0); // both folded into the Conv outputs' Q
+        expect(result.stats.reluFolded).toBe(2);
+        // activations: input, conv1 out (ReLU range), pool out, conv2 out (ReLU range), flatten out, fc out
+        expect(c.QuantizeLinear).toBe(6);
+        const conv1 = q.graph.nodes.find((n) => n.name === 'conv1')!;
+        const wDq = q.graph.producer(conv1.inputs[1])!;
+        const bDq = q.graph.producer(conv1.inputs[2])!;
+        const xDq = q.graph.producer(conv1.inputs[0])!;
+        expect([xDq.opType, wDq.opType, bDq.opType]).toEqual(['DequantizeLinear', 'DequantizeLinear', 'DequantizeLinear']);
+        expect(q.graph.initializers.get(wDq.inputs[0])!.dtype).toBe(DataType.INT8);
+        expect(q.graph.initializers.get(bDq.inputs[0])!.dtype).toBe(DataType.INT32);
+        expect(q.graph.consumers(conv1.outputs[0]).map((n) => n.opType)).toEqual(['QuantizeLinear']);
+        const r = await compare(m, q, feeds);
+        expect(r.cos).toBeGreaterThan(0.99);
+      } finally {
+        await run.release();
+      }
+    });
+  }
+
+  it('MatMul of two activations gets Q/DQ on both inputs; excluded Conv untouched', async () => {
+    const run = makeRunner();
+    try {
+      const m = buildCnn();
+      const { model: q, result } = await quantize(m, { type: 'uint8', mode: 'static', exclude: ['conv2'], minElements: 1 }, ctxWith({ calibration: calib, run }));
+      expect(result.skipped).toContainEqual({ node: 'conv2', reason: 'excluded' });
+      const conv2 = q.graph.nodes.find((n) => n.name === 'conv2')!;
+      expect(conv2.inputs[1]).toBe('conv2.weight');
+      expect(q.graph.initializers.get('conv2.weight')!.dtype).toBe(DataType.FLOAT);
+      expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
+
+      const e = buildEncoder({ hidden: 32, heads: 2, ffn: 64, layers: 1, seq: 8 });
+      const ecal = dataset('input', [16, 8, 32], 5, 1.7);
+      const { model: qe } = await quantize(e, { type: 'int8', mode: 'static' }, ctxWith({ calibration: ecal, run }));
+      const scores = qe.graph.nodes.find((n) => n.name === '/encoder/layer.0/attention/self/MatMul')!;
+      expect(scores.inputs.map((i) => qe.graph.producer(i)!.opType)).toEqual(['DequantizeLinear', 'DequantizeLinear']);
+      const ef = { input: { dtype: 'float', dims: [2, 8, 32], data: uniform(2 * 8 * 32, 1.7, 6) } };
+      expect((await compare(e, qe, ef)).cos).toBeGreaterThan(0.98);
+    } finally {
+      await run.release();
+    }
+  });
+});
