@@ -342,6 +342,12 @@ function looksLikeJson(bytes: Uint8Array): boolean {
 export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions = {}, baseDir?: string): Model {
   if (bytes.length === 0) throw new MlcError('INPUT', `${label}: file is empty`);
   if (looksLikeJson(bytes)) throw new MlcError('INPUT', `${label}: this is a JSON file, not an ONNX model (ONNX models are binary protobuf)`);
+  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
+    throw new MlcError('INPUT', `${label}: this is a zip archive (a PyTorch checkpoint or an .npz?), not an ONNX model`);
+  }
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    throw new MlcError('INPUT', `${label}: this file is gzip-compressed; decompress it first`);
+  }
   let tree: UnknownTree | undefined;
   let unknown: Map<string, number>;
   try {

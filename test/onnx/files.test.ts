@@ -2,6 +2,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/errors.js';
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
@@ -147,6 +148,14 @@ describe('bad inputs', () => {
     const p = join(dir, 'json.onnx');
     writeFileSync(p, JSON.stringify({ irVersion: 8, graph: {} }));
     await expectMlcError(loadModel(p), 'INPUT', /json\.onnx: this is a JSON file/);
+  });
+  it('zip and gzip files', async () => {
+    const z = join(dir, 'zip.onnx');
+    writeFileSync(z, Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0]));
+    await expectMlcError(loadModel(z), 'INPUT', /zip\.onnx: this is a zip archive/);
+    const g = join(dir, 'gz.onnx');
+    writeFileSync(g, gzipSync(good()));
+    await expectMlcError(loadModel(g), 'INPUT', /gz\.onnx: this file is gzip-compressed/);
   });
   it('a model with no graph', async () => {
     const p = join(dir, 'nograph.onnx');
