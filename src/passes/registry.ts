@@ -8,9 +8,10 @@ import { MlcError } from '../errors.js';
 import type { Pass } from './pass.js';
 import { lowrankPass } from './lowrank.js';
 import { prunePass } from './prune.js';
+import { distillPass } from './distill.js';
 import { quantizePass } from './quantize.js';
 
-export const passes: Pass<any>[] = [lowrankPass, prunePass, quantizePass];
+export const passes: Pass<any>[] = [lowrankPass, prunePass, distillPass, quantizePass];
 
 /** The registered pass called `name`; throws MlcError('USAGE') listing the known names. */
 export function getPass(name: string): Pass<any> {
