@@ -214,7 +214,7 @@ function passLines(r: Report, maxSkips = 5): string[] {
     lines.push(`${p.name}: ${p.modified ? 'modified' : 'no change'} in ${Math.round(p.ms)} ms${stats ? ` (${stats})` : ''}`);
     if (p.skipped.length) {
       const shown = p.skipped.slice(0, maxSkips).map((s) => `${s.node} (${s.reason})`);
-      const more = p.skipped.length > maxSkips ? `, and ${p.skipped.length - maxSkips} more` : '';
+      const more = p.skipped.length > maxSkips ? `, and ${p.skipped.length - maxSkips} more (--verbose lists all)` : '';
       lines.push(`  skipped ${p.skipped.length}: ${shown.join('; ')}${more}`);
     }
   }
@@ -234,8 +234,8 @@ function settingsLine(r: Report): string {
   return parts.join(', ');
 }
 
-/** The human table for stdout. */
-export function reportToText(r: Report): string {
+/** The human table for stdout; `maxSkips` skipped nodes are listed per pass (default 5). */
+export function reportToText(r: Report, opts: { maxSkips?: number } = {}): string {
   const rs = rows(r);
   const two = r.after !== null;
   const header = two ? { label: '', before: 'before', after: 'after', change: 'change' } : { label: '', before: 'value', after: '', change: '' };
@@ -254,7 +254,7 @@ export function reportToText(r: Report): string {
   for (const x of rs) out.push(line(x));
   if (r.speedup !== null && two) out.push(`speedup (p50): ${r.speedup.toFixed(2)}x`);
   out.push(`(${settingsLine(r)})`);
-  const pl = passLines(r);
+  const pl = passLines(r, opts.maxSkips ?? 5);
   if (pl.length) {
     out.push('');
     out.push('passes:');
