@@ -1,14 +1,18 @@
 // Prune benchmark: accuracy, file / gzip -9 size, parameters and batch-1 latency of pruning
 // variants of an MLP (default fixtures/mnist-mlp.onnx on fixtures/mnist-test.npz).
 //
-//   npm run build && node benchmarks/prune.bench.mjs [model.onnx] [test.npz] [--rounds 2000]
+//   npm run build && node benchmarks/prune.bench.mjs [model.onnx] [test.npz] [train.npz] [--rounds 2000]
+//
+// Variants marked "+ refit" use --prune-reconstruct with samples from train.npz (default
+// fixtures/mnist-train.npz; skipped when it is missing).
 //
 // Latency: 1 intra-op thread, batch 1, the variants interleaved (one run of each per round, in a
 // rotating order) so that machine noise hits them alike; p50 / p90 over the rounds after a warm-up.
 import { gzipSync } from 'node:zlib';
 import { loadModel, modelToBytes } from '../dist/onnx/index.js';
 import { loadDataset } from '../dist/data/index.js';
-import { createSession } from '../dist/runtime/index.js';
+import { createSession, makeRunner } from '../dist/runtime/index.js';
+import { existsSync } from 'node:fs';
 import { cloneModel } from '../dist/ir/index.js';
 import { parsePruneOptions, runPrune, floatParams } from '../dist/passes/prune.js';
 
@@ -21,11 +25,14 @@ const flag = (name, dflt) => {
   return v;
 };
 const rounds = Number(flag('--rounds', '2000'));
-const [modelPath = 'fixtures/mnist-mlp.onnx', dataPath = 'fixtures/mnist-test.npz'] = args;
+const [modelPath = 'fixtures/mnist-mlp.onnx', dataPath = 'fixtures/mnist-test.npz', trainPath = 'fixtures/mnist-train.npz'] = args;
 
 const original = await loadModel(modelPath);
 const data = await loadDataset(dataPath, original);
 const inputName = original.graph.realInputs()[0].name;
+const train = existsSync(trainPath) ? await loadDataset(trainPath, original) : undefined;
+const runner = makeRunner({ intraOpThreads: 1 });
+const silent = { info() {}, warn() {}, debug() {} };
 
 const variants = [
   ['original', null],
@@ -39,6 +46,15 @@ const variants = [
   ['2:4', { pattern: '2:4' }],
   ['channel 0.5 layer', { sparsity: 0.5, pattern: 'channel', scope: 'layer' }],
   ['channel 0.5 global', { sparsity: 0.5, pattern: 'channel' }],
+  ...(train
+    ? [
+        ['0.8 global + refit', { sparsity: 0.8, reconstruct: true }],
+        ['0.9 global + refit', { sparsity: 0.9, reconstruct: true }],
+        ['2:4 + refit', { pattern: '2:4', reconstruct: true }],
+        ['channel 0.5 layer + refit', { sparsity: 0.5, pattern: 'channel', scope: 'layer', reconstruct: true }],
+        ['channel 0.7 layer + refit', { sparsity: 0.7, pattern: 'channel', scope: 'layer', reconstruct: true }],
+      ]
+    : []),
 ];
 
 function argmax(a, off, n) {
@@ -54,7 +70,7 @@ for (const [name, opts] of variants) {
   let ms = 0;
   if (opts) {
     const t0 = performance.now();
-    const r = await runPrune(m, parsePruneOptions(opts));
+    const r = await runPrune(m, parsePruneOptions(opts), { log: silent, rng: Math.random, calibration: train, run: runner });
     ms = performance.now() - t0;
     stats = r.stats;
   }
@@ -122,3 +138,4 @@ for (const r of rows) {
   );
 }
 for (const r of rows) await r.session.release();
+await runner.release();
