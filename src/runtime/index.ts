@@ -152,7 +152,14 @@ class OrtSession implements Session {
   }
   async run(feeds: Record<string, Feed>, outputNames?: string[]): Promise<Record<string, Output>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [k, f] of Object.entries(feeds)) ortFeeds[k] = toOrtTensor(k, f);
+    for (const [k, f] of Object.entries(feeds)) {
+      try {
+        ortFeeds[k] = toOrtTensor(k, f);
+      } catch (e) {
+        if (e instanceof MlcError) throw e;
+        throw new MlcError('INPUT', `input ${k}: ${ortMessage(e)}`, { cause: e });
+      }
+    }
     let res: ort.InferenceSession.ReturnType;
     try {
       res = outputNames ? await this.s.run(ortFeeds, outputNames) : await this.s.run(ortFeeds);

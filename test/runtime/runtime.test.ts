@@ -53,6 +53,8 @@ describe('createSession / run', () => {
     try {
       await expect(s.run({ idx: { dtype: 'float', dims: [3], data: [1, 2, 3] } })).rejects.toThrow(/onnxruntime failed to run the model/);
       await expect(s.run({ idx: { dtype: 'bfloat16', dims: [1], data: [1] } })).rejects.toBeInstanceOf(MlcError);
+      await expect(s.run({ idx: { dtype: 'int64', dims: [3], data: [0.5, 1, 2] } })).rejects.toThrow(/input idx: /);
+      await expect(s.run({ idx: { dtype: 'int64', dims: [4], data: [0, 1, 2] } })).rejects.toBeInstanceOf(MlcError);
     } finally {
       await s.release();
     }
