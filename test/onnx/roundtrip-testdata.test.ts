@@ -3,10 +3,13 @@
  * for every model onnxruntime-node can load, load → save with mlc → run both on the folder's
  * test_data_set_0 inputs → the outputs must be bit-identical.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { decodeTensorProto, loadModel, modelToBytes } from '../../src/onnx/index.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { decodeTensorProto, loadModel, modelToBytes, saveModel } from '../../src/onnx/index.js';
+import type { Graph, Model } from '../../src/ir/index.js';
+import { subgraphsOf } from '../../src/ir/index.js';
 import { Output, Session, createSession, feedFromTensor, Feed } from '../../src/runtime/index.js';
 
 const ROOT = '/usr/share/libonnx-testdata/data';
@@ -57,6 +60,13 @@ async function runOrUndefined(s: Session, feeds: Record<string, Feed>): Promise<
   }
 }
 
+/** Does any graph of the model hold an initializer of at least `bytes` bytes? */
+function hasInitializerOf(model: Model, bytes: number): boolean {
+  const visit = (g: Graph): boolean =>
+    [...g.initializers.values()].some((t) => t.dtype !== 8 && t.byteLength >= bytes) || g.nodes.some((n) => subgraphsOf(n).some(visit));
+  return visit(model.graph);
+}
+
 describe('round trip on libonnx-testdata', () => {
   it('keeps every model ORT can run bit-identical', { timeout: 600_000 }, async () => {
     if (!existsSync(ROOT)) {
@@ -65,6 +75,9 @@ describe('round trip on libonnx-testdata', () => {
     const models = listModels();
     expect(models.length, 'libonnx-testdata models found').toBeGreaterThan(500);
 
+    const tmp = mkdtempSync(join(tmpdir(), 'mlc-roundtrip-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    let withExternal = 0;
     let loaded = 0;
     let roundTripped = 0;
     const skippedLoad: string[] = [];
@@ -154,6 +167,26 @@ describe('round trip on libonnx-testdata', () => {
           failed.push(`${name}: ${diff}`);
           continue;
         }
+        // the same through a file with external data (small threshold so that most models use it)
+        if (hasInitializerOf(model, 64)) {
+          const out = join(tmp, `${name.replace(/\//g, '_')}.onnx`);
+          await saveModel(model, out, { externalData: true, externalThreshold: 64 });
+          let viaFile: Session;
+          try {
+            viaFile = await createSession(out);
+            sessions.push(viaFile);
+          } catch (e) {
+            failed.push(`${name}: ORT rejects the model saved with external data: ${(e as Error).message}`);
+            continue;
+          }
+          const c = await runOrUndefined(viaFile, feeds);
+          const d = typeof c === 'string' ? c : compare(a, c);
+          if (d) {
+            failed.push(`${name}: with external data: ${d}`);
+            continue;
+          }
+          withExternal++;
+        }
         roundTripped++;
       } finally {
         for (const s of sessions) await s.release();
@@ -162,7 +195,7 @@ describe('round trip on libonnx-testdata', () => {
 
     console.log(
       `libonnx-testdata round trip: ${models.length} models, ${loaded} loaded by ORT, ` +
-        `${roundTripped} bit-identical, ${skippedLoad.length} skipped (ORT cannot load the original), ` +
+        `${roundTripped} bit-identical (${withExternal} of them also via a file with external data), ${skippedLoad.length} skipped (ORT cannot load the original), ` +
         `${skippedRun.length} skipped (ORT cannot run the original on test_data_set_0), ` +
         `${skippedFeeds.length} skipped (test inputs are sequences/optionals, not tensors), ` +
         `${nondeterministic.length} nondeterministic (original differs from itself), ${failed.length} failed`,
