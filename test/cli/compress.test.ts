@@ -140,4 +140,26 @@ describe.skipIf(!existsSync(mnist))('the MNIST MLP fixture', () => {
     };
     expect(await run(out)).toEqual(await run(mnist));
   });
+
+  const names = passes.map((p) => p.name);
+  it.skipIf(!names.includes('prune') || !names.includes('quantize'))('runs several passes in canonical order into <name>_compressed.onnx', async () => {
+    const copy = join(dir, 'mnist.onnx');
+    writeFileSync(copy, readFileSync(mnist));
+    const r = compress([copy, '--quantize', 'int8', '--prune', '0.5', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.output).toBe(join(dir, 'mnist_compressed.onnx'));
+    expect(doc.passes.map((p: { name: string; modified: boolean }) => [p.name, p.modified])).toEqual([
+      ['prune', true],
+      ['quantize', true],
+    ]);
+    expect(doc.after.sizeBytes).toBeLessThan(doc.before.sizeBytes / 3);
+    const s = await createSession(doc.output, { intraOpThreads: 1 });
+    try {
+      const o = await s.run({ input: { dtype: 'float', dims: [1, 784], data: new Float32Array(784).fill(0.5) } });
+      expect(o.logits.dims).toEqual([1, 10]);
+    } finally {
+      await s.release();
+    }
+  });
 });
