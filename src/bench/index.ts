@@ -168,9 +168,10 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         sessions.map((s) => () => s.run(feedsN)),
         { warmup: Math.min(warmup, 3), runs: tpRuns, minTimeMs: minTimeMs / 2, blockSize: 3 },
       );
+      // batch size / median batch time: robust to the preemptions of a shared machine
       throughput = tp.map((samples) => {
-        const total = samples.reduce((a, b) => a + b, 0);
-        return total > 0 ? (tpBatch! * samples.length) / (total / 1000) : null;
+        const med = summarize(samples).p50;
+        return med > 0 ? tpBatch! / (med / 1000) : null;
       });
     }
 

@@ -21,7 +21,7 @@ export interface Metrics {
   nonzeroParams: number;
   /** batch 1; null when latency was not measured */
   latencyMs: LatencyMs | null;
-  /** samples per second at settings.batchSize; null when not measured */
+  /** samples per second at settings.batchSize (batch size / median batch time); null when not measured */
   throughputPerSec: number | null;
   /** top-1, a fraction; null without labels */
   accuracy: number | null;
