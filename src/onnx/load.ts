@@ -15,7 +15,6 @@ import { DataType } from '../ir/dtype.js';
 import { Graph } from '../ir/graph.js';
 import { FunctionDef, Model, OpsetImport } from '../ir/model.js';
 import { AttrType, AttrValue, Attribute, Node, SparseTensor } from '../ir/node.js';
-import { Tensor } from '../ir/tensor.js';
 import { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
 import { Msg, b64, decodeMessage, encodeMessage, has, longToInt, longToNumber } from './proto.js';
 import { ReadContext, closeFiles, tensorFromProto } from './tensor.js';

@@ -7,7 +7,7 @@
  * otherwise it is copied once.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { isAbsolute, join, normalize, relative, sep } from 'node:path';
+import { isAbsolute, join, normalize, sep } from 'node:path';
 import { MlcError } from '../errors.js';
 import { DataType, TensorData, allocData, dtypeInfo, dtypeName, numElements } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
