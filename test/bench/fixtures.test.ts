@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { measureModels } from '../../src/bench/index.js';
 import { loadDataset } from '../../src/data/index.js';
 import { loadModel } from '../../src/onnx/index.js';
-import { ensureBuilt, mlc, ROOT } from '../cli/helpers.js';
+import { gzipSync } from 'node:zlib';
+import { ensureBuilt, mlc, ROOT, tempDir } from '../cli/helpers.js';
 
 const MODEL = join(ROOT, 'fixtures/mnist-mlp.onnx');
 const DATA = join(ROOT, 'fixtures/mnist-test.npz');
@@ -29,12 +30,12 @@ function npy(bytes: Uint8Array): { descr: string; shape: number[]; data: Float32
   return { descr, shape, data };
 }
 
-async function independentAccuracy(): Promise<{ accuracy: number; n: number }> {
+async function independentAccuracy(modelPath = MODEL): Promise<{ accuracy: number; n: number }> {
   const files = unzipSync(readFileSync(DATA));
   const x = npy(files['input.npy']);
   const y = npy(files['labels.npy']);
   const [n, d] = x.shape;
-  const s = await ort.InferenceSession.create(MODEL, { intraOpNumThreads: 1 });
+  const s = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
   const inName = s.inputNames[0];
   const outName = s.outputNames[0];
   let correct = 0;
@@ -79,5 +80,29 @@ describe.skipIf(!have)('on the MNIST fixtures', () => {
     expect(tight.code).toBe(1);
     expect(tight.stderr).toMatch(/gate min-accuracy failed: actual [\d.]+% < limit/);
     expect(tight.stderr).toMatch(/gate max-size failed/);
+  });
+
+  it('mlc compress --prune 0.8: accuracy of the result matches an independent evaluation; gates flip at the measured figures', async () => {
+    ensureBuilt();
+    const out = join(tempDir('mlc-bench-fx-'), 'mlp_p80.onnx');
+    const base = ['compress', MODEL, '-o', out, '--prune', '0.8', '--data', DATA, '--no-latency'];
+    const r = mlc([...base, '--json', '--max-accuracy-drop', '100', '--min-agreement', '0', '--max-gzip-size', '1GB']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.passes.map((p: { name: string }) => p.name)).toEqual(['prune']);
+    expect(doc.after.accuracy).toBe((await independentAccuracy(out)).accuracy);
+    expect(doc.before.accuracy).toBe((await independentAccuracy()).accuracy);
+    expect(doc.after.nonzeroParams / doc.before.nonzeroParams).toBeCloseTo(0.2, 1);
+    expect(doc.after.gzipBytes).toBeLessThan(doc.before.gzipBytes * 0.5);
+    expect(doc.after.gzipBytes).toBe(gzipSync(readFileSync(out), { level: 9 }).length);
+    const drop = doc.gates.find((g: { name: string }) => g.name === 'max-accuracy-drop').actual as number;
+    const agreement = doc.after.agreement as number;
+    expect(drop).toBeCloseTo((doc.before.accuracy - doc.after.accuracy) * 100, 6);
+
+    const tight = mlc([...base, '--max-accuracy-drop', String(Math.max(0, drop - 0.05)), '--min-agreement', String(Math.min(1, agreement + 0.0005)), '--max-gzip-size', String(doc.after.gzipBytes - 1)]);
+    expect(tight.code).toBe(1);
+    expect(tight.stderr.trim().split('\n').filter((l) => l.includes('gate '))).toHaveLength(drop > 0 ? 3 : 2);
+    const loose = mlc([...base, '--max-accuracy-drop', String(drop + 0.05), '--min-agreement', String(agreement - 0.0005), '--max-gzip-size', String(doc.after.gzipBytes)]);
+    expect(loose.code).toBe(0);
   });
 });
