@@ -44,11 +44,15 @@ function build() {
   return b.build();
 }
 
+// wall time, and CPU time (user + system) of this process: on a shared machine the CPU time is the
+// steadier figure; the difference is waiting (disk, other processes)
 const time = async (label, f) => {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = await f();
   const ms = performance.now() - t0;
-  console.log(`${label.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(7)} s`);
+  const c = process.cpuUsage(c0);
+  console.log(`${label.padEnd(40)} wall ${(ms / 1000).toFixed(2).padStart(6)} s   cpu ${((c.user + c.system) / 1e6).toFixed(2).padStart(6)} s`);
   return r;
 };
 
@@ -68,9 +72,7 @@ try {
   await time('saveModel with external data', () => saveModel(model, ext, { externalData: true }));
   console.log(`external: model ${statSync(ext).size} B, data ${(statSync(ext + '.data').size / 1e6).toFixed(1)} MB`);
   const loadedExt = await time('loadModel with external data', () => loadModel(ext));
-  const t0 = performance.now();
-  await loadModel(inline).then((m) => saveModel(m, join(dir, 'again.onnx')));
-  console.log(`${'load + save (inline, no pass)'.padEnd(44)} ${((performance.now() - t0) / 1000).toFixed(2).padStart(7)} s`);
+  await time('load + save (inline, no pass)', () => loadModel(inline).then((m) => saveModel(m, join(dir, 'again.onnx'))));
 
   // identical weights after both loads
   for (const m of [loaded, loadedExt]) {
