@@ -242,7 +242,8 @@ describe('channel pruning', () => {
 
   it('global scope ranks channels across layers and keeps at least one per layer', async () => {
     const m = mlp();
-    const r = await prunePass.run(m, parsePruneOptions({ sparsity: 0.5, pattern: 'channel' }), ctx);
+    expect(parsePruneOptions({ sparsity: 0.5, pattern: 'channel' }).scope).toBe('layer');
+    const r = await prunePass.run(m, parsePruneOptions({ sparsity: 0.5, pattern: 'channel', scope: 'global' }), ctx);
     expect(r.stats.channelsRemoved).toBe(10); // round(0.5 · (12 + 8))
     expect(W(m, 'w1').dims[0] + W(m, 'w2').dims[1]).toBe(10);
     await run(m, [2, 16]);

@@ -1,0 +1,94 @@
+/**
+ * The prune targets on the MNIST MLP fixture (skipped when the fixtures are absent):
+ * --prune 0.8 one shot loses ≤ 2 accuracy points and gzips to ≤ 0.35× the original;
+ * --prune 0.5 --prune-pattern channel keeps ≤ 0.55× the parameters; 2:4 is exact.
+ */
+import { existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cloneModel, Model } from '../../src/ir/index.js';
+import { loadModel, modelToBytes } from '../../src/onnx/index.js';
+import { loadDataset } from '../../src/data/index.js';
+import type { Dataset } from '../../src/passes/pass.js';
+import { floatParams, parsePruneOptions, runPrune } from '../../src/passes/prune.js';
+import { createSession } from '../../src/runtime/index.js';
+
+const MODEL = 'fixtures/mnist-mlp.onnx';
+const DATA = 'fixtures/mnist-test.npz';
+const present = existsSync(MODEL) && existsSync(DATA);
+
+let original: Model;
+let data: Dataset;
+let baseAccuracy: number;
+
+async function accuracy(m: Model): Promise<number> {
+  const s = await createSession(modelToBytes(m), { intraOpThreads: 1 });
+  try {
+    const input = m.graph.realInputs()[0].name;
+    const out = Object.values(await s.run({ [input]: data.inputs[input] as never }))[0];
+    const k = out.dims[1];
+    const d = out.data as Float32Array;
+    let ok = 0;
+    for (let i = 0; i < data.count; i++) {
+      let b = 0;
+      for (let j = 1; j < k; j++) if (d[i * k + j] > d[i * k + b]) b = j;
+      if (b === data.labels![i]) ok++;
+    }
+    return ok / data.count;
+  } finally {
+    await s.release();
+  }
+}
+
+const gz = (m: Model) => gzipSync(modelToBytes(m), { level: 9 }).length;
+
+describe.skipIf(!present)('prune targets on the MNIST MLP fixture', () => {
+  beforeAll(async () => {
+    original = await loadModel(MODEL);
+    data = (await loadDataset(DATA, original)) as unknown as Dataset;
+    baseAccuracy = await accuracy(original);
+  });
+
+  it('--prune 0.8: accuracy drop ≤ 2 points, gzip ≤ 0.35×', async () => {
+    const m = cloneModel(original);
+    const r = await runPrune(m, parsePruneOptions({ sparsity: 0.8 }));
+    expect(r.stats.sparsity).toBe(0.8);
+    const acc = await accuracy(m);
+    console.log(`prune 0.8: accuracy ${(100 * baseAccuracy).toFixed(2)}% → ${(100 * acc).toFixed(2)}%, gzip ${(gz(m) / gz(original)).toFixed(3)}×`);
+    expect(baseAccuracy - acc).toBeLessThanOrEqual(0.02);
+    expect(gz(m)).toBeLessThanOrEqual(0.35 * gz(original));
+  });
+
+  it('--prune 0.5 --prune-pattern channel: parameters ≤ 0.55×', async () => {
+    const m = cloneModel(original);
+    await runPrune(m, parsePruneOptions({ sparsity: 0.5, pattern: 'channel' }));
+    const ratio = floatParams(m.graph).params / floatParams(original.graph).params;
+    const acc = await accuracy(m);
+    console.log(`channel 0.5: params ${ratio.toFixed(3)}×, accuracy ${(100 * baseAccuracy).toFixed(2)}% → ${(100 * acc).toFixed(2)}%`);
+    expect(ratio).toBeLessThanOrEqual(0.55);
+  });
+
+  it('--prune-pattern 2:4: exactly 2 non-zeros in every group of 4 along the input dimension', async () => {
+    const m = cloneModel(original);
+    await runPrune(m, parsePruneOptions({ pattern: '2:4' }));
+    let groups = 0;
+    for (const n of m.graph.nodes.filter((x) => x.opType === 'Gemm' || x.opType === 'MatMul')) {
+      const w = m.graph.initializers.get(n.inputs[1])!;
+      const d = w.data as Float32Array;
+      const transB = n.opType === 'Gemm' && n.attributes.some((a) => a.name === 'transB' && Number(a.value) === 1);
+      const [r, c] = w.dims;
+      // input dimension: axis 1 when stored [out, in] (transB), else axis 0
+      const K = transB ? c : r;
+      const N = transB ? r : c;
+      const at = (k: number, o: number) => (transB ? d[o * c + k] : d[k * c + o]);
+      for (let o = 0; o < N; o++)
+        for (let g = 0; g < K; g += 4) {
+          let nz = 0;
+          for (let j = 0; j < 4; j++) if (at(g + j, o) !== 0) nz++;
+          expect(nz).toBe(2);
+          groups++;
+        }
+    }
+    expect(groups).toBeGreaterThan(0);
+  });
+});
