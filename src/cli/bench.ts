@@ -52,16 +52,22 @@ function nonNegativeInt(flag: string) {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-/** Declare the measurement, gate and report flags on a command. */
-export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string } = {}): Command {
+/**
+ * Declare the measurement, gate and report flags on a command. `batchSize: false` leaves out
+ * --batch-size (in `mlc compress` it is the distillation batch size; measurements use 64 there).
+ */
+export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batchSize?: boolean } = {}): Command {
   cmd.option('--data <file>', opts.dataHelp ?? 'evaluation data (.npz / .npy / test_data_set folder): accuracy with labels, agreement with the original');
   for (const g of GATE_FLAGS) cmd.option(`--${g.flag} <limit>`, g.description);
   cmd
     .option('--report <file>', 'write the report as markdown (also appended to $GITHUB_STEP_SUMMARY when set)')
     .addOption(new Option('--threads <n>', 'intra-op threads for timing (default 1, so figures are comparable)').argParser(positiveInt('threads')))
     .addOption(new Option('--runs <n>', 'exactly this many timed runs per model (default: at least 50 and at least 2 s)').argParser(positiveInt('runs')))
-    .addOption(new Option('--warmup <n>', 'untimed warm-up runs per model (default 10)').argParser(nonNegativeInt('warmup')))
-    .addOption(new Option('--batch-size <n>', 'batch size for throughput and evaluation (default 64)').argParser(positiveInt('batch-size')))
+    .addOption(new Option('--warmup <n>', 'untimed warm-up runs per model (default 10)').argParser(nonNegativeInt('warmup')));
+  if (opts.batchSize !== false) {
+    cmd.addOption(new Option('--batch-size <n>', 'batch size for throughput and evaluation (default 64)').argParser(positiveInt('batch-size')));
+  }
+  cmd
     .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
     .option('--output-name <name>', 'output to score (default: the first output)')
     .option('--no-latency', 'skip latency and throughput (size and accuracy only)');
@@ -77,7 +83,7 @@ export interface MeasureSetup {
 }
 
 /** Parse the shared flags and check the gates can be measured (labels are checked on load). */
-export function measureSetup(flags: Record<string, unknown>, have: { compare: boolean }): MeasureSetup {
+export function measureSetup(flags: Record<string, unknown>, have: { compare: boolean; batchSize?: boolean }): MeasureSetup {
   const gates = parseGateFlags(flags);
   const dataPath = typeof flags.data === 'string' ? flags.data : undefined;
   const latency = flags.latency !== false;
@@ -91,7 +97,7 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
       threads: flags.threads as number | undefined,
       runs: flags.runs as number | undefined,
       warmup: flags.warmup as number | undefined,
-      batchSize: flags.batchSize as number | undefined,
+      batchSize: have.batchSize === false ? undefined : (flags.batchSize as number | undefined),
       shapes: parseShapeFlags(flags.shape as string[] | undefined),
       outputName: typeof flags.outputName === 'string' ? flags.outputName : undefined,
       latency,

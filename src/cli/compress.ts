@@ -87,7 +87,8 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .addOption(new Option('--seed <n>', 'random seed').default(42).argParser(parseSeed))
     .option('--json', 'print the report as one JSON document on stdout');
   // measurements of the original and the result, the report and the CI gates (shared with mlc bench)
-  addMeasureOptions(cmd);
+  // (--batch-size is distillation's here; measurements use batch 64)
+  addMeasureOptions(cmd, { batchSize: false });
   for (const p of passes) {
     for (const f of p.cli?.flags ?? []) {
       const opt = new Option(f.flags, f.description);
@@ -101,7 +102,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     boundary(self, async (ui, flags) => {
       const { compress } = await import('../index.js');
       // bad measurement / gate flags and an unreadable --data fail before any work
-      const setup = measureSetup(flags, { compare: true });
+      const setup = measureSetup(flags, { compare: true, batchSize: false });
       await precheckMeasureData(setup);
       let steps: { pass: Pass<any> | string; options: unknown }[];
       if (typeof flags.recipe === 'string') {
