@@ -2,7 +2,7 @@
  * ONNX IO: load a model file or bytes into the IR, and save the IR back, losslessly.
  * The only module that imports onnx-proto.
  */
-export { loadModel, decodeModel, readModelFile } from './load.js';
+export { loadModel, decodeModel, readModelFile, externalDataFiles } from './load.js';
 export type { LoadOptions } from './load.js';
 export { saveModel, modelToBytes, tensorBytesTotal } from './save.js';
 export type { SaveOptions, SaveResult } from './save.js';

@@ -430,3 +430,35 @@ export async function loadModel(source: string | Uint8Array, opts: LoadOptions =
   }
   return decodeModel(source, opts.name ?? '<model bytes>', opts, opts.baseDir);
 }
+
+/**
+ * Absolute paths of the distinct external data files a model file references ([] if none),
+ * without reading the tensor data. Files that do not exist are listed too.
+ */
+export async function externalDataFiles(modelPath: string): Promise<string[]> {
+  const bytes = await readModelFile(modelPath);
+  let mp: Msg;
+  try {
+    walkMessage(bytes, 'ModelProto');
+    mp = decodeMessage('ModelProto', bytes);
+  } catch (e) {
+    throw new MlcError('INPUT', `${modelPath}: not a valid ONNX model (${(e as Error).message})`);
+  }
+  const dir = dirname(resolve(modelPath));
+  const found = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x);
+      return;
+    }
+    const m = v as Msg;
+    if (m.dataLocation === 1 && Array.isArray(m.externalData)) {
+      const loc = (m.externalData as Msg[]).find((e) => e.key === 'location')?.value;
+      if (loc) found.add(resolve(dir, loc));
+    }
+    for (const k of Object.keys(m)) if (k !== '$unknown') visit(m[k]);
+  };
+  visit(mp);
+  return [...found].sort();
+}

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/errors.js';
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
-import { loadModel, modelToBytes, saveModel } from '../../src/onnx/index.js';
+import { externalDataFiles, loadModel, modelToBytes, saveModel } from '../../src/onnx/index.js';
 import { decodeMessage, encodeMessage } from '../../src/onnx/proto.js';
 import { createSession } from '../../src/runtime/index.js';
 import { writeFileAtomic } from '../../src/util/fs.js';
@@ -77,6 +77,15 @@ describe('external data', () => {
     const ref = await runOnce(m);
     expect([...(await runOnce(out))]).toEqual([...ref]);
     expect([...(await runOnce(back))]).toEqual([...ref]);
+  });
+
+  it('lists the external data files a model references', async () => {
+    const out = join(dir, 'listed.onnx');
+    await saveModel(mlp(), out, { externalData: true });
+    expect(await externalDataFiles(out)).toEqual([join(dir, 'listed.onnx.data')]);
+    const inline = join(dir, 'listed-inline.onnx');
+    await saveModel(mlp(), inline);
+    expect(await externalDataFiles(inline)).toEqual([]);
   });
 
   it('switches to external data automatically above the size limit', async () => {
