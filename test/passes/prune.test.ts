@@ -5,6 +5,7 @@ import { loadModel, modelToBytes } from '../../src/onnx/index.js';
 import { silentLogger, seededRng, type PassContext } from '../../src/passes/pass.js';
 import { parsePruneOptions, prunePass, runPrune } from '../../src/passes/prune.js';
 import { createSession, makeRunner } from '../../src/runtime/index.js';
+import { buildEncoder } from '../../src/models/encoder.js';
 import { cnn, mlp, randn, rng } from './prune-helpers.js';
 
 const ctx: PassContext = { log: silentLogger, rng: seededRng(1) };
@@ -239,6 +240,30 @@ describe('channel pruning', () => {
       expectClose(await run(m, [2, 2, 8, 8]), await run(ref, [2, 2, 8, 8]));
     });
   }
+
+  it('transformer encoder: FFN neurons go through MatMul + Add + GELU (Erf); attention and residual layers are skipped', async () => {
+    const m = buildEncoder({ hidden: 16, heads: 2, ffn: 32, layers: 2, seq: 4, seed: 3 });
+    const ref = cloneModel(m);
+    const up = (i: number) => `encoder.layer.${i}.intermediate.dense`;
+    const removed = [0, 1].map((i) => expectedRemoved(W(m, `${up(i)}.weight`), 1, 0.5));
+    const r = await prunePass.run(m, parsePruneOptions({ sparsity: 0.5, pattern: 'channel' }), ctx);
+    expect(r.stats.layersPruned).toBe(2);
+    for (const i of [0, 1]) {
+      expect(W(m, `${up(i)}.weight`).dims).toEqual([16, 16]);
+      expect(W(m, `${up(i)}.bias`).dims).toEqual([16]);
+      expect(W(m, `encoder.layer.${i}.output.dense.weight`).dims).toEqual([16, 16]);
+      zeroSlices(W(ref, `encoder.layer.${i}.output.dense.weight`), 0, removed[i]);
+    }
+    expect(r.skipped.some((s) => /query/.test(s.node) && /Reshape/.test(s.reason))).toBe(true);
+    expect(r.skipped.some((s) => /output\/dense/.test(s.node) && /residual/.test(s.reason))).toBe(true);
+    const go = async (model: Model) => {
+      const s = await createSession(modelToBytes(model), { intraOpThreads: 1 });
+      const o = await s.run({ input: { dtype: 'float', dims: [2, 4, 16], data: randn(128, rng(4)) } });
+      await s.release();
+      return o.output.data as Float32Array;
+    };
+    expectClose(await go(m), await go(ref));
+  });
 
   it('global scope ranks channels across layers and keeps at least one per layer', async () => {
     const m = mlp();
