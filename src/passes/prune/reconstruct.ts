@@ -175,6 +175,7 @@ export async function refitLayers(
     for (let r = 0; r < s; r++) for (let j = 0; j < N; j++) t[r * N + j] = Y.data[r * Y.dims[1] + cols[j]];
     const b0 = job.bias ? job.bias.toNumbers() : undefined;
     const errBefore = relError(A.data, s, k, w, N, b0, t);
+    if (errBefore < 1e-6) continue; // already reproduces the original (e.g. only lost output columns)
 
     // augmented A with a ones column when the bias is refit
     const ka = job.bias ? k + 1 : k;
