@@ -114,6 +114,7 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
 
   const g = model.graph;
   if (st.modified) {
+    st.syncLegacyInputs();
     g.topoSort();
     const defined = g.definedNames();
     g.valueInfo = g.valueInfo.filter((v) => defined.has(v.name));

@@ -7,7 +7,7 @@ import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { AttrType, type Attribute, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { elemTypeOf, shapeOf, type Dim } from '../../ir/types.js';
+import { elemTypeOf, shapeOf, tensorType, type Dim } from '../../ir/types.js';
 import { allFinite, quantizeTensor, type QuantizedTensor } from '../../math/quant.js';
 import { isExcluded, type PassContext, type Skip } from '../pass.js';
 
@@ -46,7 +46,7 @@ export interface QuantizeOptions {
 }
 
 /** Per-run state shared by the mode implementations. */
-export class QuantState {
+export class QuantState implements Consts {
   readonly skipped: Skip[] = [];
   readonly counts: Record<string, number> = {};
   readonly details: Record<string, unknown>[] = [];
@@ -55,11 +55,37 @@ export class QuantState {
   bytesAfter = 0;
   modified = false;
 
+  /**
+   * IR < 4 requires every initializer to be listed as a graph input, so there a listed initializer
+   * is still a weight; from IR 4 on, listing it makes it an overridable default (not a constant).
+   */
+  readonly legacyInits = new Set<string>();
+
   constructor(
     readonly model: Model,
     readonly opts: QuantizeOptions,
     readonly ctx: PassContext,
-  ) {}
+  ) {
+    if (model.irVersion < 4) for (const i of model.graph.inputs) if (model.graph.initializers.has(i.name)) this.legacyInits.add(i.name);
+  }
+
+  /** The constant tensor behind `name` in the root graph (initializer or Constant node), if any. */
+  constant(name: string): Tensor | undefined {
+    if (!name) return undefined;
+    return this.graph.constantValue(name) ?? (this.legacyInits.has(name) ? this.graph.initializers.get(name) : undefined);
+  }
+
+  /**
+   * IR < 4 bookkeeping after the rewrite: initializers that are gone leave the input list, new
+   * ones join it (the IR 3 rule that every initializer is an input).
+   */
+  syncLegacyInputs(): void {
+    if (this.model.irVersion >= 4) return;
+    const g = this.graph;
+    g.inputs = g.inputs.filter((i) => !(this.legacyInits.has(i.name) && !g.initializers.has(i.name)));
+    const listed = new Set(g.inputs.map((i) => i.name));
+    for (const [k, t] of g.initializers) if (!listed.has(k)) g.inputs.push({ name: k, type: tensorType(t.dtype, [...t.dims]) });
+  }
 
   get graph(): Graph {
     return this.model.graph;
@@ -95,10 +121,15 @@ export function nodeLabel(n: Node): string {
   return n.name || n.outputs[0] || n.opType;
 }
 
-/** A float32 constant behind `name` (initializer not overridable by an input, or Constant node). */
-export function floatConstant(g: Graph, name: string): Tensor | undefined {
+/** Looks up constant tensors (see QuantState.constant). */
+export interface Consts {
+  constant(name: string): Tensor | undefined;
+}
+
+/** A float32 constant behind `name`. */
+export function floatConstant(c: Consts, name: string): Tensor | undefined {
   if (!name) return undefined;
-  const t = g.constantValue(name);
+  const t = c.constant(name);
   return t && t.dtype === DataType.FLOAT ? t : undefined;
 }
 
@@ -109,10 +140,11 @@ export function weightProblem(t: Tensor, minElements: number): string | undefine
   return undefined;
 }
 
-/** Remove an initializer or Constant node once nothing reads it. */
-export function dropIfUnused(g: Graph, name: string): void {
+/** Remove an initializer (a weight: not an overridable input) or Constant node once nothing reads it. */
+export function dropIfUnused(st: QuantState, name: string): void {
+  const g = st.graph;
   if (g.consumers(name).length || g.isGraphOutput(name)) return;
-  if (g.initializers.has(name) && !g.isGraphInput(name)) {
+  if (g.initializers.has(name) && (!g.isGraphInput(name) || st.legacyInits.has(name))) {
     g.initializers.delete(name);
     return;
   }
@@ -163,12 +195,12 @@ export function floatAttr(name: string, v: number): Attribute {
   return { name, type: AttrType.FLOAT, value: v };
 }
 
-/** A DequantizeLinear node (axis only when per channel). */
-export function dqNode(g: Graph, name: string, inputs: string[], output: string, axis: number | undefined): Node {
+/** A DequantizeLinear node (axis only when per channel); domain 'com.microsoft' for the contrib op. */
+export function dqNode(g: Graph, name: string, inputs: string[], output: string, axis: number | undefined, domain = ''): Node {
   return {
     name: g.uniqueName(name),
     opType: 'DequantizeLinear',
-    domain: '',
+    domain,
     inputs,
     outputs: [output],
     attributes: axis === undefined ? [] : [intAttr('axis', axis)],

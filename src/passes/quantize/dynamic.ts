@@ -32,7 +32,7 @@ import {
   transpose2d,
 } from './common.js';
 import { OP_QUANTIZERS, type WeightSite } from './ops.js';
-import { applyDqWeight, applyGatherDq, bytesOf, candidates, channelAxis, weightFormat } from './weight-only.js';
+import { applyDqWeight, applyGatherDq, bytesOf, candidates, weightFormat, type GatherEntry } from './weight-only.js';
 
 interface QuantWeight {
   q: string;
@@ -71,7 +71,7 @@ export function planMatMul(st: QuantState, site: WeightSite, foldAdd: boolean): 
     const plan: MatMulPlan = { W, K, N, transposed: transB, alpha, output: node.outputs[0] };
     const cName = node.inputs[2];
     if (cName) {
-      const c = floatConstant(g, cName);
+      const c = floatConstant(st, cName);
       if (!c) return `Gemm bias ${cName} is not a float32 constant`;
       const okShape = (c.dims.length === 1 && c.dims[0] === N) || (c.dims.length === 2 && c.dims[0] === 1 && c.dims[1] === N);
       if (!okShape) return `Gemm bias ${cName} has shape [${c.dims.join(', ')}], not [${N}]`;
@@ -93,7 +93,7 @@ export function planMatMul(st: QuantState, site: WeightSite, foldAdd: boolean): 
       const add = users[0];
       if (add.opType === 'Add' && isOnnx(add) && add.inputs.length === 2 && add.inputs[0] !== add.inputs[1]) {
         const other = add.inputs[0] === out ? add.inputs[1] : add.inputs[0];
-        const c = floatConstant(g, other);
+        const c = floatConstant(st, other);
         if (c && c.dims.length === 1 && c.dims[0] === plan.N) {
           plan.bias = Float32Array.from(c.data as Float32Array);
           plan.biasSource = other;
@@ -109,7 +109,8 @@ export function planMatMul(st: QuantState, site: WeightSite, foldAdd: boolean): 
 function quantizeMatMulWeight(st: QuantState, base: string, plan: MatMulPlan): QuantWeight {
   const g = st.graph;
   const { qtype, symmetric } = weightFormat(st);
-  const axis = channelAxis(st, 1);
+  // per-column scales are plain inputs of the MatMul rewrite: no opset requirement
+  const axis = st.opts.perChannel ? 1 : undefined;
   const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis });
   const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, [plan.K, plan.N]));
   const perChannel = axis !== undefined;
@@ -170,8 +171,8 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
   }
   g.replaceNode(node, newNodes);
   if (plan.foldedAdd) g.removeNode(plan.foldedAdd);
-  dropIfUnused(g, wName);
-  if (plan.biasSource) dropIfUnused(g, plan.biasSource);
+  dropIfUnused(st, wName);
+  if (plan.biasSource) dropIfUnused(st, plan.biasSource);
   st.modified = true;
   if (fresh) st.details.push({ weight: wName, node: label, format: weightFormat(st).qtype, form, axis: qw.perChannel ? 'column' : 'tensor' });
   return undefined;
@@ -179,7 +180,7 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
 
 export function runDynamic(st: QuantState): void {
   const done = new Map<string, string>();
-  const gatherCache = new Map<string, { q: string; scale: string; zp: string; axis?: number }>();
+  const gatherCache = new Map<string, GatherEntry>();
   const mmCache = new Map<string, QuantWeight>();
   for (const { node, site } of candidates(st, 'dynamic')) {
     const rw = OP_QUANTIZERS[node.opType].rewrites.dynamic;
@@ -190,10 +191,6 @@ export function runDynamic(st: QuantState): void {
         continue;
       }
       st.count(node.opType);
-      continue;
-    }
-    if (st.opset < 10) {
-      st.skip(node, `ai.onnx opset ${st.opset} < 10 has no DequantizeLinear`);
       continue;
     }
     if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);

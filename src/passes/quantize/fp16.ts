@@ -46,7 +46,7 @@ export function runFp16(st: QuantState): void {
   const casts: Node[] = [];
   for (const [name, t] of [...g.initializers]) {
     if (t.dtype !== DataType.FLOAT) continue;
-    if (g.isGraphInput(name)) {
+    if (g.isGraphInput(name) && !st.legacyInits.has(name)) {
       st.skip(name, 'initializer is also a graph input (overridable); left float32');
       continue;
     }

@@ -63,8 +63,8 @@ function applyMatMulNBits(st: QuantState, site: WeightSite): string | undefined 
   st.model.ensureOpset('com.microsoft', 1);
   st.bytesBefore += site.tensor.byteLength;
   st.bytesAfter += blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
-  dropIfUnused(g, wName);
-  if (plan.biasSource) dropIfUnused(g, plan.biasSource);
+  dropIfUnused(st, wName);
+  if (plan.biasSource) dropIfUnused(st, plan.biasSource);
   st.modified = true;
   st.details.push({ weight: wName, node: label, format: 'int4', blockSize: bs, K, N });
   return undefined;

@@ -9,10 +9,9 @@
  *   Conv     W [M, C/g, k…] (0)                 dq-weight    dq-weight        qdq     —
  *   Gather   data [V, H] with axis 0 (1)        gather-dq    gather-dq        —       —
  */
-import type { Graph } from '../../ir/graph.js';
 import { attrInt, type Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { floatConstant, isOnnx } from './common.js';
+import { floatConstant, isOnnx, type Consts } from './common.js';
 
 export type Rewrite = 'dq-weight' | 'gather-dq' | 'dynamic-matmul' | 'qdq' | 'matmul-nbits';
 export type ModeKey = 'weight-only' | 'dynamic' | 'static' | 'int4';
@@ -28,17 +27,17 @@ export interface WeightSite {
 
 export interface OpQuantizer {
   /** The node's constant float weight, or why the node has none the pass can use. */
-  locate(node: Node, g: Graph): WeightSite | string;
+  locate(node: Node, g: Consts): WeightSite | string;
   rewrites: Partial<Record<ModeKey, Rewrite>>;
 }
 
-function constWeight(node: Node, g: Graph, input: number, what: string): Tensor | string {
+function constWeight(node: Node, g: Consts, input: number, what: string): Tensor | string {
   const name = node.inputs[input];
   if (!name) return `no ${what} input`;
   const t = floatConstant(g, name);
   if (!t) {
-    const c = g.constantValue(name);
-    return c ? `${what} ${name} is not float32` : `${what} ${name} is not a constant`;
+    const c = g.constant(name);
+    return c ? `${what} ${name} is not float32` : `${what} ${name} is not a constant (or an overridable graph input)`;
   }
   return t;
 }

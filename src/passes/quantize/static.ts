@@ -18,7 +18,8 @@
  * second pass that fills histograms over the first pass's ranges.
  *
  * Refuses: nodes in subgraphs, excluded nodes, non-float activations, weights that are not float32
- * constants or are tiny; models below opset 10. Without calibration data it throws MlcError USAGE.
+ * constants or are tiny; models below opset 10. A model with candidates but no calibration data
+ * throws MlcError USAGE; a model without candidates is left as it is (no data needed).
  */
 import { MlcError } from '../../errors.js';
 import { cloneModel } from '../../ir/clone.js';
@@ -84,12 +85,12 @@ function planNodes(st: QuantState): Plan[] {
     const q = quantizerOf(node);
     if (!q || q.rewrites.static !== 'qdq' || !st.selected(node.opType, defaults)) continue;
     if (subgraphsOf(node).length) continue;
-    const located = q.locate(node, g);
+    const located = q.locate(node, st);
     let site: WeightSite | undefined;
     let acts = [0];
     if (typeof located === 'string') {
       // MatMul of two activations (attention): both inputs get Q/DQ
-      const both = node.opType === 'MatMul' && !g.constantValue(node.inputs[0]) && !g.constantValue(node.inputs[1]);
+      const both = node.opType === 'MatMul' && !st.constant(node.inputs[0]) && !st.constant(node.inputs[1]);
       if (!both) {
         st.skip(node, located);
         continue;
@@ -107,7 +108,7 @@ function planNodes(st: QuantState): Plan[] {
       st.skip(node, problem);
       continue;
     }
-    const bad = acts.map((i) => node.inputs[i]).find((n) => !isFloatValue(g, n) || g.constantValue(n));
+    const bad = acts.map((i) => node.inputs[i]).find((n) => !isFloatValue(g, n) || st.constant(n));
     if (bad !== undefined) {
       st.skip(node, `activation ${bad} is not a float32 tensor`);
       continue;
@@ -279,17 +280,16 @@ function foldRelu(st: QuantState, plan: Plan, p: ScaleZp): void {
 }
 
 export async function runStatic(st: QuantState): Promise<void> {
+  const plans = planNodes(st);
+  if (!plans.length) return; // nothing to calibrate: no data needed
+  if (st.opset < 10) {
+    for (const p of plans) st.skip(p.node, `ai.onnx opset ${st.opset} < 10 has no QuantizeLinear / DequantizeLinear`);
+    return;
+  }
   if (!st.ctx.calibration) {
     throw new MlcError('USAGE', 'static quantization needs calibration data: pass --calibration-data <file.npz | test_data_set folder>');
   }
   if (!st.ctx.run) throw new MlcError('USAGE', 'static quantization needs a model runner in the pass context (ctx.run)');
-  if (st.opset < 10) {
-    st.skip('model', `ai.onnx opset ${st.opset} < 10 has no QuantizeLinear / DequantizeLinear`);
-    return;
-  }
-  const g = st.graph;
-  const plans = planNodes(st);
-  if (!plans.length) return;
 
   const tensors = new Set<string>();
   for (const p of plans) {
@@ -355,14 +355,14 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp): void {
   g.touch();
   st.bytesBefore += t.byteLength;
   st.bytesAfter += bytesOf(g, [w.q, w.scale, w.zp]);
-  dropIfUnused(g, wName);
+  dropIfUnused(st, wName);
   st.details.push({ weight: wName, node: nodeLabel(node), format: qtype, axis: axis ?? 'tensor' });
 
   // bias: int32, scale s_x·s_w, zero point 0
   const bName = node.inputs[2];
   if ((node.opType !== 'Conv' && node.opType !== 'Gemm') || !bName) return;
   if (node.opType === 'Gemm' && attrFloat(node, 'beta', 1) !== 1) return;
-  const b = floatConstant(g, bName);
+  const b = floatConstant(st, bName);
   const M = t.dims[site.axis];
   if (!b || b.dims.length !== 1 || b.dims[0] !== M) return;
   const ws = w.qt.scale;
@@ -394,5 +394,5 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp): void {
   g.touch();
   st.bytesBefore += b.byteLength;
   st.bytesAfter += bytesOf(g, [bq, bs, bz]);
-  dropIfUnused(g, bName);
+  dropIfUnused(st, bName);
 }

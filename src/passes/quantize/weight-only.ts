@@ -9,9 +9,10 @@
  * - gather-dq: Gather(table, ids) becomes Gather(table_quantized, ids) → DequantizeLinear with one
  *   scale per column (axis −1), so only the gathered rows are dequantized at run time.
  *
- * Refuses (left alone, listed as skipped): weights that are graph inputs (overridable), not float32,
- * non-finite, smaller than minElements, excluded; models with ai.onnx opset < 10 (no
- * DequantizeLinear). Per-channel needs opset ≥ 13; below that one scale per tensor is used.
+ * Refuses (left alone, listed as skipped): weights that are graph inputs (overridable, IR ≥ 4), not
+ * float32, non-finite, smaller than minElements, excluded. Per-channel DequantizeLinear needs opset
+ * ≥ 13; for opset 10–12 one scale per tensor is used; below opset 10 (no DequantizeLinear) the
+ * com.microsoft DequantizeLinear of onnxruntime is used (per channel), and only onnxruntime runs it.
  */
 import type { Graph } from '../../ir/graph.js';
 import type { Node } from '../../ir/node.js';
@@ -31,9 +32,21 @@ export function weightFormat(st: QuantState): { qtype: 'int8' | 'uint8'; symmetr
   return st.opts.type === 'uint8' ? { qtype: 'uint8', symmetric: false } : { qtype: 'int8', symmetric: true };
 }
 
-/** Channel axis to use, or undefined for per-tensor (option off, or opset < 13). */
-export function channelAxis(st: QuantState, axis: number): number | undefined {
+/**
+ * Domain of the weight DequantizeLinear: the standard op from opset 10; below that onnxruntime's
+ * com.microsoft DequantizeLinear (same semantics, per-axis included), which only onnxruntime runs.
+ */
+export function weightDqDomain(st: QuantState): string {
+  if (st.opset >= 10) return '';
+  st.model.ensureOpset('com.microsoft', 1);
+  st.count('contribDequantize(opset<10)');
+  return 'com.microsoft';
+}
+
+/** Channel axis to use, or undefined for per-tensor (option off, or standard DequantizeLinear below opset 13). */
+export function channelAxis(st: QuantState, axis: number, contribOk = false): number | undefined {
   if (!st.opts.perChannel) return undefined;
+  if (contribOk && st.opset < 10) return axis;
   if (st.opset < 13) {
     st.count('perTensorFallback(opset<13)');
     return undefined;
@@ -57,12 +70,12 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
   }
   const t = site.tensor;
   const { qtype, symmetric } = weightFormat(st);
-  const axis = channelAxis(st, site.axis);
+  const axis = channelAxis(st, site.axis, true);
   const before = t.byteLength;
   const { q, scale, zp } = addQuantizedWeight(g, name, t.data as Float32Array, t.dims, qtype, symmetric, axis);
   const shared = g.consumers(name).some((c) => st.excluded(c)) || g.isGraphOutput(name);
   const outName = shared ? g.uniqueName(`${name}_dequantized`) : name;
-  const dq = dqNode(g, `${name}_DequantizeLinear`, [q, scale, zp], outName, axis);
+  const dq = dqNode(g, `${name}_DequantizeLinear`, [q, scale, zp], outName, axis, weightDqDomain(st));
   const constNode = g.producer(name);
   if (shared) {
     g.nodes.unshift(dq);
@@ -83,17 +96,25 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
 }
 
 /** Gather(table, ids) → Gather(table_quantized, ids) → DequantizeLinear(axis −1). */
-export function applyGatherDq(st: QuantState, site: WeightSite, cache: Map<string, { q: string; scale: string; zp: string; axis?: number }>): void {
+export interface GatherEntry {
+  q: string;
+  scale: string;
+  zp: string;
+  axis?: number;
+  domain: string;
+}
+
+export function applyGatherDq(st: QuantState, site: WeightSite, cache: Map<string, GatherEntry>): void {
   const g = st.graph;
   const node = site.node;
   const table = node.inputs[0];
   let entry = cache.get(table);
   if (!entry) {
     const { qtype, symmetric } = weightFormat(st);
-    const axis = channelAxis(st, 1);
+    const axis = channelAxis(st, 1, true);
     const t = site.tensor;
     const r = addQuantizedWeight(g, table, t.data as Float32Array, t.dims, qtype, symmetric, axis);
-    entry = { q: r.q, scale: r.scale, zp: r.zp, axis: axis === undefined ? undefined : -1 };
+    entry = { q: r.q, scale: r.scale, zp: r.zp, axis: axis === undefined ? undefined : -1, domain: weightDqDomain(st) };
     cache.set(table, entry);
     st.bytesBefore += t.byteLength;
     st.bytesAfter += bytesOf(g, [r.q, r.scale, r.zp]);
@@ -102,9 +123,9 @@ export function applyGatherDq(st: QuantState, site: WeightSite, cache: Map<strin
   const out = node.outputs[0];
   const gathered = g.uniqueName(`${out}_quantized`);
   const gatherQ: Node = { ...node, inputs: [entry.q, ...node.inputs.slice(1)], outputs: [gathered], attributes: [...node.attributes] };
-  const dq = dqNode(g, `${nodeLabel(node)}_DequantizeLinear`, [gathered, entry.scale, entry.zp], out, entry.axis);
+  const dq = dqNode(g, `${nodeLabel(node)}_DequantizeLinear`, [gathered, entry.scale, entry.zp], out, entry.axis, entry.domain);
   g.replaceNode(node, [gatherQ, dq]);
-  dropIfUnused(g, table);
+  dropIfUnused(st, table);
   st.modified = true;
 }
 
@@ -124,7 +145,7 @@ export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: No
   for (const node of [...st.graph.nodes]) {
     const q = quantizerOf(node);
     if (!q || !q.rewrites[mode] || !st.selected(node.opType, defaults)) continue;
-    const site = q.locate(node, st.graph);
+    const site = q.locate(node, st);
     if (typeof site === 'string') {
       st.skip(node, site);
       continue;
@@ -143,12 +164,8 @@ export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: No
 }
 
 export function runWeightOnly(st: QuantState): void {
-  if (st.opset < 10) {
-    st.skip('model', `ai.onnx opset ${st.opset} < 10 has no DequantizeLinear; weight-only quantization needs opset ≥ 10`);
-    return;
-  }
   const done = new Map<string, string>();
-  const gatherCache = new Map<string, { q: string; scale: string; zp: string; axis?: number }>();
+  const gatherCache = new Map<string, GatherEntry>();
   for (const { node, site } of candidates(st, 'weight-only')) {
     const rw = OP_QUANTIZERS[node.opType].rewrites['weight-only'];
     if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
