@@ -82,11 +82,41 @@ export function magnitudeMasks(weights: readonly ArrayLike<number>[], sparsity: 
   return masks;
 }
 
-/** k-th smallest value (1-based) of `values`; sorts `values` in place. */
+/** k-th smallest value (1-based) of `values` (no NaN); reorders `values` in place (quickselect, O(n)). */
 export function kthSmallest(values: Float32Array, k: number): number {
   if (k < 1 || k > values.length) throw new RangeError(`k=${k} out of range 1..${values.length}`);
-  values.sort();
-  return values[k - 1];
+  const target = k - 1;
+  let lo = 0;
+  let hi = values.length - 1;
+  while (hi > lo) {
+    if (hi - lo < 64) {
+      values.subarray(lo, hi + 1).sort();
+      break;
+    }
+    // median of three as the pivot, Hoare partition
+    const mid = (lo + hi) >>> 1;
+    const a = values[lo];
+    const b = values[mid];
+    const c = values[hi];
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i] < pivot) i++;
+      while (values[j] > pivot) j--;
+      if (i <= j) {
+        const t = values[i];
+        values[i] = values[j];
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break; // between j and i: equal to the pivot
+  }
+  return values[target];
 }
 
 /**

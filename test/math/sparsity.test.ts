@@ -24,6 +24,17 @@ function rand(n: number, seed = 1): Float32Array {
 
 const kept = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
 
+describe('kthSmallest', () => {
+  it('matches a full sort for every k, with duplicates', async () => {
+    const { kthSmallest } = await import('../../src/math/sparsity.js');
+    for (const n of [1, 7, 100, 1000]) {
+      const base = Float32Array.from(rand(n, n), (v) => Math.round(v * 20) / 20);
+      const sorted = base.slice().sort();
+      for (const k of [1, Math.ceil(n / 3), Math.ceil(n / 2), n]) expect(kthSmallest(base.slice(), k) === sorted[k - 1]).toBe(true);
+    }
+  });
+});
+
 describe('magnitudeMasks', () => {
   it('prunes exactly round(s*n) of one tensor, all smaller than the kept ones', () => {
     const w = rand(1000);
