@@ -38,9 +38,9 @@ export interface Svd {
 }
 
 export interface RandomizedOptions {
-  /** extra sketch columns beyond the rank (p); default 10 */
+  /** extra sketch columns beyond the rank (p); default max(10, ⌈rank/10⌉) */
   oversample?: number;
-  /** power (subspace) iterations q; default 2 */
+  /** power (subspace) iterations q; default 3 */
   powerIters?: number;
   /** uniform [0, 1) source for the Gaussian test matrix; default a fixed-seed generator */
   rng?: () => number;
@@ -185,10 +185,12 @@ function randomOrthogonalRow(x: Float64Array, row: number, d: number, rng: () =>
  * σ_1/σ_l since Q is orthonormal, so the product A·(AᵀQ) loses nothing in float64 unless
  * σ_1/σ_l > ~1e7), which saves the expensive orthonormalization on the long side.
  */
-export function svdRandomized(a: ArrayLike<number>, m: number, n: number, rank: number, opts: RandomizedOptions = {}): Svd {
-  checkShape(a, m, n);
+export function svdRandomized(input: ArrayLike<number>, m: number, n: number, rank: number, opts: RandomizedOptions = {}): Svd {
+  checkShape(input, m, n);
+  // one element type for every product keeps the GEMM packing loops monomorphic (measurably faster)
+  const a = input instanceof Float64Array ? input : Float64Array.from(input);
   if (m > n) {
-    const at = transpose(a instanceof Float32Array || a instanceof Float64Array ? a : Float64Array.from(a), m, n);
+    const at = transpose(a, m, n);
     const s = randomizedWide(at, n, m, rank, opts);
     // Aᵀ ≈ U S Vt  ⇒  A ≈ Vtᵀ S Uᵀ
     return { m, n, k: s.k, U: transpose(s.Vt, s.k, m), S: s.S, Vt: transpose(s.U, n, s.k), method: 'randomized' };
@@ -197,11 +199,11 @@ export function svdRandomized(a: ArrayLike<number>, m: number, n: number, rank: 
 }
 
 function randomizedWide(a: ArrayLike<number>, m: number, n: number, rank: number, opts: RandomizedOptions): Svd {
-  const p = opts.oversample ?? 10;
-  const q = opts.powerIters ?? 2;
-  const rng = opts.rng ?? defaultRng();
   const kmax = m; // m ≤ n
   const r = Math.max(1, Math.min(rank, kmax));
+  const p = opts.oversample ?? defaultOversample(r);
+  const q = opts.powerIters ?? 3;
+  const rng = opts.rng ?? defaultRng();
   const l = Math.min(r + p, kmax);
 
   // Qt (l×m): rows are an orthonormal basis of range((A Aᵀ)^q A Ω); Ω is n×l Gaussian (stored as Ωᵀ, l×n).
@@ -264,6 +266,11 @@ export function symmetricEigen(g: Float64Array, l: number): { values: Float64Arr
     for (let i = 0; i < l; i++) vectors[i * l + c] = V.get(i, order[c]);
   }
   return { values, vectors };
+}
+
+/** Default oversampling: 10 columns, or a tenth of the rank for large ranks (slow spectra need it). */
+export function defaultOversample(rank: number): number {
+  return Math.max(10, Math.ceil(rank / 10));
 }
 
 /** The engine `auto` picks for an m×n matrix and sketch width l. */
@@ -335,7 +342,6 @@ export function truncatedSvd(a: ArrayLike<number>, m: number, n: number, opts: T
   checkShape(a, m, n);
   const kmin = Math.min(m, n);
   const method = opts.method ?? 'auto';
-  const p = opts.oversample ?? 10;
   let total = 0;
   for (let i = 0; i < a.length; i++) total += a[i] * a[i];
 
@@ -347,6 +353,7 @@ export function truncatedSvd(a: ArrayLike<number>, m: number, n: number, opts: T
 
   if (opts.energy === undefined) {
     const r = Math.max(1, Math.min(kmin, Math.round(opts.rank ?? kmin)));
+    const p = opts.oversample ?? defaultOversample(r);
     const engine = method === 'auto' ? autoMethod(m, n, Math.min(r + p, kmin)) : method;
     const s = engine === 'exact' ? svdExact(a, m, n) : svdRandomized(a, m, n, r, opts);
     return finish(s, r, true);
@@ -355,6 +362,7 @@ export function truncatedSvd(a: ArrayLike<number>, m: number, n: number, opts: T
   const fraction = opts.energy;
   if (!(fraction > 0 && fraction <= 1)) throw new MlcError('USAGE', `energy must be in (0, 1], got ${fraction}`);
   const maxRank = Math.max(1, Math.min(kmin, opts.maxRank ?? kmin));
+  const p = opts.oversample ?? defaultOversample(maxRank);
   const engine = method === 'auto' ? autoMethod(m, n, Math.min(maxRank + p, kmin)) : method;
   if (engine === 'exact') {
     const s = svdExact(a, m, n);

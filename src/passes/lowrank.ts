@@ -334,14 +334,13 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
 
     const t0 = performance.now();
     const data = t.dtype === DataType.FLOAT ? (t.data as Float32Array) : (t.data as Float64Array);
-    const oversample = opts.oversample ?? Math.max(10, Math.ceil((rank ?? maxRank) / 10));
     const svd = truncatedSvd(data, rows, cols, {
       method: opts.svd,
       rank,
       energy: opts.energy,
       maxRank: opts.energy !== undefined ? maxRank : undefined,
-      oversample,
-      powerIters: opts.powerIters ?? 3,
+      oversample: opts.oversample,
+      powerIters: opts.powerIters,
       rng: ctx?.rng,
     });
     if (!svd.reached) {

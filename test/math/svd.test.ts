@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { frobeniusNorm, gemm, matmul, transpose } from '../../src/math/matmul.js';
+import { frobeniusNorm, gemm, gemmBackend, matmul, setGemmBackend, transpose } from '../../src/math/matmul.js';
 import {
   autoMethod,
   orthonormalizeRows,
@@ -73,7 +73,12 @@ function checkSvd(s: Svd, a: Float64Array, tol: number): void {
 }
 
 describe('gemm', () => {
-  it('matches a naive product for every transpose combination, edge sizes, α, β and float32 inputs', () => {
+  it('uses the WebAssembly SIMD kernel here', () => {
+    expect(gemmBackend()).toBe('wasm');
+  });
+
+  it.each(['wasm', 'js'] as const)('%s kernel: matches a naive product for every transpose combination, edge sizes, α, β, float32 inputs', (backend) => {
+    setGemmBackend(backend);
     const r = rng(7);
     for (const [m, n, k] of [
       [1, 1, 1],
@@ -94,6 +99,23 @@ describe('gemm', () => {
         }
       }
     }
+    setGemmBackend('wasm');
+  });
+
+  it('both kernels give bit-identical results across several k slices and panels', () => {
+    const r = rng(9);
+    const [m, n, k] = [133, 1030, 600];
+    const A = uniform(m * k, r);
+    const B = uniform(k * n, r);
+    setGemmBackend('js');
+    const c1 = matmul(A, B, m, k, n, { transB: false });
+    setGemmBackend('wasm');
+    const c2 = matmul(A, B, m, k, n);
+    expect(c2).toEqual(c1);
+    const R = naive(false, false, 3, n, k, A, B); // first rows against the naive product
+    let e = 0;
+    for (let i = 0; i < 3 * n; i++) e = Math.max(e, Math.abs(c2[i] - R[i]));
+    expect(e).toBeLessThan(1e-10);
   });
 
   it('β = 0 ignores NaN in C; bad sizes throw', () => {
