@@ -12,8 +12,9 @@
  * graph order, each on activations of the model repaired so far, so earlier errors are absorbed
  * later. λ = 1% of the mean diagonal of AᵀA (as in SparseGPT's dampening).
  *
- * Left alone, with a Skip: Conv layers, MatMul with a batched or left weight, Gemm with transA or
- * alpha / beta ≠ 1, and layers whose activations are not 2-D.
+ * Not refit: Conv layers (they keep their pruned weights). Left alone with a Skip: MatMul with a
+ * batched weight, Gemm with transA or alpha / beta ≠ 1, layers whose activations are not 2-D, and
+ * layers where the solve does not lower the error.
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
