@@ -266,7 +266,10 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     skipped.push(...r.skipped);
     stats.sparseInitializers = r.converted.length;
     stats.sparseBytesSaved = r.converted.reduce((s, c) => s + c.denseBytes - c.sparseBytes, 0);
-    if (r.converted.length) modified = true;
+    if (r.converted.length) {
+      modified = true;
+      ctx?.log.warn(`prune: ${r.converted.length} weight(s) stored as sparse initializers; passes after prune (distill, quantize) do not see them as weights`);
+    }
     for (const c of r.converted) {
       const d = details.find((x) => x.weight === c.name);
       if (d) d.storage = `sparse (${c.nnz} values, ${c.sparseBytes} B instead of ${c.denseBytes} B)`;
