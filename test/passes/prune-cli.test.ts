@@ -20,7 +20,7 @@ beforeAll(() => {
 describe('mlc compress --prune', () => {
   it('channel pruning writes a smaller model and reports what it skipped', async () => {
     const out = join(dir, 'ch.onnx');
-    const r = mlc(['compress', input, '--prune', '0.5', '--prune-pattern', 'channel', '--prune-scope', 'layer', '-o', out, '--json']);
+    const r = mlc(['compress', input, '--no-latency', '--prune', '0.5', '--prune-pattern', 'channel', '--prune-scope', 'layer', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     const p = rep.passes.find((x: { name: string }) => x.name === 'prune');
@@ -33,7 +33,7 @@ describe('mlc compress --prune', () => {
   });
 
   it('2:4 and the default output name', async () => {
-    const r = mlc(['compress', input, '--prune-pattern', '2:4']);
+    const r = mlc(['compress', input, '--no-latency', '--prune-pattern', '2:4']);
     expect(r.code, r.stderr).toBe(0);
     const m = await loadModel(join(dir, 'mlp_pruned.onnx'));
     const w = m.graph.initializers.get('w1')!.data as Float32Array; // [12, 16], groups along axis 1
@@ -42,12 +42,12 @@ describe('mlc compress --prune', () => {
 
   it('--exclude keeps a layer dense; a contradictory N:M sparsity is a usage error', async () => {
     const out = join(dir, 'ex.onnx');
-    const r = mlc(['compress', input, '--prune', '0.8', '--exclude', 'fc2', '-o', out]);
+    const r = mlc(['compress', input, '--no-latency', '--prune', '0.8', '--exclude', 'fc2', '-o', out]);
     expect(r.code, r.stderr).toBe(0);
     const m = await loadModel(out);
     expect(countZeros(m.graph.initializers.get('w2')!.data as Float32Array)).toBe(0);
     expect(countZeros(m.graph.initializers.get('w1')!.data as Float32Array)).toBeGreaterThan(0);
-    const bad = mlc(['compress', input, '--prune', '0.8', '--prune-pattern', '2:4', '-o', join(dir, 'bad.onnx')]);
+    const bad = mlc(['compress', input, '--no-latency', '--prune', '0.8', '--prune-pattern', '2:4', '-o', join(dir, 'bad.onnx')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/2:4/);
   });
