@@ -1,12 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../../src/data/index.js';
 import { AttrType, cloneModel, DataType, Model, ModelBuilder, Tensor, type AttrValue } from '../../src/ir/index.js';
 import { matmul } from '../../src/math/matmul.js';
 import { svdExact } from '../../src/math/svd.js';
-import { modelToBytes } from '../../src/onnx/index.js';
+import { loadModel, modelToBytes, saveModel } from '../../src/onnx/index.js';
 import { lowrankPass, parseLowRankOptions, runLowRank } from '../../src/passes/lowrank.js';
 import { seededRng, silentLogger, type PassContext } from '../../src/passes/pass.js';
 import { getPass } from '../../src/passes/registry.js';
 import { createSession } from '../../src/runtime/index.js';
+import { ensureBuilt, mlc, tempDir } from '../cli/helpers.js';
 
 const ctx = (): PassContext => ({ log: silentLogger, rng: seededRng(1) });
 
@@ -311,5 +315,85 @@ describe('skips and no-ops', () => {
     expect(res).toMatchObject({ modified: false, skipped: [] });
     expect(res.stats.weightsFactored).toBe(0);
     expect(modelToBytes(m)).toEqual(before);
+  });
+});
+
+describe('MNIST MLP fixture (--lowrank-energy 0.9)', () => {
+  const modelPath = 'fixtures/mnist-mlp.onnx';
+  const dataPath = 'fixtures/mnist-test.npz';
+  it.skipIf(!existsSync(modelPath) || !existsSync(dataPath))('fewer parameters, accuracy drop ≤ 1.5 points, outputs equal the dense reference', async () => {
+    const original = await loadModel(modelPath);
+    const data = await loadDataset(dataPath, original);
+    const m = cloneModel(original);
+    const res = await runLowRank(m, parseLowRankOptions({ energy: 0.9 }), ctx());
+    expect(res.modified).toBe(true);
+    for (const d of res.details!) expect(d.energyKept as number).toBeGreaterThanOrEqual(0.9);
+    expect(res.stats.paramsAfter as number).toBeLessThan(res.stats.paramsBefore as number);
+    const run2 = async (model: Model) => {
+      const s = await createSession(modelToBytes(model), { intraOpThreads: 1 });
+      try {
+        return (await s.run({ input: data.inputs.input as never })).logits.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    const acc = (logits: Float32Array) => {
+      let ok = 0;
+      for (let i = 0; i < data.count; i++) {
+        let best = 0;
+        for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+        if (best === data.labels![i]) ok++;
+      }
+      return (100 * ok) / data.count;
+    };
+    const out = await run2(m);
+    expect(acc(await run2(original)) - acc(out)).toBeLessThanOrEqual(1.5);
+    let ref = original;
+    for (const d of res.details!) ref = denseReference(ref, m, d.weight as string);
+    const want = await run2(ref);
+    let e = 0;
+    for (let i = 0; i < out.length; i++) e = Math.max(e, Math.abs(out[i] - want[i]));
+    expect(e).toBeLessThan(1e-4);
+  });
+});
+
+describe('mlc compress --lowrank (CLI end to end)', () => {
+  let dir: string;
+  let model: string;
+  beforeAll(async () => {
+    ensureBuilt();
+    dir = tempDir('mlc-lowrank-');
+    model = join(dir, 'net.onnx');
+    const b = new ModelBuilder();
+    const x = b.input('input', DataType.FLOAT, ['N', 64]);
+    const h = b.op('Relu', [b.op('Gemm', [x, b.init('fc1.weight', [96, 64], lowRank(96, 64, 8, 21)), b.init('fc1.bias', [96], randn(96, rng(2)))], { transB: 1 }, { name: 'fc1' })]);
+    const y = b.op('MatMul', [h, b.init('fc2.weight', [96, 40], randn(96 * 40, rng(3)))], {}, { name: 'fc2' });
+    b.output(y, DataType.FLOAT, ['N', 40], 'logits');
+    await saveModel(b.build(), model);
+  });
+
+  it('writes <name>_lowrank.onnx with the factored layers and reports per-weight details', async () => {
+    const r = mlc(['compress', model, '--lowrank', '0.125', '--exclude', 'fc2', '--json', '--no-latency']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.output).toBe(join(dir, 'net_lowrank.onnx'));
+    expect(doc.passes[0]).toMatchObject({ name: 'lowrank', modified: true, skipped: [{ node: 'fc2', reason: 'excluded' }] });
+    expect(doc.passes[0].stats).toMatchObject({ weightsFactored: 1, factoredParamsBefore: 96 * 64, factoredParamsAfter: 8 * 160 });
+    expect(doc.after.params).toBe(doc.before.params - 96 * 64 + 8 * 160);
+    const out = await loadModel(doc.output);
+    expect(out.graph.nodes.map((n) => n.opType)).toEqual(['Gemm', 'Gemm', 'Relu', 'MatMul']);
+    const orig = await loadModel(model);
+    expect(maxRelDiff(await run(out, { input: { dims: [3, 64] } }), await run(orig, { input: { dims: [3, 64] } }))).toBeLessThan(1e-4);
+  });
+
+  it('--lowrank-energy with --svd exact; both modes at once is a usage error', () => {
+    const r = mlc(['compress', model, '--lowrank-energy', '0.999', '--svd', 'exact', '-o', join(dir, 'e.onnx'), '--json', '--no-latency']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout).passes[0];
+    expect(p.stats).toMatchObject({ weightsFactored: 1, factoredParamsAfter: 8 * 160, randomizedSvds: 0, energy: 0.999 });
+    expect(p.skipped).toEqual([{ node: 'fc2', reason: expect.stringMatching(/needs rank \d+/) }]);
+    const bad = mlc(['compress', model, '--lowrank', '0.5', '--lowrank-energy', '0.9', '-o', join(dir, 'x.onnx')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/exactly one/);
   });
 });
