@@ -285,8 +285,10 @@ describe('static int8 (QDQ)', () => {
         expect(c.Gemm).toBe(1);
         expect(c.Relu ?? 0).toBe(0); // both folded into the Conv outputs' Q
         expect(result.stats.reluFolded).toBe(2);
-        // activations: input, conv1 out (ReLU range), pool out, conv2 out (ReLU range), flatten out, fc out
-        expect(c.QuantizeLinear).toBe(6);
+        // activations: input, conv1 out (ReLU range), pool out, conv2 out (ReLU range), flatten out;
+        // fc's output is the graph output and stays float
+        expect(c.QuantizeLinear).toBe(5);
+        expect(q.graph.producer('output')!.opType).toBe('Gemm');
         const conv1 = q.graph.nodes.find((n) => n.name === 'conv1')!;
         const wDq = q.graph.producer(conv1.inputs[1])!;
         const bDq = q.graph.producer(conv1.inputs[2])!;

@@ -11,7 +11,7 @@
  * - A ReLU that is the only reader of such an output is folded into the output's Q: with the
  *   ReLU output's range the zero point is 0, so Q clamps negatives exactly as ReLU would.
  * - One Q/DQ pair per tensor: every reader of the tensor reads the DQ output (graph outputs keep
- *   the float value).
+ *   the float value; a node output that is a graph output gets no Q/DQ).
  *
  * Calibration: the model with the chosen tensors added as outputs is run (ctx.run) on up to
  * calibrationSamples samples of ctx.calibration; minmax needs one pass, percentile and entropy a
@@ -327,7 +327,9 @@ export async function runStatic(st: QuantState): Promise<void> {
     if (!plan.done) continue;
     for (const t of plan.inNames) if (!qdqDone.has(t)) qdqDone.set(t, insertQdq(st, t, params.get(t)!));
     const outT = plan.relu ? plan.outTensor : plan.node.outputs[0];
-    if (qdqDone.has(outT)) continue;
+    // a graph output stays float: a Q/DQ there only adds error (the node then runs as
+    // DQ → op, which onnxruntime still turns into an integer kernel for MatMul)
+    if (qdqDone.has(outT) || (!plan.relu && st.graph.isGraphOutput(outT))) continue;
     if (plan.relu) {
       foldRelu(st, plan, params.get(outT)!);
       qdqDone.set(outT, outT);
