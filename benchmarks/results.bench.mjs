@@ -46,6 +46,7 @@ const RECIPES = [
   { name: 'fp16', args: ['--quantize', 'fp16'] },
   { name: 'int4', args: ['--quantize', 'int4'] },
   { name: 'distill (after prune 80%)', args: ['--prune', '0.8', '--distill', '--train-data', TRAIN] },
+  { name: 'distill into a half-width student', args: ['--student-width', '0.5', '--train-data', TRAIN] },
   { name: 'prune 80% + int8', args: ['--prune', '0.8', '--quantize', 'int8'] },
   { name: 'low-rank 0.5 + int8', args: ['--lowrank', '0.5', '--quantize', 'int8'] },
 ];

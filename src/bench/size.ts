@@ -8,7 +8,8 @@
  * A parameter counts as zero when it encodes the real value 0: for a quantized weight read by a
  * DequantizeLinear whose zero point is a constant (per-tensor or per-axis), that is q == z
  * (r = s·(q − z)); for 4-bit types the packed nibbles are unpacked; for float16 / bfloat16 both
- * +0 and −0.
+ * +0 and −0. The packed weight of a com.microsoft MatMulNBits counts as its K·N quantized values
+ * (not its bytes), zero where q equals the block's zero point (default 2^(bits−1)).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -148,6 +149,41 @@ function zeroPointFor(g: Graph, name: string): { zp: Tensor; axis: number } | un
   return undefined;
 }
 
+/**
+ * The packed weight B [N, ⌈K/bs⌉, bs·bits/8] of a MatMulNBits reading `name` as input 1: its K·N
+ * values and how many differ from their block's zero point (input 3, packed like B, or 2^(bits−1)).
+ */
+export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: number; nonzero: number } | undefined {
+  const c = g.consumers(name).find((n) => n.opType === 'MatMulNBits' && n.inputs[1] === name);
+  if (!c || t.dtype !== DataType.UINT8) return undefined;
+  const bits = attrInt(c, 'bits', 4);
+  const K = attrInt(c, 'K', 0);
+  const N = attrInt(c, 'N', 0);
+  const bs = attrInt(c, 'block_size', 0);
+  if (![2, 4, 8].includes(bits) || !(K > 0) || !(N > 0) || !(bs > 0)) return undefined;
+  const kBlocks = Math.ceil(K / bs);
+  const blob = (bs * bits) / 8;
+  if (!Number.isInteger(blob) || t.size !== N * kBlocks * blob) return undefined;
+  const mask = (1 << bits) - 1;
+  const zpT = c.inputs[3] ? g.constantValue(c.inputs[3]) : undefined;
+  const zpData = zpT && zpT.dtype === DataType.UINT8 ? (zpT.data as Uint8Array) : undefined;
+  const zpStride = Math.ceil((kBlocks * bits) / 8);
+  const d = t.data as Uint8Array;
+  let nonzero = 0;
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const zp = zpData ? (zpData[n * zpStride + Math.floor((b * bits) / 8)] >> ((b * bits) % 8)) & mask : 1 << (bits - 1);
+      const base = (n * kBlocks + b) * blob;
+      const end = Math.min(bs, K - b * bs);
+      for (let i = 0; i < end; i++) {
+        const q = (d[base + Math.floor((i * bits) / 8)] >> ((i * bits) % 8)) & mask;
+        if (q !== zp) nonzero++;
+      }
+    }
+  }
+  return { params: K * N, nonzero };
+}
+
 /** Parameter count, non-zero parameters and initializer bytes by dtype, over all graphs. */
 export function countParams(model: Model): ParamStats {
   const s: ParamStats = { params: 0, nonzeroParams: 0, bytesByDtype: {} };
@@ -162,7 +198,14 @@ export function countParams(model: Model): ParamStats {
     s.nonzeroParams += countNonzero(t, zp);
   };
   const visit = (g: Graph) => {
-    for (const [name, t] of g.initializers) addTensor(t, zeroPointFor(g, name));
+    for (const [name, t] of g.initializers) {
+      const nb = matMulNBitsCounts(g, name, t);
+      if (nb) {
+        addBytes(t);
+        s.params += nb.params;
+        s.nonzeroParams += nb.nonzero;
+      } else addTensor(t, zeroPointFor(g, name));
+    }
     for (const sp of g.sparseInitializers) {
       addBytes(sp.values);
       addBytes(sp.indices);

@@ -8,6 +8,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { float32ToHalfArray } from '../../src/math/float16.js';
+import { quantizeInt4Blocks } from '../../src/math/quant.js';
 import { saveModel } from '../../src/onnx/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlc-bench-size-'));
@@ -64,6 +65,33 @@ describe('countParams', () => {
     // wq: 2 non-zero (130, 0), scale 1, zero point 128 ≠ 0 → 1
     expect(st.nonzeroParams).toBe(4);
     expect(st.bytesByDtype).toEqual({ uint8: 5, float: 4 });
+  });
+  it('MatMulNBits weights count K·N values, zero where q equals the block zero point', () => {
+    for (const symmetric of [true, false]) {
+      const K = 20; // not a multiple of the block: the padded tail does not count
+      const N = 3;
+      const bs = 16;
+      // integers in [-5, 10] (asymmetric scale 1) or with max |w| = 8 (symmetric scale 1): exact
+      const w = Float32Array.from({ length: K * N }, (_, i) => (i % 3 === 0 ? 0 : symmetric ? ((i % 8) + 1) * (i % 2 ? 1 : -1) : (i % 16) - 5 || 1));
+      if (symmetric) w[1] = -8;
+      else {
+        w[1] = -5;
+        w[2] = 10;
+      }
+      const blk = quantizeInt4Blocks(w, K, N, bs, symmetric);
+      const b = new ModelBuilder({ opsets: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }] });
+      const x = b.input('x', DataType.FLOAT, ['M', K]);
+      const ins = [x, b.init('B', [N, blk.kBlocks, bs / 2], blk.packed, DataType.UINT8), b.init('S', [N * blk.kBlocks], blk.scales)];
+      if (blk.zeroPoints) ins.push(b.init('Z', [blk.zeroPoints.length], blk.zeroPoints, DataType.UINT8));
+      const y = b.op('MatMulNBits', ins, { K, N, bits: 4, block_size: bs }, { domain: 'com.microsoft' });
+      b.output(y, DataType.FLOAT, ['M', N]);
+      const st = countParams(b.build());
+      const zeros = w.filter((v) => v === 0).length;
+      const extra = N * blk.kBlocks + (blk.zeroPoints?.length ?? 0);
+      expect(st.params).toBe(K * N + extra);
+      const nzScales = blk.scales.filter((v) => v !== 0).length + (blk.zeroPoints ? blk.zeroPoints.filter((v) => v !== 0).length : 0);
+      expect(st.nonzeroParams).toBe(K * N - zeros + nzScales);
+    }
   });
   it('includes Constant-node tensors and subgraph initializers', () => {
     const b = new ModelBuilder();
