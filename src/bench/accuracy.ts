@@ -3,7 +3,9 @@
  *
  * - top-1 accuracy (with labels): argmax over the last axis of the chosen output (the first
  *   output, or `outputName`) against the labels. An output [N, C] gives one prediction per sample;
- *   an output [N, T, C] gives T, and then the labels must hold N·T values.
+ *   an output [N, T, C] gives T, and then the labels must hold N·T values. An integer output with
+ *   one value per prediction ([N] or [N, 1], e.g. a classifier's `label` output) holds the
+ *   predicted classes themselves.
  * - against the original (always, labels or not), on the same inputs:
  *   agreement = share of predictions where both models' argmax is the same;
  *   cosine    = mean over samples of  a·b / (‖a‖·‖b‖)  (each sample's output flattened; two zero
@@ -118,6 +120,7 @@ export async function evaluate(
     const rowsFed = opts.fixedBatch ?? n;
     const feeds = datasetFeeds(data, specs, start, rowsFed);
     const outs: (Float32Array | Float64Array)[] = [];
+    const intOut: boolean[] = [];
     let dims: readonly number[] = [];
     for (let m = 0; m < models.length; m++) {
       const res = await models[m].run(feeds, [outputName]);
@@ -131,6 +134,7 @@ export async function evaluate(
         );
       }
       outs.push(toFloat(o, outputName));
+      intOut.push(!(o.data instanceof Float32Array || o.data instanceof Float64Array) && o.dtype !== 'float16' && o.dtype !== 'bfloat16');
     }
     if (dims.length === 0 || dims[0] !== rowsFed) {
       throw new MlcError(
@@ -150,7 +154,7 @@ export async function evaluate(
         );
       }
     }
-    const preds = outs.map((o) => argmaxRows(o, c, n * k));
+    const preds = outs.map((o, m) => (c === 1 && intOut[m] ? Int32Array.from(o.subarray(0, n * k)) : argmaxRows(o, c, n * k)));
     if (labels) {
       for (let m = 0; m < models.length; m++) {
         const p = preds[m];

@@ -95,6 +95,18 @@ describe('evaluate with fixed outputs', () => {
     expect(seen).toEqual([3, 3]);
     expect(r.accuracy[0]).toBe(3 / 4);
   });
+  it('an integer output with one value per sample holds the predicted classes', async () => {
+    const labelModel = (classes: number[]): Runnable => ({
+      run: async (feeds) => {
+        const x = feeds.x.data as Float32Array;
+        const n = feeds.x.dims[0];
+        return { y: { dtype: 'int64', dims: [n], data: BigInt64Array.from({ length: n }, (_, r) => BigInt(classes[x[r * 4]])) } };
+      },
+    });
+    const r = await evaluate([labelModel([0, 1, 2, 1]), labelModel([0, 1, 1, 0])], data, specs, 'y', { batchSize: 3 });
+    expect(r.accuracy).toEqual([3 / 4, 3 / 4]);
+    expect(r.agreement[0]).toBe(2 / 4);
+  });
   it('labels that do not match the predictions are a clear error', async () => {
     await expect(evaluate([table(ref)], { ...data, labels: Int32Array.from([0, 1]) }, specs, 'y')).rejects.toThrow(
       /labels hold 2 values, but output "y" \[4, 3\] gives 1 prediction\(s\) per sample for 4 samples/,
