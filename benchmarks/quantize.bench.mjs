@@ -58,6 +58,7 @@ async function speed() {
   const variants = [
     ['int8 dynamic (DynamicQuantizeMatMul)', { type: 'int8' }],
     ['int8 dynamic (DynamicQuantizeLinear+MatMulInteger)', { type: 'int8', dynamicForm: 'standard' }],
+    ['int8 dynamic, per-tensor scales', { type: 'int8', perChannel: false }],
     ['uint8 dynamic (DynamicQuantizeMatMul)', { type: 'uint8' }],
   ];
   const sessions = [['fp32', await createSession(fp32, { intraOpThreads: 1 })]];

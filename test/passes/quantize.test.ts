@@ -111,6 +111,36 @@ describe('dynamic int8', () => {
   });
 });
 
+describe('--exclude in every mode', () => {
+  const calib = dataset('input', [64, 32], 7);
+  for (const raw of [
+    { type: 'int8', mode: 'weight-only' },
+    { type: 'uint8', mode: 'dynamic', dynamicForm: 'standard' },
+    { type: 'int8', mode: 'static' },
+    { type: 'fp16' },
+    { type: 'int4' },
+  ]) {
+    it(`${JSON.stringify(raw)}: mm1 keeps its float weight, the rest changes`, async () => {
+      const run = makeRunner();
+      try {
+        const m = buildMlp();
+        const { model: q, result } = await quantize(m, { ...raw, exclude: ['mm*'] }, ctxWith({ calibration: calib, run }));
+        expect(result.modified).toBe(true);
+        const mm1 = q.graph.nodes.find((n) => n.name === 'mm1')!;
+        expect(mm1.opType).toBe('MatMul');
+        expect(mm1.inputs[1]).toBe('W1');
+        const w1 = q.graph.initializers.get('W1')!;
+        expect(w1.dtype).toBe(DataType.FLOAT);
+        expect(w1.data).toEqual(m.graph.initializers.get('W1')!.data);
+        expect(q.graph.initializers.get('W2')?.dtype ?? DataType.UNDEFINED).not.toBe(DataType.FLOAT);
+        expect((await compare(m, q, mlpFeeds)).cos).toBeGreaterThan(0.99);
+      } finally {
+        await run.release();
+      }
+    });
+  }
+});
+
 describe('no-op cases', () => {
   it('a model without quantizable nodes is unchanged', async () => {
     const b = new ModelBuilder();
