@@ -43,6 +43,12 @@ export interface DistillConfig {
   keepZeros?: boolean;
   /** the output to distill (default: the first graph output) */
   output?: string;
+  /**
+   * 'mixup' (default): each epoch half the training inputs are mixed with a random partner and
+   * labelled by the teacher (more soft targets from the same data; float inputs only);
+   * 'none': the training inputs as they are.
+   */
+  augment?: 'mixup' | 'none';
 }
 
 export interface DistillReport {
@@ -71,6 +77,8 @@ interface Split {
 }
 
 const EVAL_BATCH = 256;
+/** share of training samples mixed with a partner each epoch (augment: 'mixup') */
+const MIX_SHARE = 0.5;
 
 function rowSize(dims: readonly number[]): number {
   let p = 1;
@@ -114,6 +122,20 @@ function toTfFeeds(tf: Tf, feeds: ReturnType<typeof gatherFeeds>): Record<string
   for (const [k, f] of Object.entries(feeds)) {
     if (f.data instanceof BigInt64Array) r[k] = tf.tensor(Int32Array.from(f.data, (x) => Number(x)), f.dims, 'int32');
     else r[k] = tf.tensor(f.data, f.dims, f.dtype === 'float' ? 'float32' : 'int32');
+  }
+  return r;
+}
+
+/** tfjs tensors of rows [s, e) of whole-epoch feeds. */
+function sliceTfFeeds(tf: Tf, feeds: ReturnType<typeof gatherFeeds>, names: string[], s: number, e: number): Record<string, TT> {
+  const r: Record<string, TT> = {};
+  for (const k of names) {
+    const f = feeds[k];
+    const row = rowSize(f.dims);
+    const dims = [e - s, ...f.dims.slice(1)];
+    const d = f.data.subarray(s * row, e * row);
+    if (d instanceof BigInt64Array) r[k] = tf.tensor(Int32Array.from(d, (x) => Number(x)), dims, 'int32');
+    else r[k] = tf.tensor(d, dims, f.dtype === 'float' ? 'float32' : 'int32');
   }
   return r;
 }
@@ -352,21 +374,48 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
       (teacherVal !== null ? ` (teacher ${show(teacherVal)})` : ''),
   );
 
+  const allInputs = [...new Set([...studentInputs, ...teacherInputs])];
+  const mixup = (cfg.augment ?? 'mixup') === 'mixup' && allInputs.every((nm) => train.inputs[nm].dtype === 'float');
   let step = 0;
   const trainStart = Date.now();
   for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
     const order = permutation(trainIdx.length, rng);
+    const n = order.length;
     const epochIdx = Int32Array.from(order, (i) => trainIdx[i]);
-    const epochTeacher = new Float32Array(order.length * D);
-    for (let i = 0; i < order.length; i++) epochTeacher.set(tTrain.data.subarray(order[i] * D, order[i] * D + D), i * D);
+    const epochTeacher = new Float32Array(n * D);
+    for (let i = 0; i < n; i++) epochTeacher.set(tTrain.data.subarray(order[i] * D, order[i] * D + D), i * D);
     const epochLabels = trainLabels ? Int32Array.from(order, (i) => trainLabels[i]) : undefined;
+    // the epoch's inputs, in epoch order (student and teacher inputs)
+    const epochInputs = gatherFeeds(train, allInputs, epochIdx, 0, n);
+    if (mixup) {
+      // mix a share of the samples with a random partner, x ← (1 − λ)·x + λ·x_partner, λ ~ U(0, ½);
+      // the teacher labels the mixed inputs (the dominant sample keeps its hard label)
+      const partner = permutation(n, rng);
+      const mixed: number[] = [];
+      for (let i = 0; i < n; i++) {
+        if (rng() >= MIX_SHARE) continue;
+        const lam = 0.5 * rng();
+        for (const name of allInputs) {
+          const a = epochInputs[name].data as Float32Array;
+          const src = train.inputs[name].data as Float32Array;
+          const r = rowSize(train.inputs[name].dims);
+          const po = epochIdx[partner[i]] * r;
+          for (let j = 0; j < r; j++) a[i * r + j] = (1 - lam) * a[i * r + j] + lam * src[po + j];
+        }
+        mixed.push(i);
+      }
+      const mixedIdx = Int32Array.from(mixed);
+      const view: Dataset = { inputs: epochInputs, count: n };
+      const tm = await teacherLogits(teacher, view, mixedIdx, teacherInputs, output, ctx.run);
+      for (let k = 0; k < mixed.length; k++) epochTeacher.set(tm.data.subarray(k * D, k * D + D), mixed[k] * D);
+    }
     let lossSum = 0;
     for (let s = 0; s < epochIdx.length; s += bs) {
       ctx.signal?.throwIfAborted();
       const e = Math.min(epochIdx.length, s + bs);
       setLr(step);
       const lossValue = tf.tidy(() => {
-        const feeds = toTfFeeds(tf, gatherFeeds(train, studentInputs, epochIdx, s, e));
+        const feeds = sliceTfFeeds(tf, epochInputs, studentInputs, s, e);
         const tOut = tf.tensor(epochTeacher.subarray(s * D, e * D), [e - s, D]);
         const lab = epochLabels ? tf.tensor(epochLabels.subarray(s, e), [e - s], 'int32') : undefined;
         const { value, grads } = tf.variableGrads(() => lossFn(exec.run(feeds, [logits])[0], tOut, lab), vars);
