@@ -9,6 +9,7 @@
 // 2. A BERT-like encoder (hidden 768, ffn 3072, 4 layers; src/models/encoder.ts) factored at
 //    --lowrank 0.5 (target ≤ 60 s for the whole pass), then both models run once through ORT.
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { cloneModel, Tensor } from '../dist/ir/index.js';
 import { matmul } from '../dist/math/matmul.js';
 import { loadModel, modelToBytes } from '../dist/onnx/index.js';
@@ -115,7 +116,8 @@ if (!args.includes('--skip-encoder')) {
   const t0 = performance.now();
   const enc = buildEncoder({ layers, seq: 32 });
   const original = cloneModel(enc);
-  console.log(`\nBERT-like encoder: ${layers} layers, hidden 768, ffn 3072 (built in ${(performance.now() - t0).toFixed(0)} ms)`);
+  console.log(`\nload average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`BERT-like encoder: ${layers} layers, hidden 768, ffn 3072 (built in ${(performance.now() - t0).toFixed(0)} ms)`);
   const c0 = process.cpuUsage();
   const t1 = performance.now();
   const res = await runLowRank(enc, parseLowRankOptions({ ratio: 0.5 }), ctx());

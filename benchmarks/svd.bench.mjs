@@ -1,6 +1,6 @@
 // SVD engine benchmark.
 //
-//   npm run build && node benchmarks/svd.bench.mjs [--exact] [--sweep]
+//   npm run build && node benchmarks/svd.bench.mjs [--exact] [--sweep] [--js]
 //
 // 1. Target: rank-192 truncated SVD of a 768×3072 matrix with a decaying spectrum in ≤ 2 s, with a
 //    relative Frobenius error within 1% of the exact truncated SVD's. The matrix is built from a
@@ -10,10 +10,12 @@
 //    --exact also times ml-matrix's exact SVD on the 1/√i matrix (about 30 s) and reports its error.
 // 2. --sweep: exact vs randomized time at ratio 0.25 over a range of shapes — the measurements behind
 //    `--svd auto` (randomized from min(m, n) ≥ 256).
-import { matmul } from '../dist/math/matmul.js';
+import { loadavg } from 'node:os';
+import { gemmBackend, matmul, setGemmBackend } from '../dist/math/matmul.js';
 import { orthonormalizeRows, relativeError, scaledLeft, svdExact, svdRandomized, truncatedSvd } from '../dist/math/svd.js';
 
 const args = process.argv.slice(2);
+if (args.includes('--js')) setGemmBackend('js'); // the plain JavaScript micro-kernel, for comparison
 
 function rng(seed = 1) {
   let a = seed >>> 0;
@@ -56,6 +58,7 @@ const spectra = {
   '1/(1+i)': (i) => 1 / (1 + i),
   '1/sqrt(1+i)': (i) => 1 / Math.sqrt(1 + i),
 };
+console.log(`GEMM kernel: ${gemmBackend()}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 console.log(`rank-${r} truncated SVD of a ${m}×${n} float32 matrix (randomized: p = max(10, r/10), q = 3)`);
 console.log('spectrum        time ms   rel. error   exact (E–Y)   excess');
 let slow;
@@ -65,17 +68,21 @@ for (const [name, f] of Object.entries(spectra)) {
   if (name === '1/sqrt(1+i)') slow = { a, sigma };
   const best = bestError(sigma, r);
   const times = [];
+  const cpus = [];
   let err;
   for (let rep = 0; rep < 3; rep++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const s = truncatedSvd(a, m, n, { rank: r, method: 'randomized', rng: rng(rep + 1) });
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
     err = relativeError(a, m, n, scaledLeft(s), s.Vt, r);
   }
   const t = Math.min(...times);
   console.log(
     `${name.padEnd(14)} ${t.toFixed(0).padStart(7)}   ${err.toFixed(6)}     ${best.toFixed(6)}     ${(100 * (err / best - 1)).toFixed(2)}%` +
-      `   (runs: ${times.map((x) => x.toFixed(0)).join(', ')} ms)`,
+      `   (wall: ${times.map((x) => x.toFixed(0)).join(', ')} ms; CPU: ${cpus.map((x) => x.toFixed(0)).join(', ')} ms)`,
   );
 }
 

@@ -16,11 +16,19 @@
  * `auto` picks randomized when the matrix is large (min(m, n) ≥ 256) and the sketch is at most
  * 80% of min(m, n); see benchmarks/svd.bench.mjs for the measurements behind the threshold.
  */
-import { EigenvalueDecomposition, Matrix, SVD } from 'ml-matrix';
+import { createRequire } from 'node:module';
 import { MlcError } from '../errors.js';
 import { gemm, transpose } from './matmul.js';
 
 export type SvdMethod = 'auto' | 'exact' | 'randomized';
+
+type MlMatrix = typeof import('ml-matrix');
+let mlMatrix: MlMatrix | undefined;
+
+/** ml-matrix, loaded on first use (it costs ~40 ms at start-up and most commands never need it). */
+function ml(): MlMatrix {
+  return (mlMatrix ??= createRequire(import.meta.url)('ml-matrix') as MlMatrix);
+}
 
 /** A (possibly truncated) SVD: A ≈ U · diag(S) · Vt. */
 export interface Svd {
@@ -62,6 +70,7 @@ export function svdExact(a: ArrayLike<number>, m: number, n: number): Svd {
   checkShape(a, m, n);
   const rows: number[][] = [];
   for (let i = 0; i < m; i++) rows.push(Array.from({ length: n }, (_, j) => a[i * n + j]));
+  const { SVD, Matrix } = ml();
   const d = new SVD(new Matrix(rows), { autoTranspose: true });
   const k = Math.min(m, n);
   const order = d.diagonal
@@ -255,6 +264,7 @@ export function symmetricEigen(g: Float64Array, l: number): { values: Float64Arr
     for (let j = 0; j < l; j++) row[j] = 0.5 * (g[i * l + j] + g[j * l + i]);
     rows.push(row);
   }
+  const { EigenvalueDecomposition, Matrix } = ml();
   const e = new EigenvalueDecomposition(new Matrix(rows), { assumeSymmetric: true });
   const ev = e.realEigenvalues;
   const V = e.eigenvectorMatrix;
