@@ -274,6 +274,44 @@ describe('Conv', () => {
   });
 });
 
+describe('other model forms', () => {
+  it('IR 3 model (initializers listed as inputs): factors become inputs too; Gemm before opset 11 is skipped', async () => {
+    const b = new ModelBuilder({ opset: 8 });
+    const x = b.input('input', DataType.FLOAT, ['N', 40]);
+    const h = b.op('MatMul', [x, b.init('w', [40, 50], lowRank(40, 50, 3, 31))], {}, { name: 'mm' });
+    const y = b.op('Gemm', [h, b.init('g', [50, 30], lowRank(50, 30, 2, 32)), b.init('gb', [30], randn(30, rng(1)))], {}, { name: 'gemm' });
+    b.output(y, DataType.FLOAT, undefined, 'logits');
+    const m = b.build();
+    m.irVersion = 3;
+    for (const [name, t] of m.graph.initializers) m.graph.inputs.push({ name, type: { kind: 'tensor', elemType: t.dtype, shape: [...t.dims] } });
+    const orig = cloneModel(m);
+    const res = await runLowRank(m, parseLowRankOptions({ ratio: 0.1 }), ctx()); // r = 4 ≥ 3
+    expect(res.details!.map((d) => d.weight)).toEqual(['w']);
+    expect(res.skipped).toEqual([{ node: 'gemm', reason: 'Gemm before opset 11 (its C input is required)' }]);
+    const inputs = m.graph.inputs.map((i) => i.name);
+    expect(inputs).toContain('w_lowrank_u');
+    expect(inputs).toContain('w_lowrank_v');
+    expect(inputs).not.toContain('w');
+    expect(maxRelDiff(await run(m, { input: { dims: [2, 40] } }), await run(orig, { input: { dims: [2, 40] } }))).toBeLessThan(1e-4);
+  });
+
+  it('float64 weights keep float64 factors', async () => {
+    const b = new ModelBuilder();
+    const x = b.input('input', DataType.DOUBLE, ['N', 24]);
+    const w = Float64Array.from(lowRank(24, 36, 2, 33));
+    const y = b.op('MatMul', [x, b.init('w', [24, 36], w, DataType.DOUBLE)], {}, { name: 'mm' });
+    b.output(y, DataType.DOUBLE, undefined, 'logits');
+    const m = b.build();
+    const res = await runLowRank(m, parseLowRankOptions({ ratio: 0.125 }), ctx()); // r = 3
+    expect(res.modified).toBe(true);
+    const P = m.graph.initializers.get('w_lowrank_u')!;
+    expect(P.dtype).toBe(DataType.DOUBLE);
+    expect(P.data).toBeInstanceOf(Float64Array);
+    expect((res.details![0] as Record<string, number>).relError).toBeLessThan(1e-9);
+    await createSession(modelToBytes(m), { intraOpThreads: 1 }).then((s) => s.release());
+  });
+});
+
 describe('skips and no-ops', () => {
   it('non-constant weights, small savings, shared weights, exclusions, energy out of reach', async () => {
     const b = new ModelBuilder();
