@@ -21,6 +21,13 @@
  * role) or that are graph outputs, Gemm before opset 11, and weights whose factorization would save
  * less than `minSaving` of their parameters (params before = rows·cols, after = r·(rows + cols)).
  * Only the main graph is rewritten (not If / Loop bodies).
+ *
+ * Data-aware mode (`dataAware`, needs calibration data; opt-in): for a MatMul / Gemm whose weight
+ * multiplies an activation from the right (y = x·W), the factorization minimizes the error on the
+ * data, ‖X·(W − A·B)‖_F, instead of ‖W − A·B‖_F: with C = XᵀX + λI = L·Lᵀ (Cholesky;
+ * λ = 1e-3 · mean diag C), take the truncated SVD of Lᵀ·W = U Σ Vᵀ and set A = L⁻ᵀ·U_r·Σ_r,
+ * B = V_rᵀ (the whitened SVD of SVD-LLM / ASVD). `energy` then means the share of ‖X·W‖² the
+ * factors keep. Other readers (Conv, constant on the left, shared weights) use the plain SVD.
  */
 import { countParams } from '../bench/size.js';
 import { MlcError } from '../errors.js';
@@ -30,7 +37,10 @@ import type { Model } from '../ir/model.js';
 import { attrInt, AttrType, type Attribute, type Node } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
+import { gemm, transpose } from '../math/matmul.js';
 import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math/svd.js';
+import { takeDataset } from '../data/batch.js';
+import { cloneModel } from '../ir/clone.js';
 import { isExcluded, type Pass, type PassContext, type PassResult, type Skip } from './pass.js';
 
 export interface LowRankOptions {
@@ -46,6 +56,10 @@ export interface LowRankOptions {
   /** randomized SVD: oversampling (default max(10, r/10)) and power iterations (default 3) */
   oversample?: number;
   powerIters?: number;
+  /** whiten by input-activation statistics from ctx.calibration (or ctx.train) */
+  dataAware?: boolean;
+  /** samples used for the activation statistics (default 512) */
+  dataSamples?: number;
 }
 
 function num(v: unknown, name: string): number | undefined {
@@ -60,7 +74,7 @@ function num(v: unknown, name: string): number | undefined {
 export function parseLowRankOptions(raw: unknown): LowRankOptions {
   const r = (raw ?? {}) as Record<string, unknown>;
   if (typeof r !== 'object' || Array.isArray(r)) throw new MlcError('USAGE', 'lowrank: options must be an object');
-  const known = new Set(['ratio', 'energy', 'minSaving', 'svd', 'exclude', 'oversample', 'powerIters']);
+  const known = new Set(['ratio', 'energy', 'minSaving', 'svd', 'exclude', 'oversample', 'powerIters', 'dataAware', 'dataSamples']);
   for (const k of Object.keys(r)) if (!known.has(k)) throw new MlcError('USAGE', `lowrank: unknown option "${k}"`);
   const ratio = num(r.ratio, 'ratio');
   const energy = num(r.energy, 'energy');
@@ -90,6 +104,15 @@ export function parseLowRankOptions(raw: unknown): LowRankOptions {
   if (energy !== undefined) o.energy = energy;
   if (oversample !== undefined) o.oversample = oversample;
   if (powerIters !== undefined) o.powerIters = powerIters;
+  if (r.dataAware !== undefined && r.dataAware !== null && r.dataAware !== false && r.dataAware !== 'false') {
+    if (r.dataAware !== true && r.dataAware !== 'true') throw new MlcError('USAGE', `lowrank: dataAware must be a boolean, got ${JSON.stringify(r.dataAware)}`);
+    o.dataAware = true;
+  }
+  const dataSamples = num(r.dataSamples, 'dataSamples');
+  if (dataSamples !== undefined) {
+    if (!(Number.isInteger(dataSamples) && dataSamples >= 1)) throw new MlcError('USAGE', 'lowrank: dataSamples must be a positive integer');
+    o.dataSamples = dataSamples;
+  }
   return o;
 }
 
@@ -241,6 +264,8 @@ interface Detail {
   paramsAfter: number;
   relError: number;
   svd: 'exact' | 'randomized';
+  /** data-aware: factored against input-activation statistics */
+  whitened: boolean;
   ms: number;
 }
 
@@ -275,6 +300,8 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
     if (!l) groups.set(a.weight, (l = []));
     l.push(a);
   }
+
+  const whiteners = opts.dataAware ? await activationWhiteners(model, groups, opts, ctx) : new Map<Node, Float64Array>();
 
   let svdMs = 0;
   let factoredBefore = 0;
@@ -334,7 +361,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
 
     const t0 = performance.now();
     const data = t.dtype === DataType.FLOAT ? (t.data as Float32Array) : (t.data as Float64Array);
-    const svd = truncatedSvd(data, rows, cols, {
+    const svdOpts = {
       method: opts.svd,
       rank,
       energy: opts.energy,
@@ -342,17 +369,37 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
       oversample: opts.oversample,
       powerIters: opts.powerIters,
       rng: ctx?.rng,
-    });
+    };
+    const stat = sites.length === 1 ? whiteners.get(sites[0].node) : undefined;
+    let svd: ReturnType<typeof truncatedSvd>;
+    let P64: Float64Array;
+    let Q64: Float64Array;
+    if (stat) {
+      // whitened: x·W with W = S (K×N) or Sᵀ (Gemm transB = 1)
+      const transposed = sites[0].role.op === 'gemm' && sites[0].role.trans;
+      const K = transposed ? cols : rows;
+      const N = transposed ? rows : cols;
+      const W = transposed ? transpose(Float64Array.from(data), rows, cols) : data;
+      const M = new Float64Array(K * N);
+      gemm(true, false, K, N, K, 1, stat, W, 0, M); // Lᵀ·W (L lower triangular, K×K)
+      svd = truncatedSvd(M, K, N, svdOpts);
+      const A = solveUpperT(stat, K, scaledLeft(svd), svd.rank); // L⁻ᵀ·U_r·Σ_r (K×r)
+      // W ≈ A·B; S = W (P = A, Q = B) or S = Wᵀ (P = Bᵀ, Q = Aᵀ)
+      P64 = transposed ? transpose(svd.Vt, svd.rank, N) : A;
+      Q64 = transposed ? transpose(A, K, svd.rank) : svd.Vt;
+    } else {
+      svd = truncatedSvd(data, rows, cols, svdOpts);
+      // S ≈ P·Q, P = U_r Σ_r (rows×r), Q = V_rᵀ (r×cols)
+      P64 = scaledLeft(svd);
+      Q64 = svd.Vt;
+    }
     if (!svd.reached) {
       const need = svd.neededRank !== undefined ? `rank ${svd.neededRank}` : `a rank above ${maxRank}`;
-      skipAll(`keeping ${opts.energy} of the energy of ${shapeStr} needs ${need}, which saves < ${(100 * opts.minSaving).toFixed(0)}% of its parameters`);
+      skipAll(`keeping ${opts.energy} of the ${stat ? 'output energy (on the data)' : 'energy'} of ${shapeStr} needs ${need}, which saves < ${(100 * opts.minSaving).toFixed(0)}% of its parameters`);
       svdMs += performance.now() - t0;
       continue;
     }
     const r = svd.rank;
-    // S ≈ P·Q, P = U_r Σ_r (rows×r), Q = V_rᵀ (r×cols); stored in the weight's dtype
-    const P64 = scaledLeft(svd);
-    const Q64 = svd.Vt;
     const store = (v: Float64Array): Float32Array | Float64Array => (t.dtype === DataType.FLOAT ? Float32Array.from(v) : v);
     const Pd = store(P64);
     const Qd = store(Q64);
@@ -387,6 +434,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
       paramsAfter: after,
       relError: round(relError),
       svd: svd.method,
+      whitened: !!stat,
       ms: Math.round(ms),
     });
     ctx?.log.debug(`lowrank: ${weight} ${shapeStr} → rank ${r} (${svd.method}, energy ${svd.energyKept.toFixed(4)}, rel. error ${relError.toFixed(4)}, ${Math.round(ms)} ms)`);
@@ -409,6 +457,83 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   if (opts.ratio !== undefined) stats.ratio = opts.ratio;
   if (opts.energy !== undefined) stats.energy = opts.energy;
   return { modified, stats, skipped, details: details as unknown as Record<string, unknown>[] };
+}
+
+/**
+ * Data-aware mode: for every weight read by exactly one node as x·W (MatMul right, Gemm B), the
+ * lower Cholesky factor L (K×K, row-major) of C = XᵀX + λI over the calibration samples, with
+ * λ = 1e-3 · mean diag C (so inputs that never vary still get a small weight).
+ */
+async function activationWhiteners(model: Model, groups: Map<string, Site[]>, opts: LowRankOptions, ctx?: PassContext): Promise<Map<Node, Float64Array>> {
+  const data = ctx?.calibration ?? ctx?.train;
+  if (!data || !ctx?.run) {
+    throw new MlcError('USAGE', 'lowrank: the data-aware mode needs data (--calibration-data or --train-data)');
+  }
+  const sites: Site[] = [];
+  for (const [weight, ss] of groups) {
+    if (ss.length !== 1 || isExcluded(weight, opts.exclude) || isExcluded(ss[0].node.name, opts.exclude)) continue;
+    const role = ss[0].role;
+    if ((role.op === 'matmul' || role.op === 'gemm') && role.side === 'right') sites.push(ss[0]);
+  }
+  const out = new Map<Node, Float64Array>();
+  if (!sites.length) return out;
+  const probe = cloneModel(model);
+  const names = [...new Set(sites.map((s) => s.node.inputs[0]))];
+  for (const n of names) if (!probe.graph.isGraphOutput(n)) probe.graph.outputs.push({ name: n, type: tensorType(DataType.FLOAT) });
+  const feeds = takeDataset(data, opts.dataSamples ?? 512).inputs;
+  const acts = await ctx.run(probe, feeds, names);
+  for (const s of sites) {
+    const a = acts[s.node.inputs[0]];
+    if (!a || !(a.data instanceof Float32Array || a.data instanceof Float64Array)) continue;
+    const transA = s.role.op === 'gemm' && attrInt(s.node, 'transA', 0) !== 0;
+    const K = transA ? a.dims[0] : a.dims[a.dims.length - 1];
+    const rowsX = a.data.length / K;
+    const C = new Float64Array(K * K);
+    // C = op(X)ᵀ·op(X): X stored [rows, K], or [K, M] with transA
+    if (transA) gemm(false, true, K, K, rowsX, 1, a.data, a.data, 0, C);
+    else gemm(true, false, K, K, rowsX, 1, a.data, a.data, 0, C);
+    let mean = 0;
+    for (let i = 0; i < K; i++) mean += C[i * K + i] / K;
+    const lambda = 1e-3 * mean + 1e-12;
+    for (let i = 0; i < K; i++) C[i * K + i] += lambda;
+    out.set(s.node, cholesky(C, K));
+  }
+  return out;
+}
+
+/** Lower Cholesky factor of a symmetric positive definite K×K matrix (row-major, in place). */
+function cholesky(c: Float64Array, K: number): Float64Array {
+  for (let j = 0; j < K; j++) {
+    let d = c[j * K + j];
+    for (let p = 0; p < j; p++) d -= c[j * K + p] * c[j * K + p];
+    if (!(d > 0)) throw new MlcError('INTERNAL', 'lowrank: activation covariance is not positive definite');
+    const ljj = Math.sqrt(d);
+    c[j * K + j] = ljj;
+    for (let i = j + 1; i < K; i++) {
+      let s = c[i * K + j];
+      for (let p = 0; p < j; p++) s -= c[i * K + p] * c[j * K + p];
+      c[i * K + j] = s / ljj;
+    }
+    for (let i = 0; i < j; i++) c[i * K + j] = 0; // upper part
+  }
+  return c;
+}
+
+/** Solve Lᵀ·X = Y for X (K×r), L lower triangular K×K, Y K×r (row-major). */
+function solveUpperT(L: Float64Array, K: number, Y: Float64Array, r: number): Float64Array {
+  const X = Float64Array.from(Y);
+  for (let i = K - 1; i >= 0; i--) {
+    const xi = i * r;
+    for (let j = i + 1; j < K; j++) {
+      const l = L[j * K + i]; // (Lᵀ)[i, j]
+      if (l === 0) continue;
+      const xj = j * r;
+      for (let c = 0; c < r; c++) X[xi + c] -= l * X[xj + c];
+    }
+    const inv = 1 / L[i * K + i];
+    for (let c = 0; c < r; c++) X[xi + c] *= inv;
+  }
+  return X;
 }
 
 /** Drop a weight nobody reads any more (initializer, its legacy input entry, or its Constant node). */
@@ -434,6 +559,8 @@ export const lowrankPass: Pass<LowRankOptions> = {
     exclude: 'node or weight names (globs) to leave alone',
     oversample: 'randomized SVD oversampling (default max(10, rank/10))',
     powerIters: 'randomized SVD power iterations (default 3)',
+    dataAware: 'minimize the error on input activations from the calibration data (default false)',
+    dataSamples: 'samples for the activation statistics in data-aware mode (default 512)',
   },
   parseOptions: parseLowRankOptions,
   run: (model, options, ctx) => runLowRank(model, options, ctx),
@@ -443,10 +570,13 @@ export const lowrankPass: Pass<LowRankOptions> = {
       { flags: '--lowrank-energy <fraction>', description: 'factor weights at the smallest rank keeping this fraction of Σσ² (0..1)' },
       { flags: '--lowrank-min-saving <fraction>', description: 'factor a weight only if it saves at least this share of its parameters', defaultValue: '0.1' },
       { flags: '--svd <method>', description: 'SVD engine for --lowrank', choices: ['auto', 'exact', 'randomized'], defaultValue: 'auto' },
+      { flags: '--lowrank-data-aware', description: 'factor against input activations from --calibration-data (minimizes the error on the data)' },
     ],
     fromFlags(f) {
       if (f.lowrank === undefined && f.lowrankEnergy === undefined) return undefined;
-      return { ratio: f.lowrank, energy: f.lowrankEnergy, minSaving: f.lowrankMinSaving, svd: f.svd, exclude: f.exclude };
+      const o: Record<string, unknown> = { ratio: f.lowrank, energy: f.lowrankEnergy, minSaving: f.lowrankMinSaving, svd: f.svd, exclude: f.exclude };
+      if (f.lowrankDataAware) o.dataAware = true;
+      return o;
     },
     outputSuffix: () => '_lowrank',
   },

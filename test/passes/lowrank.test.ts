@@ -9,7 +9,7 @@ import { loadModel, modelToBytes, saveModel } from '../../src/onnx/index.js';
 import { lowrankPass, parseLowRankOptions, runLowRank } from '../../src/passes/lowrank.js';
 import { seededRng, silentLogger, type PassContext } from '../../src/passes/pass.js';
 import { getPass } from '../../src/passes/registry.js';
-import { createSession } from '../../src/runtime/index.js';
+import { createSession, makeRunner } from '../../src/runtime/index.js';
 import { ensureBuilt, mlc, tempDir } from '../cli/helpers.js';
 
 const ctx = (): PassContext => ({ log: silentLogger, rng: seededRng(1) });
@@ -309,6 +309,66 @@ describe('other model forms', () => {
     expect(P.data).toBeInstanceOf(Float64Array);
     expect((res.details![0] as Record<string, number>).relError).toBeLessThan(1e-9);
     await createSession(modelToBytes(m), { intraOpThreads: 1 }).then((s) => s.release());
+  });
+});
+
+describe('data-aware mode (whitened by input activations)', () => {
+  // inputs in a 4-dimensional subspace of R^32: the best rank-4 factors for the data reproduce x·W
+  const K = 32;
+  const N = 40;
+  const R = randn(4 * K, rng(41));
+  const sample = (count: number, seed: number) => {
+    const z = randn(count * 4, rng(seed));
+    return Float32Array.from(matmul(z, R, count, 4, K));
+  };
+  const build = (transB: boolean) => {
+    const b = new ModelBuilder();
+    const x = b.input('input', DataType.FLOAT, ['N', K]);
+    const w = randn(K * N, rng(42));
+    const wt = transB ? Float32Array.from({ length: K * N }, (_, i) => w[(i % K) * N + Math.floor(i / K)]) : w;
+    const y = b.op('Gemm', [x, b.init('w', transB ? [N, K] : [K, N], wt), b.init('bias', [N], randn(N, rng(43)))], { transB: transB ? 1 : 0 }, { name: 'fc' });
+    b.output(y, DataType.FLOAT, ['N', N], 'logits');
+    return b.build();
+  };
+  const outputsOn = async (m: Model, data: Float32Array, count: number) => {
+    const s = await createSession(modelToBytes(m), { intraOpThreads: 1 });
+    try {
+      return (await s.run({ input: { dtype: 'float', dims: [count, K], data } })).logits.data as Float32Array;
+    } finally {
+      await s.release();
+    }
+  };
+
+  for (const transB of [false, true]) {
+    it(`rank 4 reproduces the outputs on the data's subspace, where the plain SVD does not (transB=${transB})`, async () => {
+      const runner = makeRunner({ intraOpThreads: 1 });
+      try {
+        const calib = { inputs: { input: { dtype: 'float', dims: [200, K], data: sample(200, 44) } }, count: 200 };
+        const aware = build(transB);
+        const plain = build(transB);
+        const orig = build(transB);
+        const opts = { ratio: 0.125, minSaving: 0 }; // r = 4
+        const ra = await runLowRank(aware, parseLowRankOptions({ ...opts, dataAware: true }), { ...ctx(), calibration: calib, run: runner });
+        await runLowRank(plain, parseLowRankOptions(opts), ctx());
+        expect(ra.details![0]).toMatchObject({ rank: 4, whitened: true });
+        expect(ra.details![0].energyKept as number).toBeGreaterThan(0.999);
+        const test = sample(16, 45); // new samples from the same subspace
+        const want = await outputsOn(orig, test, 16);
+        expect(maxRelDiff(await outputsOn(aware, test, 16), want)).toBeLessThan(1e-2);
+        expect(maxRelDiff(await outputsOn(plain, test, 16), want)).toBeGreaterThan(0.1);
+        // and the rewritten model is exactly the product of its factors
+        const ref = denseReference(orig, aware, 'w');
+        expect(maxRelDiff(await outputsOn(aware, test, 16), await outputsOn(ref, test, 16))).toBeLessThan(1e-4);
+      } finally {
+        await runner.release();
+      }
+    });
+  }
+
+  it('needs data; the option parses from flags', async () => {
+    await expect(runLowRank(build(false), parseLowRankOptions({ ratio: 0.5, dataAware: true }), ctx())).rejects.toThrow(/needs data/);
+    expect(lowrankPass.parseOptions(lowrankPass.cli!.fromFlags({ lowrankEnergy: '0.99', lowrankDataAware: true, svd: 'auto' }))).toMatchObject({ energy: 0.99, dataAware: true });
+    expect(() => parseLowRankOptions({ ratio: 0.5, dataAware: 'yes' })).toThrow(/boolean/);
   });
 });
 
