@@ -45,7 +45,7 @@ const variants = [
   ['0.9 lamp', { sparsity: 0.9, scope: 'lamp' }],
   ['2:4', { pattern: '2:4' }],
   ['channel 0.5 layer', { sparsity: 0.5, pattern: 'channel', scope: 'layer' }],
-  ['channel 0.5 global', { sparsity: 0.5, pattern: 'channel' }],
+  ['channel 0.5 global', { sparsity: 0.5, pattern: 'channel', scope: 'global' }],
   ...(train
     ? [
         ['0.8 global + refit', { sparsity: 0.8, reconstruct: true }],
