@@ -11,6 +11,8 @@ import { loadModel, modelToBytes } from '../../src/onnx/index.js';
 import { loadDataset } from '../../src/data/index.js';
 import type { Dataset } from '../../src/passes/pass.js';
 import { floatParams, parsePruneOptions, runPrune } from '../../src/passes/prune.js';
+import { axisL2Norms, smallestIndices } from '../../src/math/sparsity.js';
+import type { Tensor } from '../../src/ir/index.js';
 import { createSession } from '../../src/runtime/index.js';
 
 const MODEL = 'fixtures/mnist-mlp.onnx';
@@ -90,5 +92,45 @@ describe.skipIf(!present)('prune targets on the MNIST MLP fixture', () => {
         }
     }
     expect(groups).toBeGreaterThan(0);
+  });
+});
+
+const CNN = 'fixtures/mnist-cnn.onnx';
+
+describe.skipIf(!existsSync(CNN) || !present)('channel pruning of the MNIST CNN fixture', () => {
+  it('shrinks conv filters through ReLU / MaxPool / Flatten into the Gemms; ORT matches the masked original', async () => {
+    const cnn = await loadModel(CNN);
+    const m = cloneModel(cnn);
+    const ref = cloneModel(cnn);
+    const W = (model: Model, n: string): Tensor => model.graph.initializers.get(n)!;
+    const removed = (t: Tensor) => smallestIndices(axisL2Norms(t.data as Float32Array, t.dims, 0), Math.round(0.5 * t.dims[0]));
+    const rm = Object.fromEntries(['conv1', 'conv2', 'fc1', 'fc2'].map((l) => [l, removed(W(cnn, `${l}.weight`))]));
+    const r = await runPrune(m, parsePruneOptions({ sparsity: 0.5, pattern: 'channel' }));
+    expect(r.stats.layersPruned).toBe(4);
+    expect(W(m, 'conv1.weight').dims).toEqual([3, 1, 5, 5]);
+    expect(W(m, 'conv2.weight').dims).toEqual([8, 3, 5, 5]);
+    expect(W(m, 'fc1.weight').dims).toEqual([60, 200]); // 8 channels × 5×5 after the second pool
+    expect(W(m, 'fc2.weight').dims).toEqual([42, 60]);
+    expect(W(m, 'fc3.weight').dims).toEqual([10, 42]);
+    // reference: the readers of the removed channels zeroed in the original
+    const zeroCols = (t: Tensor, idx: number[], block: number, inner: number) => {
+      const d = t.data as Float32Array;
+      const len = t.dims[1];
+      for (let o = 0; o < t.dims[0]; o++) for (const c of idx) d.fill(0, (o * len + c * block) * inner, (o * len + (c + 1) * block) * inner);
+    };
+    zeroCols(W(ref, 'conv2.weight'), rm.conv1, 1, 25);
+    zeroCols(W(ref, 'fc1.weight'), rm.conv2, 25, 1);
+    zeroCols(W(ref, 'fc2.weight'), rm.fc1, 1, 1);
+    zeroCols(W(ref, 'fc3.weight'), rm.fc2, 1, 1);
+    const outputs = async (model: Model) => {
+      const s = await createSession(modelToBytes(model), { intraOpThreads: 1 });
+      const x = data.inputs.input.data as Float32Array;
+      const o = await s.run({ input: { dtype: 'float', dims: [16, 784], data: x.subarray(0, 16 * 784) } });
+      await s.release();
+      return o.logits.data as Float32Array;
+    };
+    const a = await outputs(m);
+    const b = await outputs(ref);
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(b[i])));
   });
 });
