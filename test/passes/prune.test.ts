@@ -385,6 +385,24 @@ describe('reconstruct (least-squares refit on samples)', () => {
     });
   }
 
+  it('sequence activations (transformer FFN): one row per position; closer to the original', async () => {
+    const runner = makeRunner({ intraOpThreads: 1 });
+    try {
+      const enc = () => buildEncoder({ hidden: 16, heads: 2, ffn: 32, layers: 1, seq: 4, seed: 5 });
+      const feeds = (n: number, seed: number) => ({ input: { dtype: 'float', dims: [n, 4, 16], data: randn(n * 64, rng(seed)) } });
+      const plain = enc();
+      const fixed = enc();
+      await runPrune(plain, parsePruneOptions({ sparsity: 0.5, pattern: 'channel' }));
+      const r = await runPrune(fixed, parsePruneOptions({ sparsity: 0.5, pattern: 'channel', reconstruct: true }), { ...ctx, calibration: { inputs: feeds(64, 7), count: 64 }, run: runner });
+      expect(r.stats.refitLayers).toBe(1);
+      const out = async (m: Model) => (await runner(m, feeds(8, 8))).output.data as Float32Array;
+      const ref = await out(enc());
+      expect(err(await out(fixed), ref)).toBeLessThan(err(await out(plain), ref));
+    } finally {
+      await runner.release();
+    }
+  });
+
   it('needs samples', async () => {
     await expect(runPrune(mlp(), parsePruneOptions({ sparsity: 0.5, reconstruct: true }), ctx)).rejects.toThrow(/calibration-data/);
   });

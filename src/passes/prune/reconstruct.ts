@@ -12,8 +12,10 @@
  * graph order, each on activations of the model repaired so far, so earlier errors are absorbed
  * later. λ = 1% of the mean diagonal of AᵀA (as in SparseGPT's dampening).
  *
+ * Activations with more than two dims (batch, sequence, ..., features) contribute one row per
+ * position, at most 8192 rows evenly spaced.
  * Not refit: Conv layers (they keep their pruned weights). Left alone with a Skip: MatMul with a
- * batched weight, Gemm with transA or alpha / beta ≠ 1, layers whose activations are not 2-D, and
+ * batched weight, Gemm with transA or alpha / beta ≠ 1, layers whose activations do not line up with their outputs, and
  * layers where the solve does not lower the error.
  */
 import { DataType } from '../../ir/dtype.js';
@@ -33,6 +35,9 @@ export interface RefitStats {
   details: { node: string; errorBefore: number; errorAfter: number }[];
   skipped: Skip[];
 }
+
+/** Rows (sample positions) used per layer at most. */
+const MAX_ROWS = 8192;
 
 interface Job {
   node: Node;
@@ -157,40 +162,51 @@ export async function refitLayers(
     const ref = await activations(opts.run, original, feeds, [n.outputs[0]]);
     const A = cur[n.inputs[0]];
     const Y = ref[n.outputs[0]];
-    if (!A || !Y || A.dims.length !== 2 || Y.dims.length !== 2 || A.dims[0] !== s) {
-      stats.skipped.push({ node: label, reason: 'refit: activations are not 2-D' });
+    // rows: every position of the leading dims (batch, sequence, ...), features along the last
+    const k0 = A ? A.dims[A.dims.length - 1] : 0;
+    const ny = Y ? Y.dims[Y.dims.length - 1] : 0;
+    if (!A || !Y || A.dims.length < 2 || Y.dims.length !== A.dims.length || !k0 || !ny || A.data.length / k0 !== Y.data.length / ny) {
+      stats.skipped.push({ node: label, reason: 'refit: activations do not line up with the layer output' });
       continue;
     }
     const { w, k, n: N } = kn(job);
-    if (A.dims[1] !== k) {
-      stats.skipped.push({ node: label, reason: `refit: activation width ${A.dims[1]} ≠ weight K ${k}` });
+    if (k0 !== k) {
+      stats.skipped.push({ node: label, reason: `refit: activation width ${k0} ≠ weight K ${k}` });
       continue;
     }
-    const cols = job.keepCols ?? Array.from({ length: Y.dims[1] }, (_, i) => i);
+    const cols = job.keepCols ?? Array.from({ length: ny }, (_, i) => i);
     if (cols.length !== N) {
       stats.skipped.push({ node: label, reason: 'refit: output columns do not match the original' });
       continue;
     }
-    // target T [s, N]
-    const t = new Float64Array(s * N);
-    for (let r = 0; r < s; r++) for (let j = 0; j < N; j++) t[r * N + j] = Y.data[r * Y.dims[1] + cols[j]];
+    // at most MAX_ROWS rows, evenly spaced
+    const allRows = A.data.length / k;
+    const rows = Math.min(allRows, MAX_ROWS);
+    const step = allRows / rows;
+    const a = new Float64Array(rows * k);
+    const t = new Float64Array(rows * N);
+    for (let r = 0; r < rows; r++) {
+      const src = Math.floor(r * step);
+      for (let i = 0; i < k; i++) a[r * k + i] = A.data[src * k + i];
+      for (let j = 0; j < N; j++) t[r * N + j] = Y.data[src * ny + cols[j]];
+    }
     const b0 = job.bias ? job.bias.toNumbers() : undefined;
-    const errBefore = relError(A.data, s, k, w, N, b0, t);
+    const errBefore = relError(a, rows, k, w, N, b0, t);
     if (errBefore < 1e-6) continue; // already reproduces the original (e.g. only lost output columns)
 
     // augmented A with a ones column when the bias is refit
     const ka = job.bias ? k + 1 : k;
-    let aa: ArrayLike<number> = A.data;
+    let aa: ArrayLike<number> = a;
     if (job.bias) {
-      const x = new Float64Array(s * ka);
-      for (let r = 0; r < s; r++) {
-        for (let i = 0; i < k; i++) x[r * ka + i] = A.data[r * k + i];
+      const x = new Float64Array(rows * ka);
+      for (let r = 0; r < rows; r++) {
+        for (let i = 0; i < k; i++) x[r * ka + i] = a[r * k + i];
         x[r * ka + k] = 1;
       }
       aa = x;
     }
-    const H = gram(aa, s, ka);
-    const G = crossProduct(aa, t, s, ka, N);
+    const H = gram(aa, rows, ka);
+    const G = crossProduct(aa, t, rows, ka, N);
     let diag = 0;
     for (let i = 0; i < ka; i++) diag += H[i * ka + i];
     const lambda = Math.max(1e-8, (0.01 * diag) / ka);
@@ -229,7 +245,7 @@ export async function refitLayers(
         }
       }
     }
-    const errAfter = ok ? relError(A.data, s, k, wNew, N, bNew, t) : Infinity;
+    const errAfter = ok ? relError(a, rows, k, wNew, N, bNew, t) : Infinity;
     if (!ok || !(errAfter < errBefore)) {
       stats.skipped.push({ node: label, reason: ok ? 'refit: no improvement; kept the pruned weights' : 'refit: singular system' });
       continue;
