@@ -168,7 +168,9 @@ export function intTensor(name: string, q: Int8Array | Uint8Array, dims: readonl
 
 /**
  * Quantize a weight to 8 bits and add the quantized tensor, its scale and zero point as
- * initializers. Returns their names and the QuantizedTensor.
+ * initializers. Returns their names and the QuantizedTensor; `zp` is '' (no initializer: the
+ * optional input defaults to 0) when every zero point of an int8 weight is 0, unless
+ * `keepZeroPoint` (onnxruntime's QDQ → QGemm fusion wants the int8 zero point present).
  */
 export function addQuantizedWeight(
   g: Graph,
@@ -178,12 +180,14 @@ export function addQuantizedWeight(
   qtype: 'int8' | 'uint8',
   symmetric: boolean,
   axis: number | undefined,
+  keepZeroPoint = false,
 ): { q: string; scale: string; zp: string; qt: QuantizedTensor } {
   const qt = quantizeTensor(data, dims, { qtype, symmetric, axis });
   const perChannel = axis !== undefined;
   const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, dims));
   const scale = addConst(g, `${base}_scale`, scalarOrVector('', qt.scale, perChannel));
-  const zp = addConst(g, `${base}_zero_point`, intTensor('', qt.zeroPoint, perChannel ? [qt.zeroPoint.length] : []));
+  const zeros = !keepZeroPoint && qtype === 'int8' && qt.zeroPoint.every((z) => z === 0);
+  const zp = zeros ? '' : addConst(g, `${base}_zero_point`, intTensor('', qt.zeroPoint, perChannel ? [qt.zeroPoint.length] : []));
   return { q, scale, zp, qt };
 }
 
@@ -201,7 +205,7 @@ export function dqNode(g: Graph, name: string, inputs: string[], output: string,
     name: g.uniqueName(name),
     opType: 'DequantizeLinear',
     domain,
-    inputs,
+    inputs: inputs[inputs.length - 1] === '' ? inputs.slice(0, -1) : inputs,
     outputs: [output],
     attributes: axis === undefined ? [] : [intAttr('axis', axis)],
   };

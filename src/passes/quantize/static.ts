@@ -350,7 +350,7 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp): void {
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = channelAxis(st, site.axis);
   // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
-  const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis);
+  const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true);
   const wOut = g.uniqueName(`${wName}_DequantizeLinear_Output`);
   g.addNode(dqNode(g, `${wName}_DequantizeLinear`, [w.q, w.scale, w.zp], wOut, axis), { before: node });
   node.inputs[site.input] = wOut;
@@ -383,18 +383,18 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp): void {
   }
   const bq = addConst(g, `${bName}_quantized`, new Tensor('', DataType.INT32, [M], q));
   const bs = addConst(g, `${bName}_scale`, Tensor.float32('', [M], bScale));
-  const bz = addConst(g, `${bName}_zero_point`, new Tensor('', DataType.INT32, [M], new Int32Array(M)));
   const bOut = g.uniqueName(`${bName}_DequantizeLinear_Output`);
   // per-channel DQ needs opset 13; below that one shared scale would be wrong, so keep bias float
   if (st.opset < 13) {
-    for (const n of [bq, bs, bz]) g.initializers.delete(n);
+    for (const n of [bq, bs]) g.initializers.delete(n);
     st.count('biasKeptFloat');
     return;
   }
-  g.addNode(dqNode(g, `${bName}_DequantizeLinear`, [bq, bs, bz], bOut, 0), { before: node });
+  // zero point omitted: it defaults to 0
+  g.addNode(dqNode(g, `${bName}_DequantizeLinear`, [bq, bs], bOut, 0), { before: node });
   node.inputs[2] = bOut;
   g.touch();
   st.bytesBefore += b.byteLength;
-  st.bytesAfter += bytesOf(g, [bq, bs, bz]);
+  st.bytesAfter += bytesOf(g, [bq, bs]);
   dropIfUnused(st, bName);
 }
