@@ -385,6 +385,26 @@ describe('reconstruct (least-squares refit on samples)', () => {
     });
   }
 
+  for (const pattern of ['unstructured', 'channel'] as const) {
+    it(`CNN ${pattern}: convolutions refit on im2col patches; closer to the original`, async () => {
+      const runner = makeRunner({ intraOpThreads: 1 });
+      try {
+        const img = (n: number, seed: number) => ({ input: { dtype: 'float', dims: [n, 2, 8, 8], data: randn(n * 128, rng(seed)) } });
+        const plain = cnn();
+        const fixed = cnn();
+        await runPrune(plain, parsePruneOptions({ sparsity: 0.6, pattern, scope: 'layer' }));
+        const r = await runPrune(fixed, parsePruneOptions({ sparsity: 0.6, pattern, scope: 'layer', reconstruct: true }), { ...ctx, calibration: { inputs: img(128, 3), count: 128 }, run: runner });
+        expect(r.details!.some((d) => d.node === 'conv2' && Number(d.refitErrorAfter) < Number(d.refitErrorBefore))).toBe(true);
+        expect(countZeros(data(fixed, 'cw2'))).toBe(countZeros(data(plain, 'cw2')));
+        const out = async (m: Model) => (await runner(m, img(16, 4))).logits.data as Float32Array;
+        const ref = await out(cnn());
+        expect(err(await out(fixed), ref)).toBeLessThan(err(await out(plain), ref));
+      } finally {
+        await runner.release();
+      }
+    });
+  }
+
   it('sequence activations (transformer FFN): one row per position; closer to the original', async () => {
     const runner = makeRunner({ intraOpThreads: 1 });
     try {

@@ -13,15 +13,16 @@
  * later. λ = 1% of the mean diagonal of AᵀA (as in SparseGPT's dampening).
  *
  * Activations with more than two dims (batch, sequence, ..., features) contribute one row per
- * position, at most 8192 rows evenly spaced.
- * Not refit: Conv layers (they keep their pruned weights). Left alone with a Skip: MatMul with a
- * batched weight, Gemm with transA or alpha / beta ≠ 1, layers whose activations do not line up with their outputs, and
- * layers where the solve does not lower the error.
+ * position; a 2-D Conv contributes one row per output position, its input patch (im2col) as the
+ * features. At most 8192 rows, evenly spaced.
+ * Left alone with a Skip: MatMul with a batched weight, Gemm with transA or alpha / beta ≠ 1,
+ * grouped / 1-D / 3-D / auto_pad convolutions, layers whose activations do not line up with their
+ * outputs, and layers where the solve does not lower the error.
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
-import { attrFloat, attrInt, Node } from '../../ir/node.js';
+import { attrFloat, attrInt, attrInts, attrString, Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { cloneModel } from '../../ir/clone.js';
 import { choleskySolve, crossProduct, gram } from '../../math/sparsity.js';
@@ -49,6 +50,8 @@ interface Job {
   keepCols?: number[];
   /** refit only non-zero weights */
   masked: boolean;
+  /** geometry of a Conv layer (refit on im2col patches) */
+  conv?: ConvGeom;
 }
 
 function feedsOf(data: Dataset, count: number): Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }> {
@@ -74,11 +77,80 @@ async function activations(run: ModelRunner, model: Model, feeds: ReturnType<typ
 /** Weight as [K, N] float64 (a copy). */
 function kn(job: Job): { w: Float64Array; k: number; n: number } {
   const d = job.weight.toNumbers();
-  const [a, b] = job.weight.dims;
+  const a = job.weight.dims[0];
+  const b = job.weight.size / a;
   if (!job.transposed) return { w: d, k: a, n: b };
   const w = new Float64Array(a * b);
   for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) w[j * a + i] = d[i * b + j];
   return { w, k: b, n: a };
+}
+
+interface ConvGeom {
+  kh: number;
+  kw: number;
+  pads: number[];
+  strides: number[];
+  dilations: number[];
+}
+
+type Act = { dims: number[]; data: ArrayLike<number> };
+type Rows = { a: Float64Array; t: Float64Array; rows: number };
+
+/** Evenly spaced row indices, at most MAX_ROWS of `all`. */
+function pickRows(all: number): number[] {
+  const rows = Math.min(all, MAX_ROWS);
+  const step = all / rows;
+  return Array.from({ length: rows }, (_, r) => Math.floor(r * step));
+}
+
+/** Rows of a MatMul / Gemm: every position of the leading dims, features along the last. */
+function denseRows(A: Act | undefined, Y: Act | undefined, k: number, N: number, keepCols?: number[]): Rows | string {
+  const k0 = A ? A.dims[A.dims.length - 1] : 0;
+  const ny = Y ? Y.dims[Y.dims.length - 1] : 0;
+  if (!A || !Y || A.dims.length < 2 || Y.dims.length !== A.dims.length || !k0 || !ny || A.data.length / k0 !== Y.data.length / ny)
+    return 'activations do not line up with the layer output';
+  if (k0 !== k) return `activation width ${k0} ≠ weight K ${k}`;
+  const cols = keepCols ?? Array.from({ length: ny }, (_, i) => i);
+  if (cols.length !== N) return 'output columns do not match the original';
+  const pick = pickRows(A.data.length / k);
+  const a = new Float64Array(pick.length * k);
+  const t = new Float64Array(pick.length * N);
+  pick.forEach((src, r) => {
+    for (let i = 0; i < k; i++) a[r * k + i] = A.data[src * k + i];
+    for (let j = 0; j < N; j++) t[r * N + j] = Y.data[src * ny + cols[j]];
+  });
+  return { a, t, rows: pick.length };
+}
+
+/** Rows of a 2-D Conv: one per output position (im2col patches, features c·kh·kw + ky·kw + kx). */
+function convRows(g: ConvGeom, X: Act | undefined, Y: Act | undefined, k: number, N: number, keepCols?: number[]): Rows | string {
+  if (!X || !Y || X.dims.length !== 4 || Y.dims.length !== 4 || X.dims[0] !== Y.dims[0]) return 'activations are not NCHW';
+  const [S, C, H, Wd] = X.dims;
+  const [, O, OH, OW] = Y.dims;
+  if (C * g.kh * g.kw !== k) return `input channels ${C} do not match the filters`;
+  const cols = keepCols ?? Array.from({ length: O }, (_, i) => i);
+  if (cols.length !== N) return 'output channels do not match the original';
+  const pick = pickRows(S * OH * OW);
+  const a = new Float64Array(pick.length * k);
+  const t = new Float64Array(pick.length * N);
+  const [pt, pl] = g.pads;
+  const [sh, sw] = g.strides;
+  const [dh, dw] = g.dilations;
+  pick.forEach((pos, r) => {
+    const s = Math.floor(pos / (OH * OW));
+    const oy = Math.floor(pos / OW) % OH;
+    const ox = pos % OW;
+    let f = 0;
+    for (let c = 0; c < C; c++)
+      for (let ky = 0; ky < g.kh; ky++)
+        for (let kx = 0; kx < g.kw; kx++, f++) {
+          const iy = oy * sh - pt + ky * dh;
+          const ix = ox * sw - pl + kx * dw;
+          a[r * k + f] = iy >= 0 && iy < H && ix >= 0 && ix < Wd ? X.data[((s * C + c) * H + iy) * Wd + ix] : 0;
+        }
+    for (let j = 0; j < N; j++) t[r * N + j] = Y.data[((s * O + cols[j]) * OH + oy) * OW + ox];
+  });
+  return { a, t, rows: pick.length };
 }
 
 function storeKN(job: Job, w: Float64Array, k: number, n: number): void {
@@ -119,7 +191,7 @@ export async function refitLayers(
 
   const jobs: Job[] = [];
   for (const n of g.nodes) {
-    if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue;
+    if (n.opType !== 'MatMul' && n.opType !== 'Gemm' && n.opType !== 'Conv') continue;
     const w = constTensor(g, n.inputs[1]);
     if (!w || (opts.only && !opts.only.has(n.inputs[1]))) continue;
     const label = n.name || n.opType;
@@ -127,12 +199,28 @@ export async function refitLayers(
       stats.skipped.push({ node: label, reason: 'refit: weight is not float32 / float64' });
       continue;
     }
-    if (w.dims.length !== 2) {
+    let bias: Tensor | undefined;
+    let transposed = false;
+    let conv: ConvGeom | undefined;
+    if (n.opType === 'Conv') {
+      const pads = attrInts(n, 'pads') ?? [0, 0, 0, 0];
+      if (w.dims.length !== 4 || attrInt(n, 'group', 1) !== 1 || attrString(n, 'auto_pad', 'NOTSET') !== 'NOTSET' || pads.length !== 4) {
+        stats.skipped.push({ node: label, reason: 'refit: only 2-D, ungrouped Conv with explicit pads is refit' });
+        continue;
+      }
+      conv = { kh: w.dims[2], kw: w.dims[3], pads, strides: attrInts(n, 'strides') ?? [1, 1], dilations: attrInts(n, 'dilations') ?? [1, 1] };
+      transposed = true; // [O, C·kh·kw]
+    } else if (w.dims.length !== 2) {
       stats.skipped.push({ node: label, reason: 'refit: weight is not 2-D' });
       continue;
     }
-    let bias: Tensor | undefined;
-    let transposed = false;
+    if (n.opType === 'Conv' && n.inputs[2]) {
+      bias = constTensor(g, n.inputs[2]);
+      if (!bias || bias.size !== w.dims[0] || g.consumers(n.inputs[2]).length !== 1 || (bias.dtype !== DataType.FLOAT && bias.dtype !== DataType.DOUBLE)) {
+        stats.skipped.push({ node: label, reason: 'refit: Conv bias is not a per-filter constant of its own' });
+        continue;
+      }
+    }
     if (n.opType === 'Gemm') {
       if (attrInt(n, 'transA', 0) || attrFloat(n, 'alpha', 1) !== 1 || attrFloat(n, 'beta', 1) !== 1) {
         stats.skipped.push({ node: label, reason: 'refit: Gemm with transA or alpha/beta ≠ 1' });
@@ -152,7 +240,7 @@ export async function refitLayers(
       stats.skipped.push({ node: label, reason: 'refit: layer has no counterpart in the original model' });
       continue;
     }
-    jobs.push({ node: n, weight: w, transposed, bias, keepCols: opts.keepCols?.get(n.inputs[1]), masked: opts.masked });
+    jobs.push({ node: n, weight: w, transposed, bias, keepCols: opts.keepCols?.get(n.inputs[1]), masked: opts.masked, conv });
   }
 
   for (const job of jobs) {
@@ -162,34 +250,13 @@ export async function refitLayers(
     const ref = await activations(opts.run, original, feeds, [n.outputs[0]]);
     const A = cur[n.inputs[0]];
     const Y = ref[n.outputs[0]];
-    // rows: every position of the leading dims (batch, sequence, ...), features along the last
-    const k0 = A ? A.dims[A.dims.length - 1] : 0;
-    const ny = Y ? Y.dims[Y.dims.length - 1] : 0;
-    if (!A || !Y || A.dims.length < 2 || Y.dims.length !== A.dims.length || !k0 || !ny || A.data.length / k0 !== Y.data.length / ny) {
-      stats.skipped.push({ node: label, reason: 'refit: activations do not line up with the layer output' });
-      continue;
-    }
     const { w, k, n: N } = kn(job);
-    if (k0 !== k) {
-      stats.skipped.push({ node: label, reason: `refit: activation width ${k0} ≠ weight K ${k}` });
+    const rowsOrReason = job.conv ? convRows(job.conv, A, Y, k, N, job.keepCols) : denseRows(A, Y, k, N, job.keepCols);
+    if (typeof rowsOrReason === 'string') {
+      stats.skipped.push({ node: label, reason: `refit: ${rowsOrReason}` });
       continue;
     }
-    const cols = job.keepCols ?? Array.from({ length: ny }, (_, i) => i);
-    if (cols.length !== N) {
-      stats.skipped.push({ node: label, reason: 'refit: output columns do not match the original' });
-      continue;
-    }
-    // at most MAX_ROWS rows, evenly spaced
-    const allRows = A.data.length / k;
-    const rows = Math.min(allRows, MAX_ROWS);
-    const step = allRows / rows;
-    const a = new Float64Array(rows * k);
-    const t = new Float64Array(rows * N);
-    for (let r = 0; r < rows; r++) {
-      const src = Math.floor(r * step);
-      for (let i = 0; i < k; i++) a[r * k + i] = A.data[src * k + i];
-      for (let j = 0; j < N; j++) t[r * N + j] = Y.data[src * ny + cols[j]];
-    }
+    const { a, t, rows } = rowsOrReason;
     const b0 = job.bias ? job.bias.toNumbers() : undefined;
     const errBefore = relError(a, rows, k, w, N, b0, t);
     if (errBefore < 1e-6) continue; // already reproduces the original (e.g. only lost output columns)
