@@ -356,12 +356,16 @@ export function percentileRange(h: Histogram, percentile: number, observed: [num
  *
  * `absHist` must be a histogram over [0, absmax]. Returns the threshold T (the range is then
  * [−T, T] intersected with the observed range).
+ *
+ * skipZeroBin leaves out the first bin: zeros are exact at any threshold, and the spike a ReLU
+ * leaves there otherwise dominates both distributions, so that clipping most of the real range
+ * looks cheap (on the MNIST CNN: a 4-point accuracy drop with it, 0.1 without).
  */
-export function entropyThreshold(absHist: Histogram, levels = 128): number {
-  const hist = absHist.counts;
+export function entropyThreshold(absHist: Histogram, levels = 128, skipZeroBin = false): number {
+  const hist = skipZeroBin ? Float64Array.from(absHist.counts, (c, k) => (k === 0 ? 0 : c)) : absHist.counts;
   const B = hist.length;
   const width = absHist.binWidth;
-  if (absHist.total === 0) return 0;
+  if (absHist.total === 0 || (skipZeroBin && absHist.total === absHist.counts[0])) return absHist.hi;
   if (B <= levels) return absHist.hi;
   let bestKl = Infinity;
   let bestI = B;

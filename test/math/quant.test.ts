@@ -7,6 +7,7 @@ import {
   dequantizeTensor,
   entropyThreshold,
   klDivergence,
+  minMax,
   minMaxPerChannel,
   percentileRange,
   qRange,
@@ -130,6 +131,22 @@ describe('calibration', () => {
     const t = entropyThreshold(h, 128);
     expect(t).toBeGreaterThan(2);
     expect(t).toBeLessThan(20);
+  });
+  it('entropy with skipZeroBin does not let a ReLU zero spike pull the threshold down', () => {
+    const rng = seeded(5);
+    const n = 200000;
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = rng() < 0.7 ? 0 : Math.abs(Math.sqrt(-2 * Math.log(rng() || 1e-12)) * Math.cos(2 * Math.PI * rng()));
+    const hi = minMax(v)[1];
+    const h = new Histogram(0, hi, 2048);
+    h.add(v);
+    const plain = entropyThreshold(h, 256);
+    const skip = entropyThreshold(h, 256, true);
+    expect(skip).toBeGreaterThan(plain);
+    expect(skip).toBeGreaterThan(0.5 * hi);
+    const zeros = new Histogram(0, 1, 2048);
+    zeros.add(new Float32Array(100));
+    expect(entropyThreshold(zeros, 256, true)).toBe(1);
   });
   it('KL divergence is 0 for equal distributions and positive otherwise', () => {
     expect(klDivergence([1, 2, 3], [2, 4, 6])).toBeCloseTo(0, 12);

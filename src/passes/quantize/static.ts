@@ -233,7 +233,7 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
     if (s.hist && method === 'percentile') [lo, hi] = percentileRange(s.hist, st.opts.percentile, [lo, hi]);
     if (s.hist && method === 'entropy') {
       // uint8 over [0, T] has 256 levels for a non-negative tensor, 128 per side otherwise
-      const T = entropyThreshold(s.hist, lo >= 0 ? 256 : 128);
+      const T = entropyThreshold(s.hist, lo >= 0 ? 256 : 128, true);
       lo = Math.max(lo, -T);
       hi = Math.min(hi, T);
     }
