@@ -50,21 +50,24 @@ describe.skipIf(!existsSync(MLP) || !existsSync(TEST))('mnist-mlp int8 (dynamic)
 });
 
 describe.skipIf(!existsSync(CNN) || !existsSync(TEST) || !existsSync(TRAIN))('mnist-cnn int8 static', () => {
-  it('calibrated on 200 training digits: accuracy drop ≤ 0.5 points, file ≤ 0.3×', async () => {
-    const m = await loadModel(CNN);
-    const test = await loadDataset(TEST, m);
-    const calib = takeDataset(await loadDataset(TRAIN, m), 200);
-    const run = makeRunner();
-    try {
-      const { model: q, result } = await quantize(m, { type: 'int8', mode: 'static' }, ctxWith({ calibration: calib, run }));
-      expect(result.stats.Conv).toBe(2);
-      const ratio = modelToBytes(q).length / statSync(CNN).size;
-      const [a0, a1] = [await accuracy(m, test), await accuracy(q, test)];
-      console.log(`mnist-cnn int8 static: size ratio ${ratio.toFixed(4)}, accuracy ${a0.toFixed(2)} → ${a1.toFixed(2)}, skipped ${JSON.stringify(result.skipped)}`);
-      expect(ratio).toBeLessThanOrEqual(0.3);
-      expect(a0 - a1).toBeLessThanOrEqual(0.5);
-    } finally {
-      await run.release();
-    }
-  });
+  for (const method of ['minmax', 'percentile', 'entropy']) {
+    it(`calibrated (${method}) on 200 training digits: accuracy drop ≤ 0.5 points, file ≤ 0.3×`, async () => {
+      const m = await loadModel(CNN);
+      const test = await loadDataset(TEST, m);
+      const calib = takeDataset(await loadDataset(TRAIN, m), 200);
+      const run = makeRunner();
+      try {
+        const { model: q, result } = await quantize(m, { type: 'int8', mode: 'static', calibrationMethod: method }, ctxWith({ calibration: calib, run }));
+        expect(result.stats.Conv).toBe(2);
+        expect(result.stats.Gemm).toBe(3);
+        const ratio = modelToBytes(q).length / statSync(CNN).size;
+        const [a0, a1] = [await accuracy(m, test), await accuracy(q, test)];
+        console.log(`mnist-cnn int8 static ${method}: size ratio ${ratio.toFixed(4)}, accuracy ${a0.toFixed(2)} → ${a1.toFixed(2)}`);
+        expect(ratio).toBeLessThanOrEqual(0.3);
+        expect(a0 - a1).toBeLessThanOrEqual(0.5);
+      } finally {
+        await run.release();
+      }
+    });
+  }
 });
