@@ -83,7 +83,12 @@ async function speed() {
     const p50 = pct(times[k], 50);
     const line = `  ${sessions[k][0].padEnd(52)} p50 ${p50.toFixed(1).padStart(7)} ms  p90 ${pct(times[k], 90).toFixed(1).padStart(7)} ms`;
     if (k === 0) console.log(line);
-    else console.log(`${line}  ratio ${(p50 / base).toFixed(3)}  mean cosine ${(await meanCosine(sessions[0][1], sessions[k][1], inputs)).toFixed(6)}`);
+    else {
+      // each round runs every model back to back, so the per-round ratio is load-matched
+      const perRound = pct(times[k].map((t, i) => t / times[0][i]), 50);
+      const cos = await meanCosine(sessions[0][1], sessions[k][1], inputs);
+      console.log(`${line}  p50 ratio ${(p50 / base).toFixed(3)} (median per-round ratio ${perRound.toFixed(3)})  mean cosine ${cos.toFixed(6)}`);
+    }
   }
   for (const [, s] of sessions) await s.release();
 }
