@@ -16,8 +16,8 @@
  * output, meets a non-constant tensor in an element-wise op (a residual Add), reaches a Concat
  * or any op it cannot follow, or when a constant it would edit is shared with another node.
  *
- * Which channels go: those with the smallest L2 norm of their weights. Scope `layer` removes
- * round(s·N) channels of every layer; scope `global` ranks all channels of all candidate layers
+ * Which channels go: those with the smallest L2 norm of their weights. Scope `layer` (the default
+ * for channel pruning) removes round(s·N) channels of every layer; scope `global` ranks all channels of all candidate layers
  * together by RMS weight (L2 norm / sqrt(fan-in), so layers with different fan-in compare) and
  * removes the round(s·ΣN) smallest. At least one channel per layer is always kept.
  */
