@@ -29,6 +29,7 @@ import { runFp16 } from './quantize/fp16.js';
 import { runInt4 } from './quantize/int4.js';
 import { runStatic } from './quantize/static.js';
 import { runWeightOnly } from './quantize/weight-only.js';
+import { OP_QUANTIZERS } from './quantize/ops.js';
 
 export type { QuantizeOptions, QuantizeType, QuantizeMode, CalibrationMethod, DynamicForm };
 
@@ -86,6 +87,12 @@ export function parseQuantizeOptions(raw: unknown): QuantizeOptions {
   const mode = type === 'fp16' || type === 'int4' ? 'weight-only' : oneOf('mode', r.mode, MODES, 'dynamic');
   const opTypes = list('opTypes', r.opTypes);
   if (opTypes && !opTypes.length) usage('opTypes is empty');
+  if (opTypes && type !== 'fp16') {
+    // fp16 filters constants by the op types reading them (any op type); the others pick nodes
+    const known = Object.keys(OP_QUANTIZERS);
+    const bad = opTypes.filter((t) => !known.includes(t));
+    if (bad.length) usage(`opTypes: ${bad.join(', ')} cannot be quantized (quantizable: ${known.join(', ')})`);
+  }
   return {
     type,
     mode,

@@ -19,7 +19,7 @@ describe('quantize options and CLI flags', () => {
     expect(quantizePass.parseOptions({ type: 'int4' }).mode).toBe('weight-only');
   });
   it('rejects bad values with MlcError USAGE', () => {
-    for (const bad of [{ type: 'int3' }, { blockSize: 24 }, { blockSize: 8 }, { type: 'fp16', mode: 'static' }, { bogus: 1 }, { percentile: 20 }, { opTypes: '' }]) {
+    for (const bad of [{ type: 'int3' }, { blockSize: 24 }, { blockSize: 8 }, { type: 'fp16', mode: 'static' }, { bogus: 1 }, { percentile: 20 }, { opTypes: '' }, { opTypes: ['Relu'] }]) {
       expect(() => quantizePass.parseOptions(bad), JSON.stringify(bad)).toThrow(MlcError);
       try {
         quantizePass.parseOptions(bad);
