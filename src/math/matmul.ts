@@ -410,3 +410,82 @@ export function frobeniusNorm(a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * a[i];
   return Math.sqrt(s);
 }
+
+/**
+ * Lower Cholesky factor of a symmetric positive definite K×K matrix, C = L·Lᵀ, in place (row-major;
+ * the strict upper triangle is zeroed). Right-looking blocked algorithm: factor a 128-wide diagonal
+ * block, solve the panel below it, and update the trailing matrix with one GEMM (T = P·Pᵀ).
+ * Throws when a pivot is not positive.
+ */
+export function cholesky(c: Float64Array, K: number): Float64Array {
+  const NB = 128;
+  for (let k0 = 0; k0 < K; k0 += NB) {
+    const kb = Math.min(NB, K - k0);
+    // 1. diagonal block (already updated by the previous steps)
+    for (let j = k0; j < k0 + kb; j++) {
+      let d = c[j * K + j];
+      for (let p = k0; p < j; p++) d -= c[j * K + p] * c[j * K + p];
+      if (!(d > 0)) throw new MlcError('INTERNAL', `cholesky: matrix is not positive definite (pivot ${j})`);
+      const ljj = Math.sqrt(d);
+      c[j * K + j] = ljj;
+      for (let i = j + 1; i < k0 + kb; i++) {
+        let s = c[i * K + j];
+        for (let p = k0; p < j; p++) s -= c[i * K + p] * c[j * K + p];
+        c[i * K + j] = s / ljj;
+      }
+    }
+    const rest = K - k0 - kb;
+    if (rest === 0) continue;
+    // 2. panel: L[i, k0..] · L_kkᵀ = C[i, k0..] for the rows below, copied out contiguously
+    const P = new Float64Array(rest * kb);
+    for (let r = 0; r < rest; r++) {
+      const i = k0 + kb + r;
+      for (let j = 0; j < kb; j++) {
+        let s = c[i * K + k0 + j];
+        for (let p = 0; p < j; p++) s -= P[r * kb + p] * c[(k0 + j) * K + k0 + p];
+        const v = s / c[(k0 + j) * K + k0 + j];
+        P[r * kb + j] = v;
+        c[i * K + k0 + j] = v;
+      }
+    }
+    // 3. trailing update C22 −= P·Pᵀ (lower triangle is what later steps read)
+    const T = new Float64Array(rest * rest);
+    gemm(false, true, rest, rest, kb, 1, P, P, 0, T);
+    for (let r = 0; r < rest; r++) {
+      const row = (k0 + kb + r) * K + k0 + kb;
+      for (let q = 0; q <= r; q++) c[row + q] -= T[r * rest + q];
+    }
+  }
+  for (let i = 0; i < K; i++) for (let j = i + 1; j < K; j++) c[i * K + j] = 0;
+  return c;
+}
+
+/** Solve Lᵀ·X = Y for X (K×r) with L lower triangular K×K (row-major); blocked, products by GEMM. */
+export function solveLowerTransposed(L: Float64Array, K: number, Y: ArrayLike<number>, r: number): Float64Array {
+  const X = Float64Array.from(Y);
+  const NB = 128;
+  for (let i1 = K; i1 > 0; i1 -= NB) {
+    const i0 = Math.max(0, i1 - NB);
+    const b = i1 - i0;
+    const below = K - i1;
+    if (below > 0) {
+      // X_I −= (L[i1.., i0..i1])ᵀ · X[i1..]
+      const Lb = new Float64Array(below * b);
+      for (let j = 0; j < below; j++) for (let q = 0; q < b; q++) Lb[j * b + q] = L[(i1 + j) * K + i0 + q];
+      gemm(true, false, b, r, below, -1, Lb, X.subarray(i1 * r), 1, X.subarray(i0 * r, i1 * r));
+    }
+    // back substitution inside the block: (Lᵀ)[i, j] = L[j, i]
+    for (let i = i1 - 1; i >= i0; i--) {
+      const xi = i * r;
+      for (let j = i + 1; j < i1; j++) {
+        const l = L[j * K + i];
+        if (l === 0) continue;
+        const xj = j * r;
+        for (let c = 0; c < r; c++) X[xi + c] -= l * X[xj + c];
+      }
+      const inv = 1 / L[i * K + i];
+      for (let c = 0; c < r; c++) X[xi + c] *= inv;
+    }
+  }
+  return X;
+}

@@ -37,7 +37,7 @@ import type { Model } from '../ir/model.js';
 import { attrInt, AttrType, type Attribute, type Node } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
-import { gemm, transpose } from '../math/matmul.js';
+import { cholesky, gemm, solveLowerTransposed, transpose } from '../math/matmul.js';
 import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math/svd.js';
 import { takeDataset } from '../data/batch.js';
 import { cloneModel } from '../ir/clone.js';
@@ -383,7 +383,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
       const M = new Float64Array(K * N);
       gemm(true, false, K, N, K, 1, stat, W, 0, M); // Lᵀ·W (L lower triangular, K×K)
       svd = truncatedSvd(M, K, N, svdOpts);
-      const A = solveUpperT(stat, K, scaledLeft(svd), svd.rank); // L⁻ᵀ·U_r·Σ_r (K×r)
+      const A = solveLowerTransposed(stat, K, scaledLeft(svd), svd.rank); // L⁻ᵀ·U_r·Σ_r (K×r)
       // W ≈ A·B; S = W (P = A, Q = B) or S = Wᵀ (P = Bᵀ, Q = Aᵀ)
       P64 = transposed ? transpose(svd.Vt, svd.rank, N) : A;
       Q64 = transposed ? transpose(A, K, svd.rank) : svd.Vt;
@@ -499,41 +499,6 @@ async function activationWhiteners(model: Model, groups: Map<string, Site[]>, op
     out.set(s.node, cholesky(C, K));
   }
   return out;
-}
-
-/** Lower Cholesky factor of a symmetric positive definite K×K matrix (row-major, in place). */
-function cholesky(c: Float64Array, K: number): Float64Array {
-  for (let j = 0; j < K; j++) {
-    let d = c[j * K + j];
-    for (let p = 0; p < j; p++) d -= c[j * K + p] * c[j * K + p];
-    if (!(d > 0)) throw new MlcError('INTERNAL', 'lowrank: activation covariance is not positive definite');
-    const ljj = Math.sqrt(d);
-    c[j * K + j] = ljj;
-    for (let i = j + 1; i < K; i++) {
-      let s = c[i * K + j];
-      for (let p = 0; p < j; p++) s -= c[i * K + p] * c[j * K + p];
-      c[i * K + j] = s / ljj;
-    }
-    for (let i = 0; i < j; i++) c[i * K + j] = 0; // upper part
-  }
-  return c;
-}
-
-/** Solve Lᵀ·X = Y for X (K×r), L lower triangular K×K, Y K×r (row-major). */
-function solveUpperT(L: Float64Array, K: number, Y: Float64Array, r: number): Float64Array {
-  const X = Float64Array.from(Y);
-  for (let i = K - 1; i >= 0; i--) {
-    const xi = i * r;
-    for (let j = i + 1; j < K; j++) {
-      const l = L[j * K + i]; // (Lᵀ)[i, j]
-      if (l === 0) continue;
-      const xj = j * r;
-      for (let c = 0; c < r; c++) X[xi + c] -= l * X[xj + c];
-    }
-    const inv = 1 / L[i * K + i];
-    for (let c = 0; c < r; c++) X[xi + c] *= inv;
-  }
-  return X;
 }
 
 /** Drop a weight nobody reads any more (initializer, its legacy input entry, or its Constant node). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { frobeniusNorm, gemm, gemmBackend, matmul, setGemmBackend, transpose } from '../../src/math/matmul.js';
+import { cholesky, frobeniusNorm, gemm, gemmBackend, matmul, setGemmBackend, solveLowerTransposed, transpose } from '../../src/math/matmul.js';
 import {
   autoMethod,
   orthonormalizeRows,
@@ -129,6 +129,30 @@ describe('gemm', () => {
     const a = Float64Array.from([1, 2, 3, 4, 5, 6]);
     expect(Array.from(transpose(a, 2, 3))).toEqual([1, 4, 2, 5, 3, 6]);
     expect(frobeniusNorm([3, 4])).toBe(5);
+  });
+});
+
+describe('blocked Cholesky and triangular solve', () => {
+  it('C = L·Lᵀ with L lower triangular, and Lᵀ·X = Y, across several 128-wide blocks', () => {
+    const r = rng(21);
+    const K = 300;
+    const X = uniform(K * 400, r);
+    const C = matmul(X, X, K, 400, K, { transB: true }); // SPD
+    for (let i = 0; i < K; i++) C[i * K + i] += 1e-3;
+    const L = cholesky(Float64Array.from(C), K);
+    for (let i = 0; i < K; i++) for (let j = i + 1; j < K; j++) expect(L[i * K + j]).toBe(0);
+    const LLt = matmul(L, L, K, K, K, { transB: true });
+    let e = 0;
+    for (let i = 0; i < K * K; i++) e = Math.max(e, Math.abs(LLt[i] - C[i]));
+    expect(e).toBeLessThan(1e-9 * Math.max(...C));
+    const Y = uniform(K * 7, r);
+    const sol = solveLowerTransposed(L, K, Y, 7);
+    const back = matmul(L, sol, K, K, 7, { transA: true });
+    let e2 = 0;
+    for (let i = 0; i < K * 7; i++) e2 = Math.max(e2, Math.abs(back[i] - Y[i]));
+    expect(e2).toBeLessThan(1e-9);
+    const bad = Float64Array.from([1, 2, 2, 1]);
+    expect(() => cholesky(bad, 2)).toThrow(/positive definite/);
   });
 });
 
