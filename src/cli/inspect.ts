@@ -86,7 +86,7 @@ export function printInspect(ui: Ui, r: InspectReport): void {
     Object.entries(p.byDtype).map(([dt, e]) => [
       '  ' + dt,
       `${formatCount(e.tensors)} tensors`,
-      `${formatCount(e.params)} params`,
+      `${formatCount(e.elements)} elements`,
       formatBytes(e.bytes),
     ]),
     [1, 2, 3],
@@ -94,9 +94,9 @@ export function printInspect(ui: Ui, r: InspectReport): void {
     ui.out(line);
   if (p.largest.length) {
     ui.out();
-    head(`Largest initializers`);
+    head(`Largest constants`);
     for (const line of table(
-      p.largest.map((t) => ['  ' + t.name, t.dtype, formatShape(t.dims), formatCount(t.params), formatBytes(t.bytes)]),
+      p.largest.map((t) => ['  ' + t.name, t.dtype, formatShape(t.dims), formatCount(t.elements), formatBytes(t.bytes)]),
       [3, 4],
     ))
       ui.out(line);

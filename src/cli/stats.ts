@@ -1,84 +1,40 @@
 /**
- * Model statistics for `mlc inspect` and the compress summary: operator histogram, parameter
- * counts and bytes by dtype, largest initializers, fraction of zero weights.
+ * Model statistics for `mlc inspect`: operator histogram, constant tensors by dtype, the largest
+ * ones, parameter count and fraction of zero weights.
  *
- * "Parameters" are the elements of every initializer (root graph and subgraphs) plus the stored
- * values of sparse initializers; a sparse initializer's implicit elements count as zeros.
- * "Zero" means the stored element is exactly zero (±0 for floats; raw zero for integer and
- * packed 4-bit types), so for quantized weights it counts zero codes, not dequantized zeros.
+ * Parameters and zeros are counted exactly as `mlc bench` counts them (src/bench/size.ts
+ * countParams): every numeric constant (initializers, sparse initializers counted dense,
+ * Constant-node values, in all graphs); a quantized weight is zero where q equals its zero point,
+ * packed 4-bit MatMulNBits weights are unpacked.
  */
-import { DataType, dtypeName, numElements } from '../ir/dtype.js';
+import { countParams } from '../bench/size.js';
+import { dtypeName, numElements } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { subgraphsOf } from '../ir/node.js';
-import type { Tensor } from '../ir/tensor.js';
+import { Tensor } from '../ir/tensor.js';
 
 export interface InitializerInfo {
   name: string;
   dtype: string;
   dims: number[];
-  params: number;
+  /** stored elements (for a sparse initializer: its dense size) */
+  elements: number;
   bytes: number;
 }
 
 export interface ParamStats {
+  /** parameters, counted as src/bench counts them (quantized and packed weights by their real values) */
   params: number;
-  /** parameters whose stored value is not zero */
+  /** parameters that do not encode zero */
   nonzeroParams: number;
-  /** zeros / params over the numeric parameters (0 when there are none) */
+  /** 1 − nonzero / params (0 when there are no parameters) */
   zeroFraction: number;
+  /** bytes of all constant tensors */
   bytes: number;
-  byDtype: Record<string, { tensors: number; params: number; bytes: number }>;
-  /** the largest initializers by bytes, largest first */
+  byDtype: Record<string, { tensors: number; elements: number; bytes: number }>;
+  /** the largest constant tensors by bytes, largest first */
   largest: InitializerInfo[];
-}
-
-/** Count the exactly-zero elements of a tensor's storage (undefined for strings / complex). */
-export function countZeros(t: Tensor): number | undefined {
-  const d = t.data;
-  const n = t.size;
-  let z = 0;
-  switch (t.dtype) {
-    case DataType.STRING:
-    case DataType.COMPLEX64:
-    case DataType.COMPLEX128:
-    case DataType.UNDEFINED:
-      return undefined;
-    case DataType.FLOAT16:
-    case DataType.BFLOAT16: {
-      const a = d as Uint16Array;
-      for (let i = 0; i < n; i++) if ((a[i] & 0x7fff) === 0) z++;
-      return z;
-    }
-    case DataType.FLOAT8E4M3FN:
-    case DataType.FLOAT8E5M2: {
-      const a = d as Uint8Array;
-      for (let i = 0; i < n; i++) if ((a[i] & 0x7f) === 0) z++;
-      return z;
-    }
-    case DataType.UINT4:
-    case DataType.INT4:
-    case DataType.FLOAT4E2M1: {
-      const a = d as Uint8Array;
-      const mask = t.dtype === DataType.FLOAT4E2M1 ? 0x7 : 0xf;
-      for (let i = 0; i < n; i++) {
-        const nib = i & 1 ? a[i >> 1] >> 4 : a[i >> 1] & 0xf;
-        if ((nib & mask) === 0) z++;
-      }
-      return z;
-    }
-    case DataType.INT64:
-    case DataType.UINT64: {
-      const a = d as BigInt64Array;
-      for (let i = 0; i < n; i++) if (a[i] === 0n) z++;
-      return z;
-    }
-    default: {
-      const a = d as ArrayLike<number>;
-      for (let i = 0; i < n; i++) if (a[i] === 0) z++;
-      return z;
-    }
-  }
 }
 
 function* allGraphs(g: Graph): Generator<Graph> {
@@ -86,50 +42,47 @@ function* allGraphs(g: Graph): Generator<Graph> {
   for (const n of g.nodes) for (const s of subgraphsOf(n)) yield* allGraphs(s);
 }
 
-export function paramStats(model: Model, top = 10): ParamStats {
-  const byDtype: ParamStats['byDtype'] = {};
+/** Every constant tensor of the model: initializers, sparse initializers, Constant-node values (all graphs). */
+function constants(model: Model): InitializerInfo[] {
   const all: InitializerInfo[] = [];
-  let params = 0;
-  let bytes = 0;
-  let numeric = 0;
-  let zeros = 0;
-  const add = (dtype: DataType, count: number, b: number) => {
-    const k = dtypeName(dtype);
-    const e = (byDtype[k] ??= { tensors: 0, params: 0, bytes: 0 });
-    e.tensors++;
-    e.params += count;
-    e.bytes += b;
-    params += count;
-    bytes += b;
-  };
+  const info = (name: string, t: Tensor, dims = t.dims, bytes = t.byteLength, elements = t.size): InitializerInfo => ({
+    name,
+    dtype: dtypeName(t.dtype),
+    dims: [...dims],
+    elements,
+    bytes,
+  });
   for (const g of allGraphs(model.graph)) {
-    for (const t of g.initializers.values()) {
-      const info: InitializerInfo = { name: t.name, dtype: dtypeName(t.dtype), dims: [...t.dims], params: t.size, bytes: t.byteLength };
-      all.push(info);
-      add(t.dtype, t.size, t.byteLength);
-      const z = countZeros(t);
-      if (z !== undefined) {
-        numeric += t.size;
-        zeros += z;
-      }
-    }
+    for (const [name, t] of g.initializers) all.push(info(name, t));
     for (const sp of g.sparseInitializers) {
-      const dense = numElements(sp.dims);
-      const b = sp.values.byteLength + sp.indices.byteLength;
-      all.push({ name: sp.values.name, dtype: dtypeName(sp.values.dtype), dims: [...sp.dims], params: dense, bytes: b });
-      add(sp.values.dtype, dense, b);
-      const z = countZeros(sp.values);
-      if (z !== undefined) {
-        numeric += dense;
-        zeros += z + (dense - sp.values.size);
-      }
+      all.push(info(sp.values.name, sp.values, sp.dims, sp.values.byteLength + sp.indices.byteLength, numElements(sp.dims)));
+    }
+    for (const n of g.nodes) {
+      if (n.opType !== 'Constant' || (n.domain !== '' && n.domain !== 'ai.onnx')) continue;
+      const a = n.attributes.find((x) => x.name === 'value');
+      if (a && a.value instanceof Tensor) all.push(info(n.outputs[0] || n.name, a.value));
     }
   }
+  return all;
+}
+
+export function paramStats(model: Model, top = 10): ParamStats {
+  const byDtype: ParamStats['byDtype'] = {};
+  const all = constants(model);
+  let bytes = 0;
+  for (const t of all) {
+    const e = (byDtype[t.dtype] ??= { tensors: 0, elements: 0, bytes: 0 });
+    e.tensors++;
+    e.elements += t.elements;
+    e.bytes += t.bytes;
+    bytes += t.bytes;
+  }
   all.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name));
+  const { params, nonzeroParams } = countParams(model);
   return {
     params,
-    nonzeroParams: params - zeros,
-    zeroFraction: numeric ? zeros / numeric : 0,
+    nonzeroParams,
+    zeroFraction: params ? 1 - nonzeroParams / params : 0,
     bytes,
     byDtype,
     largest: all.slice(0, top),

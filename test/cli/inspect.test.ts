@@ -50,7 +50,7 @@ describe('mlc inspect', () => {
     expect(doc.parameters.params).toBe(67);
     expect(doc.parameters.nonzeroParams).toBe(59);
     expect(doc.parameters.zeroFraction).toBeCloseTo(8 / 67, 10);
-    expect(doc.parameters.byDtype).toEqual({ float: { tensors: 4, params: 67, bytes: 268 } });
+    expect(doc.parameters.byDtype).toEqual({ float: { tensors: 4, elements: 67, bytes: 268 } });
     expect(doc.parameters.largest.map((t: { name: string }) => t.name)).toEqual(['fc1.weight', 'fc2.weight', 'fc1.bias', 'fc2.bias']);
   });
 
