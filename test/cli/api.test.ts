@@ -26,6 +26,18 @@ const zeroBias: Pass<Record<string, never>> = {
   },
 };
 
+/** Makes a model onnxruntime rejects (MatMul with a weight of the wrong shape). */
+const breaker: Pass<Record<string, never>> = {
+  name: 'breaker',
+  describe: 'breaks the model',
+  options: {},
+  parseOptions: () => ({}),
+  async run(m) {
+    m.graph.initializers.set('fc2.weight', api.Tensor.float32('fc2.weight', [5, 7], new Float32Array(35)));
+    return { modified: true, stats: {}, skipped: [] };
+  },
+};
+
 describe('public API', () => {
   it('exports the IR, load/save/compress/benchmark and the registry', () => {
     for (const k of ['load', 'save', 'compress', 'benchmark', 'passes', 'getPass', 'runPipeline', 'ModelBuilder', 'Graph', 'Tensor', 'cloneModel', 'MlcError']) {
@@ -51,6 +63,16 @@ describe('public API', () => {
     const before = readFileSync(file);
     await expect(api.compress(file, [{ pass: zeroBias }], { output: file })).rejects.toMatchObject({ code: 'USAGE' });
     expect(readFileSync(file)).toEqual(before);
+  });
+
+  it('a pass that breaks the model is reported as a bug and nothing is written', async () => {
+    const out = join(dir, 'broken.onnx');
+    await expect(api.compress(file, [{ pass: zeroBias }, { pass: breaker }], { output: out })).rejects.toMatchObject({
+      code: 'PASS_BROKE_MODEL',
+      message: expect.stringMatching(/^pass breaker produced a model onnxruntime rejects: /),
+    });
+    expect(existsSync(out)).toBe(false);
+    expect(api.exitCodeFor(new api.MlcError('PASS_BROKE_MODEL', 'x'))).toBe(3);
   });
 
   it('errors name the file and carry a code', async () => {
