@@ -1,6 +1,6 @@
 // Low-rank pass benchmark.
 //
-//   npm run build && node benchmarks/lowrank.bench.mjs [--skip-encoder] [--skip-mnist] [--layers 4]
+//   npm run build && node benchmarks/lowrank.bench.mjs [--skip-encoder] [--skip-mnist] [--layers 4] [--data-aware]
 //
 // 1. fixtures/mnist-mlp.onnx on fixtures/mnist-test.npz (if present): --lowrank-energy 0.9 and a few
 //    other settings — parameters before/after, accuracy before/after (one shot, no retraining), the
@@ -149,6 +149,21 @@ if (!args.includes('--skip-encoder')) {
   const reasons = new Map();
   for (const s of res.skipped) reasons.set(s.reason.replace(/\d+(\.\d+)?%/g, '#%'), (reasons.get(s.reason.replace(/\d+(\.\d+)?%/g, '#%')) ?? 0) + 1);
   for (const [r, c] of reasons) console.log(`    skipped ${c}×: ${r}`);
+  if (args.includes('--data-aware')) {
+    // the same at --lowrank 0.5 --lowrank-data-aware on 64 random sequences (2048 token vectors)
+    const calib = { inputs: { input: { dtype: 'float', dims: [64, 32, 768], data: Float32Array.from({ length: 64 * 32 * 768 }, (_, i) => Math.sin(i * 0.61) + Math.cos(i * 0.013)) } }, count: 64 };
+    const runner = makeRunner({ intraOpThreads: 1 });
+    const m2 = cloneModel(original);
+    const c1 = process.cpuUsage();
+    const t2 = performance.now();
+    const r2 = await runLowRank(m2, parseLowRankOptions({ ratio: 0.5, dataAware: true }), { ...ctx(), calibration: calib, run: runner });
+    const cpu2 = process.cpuUsage(c1);
+    await runner.release();
+    console.log(
+      `--lowrank 0.5 --lowrank-data-aware: ${((performance.now() - t2) / 1000).toFixed(1)} s wall (${((cpu2.user + cpu2.system) / 1e6).toFixed(1)} s CPU), ` +
+        `${r2.details.filter((d) => d.whitened).length} of ${r2.stats.weightsFactored} weights whitened`,
+    );
+  }
   const x = Float32Array.from({ length: 2 * 32 * 768 }, (_, i) => Math.sin(i * 0.37));
   const feeds = { input: { dtype: 'float', dims: [2, 32, 768], data: x } };
   const [a, b] = [await outputs(original, feeds), await outputs(enc, feeds)];
