@@ -123,17 +123,17 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       }
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       const result = await compress(file, steps, {
-          output,
-          force: !!flags.force,
-          externalData: !!flags.externalData,
-          calibration: flags.calibrationData as string | undefined,
-          train: flags.trainData as string | undefined,
-          validation: flags.valData as string | undefined,
-          seed: flags.seed as number,
-          log: ui.logger(),
-          warn: (m) => ui.warn(`${file}: ${m}`),
-          onPassStart: (name, i, n) => ui.progress(`[${i + 1}/${n}] ${name}...`),
-          onPassEnd: (r) => ui.debug(`${r.name}: ${r.modified ? 'modified' : 'unchanged'} in ${Math.round(r.ms)} ms`),
+        output,
+        force: !!flags.force,
+        externalData: !!flags.externalData,
+        calibration: flags.calibrationData as string | undefined,
+        train: flags.trainData as string | undefined,
+        validation: flags.valData as string | undefined,
+        seed: flags.seed as number,
+        log: ui.logger(),
+        warn: (m) => ui.warn(`${file}: ${m}`),
+        onPassStart: (name, i, n) => ui.progress(`[${i + 1}/${n}] ${name}...`),
+        onPassEnd: (r) => ui.debug(`${r.name}: ${r.modified ? 'modified' : 'unchanged'} in ${Math.round(r.ms)} ms`),
       });
       ui.clearProgress();
       const out = result.output!;
