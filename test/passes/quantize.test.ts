@@ -141,6 +141,34 @@ describe('--exclude in every mode', () => {
   }
 });
 
+describe('shared (tied) weights', () => {
+  it('a weight read by several nodes is quantized once; an embedding table tied to the output layer works', async () => {
+    const b = new ModelBuilder({ opset: 17 });
+    const ids = b.input('ids', DataType.INT64, ['N']);
+    const E = b.init('E', [50, 32], uniform(50 * 32, 1, 1));
+    const W = b.init('W', [32, 32], uniform(32 * 32, 0.3, 2));
+    const h = b.op('Gather', [E, ids], { axis: 0 }, { name: 'emb' });
+    const h2 = b.op('MatMul', [b.op('MatMul', [h, W], {}, { name: 'mm1' }), W], {}, { name: 'mm2' });
+    b.output(b.op('Gemm', [h2, E], { transB: 1 }, { name: 'lm' }), DataType.FLOAT, ['N', 50], 'logits');
+    const m = b.build();
+    const feeds = { ids: { dtype: 'int64', dims: [6], data: BigInt64Array.from([1n, 5n, 9n, 13n, 49n, 0n]) } };
+    const calib = { inputs: { ids: { dtype: 'int64', dims: [20], data: BigInt64Array.from({ length: 20 }, (_, i) => BigInt(i * 2)) } }, count: 20 };
+    const run = makeRunner();
+    try {
+      for (const raw of [{ type: 'int8' }, { type: 'int8', mode: 'weight-only' }, { type: 'uint8', dynamicForm: 'standard' }, { type: 'int4', blockSize: 16 }, { type: 'int8', mode: 'static' }]) {
+        const { model: q, result } = await quantize(m, { ...raw, minElements: 1 }, ctxWith({ calibration: calib, run }));
+        expect(result.skipped, JSON.stringify(raw)).toEqual([]);
+        const names = [...q.graph.initializers.keys()];
+        expect(names.filter((n) => n.startsWith('W_')).every((n) => !/_1$/.test(n)), names.join(',')).toBe(true);
+        expect(names).not.toContain('W');
+        expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
+      }
+    } finally {
+      await run.release();
+    }
+  });
+});
+
 describe('no-op cases', () => {
   it('a model without quantizable nodes is unchanged', async () => {
     const b = new ModelBuilder();

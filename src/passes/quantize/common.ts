@@ -54,6 +54,8 @@ export class QuantState implements Consts {
   bytesBefore = 0;
   bytesAfter = 0;
   modified = false;
+  /** weights this run replaced by a DequantizeLinear of the same name (their readers are done) */
+  readonly dequantized = new Set<string>();
 
   /**
    * IR < 4 requires every initializer to be listed as a graph input, so there a listed initializer

@@ -39,6 +39,8 @@ interface QuantWeight {
   zp?: string;
   scale: Float32Array;
   perChannel: boolean;
+  /** the scale initializer for alpha = 1, shared by the nodes reading this weight */
+  scaleName?: string;
 }
 
 /** The MatMul-view of a MatMul / Gemm node: W [K, N], folded alpha and bias, or why not. */
@@ -138,9 +140,13 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
     st.bytesAfter += bytesOf(g, [qw.q, ...(qw.zp ? [qw.zp] : [])]);
   }
   const label = nodeLabel(node);
-  const scaleVals = plan.alpha === 1 ? qw.scale : qw.scale.map((s) => s * plan.alpha);
-  const scale = addConst(g, `${wName}_scale`, scalarOrVector('', scaleVals, qw.perChannel));
-  st.bytesAfter += bytesOf(g, [scale]);
+  let scale = plan.alpha === 1 ? qw.scaleName : undefined;
+  if (!scale) {
+    const scaleVals = plan.alpha === 1 ? qw.scale : qw.scale.map((s) => s * plan.alpha);
+    scale = addConst(g, `${wName}_scale`, scalarOrVector('', scaleVals, qw.perChannel));
+    st.bytesAfter += bytesOf(g, [scale]);
+    if (plan.alpha === 1) qw.scaleName = scale;
+  }
   const bias = plan.bias ? addConst(g, `${label}_bias`, Tensor.float32('', [plan.N], plan.bias)) : undefined;
   const A = node.inputs[0];
   let newNodes: Node[];

@@ -22,7 +22,9 @@ import { planMatMul } from './dynamic.js';
 import type { WeightSite } from './ops.js';
 import { candidates } from './weight-only.js';
 
-function applyMatMulNBits(st: QuantState, site: WeightSite): string | undefined {
+type Packed = { bq: string; sc: string; zp?: string; kBlocks: number };
+
+function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, Packed>): string | undefined {
   const g = st.graph;
   const node = site.node;
   const plan = planMatMul(st, site, false);
@@ -30,14 +32,27 @@ function applyMatMulNBits(st: QuantState, site: WeightSite): string | undefined 
   const { K, N } = plan;
   const bs = st.opts.blockSize;
   if (K < 16) return `K = ${K} is below the smallest MatMulNBits block (16)`;
-  const blk = quantizeInt4Blocks(plan.W, K, N, bs, !st.opts.int4Asymmetric);
   const wName = node.inputs[site.input];
   const label = nodeLabel(node);
-  const scales = plan.alpha === 1 ? blk.scales : blk.scales.map((s) => s * plan.alpha);
-  const bq = addConst(g, `${wName}_Q4`, new Tensor('', DataType.UINT8, [N, blk.kBlocks, bs / 2], blk.packed));
-  const sc = addConst(g, `${wName}_scales`, Tensor.float32('', [N * blk.kBlocks], scales));
-  const inputs = [node.inputs[0], bq, sc];
-  if (blk.zeroPoints) inputs.push(addConst(g, `${wName}_zero_points`, new Tensor('', DataType.UINT8, [blk.zeroPoints.length], blk.zeroPoints)));
+  // a weight shared by several nodes (same orientation, alpha 1) is packed once
+  const key = `${wName}|${plan.transposed ? 'T' : ''}`;
+  let p = plan.alpha === 1 ? cache.get(key) : undefined;
+  if (!p) {
+    const blk = quantizeInt4Blocks(plan.W, K, N, bs, !st.opts.int4Asymmetric);
+    const scales = plan.alpha === 1 ? blk.scales : blk.scales.map((s) => s * plan.alpha);
+    p = {
+      bq: addConst(g, `${wName}_Q4`, new Tensor('', DataType.UINT8, [N, blk.kBlocks, bs / 2], blk.packed)),
+      sc: addConst(g, `${wName}_scales`, Tensor.float32('', [N * blk.kBlocks], scales)),
+      zp: blk.zeroPoints && addConst(g, `${wName}_zero_points`, new Tensor('', DataType.UINT8, [blk.zeroPoints.length], blk.zeroPoints)),
+      kBlocks: blk.kBlocks,
+    };
+    if (plan.alpha === 1) cache.set(key, p);
+    st.bytesBefore += site.tensor.byteLength;
+    st.bytesAfter += blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
+    st.details.push({ weight: wName, node: label, format: 'int4', blockSize: bs, K, N });
+  }
+  const inputs = [node.inputs[0], p.bq, p.sc];
+  if (p.zp) inputs.push(p.zp);
   const y = plan.bias ? g.uniqueName(`${label}_MatMulNBits_out`) : plan.output;
   const nodes: Node[] = [
     {
@@ -61,18 +76,16 @@ function applyMatMulNBits(st: QuantState, site: WeightSite): string | undefined 
   }
   g.replaceNode(node, nodes);
   st.model.ensureOpset('com.microsoft', 1);
-  st.bytesBefore += site.tensor.byteLength;
-  st.bytesAfter += blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
   dropIfUnused(st, wName);
   if (plan.biasSource) dropIfUnused(st, plan.biasSource);
   st.modified = true;
-  st.details.push({ weight: wName, node: label, format: 'int4', blockSize: bs, K, N });
   return undefined;
 }
 
 export function runInt4(st: QuantState): void {
+  const cache = new Map<string, Packed>();
   for (const { node, site } of candidates(st, 'int4')) {
-    const why = applyMatMulNBits(st, site);
+    const why = applyMatMulNBits(st, site, cache);
     if (why) st.skip(node, why);
     else st.count(node.opType);
   }

@@ -302,6 +302,7 @@ export async function runStatic(st: QuantState): Promise<void> {
 
   // weights and biases first (they need the input scale), then activations
   const qdqDone = new Map<string, string>();
+  const weightCache = new Map<string, { out: string; scale: Float32Array }>();
   for (const plan of plans) {
     const node = plan.node;
     if (plan.inNames.some((n) => !params.has(n)) || !params.has(plan.outTensor)) {
@@ -317,7 +318,7 @@ export async function runStatic(st: QuantState): Promise<void> {
         continue;
       }
     }
-    if (plan.weight) quantizeWeightAndBias(st, plan, params.get(plan.inNames[0])!);
+    if (plan.weight) quantizeWeightAndBias(st, plan, params.get(plan.inNames[0])!, weightCache);
     plan.done = true;
     st.count(node.opType);
     st.modified = true;
@@ -341,7 +342,7 @@ export async function runStatic(st: QuantState): Promise<void> {
   st.count('activationQdq', qdqDone.size);
 }
 
-function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp): void {
+function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Map<string, { out: string; scale: Float32Array }>): void {
   const g = st.graph;
   const node = plan.node;
   const site = plan.weight!;
@@ -349,16 +350,22 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp): void {
   const t = site.tensor;
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = channelAxis(st, site.axis);
-  // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
-  const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true);
-  const wOut = g.uniqueName(`${wName}_DequantizeLinear_Output`);
-  g.addNode(dqNode(g, `${wName}_DequantizeLinear`, [w.q, w.scale, w.zp], wOut, axis), { before: node });
-  node.inputs[site.input] = wOut;
+  const key = `${wName}|${axis ?? 'tensor'}`;
+  let entry = cache.get(key);
+  if (!entry) {
+    // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
+    const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true);
+    const wOut = g.uniqueName(`${wName}_DequantizeLinear_Output`);
+    g.addNode(dqNode(g, `${wName}_DequantizeLinear`, [w.q, w.scale, w.zp], wOut, axis), { before: node });
+    entry = { out: wOut, scale: w.qt.scale };
+    cache.set(key, entry);
+    st.bytesBefore += t.byteLength;
+    st.bytesAfter += bytesOf(g, [w.q, w.scale, w.zp]);
+    st.details.push({ weight: wName, node: nodeLabel(node), format: qtype, axis: axis ?? 'tensor' });
+  }
+  node.inputs[site.input] = entry.out;
   g.touch();
-  st.bytesBefore += t.byteLength;
-  st.bytesAfter += bytesOf(g, [w.q, w.scale, w.zp]);
   dropIfUnused(st, wName);
-  st.details.push({ weight: wName, node: nodeLabel(node), format: qtype, axis: axis ?? 'tensor' });
 
   // bias: int32, scale s_x·s_w, zero point 0
   const bName = node.inputs[2];
@@ -367,7 +374,7 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp): void {
   const b = floatConstant(st, bName);
   const M = t.dims[site.axis];
   if (!b || b.dims.length !== 1 || b.dims[0] !== M) return;
-  const ws = w.qt.scale;
+  const ws = entry.scale;
   const bScale = new Float32Array(M);
   const q = new Int32Array(M);
   const bd = b.data as Float32Array;

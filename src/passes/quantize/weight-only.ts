@@ -89,6 +89,7 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
     g.touch();
   }
   done.set(name, outName);
+  if (outName === name) st.dequantized.add(name);
   st.bytesBefore += shared ? 0 : before;
   st.bytesAfter += bytesOf(g, [q, scale, zp]);
   st.modified = true;
@@ -147,7 +148,9 @@ export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: No
     if (!q || !q.rewrites[mode] || !st.selected(node.opType, defaults)) continue;
     const site = q.locate(node, st);
     if (typeof site === 'string') {
-      st.skip(node, site);
+      // a weight shared with a node handled earlier already reads the DequantizeLinear
+      if (node.inputs.some((i) => st.dequantized.has(i))) st.count(node.opType);
+      else st.skip(node, site);
       continue;
     }
     if (st.excluded(node, site.tensor.name)) {
