@@ -324,3 +324,61 @@ export function choleskySolve(h: ArrayLike<number>, k: number, b: ArrayLike<numb
   }
   return x;
 }
+
+/**
+ * Solve (H + λI)·x = b for symmetric positive definite H (k×k) by conjugate gradients with a
+ * Jacobi (diagonal) preconditioner, starting from x0, for at most `iters` iterations or until
+ * ‖r‖ ≤ tol·‖b‖. Cheaper than Cholesky (k² per iteration instead of k³/3) when a good start is
+ * known and an approximate solution is enough.
+ */
+export function cgSolve(h: ArrayLike<number>, k: number, b: ArrayLike<number>, lambda: number, x0: ArrayLike<number>, iters: number, tol = 1e-6): Float64Array {
+  const x = Float64Array.from(x0);
+  const r = new Float64Array(k);
+  const z = new Float64Array(k);
+  const p = new Float64Array(k);
+  const q = new Float64Array(k);
+  const dinv = new Float64Array(k);
+  const mul = (v: Float64Array, out: Float64Array) => {
+    for (let i = 0; i < k; i++) {
+      let s = lambda * v[i];
+      const base = i * k;
+      for (let j = 0; j < k; j++) s += h[base + j] * v[j];
+      out[i] = s;
+    }
+  };
+  let bn = 0;
+  for (let i = 0; i < k; i++) {
+    dinv[i] = 1 / (h[i * k + i] + lambda);
+    bn += b[i] * b[i];
+  }
+  bn = Math.sqrt(bn);
+  mul(x, q);
+  let rz = 0;
+  for (let i = 0; i < k; i++) {
+    r[i] = b[i] - q[i];
+    z[i] = r[i] * dinv[i];
+    p[i] = z[i];
+    rz += r[i] * z[i];
+  }
+  for (let it = 0; it < iters; it++) {
+    let rn = 0;
+    for (let i = 0; i < k; i++) rn += r[i] * r[i];
+    if (Math.sqrt(rn) <= tol * bn) break;
+    mul(p, q);
+    let pq = 0;
+    for (let i = 0; i < k; i++) pq += p[i] * q[i];
+    if (!(pq > 0)) break;
+    const alpha = rz / pq;
+    let rz2 = 0;
+    for (let i = 0; i < k; i++) {
+      x[i] += alpha * p[i];
+      r[i] -= alpha * q[i];
+      z[i] = r[i] * dinv[i];
+      rz2 += r[i] * z[i];
+    }
+    const beta = rz2 / rz;
+    rz = rz2;
+    for (let i = 0; i < k; i++) p[i] = z[i] + beta * p[i];
+  }
+  return x;
+}

@@ -160,3 +160,16 @@ describe('least squares helpers', () => {
     expect(choleskySolve(new Float64Array(4), 2, new Float64Array(2), 1, 0)).toBeUndefined();
   });
 });
+
+describe('cgSolve', () => {
+  it('agrees with Cholesky on an SPD system', async () => {
+    const { gram, cgSolve, choleskySolve } = await import('../../src/math/sparsity.js');
+    const k = 12;
+    const a = rand(40 * k, 5);
+    const h = gram(a, 40, k);
+    const b = Array.from(rand(k, 6));
+    const exact = choleskySolve(h, k, b, 1, 0.01)!;
+    const x = cgSolve(h, k, b, 0.01, new Float64Array(k), 100, 1e-12);
+    x.forEach((v, i) => expect(v).toBeCloseTo(exact[i], 6));
+  });
+});
