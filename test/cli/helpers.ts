@@ -28,7 +28,13 @@ export function ensureBuilt(): void {
       mkdirSync(lock);
       break;
     } catch {
-      if (i > 600) throw new Error('timed out waiting for another build');
+      // a lock left by a killed run: take it over after 3 minutes
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 180_000) rmdirSync(lock);
+      } catch {
+        // gone already
+      }
+      if (i > 900) throw new Error(`timed out waiting for another build (remove ${lock} if no build is running)`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
     }
   }
