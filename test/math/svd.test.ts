@@ -8,9 +8,11 @@ import {
   scaledLeft,
   svdExact,
   svdRandomized,
+  symmetricEigen,
   truncatedSvd,
   type Svd,
 } from '../../src/math/svd.js';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 
 function rng(seed = 1): () => number {
   let a = seed >>> 0;
@@ -153,6 +155,31 @@ describe('blocked Cholesky and triangular solve', () => {
     expect(e2).toBeLessThan(1e-9);
     const bad = Float64Array.from([1, 2, 2, 1]);
     expect(() => cholesky(bad, 2)).toThrow(/positive definite/);
+  });
+});
+
+describe('symmetricEigen', () => {
+  it('matches ml-matrix and satisfies G·w = λ·w with orthonormal w, including repeated eigenvalues', () => {
+    const r = rng(31);
+    for (const n of [1, 2, 7, 60]) {
+      const X = uniform(n * n, r);
+      const G = matmul(X, X, n, n, n, { transB: true });
+      const { values, vectors } = symmetricEigen(G, n);
+      const rows: number[][] = [];
+      for (let i = 0; i < n; i++) rows.push(Array.from(G.subarray(i * n, (i + 1) * n)));
+      const ref = new EigenvalueDecomposition(new Matrix(rows), { assumeSymmetric: true }).realEigenvalues.sort((a, b) => b - a);
+      for (let i = 0; i < n; i++) expect(values[i]).toBeCloseTo(ref[i], 9);
+      for (let i = 1; i < n; i++) expect(values[i]).toBeLessThanOrEqual(values[i - 1]);
+      const GW = matmul(G, vectors, n, n, n);
+      let res = 0;
+      for (let i = 0; i < n; i++) for (let c = 0; c < n; c++) res = Math.max(res, Math.abs(GW[i * n + c] - values[c] * vectors[i * n + c]));
+      expect(res).toBeLessThan(1e-9 * Math.max(1, values[0]));
+      expect(maxOrthError(transpose(vectors, n, n), n, n)).toBeLessThan(1e-10);
+    }
+    // identity block: repeated eigenvalues, zero off-diagonal
+    const I = new Float64Array(16);
+    for (let i = 0; i < 4; i++) I[i * 4 + i] = i < 2 ? 2 : 1;
+    expect(Array.from(symmetricEigen(I, 4).values)).toEqual([2, 2, 1, 1]);
   });
 });
 
