@@ -263,18 +263,14 @@ export async function filesSize(paths: string[]): Promise<{ sizeBytes: number; g
   return { sizeBytes, gzipBytes };
 }
 
-/**
- * External data files the model file at `path` references, when src/onnx can tell
- * (`externalDataFiles`, if it exports one); else none.
- */
+/** External data files the model file at `path` references (absolute paths; [] if none). */
 export async function externalFilesOf(path: string): Promise<string[]> {
-  const onnx = (await import('../onnx/index.js')) as unknown as Record<string, unknown>;
-  const f = onnx.externalDataFiles as ((p: string) => Promise<string[]>) | undefined;
-  return typeof f === 'function' ? await f(path) : [];
+  const { externalDataFiles } = await import('../onnx/index.js');
+  return externalDataFiles(path);
 }
 
 /**
- * Size of a model: on disk when `path` is given (plus `externalFiles`, or those src/onnx finds),
+ * Size of a model: on disk when `path` is given (plus `externalFiles`, or those the file references),
  * else of `bytes`, else of the model serialized in memory.
  */
 export async function measureSize(

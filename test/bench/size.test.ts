@@ -127,6 +127,14 @@ describe('measureSize', () => {
       gzipSync(readFileSync(p), { level: 9 }).length + gzipSync(readFileSync(r.externalDataFile!), { level: 9 }).length,
     );
   });
+  it('finds the external data files a model file references', async () => {
+    const m = mlp();
+    const p = join(dir, 'ext2.onnx');
+    const r = await saveModel(m, p, { externalData: true });
+    const s = await measureSize(m, { path: p });
+    expect(s.sizeBytes).toBe(statSync(p).size + statSync(r.externalDataFile!).size);
+    expect(s.sizeBytes).toBeGreaterThan(64 * 32 * 4);
+  });
   it('in memory: the serialized model', async () => {
     const m = mlp();
     const s = await measureSize(m);
