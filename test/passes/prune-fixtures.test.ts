@@ -13,7 +13,8 @@ import type { Dataset } from '../../src/passes/pass.js';
 import { floatParams, parsePruneOptions, runPrune } from '../../src/passes/prune.js';
 import { axisL2Norms, smallestIndices } from '../../src/math/sparsity.js';
 import type { Tensor } from '../../src/ir/index.js';
-import { createSession } from '../../src/runtime/index.js';
+import { createSession, makeRunner } from '../../src/runtime/index.js';
+import { silentLogger } from '../../src/passes/pass.js';
 
 const MODEL = 'fixtures/mnist-mlp.onnx';
 const DATA = 'fixtures/mnist-test.npz';
@@ -68,6 +69,21 @@ describe.skipIf(!present)('prune targets on the MNIST MLP fixture', () => {
     const acc = await accuracy(m);
     console.log(`channel 0.5: params ${ratio.toFixed(3)}×, accuracy ${(100 * baseAccuracy).toFixed(2)}% → ${(100 * acc).toFixed(2)}%`);
     expect(ratio).toBeLessThanOrEqual(0.55);
+  });
+
+  it.skipIf(!existsSync('fixtures/mnist-train.npz'))('channel 0.5 with --prune-reconstruct on training samples: accuracy drop ≤ 2 points', async () => {
+    const train = (await loadDataset('fixtures/mnist-train.npz', original)) as unknown as Dataset;
+    const run = makeRunner({ intraOpThreads: 1 });
+    try {
+      const m = cloneModel(original);
+      const r = await runPrune(m, parsePruneOptions({ sparsity: 0.5, pattern: 'channel', reconstruct: true }), { log: silentLogger, rng: Math.random, calibration: train, run });
+      expect(r.stats.refitLayers).toBe(2);
+      const acc = await accuracy(m);
+      console.log(`channel 0.5 + refit: accuracy ${(100 * baseAccuracy).toFixed(2)}% → ${(100 * acc).toFixed(2)}%`);
+      expect(baseAccuracy - acc).toBeLessThanOrEqual(0.02);
+    } finally {
+      await run.release();
+    }
   });
 
   it('--prune-pattern 2:4: exactly 2 non-zeros in every group of 4 along the input dimension', async () => {
