@@ -41,6 +41,8 @@ export interface PassReport {
   ms: number;
   stats: Record<string, number | string>;
   skipped: { node: string; reason: string }[];
+  /** per-item records a pass returns (per layer / per weight), passed through to the JSON */
+  details?: Record<string, unknown>[];
 }
 
 export interface GateResult {
@@ -105,7 +107,14 @@ export function reportDocument(r: Report): Record<string, unknown> {
   const doc = {
     input: r.input,
     output: r.output,
-    passes: r.passes.map((p) => ({ name: p.name, modified: p.modified, ms: Math.round(p.ms), stats: p.stats, skipped: p.skipped })),
+    passes: r.passes.map((p) => ({
+      name: p.name,
+      modified: p.modified,
+      ms: Math.round(p.ms),
+      stats: p.stats,
+      skipped: p.skipped,
+      ...(p.details && p.details.length ? { details: p.details } : {}),
+    })),
     before: metrics(r.before, false),
     after: metrics(r.after, true),
     speedup: r.speedup === null ? null : round(r.speedup, 4),
@@ -205,7 +214,10 @@ function rows(r: Report): Row[] {
   return out;
 }
 
-function passLines(r: Report, maxSkips = 5): string[] {
+const cell = (v: unknown): string =>
+  typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : Array.isArray(v) ? `[${v.join(', ')}]` : String(v);
+
+function passLines(r: Report, maxSkips = 5, details = false): string[] {
   const lines: string[] = [];
   for (const p of r.passes) {
     const stats = Object.entries(p.stats)
@@ -216,6 +228,11 @@ function passLines(r: Report, maxSkips = 5): string[] {
       const shown = p.skipped.slice(0, maxSkips).map((s) => `${s.node} (${s.reason})`);
       const more = p.skipped.length > maxSkips ? `, and ${p.skipped.length - maxSkips} more (--verbose lists all)` : '';
       lines.push(`  skipped ${p.skipped.length}: ${shown.join('; ')}${more}`);
+    }
+    if (details) {
+      for (const d of p.details ?? []) {
+        lines.push(`  ${Object.entries(d).map(([k, v]) => `${k}=${cell(v)}`).join(' ')}`);
+      }
     }
   }
   return lines;
@@ -234,8 +251,11 @@ function settingsLine(r: Report): string {
   return parts.join(', ');
 }
 
-/** The human table for stdout; `maxSkips` skipped nodes are listed per pass (default 5). */
-export function reportToText(r: Report, opts: { maxSkips?: number } = {}): string {
+/**
+ * The human table for stdout; `maxSkips` skipped nodes are listed per pass (default 5), and with
+ * `details` each pass's per-layer records.
+ */
+export function reportToText(r: Report, opts: { maxSkips?: number; details?: boolean } = {}): string {
   const rs = rows(r);
   const two = r.after !== null;
   const header = two ? { label: '', before: 'before', after: 'after', change: 'change' } : { label: '', before: 'value', after: '', change: '' };
@@ -254,7 +274,7 @@ export function reportToText(r: Report, opts: { maxSkips?: number } = {}): strin
   for (const x of rs) out.push(line(x));
   if (r.speedup !== null && two) out.push(`speedup (p50): ${r.speedup.toFixed(2)}x`);
   out.push(`(${settingsLine(r)})`);
-  const pl = passLines(r, opts.maxSkips ?? 5);
+  const pl = passLines(r, opts.maxSkips ?? 5, !!opts.details);
   if (pl.length) {
     out.push('');
     out.push('passes:');

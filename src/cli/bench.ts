@@ -150,7 +150,7 @@ export async function measureAndReport(
   ui.clearProgress();
   const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
   if (ui.json) ui.printJson(bench.reportDocument(report));
-  else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5 }).trimEnd());
+  else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
   const md = bench.reportToMarkdown(report);
   if (setup.reportPath) {
     const { writeFileAtomic } = await import('../util/fs.js');

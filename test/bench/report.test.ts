@@ -33,6 +33,7 @@ const measured = {
 
 const passes = [
   { name: 'quantize', modified: true, ms: 41.2, stats: { quantized: 3 }, skipped: [{ node: 'fc3', reason: 'excluded' }] },
+  { name: 'prune', modified: true, ms: 10, stats: {}, skipped: [], details: [{ weight: 'fc1.weight', dims: [784, 300], sparsity: 0.80004 }] },
 ];
 
 describe('report JSON', () => {
@@ -45,7 +46,10 @@ describe('report JSON', () => {
     expect(Object.keys(doc.after)).toEqual([...common, 'agreement', 'cosine', 'maxAbsError', 'bytesByDtype']);
     expect(Object.keys(doc.before.latencyMs)).toEqual(['p50', 'p90', 'p99', 'mean', 'cv']);
     expect(Object.keys(doc.settings)).toEqual(['threads', 'batchSize', 'warmup', 'runs', 'samples', 'outputName']);
-    expect(doc.passes).toEqual([{ name: 'quantize', modified: true, ms: 41, stats: { quantized: 3 }, skipped: [{ node: 'fc3', reason: 'excluded' }] }]);
+    expect(doc.passes).toEqual([
+      { name: 'quantize', modified: true, ms: 41, stats: { quantized: 3 }, skipped: [{ node: 'fc3', reason: 'excluded' }] },
+      { name: 'prune', modified: true, ms: 10, stats: {}, skipped: [], details: [{ weight: 'fc1.weight', dims: [784, 300], sparsity: 0.80004 }] },
+    ]);
     expect(doc.gates).toEqual([{ name: 'max-size', limit: 5_000_000, actual: 271_681, passed: true }]);
     expect(doc.passed).toBe(true);
     expect(doc.after.accuracy).toBe(0.975);
@@ -85,6 +89,8 @@ describe('human and markdown reports', () => {
     expect(t).toMatch(/agreement \(top-1\)\s+99\.80%/);
     expect(t).toContain('quantize: modified in 41 ms (quantized=3)');
     expect(t).toContain('skipped 1: fc3 (excluded)');
+    expect(t).not.toContain('fc1.weight');
+    expect(reportToText(r, { details: true })).toContain('  weight=fc1.weight dims=[784, 300] sparsity=0.8');
     expect(t).toContain('gates: FAILED');
     expect(t).toMatch(/max-size: FAILED \(272 kB \(271,681 B\) > 200 kB \(200,000 B\)\)/);
     expect(t).toMatch(/min-agreement: passed \(99\.8% ≥ 99%\)/);
