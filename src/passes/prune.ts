@@ -12,7 +12,7 @@
  *     1 − N/M; --prune, if given, must agree.
  *   - channel: remove whole output neurons / filters and shrink their dependants (see
  *     prune/channel.ts); the model gets fewer parameters and runs faster.
- *   - with reconstruct and samples: refit the kept MatMul / Gemm weights by least squares so each
+ *   - with reconstruct and samples: refit the kept MatMul / Gemm / Conv weights by least squares so each
  *     layer reproduces the original model's output (see prune/reconstruct.ts).
  *   - with sparseStorage: store pruned weights as ONNX sparse initializers where that is smaller
  *     (see prune/storage.ts); onnxruntime densifies them at load time.
@@ -303,7 +303,7 @@ export const prunePass: Pass<PruneOptions> = {
     includeEmbeddings: 'also prune Gather embedding tables (default false)',
     exclude: 'node or weight names (globs) to leave alone',
     sparseStorage: 'store pruned weights as ONNX sparse initializers where smaller (default false)',
-    reconstruct: 'refit the kept MatMul / Gemm weights by least squares against the original outputs on calibration (or training) samples (default false)',
+    reconstruct: 'refit the kept MatMul / Gemm / Conv weights by least squares against the original outputs on calibration (or training) samples (default false)',
     reconstructSamples: 'samples used by reconstruct (default 1024)',
   },
   parseOptions: parsePruneOptions,
