@@ -31,7 +31,7 @@ const distill = (extra = {}) => ({ pass: 'distill', options: { ...(epochs ? { ep
 const RECIPES = [
   { model: MLP, name: 'low-rank 80% energy (one shot)', steps: [{ pass: 'lowrank', options: { energy: 0.8 } }] },
   { model: MLP, name: 'low-rank 80% energy + distill', steps: [{ pass: 'lowrank', options: { energy: 0.8 } }, distill()], target: 'params ≤ 0.25×, drop ≤ 0.5' },
-  { model: MLP, name: 'low-rank 50% energy + distill', steps: [{ pass: 'lowrank', options: { energy: 0.5 } }, distill({ epochs: Number(epochs ?? 15) })], target: 'params ≤ 0.25×, drop ≤ 0.5' },
+  { model: MLP, name: 'low-rank 50% energy + distill (T 2)', steps: [{ pass: 'lowrank', options: { energy: 0.5 } }, distill({ temperature: 2 })], target: 'params ≤ 0.25×, drop ≤ 0.5' },
   { model: MLP, name: 'prune 90% (one shot)', steps: [{ pass: 'prune', options: { sparsity: 0.9 } }] },
   { model: MLP, name: 'prune 90% + distill', steps: [{ pass: 'prune', options: { sparsity: 0.9 } }, distill()], target: 'drop ≤ 0.5' },
   {

@@ -37,17 +37,20 @@ export interface DistillOptions {
   keepZeros: boolean;
   /** output to distill (default: the first) */
   output?: string;
+  /** 'mixup' (default): half of each epoch's inputs mixed with a partner and labelled by the teacher */
+  augment: 'mixup' | 'none';
 }
 
 export const DISTILL_DEFAULTS = {
   epochs: 10,
   batchSize: 64,
-  lr: 1e-3,
+  lr: 3e-3,
   temperature: 4,
   alpha: 0.7,
   valSplit: 0.1,
   backend: 'auto',
   keepZeros: true,
+  augment: 'mixup',
 } as const;
 
 function num(r: Record<string, unknown>, key: string, dflt: number, ok: (x: number) => boolean, what: string): number {
@@ -61,12 +64,14 @@ function num(r: Record<string, unknown>, key: string, dflt: number, ok: (x: numb
 export function parseDistillOptions(raw: unknown): DistillOptions {
   const r = (raw ?? {}) as Record<string, unknown>;
   if (typeof r !== 'object' || Array.isArray(r)) throw new MlcError('USAGE', 'distill: options must be an object');
-  const known = new Set(['student', 'studentWidth', 'epochs', 'batchSize', 'lr', 'temperature', 'alpha', 'valSplit', 'backend', 'keepZeros', 'output']);
+  const known = new Set(['student', 'studentWidth', 'epochs', 'batchSize', 'lr', 'temperature', 'alpha', 'valSplit', 'backend', 'keepZeros', 'output', 'augment']);
   for (const k of Object.keys(r)) if (!known.has(k)) throw new MlcError('USAGE', `distill: unknown option "${k}"`);
   const d = DISTILL_DEFAULTS;
   const backend = String(r.backend ?? d.backend);
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new MlcError('USAGE', `distill: backend must be auto, tensorflow, wasm or cpu, got "${backend}"`);
   if (r.student !== undefined && (typeof r.student !== 'string' || !r.student)) throw new MlcError('USAGE', 'distill: student must be a path to an ONNX file');
+  const augment = String(r.augment ?? d.augment);
+  if (augment !== 'mixup' && augment !== 'none') throw new MlcError('USAGE', `distill: augment must be mixup or none, got "${augment}"`);
   if (r.output !== undefined && typeof r.output !== 'string') throw new MlcError('USAGE', 'distill: output must be an output name');
   const keepZeros = r.keepZeros === undefined ? d.keepZeros : r.keepZeros === true || r.keepZeros === 'true';
   return {
@@ -84,6 +89,7 @@ export function parseDistillOptions(raw: unknown): DistillOptions {
     backend: backend as DistillOptions['backend'],
     keepZeros,
     output: r.output as string | undefined,
+    augment: augment as DistillOptions['augment'],
   };
 }
 
@@ -182,6 +188,7 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
       backend: o.backend,
       keepZeros: o.keepZeros,
       output: o.output,
+      augment: o.augment,
     },
     ctx,
   );
@@ -230,6 +237,7 @@ export const distillPass: Pass<DistillOptions> = {
     backend: 'tfjs backend: auto (tfjs-node, else wasm, else cpu; default), tensorflow, wasm or cpu',
     keepZeros: 'weights that are exactly zero (pruned) stay zero (default true)',
     output: 'the output to distill (default: the first)',
+    augment: 'mixup (default: each epoch, half the inputs are mixed with a random partner and labelled by the teacher; float inputs only) or none',
   },
   parseOptions: parseDistillOptions,
   run: (model, options, ctx) => runDistill(model, options, ctx),

@@ -72,7 +72,7 @@ describe('distill pass: options', () => {
 
   it('parses defaults and CLI strings, rejects bad values', () => {
     const d = parseDistillOptions({});
-    expect(d).toMatchObject({ epochs: 10, batchSize: 64, lr: 1e-3, temperature: 4, alpha: 0.7, backend: 'auto', keepZeros: true });
+    expect(d).toMatchObject({ epochs: 10, batchSize: 64, lr: 3e-3, temperature: 4, alpha: 0.7, backend: 'auto', keepZeros: true });
     expect(parseDistillOptions({ epochs: '3', lr: '0.01', studentWidth: '0.5', alpha: '1' })).toMatchObject({ epochs: 3, lr: 0.01, studentWidth: 0.5, alpha: 1 });
     expect(() => parseDistillOptions({ alpha: 1.5 })).toThrow(/alpha/);
     expect(() => parseDistillOptions({ epochs: 2.5 })).toThrow(/epochs/);
@@ -80,6 +80,8 @@ describe('distill pass: options', () => {
     expect(() => parseDistillOptions({ temperature: -1 })).toThrow(/temperature/);
     expect(() => parseDistillOptions({ backend: 'gpu' })).toThrow(/backend/);
     expect(() => parseDistillOptions({ nope: 1 })).toThrow(/unknown option/);
+    expect(() => parseDistillOptions({ augment: 'cutmix' })).toThrow(/augment/);
+    expect(parseDistillOptions({ augment: 'none' }).augment).toBe('none');
   });
 
   it('flags: --distill, --student and --student-width ask for the pass; nothing else does', () => {
