@@ -115,6 +115,23 @@ describe('distill', () => {
     expect(rep.maskedWeights).toBe(0);
   });
 
+  it('falls back to the cpu backend when the wasm backend lacks a kernel the student needs', async () => {
+    const { tf } = await useBackend('wasm');
+    const relu = tf.getKernel('Relu', 'wasm')!;
+    tf.unregisterKernel('Relu', 'wasm');
+    try {
+      const teacher = teacherModel();
+      const student = cloneModel(teacher);
+      const warnings: string[] = [];
+      const train = await dataset(200, 14, teacher, false);
+      const rep = await distill(teacher, student, { ...cfg, epochs: 1 }, { ...ctxFor(train), log: { ...silentLogger, warn: (m) => warnings.push(m) } });
+      expect(rep.backend).toBe('cpu');
+      expect(warnings.join('\n')).toMatch(/lacks a kernel.*Relu.*cpu backend/s);
+    } finally {
+      tf.registerKernel(relu);
+    }
+  });
+
   it('refuses without training data and names missing inputs', async () => {
     const teacher = teacherModel();
     await expect(distill(teacher, cloneModel(teacher), cfg, { log: silentLogger, rng: seededRng(1), run: runner })).rejects.toThrow(/--train-data/);
