@@ -343,6 +343,24 @@ describe('no-op cases', () => {
     expect(modelToBytes(m)).toEqual(before);
   });
 
+  it('IR < 4: initializers listed as graph inputs are weights; input shapes follow channel removal', async () => {
+    const m = mlp();
+    m.irVersion = 3;
+    m.opsetImports = [{ domain: '', version: 8 }];
+    for (const [name, t] of m.graph.initializers) m.graph.inputs.push({ name, type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [...t.dims] } });
+    const ref = cloneModel(m);
+    const rm = expectedRemoved(W(m, 'w1'), 0, 0.5);
+    const rm2 = expectedRemoved(W(m, 'w2'), 1, 0.5);
+    const r = await prunePass.run(m, parsePruneOptions({ sparsity: 0.5, pattern: 'channel' }), ctx);
+    expect(r.modified).toBe(true);
+    const shapeOf = (n: string) => { const v = m.graph.inputs.find((i) => i.name === n)!; return v.type?.kind === 'tensor' ? v.type.shape : undefined; };
+    expect(shapeOf('w1')).toEqual([6, 16]);
+    expect(shapeOf('w2')).toEqual([6, 4]);
+    zeroSlices(W(ref, 'w2'), 0, rm);
+    zeroSlices(W(ref, 'w3'), 0, rm2);
+    expectClose(await run(m, [2, 16]), await run(ref, [2, 16]));
+  });
+
   it('an initializer that is also a graph input (overridable) is not pruned', async () => {
     const m = mlp();
     m.graph.inputs.push({ name: 'w2', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [12, 8] } });
