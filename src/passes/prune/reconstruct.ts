@@ -28,7 +28,7 @@ import type { Tensor } from '../../ir/tensor.js';
 import { cloneModel } from '../../ir/clone.js';
 import { cgSolve, choleskySolve, crossProduct, gram } from '../../math/sparsity.js';
 import type { Dataset, ModelRunner, Skip } from '../pass.js';
-import { constTensor } from './layers.js';
+import { constTensor, nodeLabel } from './layers.js';
 
 export interface RefitStats {
   layers: number;
@@ -51,6 +51,7 @@ const MAX_ROWS = 8192;
 
 interface Job {
   node: Node;
+  label: string;
   weight: Tensor;
   /** weight stored [N, K] (Gemm transB=1) */
   transposed: boolean;
@@ -207,11 +208,11 @@ export async function refitLayers(
   const feeds = feedsOf(opts.data, s);
 
   const jobs: Job[] = [];
-  for (const n of g.nodes) {
+  for (const [idx, n] of g.nodes.entries()) {
     if (n.opType !== 'MatMul' && n.opType !== 'Gemm' && n.opType !== 'Conv') continue;
     const w = constTensor(g, n.inputs[1]);
     if (!w || (opts.only && !opts.only.has(n.inputs[1]))) continue;
-    const label = n.name || n.opType;
+    const label = nodeLabel(n, idx);
     if (w.dtype !== DataType.FLOAT && w.dtype !== DataType.DOUBLE) {
       stats.skipped.push({ node: label, reason: 'refit: weight is not float32 / float64' });
       continue;
@@ -257,12 +258,12 @@ export async function refitLayers(
       stats.skipped.push({ node: label, reason: 'refit: layer has no counterpart in the original model' });
       continue;
     }
-    jobs.push({ node: n, weight: w, transposed, bias, keepCols: opts.keepCols?.get(n.inputs[1]), masked: opts.masked, conv });
+    jobs.push({ node: n, label, weight: w, transposed, bias, keepCols: opts.keepCols?.get(n.inputs[1]), masked: opts.masked, conv });
   }
 
   for (const job of jobs) {
     const n = job.node;
-    const label = n.name || n.opType;
+    const label = job.label;
     const cur = await activations(opts.run, model, feeds, [n.inputs[0]]);
     const ref = await activations(opts.run, original, feeds, [n.outputs[0]]);
     const A = cur[n.inputs[0]];
