@@ -242,6 +242,20 @@ describe('weight-only int8 / uint8', () => {
       expect((await compare(m, q, ids)).cos).toBeGreaterThan(0.999);
     }
   });
+  it('Conv weights dequantize with Cast → Mul (folded by onnxruntime at load), per output channel', async () => {
+    const m = buildCnn();
+    const feeds = { input: { dtype: 'float', dims: [4, 1, 8, 8], data: uniform(4 * 64, 1, 31) } };
+    for (const type of ['int8', 'uint8']) {
+      const { model: q } = await quantize(m, { type, mode: 'weight-only', minElements: 1 });
+      const c = opCounts(q);
+      expect([c.Cast, c.Mul, c.Sub ?? 0, c.DequantizeLinear]).toEqual([2, 2, type === 'uint8' ? 2 : 0, 1]);
+      const mul = q.graph.producer('conv2.weight')!;
+      expect(mul.opType).toBe('Mul');
+      expect(q.graph.initializers.get(mul.inputs[1])!.dims).toEqual([8, 1, 1, 1]);
+      expect(q.graph.initializers.get('conv2.weight_quantized')!.dtype).toBe(type === 'int8' ? DataType.INT8 : DataType.UINT8);
+      expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.999);
+    }
+  });
   it('a weight from a Constant node and degenerate (all-zero) channels', async () => {
     const b = new ModelBuilder();
     const x = b.input('x', DataType.FLOAT, [3, 16]);

@@ -5,7 +5,8 @@
  * Rewrites
  * - dq-weight: a float weight W (initializer or Constant) becomes W_quantized + W_scale +
  *   W_zero_point and a DequantizeLinear whose output is named W, so every reader of W (MatMul,
- *   Gemm, Conv, or anything else) reads the dequantized values: r = s·(q − z).
+ *   Gemm, Conv, or anything else) reads the dequantized values: r = s·(q − z). Conv weights use
+ *   Cast → (Sub z) → Mul s instead, which onnxruntime folds at load (see foldableDequantize).
  * - gather-dq: Gather(table, ids) becomes Gather(table_quantized, ids) → DequantizeLinear with one
  *   scale per column (axis −1), so only the gathered rows are dequantized at run time.
  *
@@ -14,11 +15,15 @@
  * ≥ 13; for opset 10–12 one scale per tensor is used; below opset 10 (no DequantizeLinear) the
  * com.microsoft DequantizeLinear of onnxruntime is used (per channel), and only onnxruntime runs it.
  */
+import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Node } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
 import {
   QuantState,
+  addConst,
   addQuantizedWeight,
+  intAttr,
   dqNode,
   dropIfUnused,
   nodeLabel,
@@ -55,9 +60,45 @@ export function channelAxis(st: QuantState, axis: number, contribOk = false): nu
 }
 
 /**
- * Replace the float weight W by DequantizeLinear(W_quantized, …). The DequantizeLinear output is
- * named W (every reader sees it) unless an excluded node also reads W; then it gets a new name and
- * only this node is rewired. `done` maps weights already handled to their dequantized name.
+ * Conv weights are dequantized with Cast → (Sub z) → Mul s instead of DequantizeLinear: onnxruntime
+ * constant-folds those at load, so the Conv sees a constant float weight and keeps its fast (NCHWc)
+ * kernels; behind a DequantizeLinear (never folded, to keep QDQ patterns) the Conv runs about 3×
+ * slower (MNIST CNN, 1 thread). MatMul / Gemm keep DequantizeLinear, which onnxruntime runs as an
+ * 8-bit kernel (faster than the float MatMul). Needs opset ≥ 7 (numpy-style broadcasting).
+ */
+function foldableDequantize(st: QuantState, site: WeightSite): boolean {
+  return site.node.opType === 'Conv' && st.opset >= 7;
+}
+
+/** Cast(q) → [Sub z] → Mul s producing `out`; the scale / zero point become broadcastable float tensors. */
+function castMulNodes(st: QuantState, name: string, q: string, scale: string, zp: string, axis: number | undefined, rank: number, out: string): { nodes: Node[]; zp: string } {
+  const g = st.graph;
+  const bshape = (t: Tensor) => {
+    if (axis !== undefined) t.dims = Array.from({ length: rank }, (_, i) => (i === axis ? t.size : 1));
+  };
+  bshape(g.initializers.get(scale)!);
+  const nodes: Node[] = [];
+  const casted = g.uniqueName(`${name}_cast`);
+  nodes.push({ name: g.uniqueName(`${name}_Cast`), opType: 'Cast', domain: '', inputs: [q], outputs: [casted], attributes: [intAttr('to', DataType.FLOAT)] });
+  let x = casted;
+  if (zp) {
+    const zt = g.initializers.get(zp)!;
+    g.initializers.delete(zp);
+    const zf = Tensor.float32('', zt.dims, zt.toFloat32());
+    bshape(zf);
+    zp = addConst(g, `${name}_zero_point_float`, zf);
+    x = g.uniqueName(`${name}_centered`);
+    nodes.push({ name: g.uniqueName(`${name}_Sub`), opType: 'Sub', domain: '', inputs: [casted, zp], outputs: [x], attributes: [] });
+  }
+  nodes.push({ name: g.uniqueName(`${name}_Mul`), opType: 'Mul', domain: '', inputs: [x, scale], outputs: [out], attributes: [] });
+  return { nodes, zp };
+}
+
+/**
+ * Replace the float weight W by DequantizeLinear(W_quantized, …) (Cast → Mul for Conv). The
+ * dequantized output is named W (every reader sees it) unless an excluded node also reads W; then
+ * it gets a new name and only this node is rewired. `done` maps weights already handled to their
+ * dequantized name.
  */
 export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string, string>): void {
   const g = st.graph;
@@ -70,22 +111,26 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
   }
   const t = site.tensor;
   const { qtype, symmetric } = weightFormat(st);
-  const axis = channelAxis(st, site.axis, true);
+  const fold = foldableDequantize(st, site);
+  const axis = fold ? (st.opts.perChannel ? site.axis : undefined) : channelAxis(st, site.axis, true);
   const before = t.byteLength;
-  const { q, scale, zp } = addQuantizedWeight(g, name, t.data as Float32Array, t.dims, qtype, symmetric, axis);
+  const { q, scale, zp: zp0 } = addQuantizedWeight(g, name, t.data as Float32Array, t.dims, qtype, symmetric, axis);
   const shared = g.consumers(name).some((c) => st.excluded(c)) || g.isGraphOutput(name);
   const outName = shared ? g.uniqueName(`${name}_dequantized`) : name;
-  const dq = dqNode(g, `${name}_DequantizeLinear`, [q, scale, zp], outName, axis, weightDqDomain(st));
+  let zp = zp0;
+  let dq: Node[];
+  if (fold) ({ nodes: dq, zp } = castMulNodes(st, name, q, scale, zp0, axis, t.dims.length, outName));
+  else dq = [dqNode(g, `${name}_DequantizeLinear`, [q, scale, zp], outName, axis, weightDqDomain(st))];
   const constNode = g.producer(name);
   if (shared) {
-    g.nodes.unshift(dq);
+    g.nodes.unshift(...dq);
     site.node.inputs[site.input] = outName;
     g.touch();
   } else if (constNode) {
-    g.replaceNode(constNode, [dq]);
+    g.replaceNode(constNode, dq);
   } else {
     g.initializers.delete(name);
-    g.nodes.unshift(dq);
+    g.nodes.unshift(...dq);
     g.touch();
   }
   done.set(name, outName);
@@ -93,7 +138,7 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
   st.bytesBefore += shared ? 0 : before;
   st.bytesAfter += bytesOf(g, [q, scale, zp]);
   st.modified = true;
-  st.details.push({ weight: name, node: nodeLabel(site.node), format: qtype, axis: axis ?? 'tensor' });
+  st.details.push({ weight: name, node: nodeLabel(site.node), format: qtype, axis: axis ?? 'tensor', dequantize: fold ? 'Cast+Mul' : 'DequantizeLinear' });
 }
 
 /** Gather(table, ids) → Gather(table_quantized, ids) → DequantizeLinear(axis −1). */
