@@ -3,7 +3,7 @@
  *
  *   import { load, save, compress, passes } from 'mlc';
  *   const model = await load('model.onnx');
- *   const r = await compress('model.onnx', [{ pass: 'quantize', options: { mode: 'int8' } }],
+ *   const r = await compress('model.onnx', [{ pass: 'quantize', options: { type: 'int8' } }],
  *                            { output: 'model_int8.onnx' });
  *
  * Everything throws MlcError (with a `code`) for bad input; nothing prints.
