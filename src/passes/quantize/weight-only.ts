@@ -5,8 +5,9 @@
  * Rewrites
  * - dq-weight: a float weight W (initializer or Constant) becomes W_quantized + W_scale +
  *   W_zero_point and a DequantizeLinear whose output is named W, so every reader of W (MatMul,
- *   Gemm, Conv, or anything else) reads the dequantized values: r = s·(q − z). Conv weights use
- *   Cast → (Sub z) → Mul s instead, which onnxruntime folds at load (see foldableDequantize).
+ *   Gemm, Conv, or anything else) reads the dequantized values: r = s·(q − z). Conv and Gemm
+ *   weights use Cast → (Sub z) → Mul s instead, which onnxruntime folds at load (see
+ *   foldableDequantize).
  * - gather-dq: Gather(table, ids) becomes Gather(table_quantized, ids) → DequantizeLinear with one
  *   scale per column (axis −1), so only the gathered rows are dequantized at run time.
  *
@@ -60,14 +61,16 @@ export function channelAxis(st: QuantState, axis: number, contribOk = false): nu
 }
 
 /**
- * Conv weights are dequantized with Cast → (Sub z) → Mul s instead of DequantizeLinear: onnxruntime
- * constant-folds those at load, so the Conv sees a constant float weight and keeps its fast (NCHWc)
- * kernels; behind a DequantizeLinear (never folded, to keep QDQ patterns) the Conv runs about 3×
- * slower (MNIST CNN, 1 thread). MatMul / Gemm keep DequantizeLinear, which onnxruntime runs as an
- * 8-bit kernel (faster than the float MatMul). Needs opset ≥ 7 (numpy-style broadcasting).
+ * Conv and Gemm weights are dequantized with Cast → (Sub z) → Mul s instead of DequantizeLinear:
+ * onnxruntime constant-folds those at load, so the node sees a constant float weight and keeps its
+ * fast kernels. Behind a DequantizeLinear (never folded, to keep QDQ patterns) the weight is
+ * dequantized on every run and Conv loses its NCHWc kernels: measured at 1 thread, the MNIST CNN's
+ * convs ran about 3× slower and the MNIST MLP (Gemm) 1.26× slower than float. MatMul keeps
+ * DequantizeLinear: onnxruntime fuses DequantizeLinear → MatMul into an 8-bit kernel that runs
+ * faster than the float MatMul (0.84× on the encoder). Needs opset ≥ 7 (numpy-style broadcasting).
  */
 function foldableDequantize(st: QuantState, site: WeightSite): boolean {
-  return site.node.opType === 'Conv' && st.opset >= 7;
+  return (site.node.opType === 'Conv' || site.node.opType === 'Gemm') && st.opset >= 7;
 }
 
 /** Cast(q) → [Sub z] → Mul s producing `out`; the scale / zero point become broadcastable float tensors. */
