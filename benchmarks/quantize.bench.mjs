@@ -3,6 +3,7 @@
 //   node benchmarks/quantize.bench.mjs speed      encoder fp32 vs int8 dynamic latency + cosine
 //   node benchmarks/quantize.bench.mjs int4       int4 weight ratio + cosine
 //   node benchmarks/quantize.bench.mjs toolkit    BERT-base-size load + quantize + save time, peak RSS
+//   node benchmarks/quantize.bench.mjs mnist      MNIST fixtures: size, accuracy, latency per mode
 // Env: ROUNDS (default 30) interleaved latency rounds.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -149,6 +150,64 @@ async function child(src, out) {
   console.log(JSON.stringify({ loadMs: t1 - t0, quantizeMs: t2 - t1, saveMs: t3 - t2, totalMs: t3 - t0, maxRssBytes, outBytes: saved.bytes }));
 }
 
+// MNIST fixtures: every mode's file size, test accuracy and batch-64 latency (1 thread, interleaved)
+async function mnist() {
+  const { existsSync, statSync: st } = await import('node:fs');
+  const { loadModel, modelToBytes } = await imp('onnx/index.js');
+  const { loadDataset, takeDataset } = await imp('data/index.js');
+  const { makeRunner } = await imp('runtime/index.js');
+  const root = new URL('../fixtures/', import.meta.url);
+  const path = (f) => fileURLToPath(new URL(f, root));
+  if (!existsSync(path('mnist-test.npz'))) return console.log('mnist: fixtures missing');
+  const run = makeRunner();
+  for (const name of ['mnist-mlp.onnx', 'mnist-cnn.onnx']) {
+    if (!existsSync(path(name))) continue;
+    const m = await loadModel(path(name));
+    const test = await loadDataset(path('mnist-test.npz'), m);
+    const calib = takeDataset(await loadDataset(path('mnist-train.npz'), m), 200);
+    const modes = [
+      ['fp32', null],
+      ['int8 dynamic', { type: 'int8' }],
+      ['int8 weight-only', { type: 'int8', mode: 'weight-only' }],
+      ['int8 static minmax', { type: 'int8', mode: 'static' }],
+      ['int8 static percentile', { type: 'int8', mode: 'static', calibrationMethod: 'percentile' }],
+      ['int8 static entropy', { type: 'int8', mode: 'static', calibrationMethod: 'entropy' }],
+      ['fp16', { type: 'fp16' }],
+      ['int4', { type: 'int4' }],
+    ];
+    const rows = [];
+    for (const [label, opts] of modes) {
+      const q = cloneModel(m);
+      if (opts) await quantizePass.run(q, quantizePass.parseOptions(opts), { ...ctx, calibration: calib, run });
+      const s = await createSession(q, { intraOpThreads: 1 });
+      const out = (await s.run({ input: test.inputs.input }))[s.outputNames[0]].data;
+      let ok = 0;
+      for (let i = 0; i < test.count; i++) {
+        let b = 0;
+        for (let c = 1; c < 10; c++) if (out[i * 10 + c] > out[i * 10 + b]) b = c;
+        if (b === test.labels[i]) ok++;
+      }
+      rows.push({ label, s, bytes: modelToBytes(q).length, acc: (100 * ok) / test.count, t: [] });
+    }
+    const feeds = { input: { dtype: 'float', dims: [64, 784], data: test.inputs.input.data.subarray(0, 64 * 784) } };
+    for (const r of rows) for (let i = 0; i < 3; i++) await r.s.run(feeds);
+    for (let k = 0; k < 30; k++) for (const r of rows) {
+      const t0 = performance.now();
+      await r.s.run(feeds);
+      r.t.push(performance.now() - t0);
+    }
+    console.log(`${name} (file ${st(path(name)).size} B; test accuracy on 2000 digits; static calibrated on 200 training digits; batch 64, 1 thread)`);
+    for (const r of rows) {
+      console.log(
+        `  ${r.label.padEnd(24)} size ${(r.bytes / rows[0].bytes).toFixed(4)}×  accuracy ${r.acc.toFixed(2)} (${(r.acc - rows[0].acc).toFixed(2)})  ` +
+          `p50 ${pct(r.t, 50).toFixed(3)} ms (per-round ratio ${pct(r.t.map((v, i) => v / rows[0].t[i]), 50).toFixed(2)})`,
+      );
+      await r.s.release();
+    }
+  }
+  await run.release();
+}
+
 const args = process.argv.slice(2);
 if (args[0] === '--child') {
   await child(args[1], args[2]);
@@ -157,4 +216,5 @@ if (args[0] === '--child') {
   if (!which || which === 'speed') await speed();
   if (!which || which === 'int4') await int4();
   if (!which || which === 'toolkit') await toolkit();
+  if (!which || which === 'mnist') await mnist();
 }
