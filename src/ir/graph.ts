@@ -38,9 +38,25 @@ export class Graph {
     this.name = name;
   }
 
-  /** Invalidate cached indices after direct edits. */
+  /** Invalidate cached indices (producers / consumers, and the name cache) after direct edits. */
   touch(): void {
     this.index = undefined;
+    this.root().namesStale = true;
+  }
+
+  /** Invalidate the producer / consumer index after an edit made through this class's methods. */
+  private reindex(): void {
+    this.index = undefined;
+  }
+
+  /** Reserve the names a node brings (name, inputs, outputs, its subgraphs' names) in the name cache. */
+  private noteNames(node: Node): void {
+    const used = this.root().nameCache;
+    if (!used) return;
+    if (node.name) used.add(node.name);
+    for (const x of node.inputs) used.add(x);
+    for (const x of node.outputs) used.add(x);
+    for (const g of subgraphsOf(node)) g.allNames(used);
   }
 
   private getIndex(): Index {
@@ -153,6 +169,8 @@ export class Graph {
   }
 
   private nameCache?: Set<string>;
+  /** set by touch(): direct edits may have added names the cache does not know */
+  private namesStale = false;
 
   /**
    * A name not used anywhere in the model (root graph and all subgraphs): `base` itself if free,
@@ -160,7 +178,12 @@ export class Graph {
    */
   uniqueName(base: string): string {
     const root = this.root();
-    const used = (root.nameCache ??= root.allNames());
+    if (!root.nameCache || root.namesStale) {
+      // rescan, keeping earlier reservations
+      root.nameCache = root.allNames(root.nameCache ?? new Set());
+      root.namesStale = false;
+    }
+    const used = root.nameCache;
     let name = base;
     for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
     used.add(name);
@@ -190,7 +213,8 @@ export class Graph {
     } else {
       this.nodes.push(node);
     }
-    this.touch();
+    this.reindex();
+    this.noteNames(node);
     return node;
   }
 
@@ -223,7 +247,7 @@ export class Graph {
     const i = this.nodes.indexOf(node);
     if (i >= 0) {
       this.nodes.splice(i, 1);
-      this.touch();
+      this.reindex();
     }
   }
 
@@ -236,7 +260,8 @@ export class Graph {
       else if (n.name !== oldNode.name && this.nodeNameTaken(n.name)) n.name = this.uniqueName(n.name);
     }
     this.nodes.splice(i, 1, ...newNodes);
-    this.touch();
+    this.reindex();
+    for (const n of newNodes) this.noteNames(n);
   }
 
   /**
@@ -255,8 +280,9 @@ export class Graph {
           for (const o of sg.outputs) if (o.name === oldName) o.name = newName;
         }
       }
-      g.touch();
+      g.reindex();
     };
+    this.root().nameCache?.add(newName);
     rename(this);
     if (includeOutputs) for (const o of this.outputs) if (o.name === oldName) o.name = newName;
   }
@@ -323,7 +349,7 @@ export class Graph {
       throw new MlcError('INPUT', `graph ${this.name} has a cycle or undefined inputs at: ${stuck.slice(0, 5).join(', ')}`);
     }
     this.nodes = out;
-    this.touch();
+    this.reindex();
   }
 
   /**
@@ -343,7 +369,7 @@ export class Graph {
       removed += this.nodes.length - keep.length;
       this.nodes = keep;
     }
-    if (removed) this.touch();
+    if (removed) this.reindex();
     return removed;
   }
 

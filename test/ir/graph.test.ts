@@ -111,6 +111,28 @@ describe('uniqueName / addInitializer', () => {
     expect(g.uniqueName('k')).toBe('k_1');
   });
 
+  it('sees names added by direct edits after touch(), and names of nodes added through the API', () => {
+    const g = chain();
+    expect(g.uniqueName('warm')).toBe('warm'); // the name cache exists now
+    g.nodes.push(node('Relu', ['b'], ['direct_out'], 'direct_node'));
+    g.initializers.set('direct_init', Tensor.float32('direct_init', [1], [0]));
+    g.touch();
+    expect(g.uniqueName('direct_out')).toBe('direct_out_1');
+    expect(g.uniqueName('direct_node')).toBe('direct_node_1');
+    expect(g.uniqueName('direct_init')).toBe('direct_init_1');
+    // outputs of a node added with addNode are taken at once
+    g.addNode(node('Neg', ['b'], ['api_out']));
+    expect(g.uniqueName('api_out')).toBe('api_out_1');
+    // edits in a subgraph followed by touch() on the subgraph count for the whole model
+    const sub = branch(g, 'sub', [], ['b']);
+    g.addNode(ifNode('If', 'x', sub, branch(g, 'e', [], ['b']), ['y']));
+    sub.nodes.push(node('Abs', ['b'], ['deep'], 'deepNode'));
+    sub.touch();
+    expect(g.uniqueName('deep')).toBe('deep_1');
+    // reservations survive a rescan
+    expect(g.uniqueName('warm')).toBe('warm_1');
+  });
+
   it('addInitializer renames on collision and returns the name', () => {
     const g = chain();
     const t = Tensor.float32('w', [1], [3]);
