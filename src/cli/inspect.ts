@@ -85,7 +85,7 @@ export function printInspect(ui: Ui, r: InspectReport): void {
   for (const line of table(
     Object.entries(p.byDtype).map(([dt, e]) => [
       '  ' + dt,
-      `${formatCount(e.tensors)} tensors`,
+      `${formatCount(e.tensors)} ${e.tensors === 1 ? 'tensor' : 'tensors'}`,
       `${formatCount(e.elements)} elements`,
       formatBytes(e.bytes),
     ]),
