@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/onnx/index.js';
@@ -77,6 +77,34 @@ describe('mlc inspect', () => {
     expect(doc.outputs[0]).toMatchObject({ name: 'logits', dtype: 'float' });
     // 784·300 + 300 + 300·100 + 100 + 100·10 + 10
     expect(doc.parameters.params).toBe(266610);
+  });
+});
+
+const TESTDATA = '/usr/share/libonnx-testdata/data';
+describe.skipIf(!existsSync(TESTDATA))('inspect on the ONNX test models', () => {
+  it('summarizes every model (subgraphs, sequences, all dtypes) and counts If/Loop bodies', async () => {
+    const { loadModel } = await import('../../src/onnx/index.js');
+    const { inspectModel } = await import('../../src/cli/inspect.js');
+    let n = 0;
+    for (const sub of readdirSync(TESTDATA)) {
+      for (const d of readdirSync(join(TESTDATA, sub))) {
+        const f = join(TESTDATA, sub, d, 'model.onnx');
+        if (!existsSync(f)) continue;
+        const r = inspectModel(await loadModel(f), f, 0);
+        expect(() => JSON.stringify(r)).not.toThrow();
+        expect(r.nodes).toBe(r.ops.reduce((s, o) => s + o.count, 0));
+        n++;
+      }
+    }
+    console.log(`inspected ${n} ONNX test models`);
+    expect(n).toBeGreaterThan(1000);
+    const iff = inspectModel(await loadModel(join(TESTDATA, 'node/test_if/model.onnx')), 'test_if', 0);
+    expect(iff.ops).toEqual([
+      { op: 'Constant', count: 2 },
+      { op: 'If', count: 1 },
+    ]);
+    // the two Constant nodes inside the branches hold 5 floats each
+    expect(iff.parameters.params).toBe(10);
   });
 });
 
