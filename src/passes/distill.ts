@@ -57,7 +57,8 @@ function num(r: Record<string, unknown>, key: string, dflt: number, ok: (x: numb
   const v = r[key];
   if (v === undefined || v === null || v === '') return dflt;
   const x = typeof v === 'number' ? v : Number(String(v).trim());
-  if (!Number.isFinite(x) || !ok(x)) throw new MlcError('USAGE', `distill: ${key} must be ${what}, got ${JSON.stringify(v)}`);
+  const flag = '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  if (!Number.isFinite(x) || !ok(x)) throw new MlcError('USAGE', `distill: ${key} (${flag}) must be ${what}, got ${JSON.stringify(v)}`);
   return x;
 }
 
