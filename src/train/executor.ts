@@ -38,9 +38,8 @@ import type { Model } from '../ir/model.js';
 import { AttrType, Node, attrFloat, attrInt, attrInts, attrString, getAttr } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
 import { shapeOf } from '../ir/types.js';
-import { hasKernel } from './backend.js';
+import { hasKernel, type Tf } from './backend.js';
 
-type Tf = typeof tfjs;
 type TT = tfjs.Tensor;
 
 export interface ExecutorOptions {
