@@ -10,7 +10,7 @@
  *               Floor Ceil Clip Identity Dropout (inference semantics: identity)
  *   normalize   Softmax LogSoftmax BatchNormalization (inference: running statistics, only scale
  *               and bias train) LayerNormalization InstanceNormalization
- *   pooling     MaxPool AveragePool (2-D, ceil_mode, count_include_pad) GlobalAveragePool
+ *   pooling     MaxPool AveragePool (1-D/2-D, ceil_mode, count_include_pad) GlobalAveragePool
  *               GlobalMaxPool
  *   shape       Flatten Reshape Transpose Concat Split Slice Squeeze Unsqueeze Gather Shape Cast
  *               Pad (constant, reflect) Expand Tile ReduceMean ReduceSum ReduceMax ReduceMin
@@ -53,12 +53,12 @@ export interface ExecutorOptions {
 const INT32_MAX = 2147483647;
 
 /**
- * Default trainable set: float32 initializers that are not graph inputs, have at least 2 elements
+ * Default trainable set: float32 initializers that have at least 2 elements
  * (scalars are constants of the math: Gelu's 0.5, LayerNorm decompositions' epsilon), and are not
  * BatchNormalization running statistics.
  */
 export function defaultTrainable(name: string, tensor: Tensor, graph: Graph): boolean {
-  if (tensor.dtype !== DataType.FLOAT || tensor.size < 2 || graph.isGraphInput(name)) return false;
+  if (tensor.dtype !== DataType.FLOAT || tensor.size < 2) return false;
   for (const c of graph.consumers(name)) {
     if (c.opType === 'BatchNormalization' && (c.inputs[3] === name || c.inputs[4] === name)) return false;
   }
@@ -328,18 +328,24 @@ const buildConv: Builder = (node, c) => {
 function buildPool(kind: 'max' | 'avg'): Builder {
   return (node, c) => {
     const tf = c.tf;
-    const k = attrInts(node, 'kernel_shape');
-    if (!k) throw unsupported(node, 'no kernel_shape');
-    if (k.length !== 2) throw unsupported(node, `${k.length}-D pooling (only 2-D)`);
-    if ((attrInts(node, 'dilations') ?? [1, 1]).some((d) => d !== 1)) throw unsupported(node, 'pooling dilations');
+    const k0 = attrInts(node, 'kernel_shape');
+    if (!k0) throw unsupported(node, 'no kernel_shape');
+    if (k0.length !== 1 && k0.length !== 2) throw unsupported(node, `${k0.length}-D pooling (only 1-D and 2-D)`);
+    const sp = k0.length;
+    if ((attrInts(node, 'dilations') ?? []).some((d) => d !== 1)) throw unsupported(node, 'pooling dilations');
     if (node.outputs[1]) throw unsupported(node, 'the Indices output');
-    const strides = attrInts(node, 'strides') ?? [1, 1];
+    const strides0 = attrInts(node, 'strides') ?? new Array<number>(sp).fill(1);
     const ceil = attrInt(node, 'ceil_mode', 0) === 1;
     const includePad = attrInt(node, 'count_include_pad', 0) === 1;
+    // 1-D pooling runs as 2-D with H = 1
+    const k = sp === 1 ? [1, k0[0]] : k0;
+    const strides = sp === 1 ? [1, strides0[0]] : strides0;
     return (v) => {
-      const xs = v.shape(node.inputs[0]);
-      if (xs.length !== 4) throw unsupported(node, `input rank ${xs.length}`);
-      const pads = spatialPads(node, xs.slice(2), k, strides, [1, 1]);
+      const xs0 = v.shape(node.inputs[0]);
+      if (xs0.length !== sp + 2) throw unsupported(node, `input rank ${xs0.length} for ${sp}-D pooling`);
+      const p0 = spatialPads(node, xs0.slice(2), k0, strides0, new Array<number>(sp).fill(1));
+      const pads = sp === 1 ? [0, p0[0], 0, p0[1]] : p0;
+      const xs = sp === 1 ? [xs0[0], xs0[1], 1, xs0[2]] : xs0;
       if (ceil) {
         for (let i = 0; i < 2; i++) {
           const span = xs[2 + i] + pads[i] + pads[i + 2] - k[i];
@@ -348,7 +354,7 @@ function buildPool(kind: 'max' | 'avg'): Builder {
           pads[i + 2] += Math.max(0, (out - 1) * strides[i] + k[i] - (xs[2 + i] + pads[i] + pads[i + 2]));
         }
       }
-      let x = v.getNHWC(node.inputs[0]);
+      let x = sp === 1 ? tf.expandDims(tf.transpose(v.get(node.inputs[0], node), [0, 2, 1]), 1) : v.getNHWC(node.inputs[0]);
       const padded = pads.some((p) => p !== 0);
       const padSpec: [number, number][] = [[0, 0], [pads[0], pads[2]], [pads[1], pads[3]], [0, 0]];
       const kk = k as [number, number];
@@ -367,7 +373,8 @@ function buildPool(kind: 'max' | 'avg'): Builder {
           y = tf.div(y, tf.avgPool(ones as tfjs.Tensor4D, kk, ss, 'valid'));
         }
       }
-      v.setNHWC(node.outputs[0], y);
+      if (sp === 1) v.set(node.outputs[0], tf.transpose(tf.squeeze(y, [1]), [0, 2, 1]));
+      else v.setNHWC(node.outputs[0], y);
     };
   };
 }
@@ -687,11 +694,15 @@ const OPS: Record<string, Builder> = {
     if (v.nhwcOnly(x)) v.setNHWC(node.outputs[0], v.getNHWC(x));
     else v.set(node.outputs[0], v.get(x, node));
   },
-  Dropout: (node, c) => (v) => {
+  Dropout: (node, c) => {
+    const tm = node.inputs[2];
+    if (tm && !(c.constNums(tm)?.[0] === 0)) throw unsupported(node, 'Dropout in training mode (random) — only inference Dropout (identity) is supported');
+    return (v) => {
     const x = node.inputs[0];
     if (v.nhwcOnly(x)) v.setNHWC(node.outputs[0], v.getNHWC(x));
     else v.set(node.outputs[0], v.get(x, node));
     if (node.outputs[1]) v.set(node.outputs[1], c.tf.onesLike(v.get(x)).cast('bool'));
+    };
   },
   Relu: unary((tf, x) => tf.relu(x)),
   LeakyRelu: unary((tf, x, n) => tf.leakyRelu(x, attrFloat(n, 'alpha', 0.01))),
@@ -961,7 +972,9 @@ export class GraphExecutor {
     const trainable = opts.trainable ?? defaultTrainable;
     const used = new Set(order.flatMap((n) => n.inputs));
     for (const [name, t] of g.initializers) {
-      if (!used.has(name) || g.isGraphInput(name)) continue;
+      // (an initializer that is also a graph input — old exporters list weights as inputs — is
+      // used as the weight it holds; mlc never feeds it)
+      if (!used.has(name)) continue;
       if (trainable(name, t, g)) this.variables.set(name, tf.variable(toTf(tf, t), true));
       else this.consts.set(name, toTf(tf, t));
     }
