@@ -40,6 +40,12 @@ const RECIPES = [
     steps: [{ pass: 'prune', options: { sparsity: 0.9 } }, distill(), { pass: 'quantize', options: { type: 'int8' } }],
     target: 'gzip ≤ 1/20, drop ≤ 0.5, ≤ 300 s',
   },
+  {
+    model: MLP,
+    name: 'prune 93% + distill + int8',
+    steps: [{ pass: 'prune', options: { sparsity: 0.93 } }, distill(), { pass: 'quantize', options: { type: 'int8' } }],
+    target: 'gzip ≤ 1/20, drop ≤ 0.5, ≤ 300 s',
+  },
   { model: CNN, name: 'student-width 0.5 + distill', steps: [distill({ studentWidth: 0.5 })], target: 'drop ≤ 1' },
 ].filter((r) => r.steps.every((s) => registered.has(s.pass)) && existsSync(r.model) && (!only || r.name.includes(only)));
 
