@@ -227,6 +227,8 @@ export interface TrainOptions {
   /** random shifts of up to this many pixels (0 = none) */
   shift: number;
   seed: number;
+  /** L2 penalty λ·Σw² on the weight matrices (not biases) added to the loss */
+  l2?: number;
   log?: (msg: string) => void;
 }
 
@@ -288,7 +290,12 @@ export function train(arch: Arch, data: Digits, test: Digits, o: TrainOptions): 
       const loss = tf.tidy(() => {
         const x = tf.tensor2d(xb, [o.batchSize, PIXELS]);
         const y = tf.oneHot(tf.tensor1d(yb, 'int32'), 10).toFloat();
-        return opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(arch, vars, x)) as tf.Scalar, true, vars)!;
+        return opt.minimize(() => {
+          const ce = tf.losses.softmaxCrossEntropy(y, forward(arch, vars, x)) as tf.Scalar;
+          if (!o.l2) return ce;
+          const weights = vars.filter((v) => v.shape.length > 1);
+          return tf.add(ce, tf.mul(o.l2, tf.addN(weights.map((w) => tf.sum(tf.square(w)))))) as tf.Scalar;
+        }, true, vars)!;
       });
       lossSum += (loss.dataSync() as Float32Array)[0];
       loss.dispose();
@@ -305,7 +312,9 @@ export function train(arch: Arch, data: Digits, test: Digits, o: TrainOptions): 
 }
 
 export const RECIPES: Record<Arch, Omit<TrainOptions, 'log'>> = {
-  mlp: { epochs: 30, batchSize: 64, lr: 1e-3, lrFloor: 0.02, shift: 2, seed: SEED + 10 },
+  // L2 1e-3: without it the weights on always-blank pixels keep their random init (no gradient reaches
+  // them) and the spectrum stays flat; with it the MLP looks like a regularized production model.
+  mlp: { epochs: 30, batchSize: 64, lr: 1e-3, lrFloor: 0.02, shift: 2, seed: SEED + 10, l2: 1e-3 },
   cnn: { epochs: 20, batchSize: 64, lr: 2e-3, lrFloor: 0.02, shift: 2, seed: SEED + 20 },
 };
 
@@ -334,6 +343,10 @@ async function main(): Promise<void> {
     const t1 = Date.now();
     const recipe = { ...RECIPES[arch], log };
     if (epochsArg) recipe.epochs = Number(epochsArg.split('=')[1]);
+    const lrArg = args.find((a) => a.startsWith('--lr='));
+    if (lrArg) recipe.lr = Number(lrArg.split('=')[1]);
+    const l2Arg = args.find((a) => a.startsWith('--l2='));
+    if (l2Arg) recipe.l2 = Number(l2Arg.split('=')[1]);
     const params = train(arch, trainSet, test, recipe);
     const vars = params.map((p) => tf.tensor(p.data, p.shape));
     const acc = accuracy(predict(arch, vars, test.x, test.count), test.y);
