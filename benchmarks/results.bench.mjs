@@ -39,16 +39,18 @@ const RECIPES = [
   { name: 'prune 2:4', args: ['--prune-pattern', '2:4'] },
   { name: 'prune 50% of channels', args: ['--prune', '0.5', '--prune-pattern', 'channel', '--prune-scope', 'layer'] },
   { name: 'low-rank 0.5', args: ['--lowrank', '0.5'] },
-  { name: 'low-rank 95% energy', args: ['--lowrank-energy', '0.95'] },
+  { name: 'low-rank 90% energy', args: ['--lowrank-energy', '0.9'] },
   { name: 'int8 dynamic', args: ['--quantize', 'int8'] },
-  { name: 'int8 static (minmax)', args: ['--quantize', 'int8', '--quantize-mode', 'static', '--calibration-data', TRAIN] },
+  { name: 'int8 static (minmax, 200 digits)', args: ['--quantize', 'int8', '--quantize-mode', 'static', '--calibration-data', TRAIN, '--calibration-samples', '200'] },
   { name: 'int8 weight-only', args: ['--quantize', 'int8', '--quantize-mode', 'weight-only'] },
   { name: 'fp16', args: ['--quantize', 'fp16'] },
   { name: 'int4', args: ['--quantize', 'int4'] },
-  { name: 'distill (after prune 80%)', args: ['--prune', '0.8', '--distill', '--train-data', TRAIN] },
-  { name: 'distill into a half-width student', args: ['--student-width', '0.5', '--train-data', TRAIN] },
   { name: 'prune 80% + int8', args: ['--prune', '0.8', '--quantize', 'int8'] },
   { name: 'low-rank 0.5 + int8', args: ['--lowrank', '0.5', '--quantize', 'int8'] },
+  { name: 'low-rank 80% energy + distill', args: ['--lowrank-energy', '0.8', '--distill', '--train-data', TRAIN] },
+  { name: 'prune 90% + distill', args: ['--prune', '0.9', '--distill', '--train-data', TRAIN] },
+  { name: 'prune 90% + distill + int8 (Deep Compression)', args: ['--prune', '0.9', '--distill', '--quantize', 'int8', '--train-data', TRAIN] },
+  { name: 'distill into a half-width student', args: ['--student-width', '0.5', '--train-data', TRAIN] },
 ];
 
 const declared = new Set();
@@ -58,7 +60,7 @@ for (const p of passes) {
     if (long) declared.add(long);
   }
 }
-const SHARED = new Set(['--calibration-data', '--train-data', '--val-data', '--exclude']);
+const SHARED = new Set(['--calibration-data', '--calibration-samples', '--train-data', '--val-data', '--exclude']);
 const available = (r) => r.args.filter((a) => a.startsWith('--')).every((a) => declared.has(a) || SHARED.has(a));
 const recipes = RECIPES.filter(available).filter((r) => !only || r.name.includes(only));
 const covered = new Set(recipes.flatMap((r) => r.args));

@@ -17,6 +17,7 @@ import type { Model } from './ir/model.js';
 import { seededRng, silentLogger, type Dataset, type Logger, type ModelRunner, type PassContext } from './passes/pass.js';
 import { runPipeline, type PassReport, type PipelineOptions, type PipelineStep } from './passes/pipeline.js';
 import { getPass } from './passes/registry.js';
+import { takeDataset } from './data/batch.js';
 
 export * from './ir/index.js';
 export { MlcError, exitCodeFor, type ErrorCode } from './errors.js';
@@ -70,6 +71,8 @@ export interface CompressOptions extends Pick<PipelineOptions, 'check' | 'onPass
   calibration?: string | Dataset;
   train?: string | Dataset;
   validation?: string | Dataset;
+  /** use only the first N samples of the calibration data */
+  calibrationSamples?: number;
   /** seed of ctx.rng (default 42) */
   seed?: number;
   log?: Logger;
@@ -164,7 +167,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     signal: opts.signal,
     original,
     run,
-    calibration: await dataset(opts.calibration, model),
+    calibration: firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples),
     train: await dataset(opts.train, model),
     validation: await dataset(opts.validation, model),
   };
@@ -184,4 +187,8 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
   }
   return result;
+}
+
+function firstSamples(ds: Dataset | undefined, n: number | undefined): Dataset | undefined {
+  return ds && n !== undefined ? takeDataset(ds, n) : ds;
 }

@@ -82,6 +82,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .option('--recipe <file>', 'JSON list of {"pass": name, "options": {...}} to run instead of pass flags')
     .option('--exclude <names...>', 'node or initializer names (globs: * ?) the passes leave alone (takes several values: give the model first)')
     .option('--calibration-data <file>', 'calibration data (.npz / .npy / test_data_set folder)')
+    .addOption(new Option('--calibration-samples <n>', 'use only the first n samples of --calibration-data').argParser(parsePositiveInt))
     .option('--train-data <file>', 'training data for distillation')
     .option('--val-data <file>', 'validation data')
     .addOption(new Option('--seed <n>', 'random seed').default(42).argParser(parseSeed))
@@ -127,6 +128,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         force: !!flags.force,
         externalData: !!flags.externalData,
         calibration: flags.calibrationData as string | undefined,
+        calibrationSamples: flags.calibrationSamples as number | undefined,
         train: flags.trainData as string | undefined,
         validation: flags.valData as string | undefined,
         seed: flags.seed as number,
@@ -150,6 +152,12 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     }),
   );
   return cmd;
+}
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
 }
 
 function parseSeed(v: string): number {

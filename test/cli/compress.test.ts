@@ -163,3 +163,25 @@ describe.skipIf(!existsSync(mnist))('the MNIST MLP fixture', () => {
     }
   });
 });
+
+describe.skipIf(!existsSync(mnist))('--calibration-samples', () => {
+  const train = join(ROOT, 'fixtures/mnist-train.npz');
+  const staticQ = (extra: string[], out: string) =>
+    compress([mnist, '-o', join(dir, out), '--quantize', 'int8', '--quantize-mode', 'static', '--calibration-data', train, ...extra]);
+
+  it('calibrates on only the first n samples', () => {
+    expect(staticQ(['--calibration-samples', '200'], 'c200.onnx').code).toBe(0);
+    expect(staticQ(['--calibration-samples', '200'], 'c200b.onnx').code).toBe(0);
+    expect(staticQ(['--calibration-samples', '2'], 'c2.onnx').code).toBe(0);
+    const bytes = (f: string) => readFileSync(join(dir, f));
+    expect(bytes('c200.onnx').equals(bytes('c200b.onnx'))).toBe(true);
+    expect(bytes('c200.onnx').equals(bytes('c2.onnx'))).toBe(false);
+  });
+
+  it('rejects a count that is not a positive integer', () => {
+    const r = staticQ(['--calibration-samples', '0'], 'c0.onnx');
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(join(dir, 'c0.onnx'))).toBe(false);
+  });
+});
