@@ -13,17 +13,9 @@ import {
   type Svd,
 } from '../../src/math/svd.js';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { seededRng } from '../../src/passes/pass.js';
 
-function rng(seed = 1): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed = 1): (() => number) => seededRng(seed);
 
 function uniform(n: number, r: () => number): Float64Array {
   return Float64Array.from({ length: n }, () => r() * 2 - 1);

@@ -11,19 +11,11 @@ import { seededRng, silentLogger, type PassContext } from '../../src/passes/pass
 import { getPass } from '../../src/passes/registry.js';
 import { createSession, makeRunner } from '../../src/runtime/index.js';
 import { ensureBuilt, mlc, tempDir } from '../cli/helpers.js';
+import { seededRng } from '../../src/passes/pass.js';
 
 const ctx = (): PassContext => ({ log: silentLogger, rng: seededRng(1) });
 
-function rng(seed = 1): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed = 1): (() => number) => seededRng(seed);
 
 function randn(n: number, r: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);

@@ -1,16 +1,8 @@
 /** Small models and a seeded RNG for the prune tests. */
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
+import { seededRng } from '../../src/passes/pass.js';
 
-export function rng(seed = 1): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = (seed = 1): (() => number) => seededRng(seed);
 
 export function randn(n: number, r: () => number, scale = 1): Float32Array {
   const out = new Float32Array(n);
