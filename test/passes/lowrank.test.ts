@@ -11,7 +11,6 @@ import { seededRng, silentLogger, type PassContext } from '../../src/passes/pass
 import { getPass } from '../../src/passes/registry.js';
 import { createSession, makeRunner } from '../../src/runtime/index.js';
 import { ensureBuilt, mlc, tempDir } from '../cli/helpers.js';
-import { seededRng } from '../../src/passes/pass.js';
 
 const ctx = (): PassContext => ({ log: silentLogger, rng: seededRng(1) });
 

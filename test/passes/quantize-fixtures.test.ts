@@ -8,6 +8,8 @@ import { existsSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadDataset, takeDataset } from '../../src/data/index.js';
 import type { Model } from '../../src/ir/model.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { cloneModel } from '../../src/ir/clone.js';
 import { loadModel, modelToBytes } from '../../src/onnx/index.js';
 import type { Dataset } from '../../src/passes/pass.js';
 import { createSession, makeRunner } from '../../src/runtime/index.js';
@@ -70,4 +72,49 @@ describe.skipIf(!existsSync(CNN) || !existsSync(TEST) || !existsSync(TRAIN))('mn
       }
     });
   }
+});
+
+describe.skipIf(!existsSync(MLP) || !existsSync(TEST))('mnist-mlp pruned, then int8 (dynamic)', () => {
+  it('stores a sparse transB weight in the layout that deflates smaller, behind a Transpose; outputs unchanged', async () => {
+    const { deflateRawSync } = await import('node:zlib');
+    const { getPass } = await import('../../src/passes/registry.js');
+    const { seededRng, silentLogger } = await import('../../src/passes/pass.js');
+    const m = await loadModel(MLP);
+    const prune = getPass('prune');
+    await prune.run(m, prune.parseOptions({ sparsity: 0.9 }), { log: silentLogger, rng: seededRng(1) });
+    const test = takeDataset(await loadDataset(TEST, m), 500);
+    const { model: q } = await quantize(m, { type: 'int8' });
+    const transposes = q.graph.nodes.filter((n) => n.opType === 'Transpose');
+    expect(transposes.length).toBeGreaterThanOrEqual(1);
+    for (const t of transposes) {
+      const w = q.graph.initializers.get(t.inputs[0])!;
+      const [N, K] = w.dims;
+      const data = w.data as Int8Array;
+      const kn = new Int8Array(data.length);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) kn[k * N + n] = data[n * K + k];
+      const size = (a: Int8Array) => deflateRawSync(new Uint8Array(a.buffer)).length;
+      expect(size(data)).toBeLessThan(size(kn));
+    }
+    // against the same quantization without the layout choice: the [K, N] weight put back inline
+    const plain = cloneModel(q);
+    for (const t of plain.graph.nodes.filter((n) => n.opType === 'Transpose')) {
+      const w = plain.graph.initializers.get(t.inputs[0])!;
+      const [N, K] = w.dims;
+      const data = w.data as Int8Array;
+      const kn = new Int8Array(data.length);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) kn[k * N + n] = data[n * K + k];
+      plain.graph.initializers.set(t.outputs[0], new Tensor(t.outputs[0], w.dtype, [K, N], kn));
+      plain.graph.removeNode(t);
+    }
+    plain.graph.removeUnusedInitializers();
+    const run = async (model: Model) => {
+      const s = await createSession(model, { intraOpThreads: 1 });
+      try {
+        return (await s.run({ input: test.inputs.input as never })).logits.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    expect(Array.from(await run(q))).toEqual(Array.from(await run(plain)));
+  });
 });

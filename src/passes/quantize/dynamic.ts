@@ -14,8 +14,9 @@
  * Refuses (skipped with the reason): Gemm with transA = 1 or a non-constant / full-matrix C, MatMul
  * with a known 1-D input, the standard form below opset 11, and everything weight-only refuses.
  */
+import { deflateRawSync } from 'node:zlib';
 import { DataType } from '../../ir/dtype.js';
-import { attrFloat, attrInt, type Node } from '../../ir/node.js';
+import { AttrType, attrFloat, attrInt, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { quantizeTensor } from '../../math/quant.js';
 import {
@@ -114,11 +115,36 @@ function quantizeMatMulWeight(st: QuantState, base: string, plan: MatMulPlan): Q
   // per-column scales are plain inputs of the MatMul rewrite: no opset requirement
   const axis = st.opts.perChannel ? 1 : undefined;
   const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis });
-  const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, [plan.K, plan.N]));
+  const q = storeCompressible(st, base, qt.q, plan);
   const perChannel = axis !== undefined;
   const zeroIsZero = qt.zeroPoint.every((z) => z === 0);
   const zp = zeroIsZero ? undefined : addConst(g, `${base}_zero_point`, intTensor('', qt.zeroPoint, perChannel ? [plan.N] : []));
   return { q, zp, scale: qt.scale, perChannel };
+}
+
+/**
+ * Add the quantized [K, N] weight. A sparse (pruned) weight that came as [N, K] (Gemm transB = 1)
+ * often deflates better in that layout — the zeros of an input that no neuron uses repeat at the
+ * same offsets row after row — so when it does, it is stored as [N, K] behind a Transpose, which
+ * onnxruntime folds when the session starts. Only the file's compressed size changes.
+ */
+function storeCompressible(st: QuantState, base: string, q: Int8Array | Uint8Array, plan: MatMulPlan): string {
+  const g = st.graph;
+  const { K, N } = plan;
+  let zeros = 0;
+  for (let i = 0; i < q.length; i++) if (q[i] === 0) zeros++;
+  if (plan.transposed && zeros >= 0.5 * q.length) {
+    const t = q instanceof Int8Array ? new Int8Array(q.length) : new Uint8Array(q.length);
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = q[k * N + n];
+    const size = (a: Int8Array | Uint8Array) => deflateRawSync(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).length;
+    if (size(t) < size(q)) {
+      const stored = addConst(g, `${base}_quantized_t`, intTensor('', t, [N, K]));
+      const out = g.uniqueName(`${base}_quantized`);
+      g.makeNode('Transpose', [stored], [out], [{ name: 'perm', type: AttrType.INTS, value: [1, 0] }], { name: `${base}_quantized_Transpose`, before: g.nodes[0] });
+      return out;
+    }
+  }
+  return addConst(g, `${base}_quantized`, intTensor('', q, [K, N]));
 }
 
 /** Rewrite one MatMul / Gemm; returns a skip reason or undefined. */
