@@ -62,6 +62,7 @@ async function speed() {
     ['int8 dynamic, per-tensor scales', { type: 'int8', perChannel: false }],
     ['uint8 dynamic (DynamicQuantizeMatMul)', { type: 'uint8' }],
   ];
+  // every session gets the same options: 1 intra-op thread, the runtime wrapper's defaults
   const sessions = [['fp32', await createSession(fp32, { intraOpThreads: 1 })]];
   for (const [label, opts] of variants) {
     const { model } = await quantize(fp32, opts);
@@ -92,6 +93,25 @@ async function speed() {
     }
   }
   for (const [, s] of sessions) await s.release();
+
+  // the same comparison with onnxruntime's stock graph transformers (the runtime wrapper turns
+  // SkipLayerNormFusion off by default: its CPU kernel is ~11× slower than Add + LayerNormalization)
+  const stock = { intraOpThreads: 1, disabledOptimizers: [] };
+  const pair = [await createSession(fp32, stock), await createSession((await quantize(fp32, variants[0][1])).model, stock)];
+  for (const s of pair) for (let i = 0; i < 3; i++) await s.run(feeds);
+  const tt = [[], []];
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < 2; k++) {
+      const t0 = performance.now();
+      await pair[k].run(feeds);
+      tt[k].push(performance.now() - t0);
+    }
+  }
+  console.log(
+    `  stock onnxruntime transformers (SkipLayerNormFusion on): fp32 p50 ${pct(tt[0], 50).toFixed(1)} ms, ${variants[0][0]} p50 ${pct(tt[1], 50).toFixed(1)} ms, ` +
+      `p50 ratio ${(pct(tt[1], 50) / pct(tt[0], 50)).toFixed(3)} (median per-round ratio ${pct(tt[1].map((t, i) => t / tt[0][i]), 50).toFixed(3)})`,
+  );
+  for (const s of pair) await s.release();
 }
 
 async function int4() {

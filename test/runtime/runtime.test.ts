@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/errors.js';
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
 import { modelToBytes } from '../../src/onnx/index.js';
-import { checkModelLoads, createSession, makeRunner } from '../../src/runtime/index.js';
+import { DEFAULT_DISABLED_OPTIMIZERS, checkModelLoads, createSession, makeRunner } from '../../src/runtime/index.js';
 
 /** y = Gather(table, idx) * scale; also returns idx + 1 (int64) and idx > 1 (bool). */
 function gatherModel(): Model {
@@ -92,6 +92,39 @@ describe('makeRunner', () => {
       expect([...(b.y.data as Float32Array)]).toEqual([30, 33, 30, 33, 30, 33]);
     } finally {
       await run.release();
+    }
+  });
+});
+
+describe('disabledOptimizers', () => {
+  it('turns SkipLayerNormFusion off by default; Add + LayerNormalization gives the same values either way', async () => {
+    expect(DEFAULT_DISABLED_OPTIMIZERS).toContain('SkipLayerNormFusion');
+    const H = 8;
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('x', DataType.FLOAT, [1, 3, H]);
+    const r = b.input('r', DataType.FLOAT, [1, 3, H]);
+    const g = b.init('g', [H], Array.from({ length: H }, (_, i) => 1 + i / 10));
+    const beta = b.init('beta', [H], Array.from({ length: H }, (_, i) => i / 20));
+    b.output(b.op('LayerNormalization', [b.op('Add', [x, r]), g, beta], { axis: -1 }), DataType.FLOAT, [1, 3, H], 'y');
+    const m = b.build();
+    const xs = Float32Array.from({ length: 3 * H }, (_, i) => Math.sin(i));
+    const rs = Float32Array.from({ length: 3 * H }, (_, i) => Math.cos(3 * i));
+    const feeds = { x: { dtype: 'float', dims: [1, 3, H], data: xs }, r: { dtype: 'float', dims: [1, 3, H], data: rs } };
+    const want = new Float32Array(3 * H);
+    for (let t = 0; t < 3; t++) {
+      const row = Array.from({ length: H }, (_, i) => xs[t * H + i] + rs[t * H + i]);
+      const mean = row.reduce((a, v) => a + v, 0) / H;
+      const vr = row.reduce((a, v) => a + (v - mean) ** 2, 0) / H;
+      for (let i = 0; i < H; i++) want[t * H + i] = ((row[i] - mean) / Math.sqrt(vr + 1e-5)) * (1 + i / 10) + i / 20;
+    }
+    for (const opts of [{}, { disabledOptimizers: [] }, { disabledOptimizers: ['SkipLayerNormFusion', 'GeluFusion'] }]) {
+      const s = await createSession(m, opts);
+      try {
+        const y = (await s.run(feeds)).y.data as Float32Array;
+        for (let i = 0; i < want.length; i++) expect(y[i]).toBeCloseTo(want[i], 4);
+      } finally {
+        await s.release();
+      }
     }
   });
 });
