@@ -13,6 +13,7 @@
  * structured / object / string / complex dtypes.
  */
 import { MlcError } from '../errors.js';
+import type { TypedArrayData } from '../ir/dtype.js';
 
 /** An n-dimensional array: dtype name as in src/ir/dtype.ts ('float', 'int64', 'float16', ...). */
 export interface NdArray {
@@ -21,17 +22,7 @@ export interface NdArray {
   data: NdData;
 }
 
-export type NdData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
+export type NdData = TypedArrayData;
 
 interface Kind {
   dtype: string;

@@ -32,18 +32,13 @@ export enum DataType {
  * packed two per byte (low nibble first) exactly as ONNX stores them; string is one Uint8Array per
  * element (ONNX strings are bytes).
  */
-export type TensorData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | Uint8Array[];
+export type TensorData = TypedArrayData | Uint8Array[];
+
+/** Numeric typed arrays other than the 64-bit integer ones. */
+export type NumberArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+
+/** Every typed array a tensor can hold. */
+export type TypedArrayData = NumberArray | BigInt64Array | BigUint64Array;
 
 export interface DTypeInfo {
   name: string; // lower-case ONNX name as in the spec ('float', 'int64', ...)

@@ -5,19 +5,12 @@
  * Masks are Uint8Array with 1 = keep, 0 = prune. A tensor is viewed as [outer, axis, inner] around
  * the axis of interest, so element (o, a, i) lives at `(o * axisLen + a) * inner + i`.
  */
+import type { NumberArray, TypedArrayData } from '../ir/dtype.js';
 
 /** Writable numeric typed arrays (everything but BigInt arrays). */
-export type NumericArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array;
+export type NumericArray = NumberArray;
 
-export type AnyTypedArray = NumericArray | BigInt64Array | BigUint64Array;
+export type AnyTypedArray = TypedArrayData;
 
 /** The [outer, axisLen, inner] view of `dims` around `axis` (negative axes count from the end). */
 export function axisView(dims: readonly number[], axis: number): { outer: number; axisLen: number; inner: number } {

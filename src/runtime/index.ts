@@ -15,6 +15,7 @@ import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { modelToBytes, saveModel, tensorBytesTotal } from '../onnx/index.js';
 import type { ModelRunner } from '../passes/pass.js';
+import type { TypedArrayData } from '../ir/dtype.js';
 
 export interface Feed {
   dtype: string;
@@ -22,18 +23,7 @@ export interface Feed {
   data: ArrayLike<number> | ArrayLike<bigint> | readonly string[];
 }
 
-export type OutputData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | string[];
+export type OutputData = TypedArrayData | string[];
 
 export interface Output {
   dtype: string;
