@@ -58,6 +58,8 @@ export interface MeasureOptions {
   shapes?: ShapeOverrides;
   /** output accuracy / agreement are computed on (default: the first output) */
   outputName?: string;
+  /** onnxruntime graph transformers to turn off in every session (e.g. SkipLayerNormFusion) */
+  disabledOptimizers?: string[];
   /** measure latency and throughput (default true) */
   latency?: boolean;
   /** progress messages (the CLI shows them on a TTY) */
@@ -143,7 +145,8 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
 
   const sessions: Session[] = [];
   try {
-    for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads }));
+    const disabledOptimizers = opts.disabledOptimizers ?? [];
+    for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads, disabledOptimizers }));
     let latency: Metrics['latencyMs'][] = models.map(() => null);
     let throughput: (number | null)[] = models.map(() => null);
     let timedRuns: number | null = null;
@@ -214,7 +217,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
       before,
       after,
       speedup,
-      settings: { threads, batchSize: tpBatch, warmup, runs: timedRuns, samples, outputName },
+      settings: { threads, batchSize: tpBatch, warmup, runs: timedRuns, samples, outputName, disabledOptimizers: opts.disabledOptimizers ?? [] },
     };
   } finally {
     for (const s of sessions) {

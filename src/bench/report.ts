@@ -63,6 +63,8 @@ export interface BenchSettings {
   samples: number;
   /** name of the output accuracy and agreement were computed on */
   outputName: string | null;
+  /** onnxruntime graph transformers turned off for every session ([] = onnxruntime's stock set) */
+  disabledOptimizers: string[];
 }
 
 export interface Report {
@@ -248,6 +250,7 @@ function settingsLine(r: Report): string {
   const parts = [`threads ${s.threads}`];
   if (s.runs !== null) parts.push(`${s.runs} timed runs per model after ${s.warmup} warm-up (batch 1)`);
   if (s.samples) parts.push(`${s.samples} samples${s.outputName ? ` on output "${s.outputName}"` : ''}`);
+  if (s.disabledOptimizers?.length) parts.push(`onnxruntime transformers off: ${s.disabledOptimizers.join(', ')}`);
   return parts.join(', ');
 }
 

@@ -31,6 +31,7 @@ export const MEASURE_FLAG_KEYS = [
   'shape',
   'outputName',
   'latency',
+  'disableOptimizers',
   ...GATE_FLAGS.map((g) => g.key),
 ];
 
@@ -70,7 +71,8 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
   cmd
     .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
     .option('--output-name <name>', 'output to score (default: the first output)')
-    .option('--no-latency', 'skip latency and throughput (size and accuracy only)');
+    .option('--no-latency', 'skip latency and throughput (size and accuracy only)')
+    .option('--disable-optimizers <names>', "comma-separated onnxruntime graph transformers to turn off for every measured session (e.g. SkipLayerNormFusion)");
   return cmd;
 }
 
@@ -101,6 +103,8 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
       shapes: parseShapeFlags(flags.shape as string[] | undefined),
       outputName: typeof flags.outputName === 'string' ? flags.outputName : undefined,
       latency,
+      disabledOptimizers:
+        typeof flags.disableOptimizers === 'string' ? flags.disableOptimizers.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     },
   };
 }

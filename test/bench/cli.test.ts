@@ -245,3 +245,16 @@ describe('mlc compress with measurements', () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe('--disable-optimizers', () => {
+  beforeAll(() => ensureBuilt());
+  it('records the turned-off onnxruntime transformers in the settings ([] by default)', async () => {
+    await saveModel(smallMlp(3), join(dir, 'opt.onnx'), { force: true });
+    const plain = mlc(['bench', join(dir, 'opt.onnx'), ...FAST, '--json']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).settings.disabledOptimizers).toEqual([]);
+    const off = mlc(['bench', join(dir, 'opt.onnx'), ...FAST, '--json', '--disable-optimizers', 'SkipLayerNormFusion, GeluFusion']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(JSON.parse(off.stdout).settings.disabledOptimizers).toEqual(['SkipLayerNormFusion', 'GeluFusion']);
+  });
+});
