@@ -33,6 +33,7 @@ import {
   transpose2d,
 } from './common.js';
 import { OP_QUANTIZERS, type WeightSite } from './ops.js';
+import { moveResidualBias } from './residual-bias.js';
 import { applyDqWeight, applyGatherDq, bytesOf, candidates, weightFormat, type GatherEntry } from './weight-only.js';
 
 interface QuantWeight {
@@ -148,7 +149,7 @@ function storeCompressible(st: QuantState, base: string, q: Int8Array | Uint8Arr
 }
 
 /** Rewrite one MatMul / Gemm; returns a skip reason or undefined. */
-function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string, QuantWeight>): string | undefined {
+function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string, QuantWeight>, written: Set<string>): string | undefined {
   const g = st.graph;
   const node = site.node;
   const form = st.opts.dynamicForm;
@@ -202,6 +203,8 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
     if (bias) newNodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, bias], outputs: [plan.output], attributes: [] });
   }
   g.replaceNode(node, newNodes);
+  // the node that adds the bias (the fused op, or the standard form's last Add)
+  if (bias) written.add(newNodes[newNodes.length - 1].name);
   if (plan.foldedAdd) g.removeNode(plan.foldedAdd);
   dropIfUnused(st, wName);
   if (plan.biasSource) dropIfUnused(st, plan.biasSource);
@@ -214,10 +217,11 @@ export function runDynamic(st: QuantState): void {
   const done = new Map<string, string>();
   const gatherCache = new Map<string, GatherEntry>();
   const mmCache = new Map<string, QuantWeight>();
+  const written = new Set<string>();
   for (const { node, site } of candidates(st, 'dynamic')) {
     const rw = OP_QUANTIZERS[node.opType].rewrites.dynamic;
     if (rw === 'dynamic-matmul') {
-      const why = applyDynamicMatMul(st, site, mmCache);
+      const why = applyDynamicMatMul(st, site, mmCache, written);
       if (why) {
         st.skip(node, why);
         continue;
@@ -229,4 +233,6 @@ export function runDynamic(st: QuantState): void {
     else applyDqWeight(st, site, done);
     st.count(`${node.opType}(weight-only)`);
   }
+  const moved = moveResidualBias(st, written);
+  if (moved) st.count('residualBiasReordered', moved);
 }
