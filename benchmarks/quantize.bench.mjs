@@ -19,7 +19,7 @@ const { cloneModel } = await imp('ir/clone.js');
 const { quantizePass } = await imp('passes/quantize.js');
 const { createSession } = await imp('runtime/index.js');
 const { silentLogger, seededRng } = await imp('passes/pass.js');
-const { cosine } = await imp('math/quant.js');
+const { cosine } = await imp('math/stats.js');
 
 const ctx = { log: silentLogger, rng: seededRng(1) };
 

@@ -13,20 +13,12 @@
 import { loadavg } from 'node:os';
 import { gemmBackend, matmul, setGemmBackend } from '../dist/math/matmul.js';
 import { orthonormalizeRows, relativeError, scaledLeft, svdExact, svdRandomized, truncatedSvd } from '../dist/math/svd.js';
+import { seededRng } from '../dist/passes/pass.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--js')) setGemmBackend('js'); // the plain JavaScript micro-kernel, for comparison
 
-function rng(seed = 1) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed = 1) => seededRng(seed);
 
 function known(m, n, sigma, seed) {
   const r = rng(seed);

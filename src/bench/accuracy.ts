@@ -16,6 +16,7 @@ import { MlcError } from '../errors.js';
 import { halfArrayToFloat32 } from '../math/float16.js';
 import type { Dataset } from '../passes/pass.js';
 import { datasetFeeds, Feeds, InputSpec } from './inputs.js';
+import { cosine } from '../math/stats.js';
 
 export interface OutputLike {
   dtype?: string;
@@ -77,20 +78,6 @@ export function argmaxRows(v: ArrayLike<number>, c: number, rows: number, offset
   return out;
 }
 
-/** Cosine similarity of a[off..off+n) and b[off..off+n). */
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>, off: number, n: number): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = off; i < off + n; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  if (na === 0 && nb === 0) return 1;
-  if (na === 0 || nb === 0) return 0;
-  return dot / Math.sqrt(na * nb);
-}
 
 /**
  * Run every model over the data set in batches. Model 0 is the reference (the original); the

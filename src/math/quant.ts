@@ -533,22 +533,3 @@ export function dequantizeInt4Blocks(blocks: Int4Blocks, K: number, N: number, b
   }
   return out;
 }
-
-// ---------------------------------------------------------------------------------------------
-// comparison helpers (tests, benchmarks)
-// ---------------------------------------------------------------------------------------------
-
-/** Cosine similarity of two vectors (1 when both are all-zero). */
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  if (na === 0 && nb === 0) return 1;
-  if (na === 0 || nb === 0) return 0;
-  return dot / Math.sqrt(na * nb);
-}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { argmaxRows, cosine, evaluate, type Runnable } from '../../src/bench/accuracy.js';
+import { argmaxRows, evaluate, type Runnable } from '../../src/bench/accuracy.js';
+import { cosine } from '../../src/math/stats.js';
 import { inputSpecs } from '../../src/bench/inputs.js';
 import { measureModels } from '../../src/bench/index.js';
 import { DataType } from '../../src/ir/dtype.js';

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   Histogram,
   computeScaleZp,
-  cosine,
   dequantizeInt4Blocks,
   dequantizeTensor,
   entropyThreshold,
@@ -16,17 +15,10 @@ import {
   quantizeValue,
   rint,
 } from '../../src/math/quant.js';
+import { seededRng } from '../../src/passes/pass.js';
+import { cosine } from '../../src/math/stats.js';
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = (seed: number): (() => number) => seededRng(seed);
 
 describe('rint', () => {
   it('rounds half to even', () => {

@@ -2,7 +2,7 @@
 import { DataType } from '../../src/ir/dtype.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import type { Model } from '../../src/ir/model.js';
-import { cosine } from '../../src/math/quant.js';
+import { cosine } from '../../src/math/stats.js';
 import { seededRng, silentLogger, type Dataset, type PassContext } from '../../src/passes/pass.js';
 import { quantizePass } from '../../src/passes/quantize.js';
 import { createSession, type Feed } from '../../src/runtime/index.js';

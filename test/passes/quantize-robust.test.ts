@@ -19,7 +19,7 @@ import { cloneModel } from '../../src/ir/clone.js';
 import { dtypeFromName, DataType, type TensorData } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { cosine } from '../../src/math/quant.js';
+import { cosine } from '../../src/math/stats.js';
 import { loadModel, modelToBytes } from '../../src/onnx/index.js';
 import type { Dataset } from '../../src/passes/pass.js';
 import { quantizePass } from '../../src/passes/quantize.js';
