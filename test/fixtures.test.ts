@@ -12,20 +12,10 @@ import { attrInt, shapeOf, elemTypeOf, DataType, type Model } from '../src/ir/in
 import { loadModel } from '../src/onnx/index.js';
 import { seededRng } from '../src/passes/pass.js';
 import { createSession } from '../src/runtime/index.js';
-import { buildModel, forward, initParams, type Arch } from '../src/train/fixtures.js';
+import { accuracy, buildModel, forward, initParams, type Arch } from '../src/train/fixtures.js';
 
 const FIX = join(__dirname, '..', 'fixtures');
 const fx = (n: string) => join(FIX, n);
-
-function argmaxAccuracy(logits: ArrayLike<number>, labels: ArrayLike<number>): number {
-  let ok = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-    if (best === labels[i]) ok++;
-  }
-  return ok / labels.length;
-}
 
 function opCounts(m: Model): Record<string, number> {
   const h: Record<string, number> = {};
@@ -45,7 +35,7 @@ async function ortAccuracy(m: Model, path: string): Promise<number> {
       out.set(r.logits.data as Float32Array, at);
       at += b.count * 10;
     }
-    return argmaxAccuracy(out, ds.labels!);
+    return accuracy(out, ds.labels!);
   } finally {
     await s.release();
   }

@@ -132,10 +132,6 @@ export function parseGateFlags(flags: Record<string, unknown>): GateLimits {
   return g;
 }
 
-export function hasGates(g: GateLimits): boolean {
-  return Object.values(g).some((v) => v !== undefined);
-}
-
 /**
  * Throw a usage error when a gate asks for a measurement the run will not make.
  * `compare`: a second model is measured (compress, or bench --compare); `labels`: the data has

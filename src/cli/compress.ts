@@ -11,15 +11,13 @@
  * for a plain re-export. The input is never overwritten without --force; an existing output is.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../errors.js';
-import type { Model } from '../ir/model.js';
 import type { Pass } from '../passes/pass.js';
-import type { PassReport, PipelineStep } from '../passes/pipeline.js';
+import type { PipelineStep } from '../passes/pipeline.js';
 import { addMeasureOptions, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
 import { boundary, namingFile } from './run.js';
-import type { CompressResult } from '../index.js';
 
 /** Read a recipe file: a JSON list of {pass, options}. */
 export async function readRecipe(file: string): Promise<PipelineStep[]> {

@@ -90,11 +90,6 @@ export function quantizeValue(r: number, scale: number, zeroPoint: number, range
   return v < range.qmin ? range.qmin : v > range.qmax ? range.qmax : v;
 }
 
-/** r = s·(q − z). */
-export function dequantizeValue(q: number, scale: number, zeroPoint: number): number {
-  return scale * (q - zeroPoint);
-}
-
 /** min and max of finite values; [0, 0] for an empty array. NaN values are ignored. */
 export function minMax(data: ArrayLike<number>): [number, number] {
   let lo = Infinity;

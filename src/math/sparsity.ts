@@ -185,11 +185,6 @@ export function countZeros(data: ArrayLike<number>): number {
   return z;
 }
 
-/** Zeros / size (0 for an empty array). */
-export function sparsityOf(data: ArrayLike<number>): number {
-  return data.length ? countZeros(data) / data.length : 0;
-}
-
 /**
  * The slices at `keep` (ascending indices) along `axis` of a tensor with `dims`; returns new data
  * of the same typed-array kind and the new dims.

@@ -135,7 +135,7 @@ function isOnnx(n: Node): boolean {
 const WEIGHT_TYPES = new Set([DataType.FLOAT, DataType.DOUBLE]);
 
 /** The candidate this node is, a reason it cannot be one, or undefined for other ops. */
-function analyse(g: Graph, model: Model, n: Node, constOf: (name: string) => Tensor | undefined): Site | string | undefined {
+function analyse(model: Model, n: Node, constOf: (name: string) => Tensor | undefined): Site | string | undefined {
   if (!isOnnx(n)) return undefined;
   const weightCheck = (t: Tensor, want: number | 'conv'): string | undefined => {
     if (!WEIGHT_TYPES.has(t.dtype)) return `weight ${t.name} is ${DataType[t.dtype].toLowerCase()}, only float32/float64 weights are factored`;
@@ -289,7 +289,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   const details: Detail[] = [];
   const groups = new Map<string, Site[]>();
   for (const n of [...g.nodes]) {
-    const a = analyse(g, model, n, constOf);
+    const a = analyse(model, n, constOf);
     if (a === undefined) continue;
     const label = n.name || n.opType;
     if (typeof a === 'string') {

@@ -51,12 +51,6 @@ export function loadTf(): Promise<Tf> {
   return tfPromise;
 }
 
-/** Backends whose packages imported (initialization is only tried by `useBackend`). */
-export async function availableBackends(): Promise<BackendName[]> {
-  await loadTf();
-  return (['tensorflow', 'wasm', 'cpu'] as BackendName[]).filter((b) => available.has(b));
-}
-
 /**
  * Activate a backend and return tfjs with it. 'auto' takes the first of tensorflow → wasm → cpu
  * that initializes. An explicit choice that is not available is a USAGE error.

@@ -7,7 +7,7 @@ import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { AttrType, type Attribute, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { elemTypeOf, shapeOf, tensorType, type Dim } from '../../ir/types.js';
+import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
 import { allFinite, quantizeTensor, type QuantizedTensor } from '../../math/quant.js';
 import { isExcluded, type PassContext, type Skip } from '../pass.js';
 
@@ -197,10 +197,6 @@ export function intAttr(name: string, v: number): Attribute {
   return { name, type: AttrType.INT, value: v };
 }
 
-export function floatAttr(name: string, v: number): Attribute {
-  return { name, type: AttrType.FLOAT, value: v };
-}
-
 /** A DequantizeLinear node (axis only when per channel); domain 'com.microsoft' for the contrib op. */
 export function dqNode(g: Graph, name: string, inputs: string[], output: string, axis: number | undefined, domain = ''): Node {
   return {
@@ -219,12 +215,6 @@ export function rankOf(g: Graph, name: string): number | undefined {
   if (c) return c.dims.length;
   const s = shapeOf(g.valueInfoOf(name));
   return s ? s.length : undefined;
-}
-
-export function shapeOfValue(g: Graph, name: string): Dim[] | undefined {
-  const c = g.constantValue(name);
-  if (c) return [...c.dims];
-  return shapeOf(g.valueInfoOf(name));
 }
 
 /** Element type of a value when known (constants, declared value infos). */

@@ -211,7 +211,7 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
   await pass((t, d) => updateMinMax(stats.get(t)!, d));
   const method = st.opts.calibrationMethod;
   if (method !== 'minmax') {
-    for (const [t, s] of stats) {
+    for (const s of stats.values()) {
       if (!(s.min <= s.max) || s.min === s.max) continue;
       s.hist = method === 'entropy' ? new Histogram(0, Math.max(-s.min, s.max), binsFor(s.count)) : new Histogram(s.min, s.max, 2 * binsFor(s.count));
     }
