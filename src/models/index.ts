@@ -50,6 +50,6 @@ export const MODEL_BUILDERS: BuiltModel[] = [
   entry('vit-opset20', 'ViT-like, opset 20: Split num_outputs, Gelu op', { ...vit, opset: 20, gelu: 'op' } as ViTOptions, buildViT, vitInputs),
   entry('vit-opset18-ln', 'ViT-like, opset 18, LayerNorm written out with ReduceMean axes inputs', { ...vit, opset: 18, layerNorm: 'decomposed' } as ViTOptions, buildViT, vitInputs),
   entry('lstm', 'two-layer bidirectional LSTM classifier, dynamic sequence', { cell: 'LSTM', features: 8, hidden: 16, layers: 2, bidirectional: true, seq: 6, dynamicSequence: true, classes: 5, seed: 7 } as RnnOptions, buildRnn, rnnInputs),
-  entry('gru', 'GRU classifier (linear_before_reset)', { cell: 'GRU', features: 8, hidden: 16, seq: 6, classes: 5, seed: 7 } as RnnOptions, buildRnn, rnnInputs),
+  entry('gru', 'GRU classifier (linear_before_reset)', { cell: 'GRU', features: 8, hidden: 16, seq: 6, classes: 10, seed: 7 } as RnnOptions, buildRnn, rnnInputs),
   entry('control-flow', 'If and Loop subgraphs reading outer-scope weights', { features: 16, hidden: 32, classes: 5, seed: 7 } as ControlFlowOptions, buildControlFlow, controlFlowInputs),
 ];

@@ -46,7 +46,10 @@ const OPTION_SETS: Record<string, OptionSet[]> = {
     { label: '2:4 sparse storage', options: { pattern: '2:4', sparseStorage: true } },
     { label: 'channel 0.25', options: { pattern: 'channel', sparsity: 0.25 } },
   ],
-  distill: [{ label: '1 epoch', options: { epochs: 1, batchSize: 8, augment: 'none' } }],
+  distill: [
+    { label: '1 epoch', options: { epochs: 1, batchSize: 8, augment: 'none' } },
+    { label: 'student-width 0.5', options: { studentWidth: 0.5, epochs: 1, batchSize: 8 } },
+  ],
   quantize: [
     { label: 'int8 dynamic', options: { type: 'int8' }, minCosine: 0.9 },
     { label: 'int8 dynamic standard', options: { type: 'int8', dynamicForm: 'standard' }, minCosine: 0.9 },
@@ -199,6 +202,11 @@ for (const model of MODELS) {
             const k = original.graph.outputs[0].name;
             const c = cosine(asNumbers(got[k]), asNumbers(want[k]));
             expect(c, `cosine of ${k} with the original`).toBeGreaterThanOrEqual(set.minCosine);
+            (r.stats as Record<string, unknown>).__cos = c;
+          }
+          if (process.env.MLC_CONTRACT_LOG) {
+            const { appendFileSync } = await import('node:fs');
+            appendFileSync(process.env.MLC_CONTRACT_LOG, JSON.stringify({ model: model.name, pass: pass.name, set: set.label, modified: r.modified, skipped: r.skipped.length, cos: (r.stats as Record<string, unknown>).__cos, skips: r.skipped.slice(0, 3) }) + '\n');
           }
         });
       }
