@@ -45,6 +45,7 @@ export const MODEL_BUILDERS: BuiltModel[] = [
   entry('bert-fp16', 'BERT export in float16', { ...bert, dtype: 'float16' } as EncoderOptions, buildEncoder, encoderInputs),
   entry('resnet', 'ResNet-like CNN: Conv + BatchNorm, residual Add, GlobalAveragePool, Flatten, Gemm', resnet, buildResNet, resnetInputs),
   entry('resnet-dynamic', 'ResNet-like CNN with height / width dim_params', { ...resnet, dynamicSize: true } as ResNetOptions, buildResNet, (o, n, s) => resnetInputs(o, n, s, 24)),
+  entry('resnet-nhwc', 'tf2onnx form: NHWC input + Transpose, ReduceMean pooling (axes input, opset 18), MatMul + Add head', { ...resnet, layout: 'nhwc', opset: 18 } as ResNetOptions, buildResNet, resnetInputs),
   entry('resnet-fp16', 'ResNet-like CNN in float16', { ...resnet, dtype: 'float16' } as ResNetOptions, buildResNet, resnetInputs),
   entry('vit', 'ViT-like: patch Conv, class token Concat, position Add, LayerNormalization, Erf GELU', vit, buildViT, vitInputs),
   entry('vit-opset20', 'ViT-like, opset 20: Split num_outputs, Gelu op', { ...vit, opset: 20, gelu: 'op' } as ViTOptions, buildViT, vitInputs),

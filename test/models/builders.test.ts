@@ -205,6 +205,19 @@ describe('resnet', () => {
     for (const size of [17, 40]) expect((await run(m, resnetInputs(o, 2, 1, size))).logits.dims).toEqual([2, 5]);
   });
 
+  it("layout 'nhwc' (tf2onnx): channels-last input behind a Transpose, ReduceMean pooling, MatMul + Add head", async () => {
+    const o = { channels: [4, 8], blocks: [1, 1], image: 20, classes: 5, layout: 'nhwc' as const };
+    for (const opset of [17, 18]) {
+      const m = buildResNet({ ...o, opset });
+      expect(shapeOf(m.graph.inputs[0])).toEqual(['batch', 20, 20, 3]);
+      expect(m.graph.consumers('input').map((n) => n.opType)).toEqual(['Transpose']);
+      const rm = m.graph.nodes.find((n) => n.opType === 'ReduceMean')!;
+      expect(rm.inputs).toHaveLength(opset >= 18 ? 2 : 1);
+      expect(ops(m).get('Gemm')).toBeUndefined();
+      expect((await run(m, resnetInputs(o, 2, 1))).logits.dims).toEqual([2, 5]);
+    }
+  });
+
   it('float16 stays close to float32', async () => {
     const o = { channels: [4, 8], blocks: [1, 1], image: 24, classes: 5 };
     const feeds32 = resnetInputs(o, 2, 3);
