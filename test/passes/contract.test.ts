@@ -39,7 +39,7 @@ interface OptionSet {
 /** How the suite runs each registered pass: small, fast settings; every quantize type and mode. */
 const OPTION_SETS: Record<string, OptionSet[]> = {
   lowrank: [
-    { label: 'ratio 0.5', options: { ratio: 0.5, minSaving: 0 } },
+    { label: 'ratio 0.5 randomized', options: { ratio: 0.5, minSaving: 0, svd: 'randomized', powerIters: 1 } },
     { label: 'energy 0.9 data-aware', options: { energy: 0.9, dataAware: true, dataSamples: 16 } },
   ],
   prune: [
@@ -47,10 +47,8 @@ const OPTION_SETS: Record<string, OptionSet[]> = {
     { label: '2:4 sparse storage', options: { pattern: '2:4', sparseStorage: true } },
     { label: 'channel 0.25', options: { pattern: 'channel', sparsity: 0.25 } },
   ],
-  distill: [
-    { label: '1 epoch', options: { epochs: 1, batchSize: 8, augment: 'none' } },
-    { label: 'student-width 0.5', options: { studentWidth: 0.5, epochs: 1, batchSize: 8 } },
-  ],
+  // narrowing where the model allows it, then one epoch (the training path runs either way)
+  distill: [{ label: 'student-width 0.5, 1 epoch', options: { studentWidth: 0.5, epochs: 1, batchSize: 8 } }],
   quantize: [
     { label: 'int8 dynamic', options: { type: 'int8' }, minCosine: 0.9 },
     { label: 'int8 dynamic standard', options: { type: 'int8', dynamicForm: 'standard' }, minCosine: 0.9 },
