@@ -12,6 +12,9 @@
  *     finite values; where the option set preserves the function (quantization) the first output
  *     stays close to the original's (cosine);
  *   - unknown options are rejected (USAGE).
+ *
+ * MLC_CONTRACT_LOG=cases.jsonl writes one line per case (modified, skips with reasons, cosine) to
+ * review what each pass did on each model.
  */
 import { appendFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
