@@ -113,6 +113,17 @@ export function parseQuantizeOptions(raw: unknown): QuantizeOptions {
   };
 }
 
+/** Ops whose weights (W, R) no 8- / 4-bit mode rewrites: listed as skips rather than passed over in silence. */
+const RECURRENT = new Set(['LSTM', 'GRU', 'RNN']);
+
+function skipRecurrent(st: QuantState): void {
+  for (const node of st.graph.nodes) {
+    if (!RECURRENT.has(node.opType) || !(node.domain === '' || node.domain === 'ai.onnx')) continue;
+    const w = node.inputs.slice(1, 3).map((n) => st.graph.constantValue(n)).filter((t) => t && t.isFloat);
+    if (w.length) st.skip(node, `${node.opType} weights are not quantized (no ${node.opType} quantizer)`);
+  }
+}
+
 async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassContext): Promise<PassResult> {
   const st = new QuantState(model, options, ctx);
   if (options.type === 'fp16') runFp16(st);
@@ -120,6 +131,7 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
   else if (options.mode === 'dynamic') runDynamic(st);
   else if (options.mode === 'weight-only') runWeightOnly(st);
   else await runStatic(st);
+  if (options.type !== 'fp16') skipRecurrent(st);
 
   const g = model.graph;
   if (st.modified) {

@@ -216,3 +216,19 @@ for (const model of MODELS) {
     }
   });
 }
+
+describe('pass contract: weights a pass leaves alone are named', () => {
+  it('quantize (8- and 4-bit) lists LSTM / GRU nodes, whose W and R it does not rewrite', async () => {
+    for (const name of ['lstm', 'gru']) {
+      const e = MODEL_BUILDERS.find((x) => x.name === name)!;
+      for (const options of [{ type: 'int8' }, { type: 'int4' }, { type: 'int8', mode: 'weight-only' }]) {
+        const m = e.build();
+        const pass = passes.find((p) => p.name === 'quantize')!;
+        const r = await pass.run(m, pass.parseOptions(options), { log: silentLogger, rng: seededRng(1) });
+        const rnn = m.graph.nodes.filter((n) => n.opType === 'LSTM' || n.opType === 'GRU');
+        expect(rnn.length).toBeGreaterThan(0);
+        for (const n of rnn) expect(r.skipped.some((s) => s.node.includes(n.name) && /weights are not quantized/.test(s.reason))).toBe(true);
+      }
+    }
+  });
+});
