@@ -85,6 +85,7 @@ describe('GPT-2-like decoder builder', () => {
       const { model: q, result } = await quantize(loaded, { type: 'int8' });
       expect(result.stats.Gemm).toBe(4 * TINY.layers!);
       expect(result.stats.MatMul).toBe(1); // the tied LM head
+      expect(result.stats.tiedEmbeddings).toBe(1); // wte stored once in 8 bits for the Gather and the LM head
       // what is left: attention's activation × activation MatMuls and the int64 shape Gather
       for (const s of result.skipped) expect(s.node).toMatch(/attn\/MatMul|\/transformer\/Gather$/);
       const c = opCounts(q);

@@ -175,26 +175,46 @@ describe('Gemm with a computed C', () => {
   }
 });
 
-describe('tied embedding: Gather(table) and MatMul(h, Transpose(table))', () => {
-  it('both readers quantized, the float table is gone, the file shrinks', async () => {
+describe('tied embedding: Gather(table) and the LM head reading the same table', () => {
+  function tiedModel(head: 'transpose' | 'gemm'): Model {
     const b = new ModelBuilder({ opset: 17 });
     const ids = b.input('ids', DataType.INT64, ['N', 4]);
     const table = b.init('wte', [100, 32], uniform(3200, 0.5, 31));
-    const e = b.op('Gather', [table, ids], { axis: 0 }, { name: 'embed' });
-    const t = b.op('Transpose', [table], { perm: [1, 0] }, { name: 'tied' });
-    b.output(b.op('MatMul', [b.op('Tanh', [e]), t], {}, { name: 'lm_head' }), DataType.FLOAT, ['N', 4, 100], 'logits');
-    const m = b.build();
-    const feeds = { ids: { dtype: 'int64', dims: [2, 4], data: BigInt64Array.from([1n, 5n, 99n, 0n, 42n, 42n, 7n, 3n]) } };
-    for (const raw of [{ type: 'int8' }, { type: 'int8', mode: 'weight-only' }]) {
-      const { model: q, result } = await quantize(m, raw);
-      const label = JSON.stringify(raw);
-      expect(result.skipped, label).toEqual([]);
-      expect(result.stats.MatMul, label).toBe(1);
-      expect(q.graph.initializers.has('wte'), label).toBe(false);
-      expect(initBytes(q), label).toBeLessThan(initBytes(m) * 0.6);
-      expect((await compare(m, q, feeds)).cos, label).toBeGreaterThan(0.999);
+    const e = b.op('Tanh', [b.op('Gather', [table, ids], { axis: 0 }, { name: 'embed' })]);
+    if (head === 'transpose') {
+      const t = b.op('Transpose', [table], { perm: [1, 0] }, { name: 'tied' });
+      b.output(b.op('MatMul', [e, t], {}, { name: 'lm_head' }), DataType.FLOAT, ['N', 4, 100], 'logits');
+    } else {
+      const flat = b.op('Reshape', [e, b.ints('flat', [-1, 32])]);
+      b.output(b.op('Gemm', [flat, table], { transB: 1 }, { name: 'lm_head' }), DataType.FLOAT, ['N4', 100], 'logits');
     }
-  });
+    return b.build();
+  }
+  const feeds = { ids: { dtype: 'int64', dims: [2, 4], data: BigInt64Array.from([1n, 5n, 99n, 0n, 42n, 42n, 7n, 3n]) } };
+  for (const head of ['transpose', 'gemm'] as const) {
+    it(`both readers quantized, the float table gone; dynamic mode stores it once (${head} head)`, async () => {
+      const m = tiedModel(head);
+      for (const raw of [{ type: 'int8' }, { type: 'uint8' }, { type: 'int8', dynamicForm: 'standard' }, { type: 'int8', mode: 'weight-only' }]) {
+        const { model: q, result } = await quantize(m, raw);
+        const label = JSON.stringify(raw);
+        expect(result.skipped, label).toEqual([]);
+        expect(result.stats[head === 'gemm' ? 'Gemm' : 'MatMul'], label).toBe(1);
+        expect(q.graph.initializers.has('wte'), label).toBe(false);
+        const tables = [...q.graph.initializers.values()].filter((t) => t.size === 3200);
+        if (raw.mode === 'weight-only') {
+          expect(initBytes(q), label).toBeLessThan(initBytes(m) * 0.6);
+        } else {
+          // one 8-bit table with one scale per row (token), read by the Gather and, transposed, by the LM head
+          expect(result.stats.tiedEmbeddings, label).toBe(1);
+          expect(tables.length, label).toBe(1);
+          expect(tables[0].dims, label).toEqual([100, 32]);
+          expect(q.graph.consumers(tables[0].name).map((n) => n.opType).sort(), label).toEqual(['Gather', 'Transpose']);
+          expect(initBytes(q), label).toBeLessThan(initBytes(m) * 0.35);
+        }
+        expect((await compare(m, q, feeds)).cos, label).toBeGreaterThan(0.999);
+      }
+    });
+  }
 });
 
 describe('float16 models and opset 18+ graphs through every mode', () => {
