@@ -7,6 +7,7 @@
  */
 import { MlcError } from '../errors.js';
 import type { Model } from '../ir/model.js';
+import { numElements } from '../ir/dtype.js';
 import type { Dataset } from '../passes/pass.js';
 import { createSession, type Session } from '../runtime/index.js';
 import { evaluate, type Runnable } from './accuracy.js';
@@ -99,6 +100,9 @@ function feedsFor(specs: InputSpec[], batch: number, opts: MeasureOptions, plan:
   return synthesizeFeeds(specs, plan!.at(batch));
 }
 
+/** Largest input (elements, at batch 1) measurements make up values for. */
+const MAX_MADE_UP_ELEMENTS = 1 << 27;
+
 /** A measurement that could not be made: an MlcError other than INTERNAL (a bug). */
 function measurementError(err: unknown): err is MlcError {
   return err instanceof MlcError && err.code !== 'INTERNAL';
@@ -165,6 +169,11 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     plan = planShapes(specs, shapes); // throws USAGE on a --shape that does not fit
     if (cannot) skip = `input "${cannot.name}" is ${cannot.dtype}, which mlc cannot make up values for; pass --data`;
     else if (plan.unknown.length) skip = unknownShapeMessage(plan.unknown);
+    else {
+      // a made-up input must fit in memory (a mutated or odd model can declare 10⁹ elements)
+      const big = Object.entries(plan.at(fixed ?? 1)).find(([, d]) => numElements(d) > MAX_MADE_UP_ELEMENTS);
+      if (big) skip = `input "${big[0]}" [${big[1].join(', ')}] is too large to make up (more than ${MAX_MADE_UP_ELEMENTS} elements); pass --data or a smaller --shape`;
+    }
   }
   const outputName = opts.data ? resolveOutputName(models, opts.outputName) : opts.outputName ?? null;
   if (!opts.data && opts.outputName) resolveOutputName(models, opts.outputName);
