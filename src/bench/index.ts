@@ -18,6 +18,7 @@ import {
   hasDynamicBatch,
   inputSpecs,
   planShapes,
+  SEQUENCE_LENGTH,
   synthesizeFeeds,
   unknownShapeMessage,
   type Feeds,
@@ -200,22 +201,32 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
       if (runsModel) {
         for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads, disabledOptimizers }));
         const b1 = fixed ?? 1;
-        const feeds1 = feedsFor(specs, b1, opts, plan);
-        inputShapes = Object.fromEntries(Object.entries(feeds1).map(([k, f]) => [k, [...f.dims]]));
+        let feeds1 = feedsFor(specs, b1, opts, plan);
         if (!opts.data) {
-          // made-up inputs may not suit the model (a shape guessed wrong, values it rejects)
-          try {
-            await sessions[0].run(feeds1);
-          } catch (err) {
-            if (!measurementError(err)) throw err;
-            const msg = err.message.replace(/^onnxruntime failed to run the model: /, '').split('\n')[0];
-            throw new MlcError(
-              'INPUT',
-              `onnxruntime cannot run the model on made-up inputs (${Object.entries(inputShapes).map(([k, d]) => `${k} [${d.join(', ')}]`).join(', ')}): ${msg}; give the shapes with --shape name=dims, or pass --data`,
-              { cause: err },
-            );
+          // made-up inputs may not suit the model (a shape guessed wrong, values it rejects); a
+          // sequence length mlc chose is halved until the model runs (fewer positions than 128)
+          let first: { err: MlcError; shapes: Feeds } | undefined;
+          for (let len = SEQUENCE_LENGTH; ; ) {
+            try {
+              await sessions[0].run(feeds1);
+              break;
+            } catch (err) {
+              if (!measurementError(err)) throw err;
+              first ??= { err, shapes: feeds1 };
+              if (!plan!.sequenceGuessed || len <= 1) {
+                const msg = first.err.message.replace(/^onnxruntime failed to run the model: /, '').split('\n')[0];
+                const shapes = Object.entries(first.shapes).map(([k, f]) => `${k} [${f.dims.join(', ')}]`).join(', ');
+                throw new MlcError('INPUT', `onnxruntime cannot run the model on made-up inputs (${shapes}): ${msg}; give the shapes with --shape name=dims, or pass --data`, {
+                  cause: err,
+                });
+              }
+              len = Math.floor(len / 2);
+              plan = planShapes(specs, shapes, len);
+              feeds1 = feedsFor(specs, b1, opts, plan);
+            }
           }
         }
+        inputShapes = Object.fromEntries(Object.entries(feeds1).map(([k, f]) => [k, [...f.dims]]));
       }
       if (runsModel && doLatency) {
         const feeds1 = feedsFor(specs, fixed ?? 1, opts, plan);
@@ -232,15 +243,22 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         const feedsN = feedsFor(specs, tpBatch, opts, plan);
         const tpRuns = Math.max(3, Math.ceil(runs / 5));
         progress(`throughput at batch ${tpBatch}`);
-        const tp = await timeInterleaved(
-          sessions.map((s) => () => s.run(feedsN)),
-          { warmup: Math.min(warmup, 3), runs: tpRuns, minTimeMs: minTimeMs / 2, blockSize: 3 },
-        );
-        // batch size / median batch time: robust to the preemptions of a shared machine
-        throughput = tp.map((samples) => {
-          const med = summarize(samples).p50;
-          return med > 0 ? tpBatch! / (med / 1000) : null;
-        });
+        try {
+          const tp = await timeInterleaved(
+            sessions.map((s) => () => s.run(feedsN)),
+            { warmup: Math.min(warmup, 3), runs: tpRuns, minTimeMs: minTimeMs / 2, blockSize: 3 },
+          );
+          // batch size / median batch time: robust to the preemptions of a shared machine
+          throughput = tp.map((samples) => {
+            const med = summarize(samples).p50;
+            return med > 0 ? tpBatch! / (med / 1000) : null;
+          });
+        } catch (err) {
+          // a model that runs at batch 1 but not at this batch (a Reshape to a fixed batch, ...)
+          if (opts.data || !measurementError(err)) throw err;
+          warnings.push(`throughput not measured: onnxruntime cannot run the model on made-up inputs at batch ${tpBatch}: ${err.message.split('\n')[0]}`);
+          tpBatch = null;
+        }
       }
 
       if (runsModel && opts.data) {

@@ -307,6 +307,8 @@ export interface ShapePlan {
   unknown: { name: string; shape?: Dim[]; missing: string[] }[];
   /** how each dynamic dimension other than the batch was chosen, e.g. `ids: "seq" = 128 (sequence-like name)` */
   chosen: string[];
+  /** whether some dimension took the default sequence length */
+  sequenceGuessed: boolean;
 }
 
 /** Check `--shape` values against the model's inputs (names, ranks, fixed dims); throws USAGE. */
@@ -351,6 +353,7 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
   for (const s of specs) if (isTokenInput(s)) s.shape?.forEach((d, i) => i > 0 && typeof d === 'string' && d !== '' && tokenSymbols.add(d));
 
   const why = new Map<string, string>();
+  let usedSequence = false;
   const resolving = new Set<string>();
   const symbol = (name: string): Size | undefined => {
     if (given.has(name)) return given.get(name);
@@ -364,9 +367,11 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
       why.set(name, 'expression');
     } else if (isSequenceName(name)) {
       v = sequenceLength;
+      usedSequence = true;
       why.set(name, 'sequence-like name');
     } else if (tokenSymbols.has(name)) {
       v = sequenceLength;
+      usedSequence = true;
       why.set(name, 'a sequence of an integer input');
     }
     resolving.delete(name);
@@ -398,6 +403,7 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
         return vi;
       }
       const v = typeof d === 'string' && d !== '' ? symbol(d) : isTokenInput(s) ? sequenceLength : undefined;
+      if ((d === null || d === '') && v !== undefined) usedSequence = true;
       if (v === undefined) missing.push(typeof d === 'string' && d !== '' ? `"${d}" (dimension ${i})` : `dimension ${i}`);
       else if (typeof d === 'string' && why.has(d)) chosen.push(`${s.name}: "${d}" = ${v} (${why.get(d)})`);
       else if (d === null || d === '') chosen.push(`${s.name}: dimension ${i} = ${v} (a sequence of an integer input)`);
@@ -409,6 +415,7 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
   return {
     unknown,
     chosen: [...new Set(chosen)],
+    sequenceGuessed: usedSequence,
     at(batch: number) {
       if (unknown.length) throw new MlcError('USAGE', unknownShapeMessage(unknown));
       const out: Record<string, number[]> = {};
