@@ -13,7 +13,8 @@
  *      name of another input's dimension 0 (→ the batch), e.g. a state [2, batch, 64];
  *   5. a batch-like name (batch, batch_size, bs, b, n) → the batch;
  *   6. an expression of names resolved here, e.g. "past_sequence_length + 1";
- *   7. a sequence-like name → SEQUENCE_LENGTH (128): one of its words (split at _ - . spaces,
+ *   7. a sequence-like name → SEQUENCE_LENGTH (128; the measurements halve it while onnxruntime
+ *      cannot run the model at that length): one of its words (split at _ - . spaces,
  *      digits and camelCase) is seq, seqlen, sequence, len, length, time, t, timesteps, steps,
  *      tokens, token, frames or positions; so are the dynamic dimensions after the batch of an
  *      int32 / int64 / bool input (token ids, masks and positions are sequences, not images);
