@@ -144,9 +144,13 @@ const isDynamic = (d: Dim | undefined) => typeof d !== 'number' || d < 0;
 
 const fmtShape = (s: Dim[] | undefined) => (s ? `[${s.map((d) => (d === null ? '?' : d)).join(', ')}]` : 'unknown');
 
-/** True when every input's first dimension is dynamic (so the batch size is ours to choose). */
+/**
+ * True when the batch size is ours to choose: some input's first dimension is dynamic (or an input
+ * declares no shape). Scalars carry no batch; an input whose first dimension is fixed beside a
+ * dynamic one (a recurrent state [2, batch, 64]) keeps it.
+ */
 export function hasDynamicBatch(specs: InputSpec[]): boolean {
-  return specs.length > 0 && specs.every((s) => !s.shape || (s.shape.length > 0 && isDynamic(s.shape[0])));
+  return specs.some((s) => !s.shape || (s.shape.length > 0 && isDynamic(s.shape[0])));
 }
 
 /**

@@ -178,7 +178,13 @@ export async function measureAndReport(
   const md = bench.reportToMarkdown(report);
   if (setup.reportPath) {
     const { writeFileAtomic } = await import('../util/fs.js');
-    await writeFileAtomic(setup.reportPath, md);
+    try {
+      await writeFileAtomic(setup.reportPath, md);
+    } catch (err) {
+      // after mlc compress wrote its output, a report that cannot be written is no input error
+      if (!args.bestEffort) throw err;
+      ui.warn(`cannot write the report ${setup.reportPath}: ${(err as Error).message}`);
+    }
   }
   const summary = process.env.GITHUB_STEP_SUMMARY;
   if (summary) {

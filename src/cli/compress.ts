@@ -106,10 +106,11 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
   }
   cmd.action((file: string, _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
-      const { compress } = await import('../index.js');
+      const { compress, checkOutputPath } = await import('../index.js');
       // bad measurement / gate flags and an unreadable --data fail before any work
       const setup = measureSetup(flags, { compare: true, batchSize: false });
       await precheckMeasureData(setup);
+      if (setup.reportPath) await checkOutputPath(setup.reportPath);
       let steps: { pass: Pass<any> | string; options: unknown }[];
       if (typeof flags.recipe === 'string') {
         const fromFlags = stepsFromFlags(passes, flags);

@@ -209,3 +209,22 @@ describe('synthesized values that suit the model', () => {
     expect([...(f.key_padding_mask.data as Uint8Array)].every((v) => v === 1)).toBe(true);
   });
 });
+
+describe('hasDynamicBatch', () => {
+  it('scalars and a state with a fixed first dimension do not fix the batch; all-fixed inputs do', () => {
+    const b = new ModelBuilder();
+    const audio = b.input('input', DataType.FLOAT, ['batch', 512]);
+    const sr = b.input('sr', DataType.INT64, []);
+    const state = b.input('state', DataType.FLOAT, [2, 'batch', 64]);
+    b.output(b.op('Identity', [audio]), DataType.FLOAT);
+    b.output(b.op('Identity', [sr]), DataType.INT64);
+    b.output(b.op('Identity', [state]), DataType.FLOAT);
+    const specs = inputSpecs(b.build());
+    expect(hasDynamicBatch(specs)).toBe(true);
+    expect(planShapes(specs).at(1)).toEqual({ input: [1, 512], sr: [], state: [2, 1, 64] });
+    const f = new ModelBuilder();
+    f.output(f.op('Relu', [f.input('x', DataType.FLOAT, [1, 4])]), DataType.FLOAT);
+    f.output(f.op('Identity', [f.input('k', DataType.INT64, [])]), DataType.INT64);
+    expect(hasDynamicBatch(inputSpecs(f.build()))).toBe(false);
+  });
+});

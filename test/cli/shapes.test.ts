@@ -208,6 +208,16 @@ describe('the input is checked by onnxruntime before any pass', () => {
   });
 });
 
+describe('after the write, the exit code is 0 or 1', () => {
+  it('a --report path that cannot be written fails before any work (exit 2, nothing written)', () => {
+    const p = join(dir, 'image.onnx');
+    const out = join(dir, 'report_never.onnx');
+    const r = mlc(['compress', p, '-o', out, '--report', join(dir, 'no-such-folder', 'r.md')]);
+    expect(oneLineError(r)).toMatch(/cannot write .*r\.md: folder .* does not exist/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe('fixed-batch models with N-sample data', () => {
   it.each([1, 4])('batch fixed to %i: every sample is scored, in batches of the fixed size', async (batch) => {
     const p = write(`fixed${batch}.onnx`, fixedBatchModel(batch));
