@@ -45,6 +45,7 @@ import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math
 import { takeDataset } from '../data/batch.js';
 import { cloneModel } from '../ir/clone.js';
 import { isExcluded, type Pass, type PassContext, type PassResult, type Skip } from './pass.js';
+import { recurrentSkips } from './recurrent.js';
 
 export interface LowRankOptions {
   /** rank = ratio · min(rows, cols), 0 < ratio ≤ 1 (exactly one of ratio / energy) */
@@ -461,6 +462,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   };
   if (opts.ratio !== undefined) stats.ratio = opts.ratio;
   if (opts.energy !== undefined) stats.energy = opts.energy;
+  skipped.push(...recurrentSkips(g, 'factored'));
   return { modified, stats, skipped, details: details as unknown as Record<string, unknown>[] };
 }
 

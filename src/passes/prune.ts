@@ -33,6 +33,7 @@ import { cloneModel } from '../ir/clone.js';
 import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
+import { recurrentSkips } from './recurrent.js';
 import { FLOAT_TYPES, Layer, markLegacyInitializers, materializeLayers, selectLayers, syncInitializerInputs } from './prune/layers.js';
 import { refitLayers } from './prune/reconstruct.js';
 import { toSparseInitializers } from './prune/storage.js';
@@ -288,6 +289,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     g.touch();
   }
   ctx?.log.debug(`prune: ${stats.layersPruned} layer(s) pruned (${opts.pattern})`);
+  skipped.push(...recurrentSkips(g, 'pruned'));
   return { modified, stats, skipped, details };
 }
 

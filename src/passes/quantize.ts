@@ -30,6 +30,7 @@ import { runInt4 } from './quantize/int4.js';
 import { runStatic } from './quantize/static.js';
 import { runWeightOnly } from './quantize/weight-only.js';
 import { OP_QUANTIZERS } from './quantize/ops.js';
+import { recurrentSkips } from './recurrent.js';
 
 export type { QuantizeOptions, QuantizeType, QuantizeMode, CalibrationMethod, DynamicForm };
 
@@ -113,17 +114,6 @@ export function parseQuantizeOptions(raw: unknown): QuantizeOptions {
   };
 }
 
-/** Ops whose weights (W, R) no 8- / 4-bit mode rewrites: listed as skips rather than passed over in silence. */
-const RECURRENT = new Set(['LSTM', 'GRU', 'RNN']);
-
-function skipRecurrent(st: QuantState): void {
-  for (const node of st.graph.nodes) {
-    if (!RECURRENT.has(node.opType) || !(node.domain === '' || node.domain === 'ai.onnx')) continue;
-    const w = node.inputs.slice(1, 3).map((n) => st.graph.constantValue(n)).filter((t) => t && t.isFloat);
-    if (w.length) st.skip(node, `${node.opType} weights are not quantized (no ${node.opType} quantizer)`);
-  }
-}
-
 async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassContext): Promise<PassResult> {
   const st = new QuantState(model, options, ctx);
   if (options.type === 'fp16') runFp16(st);
@@ -131,7 +121,7 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
   else if (options.mode === 'dynamic') runDynamic(st);
   else if (options.mode === 'weight-only') runWeightOnly(st);
   else await runStatic(st);
-  if (options.type !== 'fp16') skipRecurrent(st);
+  if (options.type !== 'fp16') for (const k of recurrentSkips(model.graph, 'quantized')) st.skip(k.node, k.reason);
 
   const g = model.graph;
   if (st.modified) {

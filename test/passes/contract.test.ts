@@ -218,16 +218,23 @@ for (const model of MODELS) {
 }
 
 describe('pass contract: weights a pass leaves alone are named', () => {
-  it('quantize (8- and 4-bit) lists LSTM / GRU nodes, whose W and R it does not rewrite', async () => {
+  it('quantize (8- and 4-bit), prune and lowrank list LSTM / GRU nodes, whose W and R they do not rewrite', async () => {
+    const runs: [string, Record<string, unknown>, RegExp][] = [
+      ['quantize', { type: 'int8' }, /weights \(W, R\) are not quantized/],
+      ['quantize', { type: 'int4' }, /are not quantized/],
+      ['quantize', { type: 'int8', mode: 'weight-only' }, /are not quantized/],
+      ['prune', { sparsity: 0.5 }, /are not pruned/],
+      ['lowrank', { ratio: 0.5 }, /are not factored/],
+    ];
     for (const name of ['lstm', 'gru']) {
       const e = MODEL_BUILDERS.find((x) => x.name === name)!;
-      for (const options of [{ type: 'int8' }, { type: 'int4' }, { type: 'int8', mode: 'weight-only' }]) {
+      for (const [passName, options, reason] of runs) {
         const m = e.build();
-        const pass = passes.find((p) => p.name === 'quantize')!;
+        const pass = passes.find((p) => p.name === passName)!;
         const r = await pass.run(m, pass.parseOptions(options), { log: silentLogger, rng: seededRng(1) });
         const rnn = m.graph.nodes.filter((n) => n.opType === 'LSTM' || n.opType === 'GRU');
         expect(rnn.length).toBeGreaterThan(0);
-        for (const n of rnn) expect(r.skipped.some((s) => s.node.includes(n.name) && /weights are not quantized/.test(s.reason))).toBe(true);
+        for (const n of rnn) expect(r.skipped.some((s) => s.node.includes(n.name) && reason.test(s.reason)), `${passName} on ${name}`).toBe(true);
       }
     }
   });
