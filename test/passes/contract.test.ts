@@ -3,7 +3,7 @@
  * here, and the suite fails until OPTION_SETS says how to run it) × a set of standard models: the
  * MNIST fixtures, every builder of src/models in its small configuration (exporter shapes: BERT
  * with int64 inputs and a mask, ResNet, ViT, LSTM / GRU, If / Loop subgraphs, fp16, opset 18+,
- * dim_params), and a model with nothing to do.
+ * dim_params), a model with nothing to do and one calling a model-local function.
  *
  * For each pass, option set and model:
  *   - the pass does not throw (a node it cannot handle is a skip with a reason);
@@ -101,11 +101,42 @@ function nothingToDo(): Model {
   return b.build();
 }
 
+/**
+ * A model-local function, as torch's dynamo exporter (torch 2.1–2.4) wrote modules: the main graph
+ * calls `pkg.torch:Linear_fc1(input, fc1.weight, fc1.bias)`, whose body is MatMul + Add + Relu.
+ */
+function localFunction(): Model {
+  const b = new ModelBuilder({ opsets: [{ domain: '', version: 18 }, { domain: 'pkg.torch', version: 1 }], name: 'main_graph' });
+  const x = b.input('input', DataType.FLOAT, ['batch', 16]);
+  const rng = uniformRng(3);
+  const u = (n: number, s: number) => Float32Array.from({ length: n }, () => (2 * rng() - 1) * s);
+  const y = b.op('Linear_fc1', [x, b.init('fc1.weight', [16, 32], u(512, 0.4)), b.init('fc1.bias', [32], u(32, 0.1))], {}, { domain: 'pkg.torch', name: 'fc1_1' });
+  b.output(b.op('MatMul', [y, b.init('fc2.weight', [32, 8], u(256, 0.3))], {}, { name: 'node_MatMul_1' }), DataType.FLOAT, ['batch', 8], 'logits');
+  const m = b.build();
+  m.functions.push({
+    name: 'Linear_fc1',
+    domain: 'pkg.torch',
+    inputs: ['x', 'w', 'b'],
+    outputs: ['y'],
+    attributeNames: [],
+    attributeDefaults: [],
+    nodes: [
+      { name: 'mm', opType: 'MatMul', domain: '', inputs: ['x', 'w'], outputs: ['t'], attributes: [] },
+      { name: 'add', opType: 'Add', domain: '', inputs: ['t', 'b'], outputs: ['u'], attributes: [] },
+      { name: 'relu', opType: 'Relu', domain: '', inputs: ['u'], outputs: ['y'], attributes: [] },
+    ],
+    opsetImports: [{ domain: '', version: 18 }],
+    valueInfo: [],
+  });
+  return m;
+}
+
 const MODELS: StandardModel[] = [
   fixture('mnist-mlp', 'fixtures/mnist-mlp.onnx'),
   fixture('mnist-cnn', 'fixtures/mnist-cnn.onnx'),
   ...MODEL_BUILDERS,
   { name: 'nothing-to-do', build: nothingToDo, inputs: (n, s) => inputsFromMetadata(nothingToDo(), n, s) },
+  { name: 'local-function', build: localFunction, inputs: (n, s) => inputsFromMetadata(localFunction(), n, s) },
 ];
 
 const runner = makeRunner();
