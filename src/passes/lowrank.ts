@@ -462,7 +462,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   };
   if (opts.ratio !== undefined) stats.ratio = opts.ratio;
   if (opts.energy !== undefined) stats.energy = opts.energy;
-  skipped.push(...recurrentSkips(g, 'factored'));
+  skipped.push(...recurrentSkips(model, 'factored'));
   return { modified, stats, skipped, details: details as unknown as Record<string, unknown>[] };
 }
 

@@ -289,7 +289,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     g.touch();
   }
   ctx?.log.debug(`prune: ${stats.layersPruned} layer(s) pruned (${opts.pattern})`);
-  skipped.push(...recurrentSkips(g, 'pruned'));
+  skipped.push(...recurrentSkips(model, 'pruned'));
   return { modified, stats, skipped, details };
 }
 

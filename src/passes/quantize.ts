@@ -121,7 +121,7 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
   else if (options.mode === 'dynamic') runDynamic(st);
   else if (options.mode === 'weight-only') runWeightOnly(st);
   else await runStatic(st);
-  if (options.type !== 'fp16') for (const k of recurrentSkips(model.graph, 'quantized')) st.skip(k.node, k.reason);
+  if (options.type !== 'fp16') for (const k of recurrentSkips(model, 'quantized')) st.skip(k.node, k.reason);
 
   const g = model.graph;
   if (st.modified) {

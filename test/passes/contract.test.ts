@@ -270,6 +270,14 @@ describe('pass contract: weights a pass leaves alone are named', () => {
       }
     }
   });
+
+  it('the same passes list a call of a model-local function that takes a weight', async () => {
+    for (const [passName, options, what] of [['quantize', { type: 'int8' }, 'quantized'], ['prune', { sparsity: 0.5 }, 'pruned'], ['lowrank', { ratio: 0.5 }, 'factored']] as const) {
+      const pass = passes.find((p) => p.name === passName)!;
+      const r = await pass.run(localFunction(), pass.parseOptions(options), { log: silentLogger, rng: seededRng(1) });
+      expect(r.skipped.some((s) => s.node.includes('fc1_1') && s.reason.includes(`fc1.weight, fc1.bias used inside the model-local function pkg.torch:Linear_fc1: not ${what}`))).toBe(true);
+    }
+  });
 });
 
 describe('pass contract: a whole recipe through the API', () => {
