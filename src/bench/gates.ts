@@ -9,7 +9,7 @@
  * `--compare`). A gate whose measurement is missing (e.g. `--min-accuracy` without labelled data)
  * is a usage error, raised by `checkGateRequirements` before anything is measured.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { GateResult, Metrics } from './report.js';
 
 const SIZE_UNITS: Record<string, number> = {

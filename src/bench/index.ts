@@ -5,9 +5,9 @@
  * Both models are measured in the same process: their sessions are open together, timed runs are
  * interleaved in blocks, and accuracy batches run through both models in turn.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
-import type { Dataset } from '../passes/pass.js';
+import type { Dataset } from '../core/types.js';
 import { createSession, type Session } from '../runtime/index.js';
 import { evaluate, type Runnable } from './accuracy.js';
 import { evaluateGates, type GateLimits } from './gates.js';

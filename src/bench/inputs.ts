@@ -7,20 +7,15 @@
  * (a symbolic dimension given once, e.g. `seq`, is reused by every input that names it) or from
  * the data file, and is otherwise a usage error naming the input.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType, dtypeName, numElements } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { Dim, elemTypeOf, shapeOf } from '../ir/types.js';
 import { floatToHalf, floatToBfloat16 } from '../math/float16.js';
-import type { Dataset } from '../passes/pass.js';
-import { seededRng } from '../passes/pass.js';
+import { seededRng } from '../core/rng.js';
+import type { Dataset, Feed, Feeds } from '../core/types.js';
 
-export interface Feed {
-  dtype: string;
-  dims: number[];
-  data: ArrayLike<number> | ArrayLike<bigint>;
-}
-export type Feeds = Record<string, Feed>;
+export type { Feed, Feeds };
 export type ShapeOverrides = Record<string, number[]>;
 
 /** `--shape name=1,3,224,224` (repeatable; also `name:1x3x224x224`). */

@@ -13,7 +13,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
 import { addMeasureOptions, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';

@@ -14,7 +14,7 @@
  * on this machine (one core, Node 20): a whole 423×768 · 768×3072 product at ~20 GFlop/s with the
  * WebAssembly kernel, ~5.5 GFlop/s with the JavaScript one, ~1.7 GFlop/s for a plain i-k-j loop.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 
 export type FloatArray = Float64Array | Float32Array;
 

@@ -5,7 +5,7 @@
  * Masks are Uint8Array with 1 = keep, 0 = prune. A tensor is viewed as [outer, axis, inner] around
  * the axis of interest, so element (o, a, i) lives at `(o * axisLen + a) * inner + i`.
  */
-import type { NumberArray, TypedArrayData } from '../ir/dtype.js';
+import type { NumberArray, TypedArrayData } from '../core/arrays.js';
 
 /** Writable numeric typed arrays (everything but BigInt arrays). */
 export type NumericArray = NumberArray;

@@ -12,6 +12,7 @@
  * Node and weight names follow the export's style (`/encoder/layer.0/attention/self/query/MatMul`,
  * `encoder.layer.0.attention.self.query.weight`) so that --exclude globs read naturally.
  */
+import { normalRng, seededRng } from '../core/rng.js';
 import { DataType } from '../ir/dtype.js';
 import { ModelBuilder } from '../ir/builder.js';
 import { Model } from '../ir/model.js';
@@ -28,32 +29,6 @@ export interface EncoderOptions {
   seed?: number;
 }
 
-/** Mulberry32 + Box–Muller: a seeded standard-normal generator. */
-function normalRng(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = uniform();
-    const v = uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
-}
-
 export function buildEncoder(opts: EncoderOptions = {}): Model {
   const hidden = opts.hidden ?? 768;
   const heads = opts.heads ?? 12;
@@ -63,7 +38,7 @@ export function buildEncoder(opts: EncoderOptions = {}): Model {
   const vocab = opts.vocab;
   if (hidden % heads !== 0) throw new RangeError(`hidden (${hidden}) must be a multiple of heads (${heads})`);
   const headDim = hidden / heads;
-  const randn = normalRng(opts.seed ?? 42);
+  const randn = normalRng(seededRng(opts.seed ?? 42));
 
   const b = new ModelBuilder({ opset: 17, name: 'encoder' });
   const normal = (n: number, std: number): Float32Array => {

@@ -10,7 +10,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import { Graph } from '../ir/graph.js';
 import { FunctionDef, Model, OpsetImport } from '../ir/model.js';

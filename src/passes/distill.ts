@@ -15,8 +15,9 @@
  * Refuses (MlcError): no training data (USAGE), a student whose inputs / outputs do not match the
  * teacher's (INPUT), an op the executor does not translate (UNSUPPORTED, naming op and node).
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { cloneModel } from '../ir/clone.js';
+import { countParams } from '../ir/params.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
@@ -120,22 +121,6 @@ function densify(g: Graph): string[] {
   return names;
 }
 
-function paramCount(g: Graph): { params: number; nonzero: number } {
-  let params = 0;
-  let nonzero = 0;
-  for (const t of g.initializers.values()) {
-    if (!t.isFloat) continue;
-    params += t.size;
-    const d = t.data as ArrayLike<number>;
-    for (let i = 0; i < d.length; i++) if (d[i] !== 0) nonzero++;
-  }
-  for (const s of g.sparseInitializers) {
-    params += s.dims.reduce((a, b) => a * b, 1);
-    nonzero += s.values.size;
-  }
-  return { params, nonzero };
-}
-
 async function loadStudent(path: string, teacher: Model, ctx: PassContext): Promise<Model> {
   const { loadModel } = await import('../onnx/index.js');
   const s = await loadModel(path, { warn: (m) => ctx.log.warn(m) });
@@ -159,7 +144,7 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
   const stats: PassResult['stats'] = {};
   const details: Record<string, unknown>[] = [];
 
-  const before = paramCount(model.graph);
+  const before = countParams(model.graph, { floatOnly: true, subgraphs: false });
   if (o.student) {
     const s = await loadStudent(o.student, teacher, ctx);
     Object.assign(model, s);
@@ -198,7 +183,7 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
     const r = toSparseInitializers(model.graph, sparse);
     stats.sparseInitializers = r.converted.length;
   }
-  const after = paramCount(model.graph);
+  const after = countParams(model.graph, { floatOnly: true, subgraphs: false });
   const pct = (x: number | null) => (x === null ? 'n/a' : Math.round(x * 1e4) / 1e4);
   Object.assign(stats, {
     backend: rep.backend,
@@ -217,7 +202,7 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
     exportMaxAbsDiff: rep.exportMaxAbsDiff,
     paramsBefore: before.params,
     paramsAfter: after.params,
-    nonzeroParamsAfter: after.nonzero,
+    nonzeroParamsAfter: after.nonzeroParams,
   });
   model.graph.touch();
   return { modified: true, stats, skipped, details: details.length ? details : undefined };

@@ -29,13 +29,13 @@
  * B = V_rᵀ (the whitened SVD of SVD-LLM / ASVD). `energy` then means the share of ‖X·W‖² the
  * factors keep. Other readers (Conv, constant on the left, shared weights) use the plain SVD.
  */
-import { countParams } from '../bench/size.js';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { attrInt, AttrType, type Attribute, type Node } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
+import { countParams } from '../ir/params.js';
 import { tensorType } from '../ir/types.js';
 import { cholesky, gemm, solveLowerTransposed, transpose } from '../math/matmul.js';
 import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math/svd.js';

@@ -8,7 +8,7 @@
  *   session for the model; if it cannot, the pass has a bug and the pipeline throws
  *   MlcError('PASS_BROKE_MODEL') — callers write nothing in that case.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, Skip } from './pass.js';
 import { getPass } from './registry.js';

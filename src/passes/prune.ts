@@ -25,17 +25,20 @@
  * Concat, graph output, unknown consumer, shared constants).
  * Weights inside subgraphs (If / Loop bodies) are not pruned.
  */
-import { MlcError } from '../errors.js';
-import type { Graph } from '../ir/graph.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { cloneModel } from '../ir/clone.js';
+import { countParams } from '../ir/params.js';
 import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
-import { FLOAT_TYPES, Layer, markLegacyInitializers, selectLayers, syncInitializerInputs } from './prune/layers.js';
+import { Layer, markLegacyInitializers, selectLayers, syncInitializerInputs } from './prune/layers.js';
 import { refitLayers } from './prune/reconstruct.js';
 import { toSparseInitializers } from './prune/storage.js';
+
+/** The parameters the pass reports before and after: float constants of the main graph. */
+const FLOAT_PARAMS = { floatOnly: true, subgraphs: false } as const;
 
 export type PrunePattern = 'unstructured' | 'channel' | `${number}:${number}`;
 
@@ -122,29 +125,6 @@ function samples(v: unknown): number {
   return n;
 }
 
-/** Element count of all float constants of the main graph (initializers, sparse ones, Constant values). */
-export function floatParams(g: Graph): { params: number; nonzero: number } {
-  let params = 0;
-  let nonzero = 0;
-  const add = (t: Tensor) => {
-    if (!FLOAT_TYPES.has(t.dtype) || Array.isArray(t.data)) return;
-    params += t.size;
-    nonzero += t.size - countZeros(t.data as NumericArray);
-  };
-  for (const t of g.initializers.values()) add(t);
-  for (const s of g.sparseInitializers)
-    if (FLOAT_TYPES.has(s.values.dtype)) {
-      params += s.dims.reduce((a, b) => a * b, 1);
-      nonzero += s.values.size - countZeros(s.values.data as NumericArray);
-    }
-  for (const n of g.nodes)
-    if (n.opType === 'Constant') {
-      const a = n.attributes.find((x) => x.name === 'value');
-      if (a && a.value instanceof Tensor) add(a.value);
-    }
-  return { params, nonzero };
-}
-
 function zerosOf(t: Tensor): number {
   return countZeros(t.data as NumericArray);
 }
@@ -189,14 +169,14 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
   const original = opts.reconstruct ? cloneModel(model) : undefined;
   markLegacyInitializers(g, model.irVersion);
   const { layers, skipped } = selectLayers(g, opts);
-  const modelBefore = floatParams(g);
+  const modelBefore = countParams(g, FLOAT_PARAMS);
   const stats: Record<string, number | string> = {
     pattern: opts.pattern,
     scope: opts.pattern.includes(':') ? 'group' : opts.scope,
     requestedSparsity: opts.sparsity,
     prunableLayers: layers.length,
     paramsBefore: modelBefore.params,
-    nonzeroParamsBefore: modelBefore.nonzero,
+    nonzeroParamsBefore: modelBefore.nonzeroParams,
   };
   let modified = false;
   let details: Record<string, unknown>[] = [];
@@ -276,9 +256,9 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     }
   }
 
-  const after = floatParams(g);
+  const after = countParams(g, FLOAT_PARAMS);
   stats.paramsAfter = after.params;
-  stats.nonzeroParamsAfter = after.nonzero;
+  stats.nonzeroParamsAfter = after.nonzeroParams;
   if (modified) {
     syncInitializerInputs(g);
     g.removeUnusedInitializers();

@@ -13,7 +13,7 @@
  * nodes and nodes the mode cannot handle are left as they are and listed in `skipped` with the
  * reason. Numerics follow r = s·(q − z) (src/math/quant.ts).
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, PassResult } from './pass.js';
 import {
