@@ -167,6 +167,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     signal: opts.signal,
     original,
     run,
+    loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
     calibration: firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples),
     train: await dataset(opts.train, model),
     validation: await dataset(opts.validation, model),

@@ -122,8 +122,8 @@ function densify(g: Graph): string[] {
 }
 
 async function loadStudent(path: string, teacher: Model, ctx: PassContext): Promise<Model> {
-  const { loadModel } = await import('../onnx/index.js');
-  const s = await loadModel(path, { warn: (m) => ctx.log.warn(m) });
+  if (!ctx.loadModel) throw new MlcError('INTERNAL', 'distill: needs ctx.loadModel to read --student');
+  const s = await ctx.loadModel(path);
   const tin = teacher.graph.realInputs().map((i) => i.name).sort();
   const sin = s.graph.realInputs().map((i) => i.name).sort();
   if (tin.join('\0') !== sin.join('\0')) {
@@ -147,7 +147,7 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
   const before = countParams(model.graph, { floatOnly: true, subgraphs: false });
   if (o.student) {
     const s = await loadStudent(o.student, teacher, ctx);
-    Object.assign(model, s);
+    model.replaceWith(s);
     stats.student = o.student;
   }
   const sparse = densify(model.graph);

@@ -36,6 +36,8 @@ export interface PassContext {
   original?: Model;
   /** runs a model through onnxruntime for passes that need activations (calibration, teacher) */
   run?: ModelRunner;
+  /** loads an ONNX file (provided by the caller; passes never see protobuf), e.g. distill's --student */
+  loadModel?: (path: string) => Promise<Model>;
 }
 
 /** A `mlc compress` flag a pass contributes (commander syntax, e.g. '--prune <sparsity>'). */
