@@ -3,7 +3,6 @@ import { MlcError } from '../../src/core/errors.js';
 import {
   checkGateRequirements,
   evaluateGates,
-  formatBytes,
   gateFailureLines,
   parseDuration,
   parseFraction,
@@ -12,6 +11,7 @@ import {
   parseRatio,
   parseSize,
 } from '../../src/bench/gates.js';
+import { formatBytes } from '../../src/bench/format.js';
 import type { Metrics } from '../../src/bench/report.js';
 
 describe('parseSize', () => {
