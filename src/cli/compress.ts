@@ -14,6 +14,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../core/errors.js';
+import { explainOptionError } from '../passes/options.js';
 import type { Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
 import { addMeasureOptions, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
@@ -120,6 +121,16 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       } else {
         steps = stepsFromFlags(passes, flags);
       }
+      // option errors name the flag the user typed, or the recipe step and key
+      steps.forEach((s, i) => {
+        const pass = s.pass as Pass<any>;
+        try {
+          pass.parseOptions(s.options);
+        } catch (err) {
+          const recipe = flags.recipe as string | undefined;
+          throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
+        }
+      });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       const result = await compress(file, steps, {
         output,

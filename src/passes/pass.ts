@@ -5,6 +5,7 @@
  */
 import type { Dataset, Logger, ModelRunner as Runner, Skip } from '../core/types.js';
 import type { Model } from '../ir/model.js';
+import type { OptionSchema } from './options.js';
 
 // The shared vocabulary lives in src/core; re-exported here for pass authors.
 export type { Dataset, Feed, Feeds, Logger, Output, Outputs, Skip } from '../core/types.js';
@@ -64,8 +65,10 @@ export interface PassCli {
 export interface Pass<O = Record<string, unknown>> {
   name: string; // kebab-case registry key
   describe: string;
-  /** Option descriptions for `mlc passes` (name → help). */
+  /** Option descriptions for `mlc passes` (name → help); derived from `schema` by definePass. */
   options: Record<string, string>;
+  /** The options, declared once (src/passes/options.ts); absent only for ad-hoc passes. */
+  schema?: OptionSchema<O>;
   /** Validate and normalize options (from CLI flags or a recipe); throws MlcError('USAGE'). */
   parseOptions(raw: unknown): O;
   run(model: Model, options: O, ctx: PassContext): Promise<PassResult>;
