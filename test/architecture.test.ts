@@ -89,7 +89,7 @@ function importsOf(file: string, text: string): Import[] {
 }
 
 /** Layer violations of a list of imports: `from-file -> target-layer` keys with a reason. */
-export function violations(layers: Map<string, Layer>, imports: Import[]): Map<string, string> {
+function violations(layers: Map<string, Layer>, imports: Import[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const i of imports) {
     const a = layerOf(i.from);
@@ -113,7 +113,7 @@ export function violations(layers: Map<string, Layer>, imports: Import[]): Map<s
 }
 
 /** Cycles among files through imports that exist at run time (strongly connected components > 1). */
-export function runtimeCycles(imports: Import[]): string[][] {
+function runtimeCycles(imports: Import[]): string[][] {
   const g = new Map<string, string[]>();
   for (const i of imports) {
     if (!g.has(i.from)) g.set(i.from, []);

@@ -22,6 +22,6 @@ export function table(rows: string[][], right: number[] = []): string[] {
 }
 
 function visibleLength(s: string): number {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   return s.replace(/\x1b\[[0-9;]*m/g, '').length;
 }

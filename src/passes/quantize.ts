@@ -98,7 +98,23 @@ export const QUANTIZE_SCHEMA: OptionSchema<QuantizeOptions> = {
       const bad = opTypes.filter((t) => !known.includes(t));
       if (bad.length) fail('opTypes', `lists ${bad.join(', ')}, which cannot be quantized (quantizable: ${known.join(', ')})`);
     }
-    return { ...v, mode: format ? 'weight-only' : (v.mode ?? 'dynamic') } as unknown as QuantizeOptions;
+    return {
+      type,
+      mode: format ? 'weight-only' : ((v.mode as QuantizeMode | undefined) ?? 'dynamic'),
+      calibrationMethod: v.calibrationMethod as CalibrationMethod,
+      percentile: v.percentile as number,
+      perChannel: v.perChannel as boolean,
+      opTypes,
+      exclude: v.exclude as string[],
+      blockSize: v.blockSize as number,
+      int4Asymmetric: v.int4Asymmetric as boolean,
+      accuracyLevel: v.accuracyLevel as number,
+      minElements: v.minElements as number,
+      dynamicForm: v.dynamicForm as DynamicForm,
+      calibrationSamples: v.calibrationSamples as number,
+      calibrationBatch: v.calibrationBatch as number,
+      reduceRange: v.reduceRange as boolean,
+    };
   },
   cli: {
     triggers: ['quantize', 'quantizeMode'],
