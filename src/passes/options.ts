@@ -41,7 +41,7 @@ export type OptionSpec =
       /** an extra rule, e.g. a power of two: returns what the value must be when it fails */
       check?: (v: number) => string | undefined;
     })
-  | (SpecBase & { type: 'boolean'; default?: boolean; /** also registers --no-<flag> */ negatable?: boolean })
+  | (SpecBase & { type: 'boolean'; default?: boolean; /** also registers --no-<flag>, with this help */ negatable?: string })
   | (SpecBase & { type: 'enum'; choices: readonly string[]; default?: string; /** 'channel' also matches 'Channel' */ caseInsensitive?: boolean })
   | (SpecBase & { type: 'string'; default?: string; /** extra accepted form beyond choices, e.g. N:M */ pattern?: RegExp; patternHelp?: string })
   | (SpecBase & { type: 'list'; default?: readonly string[] });
@@ -207,9 +207,10 @@ export function schemaFlags(schema: OptionSchema<unknown>): { flags: string; des
   for (const t of schema.cli?.extraFlags ?? []) out.push({ flags: t.flag, description: t.help });
   for (const s of schema.options) {
     if (!s.flag || s.sharedFlag) continue;
-    const dflt = s.default !== undefined && !(Array.isArray(s.default) && !s.default.length) ? ` (default ${Array.isArray(s.default) ? s.default.join(',') : s.default})` : '';
+    const shown = s.default !== undefined && s.default !== false && !(Array.isArray(s.default) && !s.default.length);
+    const dflt = shown ? ` (default ${Array.isArray(s.default) ? s.default.join(',') : s.default})` : '';
     out.push({ flags: s.flag, description: s.help + dflt, ...(s.type === 'enum' ? { choices: [...s.choices] } : {}) });
-    if (s.type === 'boolean' && s.negatable) out.push({ flags: s.flag.replace(/^--/, '--no-'), description: `not: ${s.help}` });
+    if (s.type === 'boolean' && s.negatable) out.push({ flags: s.flag.replace(/^--/, '--no-'), description: s.negatable });
   }
   return out;
 }

@@ -74,7 +74,7 @@ export const QUANTIZE_SCHEMA: OptionSchema<QuantizeOptions> = {
     { key: 'mode', type: 'enum', choices: MODE_NAMES, flag: '--quantize-mode <mode>', help: `int8 / uint8 mode (default dynamic): ${MODE_NAMES.map((m) => `${m}: ${MODES[m].help}`).join('; ')}` },
     { key: 'calibrationMethod', type: 'enum', choices: ['minmax', 'percentile', 'entropy'], default: 'minmax', flag: '--calibration-method <method>', help: 'static calibration: minmax, percentile or entropy' },
     { key: 'percentile', type: 'number', min: 50, max: 100, exclusiveMin: true, default: 99.99, help: 'kept percentile for the percentile method' },
-    { key: 'perChannel', type: 'boolean', default: true, flag: '--per-channel', negatable: true, help: 'per-channel weight scales (else one per weight tensor)' },
+    { key: 'perChannel', type: 'boolean', default: true, flag: '--per-channel', negatable: 'one scale per weight tensor', help: 'per-channel weight scales' },
     { key: 'opTypes', type: 'list', flag: '--op-types <list>', help: 'comma-separated op types to quantize (default: MatMul, Gemm, Conv, Gather as the mode supports)' },
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names / globs to leave alone' },
     { key: 'blockSize', type: 'integer', min: 16, default: 32, check: (n) => ((n & (n - 1)) === 0 ? undefined : 'a power of two ≥ 16'), flag: '--int4-block-size <n>', help: 'int4 block size along K, a power of two ≥ 16' },

@@ -23,7 +23,7 @@ const toy: OptionSchema<Record<string, unknown>> = {
     { key: 'share', type: 'fraction', min: 0, max: 1, exclusiveMax: true, flag: '--toy <share>', help: 'a share' },
     { key: 'count', type: 'integer', min: 1, default: 3, flag: '--toy-count <n>', help: 'a count' },
     { key: 'names', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'names' },
-    { key: 'fast', type: 'boolean', default: true, flag: '--toy-fast', negatable: true, help: 'fast' },
+    { key: 'fast', type: 'boolean', default: true, flag: '--toy-fast', negatable: 'slow', help: 'fast' },
     { key: 'how', type: 'enum', choices: ['a', 'b'], default: 'a', help: 'how' },
   ],
   cli: { triggers: ['toy'], outputSuffix: () => '_toy' },
