@@ -181,6 +181,10 @@ function settingsLine(r: Report): string {
   if (s.runs !== null) parts.push(`${s.runs} timed runs per model after ${s.warmup} warm-up (batch 1)`);
   if (s.samples) parts.push(`${s.samples} samples${s.outputName ? ` on output "${s.outputName}"` : ''}`);
   if (s.disabledOptimizers?.length) parts.push(`onnxruntime transformers off: ${s.disabledOptimizers.join(', ')}`);
+  if (s.inputShapes && s.runs !== null) {
+    parts.push(`inputs ${Object.entries(s.inputShapes).map(([k, d]) => `${k} [${d.join(', ')}]`).join(', ')}`);
+  }
+  if (s.notMeasured) parts.push(`not measured: ${s.notMeasured}`);
   return parts.join(', ');
 }
 

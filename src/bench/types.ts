@@ -60,6 +60,10 @@ export interface BenchSettings {
   outputName: string | null;
   /** onnxruntime graph transformers turned off for every session ([] = onnxruntime's stock set) */
   disabledOptimizers: string[];
+  /** the input shapes latency was measured with (batch 1, or the model's fixed batch); null when the model was not run */
+  inputShapes?: Record<string, number[]> | null;
+  /** why latency (and, with data, accuracy and fidelity) were not measured; null when they were */
+  notMeasured?: string | null;
 }
 
 export interface Report {
