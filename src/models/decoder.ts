@@ -32,6 +32,7 @@ import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
 import { AttrType } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
+import { uniformRng, type SampleArray } from './common.js';
 
 export interface DecoderOptions {
   layers?: number;
@@ -293,4 +294,14 @@ function sampleHash(b: Uint8Array): number {
   const step = Math.max(1, Math.floor(b.length / 4096));
   for (let i = 0; i < b.length; i += step) h = Math.imul(h ^ b[i], 0x01000193);
   return h >>> 0;
+}
+
+/** Sample `input_ids` [batch, seq] (seq: the model's fixed length, else `seqLen`, else 16). */
+export function decoderInputs(opts: DecoderOptions, batch: number, seed = 1, seqLen = opts.seq ?? 16): Record<string, SampleArray> {
+  const rng = uniformRng(seed);
+  const V = opts.vocab ?? 50257;
+  const B = opts.batch ?? batch;
+  const d = new BigInt64Array(B * seqLen);
+  for (let i = 0; i < d.length; i++) d[i] = BigInt(Math.floor(rng() * V));
+  return { input_ids: { dtype: 'int64', dims: [B, seqLen], data: d } };
 }

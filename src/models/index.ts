@@ -7,6 +7,7 @@
 import type { Model } from '../ir/model.js';
 import type { SampleArray } from './common.js';
 import { buildControlFlow, controlFlowInputs, type ControlFlowOptions } from './control.js';
+import { buildDecoder, decoderInputs, type DecoderOptions } from './decoder.js';
 import { buildEncoder, encoderInputs, type EncoderOptions } from './encoder.js';
 import { buildResNet, resnetInputs, type ResNetOptions } from './resnet.js';
 import { buildRnn, rnnInputs, type RnnOptions } from './rnn.js';
@@ -14,6 +15,7 @@ import { buildViT, vitInputs, type ViTOptions } from './vit.js';
 
 export * from './common.js';
 export { buildControlFlow, controlFlowInputs, type ControlFlowOptions } from './control.js';
+export { buildDecoder, decoderInputs, dedupInitializers, type DecoderOptions } from './decoder.js';
 export { buildEncoder, encoderInputs, type EncoderOptions } from './encoder.js';
 export { buildResNet, resnetInputs, type ResNetOptions } from './resnet.js';
 export { buildRnn, rnnInputs, type RnnOptions } from './rnn.js';
@@ -35,6 +37,7 @@ function entry<O>(name: string, describe: string, opts: O, build: (o: O) => Mode
 
 const bert: EncoderOptions = { hidden: 32, heads: 2, ffn: 64, layers: 2, seq: 16, vocab: 100, attentionMask: true, tokenTypes: 2, dynamicSequence: true, seed: 7 };
 const resnet: ResNetOptions = { channels: [8, 16], blocks: [1, 1], image: 32, classes: 10, seed: 7 };
+const gpt2: DecoderOptions = { layers: 2, hidden: 32, heads: 2, vocab: 100, ctx: 32, biasStd: 0.02, seed: 7 };
 const vit: ViTOptions = { image: 16, patch: 4, hidden: 32, heads: 2, layers: 2, classes: 10, seed: 7 };
 
 /** Small configurations of every builder and exporter variant (tests, the pass contract suite). */
@@ -43,6 +46,8 @@ export const MODEL_BUILDERS: BuiltModel[] = [
   entry('bert', 'BERT export: input_ids, attention_mask, token_type_ids int64, dynamic sequence', bert, buildEncoder, encoderInputs),
   entry('bert-opset18', 'BERT export, opset 18, LayerNorm written out (ReduceMean axes input), tanh GELU', { ...bert, opset: 18, layerNorm: 'decomposed', gelu: 'tanh' } as EncoderOptions, buildEncoder, encoderInputs),
   entry('bert-fp16', 'BERT export in float16', { ...bert, dtype: 'float16' } as EncoderOptions, buildEncoder, encoderInputs),
+  entry('gpt2', 'GPT-2-like decoder as torch.onnx exports it: Conv1D Gemms, causal Where mask, tanh GELU, LM head tied through Transpose, initializers deduplicated into Identity nodes', gpt2, buildDecoder, decoderInputs),
+  entry('gpt2-matmul-opset18', 'GPT-2-like decoder: MatMul + Add linears, Gemm transB LM head, additive mask, LayerNorm written out (opset 18)', { ...gpt2, linear: 'matmul', lmHead: 'gemm', mask: 'add', decomposedLayerNorm: true, opset: 18 } as DecoderOptions, buildDecoder, decoderInputs),
   entry('resnet', 'ResNet-like CNN: Conv + BatchNorm, residual Add, GlobalAveragePool, Flatten, Gemm', resnet, buildResNet, resnetInputs),
   entry('resnet-dynamic', 'ResNet-like CNN with height / width dim_params', { ...resnet, dynamicSize: true } as ResNetOptions, buildResNet, (o, n, s) => resnetInputs(o, n, s, 24)),
   entry('resnet-fp16', 'ResNet-like CNN in float16', { ...resnet, dtype: 'float16' } as ResNetOptions, buildResNet, resnetInputs),
