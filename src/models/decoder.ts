@@ -32,7 +32,6 @@ import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
 import { AttrType } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
-import { uniformRng, type SampleArray } from './common.js';
 
 export interface DecoderOptions {
   layers?: number;
@@ -296,12 +295,3 @@ function sampleHash(b: Uint8Array): number {
   return h >>> 0;
 }
 
-/** Sample `input_ids` [batch, seq] (seq: the model's fixed length, else `seqLen`, else 16). */
-export function decoderInputs(opts: DecoderOptions, batch: number, seed = 1, seqLen = opts.seq ?? 16): Record<string, SampleArray> {
-  const rng = uniformRng(seed);
-  const V = opts.vocab ?? 50257;
-  const B = opts.batch ?? batch;
-  const d = new BigInt64Array(B * seqLen);
-  for (let i = 0; i < d.length; i++) d[i] = BigInt(Math.floor(rng() * V));
-  return { input_ids: { dtype: 'int64', dims: [B, seqLen], data: d } };
-}
