@@ -37,7 +37,7 @@ export async function benchmark(
 }
 
 /** Load an ONNX model from a path or bytes (external data is resolved relative to the file). */
-export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void }): Promise<Model> {
+export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void; lazy?: boolean }): Promise<Model> {
   const { loadModel } = await import('./onnx/index.js');
   try {
     return await loadModel(source, opts);
@@ -149,7 +149,9 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   let original: Model;
   if (typeof input === 'string') {
     model = await load(input, { warn: opts.warn });
-    original = cloneModel(model);
+    // the original reads its tensors from the file when used (src/onnx lazy load), instead of a
+    // clone that would double the memory (a 2.5 GB model would need 5 GB before any pass)
+    original = await load(input, { lazy: true });
   } else {
     original = input;
     model = cloneModel(input);

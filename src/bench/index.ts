@@ -146,7 +146,10 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
   const sessions: Session[] = [];
   try {
     const disabledOptimizers = opts.disabledOptimizers ?? [];
-    for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads, disabledOptimizers }));
+    // from the file when there is one: onnxruntime reads it (and its external data) itself, with no
+    // serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
+    const sources = other ? [base, other] : [base];
+    for (const m of sources) sessions.push(await createSession(m.path ?? m.model, { intraOpThreads: threads, disabledOptimizers }));
     let latency: Metrics['latencyMs'][] = models.map(() => null);
     let throughput: (number | null)[] = models.map(() => null);
     let timedRuns: number | null = null;
