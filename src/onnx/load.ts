@@ -507,12 +507,32 @@ export async function loadModel(source: string | Uint8Array, opts: LoadOptions =
   return decodeModel(source, opts.name ?? '<model bytes>', opts, opts.baseDir);
 }
 
+/** The model file without its big inline tensor data (read through scan.ts), or the whole file. */
+async function skeletonOf(path: string): Promise<Uint8Array> {
+  const size = await modelFileSize(path);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    // the ordinary read below reports why
+  }
+  if (fd !== undefined) {
+    try {
+      const sk = scanModelFile(fd, size, { lazy: true });
+      if (sk) return sk.bytes;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return readModelFile(path);
+}
+
 /**
  * Absolute paths of the distinct external data files a model file references ([] if none),
  * without reading the tensor data. Files that do not exist are listed too.
  */
 export async function externalDataFiles(modelPath: string): Promise<string[]> {
-  const bytes = await readModelFile(modelPath);
+  const bytes = await skeletonOf(modelPath);
   let mp: Msg;
   try {
     walkMessage(bytes, 'ModelProto');
