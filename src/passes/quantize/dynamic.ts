@@ -3,15 +3,18 @@
  * activations quantized to uint8 at run time.
  *
  * Rewrites
- * - MatMul (constant B [K, N]) and Gemm (transA = 0, constant B, C absent or a constant [N] /
- *   [1, N] vector) become
+ * - MatMul (constant B [K, N]) and Gemm (transA = 0, constant B, any C) become
  *     contrib form:  com.microsoft DynamicQuantizeMatMul(A, B_q, b_scale, b_zp?, bias?)
  *     standard form: DynamicQuantizeLinear(A) → MatMulInteger → Cast → Mul(a_scale·b_scale) → Add bias
  *   A following Add of a constant [N] bias is folded into the node (MatMul + Add → one op); Gemm's
  *   alpha is folded into b_scale and beta into the bias. Y = (s_a·(A_q − z_a)) · (s_b·(B_q − z_b)) + bias.
+ *   A Gemm C that is not a constant [N] / [1, N] vector or scalar (computed, or a full matrix) is
+ *   added after the product: Y = product + beta·C (Add, with a Mul for beta ≠ 1).
+ * - B is found through src/ir/constants.ts (behind Identity / Cast / Reshape / Transpose …); a
+ *   weight several nodes read (also through different Identity outputs) is quantized once.
  * - Conv: weight-only (dq-weight; compute stays float). Gather tables: gather-dq.
  *
- * Refuses (skipped with the reason): Gemm with transA = 1 or a non-constant / full-matrix C, MatMul
+ * Refuses (skipped with the reason): Gemm with transA = 1, MatMul
  * with a known 1-D input, the standard form below opset 11, and everything weight-only refuses.
  */
 import { deflateRawSync } from 'node:zlib';
@@ -57,6 +60,8 @@ interface MatMulPlan {
   biasSource?: string;
   /** Add node folded into the rewrite */
   foldedAdd?: Node;
+  /** Gemm's C when it is not a constant [N] vector: added (times beta) after the product */
+  addAfter?: { name: string; beta: number };
   output: string;
 }
 
@@ -76,14 +81,18 @@ export function planMatMul(st: QuantState, site: WeightSite, foldAdd: boolean): 
     const cName = node.inputs[2];
     if (cName) {
       const c = floatConstant(st, cName);
-      if (!c) return `Gemm bias ${cName} is not a float32 constant`;
-      const okShape = (c.dims.length === 1 && c.dims[0] === N) || (c.dims.length === 2 && c.dims[0] === 1 && c.dims[1] === N);
-      if (!okShape) return `Gemm bias ${cName} has shape [${c.dims.join(', ')}], not [${N}]`;
-      const b = new Float32Array(N);
-      const cd = c.data as Float32Array;
-      for (let i = 0; i < N; i++) b[i] = beta * cd[i];
-      plan.bias = b;
-      plan.biasSource = cName;
+      const vector = c && ((c.dims.length === 1 && c.dims[0] === N) || (c.dims.length === 2 && c.dims[0] === 1 && c.dims[1] === N));
+      const scalar = c && c.size === 1 && c.dims.length <= 2;
+      if (c && (vector || scalar)) {
+        const b = new Float32Array(N);
+        const cd = c.data as Float32Array;
+        for (let i = 0; i < N; i++) b[i] = beta * cd[scalar ? 0 : i];
+        plan.bias = b;
+        plan.biasSource = cName;
+      } else {
+        // a computed (or full-matrix) C: the product is quantized, C is added after it
+        plan.addAfter = { name: cName, beta };
+      }
     }
     return plan;
   }
@@ -157,7 +166,7 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
   const plan = planMatMul(st, site, true);
   if (typeof plan === 'string') return plan;
   const wName = node.inputs[site.input];
-  const key = `${wName}|${plan.transposed ? 'T' : ''}`;
+  const key = `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}`;
   let qw = cache.get(key);
   const fresh = !qw;
   if (!qw) {
@@ -176,12 +185,14 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
   }
   const bias = plan.bias ? addConst(g, `${label}_bias`, Tensor.float32('', [plan.N], plan.bias)) : undefined;
   const A = node.inputs[0];
+  const finalOut = plan.output;
+  const productOut = plan.addAfter ? g.uniqueName(`${label}_product`) : finalOut;
   let newNodes: Node[];
   if (form === 'contrib') {
     const inputs = [A, qw.q, scale, qw.zp ?? '', bias ?? ''];
     while (inputs[inputs.length - 1] === '') inputs.pop();
     newNodes = [
-      { name: g.uniqueName(`${label}_quant`), opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs, outputs: [plan.output], attributes: [] },
+      { name: g.uniqueName(`${label}_quant`), opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs, outputs: [productOut], attributes: [] },
     ];
     st.model.ensureOpset('com.microsoft', 1);
   } else {
@@ -191,7 +202,7 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
     const acc = g.uniqueName(`${label}_int32`);
     const accF = g.uniqueName(`${label}_int32_float`);
     const s = g.uniqueName(`${label}_output_scale`);
-    const y = bias ? g.uniqueName(`${label}_output`) : plan.output;
+    const y = bias ? g.uniqueName(`${label}_output`) : productOut;
     const mmInputs = [aq, qw.q, az, ...(qw.zp ? [qw.zp] : [])];
     newNodes = [
       { name: g.uniqueName(`${label}_DynamicQuantizeLinear`), opType: 'DynamicQuantizeLinear', domain: '', inputs: [A], outputs: [aq, as, az], attributes: [] },
@@ -200,11 +211,12 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
       { name: g.uniqueName(`${label}_scale_Mul`), opType: 'Mul', domain: '', inputs: [as, scale], outputs: [s], attributes: [] },
       { name: g.uniqueName(`${label}_Mul`), opType: 'Mul', domain: '', inputs: [accF, s], outputs: [y], attributes: [] },
     ];
-    if (bias) newNodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, bias], outputs: [plan.output], attributes: [] });
+    if (bias) newNodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, bias], outputs: [productOut], attributes: [] });
   }
-  g.replaceNode(node, newNodes);
   // the node that adds the bias (the fused op, or the standard form's last Add)
   if (bias) written.add(newNodes[newNodes.length - 1].name);
+  if (plan.addAfter) newNodes.push(...addAfterNodes(st, label, productOut, plan.addAfter, finalOut));
+  g.replaceNode(node, newNodes);
   if (plan.foldedAdd) g.removeNode(plan.foldedAdd);
   dropIfUnused(st, wName);
   if (plan.biasSource) dropIfUnused(st, plan.biasSource);
@@ -213,14 +225,141 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
   return undefined;
 }
 
+/** Y = product + beta·C for a Gemm C that was not folded as a bias. */
+export function addAfterNodes(st: QuantState, label: string, product: string, c: { name: string; beta: number }, out: string): Node[] {
+  const g = st.graph;
+  const nodes: Node[] = [];
+  let cIn = c.name;
+  if (c.beta !== 1) {
+    const beta = addConst(g, `${label}_beta`, Tensor.float32('', [], [c.beta]));
+    cIn = g.uniqueName(`${label}_C_scaled`);
+    nodes.push({ name: g.uniqueName(`${label}_beta_Mul`), opType: 'Mul', domain: '', inputs: [c.name, beta], outputs: [cIn], attributes: [] });
+  }
+  nodes.push({ name: g.uniqueName(`${label}_C_Add`), opType: 'Add', domain: '', inputs: [product, cIn], outputs: [out], attributes: [] });
+  st.count('gemmCAddedAfter');
+  return nodes;
+}
+
+/**
+ * A tied embedding: one table [V, H] read by a Gather (token embeddings) and, transposed, as the
+ * weight of a MatMul / Gemm (the LM head: MatMul(h, Transpose(table)) or Gemm(h, table, transB)).
+ * It is quantized once, one scale per row (token): the Gather reads int8 rows and scales them
+ * (Gather(q) → Cast → [Sub Gather(z)] → Mul Unsqueeze(Gather(s))), the LM head's
+ * DynamicQuantizeMatMul reads Transpose(q) with those scales per column (onnxruntime folds the
+ * Transpose when the session starts). Without this the table would be stored twice in 8 bits.
+ */
+interface TiedTable {
+  q: string;
+  /** Transpose(q): the [H, V] weight of the LM head */
+  qT: string;
+  scale: string;
+  scaleVals: Float32Array;
+  zp?: string;
+  zpFloat?: string;
+}
+
+function tiedKeys(st: QuantState, cands: { node: Node; site: WeightSite }[]): Set<string> {
+  const tables = new Set<string>();
+  const heads = new Set<string>();
+  for (const { node, site } of cands) {
+    const key = st.weightKey(node.inputs[site.input]);
+    if (node.opType === 'Gather') tables.add(key);
+    else if (node.opType === 'Gemm' && attrInt(node, 'transB', 0) && !attrInt(node, 'transA', 0)) heads.add(key);
+    else {
+      const m = /^T\[1,0\]\((.*)\)$/.exec(key);
+      if (m && (node.opType === 'MatMul' || !attrInt(node, 'transB', 0))) heads.add(m[1]);
+    }
+  }
+  return new Set([...tables].filter((k) => heads.has(k)));
+}
+
+function tiedTable(st: QuantState, name: string, t: Tensor, cache: Map<string, TiedTable>): TiedTable {
+  const key = st.weightKey(name);
+  let e = cache.get(key);
+  if (e) return e;
+  const g = st.graph;
+  const { qtype, symmetric } = weightFormat(st);
+  const [V, H] = t.dims;
+  const qt = quantizeTensor(t.data as Float32Array, [V, H], { qtype, symmetric, axis: 0, reduceRange: st.opts.reduceRange });
+  const q = addConst(g, `${name}_quantized`, intTensor('', qt.q, [V, H]));
+  const scale = addConst(g, `${name}_scale`, Tensor.float32('', [V], qt.scale));
+  const zeroIsZero = qt.zeroPoint.every((z) => z === 0);
+  const zp = zeroIsZero ? undefined : addConst(g, `${name}_zero_point`, intTensor('', qt.zeroPoint, [V]));
+  const zpFloat = zeroIsZero ? undefined : addConst(g, `${name}_zero_point_float`, Tensor.float32('', [V], Float32Array.from(qt.zeroPoint)));
+  const qT = g.uniqueName(`${name}_quantized_T`);
+  g.makeNode('Transpose', [q], [qT], [{ name: 'perm', type: AttrType.INTS, value: [1, 0] }], { name: `${name}_quantized_Transpose`, before: g.nodes[0] });
+  e = { q, qT, scale, scaleVals: qt.scale, zp, zpFloat };
+  cache.set(key, e);
+  st.bytesBefore += t.byteLength;
+  st.bytesAfter += bytesOf(g, [q, scale, ...(zp ? [zp, zpFloat!] : [])]);
+  st.details.push({ weight: name, node: 'tied embedding', format: qtype, axis: 'row', readers: 'Gather + LM head' });
+  st.count('tiedEmbeddings');
+  return e;
+}
+
+/** Gather(table, ids) → the dequantized rows of the tied table. */
+function applyTiedGather(st: QuantState, site: WeightSite, e: TiedTable): void {
+  const g = st.graph;
+  const node = site.node;
+  const ids = node.inputs[1];
+  const out = node.outputs[0];
+  const label = nodeLabel(node);
+  const name = (s: string) => g.uniqueName(`${out}_${s}`);
+  const rows = name('quantized');
+  const gathered = (src: string, tag: string): { nodes: Node[]; out: string } => {
+    const o = name(tag);
+    const u = name(`${tag}_unsqueezed`);
+    const unsq: Node =
+      st.opset >= 13
+        ? { name: g.uniqueName(`${label}_${tag}_Unsqueeze`), opType: 'Unsqueeze', domain: '', inputs: [o, addConst(g, `${label}_${tag}_axes`, Tensor.int64('', [1], [-1]))], outputs: [u], attributes: [] }
+        : { name: g.uniqueName(`${label}_${tag}_Unsqueeze`), opType: 'Unsqueeze', domain: '', inputs: [o], outputs: [u], attributes: [{ name: 'axes', type: AttrType.INTS, value: [-1] }] };
+    return { nodes: [{ name: g.uniqueName(`${label}_${tag}_Gather`), opType: 'Gather', domain: '', inputs: [src, ids], outputs: [o], attributes: [intAttr('axis', 0)] }, unsq], out: u };
+  };
+  const casted = name('float');
+  const nodes: Node[] = [
+    { ...node, inputs: [e.q, ids], outputs: [rows], attributes: [...node.attributes] },
+    { name: g.uniqueName(`${label}_Cast`), opType: 'Cast', domain: '', inputs: [rows], outputs: [casted], attributes: [intAttr('to', DataType.FLOAT)] },
+  ];
+  let x = casted;
+  if (e.zpFloat) {
+    const z = gathered(e.zpFloat, 'zero_point');
+    const centered = name('centered');
+    nodes.push(...z.nodes, { name: g.uniqueName(`${label}_Sub`), opType: 'Sub', domain: '', inputs: [casted, z.out], outputs: [centered], attributes: [] });
+    x = centered;
+  }
+  const s = gathered(e.scale, 'scale');
+  nodes.push(...s.nodes, { name: g.uniqueName(`${label}_Mul`), opType: 'Mul', domain: '', inputs: [x, s.out], outputs: [out], attributes: [] });
+  const table = node.inputs[0];
+  g.replaceNode(node, nodes);
+  dropIfUnused(st, table);
+  st.modified = true;
+}
+
 export function runDynamic(st: QuantState): void {
   const done = new Map<string, string>();
   const gatherCache = new Map<string, GatherEntry>();
   const mmCache = new Map<string, QuantWeight>();
+  const tiedCache = new Map<string, TiedTable>();
   const written = new Set<string>();
-  for (const { node, site } of candidates(st, 'dynamic')) {
+  const cands = [...candidates(st, 'dynamic')];
+  const tied = tiedKeys(st, cands);
+  for (const { node, site } of cands) {
     const rw = OP_QUANTIZERS[node.opType].rewrites.dynamic;
+    const wName = node.inputs[site.input];
+    const wKey = st.weightKey(wName);
     if (rw === 'dynamic-matmul') {
+      // the LM head of a tied embedding: its [K, N] weight is the table transposed
+      const gemmT = node.opType === 'Gemm' && attrInt(node, 'transB', 0) !== 0;
+      const tableKey = gemmT ? wKey : /^T\[1,0\]\((.*)\)$/.exec(wKey)?.[1];
+      if (tableKey && tied.has(tableKey) && !(node.opType === 'Gemm' && attrInt(node, 'transA', 0))) {
+        // the value the Transpose reads (MatMul), or the Gemm's B itself
+        const tableName = gemmT ? wName : st.consts.info(wName)!.chain.find((n) => n.opType === 'Transpose')!.inputs[0];
+        const table = gemmT ? site.tensor : st.constant(tableName);
+        if (table && table.dims.length === 2) {
+          const e = tiedTable(st, tableName, table, tiedCache);
+          mmCache.set(`${wKey}|${gemmT ? 'T' : ''}`, { q: e.qT, zp: e.zp, scale: e.scaleVals, perChannel: true, scaleName: e.scale });
+        }
+      }
       const why = applyDynamicMatMul(st, site, mmCache, written);
       if (why) {
         st.skip(node, why);
@@ -229,7 +368,8 @@ export function runDynamic(st: QuantState): void {
       st.count(node.opType);
       continue;
     }
-    if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
+    if (rw === 'gather-dq' && tied.has(wKey)) applyTiedGather(st, site, tiedTable(st, wName, site.tensor, tiedCache));
+    else if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
     else applyDqWeight(st, site, done);
     st.count(`${node.opType}(weight-only)`);
   }

@@ -28,7 +28,7 @@ import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { attrFloat, subgraphsOf, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { shapeOf, tensorType } from '../../ir/types.js';
+import { shapeOf } from '../../ir/types.js';
 import {
   Histogram,
   computeScaleZp,
@@ -183,7 +183,9 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
   const inputNames = new Set(g.realInputs().map((i) => i.name));
   for (const t of tensors) {
     if (!outs.has(t) && !inputNames.has(t)) {
-      probe.graph.outputs.push({ name: t, type: tensorType(DataType.FLOAT) });
+      // no declared type: onnxruntime infers it (a float16 model's activations are float16,
+      // which the float-only statistics below then leave alone)
+      probe.graph.outputs.push({ name: t });
       outs.add(t);
     }
   }
@@ -350,7 +352,7 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Ma
   const t = site.tensor;
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = channelAxis(st, site.axis);
-  const key = `${wName}|${axis ?? 'tensor'}`;
+  const key = `${st.weightKey(wName)}|${axis ?? 'tensor'}`;
   let entry = cache.get(key);
   if (!entry) {
     // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
