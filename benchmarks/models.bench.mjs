@@ -70,11 +70,11 @@ for (const spec of MODELS) {
   const want = await base.run(feeds);
   const outName = model.graph.outputs[0].name;
   const variants = [
-    ['int8 dynamic', { type: 'int8' }],
-    ...(spec.static ? [['int8 static', { type: 'int8', mode: 'static', calibrationSamples: 8 }]] : []),
-    ['fp16', { type: 'fp16' }],
+    { label: 'int8 dynamic', options: { type: 'int8' } },
+    ...(spec.static ? [{ label: 'int8 static', options: { type: 'int8', mode: 'static', calibrationSamples: 8 } }] : []),
+    { label: 'fp16', options: { type: 'fp16' } },
   ];
-  for (const [label, options] of variants) {
+  for (const { label, options } of variants) {
     const q = cloneModel(model);
     const calibration = { inputs: spec.inputs(11, 4), count: 4 };
     const ctx = { log: silentLogger, rng: seededRng(1), run: runner, original: model, calibration };

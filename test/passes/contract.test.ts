@@ -18,7 +18,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { compress } from '../../src/index.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import { cloneModel } from '../../src/ir/clone.js';
