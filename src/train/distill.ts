@@ -293,15 +293,29 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
       for (const g of Object.values(grads)) g.dataSync();
     });
   };
+  // tfjs has no gradient for some ops (e.g. StridedSlice, which Slice becomes): on every backend,
+  // so that is a model distillation cannot train (UNSUPPORTED), not a crash
+  const noGradient = (e: unknown): never => {
+    const op = /gradient function not found for (\w+)/.exec(e instanceof Error ? e.message : '')?.[1];
+    if (op) {
+      exec.dispose();
+      throw new MlcError('UNSUPPORTED', `tfjs has no gradient for ${op}, which the student's graph needs`, { cause: e });
+    }
+    throw e;
+  };
   try {
     probe();
   } catch (e) {
-    if (!isMissingKernelError(e) || backend === 'cpu') throw e;
+    if (!isMissingKernelError(e) || backend === 'cpu') noGradient(e);
     ctx.log.warn(`distill: the ${backend} backend lacks a kernel (${(e as Error).message}); training on the cpu backend`);
     exec.dispose();
     ({ tf, backend } = await useBackend('cpu'));
     exec = new GraphExecutor(tf, student);
-    probe();
+    try {
+      probe();
+    } catch (e2) {
+      noGradient(e2);
+    }
   }
   const vars = [...exec.variables.values()];
   if (vars.length === 0) throw new MlcError('INPUT', 'the student has no trainable float32 weights');
