@@ -197,11 +197,12 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     let samples = 0;
     let inputShapes: Record<string, number[]> | null = null;
     const runsModel = !skip && (doLatency || !!opts.data);
+    let feeds1: Feeds | undefined; // the latency feeds (batch 1, or the fixed batch)
     try {
       if (runsModel) {
         for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads, disabledOptimizers }));
         const b1 = fixed ?? 1;
-        let feeds1 = feedsFor(specs, b1, opts, plan);
+        feeds1 = feedsFor(specs, b1, opts, plan);
         if (!opts.data) {
           // made-up inputs may not suit the model (a shape guessed wrong, values it rejects); a
           // sequence length mlc chose is halved until the model runs (fewer positions than 128)
@@ -215,8 +216,8 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
               first ??= { err, shapes: feeds1 };
               if (!plan!.sequenceGuessed || len <= 1) {
                 const msg = first.err.message.replace(/^onnxruntime failed to run the model: /, '').split('\n')[0];
-                const shapes = Object.entries(first.shapes).map(([k, f]) => `${k} [${f.dims.join(', ')}]`).join(', ');
-                throw new MlcError('INPUT', `onnxruntime cannot run the model on made-up inputs (${shapes}): ${msg}; give the shapes with --shape name=dims, or pass --data`, {
+                const used = Object.entries(first.shapes).map(([k, f]) => `${k} [${f.dims.join(', ')}]`).join(', ');
+                throw new MlcError('INPUT', `onnxruntime cannot run the model on made-up inputs (${used}): ${msg}; give the shapes with --shape name=dims, or pass --data`, {
                   cause: err,
                 });
               }
@@ -229,10 +230,10 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         inputShapes = Object.fromEntries(Object.entries(feeds1).map(([k, f]) => [k, [...f.dims]]));
       }
       if (runsModel && doLatency) {
-        const feeds1 = feedsFor(specs, fixed ?? 1, opts, plan);
+        const f1 = feeds1!;
         progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
         const lat = await timeInterleaved(
-          sessions.map((s) => () => s.run(feeds1)),
+          sessions.map((s) => () => s.run(f1)),
           { warmup, runs, minTimeMs, blockSize: 10 },
         );
         const stats = lat.map(summarize);
