@@ -160,7 +160,14 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     if (!(err instanceof MlcError && err.code === 'UNSUPPORTED') || opts.data) throw err;
     skip = err.message;
   }
-  if (other && !skip) checkSameInputs(specs, inputSpecs(other.model));
+  if (other && !skip) {
+    try {
+      checkSameInputs(specs, inputSpecs(other.model));
+    } catch (err) {
+      if (!opts.bestEffort || !measurementError(err)) throw err;
+      skip = err.message;
+    }
+  }
   const shapes = opts.shapes ?? {};
   const dynamic = hasDynamicBatch(specs);
   const fixed = dynamic ? undefined : batchDim(specs, shapes);

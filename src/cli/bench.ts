@@ -166,7 +166,7 @@ export async function measureAndReport(
   } catch (err) {
     if (!args.bestEffort || !(err instanceof MlcError) || err.code === 'INTERNAL') throw err;
     // sizes only (they need no session); the gates that need the rest fail as "not measured"
-    measured = await bench.measureModels(args.base, args.other, { ...opts, data: undefined, latency: false });
+    measured = await bench.measureModels(args.base, args.other, { ...opts, data: undefined, latency: false, outputName: undefined });
     measured.warnings.unshift(`latency, accuracy and fidelity not measured: ${err.message}`);
     measured.settings.notMeasured = err.message;
   }
