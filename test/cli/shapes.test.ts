@@ -208,6 +208,32 @@ describe('the input is checked by onnxruntime before any pass', () => {
   });
 });
 
+describe('the compress() API', () => {
+  it('refuses an input onnxruntime rejects (INPUT, nothing written, beforePasses not called); check: false writes it', async () => {
+    const api = await import('../../src/index.js');
+    const p = write('rejected-api.onnx', rejectedModel());
+    const out = join(dir, 'rejected-api_out.onnx');
+    let called = false;
+    await expect(api.compress(p, [{ pass: 'quantize', options: { type: 'int8' } }], { output: out, beforePasses: () => void (called = true) })).rejects.toMatchObject({
+      code: 'INPUT',
+      message: expect.stringMatching(/rejected-api\.onnx: onnxruntime cannot load the input model: .*alphx/),
+    });
+    expect(called).toBe(false);
+    expect(existsSync(out)).toBe(false);
+    const r = await api.compress(p, [{ pass: 'quantize', options: { type: 'int8' } }], { output: out, check: false });
+    expect(r.passes[0].modified).toBe(true);
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('a beforePasses hook that throws stops before any pass and any write', async () => {
+    const api = await import('../../src/index.js');
+    const p = write('hook.onnx', imageModel());
+    const out = join(dir, 'hook_out.onnx');
+    await expect(api.compress(p, [], { output: out, beforePasses: () => { throw new api.MlcError('USAGE', 'no thanks'); } })).rejects.toThrow('no thanks');
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe('after the write, the exit code is 0 or 1', () => {
   it('a --report path that cannot be written fails before any work (exit 2, nothing written)', () => {
     const p = join(dir, 'image.onnx');
