@@ -133,6 +133,15 @@ describe('planShapes (no --shape, no data: what the model says)', () => {
     expect(planShapes(inputSpecs(build([['x', DataType.FLOAT, [null, 3, null]]]))).unknown[0].missing).toEqual(['dimension 2']);
     // --shape settles them
     expect(planShapes(specs, { x: [4, 3, 32, 48] }).at(2)).toEqual({ x: [2, 3, 32, 48] });
+    // an input without a declared shape
+    const b = new ModelBuilder();
+    const v = b.input('v', DataType.FLOAT, []);
+    b.output(b.op('Relu', [v]), DataType.FLOAT);
+    const m = b.build();
+    delete (m.graph.inputs[0].type as { shape?: unknown }).shape;
+    const none = planShapes(inputSpecs(m));
+    expect(unknownShapeMessage(none.unknown)).toBe('input "v" declares no shape; give it with --shape v=1,... or pass --data');
+    expect(planShapes(inputSpecs(m), { v: [3, 5] }).at(1)).toEqual({ v: [1, 5] });
   });
 
   it('a dim_param named by another input\'s batch dim is the batch, wherever it sits (a recurrent state)', () => {
