@@ -84,6 +84,8 @@ export interface Measured {
   settings: BenchSettings;
   /** why figures are missing (one line each; the CLI prints them as warnings) */
   warnings: string[];
+  /** how the dynamic dimensions of made-up inputs were chosen (the CLI shows them with --verbose) */
+  shapeNotes: string[];
 }
 
 function batchDim(specs: InputSpec[], shapes: ShapeOverrides): number | undefined {
@@ -326,6 +328,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         notMeasured: skip ?? null,
       },
       warnings,
+      shapeNotes: plan && inputShapes ? plan.chosen : [],
     };
   } finally {
     for (const s of sessions) {

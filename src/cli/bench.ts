@@ -171,6 +171,7 @@ export async function measureAndReport(
     measured.settings.notMeasured = err.message;
   }
   ui.clearProgress();
+  for (const n of measured.shapeNotes) ui.debug(`shape: ${n}`);
   for (const w of measured.warnings) ui.warn(w);
   const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
   if (ui.json) ui.printJson(bench.reportDocument(report));

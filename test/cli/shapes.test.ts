@@ -142,6 +142,9 @@ describe('compress without --shape or --data', () => {
     const b = mlc(['bench', p, '--json', ...FAST]);
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout).settings.inputShapes).toEqual(doc.settings.inputShapes);
+    // --verbose says how each dimension was chosen
+    const v = mlc(['bench', p, '--verbose', ...FAST]);
+    expect(v.stderr).toContain('shape: input_ids: "sequence" = 128 (sequence-like name)');
   });
 
   it('an input onnxruntime cannot run on made-up values is skipped with one warning, not an error', () => {
