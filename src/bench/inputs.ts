@@ -245,6 +245,7 @@ export function dimWords(name: string): string[] {
 
 export const isSequenceName = (name: string): boolean => dimWords(name).some((w) => SEQ_WORDS.has(w));
 const isBatchName = (name: string): boolean => {
+  if (/[+*/()]/.test(name)) return false; // an expression ("2*batch") is not the batch
   const w = dimWords(name);
   return w.some((x) => BATCH_WORDS.has(x)) && w.every((x) => BATCH_WORDS.has(x) || x === 'size');
 };

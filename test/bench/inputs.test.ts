@@ -166,6 +166,9 @@ describe('planShapes (no --shape, no data: what the model says)', () => {
     const plan = planShapes(specs);
     expect(plan.unknown).toEqual([]);
     expect(plan.at(1)).toEqual({ x: [1, 128, 8], y: [1, 1, 129], z: [1, 256, 128] });
+    // an expression of the batch is not the batch, and stays unknown
+    const w = planShapes(inputSpecs(build([['w', DataType.FLOAT, ['batch', '2*batch']]])));
+    expect(w.unknown[0].missing).toEqual(['"2*batch" (dimension 1)']);
   });
 
   it('integer inputs: their dims after the batch are sequences even when unnamed or oddly named', () => {
