@@ -350,7 +350,7 @@ export function buildReport(args: {
   input: string;
   output: string | null;
   passes?: PassReport[];
-  measured: Measured;
+  measured: Pick<Measured, 'before' | 'after' | 'speedup' | 'settings'>;
   gates?: GateLimits;
 }): Report {
   const m = args.measured;
