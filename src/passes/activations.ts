@@ -1,0 +1,216 @@
+/**
+ * The one activation collector of the passes that need a model's intermediate values (static
+ * quantization's calibration, data-aware low-rank, prune's layer refit).
+ *
+ * A probe is a copy of the model whose graph outputs are the wanted values; it is built once and
+ * run through ctx.run (so the runner reuses one session for every batch). Three ways to read it:
+ * - `collectActivations`: one run, all samples at once (small data, callers that need every row);
+ * - `streamActivations`: batch by batch, so only one batch of activations is alive at a time;
+ * - `activationRanges`: exact min / max / element count of each value, reduced inside the model
+ *   (ReduceMin / ReduceMax / Size on the value), so only scalars leave the runtime: no copy of the
+ *   activations at all. A value whose reduction gives NaN is read back and scanned here instead,
+ *   skipping NaNs as the scan always did.
+ *
+ * Values are assumed float32 unless the graph says otherwise (a graph input or a value whose
+ * type is known and not float is reported as non-float and never read).
+ */
+import { MlcError } from '../errors.js';
+import { cloneModel } from '../ir/clone.js';
+import { DataType } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { AttrType } from '../ir/node.js';
+import { shapeOf, tensorType } from '../ir/types.js';
+import { sliceDataset } from '../data/batch.js';
+import type { Dataset, ModelRunner } from './pass.js';
+
+export type Feeds = Dataset['inputs'];
+export interface Activation {
+  dims: number[];
+  data: Float32Array;
+}
+
+/** Element type of a value when the graph knows it (graph inputs, outputs, value_info, initializers). */
+function knownElemType(g: Graph, name: string): DataType | undefined {
+  const vi = g.valueInfoOf(name);
+  if (vi?.type?.kind === 'tensor') return vi.type.elemType;
+  return g.initializers.get(name)?.dtype;
+}
+
+function isFloat(g: Graph, name: string): boolean {
+  const t = knownElemType(g, name);
+  return t === undefined || t === DataType.FLOAT;
+}
+
+/** A copy of `model` with `names` added as float graph outputs (those already outputs stay as they are). */
+export function probeModel(model: Model, names: readonly string[]): Model {
+  const probe = cloneModel(model);
+  const g = probe.graph;
+  const have = new Set(g.outputs.map((o) => o.name));
+  for (const n of names) {
+    if (have.has(n)) continue;
+    g.outputs.push({ name: n, type: tensorType(DataType.FLOAT) });
+    have.add(n);
+  }
+  return probe;
+}
+
+/**
+ * The model's inputs from `ds` in batches of at most `batch` samples (views, not copies), using
+ * the first `samples` samples. A fixed batch dimension in the model's first input shape wins over
+ * `batch`; data that cannot be split (first dims differ from the sample count) is one batch.
+ */
+export function* feedBatches(model: Model, ds: Dataset, opts: { samples: number; batch: number }): Generator<Feeds> {
+  const inputs = model.graph.realInputs();
+  for (const i of inputs) {
+    if (!ds.inputs[i.name]) throw new MlcError('INPUT', `calibration data has no array for model input '${i.name}' (has: ${Object.keys(ds.inputs).join(', ') || 'nothing'})`);
+  }
+  const feedsOf = (d: Dataset): Feeds => Object.fromEntries(inputs.map((i) => [i.name, d.inputs[i.name]]));
+  const n = Math.min(ds.count, opts.samples);
+  const splittable = inputs.every((i) => ds.inputs[i.name].dims[0] === ds.count);
+  if (!splittable) {
+    yield feedsOf(ds);
+    return;
+  }
+  const fixed = inputs.map((i) => shapeOf(i)?.[0]).find((d): d is number => typeof d === 'number');
+  const size = fixed ?? opts.batch;
+  if (fixed !== undefined && n < fixed) {
+    yield feedsOf(ds);
+    return;
+  }
+  for (let s = 0; s + (fixed ?? 1) <= n; s += size) yield feedsOf(sliceDataset(ds, s, Math.min(n, s + size)));
+}
+
+async function runProbe(run: ModelRunner, probe: Model, feeds: Feeds, outputs: string[]): Promise<Awaited<ReturnType<ModelRunner>>> {
+  try {
+    return await run(probe, feeds, outputs);
+  } catch (e) {
+    if (e instanceof MlcError && e.code !== 'INPUT') throw e;
+    throw new MlcError('INPUT', `calibration run failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+function asActivation(r: { dims: number[]; data: unknown } | undefined): Activation | undefined {
+  return r && r.data instanceof Float32Array ? { dims: r.dims, data: r.data } : undefined;
+}
+
+/**
+ * Run `model` once on `feeds` and return the named values (undefined for a value that is not
+ * float32). Graph inputs among `names` come from the feeds.
+ */
+export async function collectActivations(run: ModelRunner, model: Model, feeds: Feeds, names: readonly string[]): Promise<Record<string, Activation | undefined>> {
+  const inputs = new Set(model.graph.realInputs().map((i) => i.name));
+  const wanted = [...new Set(names)].filter((n) => !inputs.has(n));
+  const res = wanted.length ? await runProbe(run, probeModel(model, wanted), feeds, wanted) : {};
+  const out: Record<string, Activation | undefined> = {};
+  for (const n of names) out[n] = inputs.has(n) ? asActivation(feeds[n] as { dims: number[]; data: unknown }) : asActivation(res[n]);
+  return out;
+}
+
+/**
+ * Run `model` batch by batch and hand each batch's named values to `visit` (undefined for a
+ * value that is not float32); one batch of activations is alive at a time.
+ */
+export async function streamActivations(
+  run: ModelRunner,
+  model: Model,
+  names: readonly string[],
+  batches: Iterable<Feeds>,
+  visit: (acts: Record<string, Activation | undefined>, feeds: Feeds) => void | Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const inputs = new Set(model.graph.realInputs().map((i) => i.name));
+  const wanted = [...new Set(names)].filter((n) => !inputs.has(n));
+  const probe = probeModel(model, wanted);
+  for (const feeds of batches) {
+    if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
+    const res = wanted.length ? await runProbe(run, probe, feeds, wanted) : {};
+    const acts: Record<string, Activation | undefined> = {};
+    for (const n of names) acts[n] = inputs.has(n) ? asActivation(feeds[n] as { dims: number[]; data: unknown }) : asActivation(res[n]);
+    await visit(acts, feeds);
+  }
+}
+
+export interface ValueRange {
+  /** smallest / largest value seen (NaNs skipped); min > max when no value was seen */
+  min: number;
+  max: number;
+  /** elements seen over all batches */
+  count: number;
+}
+
+/** Min / max of `d` folded into `r` (NaNs skipped). */
+export function updateRange(r: ValueRange, d: ArrayLike<number>): void {
+  let lo = r.min;
+  let hi = r.max;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  r.min = lo;
+  r.max = hi;
+  r.count += d.length;
+}
+
+/**
+ * Exact min / max / count of each named value over all batches. Values that are not float32
+ * are left out of the result. The reductions run inside the model: per value a ReduceMin, a
+ * ReduceMax and a Size node whose scalar outputs are the only outputs of the probe.
+ */
+export async function activationRanges(
+  run: ModelRunner,
+  model: Model,
+  names: readonly string[],
+  batches: () => Iterable<Feeds>,
+  signal?: AbortSignal,
+): Promise<Map<string, ValueRange>> {
+  const probe = cloneModel(model);
+  const g = probe.graph;
+  const uniq = [...new Set(names)].filter((n) => isFloat(model.graph, n));
+  const outs: { name: string; min: string; max: string; size: string }[] = [];
+  for (const n of uniq) {
+    const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
+    const keep0 = () => [{ name: 'keepdims', type: AttrType.INT, value: 0 }];
+    // right after the producer, so that the runtime can free the value as early as before
+    const producer = g.producer(n);
+    const at = producer ? { after: producer } : { before: g.nodes[0] };
+    const size = g.makeNode('Size', [n], [o.size], [], { name: `${n}_mlc_Size`, ...at });
+    const hi = g.makeNode('ReduceMax', [n], [o.max], keep0(), { name: `${n}_mlc_ReduceMax`, after: size });
+    g.makeNode('ReduceMin', [n], [o.min], keep0(), { name: `${n}_mlc_ReduceMin`, after: hi });
+    g.outputs.push({ name: o.min, type: tensorType(DataType.FLOAT, []) }, { name: o.max, type: tensorType(DataType.FLOAT, []) }, { name: o.size, type: tensorType(DataType.INT64, []) });
+    outs.push(o);
+  }
+  const ranges = new Map<string, ValueRange>(uniq.map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
+  const nan = new Set<string>();
+  const outputNames = outs.flatMap((o) => [o.min, o.max, o.size]);
+  if (outs.length) {
+    for (const feeds of batches()) {
+      if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
+      const res = await runProbe(run, probe, feeds, outputNames);
+      for (const o of outs) {
+        const r = ranges.get(o.name)!;
+        const lo = Number(res[o.min].data[0]);
+        const hi = Number(res[o.max].data[0]);
+        const size = Number(res[o.size].data[0]);
+        if (Number.isNaN(lo) || Number.isNaN(hi)) nan.add(o.name);
+        if (lo < r.min) r.min = lo;
+        if (hi > r.max) r.max = hi;
+        r.count += size;
+      }
+    }
+  }
+  if (nan.size) {
+    // NaN in a value: scan it here, where NaNs are skipped
+    const again = [...nan];
+    for (const n of again) ranges.set(n, { min: Infinity, max: -Infinity, count: 0 });
+    await streamActivations(run, model, again, batches(), (acts) => {
+      for (const n of again) {
+        const a = acts[n];
+        if (a) updateRange(ranges.get(n)!, a.data);
+        else ranges.delete(n);
+      }
+    }, signal);
+  }
+  return ranges;
+}
