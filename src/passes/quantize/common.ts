@@ -43,6 +43,8 @@ export interface QuantizeOptions {
   calibrationSamples: number;
   /** calibration batch size (when the model's batch dimension is free) */
   calibrationBatch: number;
+  /** 7-bit int8 weights for dynamic / static mode (no u8·s8 saturation on x86 CPUs without VNNI) */
+  reduceRange: boolean;
 }
 
 /** Per-run state shared by the mode implementations. */
@@ -183,8 +185,9 @@ export function addQuantizedWeight(
   symmetric: boolean,
   axis: number | undefined,
   keepZeroPoint = false,
+  reduceRange = false,
 ): { q: string; scale: string; zp: string; qt: QuantizedTensor } {
-  const qt = quantizeTensor(data, dims, { qtype, symmetric, axis });
+  const qt = quantizeTensor(data, dims, { qtype, symmetric, axis, reduceRange });
   const perChannel = axis !== undefined;
   const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, dims));
   const scale = addConst(g, `${base}_scale`, scalarOrVector('', qt.scale, perChannel));

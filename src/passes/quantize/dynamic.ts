@@ -115,7 +115,7 @@ function quantizeMatMulWeight(st: QuantState, base: string, plan: MatMulPlan): Q
   const { qtype, symmetric } = weightFormat(st);
   // per-column scales are plain inputs of the MatMul rewrite: no opset requirement
   const axis = st.opts.perChannel ? 1 : undefined;
-  const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis });
+  const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis, reduceRange: st.opts.reduceRange });
   const q = storeCompressible(st, base, qt.q, plan);
   const perChannel = axis !== undefined;
   const zeroIsZero = qt.zeroPoint.every((z) => z === 0);
