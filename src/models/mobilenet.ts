@@ -138,15 +138,19 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
     const hi = constant(`${nodePath}/Constant_1`, 6);
     return b.op('Clip', [x, lo, hi], {}, { name: `${nodePath}/Clip`, outputs: [`${nodePath}/Clip_output_0`] });
   };
-  /** torchvision Conv2dNormActivation at features.<i> (or features.<i>.conv.<j>) */
-  const convBnAct = (x: string, cin: number, cout: number, k: number, stride: number, groups: number, path: string, node: string): string => {
-    const y = convBn(x, cin, cout, k, stride, groups, `${path}.0`, `${path}.1`, `${node}/${path}.0`, `${node}/${path}.1`);
-    return relu6(y, `${node}/${path}.2`);
+  /**
+   * torchvision Conv2dNormActivation: parameters under `path` (features.0, features.1.conv.0),
+   * nodes under `scope`/`local`.k as the exporter names them (/features/features.0/features.0.0/Conv,
+   * /features/features.1/conv/conv.0/conv.0.0/Conv)
+   */
+  const convBnAct = (x: string, cin: number, cout: number, k: number, stride: number, groups: number, path: string, scope: string, local: string): string => {
+    const y = convBn(x, cin, cout, k, stride, groups, `${path}.0`, `${path}.1`, `${scope}/${local}.0`, `${scope}/${local}.1`);
+    return relu6(y, `${scope}/${local}.2`);
   };
 
   let cin = makeDivisible(32 * width);
   const last = makeDivisible(1280 * Math.max(1, width));
-  let x = convBnAct(x0, 3, cin, 3, 2, 1, 'features.0', '/features/features.0');
+  let x = convBnAct(x0, 3, cin, 3, 2, 1, 'features.0', '/features/features.0', 'features.0');
   let idx = 1;
   for (const [t, c, n, s] of opts.blocks ?? MOBILENET_V2_BLOCKS) {
     const cout = makeDivisible(c * width);
@@ -158,10 +162,10 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
       let h = x;
       let j = 0;
       if (t !== 1) {
-        h = convBnAct(h, cin, hidden, 1, 1, 1, `${p}.${j}`, node);
+        h = convBnAct(h, cin, hidden, 1, 1, 1, `${p}.${j}`, `${node}/conv.${j}`, `conv.${j}`);
         j++;
       }
-      h = convBnAct(h, hidden, hidden, 3, stride, hidden, `${p}.${j}`, node);
+      h = convBnAct(h, hidden, hidden, 3, stride, hidden, `${p}.${j}`, `${node}/conv.${j}`, `conv.${j}`);
       j++;
       // pw-linear: Conv j, BN j+1 (no activation)
       h = convBn(h, hidden, cout, 1, 1, 1, `${p}.${j}`, `${p}.${j + 1}`, `${node}/conv.${j}`, `${node}/conv.${j + 1}`);
@@ -171,7 +175,7 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
       idx++;
     }
   }
-  x = convBnAct(x, cin, last, 1, 1, 1, `features.${idx}`, `/features/features.${idx}`);
+  x = convBnAct(x, cin, last, 1, 1, 1, `features.${idx}`, `/features/features.${idx}`, `features.${idx}`);
   x = b.op('GlobalAveragePool', [x], {}, { name: '/GlobalAveragePool', outputs: ['/GlobalAveragePool_output_0'] });
   x = b.op('Flatten', [x], { axis: 1 }, { name: '/Flatten', outputs: ['/Flatten_output_0'] });
   const wc = new Float32Array(classes * last);

@@ -60,7 +60,7 @@ export function probeModel(model: Model, names: readonly string[]): Model {
  * the first `samples` samples. A fixed batch dimension in the model's first input shape wins over
  * `batch`; data that cannot be split (first dims differ from the sample count) is one batch.
  */
-export function* feedBatches(model: Model, ds: Dataset, opts: { samples: number; batch: number }): Generator<Feeds> {
+export function* feedBatches(model: Model, ds: Dataset, opts: { samples: number; batch: number | ((done: number) => number) }): Generator<Feeds> {
   const inputs = model.graph.realInputs();
   for (const i of inputs) {
     if (!ds.inputs[i.name]) throw new MlcError('INPUT', `calibration data has no array for model input '${i.name}' (has: ${Object.keys(ds.inputs).join(', ') || 'nothing'})`);
@@ -73,12 +73,25 @@ export function* feedBatches(model: Model, ds: Dataset, opts: { samples: number;
     return;
   }
   const fixed = inputs.map((i) => shapeOf(i)?.[0]).find((d): d is number => typeof d === 'number');
-  const size = fixed ?? opts.batch;
   if (fixed !== undefined && n < fixed) {
     yield feedsOf(ds);
     return;
   }
-  for (let s = 0; s + (fixed ?? 1) <= n; s += size) yield feedsOf(sliceDataset(ds, s, Math.min(n, s + size)));
+  const sizeAt = (done: number) => fixed ?? Math.max(1, Math.floor(typeof opts.batch === 'number' ? opts.batch : opts.batch(done)));
+  for (let s = 0, size = sizeAt(0); s + (fixed ?? 1) <= n; s += size, size = sizeAt(s)) yield feedsOf(sliceDataset(ds, s, Math.min(n, s + size)));
+}
+
+/**
+ * A batch size for `feedBatches` that keeps one batch's activations under `budget` bytes: one
+ * sample first, then as many as `bytesPerSample()` (known once a batch has run) allows, at most
+ * `max`.
+ */
+export function budgetBatch(max: number, budget: number, bytesPerSample: () => number | undefined): (done: number) => number {
+  return (done) => {
+    const per = bytesPerSample();
+    if (done === 0 || per === undefined) return Math.min(max, 1);
+    return Math.max(1, Math.min(max, Math.floor(budget / Math.max(1, per))));
+  };
 }
 
 async function runProbe(run: ModelRunner, probe: Model, feeds: Feeds, outputs: string[]): Promise<Awaited<ReturnType<ModelRunner>>> {
@@ -164,30 +177,54 @@ export async function activationRanges(
   names: readonly string[],
   batches: () => Iterable<Feeds>,
   signal?: AbortSignal,
+  /** called after each batch with its element count per measured value */
+  onBatch?: (counts: Map<string, number>) => void,
 ): Promise<Map<string, ValueRange>> {
   const probe = cloneModel(model);
   const g = probe.graph;
   const uniq = [...new Set(names)].filter((n) => isFloat(model.graph, n));
-  const outs: { name: string; min: string; max: string; size: string }[] = [];
+  // values that are a clamp of another (Relu, Clip with constant bounds): range of the source, clamped
+  const derived = new Map<string, { from: string; lo: number; hi: number }>();
+  const measured = new Set<string>();
   for (const n of uniq) {
+    let v = n;
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (let c = clampOf(model.graph, v); c; c = clampOf(model.graph, v)) {
+      v = c.from;
+      // clamp(clamp(x, a, b), lo, hi) = clamp(x, max(a, lo), min(b, hi)) while the bounds overlap
+      const nlo = Math.max(c.lo, lo);
+      const nhi = Math.min(c.hi, hi);
+      if (!(nlo <= nhi)) break;
+      lo = nlo;
+      hi = nhi;
+    }
+    if (v !== n && isFloat(model.graph, v)) derived.set(n, { from: v, lo, hi });
+    else v = n;
+    measured.add(v);
+  }
+  const outs: { name: string; min: string; max: string; size: string }[] = [];
+  for (const n of measured) {
     const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
-    const keep0 = () => [{ name: 'keepdims', type: AttrType.INT, value: 0 }];
+    // keepdims 1: the runtime refuses keepdims 0 over an empty dimension
+    const keep1 = () => [{ name: 'keepdims', type: AttrType.INT, value: 1 }];
     // right after the producer, so that the runtime can free the value as early as before
     const producer = g.producer(n);
     const at = producer ? { after: producer } : { before: g.nodes[0] };
     const size = g.makeNode('Size', [n], [o.size], [], { name: `${n}_mlc_Size`, ...at });
-    const hi = g.makeNode('ReduceMax', [n], [o.max], keep0(), { name: `${n}_mlc_ReduceMax`, after: size });
-    g.makeNode('ReduceMin', [n], [o.min], keep0(), { name: `${n}_mlc_ReduceMin`, after: hi });
-    g.outputs.push({ name: o.min, type: tensorType(DataType.FLOAT, []) }, { name: o.max, type: tensorType(DataType.FLOAT, []) }, { name: o.size, type: tensorType(DataType.INT64, []) });
+    const hi = g.makeNode('ReduceMax', [n], [o.max], keep1(), { name: `${n}_mlc_ReduceMax`, after: size });
+    g.makeNode('ReduceMin', [n], [o.min], keep1(), { name: `${n}_mlc_ReduceMin`, after: hi });
+    g.outputs.push({ name: o.min, type: tensorType(DataType.FLOAT) }, { name: o.max, type: tensorType(DataType.FLOAT) }, { name: o.size, type: tensorType(DataType.INT64, []) });
     outs.push(o);
   }
-  const ranges = new Map<string, ValueRange>(uniq.map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
+  const ranges = new Map<string, ValueRange>([...measured].map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
   const nan = new Set<string>();
   const outputNames = outs.flatMap((o) => [o.min, o.max, o.size]);
   if (outs.length) {
     for (const feeds of batches()) {
       if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
       const res = await runProbe(run, probe, feeds, outputNames);
+      const counts = new Map<string, number>();
       for (const o of outs) {
         const r = ranges.get(o.name)!;
         const lo = Number(res[o.min].data[0]);
@@ -197,7 +234,9 @@ export async function activationRanges(
         if (lo < r.min) r.min = lo;
         if (hi > r.max) r.max = hi;
         r.count += size;
+        counts.set(o.name, size);
       }
+      onBatch?.(counts);
     }
   }
   if (nan.size) {
@@ -212,5 +251,55 @@ export async function activationRanges(
       }
     }, signal);
   }
-  return ranges;
+  const out = new Map<string, ValueRange>();
+  for (const n of uniq) {
+    const d = derived.get(n);
+    const r = ranges.get(d ? d.from : n);
+    if (!r) continue;
+    if (!d) out.set(n, r);
+    else if (r.min > r.max) out.set(n, { ...r });
+    else out.set(n, { min: Math.min(Math.max(r.min, d.lo), d.hi), max: Math.min(Math.max(r.max, d.lo), d.hi), count: r.count });
+  }
+  return out;
+}
+
+/** f32 value of a scalar constant input (undefined when absent or not a float scalar constant). */
+function scalarConst(g: Graph, name: string | undefined): number | undefined {
+  if (!name) return undefined;
+  const t = g.constantValue(name);
+  if (!t || t.size !== 1 || (t.dtype !== DataType.FLOAT && t.dtype !== DataType.DOUBLE)) return undefined;
+  return Number((t.data as ArrayLike<number>)[0]);
+}
+
+/**
+ * When `name` is Relu(x) or Clip(x, a, b) with constant bounds (a ≤ b) over a float x: x and
+ * the bounds. Then min(name) = clamp(min x, a, b) and max(name) = clamp(max x, a, b) exactly,
+ * as clamping is monotone.
+ */
+function clampOf(g: Graph, name: string): { from: string; lo: number; hi: number } | undefined {
+  const p = g.producer(name);
+  if (!p || (p.domain !== '' && p.domain !== 'ai.onnx') || p.outputs[0] !== name) return undefined;
+  if (p.opType === 'Relu') return { from: p.inputs[0], lo: 0, hi: Infinity };
+  if (p.opType !== 'Clip') return undefined;
+  let lo = -Infinity;
+  let hi = Infinity;
+  const attrs = new Map(p.attributes.map((a) => [a.name, a.value]));
+  if (attrs.has('min') || attrs.has('max')) {
+    // opset < 11: bounds as attributes
+    if (attrs.has('min')) lo = Number(attrs.get('min'));
+    if (attrs.has('max')) hi = Number(attrs.get('max'));
+  } else {
+    if (p.inputs[1]) {
+      const v = scalarConst(g, p.inputs[1]);
+      if (v === undefined) return undefined;
+      lo = v;
+    }
+    if (p.inputs[2]) {
+      const v = scalarConst(g, p.inputs[2]);
+      if (v === undefined) return undefined;
+      hi = v;
+    }
+  }
+  if (!(lo <= hi)) return undefined;
+  return { from: p.inputs[0], lo, hi };
 }
