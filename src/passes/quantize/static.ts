@@ -293,7 +293,7 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Ma
   const t = site.tensor;
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = channelAxis(st, site.axis);
-  const key = `${wName}|${axis ?? 'tensor'}`;
+  const key = `${st.weightKey(wName)}|${axis ?? 'tensor'}`;
   let entry = cache.get(key);
   if (!entry) {
     // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
