@@ -184,24 +184,12 @@ export async function activationRanges(
   const g = probe.graph;
   const uniq = [...new Set(names)].filter((n) => isFloat(model.graph, n));
   // values that are a clamp of another (Relu, Clip with constant bounds): range of the source, clamped
-  const derived = new Map<string, { from: string; lo: number; hi: number }>();
+  const derived = new Map<string, Clamp>();
   const measured = new Set<string>();
   for (const n of uniq) {
-    let v = n;
-    let lo = -Infinity;
-    let hi = Infinity;
-    for (let c = clampOf(model.graph, v); c; c = clampOf(model.graph, v)) {
-      v = c.from;
-      // clamp(clamp(x, a, b), lo, hi) = clamp(x, max(a, lo), min(b, hi)) while the bounds overlap
-      const nlo = Math.max(c.lo, lo);
-      const nhi = Math.min(c.hi, hi);
-      if (!(nlo <= nhi)) break;
-      lo = nlo;
-      hi = nhi;
-    }
-    if (v !== n && isFloat(model.graph, v)) derived.set(n, { from: v, lo, hi });
-    else v = n;
-    measured.add(v);
+    const c = clampSource(model, n);
+    if (c) derived.set(n, c);
+    measured.add(c ? c.from : n);
   }
   const outs: { name: string; min: string; max: string; size: string }[] = [];
   for (const n of measured) {
@@ -261,6 +249,35 @@ export async function activationRanges(
     else out.set(n, { min: Math.min(Math.max(r.min, d.lo), d.hi), max: Math.min(Math.max(r.max, d.lo), d.hi), count: r.count });
   }
   return out;
+}
+
+/** `name` = clamp(`from`, lo, hi) elementwise (lo may be -Infinity, hi Infinity). */
+export interface Clamp {
+  from: string;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * When `name` is Relu / Clip with constant bounds (or a chain of them) over a float value: that
+ * value and the combined bounds. Then min(name) = clamp(min from) and max(name) = clamp(max from)
+ * exactly, as clamping is monotone, and the values of `name` are the clamped values of `from`.
+ */
+export function clampSource(model: Model, name: string): Clamp | undefined {
+  const g = model.graph;
+  let v = name;
+  let lo = -Infinity;
+  let hi = Infinity;
+  for (let c = clampOf(g, v); c; c = clampOf(g, v)) {
+    // clamp(clamp(x, a, b), lo, hi) = clamp(x, max(a, lo), min(b, hi)) while the bounds overlap
+    const nlo = Math.max(c.lo, lo);
+    const nhi = Math.min(c.hi, hi);
+    if (!(nlo <= nhi)) break;
+    v = c.from;
+    lo = nlo;
+    hi = nhi;
+  }
+  return v !== name && isFloat(g, v) ? { from: v, lo, hi } : undefined;
 }
 
 /** f32 value of a scalar constant input (undefined when absent or not a float scalar constant). */
