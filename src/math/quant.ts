@@ -303,18 +303,15 @@ export class Histogram {
     return (this.hi - this.lo) / this.counts.length;
   }
 
-  /** Count the values of `data` (NaNs skipped), each first clamped to [clampLo, clampHi]. */
-  add(data: ArrayLike<number>, clampLo = -Infinity, clampHi = Infinity): void {
+  add(data: ArrayLike<number>): void {
     const b = this.counts.length;
     const inv = b / (this.hi - this.lo);
     const lo = this.lo;
     const counts = this.counts;
     let added = 0;
     for (let i = 0; i < data.length; i++) {
-      let v = data[i];
+      const v = data[i];
       if (v !== v) continue;
-      if (v < clampLo) v = clampLo;
-      else if (v > clampHi) v = clampHi;
       let k = Math.floor((v - lo) * inv);
       if (k < 0) k = 0;
       else if (k >= b) k = b - 1;
@@ -324,19 +321,16 @@ export class Histogram {
     this.total += added;
   }
 
-  /** add(|x|) without a temporary array (x clamped to [clampLo, clampHi] first) */
-  addAbs(data: ArrayLike<number>, clampLo = -Infinity, clampHi = Infinity): void {
+  /** add(|x|) without a temporary array */
+  addAbs(data: ArrayLike<number>): void {
     const b = this.counts.length;
     const inv = b / (this.hi - this.lo);
     const lo = this.lo;
     const counts = this.counts;
     let added = 0;
     for (let i = 0; i < data.length; i++) {
-      let v = data[i];
+      const v = Math.abs(data[i]);
       if (v !== v) continue;
-      if (v < clampLo) v = clampLo;
-      else if (v > clampHi) v = clampHi;
-      v = Math.abs(v);
       let k = Math.floor((v - lo) * inv);
       if (k < 0) k = 0;
       else if (k >= b) k = b - 1;

@@ -34,7 +34,7 @@ import {
   qRange,
   type ScaleZp,
 } from '../../math/quant.js';
-import { activationRanges, budgetBatch, clampSource, feedBatches, streamActivations, type Clamp } from '../activations.js';
+import { activationRanges, budgetBatch, feedBatches, streamActivations } from '../activations.js';
 import {
   QuantState,
   addConst,
@@ -152,20 +152,16 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
       if (!(s.min <= s.max) || s.min === s.max) continue;
       hists.set(t, method === 'entropy' ? new Histogram(0, Math.max(-s.min, s.max), binsFor(s.count)) : new Histogram(s.min, s.max, 2 * binsFor(s.count)));
     }
-    // a Clip / Relu output is histogrammed from its input, clamped: the clamped copy never leaves the runtime
-    const sources = new Map<string, Clamp>([...hists.keys()].map((t) => [t, clampSource(model, t) ?? { from: t, lo: -Infinity, hi: Infinity }]));
-    const want = [...new Set([...sources.values()].map((c) => c.from))];
-    const counts = new Map([...sources].map(([t, c]) => [c.from, stats.get(t)!.count]));
-    const total = [...counts.values()].reduce((sum, n) => sum + 4 * n, 0);
-    const perSample = total / Math.max(1, Math.min(samples, ds.count));
+    const want = [...hists.keys()];
+    const perSample = want.reduce((sum, t) => sum + 4 * stats.get(t)!.count, 0) / Math.max(1, Math.min(samples, ds.count));
     const batch = Math.max(1, Math.min(st.opts.calibrationBatch, Math.floor(BATCH_BYTES / Math.max(1, perSample))));
     if (want.length) {
       await streamActivations(run, model, want, feedBatches(model, ds, { samples, batch }), (acts) => {
-        for (const [t, c] of sources) {
-          const d = acts[c.from]?.data;
+        for (const t of want) {
+          const d = acts[t]?.data;
           if (!d) continue;
-          if (method === 'entropy') hists.get(t)!.addAbs(d, c.lo, c.hi);
-          else hists.get(t)!.add(d, c.lo, c.hi);
+          if (method === 'entropy') hists.get(t)!.addAbs(d);
+          else hists.get(t)!.add(d);
         }
       }, ctx.signal);
     }
