@@ -60,7 +60,16 @@ export async function save(
   return saveModel(model, path, opts);
 }
 
-export interface CompressOptions extends Pick<PipelineOptions, 'check' | 'onPassStart' | 'onPassEnd'> {
+export interface CompressOptions extends Pick<PipelineOptions, 'onPassStart' | 'onPassEnd'> {
+  /**
+   * How to check that onnxruntime loads a model: the input before any pass (MlcError INPUT when it
+   * does not, nothing written), and the result after every pass that modified it (MlcError
+   * PASS_BROKE_MODEL). Default: src/runtime's checkModelLoads. `false` skips both checks and writes
+   * what the passes produce.
+   */
+  check?: PipelineOptions['check'];
+  /** called with the loaded (and checked) input before any pass runs; a throw stops before any write */
+  beforePasses?: (original: Model) => Promise<void> | void;
   /** write the result here (atomically); nothing is written without it */
   output?: string;
   /** allow `output` to be the input file */
@@ -155,6 +164,8 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     model = cloneModel(input);
   }
   if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+  if (opts.check !== false) await checkInputLoads(model, opts.check, inputPath);
+  await opts.beforePasses?.(original);
   // onnxruntime is loaded only when a pass runs a model
   let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
   const run: ModelRunner = async (m, feeds, outputNames) => {
@@ -187,6 +198,26 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
   }
   return result;
+}
+
+/**
+ * onnxruntime must load the input before any pass runs (a model it rejects is refused with
+ * MlcError INPUT; `--no-check` / `check: false` skips this).
+ */
+async function checkInputLoads(model: Model, check: ((m: Model) => Promise<void>) | undefined, path: string | undefined): Promise<void> {
+  try {
+    if (check) await check(model);
+    else await (await import('./runtime/index.js')).checkModelLoads(model);
+  } catch (err) {
+    if (err instanceof MlcError && err.code === 'INTERNAL') throw err;
+    const msg = (err instanceof Error ? err.message : String(err))
+      .replace(/^.*?onnxruntime cannot load the model: /s, '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(' ');
+    throw new MlcError('INPUT', `${path ? `${path}: ` : ''}onnxruntime cannot load the input model: ${msg} (--no-check skips this check)`, { cause: err });
+  }
 }
 
 function firstSamples(ds: Dataset | undefined, n: number | undefined): Dataset | undefined {

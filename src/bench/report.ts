@@ -65,6 +65,10 @@ export interface BenchSettings {
   outputName: string | null;
   /** onnxruntime graph transformers turned off for every session ([] = onnxruntime's stock set) */
   disabledOptimizers: string[];
+  /** the input shapes latency was measured with (batch 1, or the model's fixed batch); null when the model was not run */
+  inputShapes?: Record<string, number[]> | null;
+  /** why latency (and, with data, accuracy and fidelity) were not measured; null when they were */
+  notMeasured?: string | null;
 }
 
 export interface Report {
@@ -251,6 +255,10 @@ function settingsLine(r: Report): string {
   if (s.runs !== null) parts.push(`${s.runs} timed runs per model after ${s.warmup} warm-up (batch 1)`);
   if (s.samples) parts.push(`${s.samples} samples${s.outputName ? ` on output "${s.outputName}"` : ''}`);
   if (s.disabledOptimizers?.length) parts.push(`onnxruntime transformers off: ${s.disabledOptimizers.join(', ')}`);
+  if (s.inputShapes && s.runs !== null) {
+    parts.push(`inputs ${Object.entries(s.inputShapes).map(([k, d]) => `${k} [${d.join(', ')}]`).join(', ')}`);
+  }
+  if (s.notMeasured) parts.push(`not measured: ${s.notMeasured}`);
   return parts.join(', ');
 }
 

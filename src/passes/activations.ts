@@ -49,7 +49,9 @@ export function probeModel(model: Model, names: readonly string[]): Model {
   const have = new Set(g.outputs.map((o) => o.name));
   for (const n of names) {
     if (have.has(n)) continue;
-    g.outputs.push({ name: n, type: tensorType(DataType.FLOAT) });
+    // no declared type: onnxruntime infers it (a float16 model's activations come back as
+    // float16, which the float-only readers here leave alone)
+    g.outputs.push({ name: n });
     have.add(n);
   }
   return probe;
@@ -202,19 +204,34 @@ export async function activationRanges(
     const size = g.makeNode('Size', [n], [o.size], [], { name: `${n}_mlc_Size`, ...at });
     const hi = g.makeNode('ReduceMax', [n], [o.max], keep1(), { name: `${n}_mlc_ReduceMax`, after: size });
     g.makeNode('ReduceMin', [n], [o.min], keep1(), { name: `${n}_mlc_ReduceMin`, after: hi });
-    g.outputs.push({ name: o.min, type: tensorType(DataType.FLOAT) }, { name: o.max, type: tensorType(DataType.FLOAT) }, { name: o.size, type: tensorType(DataType.INT64, []) });
+    g.outputs.push({ name: o.min }, { name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
     outs.push(o);
   }
   const ranges = new Map<string, ValueRange>([...measured].map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
   const nan = new Set<string>();
+  const nonFloat = new Set<string>();
   const outputNames = outs.flatMap((o) => [o.min, o.max, o.size]);
-  if (outs.length) {
-    for (const feeds of batches()) {
-      if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
-      const res = await runProbe(run, probe, feeds, outputNames);
+  let reduced = outs.length > 0;
+  for (const feeds of reduced ? batches() : []) {
+    if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
+    let res: Awaited<ReturnType<ModelRunner>>;
+    try {
+      res = await runProbe(run, probe, feeds, outputNames);
+    } catch (e) {
+      // the runtime refused the reductions (an op or type it has no kernel for): read the values
+      // back and scan them here instead, from the first batch on
+      if (!(e instanceof MlcError) || e.code !== 'INPUT') throw e;
+      reduced = false;
+      break;
+    }
+    {
       const counts = new Map<string, number>();
       for (const o of outs) {
         const r = ranges.get(o.name)!;
+        if (!(res[o.min]?.data instanceof Float32Array) || !(res[o.max]?.data instanceof Float32Array)) {
+          nonFloat.add(o.name);
+          continue;
+        }
         const lo = Number(res[o.min].data[0]);
         const hi = Number(res[o.max].data[0]);
         const size = Number(res[o.size].data[0]);
@@ -227,16 +244,25 @@ export async function activationRanges(
       onBatch?.(counts);
     }
   }
+  for (const n of nonFloat) ranges.delete(n);
+  if (!reduced && outs.length) {
+    for (const n of measured) nan.add(n);
+    nonFloat.clear();
+  }
   if (nan.size) {
-    // NaN in a value: scan it here, where NaNs are skipped
+    // NaN in a value (or no reductions): scan it here, where NaNs are skipped
     const again = [...nan];
     for (const n of again) ranges.set(n, { min: Infinity, max: -Infinity, count: 0 });
     await streamActivations(run, model, again, batches(), (acts) => {
+      const counts = new Map<string, number>();
       for (const n of again) {
         const a = acts[n];
-        if (a) updateRange(ranges.get(n)!, a.data);
-        else ranges.delete(n);
+        if (a && ranges.has(n)) {
+          updateRange(ranges.get(n)!, a.data);
+          counts.set(n, a.data.length);
+        } else ranges.delete(n);
       }
+      if (!reduced) onBatch?.(counts);
     }, signal);
   }
   const out = new Map<string, ValueRange>();

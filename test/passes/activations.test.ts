@@ -117,6 +117,23 @@ describe('activation collector', () => {
     expect(got.has('z')).toBe(false);
   });
 
+  it('float16 values are left out (reduced or, when the runtime has no float16 reduction, scanned); float ones still measured', async () => {
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('x', DataType.FLOAT, ['N', 4]);
+    const h = b.op('Cast', [x], { to: DataType.FLOAT16 }, { name: 'to16' });
+    const r = b.op('Relu', [h], {}, { name: 'relu16' });
+    const y = b.op('Cast', [r], { to: DataType.FLOAT }, { name: 'to32' });
+    b.output(b.op('Neg', [y], {}, { name: 'neg' }), DataType.FLOAT, ['N', 4], 'y');
+    const m = b.build();
+    const ds: Dataset = { inputs: { x: { dtype: 'float', dims: [2, 4], data: Float32Array.of(1, -2, 3, -4, 5, -6, 7, -8) } }, count: 2 };
+    const got = await activationRanges(runner, m, ['x', h, r, y, 'y'], () => feedBatches(m, ds, { samples: 2, batch: 1 }));
+    expect(got.has(h)).toBe(false);
+    expect(got.has(r)).toBe(false);
+    expect(got.get(y)).toEqual({ min: 0, max: 7, count: 8 });
+    expect(got.get('y')).toEqual({ min: -7, max: -0, count: 8 });
+    expect(got.get('x')).toEqual({ min: -8, max: 7, count: 8 });
+  });
+
   it('batches: a fixed batch dimension wins, budgetBatch starts with one sample then fills the budget', () => {
     const fixed = buildMobileNetV2({ width: 0.25, resolution: 16, classes: 4, batch: 2 });
     const ds = images(7, 16, 1);
