@@ -13,9 +13,11 @@
  * - One Q/DQ pair per tensor: every reader of the tensor reads the DQ output (graph outputs keep
  *   the float value; a node output that is a graph output gets no Q/DQ).
  *
- * Calibration: the model with the chosen tensors added as outputs is run (ctx.run) on up to
- * calibrationSamples samples of ctx.calibration; minmax needs one pass, percentile and entropy a
- * second pass that fills histograms over the first pass's ranges.
+ * Calibration (src/passes/activations.ts, through ctx.run, one session): up to calibrationSamples
+ * samples of ctx.calibration in batches sized to keep about 256 MB of activations per batch (at
+ * most calibrationBatch). Pass 1 gets exact min / max of every tensor reduced inside the runtime
+ * (a Clip / Relu output's range is its input's, clamped); percentile and entropy add a pass 2
+ * that streams the tensors batch by batch into histograms over pass 1's ranges.
  *
  * Refuses: nodes in subgraphs, excluded nodes, non-float activations, weights that are not float32
  * constants or are tiny; models below opset 10. A model with candidates but no calibration data
