@@ -19,7 +19,7 @@ import { cloneModel } from '../ir/clone.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { AttrType } from '../ir/node.js';
+import { AttrType, type Node } from '../ir/node.js';
 import { shapeOf, tensorType } from '../ir/types.js';
 import { sliceDataset } from '../data/batch.js';
 import type { Dataset, ModelRunner } from './pass.js';
@@ -194,19 +194,22 @@ export async function activationRanges(
     measured.add(c ? c.from : n);
   }
   const outs: { name: string; min: string; max: string; size: string }[] = [];
+  // each value's Size / ReduceMax / ReduceMin right after its producer (graph inputs: first), so
+  // that the runtime can free the value as early as before; one splice for all of them
+  const after = new Map<Node | undefined, Node[]>();
+  const keep1 = () => [{ name: 'keepdims', type: AttrType.INT, value: 1 }];
   for (const n of measured) {
     const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
+    const node = (opType: string, out: string, attributes: Node['attributes']): Node => ({ name: g.uniqueName(`${out}_${opType}`), opType, domain: '', inputs: [n], outputs: [out], attributes });
+    const p = g.producer(n);
+    if (!after.has(p)) after.set(p, []);
     // keepdims 1: the runtime refuses keepdims 0 over an empty dimension
-    const keep1 = () => [{ name: 'keepdims', type: AttrType.INT, value: 1 }];
-    // right after the producer, so that the runtime can free the value as early as before
-    const producer = g.producer(n);
-    const at = producer ? { after: producer } : { before: g.nodes[0] };
-    const size = g.makeNode('Size', [n], [o.size], [], { name: `${n}_mlc_Size`, ...at });
-    const hi = g.makeNode('ReduceMax', [n], [o.max], keep1(), { name: `${n}_mlc_ReduceMax`, after: size });
-    g.makeNode('ReduceMin', [n], [o.min], keep1(), { name: `${n}_mlc_ReduceMin`, after: hi });
+    after.get(p)!.push(node('Size', o.size, []), node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
     g.outputs.push({ name: o.min }, { name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
     outs.push(o);
   }
+  g.nodes = [...(after.get(undefined) ?? []), ...g.nodes.flatMap((nd) => [nd, ...(after.get(nd) ?? [])])];
+  g.touch();
   const ranges = new Map<string, ValueRange>([...measured].map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
   const nan = new Set<string>();
   const nonFloat = new Set<string>();
