@@ -5,10 +5,10 @@
  * Both models are measured in the same process: their sessions are open together, timed runs are
  * interleaved in blocks, and accuracy batches run through both models in turn.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
+import type { Dataset } from '../core/types.js';
 import { numElements } from '../ir/dtype.js';
-import type { Dataset } from '../passes/pass.js';
 import { createSession, type Session } from '../runtime/index.js';
 import { evaluate, type Runnable } from './accuracy.js';
 import { evaluateGates, type GateLimits } from './gates.js';
@@ -199,7 +199,11 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     const runsModel = !skip && (doLatency || !!opts.data);
     try {
       if (runsModel) {
-        for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads, disabledOptimizers }));
+        // from the file when there is one: onnxruntime reads it (and its external data) itself, with
+        // no serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
+        for (const m of other ? [base, other] : [base]) {
+          sessions.push(await createSession(m.path ?? m.model, { intraOpThreads: threads, disabledOptimizers }));
+        }
         const b1 = fixed ?? 1;
         let feeds1 = feedsFor(specs, b1, opts, plan);
         if (!opts.data) {

@@ -23,7 +23,7 @@ import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
 import { AttrType } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
-import { seededRng } from '../passes/pass.js';
+import { seededRng } from '../core/rng.js';
 
 export interface MobileNetOptions {
   /** width multiplier (torchvision's width_mult); default 1 */

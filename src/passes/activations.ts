@@ -14,7 +14,7 @@
  * Values are assumed float32 unless the graph says otherwise (a graph input or a value whose
  * type is known and not float is reported as non-float and never read).
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { cloneModel } from '../ir/clone.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
