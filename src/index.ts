@@ -11,7 +11,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MlcError } from './errors.js';
+import { MlcError } from './core/errors.js';
 import { cloneModel } from './ir/clone.js';
 import type { Model } from './ir/model.js';
 import { seededRng, silentLogger, type Dataset, type Logger, type ModelRunner, type PassContext } from './passes/pass.js';
@@ -20,7 +20,7 @@ import { getPass } from './passes/registry.js';
 import { takeDataset } from './data/batch.js';
 
 export * from './ir/index.js';
-export { MlcError, exitCodeFor, type ErrorCode } from './errors.js';
+export { MlcError, exitCodeFor, type ErrorCode } from './core/errors.js';
 export * from './passes/pass.js';
 export { passes, getPass } from './passes/registry.js';
 export { runPipeline, type PassReport, type PipelineOptions, type PipelineResult, type PipelineStep } from './passes/pipeline.js';
@@ -184,6 +184,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     signal: opts.signal,
     original,
     run,
+    loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
     calibration: firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples),
     train: await dataset(opts.train, model),
     validation: await dataset(opts.validation, model),

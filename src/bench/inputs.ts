@@ -26,21 +26,16 @@
  * [0, min(rows of the gathered table, 1000)); an integer input named sr / sample_rate /
  * sampling_rate is 16000; every other integer or bool is zero.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType, dtypeName, numElements } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { attrInt } from '../ir/node.js';
 import { Dim, elemTypeOf, shapeOf } from '../ir/types.js';
 import { floatToHalf, floatToBfloat16 } from '../math/float16.js';
-import type { Dataset } from '../passes/pass.js';
-import { seededRng } from '../passes/pass.js';
+import { seededRng } from '../core/rng.js';
+import type { Dataset, Feed, Feeds } from '../core/types.js';
 
-export interface Feed {
-  dtype: string;
-  dims: number[];
-  data: ArrayLike<number> | ArrayLike<bigint>;
-}
-export type Feeds = Record<string, Feed>;
+export type { Feed, Feeds };
 export type ShapeOverrides = Record<string, number[]>;
 
 /** `--shape name=1,3,224,224` (repeatable; also `name:1x3x224x224`). */
@@ -245,6 +240,7 @@ export function dimWords(name: string): string[] {
 
 export const isSequenceName = (name: string): boolean => dimWords(name).some((w) => SEQ_WORDS.has(w));
 const isBatchName = (name: string): boolean => {
+  if (/[+*/()]/.test(name)) return false; // an expression ("2*batch") is not the batch
   const w = dimWords(name);
   return w.some((x) => BATCH_WORDS.has(x)) && w.every((x) => BATCH_WORDS.has(x) || x === 'size');
 };
@@ -432,7 +428,7 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
 
 /** One sentence naming the inputs whose dimensions are unknown and the --shape flag to give them. */
 export function unknownShapeMessage(unknown: ShapePlan['unknown']): string {
-  const parts = unknown.map((u) => `input "${u.name}" ${fmtShape(u.shape)} has dynamic ${u.missing.join(', ')}`);
+  const parts = unknown.map((u) => (u.shape ? `input "${u.name}" ${fmtShape(u.shape)} has dynamic ${u.missing.join(', ')}` : `input "${u.name}" declares no shape`));
   const examples = unknown.map((u) => `--shape ${u.name}=${u.shape ? u.shape.map((d, i) => (i === 0 ? 1 : isDynamic(d) ? 'N' : d)).join(',') : '1,...'}`);
   return `${parts.join('; ')}; give ${unknown.length > 1 ? 'them' : 'it'} with ${examples.join(' ')} or pass --data`;
 }

@@ -18,10 +18,10 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { MlcError } from '../errors.js';
-import type { Pass } from '../passes/pass.js';
+import { MlcError } from '../core/errors.js';
+import { explainOptionError } from '../passes/options.js';
+import type { Dataset, Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
-import type { Dataset } from '../passes/pass.js';
 import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
 import { boundary, namingFile } from './run.js';
 
@@ -128,6 +128,16 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       } else {
         steps = stepsFromFlags(passes, flags);
       }
+      // option errors name the flag the user typed, or the recipe step and key
+      steps.forEach((s, i) => {
+        const pass = s.pass as Pass<any>;
+        try {
+          pass.parseOptions(s.options);
+        } catch (err) {
+          const recipe = flags.recipe as string | undefined;
+          throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
+        }
+      });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       // everything the measurements need from the user is checked before any pass runs: once the
       // output is written, the exit code is 0 or 1 (a gate), never an input error

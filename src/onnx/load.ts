@@ -11,7 +11,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import { Graph } from '../ir/graph.js';
 import { FunctionDef, Model, OpsetImport } from '../ir/model.js';

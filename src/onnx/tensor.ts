@@ -8,7 +8,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { isAbsolute, join, normalize, sep } from 'node:path';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType, TensorData, allocData, dtypeInfo, dtypeName, numElements } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import { Msg, b64, decodeMessage, encodeMessage, has, longToBigInt, longToInt, longToNumber, unb64 } from './proto.js';

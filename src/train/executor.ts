@@ -31,7 +31,7 @@
  * grouped Conv without native filter gradients is split per group.
  */
 import type * as tfjs from '@tensorflow/tfjs';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -898,6 +898,12 @@ const OPS: Record<string, Builder> = {
   ReduceMin: buildReduce('min'),
   Constant: () => () => {
     /* materialized as a constant when compiling */
+  },
+  Range: (node, c) => (v) => {
+    const [start, limit, delta] = [0, 1, 2].map((i) => nums(v, c, node.inputs[i])[0]);
+    if (delta === 0) throw unsupported(node, 'delta 0');
+    const dtype = v.get(node.inputs[0], node).dtype === 'float32' ? 'float32' : 'int32';
+    v.set(node.outputs[0], c.tf.range(start, limit, delta, dtype));
   },
   ConstantOfShape: (node, c) => (v) => {
     const shape = nums(v, c, node.inputs[0]);
