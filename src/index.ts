@@ -18,6 +18,7 @@ import { seededRng, silentLogger, type Dataset, type Logger, type ModelRunner, t
 import { runPipeline, type PassReport, type PipelineOptions, type PipelineStep } from './passes/pipeline.js';
 import { getPass } from './passes/registry.js';
 import { takeDataset } from './data/batch.js';
+import type { Session, SessionKeeper, SessionOptions } from './runtime/index.js';
 
 export * from './ir/index.js';
 export { MlcError, exitCodeFor, type ErrorCode } from './errors.js';
@@ -60,7 +61,19 @@ export async function save(
   return saveModel(model, path, opts);
 }
 
-export interface CompressOptions extends Pick<PipelineOptions, 'check' | 'onPassStart' | 'onPassEnd'> {
+export interface CompressOptions extends Pick<PipelineOptions, 'onPassStart' | 'onPassEnd'> {
+  /**
+   * How to check that the model still loads after each modifying pass. Default: an
+   * onnxruntime-node session (src/runtime, loaded only then); `false` turns the check off.
+   */
+  check?: PipelineOptions['check'];
+  /**
+   * Keep the session of the result's last load check in `result.session` (the caller releases
+   * it, e.g. by handing it to the measurement), created with these onnxruntime options — the
+   * measurement's — so the result is loaded into onnxruntime once. Without it the check session
+   * is released at once.
+   */
+  keepSession?: SessionOptions;
   /** write the result here (atomically); nothing is written without it */
   output?: string;
   /** allow `output` to be the input file */
@@ -89,6 +102,8 @@ export interface CompressResult {
   passes: PassReport[];
   /** the context the passes ran with (data sets, runner) */
   context: PassContext;
+  /** with `keepSession`, and when a pass changed the model: its checked session (release it) */
+  session?: Session;
   /** where the result was written, with its size in bytes (model file + external data) */
   output?: { path: string; bytes: number; externalDataFile?: string };
 }
@@ -171,20 +186,38 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     train: await dataset(opts.train, model),
     validation: await dataset(opts.validation, model),
   };
+  // the load check after each modifying pass: one onnxruntime session per model state, the last
+  // one kept for the measurement when asked (src/runtime loads only when a pass modified the model)
+  let keeper: SessionKeeper | undefined;
+  const check =
+    opts.check !== undefined
+      ? opts.check
+      : async (m: Model) => {
+          keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic' });
+          await keeper.check(m);
+        };
   let passes: PassReport[];
+  let session: Session | undefined;
   try {
     ({ passes } = await runPipeline(model, resolved, context, {
-      check: opts.check,
+      check,
       onPassStart: opts.onPassStart,
       onPassEnd: opts.onPassEnd,
     }));
+    if (opts.keepSession) session = keeper?.take(model);
   } finally {
     await runner?.release();
+    await keeper?.release();
   }
-  const result: CompressResult = { model, original, passes, context };
+  const result: CompressResult = { model, original, passes, context, ...(session ? { session } : {}) };
   if (opts.output) {
-    const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
-    result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
+    try {
+      const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
+      result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
+    } catch (err) {
+      await session?.release();
+      throw err;
+    }
   }
   return result;
 }

@@ -221,6 +221,52 @@ export async function checkModelLoads(model: Model | Uint8Array | string): Promi
 }
 
 /**
+ * One onnxruntime session per model, created by a load check and handed on to whoever measures
+ * the model next, so that a model is never loaded into onnxruntime twice (a BERT-base-size model
+ * costs about a second of CPU and its size in memory per session).
+ *
+ * `check(model)` creates a session for the model as it is now (with `opts`: the options the
+ * measurement will use), keeping it in place of any earlier session of the same Model object (a
+ * pass mutates the model in place, so an earlier session is stale); it throws MlcError INPUT with
+ * onnxruntime's message if the model does not load. `check(model, path)` creates it from the
+ * model's file instead (onnxruntime reads it, with no serialized copy in memory) — for a model
+ * loaded from that file and not changed since. `take(model)` hands the latest session of that
+ * model to the caller, who then releases it; `release()` frees every session not taken.
+ */
+export interface SessionKeeper {
+  readonly options: SessionOptions;
+  check(model: Model, path?: string): Promise<void>;
+  take(model: Model): Session | undefined;
+  release(): Promise<void>;
+}
+
+export function sessionKeeper(opts: SessionOptions = {}): SessionKeeper {
+  const kept = new Map<Model, Session>();
+  const drop = async (model: Model) => {
+    const old = kept.get(model);
+    kept.delete(model);
+    await old?.release();
+  };
+  return {
+    options: opts,
+    async check(model, path) {
+      await drop(model); // free the stale session before creating the new one (memory)
+      kept.set(model, await createSession(path ?? model, opts));
+    },
+    take(model) {
+      const s = kept.get(model);
+      kept.delete(model);
+      return s;
+    },
+    async release() {
+      const all = [...kept.values()];
+      kept.clear();
+      for (const s of all) await s.release();
+    },
+  };
+}
+
+/**
  * A ModelRunner for passes: reuses a session while the model serializes to the same bytes
  * (a pass may call it many times on the same model). Call `release()` when done.
  */

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/errors.js';
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
 import { modelToBytes } from '../../src/onnx/index.js';
-import { DEFAULT_DISABLED_OPTIMIZERS, checkModelLoads, createSession, makeRunner } from '../../src/runtime/index.js';
+import { DEFAULT_DISABLED_OPTIMIZERS, checkModelLoads, createSession, makeRunner, sessionKeeper } from '../../src/runtime/index.js';
 
 /** y = Gather(table, idx) * scale; also returns idx + 1 (int64) and idx > 1 (bool). */
 function gatherModel(): Model {
@@ -74,6 +74,54 @@ describe('checkModelLoads', () => {
 
   it('names the file when a path cannot be loaded', async () => {
     await expect(createSession('/nonexistent/m.onnx')).rejects.toThrow(/\/nonexistent\/m\.onnx: onnxruntime cannot load the model/);
+  });
+});
+
+describe('sessionKeeper', () => {
+  it('keeps the session of the latest check of each model and hands it over once', async () => {
+    const keeper = sessionKeeper({ intraOpThreads: 1 });
+    const feeds = { idx: { dtype: 'int64', dims: [3], data: [1, 1, 1] } };
+    try {
+      const m = gatherModel();
+      const other = gatherModel();
+      await keeper.check(m);
+      await keeper.check(other);
+      (m.graph.initializers.get('scale')!.data as Float32Array)[0] = 3; // a pass edits in place...
+      await keeper.check(m); // ...and the pipeline checks again: the stale session is replaced
+      const s = keeper.take(m)!;
+      expect(keeper.take(m)).toBeUndefined();
+      try {
+        expect([...((await s.run(feeds, ['y'])).y.data as Float32Array)]).toEqual([30, 33, 30, 33, 30, 33]);
+      } finally {
+        await s.release();
+      }
+      const o = keeper.take(other)!;
+      expect([...((await o.run(feeds, ['y'])).y.data as Float32Array)]).toEqual([20, 22, 20, 22, 20, 22]);
+      await o.release();
+      m.graph.makeNode('NoSuchOp', ['y'], ['z']);
+      m.graph.outputs.push({ name: 'z' });
+      await expect(keeper.check(m)).rejects.toThrow(/onnxruntime cannot load the model: .*NoSuchOp/);
+      expect(keeper.take(m)).toBeUndefined();
+    } finally {
+      await keeper.release();
+    }
+  });
+
+  it('creates the session from the file when given its path', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'mlc-rt-'));
+    const keeper = sessionKeeper();
+    try {
+      const m = gatherModel();
+      await expect(keeper.check(m, join(d, 'missing.onnx'))).rejects.toThrow(/missing\.onnx: onnxruntime cannot load the model/);
+      writeFileSync(join(d, 'g.onnx'), modelToBytes(m));
+      await keeper.check(m, join(d, 'g.onnx'));
+      const s = keeper.take(m)!;
+      expect([...s.outputNames]).toEqual(['y', 'next', 'big']);
+      await s.release();
+    } finally {
+      await keeper.release();
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
 
