@@ -1,7 +1,7 @@
 /**
  * mlc's public API.
  *
- *   import { load, save, compress, passes } from 'mlc';
+ *   import { load, save, compress, passes } from 'mlc-onnx';
  *   const model = await load('model.onnx');
  *   const r = await compress('model.onnx', [{ pass: 'quantize', options: { type: 'int8' } }],
  *                            { output: 'model_int8.onnx' });

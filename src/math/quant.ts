@@ -18,13 +18,19 @@ export interface QRange {
   qmax: number;
 }
 
-/** Integer range of a type. Symmetric int8 uses the restricted range [-127, 127] (ORT's choice for weights). */
-export function qRange(qtype: QType, symmetric = false): QRange {
+/**
+ * Integer range of a type. Symmetric int8 uses the restricted range [-127, 127] (ORT's choice for
+ * weights). `reduceRange` gives 8-bit weights 7 bits: int8 [-64, 64], uint8 [0, 127]. An x86 CPU
+ * without VNNI multiplies uint8 activations by int8 weights with pairwise 16-bit sums that
+ * saturate (255·(|w₁| + |w₂|) must stay ≤ 32767); with |w| ≤ 64 they cannot.
+ */
+export function qRange(qtype: QType, symmetric = false, reduceRange = false): QRange {
   switch (qtype) {
     case 'int8':
+      if (reduceRange) return { qmin: -64, qmax: 64 };
       return symmetric ? { qmin: -127, qmax: 127 } : { qmin: -128, qmax: 127 };
     case 'uint8':
-      return { qmin: 0, qmax: 255 };
+      return reduceRange ? { qmin: 0, qmax: 127 } : { qmin: 0, qmax: 255 };
     case 'int4':
       return symmetric ? { qmin: -7, qmax: 7 } : { qmin: -8, qmax: 7 };
     case 'uint4':
@@ -171,9 +177,9 @@ export interface QuantizedTensor {
 export function quantizeTensor(
   data: Float32Array,
   dims: readonly number[],
-  opts: { qtype: 'int8' | 'uint8'; symmetric: boolean; axis?: number },
+  opts: { qtype: 'int8' | 'uint8'; symmetric: boolean; axis?: number; reduceRange?: boolean },
 ): QuantizedTensor {
-  const range = qRange(opts.qtype, opts.symmetric);
+  const range = qRange(opts.qtype, opts.symmetric, opts.reduceRange);
   const n = data.length;
   const q = opts.qtype === 'int8' ? new Int8Array(n) : new Uint8Array(n);
   if (opts.axis === undefined) {

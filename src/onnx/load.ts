@@ -8,7 +8,8 @@
  * has no slot for (type protos, shapes, opset ids, string entries, sparse tensors) they are dropped,
  * and the warning says so.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MlcError } from '../errors.js';
 import { DataType } from '../ir/dtype.js';
@@ -17,6 +18,7 @@ import { FunctionDef, Model, OpsetImport } from '../ir/model.js';
 import { AttrType, AttrValue, Attribute, Node, SparseTensor } from '../ir/node.js';
 import { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
 import { Msg, b64, decodeMessage, encodeMessage, has, longToInt, longToNumber } from './proto.js';
+import { scanModelFile } from './scan.js';
 import { ReadContext, closeFiles, tensorFromProto } from './tensor.js';
 import { UnknownTree, WireError, attachUnknown, parseRawField, walkMessage } from './wire.js';
 
@@ -337,8 +339,11 @@ function looksLikeJson(bytes: Uint8Array): boolean {
   return false;
 }
 
-/** Decode model bytes. `label` names the source in messages. */
-export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions = {}, baseDir?: string): Model {
+/**
+ * Decode model bytes. `label` names the source in messages. `payloads` (from scan.ts) gives the
+ * raw_data of main-graph initializers (by index) that were left out of `bytes`.
+ */
+export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions = {}, baseDir?: string, payloads?: Map<number, Uint8Array>): Model {
   if (bytes.length === 0) throw new MlcError('INPUT', `${label}: file is empty`);
   if (looksLikeJson(bytes)) throw new MlcError('INPUT', `${label}: this is a JSON file, not an ONNX model (ONNX models are binary protobuf)`);
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
@@ -372,6 +377,10 @@ export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions 
     throw new MlcError('INPUT', `${label}: not a valid ONNX model (it has no graph)`);
   }
   attachUnknown(mp, tree, 'ModelProto');
+  if (payloads) {
+    const inits = (mp.graph.initializer ?? []) as Msg[];
+    for (const [i, raw] of payloads) if (inits[i]) inits[i].rawData = raw;
+  }
   const st: State = { ctx: { baseDir }, dropped: new Set() };
   let model: Model;
   try {
@@ -394,8 +403,8 @@ export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions 
   return model;
 }
 
-/** Read a model file with clear errors. */
-export async function readModelFile(path: string): Promise<Uint8Array> {
+/** Size of a model file, with clear errors for missing, empty, folder and > 2 GB files. */
+async function modelFileSize(path: string): Promise<number> {
   let size: number;
   try {
     const s = await stat(path);
@@ -409,24 +418,66 @@ export async function readModelFile(path: string): Promise<Uint8Array> {
   }
   if (size === 0) throw new MlcError('INPUT', `${path}: file is empty`);
   if (size > MAX_PROTO) throw new MlcError('INPUT', `${path}: file is ${size} bytes, larger than protobuf's 2 GB limit; not a valid ONNX model file`);
+  return size;
+}
+
+function cannotRead(path: string, e: unknown): MlcError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new MlcError('INPUT', `${path}: cannot read (${code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)})`);
+}
+
+/** Read a model file with clear errors (into one buffer of its own, read in large slices). */
+export async function readModelFile(path: string): Promise<Uint8Array> {
+  const size = await modelFileSize(path);
   try {
-    const b = await readFile(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    const fh = await open(path, 'r');
+    try {
+      const out = Buffer.allocUnsafeSlow(size);
+      let done = 0;
+      while (done < size) {
+        const { bytesRead } = await fh.read(out, done, Math.min(1 << 30, size - done), done);
+        if (bytesRead <= 0) break;
+        done += bytesRead;
+      }
+      return new Uint8Array(out.buffer, 0, done);
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new MlcError('INPUT', `${path}: cannot read (${code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)})`);
+    throw cannotRead(path, e);
   }
 }
 
 /**
  * Load a model from a path (external data relative to its folder) or from bytes.
- * Tensor data is viewed in place where aligned: a model loaded from bytes may share memory with
- * them (do not reuse the bytes for something else while the model is in use).
+ *
+ * From a path, each big initializer's data (inline raw_data or external data) is read straight
+ * into a buffer of its own (see scan.ts): one copy from the page cache, no file-sized buffer.
+ * From bytes, tensor data is viewed in place where aligned, else copied once: a model loaded from
+ * bytes may share memory with them (do not reuse the bytes for something else while the model is
+ * in use).
  */
 export async function loadModel(source: string | Uint8Array, opts: LoadOptions = {}): Promise<Model> {
   if (typeof source === 'string') {
+    const size = await modelFileSize(source);
+    const baseDir = dirname(resolve(source));
+    let fd: number | undefined;
+    try {
+      fd = openSync(source, 'r');
+    } catch {
+      // the ordinary read below reports why
+    }
+    if (fd !== undefined) {
+      let sk;
+      try {
+        sk = scanModelFile(fd, size);
+      } finally {
+        closeSync(fd);
+      }
+      if (sk) return decodeModel(sk.bytes, source, opts, baseDir, sk.payloads);
+    }
     const bytes = await readModelFile(source);
-    return decodeModel(bytes, source, opts, dirname(resolve(source)));
+    return decodeModel(bytes, source, opts, baseDir);
   }
   return decodeModel(source, opts.name ?? '<model bytes>', opts, opts.baseDir);
 }

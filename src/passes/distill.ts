@@ -12,11 +12,18 @@
  *     largest-norm channels (combinable with `student`).
  * Sparse initializers (prune's sparse storage) are densified for training and stored sparse again.
  *
+ * The student is trained on a copy; the model is replaced by it only at the end, so a refusal
+ * leaves the model exactly as it was.
+ *
+ * Skips (modified: false, the reason in `skipped`): a student with a node the tfjs executor does
+ * not translate (control flow, an op outside its table, an attribute form it refuses), and a run
+ * that changes nothing (0 epochs, or no epoch better than the start).
  * Refuses (MlcError): no training data (USAGE), a student whose inputs / outputs do not match the
- * teacher's (INPUT), an op the executor does not translate (UNSUPPORTED, naming op and node).
+ * teacher's (INPUT).
  */
 import { MlcError } from '../errors.js';
 import { cloneModel } from '../ir/clone.js';
+import { fingerprintModel } from '../ir/fingerprint.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
@@ -151,7 +158,8 @@ async function loadStudent(path: string, teacher: Model, ctx: PassContext): Prom
   return s;
 }
 
-export async function runDistill(model: Model, o: DistillOptions, ctx: PassContext): Promise<PassResult> {
+export async function runDistill(target: Model, o: DistillOptions, ctx: PassContext): Promise<PassResult> {
+  let model = target;
   if (!ctx.train) throw new MlcError('USAGE', 'distill: needs training inputs (--train-data <file.npz>)');
   if (!ctx.run) throw new MlcError('INTERNAL', 'distill: needs ctx.run (onnxruntime) for the teacher');
   const teacher = ctx.original ?? cloneModel(model);
@@ -160,11 +168,18 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
   const details: Record<string, unknown>[] = [];
 
   const before = paramCount(model.graph);
-  if (o.student) {
-    const s = await loadStudent(o.student, teacher, ctx);
-    Object.assign(model, s);
-    stats.student = o.student;
-  }
+  const start = fingerprintModel(model);
+  // the student trains on a copy: the model changes only when training went through
+  const student = o.student ? await loadStudent(o.student, teacher, ctx) : cloneModel(model);
+  if (o.student) stats.student = o.student;
+  const { untrainableNodes, UntrainableNodeError } = await import('../train/executor.js');
+  const refuse = (nodes: Skip[]): PassResult => {
+    ctx.log.warn(`distill: skipped, the student has ${nodes.length} node(s) distillation cannot train (${nodes[0].node}: ${nodes[0].reason})`);
+    return { modified: false, stats: { ...stats, trained: 0, untrainableNodes: nodes.length }, skipped: nodes };
+  };
+  const bad = untrainableNodes(student);
+  if (bad.length) return refuse(bad);
+  model = student;
   const sparse = densify(model.graph);
   if (o.studentWidth !== undefined && o.studentWidth < 1) {
     const { narrowModel } = await import('../train/student.js');
@@ -176,7 +191,9 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
   }
 
   const { distill } = await import('../train/distill.js');
-  const rep = await distill(
+  let rep: Awaited<ReturnType<typeof distill>>;
+  try {
+    rep = await distill(
     teacher,
     model,
     {
@@ -193,6 +210,10 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
     },
     ctx,
   );
+  } catch (e) {
+    if (e instanceof UntrainableNodeError) return refuse([{ node: e.node, reason: e.why }]);
+    throw e;
+  }
 
   if (sparse.length) {
     const r = toSparseInitializers(model.graph, sparse);
@@ -220,7 +241,10 @@ export async function runDistill(model: Model, o: DistillOptions, ctx: PassConte
     nonzeroParamsAfter: after.nonzero,
   });
   model.graph.touch();
-  return { modified: true, stats, skipped, details: details.length ? details : undefined };
+  const modified = fingerprintModel(model) !== start;
+  if (modified) Object.assign(target, model);
+  else skipped.push({ node: '(model)', reason: `training changed no weight (best epoch ${rep.bestEpoch} of ${rep.epochs})` });
+  return { modified, stats, skipped, details: details.length ? details : undefined };
 }
 
 export const distillPass: Pass<DistillOptions> = {

@@ -8,8 +8,12 @@
  *   creates an onnxruntime-node session and keeps it for the measurement) must accept the model;
  *   if it does not, the pass has a bug and the pipeline throws MlcError('PASS_BROKE_MODEL') —
  *   callers write nothing in that case. The pipeline itself never loads onnxruntime.
+ * - A pass that reports `modified: false` must have left the model exactly as it was: the runner
+ *   hashes the whole IR (src/ir/fingerprint.ts) before and after, and a difference is an internal
+ *   error (MlcError INTERNAL naming the pass), whatever the pass says.
  */
 import { MlcError } from '../errors.js';
+import { fingerprintModel } from '../ir/fingerprint.js';
 import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, Skip } from './pass.js';
 import { getPass } from './registry.js';
@@ -46,6 +50,11 @@ export interface PipelineOptions {
   /** called before / after each pass (the CLI shows progress with these) */
   onPassStart?: (name: string, index: number, total: number) => void;
   onPassEnd?: (report: PassReport, index: number, total: number) => void;
+  /**
+   * Hold each pass to `modified: false` by hashing the model before and after it (default true;
+   * about 1 s per GB of weights and pass).
+   */
+  verifyUnchanged?: boolean;
 }
 
 function messageOf(err: unknown): string {
@@ -69,9 +78,13 @@ export async function runPipeline(
     const { pass, options } = resolved[i];
     if (ctx.signal?.aborted) throw new MlcError('INTERNAL', `aborted before pass ${pass.name}`);
     opts.onPassStart?.(pass.name, i, resolved.length);
+    const before = opts.verifyUnchanged === false ? undefined : fingerprintModel(model);
     const t0 = performance.now();
     const r = await pass.run(model, options, ctx);
     const ms = performance.now() - t0;
+    if (!r.modified && before !== undefined && fingerprintModel(model) !== before) {
+      throw new MlcError('INTERNAL', `pass ${pass.name} reported modified: false but changed the model (a bug in the pass)`);
+    }
     const report: PassReport = {
       name: pass.name,
       modified: r.modified,

@@ -1,9 +1,11 @@
 /**
  * The tfjs backend for training, chosen once per process and loaded lazily (nothing here runs at
- * import time; `loadTf()` is the only entry point, and only src/train calls it).
+ * import time; `loadTf()` is the only entry point, and only src/train calls it). TensorFlow.js is an
+ * optional peer dependency: only distillation needs it, and without it `loadTf()` throws a USAGE
+ * error that says what to install.
  *
  * Preference order (auto):
- *   1. 'tensorflow' — @tensorflow/tfjs-node, an optional dependency (native TensorFlow; absent on
+ *   1. 'tensorflow' — @tensorflow/tfjs-node, an optional peer dependency (native TensorFlow; absent on
  *      offline installs). Imported by a computed name so that its absence is not a build error.
  *   2. 'wasm'       — @tensorflow/tfjs-backend-wasm (XNNPACK; ~7× the cpu backend on dense layers,
  *      and with the executor's own Conv filter gradient ~100× on convolutions). It has no
@@ -33,7 +35,16 @@ async function importTf(): Promise<Tf> {
   } catch {
     // optional dependency: not installed, or its native library failed to load
   }
-  const tf = await import('@tensorflow/tfjs');
+  let tf: Tf;
+  try {
+    tf = await import('@tensorflow/tfjs');
+  } catch (err) {
+    throw new MlcError(
+      'USAGE',
+      'distillation needs TensorFlow.js, an optional peer dependency: npm install @tensorflow/tfjs @tensorflow/tfjs-backend-wasm',
+      { cause: err },
+    );
+  }
   tf.enableProdMode();
   try {
     await import('@tensorflow/tfjs-backend-wasm');

@@ -23,7 +23,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { MlcError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { Dataset, PassContext } from '../passes/pass.js';
-import { BackendChoice, BackendName, isMissingKernelError, type Tf, useBackend } from './backend.js';
+import { BackendChoice, BackendName, isMissingKernelError, loadTf, type Tf, useBackend } from './backend.js';
 import { GraphExecutor } from './executor.js';
 
 
@@ -241,6 +241,7 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
     }
   }
 
+  await loadTf(); // before the teacher's outputs: a missing TensorFlow.js is a usage error up front
   ctx.log.info(`distill: teacher outputs for ${trainIdx.length} training and ${valIdx.length} validation samples`);
   const tTrain = await teacherLogits(teacher, train, trainIdx, teacherInputs, output, ctx.run);
   const tVal = await teacherLogits(teacher, valSource, valIdx, teacherInputs, output, ctx.run);

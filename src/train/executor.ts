@@ -138,8 +138,19 @@ function nodeLabel(n: Node): string {
   return `'${n.name || '(unnamed)'}' (${n.domain ? n.domain + ':' : ''}${n.opType})`;
 }
 
+/** A node the executor cannot translate (code UNSUPPORTED); `node` and `why` name it for skip lists. */
+export class UntrainableNodeError extends MlcError {
+  readonly node: string;
+  readonly why: string;
+  constructor(node: Node, why: string) {
+    super('UNSUPPORTED', `distillation cannot train node ${nodeLabel(node)}: ${why}`);
+    this.node = node.name || node.opType;
+    this.why = why;
+  }
+}
+
 function unsupported(node: Node, why: string): MlcError {
-  return new MlcError('UNSUPPORTED', `distillation cannot train node ${nodeLabel(node)}: ${why}`);
+  return new UntrainableNodeError(node, why);
 }
 
 /** Numbers of a value: from the graph's constants when possible, else read from the tensor (sync). */
@@ -902,6 +913,25 @@ export const SUPPORTED_OPS: readonly string[] = Object.keys(OPS).sort();
 function opKey(node: Node): string {
   const d = node.domain === 'ai.onnx' ? '' : node.domain;
   return d ? `${d}:${node.opType}` : node.opType;
+}
+
+/**
+ * The nodes of `model`'s main graph the executor has no translation for (control flow, ops outside
+ * the table), with the reason: what a caller can check before any training work. Nodes it does
+ * translate may still be refused later for an attribute form (GraphExecutor throws
+ * UntrainableNodeError then).
+ */
+export function untrainableNodes(model: Model): { node: string; reason: string }[] {
+  const out: { node: string; reason: string }[] = [];
+  for (const n of model.graph.nodes) {
+    const name = n.name || n.opType;
+    if (n.attributes.some((a) => a.type === AttrType.GRAPH || a.type === AttrType.GRAPHS)) {
+      out.push({ node: name, reason: `${opKey(n)}: control flow (subgraphs) cannot be trained` });
+    } else if (!OPS[opKey(n)]) {
+      out.push({ node: name, reason: `op ${opKey(n)} has no tfjs translation for training` });
+    }
+  }
+  return out;
 }
 
 /** Node order in which every input is computed before use (the IR's order when it is valid). */

@@ -1,4 +1,4 @@
-/** The public API in src/index.ts (what `import ... from 'mlc'` gives). */
+/** The public API in src/index.ts (what `import ... from 'mlc-onnx'` gives). */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

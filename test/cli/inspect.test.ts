@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/onnx/index.js';
+import { TESTDATA, haveTestdata } from '../helpers/testdata.js';
 import { ROOT, ensureBuilt, mlc, smallMlp, tempDir } from './helpers.js';
 
 let dir: string;
@@ -80,8 +81,7 @@ describe('mlc inspect', () => {
   });
 });
 
-const TESTDATA = '/usr/share/libonnx-testdata/data';
-describe.skipIf(!existsSync(TESTDATA))('inspect on the ONNX test models', () => {
+describe.skipIf(!haveTestdata())('inspect on the ONNX test models', () => {
   it('summarizes every model (subgraphs, sequences, all dtypes) and counts If/Loop bodies', async () => {
     const { loadModel } = await import('../../src/onnx/index.js');
     const { inspectModel } = await import('../../src/cli/inspect.js');

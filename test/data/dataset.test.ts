@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { TESTDATA, haveTestdata } from '../helpers/testdata.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -164,8 +165,8 @@ describe('loadDataset: ONNX test_data_set folders', () => {
     expect(await inputError(loadDataset(tmp, m))).toMatch(/has no input_0\.pb.*it holds test_data_set_0/);
   });
 
-  const add = '/usr/share/libonnx-testdata/data/node/test_add';
-  it.skipIf(!existsSync(add))("reads the ONNX project's own test_add data set", async () => {
+  const add = `${TESTDATA}/node/test_add`;
+  it.skipIf(!haveTestdata())("reads the ONNX project's own test_add data set", async () => {
     const model = await loadModel(join(add, 'model.onnx'));
     const ds = await loadDataset(join(add, 'test_data_set_0'), model);
     expect(Object.keys(ds.inputs)).toEqual(model.graph.realInputs().map((i) => i.name));

@@ -60,6 +60,17 @@ describe('computeScaleZp', () => {
 });
 
 describe('quantizeTensor', () => {
+  it('reduceRange keeps 8-bit weights within 7 bits (no u8·s8 saturation)', () => {
+    expect(qRange('int8', true, true)).toEqual({ qmin: -64, qmax: 64 });
+    expect(qRange('uint8', false, true)).toEqual({ qmin: 0, qmax: 127 });
+    const data = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 3);
+    const qt = quantizeTensor(data, [8, 8], { qtype: 'int8', symmetric: true, axis: 1, reduceRange: true });
+    const q = qt.q as Int8Array;
+    expect(Math.max(...Array.from(q, Math.abs))).toBe(64);
+    const back = dequantizeTensor(qt, [8, 8]);
+    for (let i = 0; i < 64; i++) expect(Math.abs(back[i] - data[i])).toBeLessThanOrEqual(qt.scale[i % 8] / 2 + 1e-6);
+  });
+
   it('per channel: each channel error is at most half its scale; all-zero channel stays exact', () => {
     const rng = seeded(1);
     const K = 16;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import { cloneModel } from '../../src/ir/clone.js';
+import { fingerprintModel } from '../../src/ir/fingerprint.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -171,16 +172,40 @@ describe('distill pass: run', () => {
     await expect(distillPass.run(cloneModel(teacher), parseDistillOptions({ student: bad }), ctxFor(teacher, train))).rejects.toThrow(/inputs \(pixels\) differ/);
   });
 
-  it('an op outside the executor set is an UNSUPPORTED error naming the node', async () => {
+  it('an op outside the executor set is a skip naming the node and the op; the model stays as it was', async () => {
     const b = new ModelBuilder({ opset: 17 });
     const x = b.input('input', F, ['N', 12]);
     const h = b.op('Gemm', [x, b.init('w', [12, 3], randn(36, 1, 1))]);
     b.output(b.op('Hardmax', [h], {}, { name: 'hm' }), F, ['N', 3], 'logits');
     const m = b.build();
     const train = await labelled(teacherModel(), 100, 12);
-    await expect(distillPass.run(cloneModel(m), parseDistillOptions(quick), ctxFor(m, train))).rejects.toMatchObject({
-      code: 'UNSUPPORTED',
-      message: expect.stringMatching(/'hm'.*Hardmax/),
-    });
+    const work = cloneModel(m);
+    const r = await distillPass.run(work, parseDistillOptions(quick), ctxFor(m, train));
+    expect(r.modified).toBe(false);
+    expect(r.skipped).toEqual([{ node: 'hm', reason: expect.stringMatching(/Hardmax/) }]);
+    expect(fingerprintModel(work)).toBe(fingerprintModel(m));
+  });
+
+  it('an attribute form the executor refuses is a skip too (found when the student is compiled)', async () => {
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('input', F, ['N', 12]);
+    const h = b.op('Reshape', [b.op('Gemm', [x, b.init('w', [12, 32], randn(384, 1, 1))]), b.ints('s', [-1, 2, 4, 4])]);
+    const p = b.op('MaxPool', [h], { kernel_shape: [2, 2], dilations: [2, 2] }, { name: 'dilated' });
+    b.output(b.op('Flatten', [p]), F, ['N', 8], 'logits');
+    const m = b.build();
+    const train: Dataset = { inputs: { input: { dtype: 'float', dims: [40, 12], data: randn(480, 9, 1) } }, count: 40 };
+    const work = cloneModel(m);
+    const r = await distillPass.run(work, parseDistillOptions(quick), ctxFor(m, train));
+    expect(r.modified).toBe(false);
+    expect(r.skipped).toEqual([{ node: 'dilated', reason: 'pooling dilations' }]);
+    expect(fingerprintModel(work)).toBe(fingerprintModel(m));
+  });
+
+  it('0 epochs change nothing: modified false', async () => {
+    const teacher = teacherModel();
+    const work = cloneModel(teacher);
+    const r = await distillPass.run(work, parseDistillOptions({ ...quick, epochs: 0 }), ctxFor(teacher, await labelled(teacher, 60, 13)));
+    expect(r.modified).toBe(false);
+    expect(fingerprintModel(work)).toBe(fingerprintModel(teacher));
   });
 });

@@ -126,13 +126,38 @@ describe('runPipeline', () => {
   it('skips the check for passes that report no change, and when disabled', async () => {
     const m = model();
     const liar: Pass<Record<string, never>> = { ...breaker, name: 'liar', run: async (mm) => ({ ...(await breaker.run(mm, {}, ctx())), modified: false }) };
-    await expect(runPipeline(m, [{ pass: liar }], ctx())).resolves.toBeDefined();
+    // (the runner's modified:false ⇒ unchanged check would catch this liar: turned off here)
+    await expect(runPipeline(m, [{ pass: liar }], ctx(), { verifyUnchanged: false })).resolves.toBeDefined();
     await expect(runPipeline(model(), [{ pass: breaker }], ctx(), { check: false })).resolves.toBeDefined();
     const checked: Model[] = [];
     await runPipeline(model(), [{ pass: scale }, { pass: noop }], ctx(), { check: async (mm) => void checked.push(mm) });
     expect(checked).toHaveLength(1);
     // without an injected check the pipeline loads no runtime and checks nothing
     await expect(pipeline(model(), [{ pass: breaker }], ctx())).resolves.toBeDefined();
+  });
+
+  it('a pass that reports modified: false but changed the model is an internal error', async () => {
+    const sneaky = (edit: (m: Model) => void): Pass<Record<string, never>> => ({
+      name: 'sneaky',
+      describe: 'changes the model and says it did not',
+      options: {},
+      parseOptions: () => ({}),
+      run: async (m) => (edit(m), { modified: false, stats: {}, skipped: [] }),
+    });
+    const edits: ((m: Model) => void)[] = [
+      (m) => void ((m.graph.initializers.get('w')!.data as Float32Array)[3] = 4.0000005), // one weight, by one ulp
+      (m) => void (m.graph.nodes[1].opType = 'Sigmoid'),
+      (m) => void m.metadataProps.push({ key: 'k', value: 'v' }),
+      (m) => void (m.graph.outputs[0].type = undefined),
+    ];
+    for (const edit of edits) {
+      const err = await runPipeline(model(), [{ pass: scale }, { pass: sneaky(edit) }], ctx(), { check: false }).catch((e) => e);
+      expect(err).toBeInstanceOf(MlcError);
+      expect(err.code).toBe('INTERNAL');
+      expect(err.message).toBe('pass sneaky reported modified: false but changed the model (a bug in the pass)');
+    }
+    // an honest no-op and an honest change pass
+    await expect(runPipeline(model(), [{ pass: noop }, { pass: scale }, { pass: noop }], ctx(), { check: false })).resolves.toBeDefined();
   });
 
   it('validates every step before running any', async () => {

@@ -2,6 +2,7 @@
  * Robustness: every libonnx-testdata model either comes out of each prune pattern as a model
  * onnxruntime-node loads, or is left untouched / skipped cleanly (unloadable inputs are skipped).
  */
+import { haveTestdata } from '../helpers/testdata.js';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Model } from '../../src/ir/index.js';
@@ -21,7 +22,7 @@ function testdataModels(): string[] {
 
 const models = testdataModels();
 
-describe.skipIf(models.length === 0)('prune on libonnx-testdata models', () => {
+describe.skipIf(!haveTestdata() || models.length === 0)('prune on libonnx-testdata models', () => {
   it(
     'gives a model onnxruntime loads, or a clean skip',
     async () => {

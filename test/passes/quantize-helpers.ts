@@ -5,6 +5,7 @@ import type { Model } from '../../src/ir/model.js';
 import { cosine } from '../../src/math/stats.js';
 import { seededRng, silentLogger, type Dataset, type PassContext } from '../../src/passes/pass.js';
 import { quantizePass } from '../../src/passes/quantize.js';
+import { int8Saturates } from '../../src/runtime/cpu.js';
 import { createSession, type Feed } from '../../src/runtime/index.js';
 import { cloneModel } from '../../src/ir/clone.js';
 
@@ -75,9 +76,17 @@ export function opCounts(model: Model): Record<string, number> {
 }
 
 /** Quantize a copy; returns the copy and the pass result. */
+/** This CPU's int8 kernels saturate (x86 without VNNI): see src/runtime/cpu.ts. */
+export const SATURATES = int8Saturates();
+
+/**
+ * Quantize a copy of `model`. On a CPU whose int8 kernels saturate (x86 without VNNI) the 8-bit
+ * weights get 7 bits unless the caller says otherwise, so the numerics checks hold on every CPU.
+ */
 export async function quantize(model: Model, raw: Record<string, unknown>, ctx = ctxWith()) {
   const q = cloneModel(model);
-  const result = await quantizePass.run(q, quantizePass.parseOptions(raw), ctx);
+  const opts = 'reduceRange' in raw ? raw : { ...raw, reduceRange: SATURATES };
+  const result = await quantizePass.run(q, quantizePass.parseOptions(opts), ctx);
   return { model: q, result };
 }
 

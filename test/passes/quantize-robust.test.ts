@@ -10,6 +10,7 @@
  * batched MatMul, Conv groups / dilations / pads...). Weights as small as 1 element are quantized
  * here (minElements 1) to reach every path.
  */
+import { haveTestdata } from '../helpers/testdata.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -166,7 +167,7 @@ async function checkModel(name: string, model: Model, data: Dataset | undefined,
 
 const models = listModels();
 
-describe.skipIf(models.length === 0)('every quantization mode on every libonnx-testdata model', () => {
+describe.skipIf(!haveTestdata() || models.length === 0)('every quantization mode on every libonnx-testdata model', () => {
   it(`${models.length} models (+ frozen-weight variants) × ${Object.keys(MODES).length} modes`, async () => {
     const problems: string[] = [];
     const tally: Tally = {};

@@ -42,6 +42,23 @@ describe('quantize options and CLI flags', () => {
 });
 
 describe('dynamic int8', () => {
+  it('reduceRange: 7-bit weights in dynamic and static mode, exact outputs on every CPU', async () => {
+    const m = buildMlp();
+    for (const raw of [{ type: 'int8', reduceRange: true }, { type: 'int8', reduceRange: true, dynamicForm: 'standard' }]) {
+      const { model: q, result } = await quantize(m, raw);
+      expect(result.stats.reduceRange).toBe('true');
+      const weights = q.graph.nodes.filter((n) => n.opType === 'DynamicQuantizeMatMul' || n.opType === 'MatMulInteger').map((n) => q.graph.initializers.get(n.inputs[1])!);
+      expect(weights.length).toBe(3);
+      for (const w of weights) {
+        const d = w.data as Int8Array;
+        expect(Math.max(...Array.from(d, Math.abs))).toBe(64);
+      }
+      expect((await compare(m, q, mlpFeeds)).cos).toBeGreaterThan(0.999);
+    }
+    const { result: full } = await quantize(m, { type: 'int8', reduceRange: false });
+    expect(full.stats.reduceRange).toBeUndefined();
+  });
+
   it('contrib form: MatMul+Add, Gemm and MatMul become DynamicQuantizeMatMul; outputs stay close', async () => {
     const m = buildMlp();
     const { model: q, result } = await quantize(m, { type: 'int8' });

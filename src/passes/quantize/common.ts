@@ -3,6 +3,7 @@
  * (skips, counters), constant look-ups and the small graph edits (new initializers, Q/DQ nodes).
  */
 import { DataType } from '../../ir/dtype.js';
+import { Constants } from '../../ir/constants.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { AttrType, type Attribute, type Node } from '../../ir/node.js';
@@ -43,6 +44,8 @@ export interface QuantizeOptions {
   calibrationSamples: number;
   /** calibration batch size (when the model's batch dimension is free) */
   calibrationBatch: number;
+  /** 7-bit int8 weights for dynamic / static mode (no u8·s8 saturation on x86 CPUs without VNNI) */
+  reduceRange: boolean;
 }
 
 /** Per-run state shared by the mode implementations. */
@@ -62,6 +65,8 @@ export class QuantState implements Consts {
    * is still a weight; from IR 4 on, listing it makes it an overridable default (not a constant).
    */
   readonly legacyInits = new Set<string>();
+  /** constant look-ups through Identity / Cast / Reshape / Transpose / … chains (src/ir/constants.ts) */
+  readonly consts: Constants;
 
   constructor(
     readonly model: Model,
@@ -69,12 +74,21 @@ export class QuantState implements Consts {
     readonly ctx: PassContext,
   ) {
     if (model.irVersion < 4) for (const i of model.graph.inputs) if (model.graph.initializers.has(i.name)) this.legacyInits.add(i.name);
+    this.consts = new Constants(model.graph, { legacyInitializers: model.irVersion < 4 });
   }
 
-  /** The constant tensor behind `name` in the root graph (initializer or Constant node), if any. */
+  /**
+   * The constant tensor behind `name` in the root graph: an initializer, a Constant node, or a
+   * value computed from those through Identity / Cast / Reshape / Transpose / … (a fresh tensor
+   * then: never edit it in place).
+   */
   constant(name: string): Tensor | undefined {
-    if (!name) return undefined;
-    return this.graph.constantValue(name) ?? (this.legacyInits.has(name) ? this.graph.initializers.get(name) : undefined);
+    return this.consts.get(name);
+  }
+
+  /** Identity of the weight behind `name`: equal for names that hold the same constant values. */
+  weightKey(name: string): string {
+    return this.consts.info(name)?.key ?? `name:${name}`;
   }
 
   /**
@@ -142,16 +156,13 @@ export function weightProblem(t: Tensor, minElements: number): string | undefine
   return undefined;
 }
 
-/** Remove an initializer (a weight: not an overridable input) or Constant node once nothing reads it. */
+/**
+ * Remove a weight once nothing reads it: its initializer (not an overridable input), its Constant
+ * node, or the Identity / Reshape / Transpose / … chain that computed it, as far back as nothing
+ * else reads.
+ */
 export function dropIfUnused(st: QuantState, name: string): void {
-  const g = st.graph;
-  if (g.consumers(name).length || g.isGraphOutput(name)) return;
-  if (g.initializers.has(name) && (!g.isGraphInput(name) || st.legacyInits.has(name))) {
-    g.initializers.delete(name);
-    return;
-  }
-  const p = g.producer(name);
-  if (p && p.opType === 'Constant' && (p.domain === '' || p.domain === 'ai.onnx')) g.removeNode(p);
+  st.consts.removeIfUnused(name);
 }
 
 /** Add an initializer under a unique name based on `base`. */
@@ -183,8 +194,9 @@ export function addQuantizedWeight(
   symmetric: boolean,
   axis: number | undefined,
   keepZeroPoint = false,
+  reduceRange = false,
 ): { q: string; scale: string; zp: string; qt: QuantizedTensor } {
-  const qt = quantizeTensor(data, dims, { qtype, symmetric, axis });
+  const qt = quantizeTensor(data, dims, { qtype, symmetric, axis, reduceRange });
   const perChannel = axis !== undefined;
   const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, dims));
   const scale = addConst(g, `${base}_scale`, scalarOrVector('', qt.scale, perChannel));

@@ -3,15 +3,18 @@
  * activations quantized to uint8 at run time.
  *
  * Rewrites
- * - MatMul (constant B [K, N]) and Gemm (transA = 0, constant B, C absent or a constant [N] /
- *   [1, N] vector) become
+ * - MatMul (constant B [K, N]) and Gemm (transA = 0, constant B, any C) become
  *     contrib form:  com.microsoft DynamicQuantizeMatMul(A, B_q, b_scale, b_zp?, bias?)
  *     standard form: DynamicQuantizeLinear(A) → MatMulInteger → Cast → Mul(a_scale·b_scale) → Add bias
  *   A following Add of a constant [N] bias is folded into the node (MatMul + Add → one op); Gemm's
  *   alpha is folded into b_scale and beta into the bias. Y = (s_a·(A_q − z_a)) · (s_b·(B_q − z_b)) + bias.
+ *   A Gemm C that is not a constant [N] / [1, N] vector or scalar (computed, or a full matrix) is
+ *   added after the product: Y = product + beta·C (Add, with a Mul for beta ≠ 1).
+ * - B is found through src/ir/constants.ts (behind Identity / Cast / Reshape / Transpose …); a
+ *   weight several nodes read (also through different Identity outputs) is quantized once.
  * - Conv: weight-only (dq-weight; compute stays float). Gather tables: gather-dq.
  *
- * Refuses (skipped with the reason): Gemm with transA = 1 or a non-constant / full-matrix C, MatMul
+ * Refuses (skipped with the reason): Gemm with transA = 1, MatMul
  * with a known 1-D input, the standard form below opset 11, and everything weight-only refuses.
  */
 import { deflateRawSync } from 'node:zlib';
@@ -57,6 +60,8 @@ interface MatMulPlan {
   biasSource?: string;
   /** Add node folded into the rewrite */
   foldedAdd?: Node;
+  /** Gemm's C when it is not a constant [N] vector: added (times beta) after the product */
+  addAfter?: { name: string; beta: number };
   output: string;
 }
 
@@ -76,14 +81,18 @@ export function planMatMul(st: QuantState, site: WeightSite, foldAdd: boolean): 
     const cName = node.inputs[2];
     if (cName) {
       const c = floatConstant(st, cName);
-      if (!c) return `Gemm bias ${cName} is not a float32 constant`;
-      const okShape = (c.dims.length === 1 && c.dims[0] === N) || (c.dims.length === 2 && c.dims[0] === 1 && c.dims[1] === N);
-      if (!okShape) return `Gemm bias ${cName} has shape [${c.dims.join(', ')}], not [${N}]`;
-      const b = new Float32Array(N);
-      const cd = c.data as Float32Array;
-      for (let i = 0; i < N; i++) b[i] = beta * cd[i];
-      plan.bias = b;
-      plan.biasSource = cName;
+      const vector = c && ((c.dims.length === 1 && c.dims[0] === N) || (c.dims.length === 2 && c.dims[0] === 1 && c.dims[1] === N));
+      const scalar = c && c.size === 1 && c.dims.length <= 2;
+      if (c && (vector || scalar)) {
+        const b = new Float32Array(N);
+        const cd = c.data as Float32Array;
+        for (let i = 0; i < N; i++) b[i] = beta * cd[scalar ? 0 : i];
+        plan.bias = b;
+        plan.biasSource = cName;
+      } else {
+        // a computed (or full-matrix) C: the product is quantized, C is added after it
+        plan.addAfter = { name: cName, beta };
+      }
     }
     return plan;
   }
@@ -115,7 +124,7 @@ function quantizeMatMulWeight(st: QuantState, base: string, plan: MatMulPlan): Q
   const { qtype, symmetric } = weightFormat(st);
   // per-column scales are plain inputs of the MatMul rewrite: no opset requirement
   const axis = st.opts.perChannel ? 1 : undefined;
-  const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis });
+  const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis, reduceRange: st.opts.reduceRange });
   const q = storeCompressible(st, base, qt.q, plan);
   const perChannel = axis !== undefined;
   const zeroIsZero = qt.zeroPoint.every((z) => z === 0);
@@ -157,7 +166,7 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
   const plan = planMatMul(st, site, true);
   if (typeof plan === 'string') return plan;
   const wName = node.inputs[site.input];
-  const key = `${wName}|${plan.transposed ? 'T' : ''}`;
+  const key = `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}`;
   let qw = cache.get(key);
   const fresh = !qw;
   if (!qw) {
@@ -176,12 +185,14 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
   }
   const bias = plan.bias ? addConst(g, `${label}_bias`, Tensor.float32('', [plan.N], plan.bias)) : undefined;
   const A = node.inputs[0];
+  const finalOut = plan.output;
+  const productOut = plan.addAfter ? g.uniqueName(`${label}_product`) : finalOut;
   let newNodes: Node[];
   if (form === 'contrib') {
     const inputs = [A, qw.q, scale, qw.zp ?? '', bias ?? ''];
     while (inputs[inputs.length - 1] === '') inputs.pop();
     newNodes = [
-      { name: g.uniqueName(`${label}_quant`), opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs, outputs: [plan.output], attributes: [] },
+      { name: g.uniqueName(`${label}_quant`), opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs, outputs: [productOut], attributes: [] },
     ];
     st.model.ensureOpset('com.microsoft', 1);
   } else {
@@ -191,7 +202,7 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
     const acc = g.uniqueName(`${label}_int32`);
     const accF = g.uniqueName(`${label}_int32_float`);
     const s = g.uniqueName(`${label}_output_scale`);
-    const y = bias ? g.uniqueName(`${label}_output`) : plan.output;
+    const y = bias ? g.uniqueName(`${label}_output`) : productOut;
     const mmInputs = [aq, qw.q, az, ...(qw.zp ? [qw.zp] : [])];
     newNodes = [
       { name: g.uniqueName(`${label}_DynamicQuantizeLinear`), opType: 'DynamicQuantizeLinear', domain: '', inputs: [A], outputs: [aq, as, az], attributes: [] },
@@ -200,17 +211,33 @@ function applyDynamicMatMul(st: QuantState, site: WeightSite, cache: Map<string,
       { name: g.uniqueName(`${label}_scale_Mul`), opType: 'Mul', domain: '', inputs: [as, scale], outputs: [s], attributes: [] },
       { name: g.uniqueName(`${label}_Mul`), opType: 'Mul', domain: '', inputs: [accF, s], outputs: [y], attributes: [] },
     ];
-    if (bias) newNodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, bias], outputs: [plan.output], attributes: [] });
+    if (bias) newNodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, bias], outputs: [productOut], attributes: [] });
   }
-  g.replaceNode(node, newNodes);
   // the node that adds the bias (the fused op, or the standard form's last Add)
   if (bias) written.add(newNodes[newNodes.length - 1].name);
+  if (plan.addAfter) newNodes.push(...addAfterNodes(st, label, productOut, plan.addAfter, finalOut));
+  g.replaceNode(node, newNodes);
   if (plan.foldedAdd) g.removeNode(plan.foldedAdd);
   dropIfUnused(st, wName);
   if (plan.biasSource) dropIfUnused(st, plan.biasSource);
   st.modified = true;
   if (fresh) st.details.push({ weight: wName, node: label, format: weightFormat(st).qtype, form, axis: qw.perChannel ? 'column' : 'tensor' });
   return undefined;
+}
+
+/** Y = product + beta·C for a Gemm C that was not folded as a bias. */
+export function addAfterNodes(st: QuantState, label: string, product: string, c: { name: string; beta: number }, out: string): Node[] {
+  const g = st.graph;
+  const nodes: Node[] = [];
+  let cIn = c.name;
+  if (c.beta !== 1) {
+    const beta = addConst(g, `${label}_beta`, Tensor.float32('', [], [c.beta]));
+    cIn = g.uniqueName(`${label}_C_scaled`);
+    nodes.push({ name: g.uniqueName(`${label}_beta_Mul`), opType: 'Mul', domain: '', inputs: [c.name, beta], outputs: [cIn], attributes: [] });
+  }
+  nodes.push({ name: g.uniqueName(`${label}_C_Add`), opType: 'Add', domain: '', inputs: [product, cIn], outputs: [out], attributes: [] });
+  st.count('gemmCAddedAfter');
+  return nodes;
 }
 
 export function runDynamic(st: QuantState): void {

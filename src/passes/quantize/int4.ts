@@ -7,9 +7,9 @@
  *   accuracy_level. Blocks run along K for each output column; w ≈ s·(q − z), z = 8 when symmetric
  *   (the default: no zero-point input), packed low nibble first.
  * - Gemm (transA = 0) the same, B transposed first when transB = 1, alpha folded into the scales;
- *   a constant bias C becomes an Add of beta·C after the MatMulNBits.
+ *   C (constant or computed) becomes an Add of beta·C after the MatMulNBits.
  *
- * Refuses: everything dynamic's MatMul plan refuses (1-D input, transA, non-constant C), weights
+ * Refuses: everything dynamic's MatMul plan refuses (1-D input, transA), weights
  * below minElements, and K < 16 (smaller than the smallest block onnxruntime accepts).
  */
 import { DataType } from '../../ir/dtype.js';
@@ -18,7 +18,7 @@ import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { quantizeInt4Blocks } from '../../math/quant.js';
 import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel } from './common.js';
-import { planMatMul } from './dynamic.js';
+import { addAfterNodes, planMatMul } from './dynamic.js';
 import type { WeightSite } from './ops.js';
 import { candidates } from './weight-only.js';
 
@@ -35,7 +35,7 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   const wName = node.inputs[site.input];
   const label = nodeLabel(node);
   // a weight shared by several nodes (same orientation, alpha 1) is packed once
-  const key = `${wName}|${plan.transposed ? 'T' : ''}`;
+  const key = `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}`;
   let p = plan.alpha === 1 ? cache.get(key) : undefined;
   if (!p) {
     const blk = quantizeInt4Blocks(plan.W, K, N, bs, !st.opts.int4Asymmetric);
@@ -53,7 +53,8 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   }
   const inputs = [node.inputs[0], p.bq, p.sc];
   if (p.zp) inputs.push(p.zp);
-  const y = plan.bias ? g.uniqueName(`${label}_MatMulNBits_out`) : plan.output;
+  const product = plan.addAfter ? g.uniqueName(`${label}_product`) : plan.output;
+  const y = plan.bias ? g.uniqueName(`${label}_MatMulNBits_out`) : product;
   const nodes: Node[] = [
     {
       name: g.uniqueName(`${label}_Q4`),
@@ -72,8 +73,9 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   ];
   if (plan.bias) {
     const b = addConst(g, `${label}_bias`, Tensor.float32('', [N], plan.bias));
-    nodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, b], outputs: [plan.output], attributes: [] });
+    nodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, b], outputs: [product], attributes: [] });
   }
+  if (plan.addAfter) nodes.push(...addAfterNodes(st, label, product, plan.addAfter, plan.output));
   g.replaceNode(node, nodes);
   st.model.ensureOpset('com.microsoft', 1);
   dropIfUnused(st, wName);

@@ -350,11 +350,11 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Ma
   const t = site.tensor;
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = channelAxis(st, site.axis);
-  const key = `${wName}|${axis ?? 'tensor'}`;
+  const key = `${st.weightKey(wName)}|${axis ?? 'tensor'}`;
   let entry = cache.get(key);
   if (!entry) {
     // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
-    const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true);
+    const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true, st.opts.reduceRange);
     const wOut = g.uniqueName(`${wName}_DequantizeLinear_Output`);
     g.addNode(dqNode(g, `${wName}_DequantizeLinear`, [w.q, w.scale, w.zp], wOut, axis), { before: node });
     entry = { out: wOut, scale: w.qt.scale };

@@ -11,6 +11,11 @@
  * - gather-dq: Gather(table, ids) becomes Gather(table_quantized, ids) → DequantizeLinear with one
  *   scale per column (axis −1), so only the gathered rows are dequantized at run time.
  *
+ * Weights are found through src/ir/constants.ts. A weight computed through Identity / Reshape /
+ * Transpose … gets a fresh dequantized value that the node reads; the chain stays while others
+ * read it. One weight read by several nodes (also through different Identity outputs) is
+ * quantized once.
+ *
  * Refuses (left alone, listed as skipped): weights that are graph inputs (overridable, IR ≥ 4), not
  * float32, non-finite, smaller than minElements, excluded. Per-channel DequantizeLinear needs opset
  * ≥ 13; for opset 10–12 one scale per tensor is used; below opset 10 (no DequantizeLinear) the
@@ -18,6 +23,7 @@
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
+import { CONSTANT_CHAIN_OPS } from '../../ir/constants.js';
 import type { Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import {
@@ -106,19 +112,23 @@ function castMulNodes(st: QuantState, name: string, q: string, scale: string, zp
 export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string, string>): void {
   const g = st.graph;
   const name = site.node.inputs[site.input];
-  const prior = done.get(name);
+  const key = st.weightKey(name);
+  const prior = done.get(key);
   if (prior !== undefined) {
     site.node.inputs[site.input] = prior;
     g.touch();
+    dropIfUnused(st, name);
     return;
   }
   const t = site.tensor;
+  // a weight computed through Identity / Reshape / Transpose …: a fresh dequantized value, the chain stays for others
+  const computed = !st.consts.info(name)?.direct;
   const { qtype, symmetric } = weightFormat(st);
   const fold = foldableDequantize(st, site);
   const axis = fold ? (st.opts.perChannel ? site.axis : undefined) : channelAxis(st, site.axis, true);
   const before = t.byteLength;
   const { q, scale, zp: zp0 } = addQuantizedWeight(g, name, t.data as Float32Array, t.dims, qtype, symmetric, axis);
-  const shared = g.consumers(name).some((c) => st.excluded(c)) || g.isGraphOutput(name);
+  const shared = computed || g.consumers(name).some((c) => st.excluded(c)) || g.isGraphOutput(name);
   const outName = shared ? g.uniqueName(`${name}_dequantized`) : name;
   let zp = zp0;
   let dq: Node[];
@@ -129,6 +139,7 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
     g.nodes.unshift(...dq);
     site.node.inputs[site.input] = outName;
     g.touch();
+    dropIfUnused(st, name);
   } else if (constNode) {
     g.replaceNode(constNode, dq);
   } else {
@@ -136,9 +147,9 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
     g.nodes.unshift(...dq);
     g.touch();
   }
-  done.set(name, outName);
+  done.set(key, outName);
   if (outName === name) st.dequantized.add(name);
-  st.bytesBefore += shared ? 0 : before;
+  st.bytesBefore += shared && g.consumers(name).length ? 0 : before;
   st.bytesAfter += bytesOf(g, [q, scale, zp]);
   st.modified = true;
   st.details.push({ weight: name, node: nodeLabel(site.node), format: qtype, axis: axis ?? 'tensor', dequantize: fold ? 'Cast+Mul' : 'DequantizeLinear' });
@@ -157,14 +168,15 @@ export function applyGatherDq(st: QuantState, site: WeightSite, cache: Map<strin
   const g = st.graph;
   const node = site.node;
   const table = node.inputs[0];
-  let entry = cache.get(table);
+  const key = st.weightKey(table);
+  let entry = cache.get(key);
   if (!entry) {
     const { qtype, symmetric } = weightFormat(st);
     const axis = channelAxis(st, 1, true);
     const t = site.tensor;
     const r = addQuantizedWeight(g, table, t.data as Float32Array, t.dims, qtype, symmetric, axis);
     entry = { q: r.q, scale: r.scale, zp: r.zp, axis: axis === undefined ? undefined : -1, domain: weightDqDomain(st) };
-    cache.set(table, entry);
+    cache.set(key, entry);
     st.bytesBefore += t.byteLength;
     st.bytesAfter += bytesOf(g, [r.q, r.scale, r.zp]);
     st.details.push({ weight: table, node: nodeLabel(node), format: qtype, axis: axis === undefined ? 'tensor' : 'column' });
@@ -197,7 +209,7 @@ export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: No
     const site = q.locate(node, st);
     if (typeof site === 'string') {
       // a weight shared with a node handled earlier already reads the DequantizeLinear
-      if (node.inputs.some((i) => st.dequantized.has(i))) st.count(node.opType);
+      if (node.inputs.some((i) => readsDequantized(st, i))) st.count(node.opType);
       else st.skip(node, site);
       continue;
     }
@@ -212,6 +224,18 @@ export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: No
     }
     yield { node, site };
   }
+}
+
+/** Whether `name` is (an Identity / Reshape / … view of) a weight this run replaced by a DequantizeLinear. */
+function readsDequantized(st: QuantState, name: string): boolean {
+  const g = st.graph;
+  for (let depth = 0; name && depth < 64; depth++) {
+    if (st.dequantized.has(name)) return true;
+    const p = g.producer(name);
+    if (!p || !CONSTANT_CHAIN_OPS.includes(p.opType) || p.opType === 'Cast') return false;
+    name = p.inputs[0];
+  }
+  return false;
 }
 
 export function runWeightOnly(st: QuantState): void {
