@@ -211,24 +211,30 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
           timeBoxed = true;
         }
       }
-      const feedsN = feedsFor(specs, tpBatch, opts);
-      const tpRuns = Math.max(3, Math.ceil(runs / 5));
-      progress(`throughput at batch ${tpBatch}`);
-      const tp = await timeInterleaved(
-        sessions.map((s) => () => s.run(feedsN)),
-        {
-          warmup: box && fixed === undefined && tpBatch < batchSize ? Math.min(warmup, 1) : Math.min(warmup, 3),
-          runs: tpRuns,
-          minTimeMs: minTimeMs / 2,
-          blockSize: 3,
-          ...(box ? { maxTimeMs: box / 2, warmupMaxMs: box / 8, minRuns: 3 } : {}),
-        },
-      );
-      // batch size / median batch time: robust to the preemptions of a shared machine
-      throughput = tp.map((samples) => {
-        const med = summarize(samples).p50;
-        return med > 0 ? tpBatch! / (med / 1000) : null;
-      });
+      if (tpBatch === b1 && timeBoxed) {
+        // a model so slow that the batch fitting the box is the latency's batch: the latency runs
+        // already are the throughput runs (batch / median time, as below)
+        throughput = stats.map((x) => (x.p50 > 0 ? tpBatch! / (x.p50 / 1000) : null));
+      } else {
+        const feedsN = feedsFor(specs, tpBatch, opts);
+        const tpRuns = Math.max(3, Math.ceil(runs / 5));
+        progress(`throughput at batch ${tpBatch}`);
+        const tp = await timeInterleaved(
+          sessions.map((s) => () => s.run(feedsN)),
+          {
+            warmup: box && fixed === undefined && tpBatch < batchSize ? Math.min(warmup, 1) : Math.min(warmup, 3),
+            runs: tpRuns,
+            minTimeMs: minTimeMs / 2,
+            blockSize: 3,
+            ...(box ? { maxTimeMs: box / 2, warmupMaxMs: box / 8, minRuns: 3 } : {}),
+          },
+        );
+        // batch size / median batch time: robust to the preemptions of a shared machine
+        throughput = tp.map((samples) => {
+          const med = summarize(samples).p50;
+          return med > 0 ? tpBatch! / (med / 1000) : null;
+        });
+      }
     }
 
     let accuracy: (number | null)[] = models.map(() => null);

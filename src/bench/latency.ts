@@ -99,12 +99,19 @@ export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: Ti
   const maxTime = opts.maxTimeMs ?? Infinity;
   const minRuns = Math.max(1, Math.min(runs, opts.minRuns ?? 10));
   const warmupMax = opts.warmupMaxMs ?? Infinity;
-  for (const job of jobs) {
+  // with a time box, a slow job's blocks shrink so that one block takes about an eighth of the
+  // box (estimated from its last warm-up run), lest a single round overrun it
+  const blocks = jobs.map(() => block);
+  for (let j = 0; j < jobs.length; j++) {
     const t0 = now();
+    let last = 0;
     for (let i = 0; i < warmup; i++) {
-      await job();
+      const t1 = now();
+      await jobs[j]();
+      last = now() - t1;
       if (i >= 1 && now() - t0 >= warmupMax) break;
     }
+    if (Number.isFinite(maxTime) && warmup > 0) blocks[j] = Math.max(1, Math.min(block, Math.floor(maxTime / 8 / Math.max(last, 1e-3))));
   }
   const samples: number[][] = jobs.map(() => []);
   const start = now();
@@ -118,7 +125,8 @@ export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: Ti
     const order = jobs.map((_, i) => i);
     if (round % 2 === 1) order.reverse();
     for (const j of order) {
-      const want = minTime > 0 ? Math.min(block, maxRuns - samples[j].length) : Math.min(block, runs - samples[j].length);
+      const b = blocks[j];
+      const want = minTime > 0 ? Math.min(b, maxRuns - samples[j].length) : Math.min(b, runs - samples[j].length);
       for (let k = 0; k < want; k++) {
         const t0 = now();
         await jobs[j]();
