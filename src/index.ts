@@ -63,8 +63,11 @@ export async function save(
 
 export interface CompressOptions extends Pick<PipelineOptions, 'onPassStart' | 'onPassEnd'> {
   /**
-   * How to check that the model still loads after each modifying pass. Default: an
-   * onnxruntime-node session (src/runtime, loaded only then); `false` turns the check off.
+   * How to check that onnxruntime loads a model: the input before any pass (MlcError INPUT when it
+   * does not, nothing written), and the result after every pass that modified it (MlcError
+   * PASS_BROKE_MODEL). Default: onnxruntime-node sessions (src/runtime, loaded only then; the input
+   * is checked from its file when it came from one). `false` skips both checks and writes what the
+   * passes produce.
    */
   check?: PipelineOptions['check'];
   /**
@@ -74,6 +77,8 @@ export interface CompressOptions extends Pick<PipelineOptions, 'onPassStart' | '
    * is released at once.
    */
   keepSession?: SessionOptions;
+  /** called with the loaded (and checked) input before any pass runs; a throw stops before any write */
+  beforePasses?: (original: Model) => Promise<void> | void;
   /** write the result here (atomically); nothing is written without it */
   output?: string;
   /** allow `output` to be the input file */
@@ -104,6 +109,8 @@ export interface CompressResult {
   context: PassContext;
   /** with `keepSession`, and when a pass changed the model: its checked session (release it) */
   session?: Session;
+  /** with `keepSession`: the input's checked session (release it) */
+  originalSession?: Session;
   /** where the result was written, with its size in bytes (model file + external data) */
   output?: { path: string; bytes: number; externalDataFile?: string };
 }
@@ -170,6 +177,21 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     model = cloneModel(input);
   }
   if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+  // onnxruntime checks: one session per model state (src/runtime loads only here). The input's is
+  // created from its file when there is one (no serialized copy); with keepSession, the input's
+  // session and the result's last one are handed to the caller for the measurement
+  let keeper: SessionKeeper | undefined;
+  const keeperOf = async () => (keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic' }));
+  try {
+    if (opts.check !== false) {
+      await checkInputLoads(original, opts.check ?? (async (m) => (await keeperOf()).check(m, inputPath)), inputPath);
+      if (!opts.keepSession) await keeper?.take(original)?.release();
+    }
+    await opts.beforePasses?.(original);
+  } catch (err) {
+    await keeper?.release();
+    throw err;
+  }
   // onnxruntime is loaded only when a pass runs a model
   let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
   const run: ModelRunner = async (m, feeds, outputNames) => {
@@ -182,44 +204,61 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     signal: opts.signal,
     original,
     run,
-    calibration: firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples),
-    train: await dataset(opts.train, model),
-    validation: await dataset(opts.validation, model),
   };
-  // the load check after each modifying pass: one onnxruntime session per model state, the last
-  // one kept for the measurement when asked (src/runtime loads only when a pass modified the model)
-  let keeper: SessionKeeper | undefined;
-  const check =
-    opts.check !== undefined
-      ? opts.check
-      : async (m: Model) => {
-          keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic' });
-          await keeper.check(m);
-        };
+  // the load check after each modifying pass (the last session kept for the measurement when asked)
+  const check = opts.check !== undefined ? opts.check : async (m: Model) => (await keeperOf()).check(m);
   let passes: PassReport[];
   let session: Session | undefined;
+  let originalSession: Session | undefined;
   try {
+    context.calibration = firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples);
+    context.train = await dataset(opts.train, model);
+    context.validation = await dataset(opts.validation, model);
     ({ passes } = await runPipeline(model, resolved, context, {
       check,
       onPassStart: opts.onPassStart,
       onPassEnd: opts.onPassEnd,
     }));
-    if (opts.keepSession) session = keeper?.take(model);
+    if (opts.keepSession) {
+      session = keeper?.take(model);
+      originalSession = keeper?.take(original);
+    }
   } finally {
     await runner?.release();
     await keeper?.release();
   }
-  const result: CompressResult = { model, original, passes, context, ...(session ? { session } : {}) };
+  const result: CompressResult = { model, original, passes, context, ...(session ? { session } : {}), ...(originalSession ? { originalSession } : {}) };
   if (opts.output) {
     try {
       const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
       result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
     } catch (err) {
       await session?.release();
+      await originalSession?.release();
       throw err;
     }
   }
   return result;
+}
+
+/**
+ * onnxruntime must load the input before any pass runs (a model it rejects is refused with
+ * MlcError INPUT; `--no-check` / `check: false` skips this).
+ */
+async function checkInputLoads(model: Model, check: ((m: Model) => Promise<void>) | undefined, path: string | undefined): Promise<void> {
+  try {
+    if (check) await check(model);
+    else await (await import('./runtime/index.js')).checkModelLoads(model);
+  } catch (err) {
+    if (err instanceof MlcError && err.code === 'INTERNAL') throw err;
+    const msg = (err instanceof Error ? err.message : String(err))
+      .replace(/^.*?onnxruntime cannot load the model: /s, '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(' ');
+    throw new MlcError('INPUT', `${path ? `${path}: ` : ''}onnxruntime cannot load the input model: ${msg} (--no-check skips this check)`, { cause: err });
+  }
 }
 
 function firstSamples(ds: Dataset | undefined, n: number | undefined): Dataset | undefined {

@@ -7,20 +7,24 @@
  */
 import { MlcError } from '../errors.js';
 import type { Model } from '../ir/model.js';
+import { numElements } from '../ir/dtype.js';
 import type { Dataset } from '../passes/pass.js';
 import { createSession, type Session } from '../runtime/index.js';
 import { evaluate, type Runnable } from './accuracy.js';
 import { evaluateGates, type GateLimits } from './gates.js';
 import {
-  dataDimsOf,
+  canSynthesize,
   datasetFeeds,
   hasDynamicBatch,
   inputSpecs,
-  resolveShapes,
+  planShapes,
+  SEQUENCE_LENGTH,
   synthesizeFeeds,
+  unknownShapeMessage,
   type Feeds,
   type InputSpec,
   type ShapeOverrides,
+  type ShapePlan,
 } from './inputs.js';
 import { summarize, timeInterleaved } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report } from './report.js';
@@ -70,6 +74,13 @@ export interface MeasureOptions {
   disabledOptimizers?: string[];
   /** measure latency and throughput (default true) */
   latency?: boolean;
+  /**
+   * Measurements that run the model and fail (onnxruntime cannot load or run it, the data does not
+   * fit) leave their figures null with a warning instead of throwing (mlc compress, whose output is
+   * already written). Default false: they throw. Either way, inputs mlc cannot synthesize (unknown
+   * dims, made-up values onnxruntime rejects) skip those measurements with a warning.
+   */
+  bestEffort?: boolean;
   /** gzip every byte of large files instead of estimating from a sample (src/bench/size.ts) */
   exactGzip?: boolean;
   /**
@@ -87,6 +98,8 @@ export interface Measured {
   after: Metrics | null;
   speedup: number | null;
   settings: BenchSettings;
+  /** why figures are missing (one line each; the CLI prints them as warnings) */
+  warnings: string[];
 }
 
 function batchDim(specs: InputSpec[], shapes: ShapeOverrides): number | undefined {
@@ -99,10 +112,17 @@ function batchDim(specs: InputSpec[], shapes: ShapeOverrides): number | undefine
   return undefined;
 }
 
-function feedsFor(specs: InputSpec[], batch: number, opts: MeasureOptions): Feeds {
+function feedsFor(specs: InputSpec[], batch: number, opts: MeasureOptions, plan: ShapePlan | undefined): Feeds {
   if (opts.data) return datasetFeeds(opts.data, specs, 0, batch);
-  const shapes = resolveShapes(specs, batch, opts.shapes ?? {}, {});
-  return synthesizeFeeds(specs, shapes);
+  return synthesizeFeeds(specs, plan!.at(batch));
+}
+
+/** Largest input (elements, at batch 1) measurements make up values for. */
+const MAX_MADE_UP_ELEMENTS = 1 << 27;
+
+/** A measurement that could not be made: an MlcError other than INTERNAL (a bug). */
+function measurementError(err: unknown): err is MlcError {
+  return err instanceof MlcError && err.code !== 'INTERNAL';
 }
 
 function checkSameInputs(a: InputSpec[], b: InputSpec[]): void {
@@ -146,12 +166,32 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new MlcError('USAGE', `--batch-size must be a positive integer, got ${batchSize}`);
 
   const models = other ? [base.model, other.model] : [base.model];
-  const specs = inputSpecs(base.model);
-  if (other) checkSameInputs(specs, inputSpecs(other.model));
+  const warnings: string[] = [];
+  // `skip`: why the measurements that run the model are not made (sizes are measured regardless)
+  let skip: string | undefined;
+  let specs: InputSpec[] = [];
+  try {
+    specs = inputSpecs(base.model);
+  } catch (err) {
+    if (!(err instanceof MlcError && err.code === 'UNSUPPORTED') || opts.data) throw err;
+    skip = err.message;
+  }
+  if (other && !skip) checkSameInputs(specs, inputSpecs(other.model));
   const shapes = opts.shapes ?? {};
   const dynamic = hasDynamicBatch(specs);
   const fixed = dynamic ? undefined : batchDim(specs, shapes);
-  if (!opts.data) resolveShapes(specs, 1, shapes, dataDimsOf(undefined)); // fail early on unresolvable dims
+  let plan: ShapePlan | undefined;
+  if (!opts.data && !skip) {
+    const cannot = specs.find((s) => !canSynthesize(s));
+    plan = planShapes(specs, shapes); // throws USAGE on a --shape that does not fit
+    if (cannot) skip = `input "${cannot.name}" is ${cannot.dtype}, which mlc cannot make up values for; pass --data`;
+    else if (plan.unknown.length) skip = unknownShapeMessage(plan.unknown);
+    else {
+      // a made-up input must fit in memory (a mutated or odd model can declare 10⁹ elements)
+      const big = Object.entries(plan.at(fixed ?? 1)).find(([, d]) => numElements(d) > MAX_MADE_UP_ELEMENTS);
+      if (big) skip = `input "${big[0]}" [${big[1].join(', ')}] is too large to make up (more than ${MAX_MADE_UP_ELEMENTS} elements); pass --data or a smaller --shape`;
+    }
+  }
   const outputName = opts.data ? resolveOutputName(models, opts.outputName) : opts.outputName ?? null;
   if (!opts.data && opts.outputName) resolveOutputName(models, opts.outputName);
 
@@ -160,104 +200,151 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
   // before any timing so that it does not disturb the timed runs
   progress('measuring size');
   const benchModels = other ? [base, other] : [base];
-  const gzipOpts = { exact: opts.exactGzip };
-  const disks = benchModels.map((b) => b.disk ?? diskSize(b.model, b, gzipOpts));
+  const disks = benchModels.map((b) => b.disk ?? diskSize(b.model, b, { exact: opts.exactGzip }));
   for (const d of disks) d.catch(() => {}); // awaited below
   const params = models.map((m) => countParams(m));
 
   const sessions: Session[] = [];
   // sessions handed in are ours to release, whatever happens
   const given = benchModels.map((b) => b.session);
-  const needSessions = doLatency || !!opts.data;
   try {
     const disabledOptimizers = opts.disabledOptimizers ?? [];
-    if (needSessions) {
-      for (let i = 0; i < benchModels.length; i++) {
-        // from the file when there is one: onnxruntime reads it itself, no serialized copy in memory
-        const b = benchModels[i];
-        sessions.push(given[i] ?? (await createSession(b.path ?? b.model, { intraOpThreads: threads, disabledOptimizers })));
-        given[i] = undefined;
-      }
-    }
-    const sizes = await Promise.all(disks);
     let latency: Metrics['latencyMs'][] = models.map(() => null);
     let throughput: (number | null)[] = models.map(() => null);
     let timedRuns: number | null = null;
     let tpBatch: number | null = null;
     let timeBoxed = false;
-    if (doLatency) {
-      // a time box only when the run count is ours to choose
-      const box = opts.runs === undefined ? (opts.timeBoxMs ?? 4000) : undefined;
-      const b1 = fixed ?? 1;
-      const feeds1 = feedsFor(specs, b1, opts);
-      progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
-      const lat = await timeInterleaved(
-        sessions.map((s) => () => s.run(feeds1)),
-        { warmup, runs, minTimeMs, blockSize: 10, ...(box ? { maxTimeMs: box, warmupMaxMs: box / 4, minRuns: 10 } : {}) },
-      );
-      const stats = lat.map(summarize);
-      latency = stats.map(({ p50, p90, p99, mean, cv }) => ({ p50, p90, p99, mean, cv }));
-      timedRuns = Math.min(...stats.map((s) => s.runs));
-      timeBoxed = timedRuns < runs;
-
-      // with a time box and a dynamic batch, a batch should take about box / 8 (0.5 s) for the
-      // slowest model, estimated from its batch-1 latency (batching only makes a sample cheaper)
-      tpBatch = fixed ?? batchSize;
-      if (box && fixed === undefined) {
-        const slowest = Math.max(...stats.map((x) => x.p50));
-        const fit = Math.max(1, Math.floor(box / 8 / Math.max(slowest, 1e-6)));
-        if (fit < tpBatch) {
-          tpBatch = fit;
-          timeBoxed = true;
-        }
-      }
-      if (tpBatch === b1 && timeBoxed) {
-        // a model so slow that the batch fitting the box is the latency's batch: the latency runs
-        // already are the throughput runs (batch / median time, as below)
-        throughput = stats.map((x) => (x.p50 > 0 ? tpBatch! / (x.p50 / 1000) : null));
-      } else {
-        const feedsN = feedsFor(specs, tpBatch, opts);
-        const tpRuns = Math.max(3, Math.ceil(runs / 5));
-        progress(`throughput at batch ${tpBatch}`);
-        const tp = await timeInterleaved(
-          sessions.map((s) => () => s.run(feedsN)),
-          {
-            warmup: box && fixed === undefined && tpBatch < batchSize ? Math.min(warmup, 1) : Math.min(warmup, 3),
-            runs: tpRuns,
-            minTimeMs: minTimeMs / 2,
-            blockSize: 3,
-            ...(box ? { maxTimeMs: box / 2, warmupMaxMs: box / 8, minRuns: 3 } : {}),
-          },
-        );
-        // batch size / median batch time: robust to the preemptions of a shared machine
-        throughput = tp.map((samples) => {
-          const med = summarize(samples).p50;
-          return med > 0 ? tpBatch! / (med / 1000) : null;
-        });
-      }
-    }
-
     let accuracy: (number | null)[] = models.map(() => null);
     let agreement: number | null = null;
     let cos: number | null = null;
     let maxAbs: number | null = null;
     let samples = 0;
-    if (opts.data) {
-      const runners: Runnable[] = sessions.map((s) => ({ run: (f, names) => s.run(f, names) }));
-      const res = await evaluate(runners, opts.data, specs, outputName!, {
-        batchSize,
-        fixedBatch: fixed,
-        onProgress: (done, total) => progress(`evaluating ${done}/${total}`),
-      });
-      accuracy = res.accuracy;
-      samples = res.samples;
-      if (other) {
-        agreement = res.agreement[0];
-        cos = res.cosine[0];
-        maxAbs = res.maxAbsError[0];
+    let inputShapes: Record<string, number[]> | null = null;
+    const runsModel = !skip && (doLatency || !!opts.data);
+    try {
+      if (runsModel) {
+        for (let i = 0; i < benchModels.length; i++) {
+          // from the file when there is one: onnxruntime reads it itself, no serialized copy in memory
+          const b = benchModels[i];
+          sessions.push(given[i] ?? (await createSession(b.path ?? b.model, { intraOpThreads: threads, disabledOptimizers })));
+          given[i] = undefined;
+        }
+        const b1 = fixed ?? 1;
+        let feeds1 = feedsFor(specs, b1, opts, plan);
+        if (!opts.data) {
+          // made-up inputs may not suit the model (a shape guessed wrong, values it rejects); a
+          // sequence length mlc chose is halved until the model runs (fewer positions than 128)
+          let first: { err: MlcError; shapes: Feeds } | undefined;
+          for (let len = SEQUENCE_LENGTH; ; ) {
+            try {
+              await sessions[0].run(feeds1);
+              break;
+            } catch (err) {
+              if (!measurementError(err)) throw err;
+              first ??= { err, shapes: feeds1 };
+              if (!plan!.sequenceGuessed || len <= 1) {
+                const msg = first.err.message.replace(/^onnxruntime failed to run the model: /, '').split('\n')[0];
+                const shapes = Object.entries(first.shapes).map(([k, f]) => `${k} [${f.dims.join(', ')}]`).join(', ');
+                throw new MlcError('INPUT', `onnxruntime cannot run the model on made-up inputs (${shapes}): ${msg}; give the shapes with --shape name=dims, or pass --data`, {
+                  cause: err,
+                });
+              }
+              len = Math.floor(len / 2);
+              plan = planShapes(specs, shapes, len);
+              feeds1 = feedsFor(specs, b1, opts, plan);
+            }
+          }
+        }
+        inputShapes = Object.fromEntries(Object.entries(feeds1).map(([k, f]) => [k, [...f.dims]]));
       }
+      if (runsModel && doLatency) {
+        await Promise.all(disks).catch(() => {}); // no gzip work during the timed runs
+        // a time box only when the run count is ours to choose
+        const box = opts.runs === undefined ? (opts.timeBoxMs ?? 4000) : undefined;
+        const b1 = fixed ?? 1;
+        const feeds1 = feedsFor(specs, b1, opts, plan);
+        progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
+        const lat = await timeInterleaved(
+          sessions.map((s) => () => s.run(feeds1)),
+          { warmup, runs, minTimeMs, blockSize: 10, ...(box ? { maxTimeMs: box, warmupMaxMs: box / 4, minRuns: 10 } : {}) },
+        );
+        const stats = lat.map(summarize);
+        latency = stats.map(({ p50, p90, p99, mean, cv }) => ({ p50, p90, p99, mean, cv }));
+        timedRuns = Math.min(...stats.map((s) => s.runs));
+        timeBoxed = timedRuns < runs;
+
+        // with a time box and a dynamic batch, a batch should take about box / 8 (0.5 s) for the
+        // slowest model, estimated from its batch-1 latency (batching only makes a sample cheaper)
+        tpBatch = fixed ?? batchSize;
+        if (box && fixed === undefined) {
+          const slowest = Math.max(...stats.map((x) => x.p50));
+          const fit = Math.max(1, Math.floor(box / 8 / Math.max(slowest, 1e-6)));
+          if (fit < tpBatch) {
+            tpBatch = fit;
+            timeBoxed = true;
+          }
+        }
+        const feedsN = feedsFor(specs, tpBatch, opts, plan);
+        const tpRuns = Math.max(3, Math.ceil(runs / 5));
+        progress(`throughput at batch ${tpBatch}`);
+        try {
+          if (tpBatch === b1 && timeBoxed) {
+            // so slow a model that the batch fitting the box is the latency's batch: the latency
+            // runs already are the throughput runs (batch / median time, as below)
+            throughput = stats.map((x) => (x.p50 > 0 ? tpBatch! / (x.p50 / 1000) : null));
+          } else {
+            const tp = await timeInterleaved(
+              sessions.map((s) => () => s.run(feedsN)),
+              {
+                warmup: box && fixed === undefined && tpBatch < batchSize ? Math.min(warmup, 1) : Math.min(warmup, 3),
+                runs: tpRuns,
+                minTimeMs: minTimeMs / 2,
+                blockSize: 3,
+                ...(box ? { maxTimeMs: box / 2, warmupMaxMs: box / 8, minRuns: 3 } : {}),
+              },
+            );
+            // batch size / median batch time: robust to the preemptions of a shared machine
+            throughput = tp.map((samples) => {
+              const med = summarize(samples).p50;
+              return med > 0 ? tpBatch! / (med / 1000) : null;
+            });
+          }
+        } catch (err) {
+          // a model that runs at batch 1 but not at this batch (a Reshape to a fixed batch, ...)
+          if (opts.data || !measurementError(err)) throw err;
+          warnings.push(`throughput not measured: onnxruntime cannot run the model on made-up inputs at batch ${tpBatch}: ${err.message.split('\n')[0]}`);
+          tpBatch = null;
+        }
+      }
+
+      if (runsModel && opts.data) {
+        const runners: Runnable[] = sessions.map((s) => ({ run: (f, names) => s.run(f, names) }));
+        const res = await evaluate(runners, opts.data, specs, outputName!, {
+          batchSize,
+          fixedBatch: fixed,
+          onProgress: (done, total) => progress(`evaluating ${done}/${total}`),
+        });
+        accuracy = res.accuracy;
+        samples = res.samples;
+        if (other) {
+          agreement = res.agreement[0];
+          cos = res.cosine[0];
+          maxAbs = res.maxAbsError[0];
+        }
+      }
+    } catch (err) {
+      // made-up inputs that do not fit are not the user's error; with data, only in best-effort mode
+      const madeUp = !opts.data && err instanceof MlcError && err.code === 'INPUT' && /made-up inputs/.test(err.message);
+      if (!measurementError(err) || !(opts.bestEffort || madeUp)) throw err;
+      skip = err.message;
+    }
+    if (skip) {
+      const missing = [doLatency && latency[0] === null ? 'latency' : '', opts.data && samples === 0 ? 'accuracy and fidelity' : ''].filter(Boolean);
+      if (missing.length) warnings.push(`${missing.join(' and ')} not measured: ${skip}`);
+      else skip = undefined;
     }
 
+    const sizes = await Promise.all(disks);
     const metrics = (i: number): Metrics => ({
       sizeBytes: sizes[i].sizeBytes,
       gzipBytes: sizes[i].gzipBytes,
@@ -285,8 +372,11 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         samples,
         outputName,
         disabledOptimizers: opts.disabledOptimizers ?? [],
+        inputShapes,
+        notMeasured: skip ?? null,
         ...(timeBoxed ? { timeBoxMs: opts.timeBoxMs ?? 4000 } : {}),
       },
+      warnings,
     };
   } finally {
     for (const s of [...sessions, ...given]) {

@@ -70,6 +70,10 @@ export interface BenchSettings {
   outputName: string | null;
   /** onnxruntime graph transformers turned off for every session ([] = onnxruntime's stock set) */
   disabledOptimizers: string[];
+  /** the input shapes latency was measured with (batch 1, or the model's fixed batch); null when the model was not run */
+  inputShapes?: Record<string, number[]> | null;
+  /** why latency (and, with data, accuracy and fidelity) were not measured; null when they were */
+  notMeasured?: string | null;
 }
 
 export interface Report {
@@ -263,6 +267,10 @@ function settingsLine(r: Report): string {
   }
   if (s.samples) parts.push(`${s.samples} samples${s.outputName ? ` on output "${s.outputName}"` : ''}`);
   if (s.disabledOptimizers?.length) parts.push(`onnxruntime transformers off: ${s.disabledOptimizers.join(', ')}`);
+  if (s.inputShapes && s.runs !== null) {
+    parts.push(`inputs ${Object.entries(s.inputShapes).map(([k, d]) => `${k} [${d.join(', ')}]`).join(', ')}`);
+  }
+  if (s.notMeasured) parts.push(`not measured: ${s.notMeasured}`);
   const sampled = [r.before, r.after].filter((m): m is Metrics => !!m?.gzipSampled);
   if (sampled.length) {
     const f = (m: Metrics) => `${pctShort(m.gzipSampled!.fraction)} of ${formatBytes(m.sizeBytes)}, ±${pctShort(m.gzipSampled!.relStdErr)}`;

@@ -14,9 +14,9 @@ import { appendFile } from 'node:fs/promises';
 import { MlcError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { Dataset } from '../passes/pass.js';
-import type { BenchModel, GateLimits, MeasureOptions, PassReport, Report } from '../bench/index.js';
+import type { BenchModel, GateLimits, MeasureOptions, Measured, PassReport, Report } from '../bench/index.js';
 import { GATE_FLAGS, checkGateRequirements, parseGateFlags } from '../bench/gates.js';
-import { parseShapeFlags } from '../bench/inputs.js';
+import { checkShapeOverrides, inputSpecs, parseShapeFlags } from '../bench/inputs.js';
 import { boundary, loadInput, namingFile } from './run.js';
 import type { Ui } from './ui.js';
 
@@ -143,26 +143,52 @@ export async function loadMeasureData(setup: MeasureSetup, model: Model, ui: Ui)
   return data;
 }
 
-/** Measure, print the report, write the markdown, print failed gates; returns the exit code. */
+/** Check --shape against the model's tensor inputs (names, ranks, fixed dims) before any work: USAGE. */
+export function checkMeasureShapes(setup: MeasureSetup, model: Model): void {
+  const shapes = setup.options.shapes ?? {};
+  if (Object.keys(shapes).length === 0) return;
+  // inputs that are not tensors are left out: the measurements that run the model skip them with a warning
+  const specs = inputSpecs(model, { tensorsOnly: true });
+  checkShapeOverrides(specs, shapes);
+}
+
+/**
+ * Measure, print the report, write the markdown, print failed gates; returns the exit code.
+ * `bestEffort` (mlc compress, after writing): a measurement that fails is a warning and its figures
+ * are "not measured", so the exit code is 0, or 1 when a gate fails or cannot be evaluated.
+ */
 export async function measureAndReport(
   ui: Ui,
   setup: MeasureSetup,
-  args: { input: string; output: string | null; passes?: PassReport[]; base: BenchModel; other?: BenchModel; data?: Dataset },
+  args: { input: string; output: string | null; passes?: PassReport[]; base: BenchModel; other?: BenchModel; data?: Dataset; bestEffort?: boolean },
 ): Promise<{ report: Report; code: number }> {
   const bench = await import('../bench/index.js');
-  const measured = await bench.measureModels(args.base, args.other, {
-    ...setup.options,
-    data: args.data,
-    onProgress: (m) => ui.progress(m),
-  });
+  const opts = { ...setup.options, data: args.data, bestEffort: args.bestEffort, onProgress: (m: string) => ui.progress(m) };
+  let measured: Measured;
+  try {
+    measured = await bench.measureModels(args.base, args.other, opts);
+  } catch (err) {
+    if (!args.bestEffort || !(err instanceof MlcError) || err.code === 'INTERNAL') throw err;
+    // sizes only (they need no session); the gates that need the rest fail as "not measured"
+    measured = await bench.measureModels(args.base, args.other, { ...opts, data: undefined, latency: false });
+    measured.warnings.unshift(`latency, accuracy and fidelity not measured: ${err.message}`);
+    measured.settings.notMeasured = err.message;
+  }
   ui.clearProgress();
+  for (const w of measured.warnings) ui.warn(w);
   const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
   if (ui.json) ui.printJson(bench.reportDocument(report));
   else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
   const md = bench.reportToMarkdown(report);
   if (setup.reportPath) {
     const { writeFileAtomic } = await import('../util/fs.js');
-    await writeFileAtomic(setup.reportPath, md);
+    try {
+      await writeFileAtomic(setup.reportPath, md);
+    } catch (err) {
+      // after mlc compress wrote its output, a report that cannot be written is no input error
+      if (!args.bestEffort) throw err;
+      ui.warn(`cannot write the report ${setup.reportPath}: ${(err as Error).message}`);
+    }
   }
   const summary = process.env.GITHUB_STEP_SUMMARY;
   if (summary) {

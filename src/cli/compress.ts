@@ -9,6 +9,11 @@
  * Default output: `<name><suffix>.onnx` beside the input, the suffix being the pass's
  * `cli.outputSuffix` when one pass runs (e.g. `_int8`), `_compressed` for several, and `_copy`
  * for a plain re-export. The input is never overwritten without --force; an existing output is.
+ *
+ * Exit codes: 2 (usage / input error) only before anything is written: the flags, the recipe, the
+ * input model (onnxruntime must load it unless --no-check), --data and --shape are all checked
+ * before the first pass. After the write, a measurement that cannot be made is a warning and the
+ * figure is "not measured" (a gate that needs it fails: exit 1).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -16,7 +21,8 @@ import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../errors.js';
 import type { Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
-import { addMeasureOptions, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
+import type { Dataset } from '../passes/pass.js';
+import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
 import { boundary, namingFile } from './run.js';
 
 /** Read a recipe file: a JSON list of {pass, options}. */
@@ -84,6 +90,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .option('--train-data <file>', 'training data for distillation')
     .option('--val-data <file>', 'validation data')
     .addOption(new Option('--seed <n>', 'random seed').default(42).argParser(parseSeed))
+    .option('--no-check', 'skip the onnxruntime checks (the input before any pass, the result after each pass) and write what the passes produce')
     .option('--json', 'print the report as one JSON document on stdout');
   // measurements of the original and the result, the report and the CI gates (shared with mlc bench)
   // (--batch-size is distillation's here; measurements use batch 64)
@@ -99,10 +106,11 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
   }
   cmd.action((file: string, _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
-      const { compress } = await import('../index.js');
+      const { compress, checkOutputPath } = await import('../index.js');
       // bad measurement / gate flags and an unreadable --data fail before any work
       const setup = measureSetup(flags, { compare: true, batchSize: false });
       await precheckMeasureData(setup);
+      if (setup.reportPath) await checkOutputPath(setup.reportPath);
       let steps: { pass: Pass<any> | string; options: unknown }[];
       if (typeof flags.recipe === 'string') {
         const fromFlags = stepsFromFlags(passes, flags);
@@ -127,8 +135,16 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       inputDisk.catch(() => {}); // a bad input fails in compress() with a better message
       // the result's load check creates the session the measurement then uses (latency, data)
       const measureSessions = setup.options.latency !== false || !!setup.dataPath;
+      // everything the measurements need from the user is checked before any pass runs: once the
+      // output is written, the exit code is 0 or 1 (a gate), never an input error
+      let data: Dataset | undefined;
       const result = await compress(file, steps, {
         output,
+        check: flags.check === false ? false : undefined,
+        beforePasses: async (original) => {
+          data = await loadMeasureData(setup, original, ui);
+          checkMeasureShapes(setup, original);
+        },
         force: !!flags.force,
         externalData: !!flags.externalData,
         calibration: flags.calibrationData as string | undefined,
@@ -146,12 +162,12 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       });
       ui.clearProgress();
       const out = result.output!;
-      const data = await loadMeasureData(setup, result.original, ui);
       const { code } = await measureAndReport(ui, setup, {
+        bestEffort: true,
         input: file,
         output: out.path,
         passes: result.passes,
-        base: { model: result.original, path: file, disk: inputDisk },
+        base: { model: result.original, path: file, disk: inputDisk, session: result.originalSession },
         other: {
           model: result.model,
           path: out.path,

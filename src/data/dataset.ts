@@ -5,7 +5,8 @@
  *
  * Checks, each failing with MlcError('INPUT') that names the input, what the model wants and what
  * the file has: an input the file lacks, a dtype other than the model's, a rank or a fixed
- * dimension other than the model's, inputs whose batch sizes differ, labels that are not integers
+ * dimension other than the model's (dimension 0 excepted: it counts the samples, whatever batch
+ * size the model fixes), inputs whose batch sizes differ, labels that are not integers
  * or do not match the batch size.
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
@@ -150,7 +151,9 @@ function checkInput(v: ValueInfo, a: NdArray, source: string, symbols: Map<strin
     throw new MlcError('INPUT', `${where}: the model wants ${wantText(v)}, the file has ${hasText(a)}: wrong rank`);
   }
   shape.forEach((d, i) => {
-    if (typeof d === 'number' && d >= 0 && a.dims[i] !== d) {
+    // dimension 0 is the sample count: a model with a fixed batch (e.g. 1) runs the samples that
+    // many at a time
+    if (i > 0 && typeof d === 'number' && d >= 0 && a.dims[i] !== d) {
       throw new MlcError('INPUT', `${where}: the model wants ${wantText(v)}, the file has ${hasText(a)}: dimension ${i} must be ${d}`);
     }
     if (typeof d === 'string' && d !== '') {

@@ -154,6 +154,36 @@ export class Constants {
   }
 
   /**
+   * Readers, other than `allowed`, of the values behind `names` along their data path (the name,
+   * each chain node's data input, the stored source): who else would see a change to that weight.
+   * The chain nodes themselves count as allowed; shape operands (a Reshape's shape) are not
+   * followed. A graph output on the path is reported as `'graph output'`.
+   */
+  outsideReaders(names: string[], allowed: Iterable<Node>): (Node | 'graph output')[] {
+    const g = this.graph;
+    const ok = new Set(allowed);
+    const path = new Set<string>();
+    for (const n of names) {
+      const info = this.info(n);
+      if (!info) continue;
+      for (const c of info.chain) ok.add(c);
+      let v = n;
+      for (let d = 0; v && d < 64; d++) {
+        path.add(v);
+        const p = g.producer(v);
+        if (!p || !info.chain.includes(p)) break;
+        v = p.inputs[0];
+      }
+    }
+    const out: (Node | 'graph output')[] = [];
+    for (const v of path) {
+      if (g.isGraphOutput(v)) out.push('graph output');
+      for (const c of g.consumers(v)) if (!ok.has(c) && !out.includes(c)) out.push(c);
+    }
+    return out;
+  }
+
+  /**
    * Remove what made `name` (its Constant node, initializer, or evaluated chain) when nothing reads
    * it any more, walking back through the chain. Graph inputs and graph outputs are never removed.
    * Returns the number of nodes and initializers removed.

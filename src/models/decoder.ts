@@ -59,29 +59,30 @@ export interface DecoderOptions {
   seed?: number;
 }
 
-/** Mulberry32 + Box–Muller: a seeded standard-normal generator. */
-function normalRng(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
+/**
+ * Seeded normal(0, std) fill: Mulberry32 uniforms, Box–Muller pairs, written straight into the
+ * array (no per-sample closure calls: GPT-2 small draws 124 M samples).
+ */
+function normalFiller(seed: number): (a: Float32Array, std: number) => void {
+  let state = seed >>> 0;
+  return (a, std) => {
+    let s = state;
+    const n = a.length;
+    for (let i = 0; i < n; i += 2) {
+      s = (s + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(s ^ (s >>> 15), s | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      const u = (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297; // (0, 1)
+      s = (s + 0x6d2b79f5) >>> 0;
+      t = Math.imul(s ^ (s >>> 15), s | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      const v = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      const r = Math.sqrt(-2 * Math.log(u)) * std;
+      const w = 2 * Math.PI * v;
+      a[i] = r * Math.cos(w);
+      if (i + 1 < n) a[i + 1] = r * Math.sin(w);
     }
-    let u = 0;
-    while (u === 0) u = uniform();
-    const v = uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
+    state = s;
   };
 }
 
@@ -111,7 +112,7 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
   if (!decomposed && opset < 17) throw new RangeError('LayerNormalization needs opset ≥ 17 (use decomposedLayerNorm)');
   if (opts.seq !== undefined && opts.seq > ctxLen) throw new RangeError(`seq (${opts.seq}) exceeds ctx (${ctxLen})`);
   const hd = H / nh;
-  const randn = normalRng(opts.seed ?? 1234);
+  const fillNormal = normalFiller(opts.seed ?? 1234);
 
   const b = new ModelBuilder({ opset, name: 'decoder' });
   const g = b.graph;
@@ -122,8 +123,7 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
     return g.addInitializer(t);
   };
   const normal = (std: number) => (a: Float32Array) => {
-    if (std === 0) return;
-    for (let i = 0; i < a.length; i++) a[i] = randn() * std;
+    if (std !== 0) fillNormal(a, std);
   };
   const constant = (v: number) => (a: Float32Array) => a.fill(v);
   const scalar = (name: string, v: number) => b.init(name, [], [v]);

@@ -7,6 +7,11 @@
  *            stage after the first has stride 2 and a Conv 1×1 stride 2 → BN shortcut
  *   head     GlobalAveragePool → Flatten → Gemm (transB = 1, [classes, C] weight, bias)
  *
+ * With `layout: 'nhwc'` it is tf2onnx's form of a Keras model instead: input [batch, image, image,
+ * 3] with a Transpose to NCHW in front, the pooling a ReduceMean over the spatial axes (axes an
+ * attribute before opset 18, an input from 18 on) and a MatMul + Add head with a [C, classes]
+ * weight.
+ *
  * Input `input` [batch, 3, image, image] (or [batch, 3, height, width] with `dynamicSize`), output
  * `logits` [batch, classes]. Conv weights are He-normal, BatchNorm statistics random around
  * (0, 1) so that folding or skipping them would show. Names follow torchvision's export
@@ -29,6 +34,8 @@ export interface ResNetOptions extends CommonOptions {
   dynamicSize?: boolean;
   inChannels?: number;
   classes?: number;
+  /** 'nchw' (torch, default) or 'nhwc' (tf2onnx: channels-last input, ReduceMean pooling, MatMul head) */
+  layout?: 'nchw' | 'nhwc';
 }
 
 export function buildResNet(opts: ResNetOptions = {}): Model {
@@ -69,8 +76,11 @@ export function buildResNet(opts: ResNetOptions = {}): Model {
   };
   const relu = (x: string, node: string) => b.op('Relu', [x], {}, { name: `${node}/Relu` });
 
-  const x0 = b.input('input', DataType.FLOAT, opts.dynamicSize ? ['batch', inC, 'height', 'width'] : ['batch', inC, image, image]);
-  let x = relu(bn(conv(x0, 'conv1', '/conv1', inC, channels[0], 7, 2), 'bn1', '/bn1', channels[0]), '/relu');
+  const nhwc = opts.layout === 'nhwc';
+  const [hd, wd] = opts.dynamicSize ? ['height', 'width'] : [image, image];
+  const x0 = b.input('input', DataType.FLOAT, nhwc ? ['batch', hd, wd, inC] : ['batch', inC, hd, wd]);
+  const xin = nhwc ? b.op('Transpose', [x0], { perm: [0, 3, 1, 2] }, { name: '/Transpose' }) : x0;
+  let x = relu(bn(conv(xin, 'conv1', '/conv1', inC, channels[0], 7, 2), 'bn1', '/bn1', channels[0]), '/relu');
   x = b.op('MaxPool', [x], { ceil_mode: 0, kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [2, 2] }, { name: '/maxpool/MaxPool' });
   let c = channels[0];
   for (let s = 0; s < channels.length; s++) {
@@ -89,16 +99,28 @@ export function buildResNet(opts: ResNetOptions = {}): Model {
       c = cout;
     }
   }
-  const pooled = b.op('GlobalAveragePool', [x], {}, { name: '/avgpool/GlobalAveragePool' });
-  const flat = b.op('Flatten', [pooled], { axis: 1 }, { name: '/Flatten' });
-  const fcw = b.init('fc.weight', [classes, c], normalArray(randn, classes * c, Math.sqrt(1 / c)));
-  const fcb = b.init('fc.bias', [classes], normalArray(randn, classes, 0.01));
-  const logits = b.op('Gemm', [flat, fcw, fcb], { alpha: 1, beta: 1, transB: 1 }, { name: '/fc/Gemm', types: { alpha: AttrType.FLOAT, beta: AttrType.FLOAT } });
+  let logits: string;
+  if (nhwc) {
+    const pooled =
+      opset >= 18
+        ? b.op('ReduceMean', [x, b.ints('/avgpool/axes', [2, 3])], { keepdims: 0 }, { name: '/avgpool/ReduceMean' })
+        : b.op('ReduceMean', [x], { axes: [2, 3], keepdims: 0 }, { name: '/avgpool/ReduceMean' });
+    const fcw = b.init('dense/kernel', [c, classes], normalArray(randn, classes * c, Math.sqrt(1 / c)));
+    const fcb = b.init('dense/bias', [classes], normalArray(randn, classes, 0.01));
+    logits = b.op('Add', [b.op('MatMul', [pooled, fcw], {}, { name: '/dense/MatMul' }), fcb], {}, { name: '/dense/BiasAdd' });
+  } else {
+    const pooled = b.op('GlobalAveragePool', [x], {}, { name: '/avgpool/GlobalAveragePool' });
+    const flat = b.op('Flatten', [pooled], { axis: 1 }, { name: '/Flatten' });
+    const fcw = b.init('fc.weight', [classes, c], normalArray(randn, classes * c, Math.sqrt(1 / c)));
+    const fcb = b.init('fc.bias', [classes], normalArray(randn, classes, 0.01));
+    logits = b.op('Gemm', [flat, fcw, fcb], { alpha: 1, beta: 1, transB: 1 }, { name: '/fc/Gemm', types: { alpha: AttrType.FLOAT, beta: AttrType.FLOAT } });
+  }
   b.output(logits, floatType(opts), ['batch', classes], 'logits');
   return finish(b, opts);
 }
 
 /** A batch of images uniform in [−1, 1) (`size` overrides the side for `dynamicSize` models). */
 export function resnetInputs(opts: ResNetOptions, batch: number, seed = 1, size = opts.image ?? 224): Record<string, SampleArray> {
-  return { input: floatSample([batch, opts.inChannels ?? 3, size, size], floatType(opts), uniformRng(seed)) };
+  const c = opts.inChannels ?? 3;
+  return { input: floatSample(opts.layout === 'nhwc' ? [batch, size, size, c] : [batch, c, size, size], floatType(opts), uniformRng(seed)) };
 }

@@ -16,8 +16,9 @@
  * leaves the model exactly as it was.
  *
  * Skips (modified: false, the reason in `skipped`): a student with a node the tfjs executor does
- * not translate (control flow, an op outside its table, an attribute form it refuses), and a run
- * that changes nothing (0 epochs, or no epoch better than the start).
+ * not translate (control flow, an op outside its table, an attribute form it refuses), anything
+ * else training does not handle (float16 inputs, no float32 weight: UNSUPPORTED from src/train),
+ * and a run that changes nothing (0 epochs, or no epoch better than the start).
  * Refuses (MlcError): no training data (USAGE), a student whose inputs / outputs do not match the
  * teacher's (INPUT).
  */
@@ -212,6 +213,8 @@ export async function runDistill(target: Model, o: DistillOptions, ctx: PassCont
   );
   } catch (e) {
     if (e instanceof UntrainableNodeError) return refuse([{ node: e.node, reason: e.why }]);
+    // something else distillation does not handle (a float16 input, no float32 weight, ...)
+    if (e instanceof MlcError && e.code === 'UNSUPPORTED') return refuse([{ node: '(model)', reason: e.message }]);
     throw e;
   }
 

@@ -14,7 +14,9 @@
  *     pads, dilations, auto_pad, then a 1×1 Conv(·, P as [Cout,r,1…], b) carrying the bias.
  * Rank: `ratio` → r = round(ratio · min(rows, cols)); `energy` → the smallest r whose singular
  * values keep that fraction of Σσ² (= ‖S‖_F²). A weight read by several nodes (tied weights) is
- * factored once and every reader is rewritten, if all of them can be.
+ * factored once and every reader is rewritten, if all of them can be. Weights are found through
+ * src/ir/constants.ts (behind Identity / Cast / Reshape / Transpose …); readers of one tensor through
+ * different Identity outputs share it, and the chain goes once nothing reads it.
  *
  * Left alone, with a Skip: nodes with no constant weight, non-float32/float64 or non-2-D weights,
  * grouped Convs, weights also read by a node that cannot be rewritten (other op, excluded, other
@@ -35,6 +37,7 @@ import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { attrInt, AttrType, type Attribute, type Node } from '../ir/node.js';
+import { Constants } from '../ir/constants.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
 import { cholesky, gemm, solveLowerTransposed, transpose } from '../math/matmul.js';
@@ -276,14 +279,11 @@ function round(x: number, d = 6): number {
 
 export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassContext): Promise<PassResult> {
   const g = model.graph;
+  // weights behind Identity / Cast / Reshape / Transpose … count too (src/ir/constants.ts); IR < 4
+  // lists every initializer as an input, and there it is still a weight
   const legacy = model.irVersion < 4;
-  const constOf = (name: string): Tensor | undefined => {
-    if (!name) return undefined;
-    const c = g.constantValue(name);
-    if (c) return c;
-    // IR < 4: every initializer is also listed as an input; it is still a weight
-    return legacy ? g.initializers.get(name) : undefined;
-  };
+  const consts = new Constants(g, { legacyInitializers: legacy });
+  const constOf = (name: string): Tensor | undefined => consts.get(name);
   const paramsBefore = countParams(model).params;
   const skipped: Skip[] = [];
   const details: Detail[] = [];
@@ -296,8 +296,10 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
       skipped.push({ node: label, reason: a });
       continue;
     }
-    let l = groups.get(a.weight);
-    if (!l) groups.set(a.weight, (l = []));
+    // one group per weight value: readers of one tensor through different Identity outputs share it
+    const key = consts.info(a.weight)?.key ?? a.weight;
+    let l = groups.get(key);
+    if (!l) groups.set(key, (l = []));
     l.push(a);
   }
 
@@ -306,13 +308,15 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   let svdMs = 0;
   let factoredBefore = 0;
   let factoredAfter = 0;
-  for (const [weight, sites] of groups) {
+  for (const sites of groups.values()) {
     ctx?.signal?.throwIfAborted();
+    const weight = sites[0].weight;
+    const names = [...new Set(sites.map((s) => s.weight))];
     const labels = sites.map((s) => s.node.name || s.node.opType);
     const skipAll = (reason: string) => {
       for (const l of labels) skipped.push({ node: l, reason });
     };
-    const excluded = sites.filter((s) => isExcluded(s.node.name, opts.exclude) || isExcluded(weight, opts.exclude));
+    const excluded = sites.filter((s) => isExcluded(s.node.name, opts.exclude) || isExcluded(s.weight, opts.exclude));
     if (excluded.length) {
       for (const s of sites) {
         const reason = excluded.includes(s) ? 'excluded' : `weight ${weight} is shared with an excluded node`;
@@ -320,8 +324,9 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
       }
       continue;
     }
-    const readers = g.consumers(weight);
-    const foreign = readers.filter((r) => !sites.some((s) => s.node === r));
+    // other readers of the weight (also through the Identity / Reshape / … chain it comes from)
+    const outside = consts.outsideReaders(names, sites.map((s) => s.node));
+    const foreign = outside.filter((r): r is Node => r !== 'graph output');
     if (foreign.length) {
       skipAll(`weight ${weight} is also read by ${foreign.map((r) => `${r.name || '?'} (${r.opType})`).slice(0, 3).join(', ')}`);
       continue;
@@ -330,7 +335,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
       skipAll(`weight ${weight} is read both as a Conv filter and as a matrix`);
       continue;
     }
-    if (g.isGraphOutput(weight)) {
+    if (outside.length) {
       skipAll(`weight ${weight} is a graph output`);
       continue;
     }
@@ -416,7 +421,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
       g.inputs.push({ name: Q.name, type: tensorType(t.dtype, [...Q.dims]) });
     }
     for (const s of sites) rewrite(g, s, { rank: r, P, Q });
-    removeWeight(g, weight);
+    for (const n of names) consts.removeIfUnused(n);
     const ms = performance.now() - t0;
     svdMs += ms;
     const after = r * (rows + cols);
@@ -470,8 +475,8 @@ async function activationWhiteners(model: Model, groups: Map<string, Site[]>, op
     throw new MlcError('USAGE', 'lowrank: the data-aware mode needs data (--calibration-data or --train-data)');
   }
   const sites: Site[] = [];
-  for (const [weight, ss] of groups) {
-    if (ss.length !== 1 || isExcluded(weight, opts.exclude) || isExcluded(ss[0].node.name, opts.exclude)) continue;
+  for (const ss of groups.values()) {
+    if (ss.length !== 1 || isExcluded(ss[0].weight, opts.exclude) || isExcluded(ss[0].node.name, opts.exclude)) continue;
     const role = ss[0].role;
     if ((role.op === 'matmul' || role.op === 'gemm') && role.side === 'right') sites.push(ss[0]);
   }
@@ -499,18 +504,6 @@ async function activationWhiteners(model: Model, groups: Map<string, Site[]>, op
     out.set(s.node, cholesky(C, K));
   }
   return out;
-}
-
-/** Drop a weight nobody reads any more (initializer, its legacy input entry, or its Constant node). */
-function removeWeight(g: Graph, name: string): void {
-  if (g.consumers(name).length || g.isGraphOutput(name)) return;
-  if (g.initializers.has(name)) {
-    g.initializers.delete(name);
-    g.inputs = g.inputs.filter((i) => i.name !== name);
-    return;
-  }
-  const p = g.producer(name);
-  if (p && p.opType === 'Constant' && p.outputs.length === 1) g.removeNode(p);
 }
 
 export const lowrankPass: Pass<LowRankOptions> = {

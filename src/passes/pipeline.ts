@@ -52,7 +52,7 @@ export interface PipelineOptions {
   onPassEnd?: (report: PassReport, index: number, total: number) => void;
   /**
    * Hold each pass to `modified: false` by hashing the model before and after it (default true;
-   * about 1 s per GB of weights and pass).
+   * about 0.6 s per GB of weights and pass).
    */
   verifyUnchanged?: boolean;
 }

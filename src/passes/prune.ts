@@ -33,7 +33,7 @@ import { cloneModel } from '../ir/clone.js';
 import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
-import { FLOAT_TYPES, Layer, markLegacyInitializers, selectLayers, syncInitializerInputs } from './prune/layers.js';
+import { FLOAT_TYPES, Layer, markLegacyInitializers, materializeLayers, selectLayers, syncInitializerInputs } from './prune/layers.js';
 import { refitLayers } from './prune/reconstruct.js';
 import { toSparseInitializers } from './prune/storage.js';
 
@@ -186,9 +186,11 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
   const data = ctx?.calibration ?? ctx?.train;
   if (opts.reconstruct && (!data || !ctx?.run))
     throw new MlcError('USAGE', 'prune: reconstruct needs samples (--calibration-data or --train-data)');
-  const original = opts.reconstruct ? cloneModel(model) : undefined;
   markLegacyInitializers(g, model.irVersion);
   const { layers, skipped } = selectLayers(g, opts);
+  // weights found behind Identity / Reshape / Transpose … get a stored initializer to edit in place
+  const materialized = materializeLayers(g, layers);
+  const original = opts.reconstruct ? cloneModel(model) : undefined;
   const modelBefore = floatParams(g);
   const stats: Record<string, number | string> = {
     pattern: opts.pattern,
@@ -198,7 +200,8 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     paramsBefore: modelBefore.params,
     nonzeroParamsBefore: modelBefore.nonzero,
   };
-  let modified = false;
+  let modified = materialized > 0;
+  if (materialized) stats.materializedWeights = materialized;
   let details: Record<string, unknown>[] = [];
   let refit: { keepCols?: Map<string, number[]>; weights: Set<string>; masked: boolean } | undefined;
 

@@ -267,6 +267,10 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
   // --- backend and executor ---------------------------------------------------------------------
   let { tf, backend } = await useBackend(cfg.backend ?? 'auto');
   let exec = new GraphExecutor(tf, student);
+  if (exec.variables.size === 0) {
+    exec.dispose();
+    throw new MlcError('UNSUPPORTED', 'the student has no trainable float32 weights (float16 and quantized weights are not trained)');
+  }
   const logits = exec.logitsOf(output).name;
   const probe = () => {
     const n = Math.min(2, trainIdx.length);

@@ -196,7 +196,8 @@ describe('mlc bench', () => {
     }
   });
 
-  it('dynamic dims need --shape (clear error), and work with it', async () => {
+  it('dynamic dims: a sequence-like name gets 128; an unknown dim skips latency with one warning naming --shape; --shape sets it', async () => {
+    // (issue 17: this used to exit 2 "give the shape with --shape"; measurements now take what the model says)
     const b = new ModelBuilder();
     const inp = b.input('seq', DataType.FLOAT, ['batch', 'len', 4]);
     b.output(b.op('ReduceMean', [b.op('Relu', [inp])], { keepdims: 0, axes: [1] }, {}), DataType.FLOAT, ['batch', 4], 'out');
@@ -204,12 +205,37 @@ describe('mlc bench', () => {
     m.opsetImports = [{ domain: '', version: 13 }];
     const p = join(dir, 'dyn.onnx');
     await saveModel(m, p);
-    const r = mlc(['bench', p, ...FAST]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/input "seq" \[batch, len, 4\] has dynamic "len" \(dimension 1\); give the shape with --shape seq=1,N,4/);
-    const ok = mlc(['bench', p, '--shape', 'seq=1,7,4', '--json', ...FAST]);
+    const r = mlc(['bench', p, '--json', ...FAST]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(json(r.stdout).settings.inputShapes).toEqual({ seq: [1, 128, 4] });
+    expect(json(r.stdout).before.latencyMs.p50).toBeGreaterThan(0);
+
+    const b2 = new ModelBuilder();
+    const img = b2.input('img', DataType.FLOAT, ['batch', 'rows', 4]);
+    b2.output(b2.op('ReduceMean', [b2.op('Relu', [img])], { keepdims: 0, axes: [1] }, {}), DataType.FLOAT, ['batch', 4], 'out');
+    const m2 = b2.build();
+    m2.opsetImports = [{ domain: '', version: 13 }];
+    const p2 = join(dir, 'dyn2.onnx');
+    await saveModel(m2, p2);
+    const w = mlc(['bench', p2, '--json', ...FAST]);
+    expect(w.code, w.stderr).toBe(0);
+    const lines = w.stderr.trimEnd().split('\n');
+    expect(lines, w.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/warning: latency not measured: input "img" \[batch, rows, 4\] has dynamic "rows" \(dimension 1\); give it with --shape img=1,N,4/);
+    const doc = json(w.stdout);
+    expect(doc.before.latencyMs).toBeNull();
+    expect(doc.before.sizeBytes).toBeGreaterThan(0);
+    expect(doc.settings.notMeasured).toMatch(/--shape img=/);
+    // a latency gate that cannot be evaluated fails (exit 1), it does not pass silently
+    const gated = mlc(['bench', p2, '--max-latency', '1s', ...FAST]);
+    expect(gated.code).toBe(1);
+    expect(gated.stderr).toMatch(/gate max-latency failed: actual not measured/);
+
+    const ok = mlc(['bench', p2, '--shape', 'img=1,7,4', '--json', ...FAST]);
     expect(ok.code).toBe(0);
     expect(json(ok.stdout).before.latencyMs.p50).toBeGreaterThan(0);
+    expect(json(ok.stdout).settings.inputShapes).toEqual({ img: [1, 7, 4] });
   });
 });
 

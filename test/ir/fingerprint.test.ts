@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { cloneModel } from '../../src/ir/clone.js';
 import { fingerprintModel } from '../../src/ir/fingerprint.js';
+import { DataType } from '../../src/ir/dtype.js';
 import { Graph } from '../../src/ir/graph.js';
+import { Tensor } from '../../src/ir/tensor.js';
 import { subgraphsOf } from '../../src/ir/node.js';
 import { buildControlFlow } from '../../src/models/control.js';
 import { buildEncoder } from '../../src/models/encoder.js';
@@ -39,5 +41,31 @@ describe('fingerprintModel', () => {
       e(m);
       expect(fingerprintModel(m)).not.toBe(f);
     }
+  });
+
+  it('large tensors (the fast path): any single changed element, swapped elements, unaligned views', () => {
+    const m = small();
+    const big = new Float32Array(100_003).map((_, i) => Math.sin(i));
+    m.graph.addInitializer(Tensor.float32('big', [big.length], big));
+    const f = fingerprintModel(m);
+    const data = m.graph.initializers.get('big')!.data as Float32Array;
+    for (const i of [0, 1, 2, 3, 4, 50_000, 100_000, 100_002]) {
+      const old = data[i];
+      data[i] = old + 1e-3;
+      expect(fingerprintModel(m)).not.toBe(f);
+      data[i] = old;
+    }
+    [data[10], data[14]] = [data[14], data[10]]; // same lane, swapped
+    expect(fingerprintModel(m)).not.toBe(f);
+    [data[10], data[14]] = [data[14], data[10]];
+    expect(fingerprintModel(m)).toBe(f);
+    // a tensor viewing a buffer at an odd offset (zero-copy loads do that)
+    const raw = new Uint8Array(70_001 + 3);
+    raw.forEach((_, i) => (raw[i] = i * 7));
+    const view = raw.subarray(3);
+    m.graph.addInitializer(new Tensor('bytes', DataType.UINT8, [view.length], view));
+    const g = fingerprintModel(m);
+    view[70_000] ^= 1;
+    expect(fingerprintModel(m)).not.toBe(g);
   });
 });

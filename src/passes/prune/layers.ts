@@ -1,7 +1,13 @@
 /**
  * Finding prunable weights: constant float weights of MatMul, Gemm and Conv in the main graph
  * (and, when asked, of Gather embeddings), with the axes that matter for pruning.
+ *
+ * Weights are found through src/ir/constants.ts, also behind Identity / Cast / Reshape /
+ * Transpose … (an exporter's deduplicated or tied weights). Pruning edits tensors in place, so a
+ * selected weight that is computed is first materialized: a fresh initializer that all readers of
+ * that value read, the chain removed once nothing else reads it (materializeLayers).
  */
+import { Constants, type ConstantInfo } from '../../ir/constants.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import { attrInt, Node } from '../../ir/node.js';
@@ -24,6 +30,10 @@ export interface Layer {
   /** axis of the weight that indexes output channels (-1 when not meaningful, e.g. embeddings) */
   outputAxis: number;
   isEmbedding: boolean;
+  /** the weight is computed through a chain (not stored as it is): materialize before editing */
+  computed?: ConstantInfo;
+  /** every node reading the same weight value (this one first), filled by selectLayers */
+  group?: Layer[];
 }
 
 export function isOnnxDomain(n: Node): boolean {
@@ -59,16 +69,24 @@ export function syncInitializerInputs(g: Graph): void {
   }
 }
 
+function resolverOf(g: Graph): Constants {
+  return new Constants(g, { legacyInitializers: legacyGraphs.has(g) });
+}
+
 /** Weight candidates of one node (before any filtering), or a reason it has none. */
-function layerOf(g: Graph, n: Node, i: number, includeEmbeddings: boolean): Layer | undefined {
+function layerOf(g: Graph, c: Constants, n: Node, i: number, includeEmbeddings: boolean): Layer | undefined {
   if (!isOnnxDomain(n)) return undefined;
   const label = nodeLabel(n, i);
+  const constTensor = (_: Graph, name: string) => c.get(name);
   const mk = (op: Layer['op'], inputIndex: number, inputAxis: number, outputAxis: number, isEmbedding = false): Layer | undefined => {
     const name = n.inputs[inputIndex];
-    const t = constTensor(g, name);
-    if (!t || !FLOAT_TYPES.has(t.dtype)) return undefined;
+    const info = c.info(name);
+    const t = info?.tensor;
+    if (!info || !t || !FLOAT_TYPES.has(t.dtype)) return undefined;
     const r = t.dims.length;
-    return { node: n, label, op, inputIndex, weightName: name, tensor: t, inputAxis: inputAxis < 0 ? inputAxis + r : inputAxis, outputAxis: outputAxis < 0 ? outputAxis + r : outputAxis, isEmbedding };
+    const l: Layer = { node: n, label, op, inputIndex, weightName: name, tensor: t, inputAxis: inputAxis < 0 ? inputAxis + r : inputAxis, outputAxis: outputAxis < 0 ? outputAxis + r : outputAxis, isEmbedding };
+    if (!info.direct) l.computed = info;
+    return l;
   };
   switch (n.opType) {
     case 'MatMul': {
@@ -115,42 +133,53 @@ export function selectLayers(
   opts: { exclude: readonly string[]; includeEmbeddings: boolean; keepFirstLast: boolean },
 ): LayerSelection {
   const skipped: Skip[] = [];
+  const c = resolverOf(g);
   const byWeight = new Map<string, Layer[]>();
   const order: string[] = [];
   g.nodes.forEach((n, i) => {
-    const l = layerOf(g, n, i, opts.includeEmbeddings);
+    const l = layerOf(g, c, n, i, opts.includeEmbeddings);
     if (!l) return;
-    let list = byWeight.get(l.weightName);
+    // one entry per weight value: readers through different Identity outputs share it
+    const key = c.info(l.weightName)?.key ?? l.weightName;
+    let list = byWeight.get(key);
     if (!list) {
-      byWeight.set(l.weightName, (list = []));
-      order.push(l.weightName);
+      byWeight.set(key, (list = []));
+      order.push(key);
     }
     list.push(l);
   });
-  // a weight that is also an embedding table (tied weights) counts as an embedding
+  // a weight that is also an embedding table (tied weights, also through a Transpose) counts as an embedding
   const embeddingTables = new Set<string>();
-  for (const n of g.nodes) if (n.opType === 'Gather' && isOnnxDomain(n) && constTensor(g, n.inputs[0])) embeddingTables.add(n.inputs[0]);
+  for (const n of g.nodes) {
+    if (n.opType !== 'Gather' || !isOnnxDomain(n)) continue;
+    const info = c.info(n.inputs[0]);
+    if (info) for (const s of [n.inputs[0], ...info.sources]) embeddingTables.add(s);
+  }
 
   let layers: Layer[] = [];
-  for (const w of order) {
-    const readers = byWeight.get(w)!;
+  for (const key of order) {
+    const readers = byWeight.get(key)!;
     const first = readers[0];
-    const ex = readers.find((l) => isExcluded(l.node.name, opts.exclude) || isExcluded(w, opts.exclude));
+    const w = first.weightName;
+    const names = [...new Set(readers.map((l) => l.weightName))];
+    const ex = readers.find((l) => isExcluded(l.node.name, opts.exclude) || isExcluded(l.weightName, opts.exclude));
     if (ex) {
       skipped.push({ node: ex.label, reason: `excluded (weight ${w})` });
       continue;
     }
-    if (!opts.includeEmbeddings && embeddingTables.has(w)) {
+    const sources = new Set(readers.flatMap((l) => [l.weightName, ...(l.computed?.sources ?? [])]));
+    if (!opts.includeEmbeddings && [...sources].some((s) => embeddingTables.has(s))) {
       skipped.push({ node: first.label, reason: `weight ${w} is an embedding table (use --prune-include-embeddings)` });
       continue;
     }
-    const readerNodes = new Set(readers.map((l) => l.node));
-    const other = g.consumers(w).find((c) => !readerNodes.has(c));
-    if (other || g.isGraphOutput(w)) {
-      skipped.push({ node: first.label, reason: `weight ${w} is also read by ${other ? `${other.opType} ${other.name}` : 'a graph output'}` });
+    const other = c.outsideReaders(names, readers.map((l) => l.node));
+    if (other.length) {
+      const o = other[0];
+      skipped.push({ node: first.label, reason: `weight ${w} is also read by ${o === 'graph output' ? 'a graph output' : `${o.opType} ${o.name}`}` });
       continue;
     }
     if (first.tensor.size === 0) continue;
+    first.group = readers;
     layers.push(first);
   }
   if (opts.keepFirstLast) {
@@ -162,4 +191,42 @@ export function selectLayers(
     layers = layers.filter((l) => !keep.has(l));
   }
   return { layers, skipped };
+}
+
+/**
+ * Give every selected layer whose weight is computed (behind Identity / Reshape / Transpose …) a
+ * stored initializer of that value, read by all the nodes of its group; the chain is removed
+ * (nothing else reads it: selectLayers checked). The initializer takes the name the nodes read
+ * when that name is free afterwards. Returns how many weights were materialized.
+ */
+export function materializeLayers(g: Graph, layers: Layer[]): number {
+  const c = resolverOf(g);
+  let n = 0;
+  for (const l of layers) {
+    if (!l.computed) continue;
+    const group = l.group ?? [l];
+    const old = [...new Set(group.map((r) => r.weightName))];
+    const src = l.computed.tensor;
+    const t = src.clone(); // a view may share its source's buffer
+    const tmp = g.addInitializer(Object.assign(t, { name: `${l.weightName}_value` }));
+    for (const r of group) r.node.inputs[r.inputIndex] = tmp;
+    g.touch();
+    for (const o of old) c.removeIfUnused(o);
+    let name = tmp;
+    if (!g.producer(l.weightName) && !g.initializers.has(l.weightName) && !g.isGraphInput(l.weightName)) {
+      g.initializers.delete(tmp);
+      t.name = l.weightName;
+      g.initializers.set(l.weightName, t);
+      for (const r of group) r.node.inputs[r.inputIndex] = l.weightName;
+      g.touch();
+      name = l.weightName;
+    }
+    for (const r of group) {
+      r.weightName = name;
+      r.tensor = t;
+      r.computed = undefined;
+    }
+    n++;
+  }
+  return n;
 }

@@ -240,14 +240,126 @@ export function addAfterNodes(st: QuantState, label: string, product: string, c:
   return nodes;
 }
 
+/**
+ * A tied embedding: one table [V, H] read by a Gather (token embeddings) and, transposed, as the
+ * weight of a MatMul / Gemm (the LM head: MatMul(h, Transpose(table)) or Gemm(h, table, transB)).
+ * It is quantized once, one scale per row (token): the Gather reads int8 rows and scales them
+ * (Gather(q) → Cast → [Sub Gather(z)] → Mul Unsqueeze(Gather(s))), the LM head's
+ * DynamicQuantizeMatMul reads Transpose(q) with those scales per column (onnxruntime folds the
+ * Transpose when the session starts). Without this the table would be stored twice in 8 bits.
+ */
+interface TiedTable {
+  q: string;
+  /** Transpose(q): the [H, V] weight of the LM head */
+  qT: string;
+  scale: string;
+  scaleVals: Float32Array;
+  zp?: string;
+  zpFloat?: string;
+}
+
+function tiedKeys(st: QuantState, cands: { node: Node; site: WeightSite }[]): Set<string> {
+  const tables = new Set<string>();
+  const heads = new Set<string>();
+  for (const { node, site } of cands) {
+    const key = st.weightKey(node.inputs[site.input]);
+    if (node.opType === 'Gather') tables.add(key);
+    else if (node.opType === 'Gemm' && attrInt(node, 'transB', 0) && !attrInt(node, 'transA', 0)) heads.add(key);
+    else {
+      const m = /^T\[1,0\]\((.*)\)$/.exec(key);
+      if (m && (node.opType === 'MatMul' || !attrInt(node, 'transB', 0))) heads.add(m[1]);
+    }
+  }
+  return new Set([...tables].filter((k) => heads.has(k)));
+}
+
+function tiedTable(st: QuantState, name: string, t: Tensor, cache: Map<string, TiedTable>): TiedTable {
+  const key = st.weightKey(name);
+  let e = cache.get(key);
+  if (e) return e;
+  const g = st.graph;
+  const { qtype, symmetric } = weightFormat(st);
+  const [V, H] = t.dims;
+  const qt = quantizeTensor(t.data as Float32Array, [V, H], { qtype, symmetric, axis: 0, reduceRange: st.opts.reduceRange });
+  const q = addConst(g, `${name}_quantized`, intTensor('', qt.q, [V, H]));
+  const scale = addConst(g, `${name}_scale`, Tensor.float32('', [V], qt.scale));
+  const zeroIsZero = qt.zeroPoint.every((z) => z === 0);
+  const zp = zeroIsZero ? undefined : addConst(g, `${name}_zero_point`, intTensor('', qt.zeroPoint, [V]));
+  const zpFloat = zeroIsZero ? undefined : addConst(g, `${name}_zero_point_float`, Tensor.float32('', [V], Float32Array.from(qt.zeroPoint)));
+  const qT = g.uniqueName(`${name}_quantized_T`);
+  g.makeNode('Transpose', [q], [qT], [{ name: 'perm', type: AttrType.INTS, value: [1, 0] }], { name: `${name}_quantized_Transpose`, before: g.nodes[0] });
+  e = { q, qT, scale, scaleVals: qt.scale, zp, zpFloat };
+  cache.set(key, e);
+  st.bytesBefore += t.byteLength;
+  st.bytesAfter += bytesOf(g, [q, scale, ...(zp ? [zp, zpFloat!] : [])]);
+  st.details.push({ weight: name, node: 'tied embedding', format: qtype, axis: 'row', readers: 'Gather + LM head' });
+  st.count('tiedEmbeddings');
+  return e;
+}
+
+/** Gather(table, ids) → the dequantized rows of the tied table. */
+function applyTiedGather(st: QuantState, site: WeightSite, e: TiedTable): void {
+  const g = st.graph;
+  const node = site.node;
+  const ids = node.inputs[1];
+  const out = node.outputs[0];
+  const label = nodeLabel(node);
+  const name = (s: string) => g.uniqueName(`${out}_${s}`);
+  const rows = name('quantized');
+  const gathered = (src: string, tag: string): { nodes: Node[]; out: string } => {
+    const o = name(tag);
+    const u = name(`${tag}_unsqueezed`);
+    const unsq: Node =
+      st.opset >= 13
+        ? { name: g.uniqueName(`${label}_${tag}_Unsqueeze`), opType: 'Unsqueeze', domain: '', inputs: [o, addConst(g, `${label}_${tag}_axes`, Tensor.int64('', [1], [-1]))], outputs: [u], attributes: [] }
+        : { name: g.uniqueName(`${label}_${tag}_Unsqueeze`), opType: 'Unsqueeze', domain: '', inputs: [o], outputs: [u], attributes: [{ name: 'axes', type: AttrType.INTS, value: [-1] }] };
+    return { nodes: [{ name: g.uniqueName(`${label}_${tag}_Gather`), opType: 'Gather', domain: '', inputs: [src, ids], outputs: [o], attributes: [intAttr('axis', 0)] }, unsq], out: u };
+  };
+  const casted = name('float');
+  const nodes: Node[] = [
+    { ...node, inputs: [e.q, ids], outputs: [rows], attributes: [...node.attributes] },
+    { name: g.uniqueName(`${label}_Cast`), opType: 'Cast', domain: '', inputs: [rows], outputs: [casted], attributes: [intAttr('to', DataType.FLOAT)] },
+  ];
+  let x = casted;
+  if (e.zpFloat) {
+    const z = gathered(e.zpFloat, 'zero_point');
+    const centered = name('centered');
+    nodes.push(...z.nodes, { name: g.uniqueName(`${label}_Sub`), opType: 'Sub', domain: '', inputs: [casted, z.out], outputs: [centered], attributes: [] });
+    x = centered;
+  }
+  const s = gathered(e.scale, 'scale');
+  nodes.push(...s.nodes, { name: g.uniqueName(`${label}_Mul`), opType: 'Mul', domain: '', inputs: [x, s.out], outputs: [out], attributes: [] });
+  const table = node.inputs[0];
+  g.replaceNode(node, nodes);
+  dropIfUnused(st, table);
+  st.modified = true;
+}
+
 export function runDynamic(st: QuantState): void {
   const done = new Map<string, string>();
   const gatherCache = new Map<string, GatherEntry>();
   const mmCache = new Map<string, QuantWeight>();
+  const tiedCache = new Map<string, TiedTable>();
   const written = new Set<string>();
-  for (const { node, site } of candidates(st, 'dynamic')) {
+  const cands = [...candidates(st, 'dynamic')];
+  const tied = tiedKeys(st, cands);
+  for (const { node, site } of cands) {
     const rw = OP_QUANTIZERS[node.opType].rewrites.dynamic;
+    const wName = node.inputs[site.input];
+    const wKey = st.weightKey(wName);
     if (rw === 'dynamic-matmul') {
+      // the LM head of a tied embedding: its [K, N] weight is the table transposed
+      const gemmT = node.opType === 'Gemm' && attrInt(node, 'transB', 0) !== 0;
+      const tableKey = gemmT ? wKey : /^T\[1,0\]\((.*)\)$/.exec(wKey)?.[1];
+      if (tableKey && tied.has(tableKey) && !(node.opType === 'Gemm' && attrInt(node, 'transA', 0))) {
+        // the value the Transpose reads (MatMul), or the Gemm's B itself
+        const tableName = gemmT ? wName : st.consts.info(wName)!.chain.find((n) => n.opType === 'Transpose')!.inputs[0];
+        const table = gemmT ? site.tensor : st.constant(tableName);
+        if (table && table.dims.length === 2) {
+          const e = tiedTable(st, tableName, table, tiedCache);
+          mmCache.set(`${wKey}|${gemmT ? 'T' : ''}`, { q: e.qT, zp: e.zp, scale: e.scaleVals, perChannel: true, scaleName: e.scale });
+        }
+      }
       const why = applyDynamicMatMul(st, site, mmCache, written);
       if (why) {
         st.skip(node, why);
@@ -256,7 +368,8 @@ export function runDynamic(st: QuantState): void {
       st.count(node.opType);
       continue;
     }
-    if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
+    if (rw === 'gather-dq' && tied.has(wKey)) applyTiedGather(st, site, tiedTable(st, wName, site.tensor, tiedCache));
+    else if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
     else applyDqWeight(st, site, done);
     st.count(`${node.opType}(weight-only)`);
   }

@@ -28,7 +28,7 @@ import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { attrFloat, subgraphsOf, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { shapeOf, tensorType } from '../../ir/types.js';
+import { shapeOf } from '../../ir/types.js';
 import {
   Histogram,
   computeScaleZp,
@@ -183,7 +183,9 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
   const inputNames = new Set(g.realInputs().map((i) => i.name));
   for (const t of tensors) {
     if (!outs.has(t) && !inputNames.has(t)) {
-      probe.graph.outputs.push({ name: t, type: tensorType(DataType.FLOAT) });
+      // no declared type: onnxruntime infers it (a float16 model's activations are float16,
+      // which the float-only statistics below then leave alone)
+      probe.graph.outputs.push({ name: t });
       outs.add(t);
     }
   }
