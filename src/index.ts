@@ -181,7 +181,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   // created from its file when there is one (no serialized copy); with keepSession, the input's
   // session and the result's last one are handed to the caller for the measurement
   let keeper: SessionKeeper | undefined;
-  const keeperOf = async () => (keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic' }));
+  const keeperOf = async () => (keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic', prepack: false }));
   try {
     if (opts.check !== false) {
       await checkInputLoads(original, opts.check ?? (async (m) => (await keeperOf()).check(m, inputPath)), inputPath);

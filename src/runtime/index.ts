@@ -41,6 +41,12 @@ export interface SessionOptions {
    * DEFAULT_DISABLED_OPTIMIZERS. Pass [] for onnxruntime's stock set.
    */
   disabledOptimizers?: readonly string[];
+  /**
+   * let kernels prepack their weights (default true). A session that only checks that a model
+   * loads does not need it: without prepacking a BERT-base-size fp32 session is created with about
+   * a quarter of the CPU time (0.3 s instead of 1.2 s here)
+   */
+  prepack?: boolean;
 }
 
 /**
@@ -140,14 +146,18 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
     graphOptimizationLevel: opts.optimization ?? 'all',
     executionProviders: ['cpu'],
     logSeverityLevel: 4,
-    ...disabled(opts.disabledOptimizers ?? DEFAULT_DISABLED_OPTIMIZERS),
+    ...configEntries(opts),
   };
 }
 
-function disabled(names: readonly string[]): Partial<ort.InferenceSession.SessionOptions> {
-  if (names.length === 0) return {};
+function configEntries(opts: SessionOptions): Partial<ort.InferenceSession.SessionOptions> {
+  const extra: Record<string, Record<string, string>> = {};
+  const names = opts.disabledOptimizers ?? DEFAULT_DISABLED_OPTIMIZERS;
   // session config entry "optimization.disable_specified_optimizers" (comma-separated names)
-  return { extra: { optimization: { disable_specified_optimizers: names.join(',') } } };
+  if (names.length) extra.optimization = { disable_specified_optimizers: names.join(',') };
+  // session config entry "session.disable_prepacking"
+  if (opts.prepack === false) extra.session = { disable_prepacking: '1' };
+  return Object.keys(extra).length ? { extra } : {};
 }
 
 function ortMessage(e: unknown): string {
@@ -216,9 +226,12 @@ export async function createSession(model: Model | Uint8Array | string, opts: Se
 
 /** Throws MlcError with onnxruntime's message if it cannot create a session for `model`. */
 export async function checkModelLoads(model: Model | Uint8Array | string): Promise<void> {
-  const s = await createSession(model, { optimization: 'basic' });
+  const s = await createSession(model, CHECK_OPTIONS);
   await s.release();
 }
+
+/** Options of a session that only checks that a model loads: basic graph optimizations, no prepacking. */
+export const CHECK_OPTIONS: SessionOptions = { optimization: 'basic', prepack: false };
 
 /**
  * One onnxruntime session per model, created by a load check and handed on to whoever measures
