@@ -167,29 +167,35 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   });
   const inputPath = typeof input === 'string' ? input : undefined;
 
-  let model: Model;
-  let original: Model;
-  if (typeof input === 'string') {
-    model = await load(input, { warn: opts.warn });
-    original = cloneModel(model);
-  } else {
-    original = input;
-    model = cloneModel(input);
-  }
+  const loaded = typeof input === 'string' ? await load(input, { warn: opts.warn }) : input;
   if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
   // onnxruntime checks: one session per model state (src/runtime loads only here). The input's is
-  // created from its file when there is one (no serialized copy); with keepSession, the input's
-  // session and the result's last one are handed to the caller for the measurement
+  // created from its file when there is one (no serialized copy), before the working copy exists
+  // (lower peak memory); with keepSession, the input's session and the result's last one are
+  // handed to the caller for the measurement
   let keeper: SessionKeeper | undefined;
   const keeperOf = async () => (keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic', prepack: false }));
+  let originalSession: Session | undefined;
+  let model: Model;
+  let original: Model;
   try {
     if (opts.check !== false) {
-      await checkInputLoads(original, opts.check ?? (async (m) => (await keeperOf()).check(m, inputPath)), inputPath);
-      if (!opts.keepSession) await keeper?.take(original)?.release();
+      await checkInputLoads(loaded, opts.check ?? (async (m) => (await keeperOf()).check(m, inputPath)), inputPath);
+      const s = keeper?.take(loaded);
+      if (opts.keepSession) originalSession = s;
+      else await s?.release();
+    }
+    if (typeof input === 'string') {
+      model = loaded;
+      original = cloneModel(loaded);
+    } else {
+      original = input;
+      model = cloneModel(input);
     }
     await opts.beforePasses?.(original);
   } catch (err) {
     await keeper?.release();
+    await originalSession?.release();
     throw err;
   }
   // onnxruntime is loaded only when a pass runs a model
@@ -209,7 +215,6 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   const check = opts.check !== undefined ? opts.check : async (m: Model) => (await keeperOf()).check(m);
   let passes: PassReport[];
   let session: Session | undefined;
-  let originalSession: Session | undefined;
   try {
     context.calibration = firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples);
     context.train = await dataset(opts.train, model);
@@ -219,10 +224,10 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
       onPassStart: opts.onPassStart,
       onPassEnd: opts.onPassEnd,
     }));
-    if (opts.keepSession) {
-      session = keeper?.take(model);
-      originalSession = keeper?.take(original);
-    }
+    if (opts.keepSession) session = keeper?.take(model);
+  } catch (err) {
+    await originalSession?.release();
+    throw err;
   } finally {
     await runner?.release();
     await keeper?.release();
