@@ -72,7 +72,11 @@ function timed(cmd, args) {
     : spawnSync(cmd, args, { encoding: 'utf8', cwd: root, maxBuffer: 1 << 26 });
   const wall = (performance.now() - t0) / 1000;
   const m = /@@time ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr ?? '');
-  const stderr = (r.stderr ?? '').replace(/@@time.*\n?/, '').trim();
+  const stderr = (r.stderr ?? '')
+    .split('\n')
+    .filter((l) => !l.startsWith('@@time') && !l.startsWith('Command exited with'))
+    .join('\n')
+    .trim();
   return m
     ? { ok: r.status === 0, wallS: Number(m[1]), cpuS: Number(m[2]) + Number(m[3]), rssBytes: Number(m[4]) * 1024, stderr, stdout: r.stdout }
     : { ok: r.status === 0, wallS: wall, cpuS: null, rssBytes: null, stderr, stdout: r.stdout };
