@@ -106,13 +106,13 @@ if (!args.includes('--skip-mnist')) {
       const acc = accuracy(out.data, data.labels, classes);
       const ref = await outputs(denseReference(original, m, res.details), feeds);
       const diff = maxAbsDiff(out.data, ref.data);
-      const ranks = res.details.map((d) => `${d.shape.join('×')}:${d.rank}`).join(' ');
+      const ranks = /** @type {any[]} */ (res.details).map((d) => `${d.shape.join('×')}:${d.rank}`).join(' ');
       console.log(
-        `${name.padEnd(31)} ${String(res.stats.paramsBefore).padStart(6)} → ${String(res.stats.paramsAfter).padStart(6)} (${Number(res.stats.paramsRatio).toFixed(3)})` +
+        `${String(name).padEnd(31)} ${String(res.stats.paramsBefore).padStart(6)} → ${String(res.stats.paramsAfter).padStart(6)} (${Number(res.stats.paramsRatio).toFixed(3)})` +
           `  ${(100 * acc).toFixed(2)}%   ${(100 * (acc0 - acc)).toFixed(2)}   ${ranks.padEnd(27)} ${diff.toExponential(2).padStart(9)}   ${ms.toFixed(0)}`,
       );
       if (name === '--lowrank-energy 0.9') {
-        for (const d of res.details) console.log(`    ${d.weight} ${d.shape.join('×')} rank ${d.rank} energy ${d.energyKept} rel.err ${d.relError} ${d.svd}`);
+        for (const d of /** @type {any[]} */ (res.details)) console.log(`    ${d.weight} ${d.shape.join('×')} rank ${d.rank} energy ${d.energyKept} rel.err ${d.relError} ${d.svd}`);
         for (const s of res.skipped) console.log(`    skipped ${s.node}: ${s.reason}`);
       }
     }
@@ -137,7 +137,7 @@ if (!args.includes('--skip-encoder')) {
       `${res.stats.weightsFactored} weights factored, ${res.skipped.length} skipped, params ${res.stats.paramsBefore} → ${res.stats.paramsAfter} (${res.stats.paramsRatio})`,
   );
   const byShape = new Map();
-  for (const d of res.details) {
+  for (const d of /** @type {any[]} */ (res.details)) {
     const k = `${d.shape.join('×')} rank ${d.rank} (${d.svd})`;
     const v = byShape.get(k) ?? { count: 0, ms: 0, err: 0 };
     v.count++;
@@ -171,9 +171,10 @@ if (!args.includes('--skip-encoder')) {
   let na = 0;
   let nb = 0;
   for (let i = 0; i < a.data.length; i++) {
-    dot += a.data[i] * b.data[i];
-    na += a.data[i] ** 2;
-    nb += b.data[i] ** 2;
+    const [u, v] = [Number(a.data[i]), Number(b.data[i])];
+    dot += u * v;
+    na += u ** 2;
+    nb += v ** 2;
   }
   console.log(`    ORT runs the factored encoder; output cosine vs original ${(dot / Math.sqrt(na * nb)).toFixed(4)} (random weights: a flat spectrum)`);
 }

@@ -14,7 +14,8 @@ import { loadDataset } from '../dist/data/index.js';
 import { createSession, makeRunner } from '../dist/runtime/index.js';
 import { existsSync } from 'node:fs';
 import { cloneModel } from '../dist/ir/index.js';
-import { parsePruneOptions, runPrune, floatParams } from '../dist/passes/prune.js';
+import { countParams } from '../dist/ir/params.js';
+import { parsePruneOptions, runPrune } from '../dist/passes/prune.js';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -86,8 +87,8 @@ for (const [name, opts] of variants) {
     predictions[i] = argmax(logits.data, i * classes, classes);
     if (data.labels && predictions[i] === data.labels[i]) correct++;
   }
-  const p = floatParams(m.graph);
-  rows.push({ name, m, session, bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length, params: p.params, nonzero: p.nonzero, accuracy: data.labels ? correct / data.count : NaN, predictions, ms, stats, lat: [] });
+  const p = countParams(m.graph, { floatOnly: true, subgraphs: false });
+  rows.push({ name, m, session, bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length, params: p.params, nonzero: p.nonzeroParams, accuracy: data.labels ? correct / data.count : NaN, predictions, ms, stats, lat: [] });
 }
 
 // interleaved batch-1 latency

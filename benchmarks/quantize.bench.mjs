@@ -219,7 +219,7 @@ async function mnist() {
     console.log(`${name} (file ${st(path(name)).size} B; test accuracy on 2000 digits; static calibrated on 200 training digits; batch 64, 1 thread)`);
     for (const r of rows) {
       console.log(
-        `  ${r.label.padEnd(24)} size ${(r.bytes / rows[0].bytes).toFixed(4)}×  accuracy ${r.acc.toFixed(2)} (${(r.acc - rows[0].acc).toFixed(2)})  ` +
+        `  ${String(r.label).padEnd(24)} size ${(r.bytes / rows[0].bytes).toFixed(4)}×  accuracy ${r.acc.toFixed(2)} (${(r.acc - rows[0].acc).toFixed(2)})  ` +
           `p50 ${pct(r.t, 50).toFixed(3)} ms (per-round ratio ${pct(r.t.map((v, i) => v / rows[0].t[i]), 50).toFixed(2)})`,
       );
       await r.s.release();

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { passes } from '../dist/passes/registry.js';
-import { formatBytes, formatMs } from '../dist/bench/gates.js';
+import { formatBytes, formatMs } from '../dist/bench/format.js';
 import { reportToMarkdown } from '../dist/bench/report.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -11,7 +11,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MlcError } from './errors.js';
+import { MlcError } from './core/errors.js';
 import { cloneModel } from './ir/clone.js';
 import type { Model } from './ir/model.js';
 import { seededRng, silentLogger, type Dataset, type Logger, type ModelRunner, type PassContext } from './passes/pass.js';
@@ -21,7 +21,7 @@ import { takeDataset } from './data/batch.js';
 import type { Session, SessionKeeper, SessionOptions } from './runtime/index.js';
 
 export * from './ir/index.js';
-export { MlcError, exitCodeFor, type ErrorCode } from './errors.js';
+export { MlcError, exitCodeFor, type ErrorCode } from './core/errors.js';
 export * from './passes/pass.js';
 export { passes, getPass } from './passes/registry.js';
 export { runPipeline, type PassReport, type PipelineOptions, type PipelineResult, type PipelineStep } from './passes/pipeline.js';
@@ -38,7 +38,7 @@ export async function benchmark(
 }
 
 /** Load an ONNX model from a path or bytes (external data is resolved relative to the file). */
-export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void }): Promise<Model> {
+export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void; lazy?: boolean }): Promise<Model> {
   const { loadModel } = await import('./onnx/index.js');
   try {
     return await loadModel(source, opts);
@@ -174,12 +174,10 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   });
   const inputPath = typeof input === 'string' ? input : undefined;
 
-  const loaded = typeof input === 'string' ? await load(input, { warn: opts.warn }) : input;
-  if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
   // onnxruntime checks (src/runtime loads only here). The input's session is created from its file
-  // when there is one (no serialized copy), before the working copy exists (lower peak memory), as
-  // a check-only session released at once unless keepInputSession; with keepSession, the result's
-  // last checked session is handed to the caller for the measurement
+  // when there is one (no serialized copy), before mlc holds the weights, as a check-only session
+  // (src/runtime CHECK_OPTIONS) released at once unless keepInputSession; with keepSession, the
+  // result's last checked session is handed to the caller for the measurement
   let keeper: SessionKeeper | undefined;
   const keeperOf = async () => (keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic', prepack: false }));
   const keepInput = !!opts.keepSession && !!opts.keepInputSession;
@@ -187,19 +185,29 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   let model: Model;
   let original: Model;
   try {
-    if (opts.check !== false) {
-      const inputCheck = keepInput
-        ? async (m: Model) => (await keeperOf()).check(m, inputPath)
-        : async (m: Model) => (await import('./runtime/index.js')).checkModelLoads(inputPath ?? m);
-      await checkInputLoads(loaded, opts.check ?? inputCheck, inputPath);
-      if (keepInput) originalSession = keeper?.take(loaded);
-    }
     if (typeof input === 'string') {
-      model = loaded;
-      original = cloneModel(loaded);
+      // the original reads its tensors from the file when used (src/onnx lazy load), instead of a
+      // clone that would double the memory (a 2.5 GB model would need 5 GB before any pass); this
+      // load validates the file and reads no tensor data
+      original = await load(input, { warn: opts.warn, lazy: true });
+      if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+      // onnxruntime checks the file itself before mlc holds the weights (both at once would be 2x)
+      if (opts.check !== false) {
+        if (opts.check) await checkInputLoads(original, opts.check, inputPath);
+        else if (keepInput) {
+          await checkInputLoads(original, async (m) => (await keeperOf()).check(m, inputPath), inputPath);
+          originalSession = keeper?.take(original);
+        } else await checkInputLoads(input, undefined, inputPath);
+      }
+      model = await load(input);
     } else {
       original = input;
       model = cloneModel(input);
+      if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+      if (opts.check !== false) {
+        await checkInputLoads(original, opts.check ?? (keepInput ? async (m) => (await keeperOf()).check(m) : undefined), inputPath);
+        if (keepInput) originalSession = keeper?.take(original);
+      }
     }
     await opts.beforePasses?.(original);
   } catch (err) {
@@ -219,6 +227,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     signal: opts.signal,
     original,
     run,
+    loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
   };
   // the load check after each modifying pass (the last session kept for the measurement when asked)
   const check = opts.check !== undefined ? opts.check : async (m: Model) => (await keeperOf()).check(m);
@@ -259,9 +268,9 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
  * onnxruntime must load the input before any pass runs (a model it rejects is refused with
  * MlcError INPUT; `--no-check` / `check: false` skips this).
  */
-async function checkInputLoads(model: Model, check: ((m: Model) => Promise<void>) | undefined, path: string | undefined): Promise<void> {
+async function checkInputLoads(model: Model | string, check: ((m: Model) => Promise<void>) | undefined, path: string | undefined): Promise<void> {
   try {
-    if (check) await check(model);
+    if (check) await check(model as Model);
     else await (await import('./runtime/index.js')).checkModelLoads(model);
   } catch (err) {
     if (err instanceof MlcError && err.code === 'INTERNAL') throw err;

@@ -12,9 +12,9 @@
  *               vectors count as 1, one zero vector as 0);
  *   maxAbsError = max |a − b| over every output element.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { halfArrayToFloat32 } from '../math/float16.js';
-import type { Dataset } from '../passes/pass.js';
+import type { Dataset } from '../core/types.js';
 import { datasetFeeds, Feeds, InputSpec } from './inputs.js';
 import { cosine } from '../math/stats.js';
 

@@ -8,9 +8,14 @@
  * Gates are checked against the `after` model (or the single model of `mlc bench` without
  * `--compare`). A gate whose measurement is missing (e.g. `--min-accuracy` without labelled data)
  * is a usage error, raised by `checkGateRequirements` before anything is measured.
+ *
+ * Every gate is one row of GATES: its flag, direction, unit (which picks the parser and the
+ * formatter), what it needs, and how its actual value is read from the measurements. The CLI
+ * flags, limit parsing, requirement checks, evaluation and messages are all derived from it.
  */
-import { MlcError } from '../errors.js';
-import type { GateResult, Metrics } from './report.js';
+import { MlcError } from '../core/errors.js';
+import { formatBytes, formatMs, formatSignificant as fmt } from './format.js';
+import type { GateResult, Metrics } from './types.js';
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
@@ -89,47 +94,148 @@ export function parseRatio(text: string, flag: string): number {
   return Number(m[1]);
 }
 
-/** Gate limits, in canonical units (bytes, fractions, points, milliseconds, ratio). */
-export interface GateLimits {
-  maxSize?: number;
-  maxGzipSize?: number;
-  /** percentage points */
-  maxAccuracyDrop?: number;
-  /** fraction */
-  minAccuracy?: number;
-  /** fraction */
-  minAgreement?: number;
-  /** p50, milliseconds */
-  maxLatency?: number;
-  minSpeedup?: number;
+/** How a gate's limit is written and shown; picks the parser and the formatter. */
+export type GateUnit = 'bytes' | 'points' | 'fraction' | 'ms' | 'ratio';
+
+/** What a gate needs measured: a second model, data, labelled data, latency. */
+export type GateNeed = 'compare' | 'data' | 'labels' | 'latency';
+
+export interface GateDef {
+  /** the name in reports, also the flag (`--max-size`) */
+  name: string;
+  /** camelCase key of the limit (commander's key for the flag, GateLimits' field) */
+  key: string;
+  /** 'max': fails when actual > limit; 'min': fails when actual < limit */
+  kind: 'max' | 'min';
+  unit: GateUnit;
+  description: string;
+  /** checked in this order before anything is measured */
+  needs: readonly GateNeed[];
+  /** the measured value the limit applies to (null / undefined: not measured) */
+  actual(target: Metrics, base: Metrics | null, speedup: number | null): number | null | undefined;
 }
 
-export const GATE_FLAGS: { key: keyof GateLimits; flag: string; description: string }[] = [
-  { key: 'maxSize', flag: 'max-size', description: 'fail (exit 1) if the model file is larger (e.g. 5MB, 300kB, 2MiB; bare number = bytes)' },
-  { key: 'maxGzipSize', flag: 'max-gzip-size', description: 'fail if the gzip -9 size is larger (same units as --max-size)' },
-  { key: 'maxAccuracyDrop', flag: 'max-accuracy-drop', description: 'fail if top-1 accuracy drops by more than this many percentage points (needs labels)' },
-  { key: 'minAccuracy', flag: 'min-accuracy', description: 'fail if top-1 accuracy is below this (0.95 or 95%; needs labels)' },
-  { key: 'minAgreement', flag: 'min-agreement', description: 'fail if top-1 agreement with the original is below this (0.99 or 99%; needs data)' },
-  { key: 'maxLatency', flag: 'max-latency', description: 'fail if p50 latency (batch 1) is above this (e.g. 20ms, 0.5s; bare number = ms)' },
-  { key: 'minSpeedup', flag: 'min-speedup', description: 'fail if p50 speedup over the original is below this (e.g. 1.5 or 1.5x)' },
-];
+/** The gates, in report order. A new gate is one row here (and its README line). */
+export const GATES = [
+  {
+    name: 'max-size',
+    key: 'maxSize',
+    kind: 'max',
+    unit: 'bytes',
+    description: 'fail (exit 1) if the model file is larger (e.g. 5MB, 300kB, 2MiB; bare number = bytes)',
+    needs: [],
+    actual: (t) => t.sizeBytes,
+  },
+  {
+    name: 'max-gzip-size',
+    key: 'maxGzipSize',
+    kind: 'max',
+    unit: 'bytes',
+    description: 'fail if the gzip -9 size is larger (same units as --max-size)',
+    needs: [],
+    actual: (t) => t.gzipBytes,
+  },
+  {
+    name: 'max-accuracy-drop',
+    key: 'maxAccuracyDrop',
+    kind: 'max',
+    unit: 'points',
+    description: 'fail if top-1 accuracy drops by more than this many percentage points (needs labels)',
+    needs: ['compare', 'labels'],
+    actual: (t, b) => (b?.accuracy != null && t.accuracy != null ? roundTo((b.accuracy - t.accuracy) * 100, 6) : null),
+  },
+  {
+    name: 'min-accuracy',
+    key: 'minAccuracy',
+    kind: 'min',
+    unit: 'fraction',
+    description: 'fail if top-1 accuracy is below this (0.95 or 95%; needs labels)',
+    needs: ['labels'],
+    actual: (t) => t.accuracy,
+  },
+  {
+    name: 'min-agreement',
+    key: 'minAgreement',
+    kind: 'min',
+    unit: 'fraction',
+    description: 'fail if top-1 agreement with the original is below this (0.99 or 99%; needs data)',
+    needs: ['compare', 'data'],
+    actual: (t) => t.agreement,
+  },
+  {
+    name: 'max-latency',
+    key: 'maxLatency',
+    kind: 'max',
+    unit: 'ms',
+    description: 'fail if p50 latency (batch 1) is above this (e.g. 20ms, 0.5s; bare number = ms)',
+    needs: ['latency'],
+    actual: (t) => t.latencyMs?.p50,
+  },
+  {
+    name: 'min-speedup',
+    key: 'minSpeedup',
+    kind: 'min',
+    unit: 'ratio',
+    description: 'fail if p50 speedup over the original is below this (e.g. 1.5 or 1.5x)',
+    needs: ['compare', 'latency'],
+    actual: (_t, _b, speedup) => speedup,
+  },
+] as const satisfies readonly GateDef[];
+
+/** Gate limits by key, in canonical units (bytes, fractions, percentage points, milliseconds, ratio). */
+export type GateLimits = { [K in (typeof GATES)[number]['key']]?: number };
+
+const PARSE: Record<GateUnit, (text: string, flag: string) => number> = {
+  bytes: parseSize,
+  points: parsePoints,
+  fraction: parseFraction,
+  ms: parseDuration,
+  ratio: parseRatio,
+};
+
+const FORMAT: Record<GateUnit, (v: number) => string> = {
+  bytes: (v) => `${formatBytes(v)} (${Math.round(v).toLocaleString('en-US')} B)`,
+  points: (v) => `${fmt(v, 3)} points`,
+  fraction: (v) => `${fmt(v * 100, 3)}%`,
+  ms: formatMs,
+  ratio: (v) => `${fmt(v, 3)}x`,
+};
+
+const NEEDS: Record<GateNeed, { what: string; have: (h: GateHave) => boolean }> = {
+  compare: { what: 'two models (mlc compress, or mlc bench --compare)', have: (h) => h.compare },
+  labels: { what: '--data with labels', have: (h) => h.data && h.labels },
+  data: { what: '--data', have: (h) => h.data },
+  latency: { what: 'latency to be measured (drop --no-latency)', have: (h) => h.latency },
+};
+
+export interface GateHave {
+  compare: boolean;
+  data: boolean;
+  labels: boolean;
+  latency: boolean;
+}
+
+/** The gate named `name` (e.g. 'max-size'), if any. */
+export function gateOf(name: string): GateDef | undefined {
+  return (GATES as readonly GateDef[]).find((g) => g.name === name);
+}
+
+/** The gate flags for the CLI (derived from GATES). */
+export const GATE_FLAGS: { key: keyof GateLimits; flag: string; description: string }[] = GATES.map((g) => ({
+  key: g.key,
+  flag: g.name,
+  description: g.description,
+}));
 
 /** Parse gate flags (commander camelCase keys, string values) into limits. */
 export function parseGateFlags(flags: Record<string, unknown>): GateLimits {
-  const g: GateLimits = {};
-  const str = (k: keyof GateLimits): string | undefined => {
-    const v = flags[k];
-    return v === undefined || v === null || v === false ? undefined : String(v);
-  };
-  let s: string | undefined;
-  if ((s = str('maxSize')) !== undefined) g.maxSize = parseSize(s, 'max-size');
-  if ((s = str('maxGzipSize')) !== undefined) g.maxGzipSize = parseSize(s, 'max-gzip-size');
-  if ((s = str('maxAccuracyDrop')) !== undefined) g.maxAccuracyDrop = parsePoints(s, 'max-accuracy-drop');
-  if ((s = str('minAccuracy')) !== undefined) g.minAccuracy = parseFraction(s, 'min-accuracy');
-  if ((s = str('minAgreement')) !== undefined) g.minAgreement = parseFraction(s, 'min-agreement');
-  if ((s = str('maxLatency')) !== undefined) g.maxLatency = parseDuration(s, 'max-latency');
-  if ((s = str('minSpeedup')) !== undefined) g.minSpeedup = parseRatio(s, 'min-speedup');
-  return g;
+  const limits: GateLimits = {};
+  for (const g of GATES) {
+    const v = flags[g.key];
+    if (v === undefined || v === null || v === false) continue;
+    limits[g.key] = PARSE[g.unit](String(v), g.name);
+  }
+  return limits;
 }
 
 /**
@@ -137,26 +243,10 @@ export function parseGateFlags(flags: Record<string, unknown>): GateLimits {
  * `compare`: a second model is measured (compress, or bench --compare); `labels`: the data has
  * labels; `data`: --data was given; `latency`: latency is measured.
  */
-export function checkGateRequirements(
-  g: GateLimits,
-  have: { compare: boolean; data: boolean; labels: boolean; latency: boolean },
-): void {
-  const need = (cond: boolean, flag: string, what: string) => {
-    if (!cond) throw new MlcError('USAGE', `--${flag} needs ${what}`);
-  };
-  if (g.maxAccuracyDrop !== undefined) {
-    need(have.compare, 'max-accuracy-drop', 'two models (mlc compress, or mlc bench --compare)');
-    need(have.data && have.labels, 'max-accuracy-drop', '--data with labels');
-  }
-  if (g.minAccuracy !== undefined) need(have.data && have.labels, 'min-accuracy', '--data with labels');
-  if (g.minAgreement !== undefined) {
-    need(have.compare, 'min-agreement', 'two models (mlc compress, or mlc bench --compare)');
-    need(have.data, 'min-agreement', '--data');
-  }
-  if (g.maxLatency !== undefined) need(have.latency, 'max-latency', 'latency to be measured (drop --no-latency)');
-  if (g.minSpeedup !== undefined) {
-    need(have.compare, 'min-speedup', 'two models (mlc compress, or mlc bench --compare)');
-    need(have.latency, 'min-speedup', 'latency to be measured (drop --no-latency)');
+export function checkGateRequirements(limits: GateLimits, have: GateHave): void {
+  for (const g of GATES) {
+    if (limits[g.key] === undefined) continue;
+    for (const n of g.needs) if (!NEEDS[n].have(have)) throw new MlcError('USAGE', `--${g.name} needs ${NEEDS[n].what}`);
   }
 }
 
@@ -165,29 +255,15 @@ export function checkGateRequirements(
  * the single model); `base` the original when there is one; `speedup` = base p50 / target p50.
  * A gate whose measurement is missing fails with actual null.
  */
-export function evaluateGates(g: GateLimits, target: Metrics, base: Metrics | null, speedup: number | null): GateResult[] {
+export function evaluateGates(limits: GateLimits, target: Metrics, base: Metrics | null, speedup: number | null): GateResult[] {
   const out: GateResult[] = [];
-  const max = (name: string, limit: number | undefined, actual: number | null | undefined) => {
-    if (limit === undefined) return;
-    const a = actual ?? null;
-    out.push({ name, limit, actual: a, passed: a !== null && Number.isFinite(a) && a <= limit });
-  };
-  const min = (name: string, limit: number | undefined, actual: number | null | undefined) => {
-    if (limit === undefined) return;
-    const a = actual ?? null;
-    out.push({ name, limit, actual: a, passed: a !== null && Number.isFinite(a) && a >= limit });
-  };
-  max('max-size', g.maxSize, target.sizeBytes);
-  max('max-gzip-size', g.maxGzipSize, target.gzipBytes);
-  if (g.maxAccuracyDrop !== undefined) {
-    const drop =
-      base?.accuracy != null && target.accuracy != null ? roundTo((base.accuracy - target.accuracy) * 100, 6) : null;
-    max('max-accuracy-drop', g.maxAccuracyDrop, drop);
+  for (const g of GATES as readonly GateDef[]) {
+    const limit = limits[g.key as keyof GateLimits];
+    if (limit === undefined) continue;
+    const a = g.actual(target, base, speedup) ?? null;
+    const ok = a !== null && Number.isFinite(a) && (g.kind === 'max' ? a <= limit : a >= limit);
+    out.push({ name: g.name, limit, actual: a, passed: ok });
   }
-  min('min-accuracy', g.minAccuracy, target.accuracy);
-  min('min-agreement', g.minAgreement, target.agreement);
-  max('max-latency', g.maxLatency, target.latencyMs?.p50);
-  min('min-speedup', g.minSpeedup, speedup);
   return out;
 }
 
@@ -199,22 +275,8 @@ function roundTo(v: number, digits: number): number {
 /** How a gate's value reads in a failure line. */
 export function formatGateValue(name: string, v: number | null): string {
   if (v === null) return 'not measured';
-  switch (name) {
-    case 'max-size':
-    case 'max-gzip-size':
-      return `${formatBytes(v)} (${Math.round(v).toLocaleString('en-US')} B)`;
-    case 'max-accuracy-drop':
-      return `${fmt(v, 3)} points`;
-    case 'min-accuracy':
-    case 'min-agreement':
-      return `${fmt(v * 100, 3)}%`;
-    case 'max-latency':
-      return formatMs(v);
-    case 'min-speedup':
-      return `${fmt(v, 3)}x`;
-    default:
-      return String(v);
-  }
+  const g = gateOf(name);
+  return g ? FORMAT[g.unit](v) : String(v);
 }
 
 /** One line per failed gate: `gate max-size failed: actual 312 kB (312,000 B) > limit 300 kB (300,000 B)`. */
@@ -222,34 +284,7 @@ export function gateFailureLines(results: GateResult[]): string[] {
   return results
     .filter((r) => !r.passed)
     .map((r) => {
-      const op = r.actual === null ? 'vs' : r.name.startsWith('max') ? '>' : '<';
+      const op = r.actual === null ? 'vs' : gateOf(r.name)?.kind === 'max' ? '>' : '<';
       return `gate ${r.name} failed: actual ${formatGateValue(r.name, r.actual)} ${op} limit ${formatGateValue(r.name, r.limit)}`;
     });
-}
-
-/** Decimal units (kB = 1000 B), three significant digits. */
-export function formatBytes(n: number): string {
-  const abs = Math.abs(n);
-  if (abs < 1000) return `${Math.round(n)} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  while (Math.abs(v) >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
-}
-
-export function formatMs(ms: number): string {
-  if (ms < 1) return `${fmt(ms * 1000, 3)} µs`;
-  if (ms < 1000) return `${fmt(ms, 3)} ms`;
-  return `${fmt(ms / 1000, 3)} s`;
-}
-
-/** `digits` significant digits, no exponent for ordinary magnitudes. */
-function fmt(v: number, digits: number): string {
-  if (v === 0) return '0';
-  const p = Number(v.toPrecision(digits));
-  return String(p);
 }

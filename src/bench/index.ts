@@ -5,10 +5,10 @@
  * Both models are measured in the same process: their sessions are open together, timed runs are
  * interleaved in blocks, and accuracy batches run through both models in turn.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
+import type { Dataset } from '../core/types.js';
 import { numElements } from '../ir/dtype.js';
-import type { Dataset } from '../passes/pass.js';
 import { createSession, type Session } from '../runtime/index.js';
 import { evaluate, type Runnable } from './accuracy.js';
 import { evaluateGates, type GateLimits } from './gates.js';
@@ -28,7 +28,8 @@ import {
 } from './inputs.js';
 import { summarize, timeInterleaved } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report } from './report.js';
-import { countParams, diskSize, type DiskSize } from './size.js';
+import { countParams } from '../ir/params.js';
+import { diskSize, type DiskSize } from './size.js';
 
 export * from './accuracy.js';
 export * from './gates.js';
@@ -224,7 +225,8 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     try {
       if (runsModel) {
         for (let i = 0; i < benchModels.length; i++) {
-          // from the file when there is one: onnxruntime reads it itself, no serialized copy in memory
+          // from the file when there is one: onnxruntime reads it (and its external data) itself,
+          // with no serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
           const b = benchModels[i];
           sessions.push(given[i] ?? (await createSession(b.path ?? b.model, { intraOpThreads: threads, disabledOptimizers })));
           given[i] = undefined;

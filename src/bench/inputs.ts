@@ -26,21 +26,16 @@
  * [0, min(rows of the gathered table, 1000)); an integer input named sr / sample_rate /
  * sampling_rate is 16000; every other integer or bool is zero.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType, dtypeName, numElements } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { attrInt } from '../ir/node.js';
 import { Dim, elemTypeOf, shapeOf } from '../ir/types.js';
 import { floatToHalf, floatToBfloat16 } from '../math/float16.js';
-import type { Dataset } from '../passes/pass.js';
-import { seededRng } from '../passes/pass.js';
+import { seededRng } from '../core/rng.js';
+import type { Dataset, Feed, Feeds } from '../core/types.js';
 
-export interface Feed {
-  dtype: string;
-  dims: number[];
-  data: ArrayLike<number> | ArrayLike<bigint>;
-}
-export type Feeds = Record<string, Feed>;
+export type { Feed, Feeds };
 export type ShapeOverrides = Record<string, number[]>;
 
 /** `--shape name=1,3,224,224` (repeatable; also `name:1x3x224x224`). */

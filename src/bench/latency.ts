@@ -11,7 +11,7 @@
  * Percentiles use linear interpolation between closest ranks (numpy's default):
  *   q(p) = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]),  h = (n − 1)·p/100, x sorted ascending.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 
 export interface LatencyStats {
   p50: number;

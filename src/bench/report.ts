@@ -3,91 +3,11 @@
  * human table (before | after | change), and the markdown version for --report and
  * $GITHUB_STEP_SUMMARY. Pure formatting: nothing here measures, prints or writes files.
  */
-import { formatBytes, formatGateValue, formatMs } from './gates.js';
-import type { GzipSample } from './size.js';
+import { formatBytes, formatMs } from './format.js';
+import { formatGateValue, gateOf } from './gates.js';
+import type { GateResult, Metrics, Report } from './types.js';
 
-export interface LatencyMs {
-  p50: number;
-  p90: number;
-  p99: number;
-  mean: number;
-  /** coefficient of variation (stddev / mean) of the timed runs */
-  cv: number;
-}
-
-export interface Metrics {
-  sizeBytes: number;
-  gzipBytes: number;
-  /** set when gzipBytes is estimated from a sample of a large file (see src/bench/size.ts) */
-  gzipSampled?: GzipSample | null;
-  params: number;
-  nonzeroParams: number;
-  /** batch 1; null when latency was not measured */
-  latencyMs: LatencyMs | null;
-  /** samples per second at settings.batchSize (batch size / median batch time); null when not measured */
-  throughputPerSec: number | null;
-  /** top-1, a fraction; null without labels */
-  accuracy: number | null;
-  /** after only: top-1 agreement with the original (fraction); null without data */
-  agreement?: number | null;
-  /** after only: mean cosine similarity of the outputs with the original's */
-  cosine?: number | null;
-  /** after only: max absolute difference of the outputs from the original's */
-  maxAbsError?: number | null;
-  /** initializer bytes by dtype name */
-  bytesByDtype: Record<string, number>;
-}
-
-export interface PassReport {
-  name: string;
-  modified: boolean;
-  ms: number;
-  stats: Record<string, number | string>;
-  skipped: { node: string; reason: string }[];
-  /** per-item records a pass returns (per layer / per weight), passed through to the JSON */
-  details?: Record<string, unknown>[];
-}
-
-export interface GateResult {
-  name: string;
-  limit: number;
-  actual: number | null;
-  passed: boolean;
-}
-
-export interface BenchSettings {
-  threads: number;
-  /** batch size used for throughput (null when not measured) */
-  batchSize: number | null;
-  warmup: number;
-  /** timed latency runs per model */
-  runs: number | null;
-  /** set when a slow model's timing was time-boxed (fewer runs, a smaller throughput batch), ms */
-  timeBoxMs?: number;
-  /** samples evaluated for accuracy / agreement (0 without data) */
-  samples: number;
-  /** name of the output accuracy and agreement were computed on */
-  outputName: string | null;
-  /** onnxruntime graph transformers turned off for every session ([] = onnxruntime's stock set) */
-  disabledOptimizers: string[];
-  /** the input shapes latency was measured with (batch 1, or the model's fixed batch); null when the model was not run */
-  inputShapes?: Record<string, number[]> | null;
-  /** why latency (and, with data, accuracy and fidelity) were not measured; null when they were */
-  notMeasured?: string | null;
-}
-
-export interface Report {
-  input: string;
-  output: string | null;
-  passes: PassReport[];
-  before: Metrics;
-  after: Metrics | null;
-  /** before p50 / after p50 (> 1 = faster); null without two latency measurements */
-  speedup: number | null;
-  settings: BenchSettings;
-  gates: GateResult[];
-  passed: boolean;
-}
+export type { BenchSettings, GateResult, LatencyMs, Metrics, PassReport, Report } from './types.js';
 
 /** The report as a JSON-ready object (stable key order, numbers rounded to meaningful precision). */
 export function reportDocument(r: Report): Record<string, unknown> {
@@ -252,7 +172,8 @@ function passLines(r: Report, maxSkips = 5, details = false): string[] {
 }
 
 function gateLine(g: GateResult): string {
-  const op = g.actual === null ? 'vs' : g.name.startsWith('max') ? (g.passed ? '≤' : '>') : g.passed ? '≥' : '<';
+  const max = gateOf(g.name)?.kind === 'max';
+  const op = g.actual === null ? 'vs' : max ? (g.passed ? '≤' : '>') : g.passed ? '≥' : '<';
   return `${g.name}: ${g.passed ? 'passed' : 'FAILED'} (${formatGateValue(g.name, g.actual)} ${op} ${formatGateValue(g.name, g.limit)})`;
 }
 

@@ -3,13 +3,7 @@
  * web user downloads; zeros from pruning compress away here), parameter count, non-zero
  * parameters and bytes by dtype.
  *
- * Parameters are the elements of every numeric constant the model holds: initializers (in the
- * main graph and in subgraphs), sparse initializers (counted dense) and Constant-node tensors.
- * A parameter counts as zero when it encodes the real value 0: for a quantized weight read by a
- * DequantizeLinear whose zero point is a constant (per-tensor or per-axis), that is q == z
- * (r = s·(q − z)); for 4-bit types the packed nibbles are unpacked; for float16 / bfloat16 both
- * +0 and −0. The packed weight of a com.microsoft MatMulNBits counts as its K·N quantized values
- * (not its bytes), zero where q equals the block's zero point (default 2^(bits−1)).
+ * Parameters are counted by src/ir/params.ts (countParams).
  *
  * gzip runs in libuv's thread pool (zlib's async API), never on the main thread, so it overlaps
  * with whatever the caller does meanwhile (sessions, timing). It is level 9 throughout: on float
@@ -28,12 +22,12 @@ import { createReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { createGzip, deflateRaw, gzip } from 'node:zlib';
-import { MlcError } from '../errors.js';
-import { DataType, dtypeName } from '../ir/dtype.js';
-import type { Graph } from '../ir/graph.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
-import { attrInt, subgraphsOf, type Node } from '../ir/node.js';
-import { Tensor } from '../ir/tensor.js';
+import { countParams } from '../ir/params.js';
+import type { GzipSample } from './types.js';
+
+export type { GzipSample } from './types.js';
 
 export interface SizeStats {
   sizeBytes: number;
@@ -43,213 +37,6 @@ export interface SizeStats {
   params: number;
   nonzeroParams: number;
   bytesByDtype: Record<string, number>;
-}
-
-export interface ParamStats {
-  params: number;
-  nonzeroParams: number;
-  bytesByDtype: Record<string, number>;
-}
-
-/** Integer values of a tensor, 4-bit types unpacked (low nibble first), as numbers. */
-function intValues(t: Tensor): ArrayLike<number> | null {
-  const n = t.size;
-  switch (t.dtype) {
-    case DataType.INT4:
-    case DataType.UINT4: {
-      const packed = t.data as Uint8Array;
-      const out = new Int8Array(n);
-      for (let i = 0; i < n; i++) {
-        const nib = (packed[i >> 1] >> ((i & 1) * 4)) & 0xf;
-        out[i] = t.dtype === DataType.INT4 && nib >= 8 ? nib - 16 : nib;
-      }
-      return out;
-    }
-    case DataType.INT8:
-    case DataType.UINT8:
-    case DataType.INT16:
-    case DataType.UINT16:
-    case DataType.INT32:
-    case DataType.UINT32:
-    case DataType.BOOL:
-      return t.data as ArrayLike<number>;
-    default:
-      return null;
-  }
-}
-
-/** Number of elements that do not encode zero (see the file comment). */
-export function countNonzero(t: Tensor, zeroPoint?: { zp: Tensor; axis: number }): number {
-  const n = t.size;
-  if (n === 0) return 0;
-  let nz = 0;
-  switch (t.dtype) {
-    case DataType.FLOAT:
-    case DataType.DOUBLE:
-    case DataType.COMPLEX64:
-    case DataType.COMPLEX128: {
-      const d = t.data as Float32Array | Float64Array;
-      if (t.dtype === DataType.COMPLEX64 || t.dtype === DataType.COMPLEX128) {
-        for (let i = 0; i < n; i++) if (d[2 * i] !== 0 || d[2 * i + 1] !== 0) nz++;
-      } else {
-        for (let i = 0; i < n; i++) if (d[i] !== 0) nz++;
-      }
-      return nz;
-    }
-    case DataType.FLOAT16:
-    case DataType.BFLOAT16: {
-      const d = t.data as Uint16Array;
-      for (let i = 0; i < n; i++) if ((d[i] & 0x7fff) !== 0) nz++;
-      return nz;
-    }
-    case DataType.INT64:
-    case DataType.UINT64: {
-      const d = t.data as BigInt64Array | BigUint64Array;
-      for (let i = 0; i < n; i++) if (d[i] !== 0n) nz++;
-      return nz;
-    }
-    case DataType.FLOAT8E4M3FN:
-    case DataType.FLOAT8E4M3FNUZ:
-    case DataType.FLOAT8E5M2:
-    case DataType.FLOAT8E5M2FNUZ: {
-      const d = t.data as Uint8Array;
-      // FNUZ types have no negative zero (0x80 is NaN)
-      const fnuz = t.dtype === DataType.FLOAT8E4M3FNUZ || t.dtype === DataType.FLOAT8E5M2FNUZ;
-      for (let i = 0; i < n; i++) if (fnuz ? d[i] !== 0 : (d[i] & 0x7f) !== 0) nz++;
-      return nz;
-    }
-    case DataType.FLOAT4E2M1: {
-      const d = t.data as Uint8Array;
-      for (let i = 0; i < n; i++) if (((d[i >> 1] >> ((i & 1) * 4)) & 0x7) !== 0) nz++;
-      return nz;
-    }
-    case DataType.STRING:
-      return (t.data as Uint8Array[]).filter((b) => b.length > 0).length;
-    default: {
-      const v = intValues(t);
-      if (!v) return n;
-      const zpv = zeroPoint ? intValues(zeroPoint.zp) : null;
-      if (zeroPoint && zpv && zpv.length === 1) {
-        const z = zpv[0];
-        for (let i = 0; i < n; i++) if (v[i] !== z) nz++;
-        return nz;
-      }
-      if (zeroPoint && zpv && zeroPoint.zp.dims.length === 1) {
-        // per-axis zero point: element i belongs to channel (i / inner) % dims[axis]
-        const rank = t.dims.length;
-        const axis = zeroPoint.axis < 0 ? zeroPoint.axis + rank : zeroPoint.axis;
-        if (axis >= 0 && axis < rank && t.dims[axis] === zpv.length) {
-          let inner = 1;
-          for (let k = axis + 1; k < rank; k++) inner *= t.dims[k];
-          const ch = t.dims[axis];
-          for (let i = 0; i < n; i++) if (v[i] !== zpv[Math.floor(i / inner) % ch]) nz++;
-          return nz;
-        }
-      }
-      for (let i = 0; i < n; i++) if (v[i] !== 0) nz++;
-      return nz;
-    }
-  }
-}
-
-/** Zero point of the DequantizeLinear (if any) that reads initializer `name` as its input 0. */
-function zeroPointFor(g: Graph, name: string): { zp: Tensor; axis: number } | undefined {
-  for (const c of g.consumers(name)) {
-    if (c.opType !== 'DequantizeLinear' || c.inputs[0] !== name) continue;
-    if (c.domain !== '' && c.domain !== 'ai.onnx' && c.domain !== 'com.microsoft') continue;
-    const zpName = c.inputs[2];
-    if (!zpName) return undefined; // default zero point is 0
-    const zp = g.constantValue(zpName);
-    return zp ? { zp, axis: attrInt(c, 'axis', 1) } : undefined;
-  }
-  return undefined;
-}
-
-/**
- * The packed weight B [N, ⌈K/bs⌉, bs·bits/8] of a MatMulNBits reading `name` as input 1: its K·N
- * values and how many differ from their block's zero point (input 3, packed like B, or 2^(bits−1)).
- */
-export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: number; nonzero: number } | undefined {
-  const c = g.consumers(name).find((n) => n.opType === 'MatMulNBits' && n.inputs[1] === name);
-  if (!c || t.dtype !== DataType.UINT8) return undefined;
-  const bits = attrInt(c, 'bits', 4);
-  const K = attrInt(c, 'K', 0);
-  const N = attrInt(c, 'N', 0);
-  const bs = attrInt(c, 'block_size', 0);
-  if (![2, 4, 8].includes(bits) || !(K > 0) || !(N > 0) || !(bs > 0)) return undefined;
-  const kBlocks = Math.ceil(K / bs);
-  const blob = (bs * bits) / 8;
-  if (!Number.isInteger(blob) || t.size !== N * kBlocks * blob) return undefined;
-  const mask = (1 << bits) - 1;
-  const zpT = c.inputs[3] ? g.constantValue(c.inputs[3]) : undefined;
-  const zpData = zpT && zpT.dtype === DataType.UINT8 ? (zpT.data as Uint8Array) : undefined;
-  const zpStride = Math.ceil((kBlocks * bits) / 8);
-  const d = t.data as Uint8Array;
-  let nonzero = 0;
-  for (let n = 0; n < N; n++) {
-    for (let b = 0; b < kBlocks; b++) {
-      const zp = zpData ? (zpData[n * zpStride + Math.floor((b * bits) / 8)] >> ((b * bits) % 8)) & mask : 1 << (bits - 1);
-      const base = (n * kBlocks + b) * blob;
-      const end = Math.min(bs, K - b * bs);
-      for (let i = 0; i < end; i++) {
-        const q = (d[base + Math.floor((i * bits) / 8)] >> ((i * bits) % 8)) & mask;
-        if (q !== zp) nonzero++;
-      }
-    }
-  }
-  return { params: K * N, nonzero };
-}
-
-/** Parameter count, non-zero parameters and initializer bytes by dtype, over all graphs. */
-export function countParams(model: Model): ParamStats {
-  const s: ParamStats = { params: 0, nonzeroParams: 0, bytesByDtype: {} };
-  const addBytes = (t: Tensor) => {
-    const k = dtypeName(t.dtype);
-    s.bytesByDtype[k] = (s.bytesByDtype[k] ?? 0) + t.byteLength;
-  };
-  const addTensor = (t: Tensor, zp?: { zp: Tensor; axis: number }) => {
-    addBytes(t);
-    if (t.dtype === DataType.STRING) return;
-    s.params += t.size;
-    s.nonzeroParams += countNonzero(t, zp);
-  };
-  const visit = (g: Graph) => {
-    for (const [name, t] of g.initializers) {
-      const nb = matMulNBitsCounts(g, name, t);
-      if (nb) {
-        addBytes(t);
-        s.params += nb.params;
-        s.nonzeroParams += nb.nonzero;
-      } else addTensor(t, zeroPointFor(g, name));
-    }
-    for (const sp of g.sparseInitializers) {
-      addBytes(sp.values);
-      addBytes(sp.indices);
-      s.params += sp.dims.reduce((a, b) => a * b, 1);
-      s.nonzeroParams += countNonzero(sp.values);
-    }
-    for (const n of g.nodes) {
-      if (n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx')) {
-        const v = constantTensor(n);
-        if (v) addTensor(v, n.outputs[0] ? zeroPointFor(g, n.outputs[0]) : undefined);
-      }
-      for (const sg of subgraphsOf(n)) visit(sg);
-    }
-  };
-  visit(model.graph);
-  return s;
-}
-
-function constantTensor(n: Node): Tensor | undefined {
-  const a = n.attributes.find((x) => x.name === 'value');
-  return a && a.value instanceof Tensor ? a.value : undefined;
-}
-
-export interface GzipSample {
-  /** share of the bytes compressed (0..1] */
-  fraction: number;
-  /** relative standard error of the estimate */
-  relStdErr: number;
 }
 
 export interface GzipOptions {

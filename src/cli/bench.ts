@@ -11,7 +11,7 @@
  */
 import { Option, type Command } from 'commander';
 import { appendFile } from 'node:fs/promises';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Dataset } from '../passes/pass.js';
 import type { BenchModel, GateLimits, MeasureOptions, Measured, PassReport, Report } from '../bench/index.js';

@@ -18,7 +18,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
+import { explainOptionError } from '../passes/options.js';
 import type { Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
 import type { Dataset } from '../passes/pass.js';
@@ -128,6 +129,16 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       } else {
         steps = stepsFromFlags(passes, flags);
       }
+      // option errors name the flag the user typed, or the recipe step and key
+      steps.forEach((s, i) => {
+        const pass = s.pass as Pass<any>;
+        try {
+          pass.parseOptions(s.options);
+        } catch (err) {
+          const recipe = flags.recipe as string | undefined;
+          throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
+        }
+      });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       // the input's bytes and gzip size are measured (in the thread pool) while the passes run
       const { diskSize } = await import('../bench/size.js');

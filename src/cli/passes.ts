@@ -60,9 +60,15 @@ export function registerPasses(program: Command): void {
     .command('passes')
     .description('list the compression passes with their options')
     .option('--json', 'print one JSON document on stdout')
+    .option('--json-schema', 'print the JSON Schema of a recipe file (mlc compress --recipe)')
     .action((_opts: unknown, cmd: Command) =>
-      boundary(cmd, async (ui) => {
+      boundary(cmd, async (ui, flags) => {
         const { passes } = await import('../passes/registry.js');
+        if (flags.jsonSchema) {
+          const { recipeJsonSchema } = await import('../passes/options.js');
+          ui.out(JSON.stringify(recipeJsonSchema(passes.flatMap((p) => (p.schema ? [p.schema] : []))), null, 2));
+          return 0;
+        }
         const list = passes.map(passInfo);
         if (ui.json) ui.printJson({ passes: list });
         else printPasses(ui, list);

@@ -4,7 +4,7 @@
  * 3 internal error).
  */
 import type { Command } from 'commander';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import { Ui, type GlobalFlags } from './ui.js';
 

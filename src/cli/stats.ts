@@ -2,17 +2,14 @@
  * Model statistics for `mlc inspect`: operator histogram, constant tensors by dtype, the largest
  * ones, parameter count and fraction of zero weights.
  *
- * Parameters and zeros are counted exactly as `mlc bench` counts them (src/bench/size.ts
+ * Parameters and zeros are counted exactly as `mlc bench` counts them (src/ir/params.ts
  * countParams): every numeric constant (initializers, sparse initializers counted dense,
  * Constant-node values, in all graphs); a quantized weight is zero where q equals its zero point,
  * packed 4-bit MatMulNBits weights are unpacked.
  */
-import { countParams } from '../bench/size.js';
 import { dtypeName, numElements } from '../ir/dtype.js';
-import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { subgraphsOf } from '../ir/node.js';
-import { Tensor } from '../ir/tensor.js';
+import { constantTensors, countParams } from '../ir/params.js';
 
 export interface InitializerInfo {
   name: string;
@@ -37,33 +34,15 @@ export interface ParamStats {
   largest: InitializerInfo[];
 }
 
-function* allGraphs(g: Graph): Generator<Graph> {
-  yield g;
-  for (const n of g.nodes) for (const s of subgraphsOf(n)) yield* allGraphs(s);
-}
-
 /** Every constant tensor of the model: initializers, sparse initializers, Constant-node values (all graphs). */
 function constants(model: Model): InitializerInfo[] {
-  const all: InitializerInfo[] = [];
-  const info = (name: string, t: Tensor, dims = t.dims, bytes = t.byteLength, elements = t.size): InitializerInfo => ({
+  return [...constantTensors(model)].map(({ name, tensor: t, sparse }) => ({
     name,
     dtype: dtypeName(t.dtype),
-    dims: [...dims],
-    elements,
-    bytes,
-  });
-  for (const g of allGraphs(model.graph)) {
-    for (const [name, t] of g.initializers) all.push(info(name, t));
-    for (const sp of g.sparseInitializers) {
-      all.push(info(sp.values.name, sp.values, sp.dims, sp.values.byteLength + sp.indices.byteLength, numElements(sp.dims)));
-    }
-    for (const n of g.nodes) {
-      if (n.opType !== 'Constant' || (n.domain !== '' && n.domain !== 'ai.onnx')) continue;
-      const a = n.attributes.find((x) => x.name === 'value');
-      if (a && a.value instanceof Tensor) all.push(info(n.outputs[0] || n.name, a.value));
-    }
-  }
-  return all;
+    dims: [...(sparse?.dims ?? t.dims)],
+    elements: sparse ? numElements(sparse.dims) : t.size,
+    bytes: t.byteLength + (sparse?.indices.byteLength ?? 0),
+  }));
 }
 
 export function paramStats(model: Model, top = 10): ParamStats {

@@ -6,8 +6,8 @@
  */
 import pc from 'picocolors';
 import { CommanderError } from 'commander';
-import { MlcError, exitCodeFor } from '../errors.js';
-import type { Logger } from '../passes/pass.js';
+import { MlcError, exitCodeFor } from '../core/errors.js';
+import type { Logger } from '../core/types.js';
 
 type Colors = ReturnType<typeof pc.createColors>;
 

@@ -1,6 +1,6 @@
 /** Slicing a Dataset along axis 0 (the batch axis), without copying typed arrays. */
-import { MlcError } from '../errors.js';
-import type { Dataset } from '../passes/pass.js';
+import { MlcError } from '../core/errors.js';
+import type { Dataset } from '../core/types.js';
 
 type Arr = Dataset['inputs'][string];
 

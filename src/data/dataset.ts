@@ -11,11 +11,11 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { elemTypeOf, shapeOf, type Dim, type ValueInfo } from '../ir/types.js';
-import type { Dataset } from '../passes/pass.js';
+import type { Dataset } from '../core/types.js';
 import { parseNpy, type NdArray } from './npy.js';
 import { parseNpz } from './npz.js';
 

@@ -12,8 +12,8 @@
  * int64 as BigInt64Array, bool as 0/1 bytes. Refused with a clear error: Fortran-ordered arrays,
  * structured / object / string / complex dtypes.
  */
-import { MlcError } from '../errors.js';
-import type { TypedArrayData } from '../ir/dtype.js';
+import { MlcError } from '../core/errors.js';
+import type { TypedArrayData } from '../core/arrays.js';
 
 /** An n-dimensional array: dtype name as in src/ir/dtype.ts ('float', 'int64', 'float16', ...). */
 export interface NdArray {

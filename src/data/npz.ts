@@ -4,7 +4,7 @@
  * Zip handling (incl. zip64) is fflate's.
  */
 import { unzipSync, zipSync, type Zippable } from 'fflate';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { encodeNpy, parseNpy, type NdArray } from './npy.js';
 
 /** Decode `.npz` bytes into arrays by name. `name` is used in error messages. */

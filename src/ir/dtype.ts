@@ -1,4 +1,7 @@
 /** ONNX element types (TensorProto.DataType) and their in-memory representation in mlc. */
+import type { TypedArrayData } from '../core/arrays.js';
+export type { NumberArray, TypedArrayData } from '../core/arrays.js';
+
 export enum DataType {
   UNDEFINED = 0,
   FLOAT = 1,
@@ -34,11 +37,6 @@ export enum DataType {
  */
 export type TensorData = TypedArrayData | Uint8Array[];
 
-/** Numeric typed arrays other than the 64-bit integer ones. */
-export type NumberArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
-
-/** Every typed array a tensor can hold. */
-export type TypedArrayData = NumberArray | BigInt64Array | BigUint64Array;
 
 export interface DTypeInfo {
   name: string; // lower-case ONNX name as in the spec ('float', 'int64', ...)

@@ -8,7 +8,7 @@
  * Names used inside subgraphs (If / Loop / Scan bodies) that are not defined there refer to the
  * enclosing graph: for the index, the node holding the subgraph counts as their consumer.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { Node, SparseTensor, subgraphsOf } from './node.js';
 import { Tensor } from './tensor.js';
 import { ValueInfo } from './types.js';

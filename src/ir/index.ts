@@ -6,3 +6,4 @@ export * from './graph.js';
 export * from './model.js';
 export * from './clone.js';
 export * from './builder.js';
+export * from './params.js';

@@ -49,6 +49,14 @@ export class Model {
     return this.opsetImports.find((o) => (o.domain === 'ai.onnx' ? '' : o.domain) === d)?.version;
   }
 
+  /**
+   * Become `other` in place (every field: graph, opsets, metadata, functions): for a pass that
+   * replaces the whole model (distill's --student) while callers keep their reference.
+   */
+  replaceWith(other: Model): void {
+    Object.assign(this, other);
+  }
+
   /** Declare an opset import if it is missing (e.g. com.microsoft for contrib ops). */
   ensureOpset(domain: string, version: number): void {
     if (this.opsetVersion(domain) === undefined) this.opsetImports.push({ domain, version });

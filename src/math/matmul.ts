@@ -14,7 +14,7 @@
  * on this machine (one core, Node 20): a whole 423×768 · 768×3072 product at ~20 GFlop/s with the
  * WebAssembly kernel, ~5.5 GFlop/s with the JavaScript one, ~1.7 GFlop/s for a plain i-k-j loop.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 
 export type FloatArray = Float64Array | Float32Array;
 
@@ -415,9 +415,51 @@ export function frobeniusNorm(a: ArrayLike<number>): number {
  * Lower Cholesky factor of a symmetric positive definite K×K matrix, C = L·Lᵀ, in place (row-major;
  * the strict upper triangle is zeroed). Right-looking blocked algorithm: factor a 128-wide diagonal
  * block, solve the panel below it, and update the trailing matrix with one GEMM (T = P·Pᵀ).
- * Throws when a pivot is not positive.
+ * Throws when a pivot is not positive (tryCholesky returns undefined instead).
  */
 export function cholesky(c: Float64Array, K: number): Float64Array {
+  const pivot = factorInPlace(c, K);
+  if (pivot >= 0) throw new MlcError('INTERNAL', `cholesky: matrix is not positive definite (pivot ${pivot})`);
+  return c;
+}
+
+/** cholesky(), or undefined when the matrix is not positive definite (c is then overwritten). */
+export function tryCholesky(c: Float64Array, K: number): Float64Array | undefined {
+  return factorInPlace(c, K) >= 0 ? undefined : c;
+}
+
+/**
+ * Solve (H + λI)·X = B by Cholesky (H + λI = L·Lᵀ, then L·Z = B and Lᵀ·X = Z), H symmetric
+ * positive semi-definite k×k, B k×m (row-major). Returns X (k×m), or undefined when H + λI is not
+ * positive definite.
+ */
+export function choleskySolve(h: ArrayLike<number>, k: number, b: ArrayLike<number>, m: number, lambda: number): Float64Array | undefined {
+  const c = Float64Array.from(h);
+  for (let i = 0; i < k; i++) c[i * k + i] += lambda;
+  const L = tryCholesky(c, k);
+  if (!L) return undefined;
+  return solveLowerTransposed(L, k, solveLower(L, k, b, m), m);
+}
+
+/** Solve L·X = Y for X (K×r) with L lower triangular K×K (row-major), by forward substitution. */
+export function solveLower(L: Float64Array, K: number, Y: ArrayLike<number>, r: number): Float64Array {
+  const X = Float64Array.from(Y);
+  for (let i = 0; i < K; i++) {
+    const xi = i * r;
+    for (let p = 0; p < i; p++) {
+      const l = L[i * K + p];
+      if (l === 0) continue;
+      const xp = p * r;
+      for (let c = 0; c < r; c++) X[xi + c] -= l * X[xp + c];
+    }
+    const inv = 1 / L[i * K + i];
+    for (let c = 0; c < r; c++) X[xi + c] *= inv;
+  }
+  return X;
+}
+
+/** The blocked factorization behind cholesky(): -1 when done, else the first non-positive pivot. */
+function factorInPlace(c: Float64Array, K: number): number {
   const NB = 128;
   for (let k0 = 0; k0 < K; k0 += NB) {
     const kb = Math.min(NB, K - k0);
@@ -425,7 +467,7 @@ export function cholesky(c: Float64Array, K: number): Float64Array {
     for (let j = k0; j < k0 + kb; j++) {
       let d = c[j * K + j];
       for (let p = k0; p < j; p++) d -= c[j * K + p] * c[j * K + p];
-      if (!(d > 0)) throw new MlcError('INTERNAL', `cholesky: matrix is not positive definite (pivot ${j})`);
+      if (!(d > 0)) return j;
       const ljj = Math.sqrt(d);
       c[j * K + j] = ljj;
       for (let i = j + 1; i < k0 + kb; i++) {
@@ -457,7 +499,7 @@ export function cholesky(c: Float64Array, K: number): Float64Array {
     }
   }
   for (let i = 0; i < K; i++) for (let j = i + 1; j < K; j++) c[i * K + j] = 0;
-  return c;
+  return -1;
 }
 
 /** Solve Lᵀ·X = Y for X (K×r) with L lower triangular K×K (row-major); blocked, products by GEMM. */

@@ -5,7 +5,7 @@
  * Masks are Uint8Array with 1 = keep, 0 = prune. A tensor is viewed as [outer, axis, inner] around
  * the axis of interest, so element (o, a, i) lives at `(o * axisLen + a) * inner + i`.
  */
-import type { NumberArray, TypedArrayData } from '../ir/dtype.js';
+import type { NumberArray, TypedArrayData } from '../core/arrays.js';
 
 /** Writable numeric typed arrays (everything but BigInt arrays). */
 export type NumericArray = NumberArray;
@@ -279,38 +279,6 @@ export function crossProduct(a: ArrayLike<number>, b: ArrayLike<number>, s: numb
       for (let j = 0; j < n; j++) g[gb + j] += v * b[bb + j];
     }
   return g;
-}
-
-/**
- * Solve (H + λI)·X = B by Cholesky, H symmetric positive semi-definite k×k, B k×m (row-major);
- * returns X (k×m), or undefined when H + λI is not positive definite.
- */
-export function choleskySolve(h: ArrayLike<number>, k: number, b: ArrayLike<number>, m: number, lambda: number): Float64Array | undefined {
-  const L = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = h[i * k + j] + (i === j ? lambda : 0);
-      for (let p = 0; p < j; p++) s -= L[i * k + p] * L[j * k + p];
-      if (i === j) {
-        if (!(s > 0)) return undefined;
-        L[i * k + i] = Math.sqrt(s);
-      } else L[i * k + j] = s / L[j * k + j];
-    }
-  }
-  const x = Float64Array.from(b as ArrayLike<number>);
-  for (let c = 0; c < m; c++) {
-    for (let i = 0; i < k; i++) {
-      let s = x[i * m + c];
-      for (let p = 0; p < i; p++) s -= L[i * k + p] * x[p * m + c];
-      x[i * m + c] = s / L[i * k + i];
-    }
-    for (let i = k - 1; i >= 0; i--) {
-      let s = x[i * m + c];
-      for (let p = i + 1; p < k; p++) s -= L[p * k + i] * x[p * m + c];
-      x[i * m + c] = s / L[i * k + i];
-    }
-  }
-  return x;
 }
 
 /**

@@ -21,7 +21,8 @@
  * flat (random) spectra and 0.2–0.7% on decaying ones (768×3072, rank 192: ~0.65 s CPU).
  */
 import { createRequire } from 'node:module';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
+import { seededRng } from '../core/rng.js';
 import { gemm, transpose } from './matmul.js';
 
 export type SvdMethod = 'auto' | 'exact' | 'randomized';
@@ -108,17 +109,8 @@ function fillGaussian(out: Float64Array, rng: () => number): void {
   }
 }
 
-/** Mulberry32, used when no rng is given (deterministic results). */
-function defaultRng(seed = 0x5eed): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Used when no rng is given (deterministic results). */
+const defaultRng = (): (() => number) => seededRng(0x5eed);
 
 function dot(x: Float64Array, xo: number, y: Float64Array, yo: number, d: number): number {
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;

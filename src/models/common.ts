@@ -6,6 +6,7 @@
  * small models and benchmarks real-size ones. Dynamic axes are dim_param names as exporters write
  * them: `batch`, `sequence`, `height`, `width`.
  */
+import { normalRng as normalFrom, seededRng } from '../core/rng.js';
 import { DataType } from '../ir/dtype.js';
 import type { ModelBuilder } from '../ir/builder.js';
 import { Graph } from '../ir/graph.js';
@@ -28,30 +29,9 @@ export interface CommonOptions {
   dtype?: FloatType;
 }
 
-/** Mulberry32 + Box–Muller: a seeded standard-normal generator. */
+/** A seeded standard-normal generator (core/rng: Mulberry32 + Box–Muller). */
 export function normalRng(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = uniform();
-    const v = uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
+  return normalFrom(seededRng(seed));
 }
 
 /** n normal values with standard deviation std. */
@@ -186,14 +166,7 @@ export function layerNorm(
 
 /** Seeded uniform [0, 1) (mulberry32), for sample inputs. */
 export function uniformRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRng(seed);
 }
 
 /** One input array of a sample batch, in the shape of PassContext's Dataset. */

@@ -9,7 +9,6 @@ export const onnx = onnxProto.onnx;
 export type onnx = typeof onnxProto.onnx;
 
 /** A protobufjs message object (decoded, or a plain object built for encoding). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Msg = Record<string, any>;
 
 interface Encodable {

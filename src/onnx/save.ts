@@ -6,7 +6,7 @@
  */
 import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { Graph } from '../ir/graph.js';
 import { FunctionDef, Model } from '../ir/model.js';
 import { AttrType, Attribute, Int, Node, SparseTensor, subgraphsOf } from '../ir/node.js';

@@ -22,12 +22,14 @@
  * Refuses (MlcError): no training data (USAGE), a student whose inputs / outputs do not match the
  * teacher's (INPUT).
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { cloneModel } from '../ir/clone.js';
+import { countParams } from '../ir/params.js';
 import { fingerprintModel } from '../ir/fingerprint.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
+import { definePass, parseWithSchema, type OptionSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { toSparseInitializers } from './prune/storage.js';
 
@@ -61,45 +63,34 @@ export const DISTILL_DEFAULTS = {
   augment: 'mixup',
 } as const;
 
-function num(r: Record<string, unknown>, key: string, dflt: number, ok: (x: number) => boolean, what: string): number {
-  const v = r[key];
-  if (v === undefined || v === null || v === '') return dflt;
-  const x = typeof v === 'number' ? v : Number(String(v).trim());
-  const flag = '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-  if (!Number.isFinite(x) || !ok(x)) throw new MlcError('USAGE', `distill: ${key} (${flag}) must be ${what}, got ${JSON.stringify(v)}`);
-  return x;
-}
+const d = DISTILL_DEFAULTS;
+
+/** The distill options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
+export const DISTILL_SCHEMA: OptionSchema<DistillOptions> = {
+  pass: 'distill',
+  options: [
+    { key: 'student', type: 'string', flag: '--student <file>', help: 'distill into this ONNX model (default: the model as the earlier passes left it; implies --distill)' },
+    { key: 'studentWidth', type: 'fraction', min: 0, max: 1, exclusiveMin: true, flag: '--student-width <factor>', help: 'narrow the student to this share of its hidden widths, 0 < w ≤ 1, largest-norm channels kept (implies --distill)' },
+    { key: 'epochs', type: 'integer', min: 0, default: d.epochs, flag: '--epochs <n>', help: 'training epochs' },
+    { key: 'batchSize', type: 'integer', min: 1, default: d.batchSize, flag: '--batch-size <n>', help: 'distillation mini-batch size' },
+    { key: 'lr', type: 'number', min: 0, max: 10, exclusiveMin: true, exclusiveMax: true, default: d.lr, flag: '--lr <rate>', help: 'Adam learning rate, cosine-decayed to lr/20' },
+    { key: 'temperature', type: 'number', min: 0, exclusiveMin: true, default: d.temperature, flag: '--temperature <t>', help: 'softmax temperature T of the soft targets' },
+    { key: 'alpha', type: 'fraction', min: 0, max: 1, default: d.alpha, flag: '--alpha <a>', help: 'weight of the soft-target loss T²·KL; 1 − alpha weighs cross-entropy with labels' },
+    { key: 'valSplit', type: 'fraction', min: 0, max: 1, exclusiveMin: true, exclusiveMax: true, default: d.valSplit, help: 'share of the training data held out for validation without --val-data' },
+    { key: 'backend', type: 'enum', choices: ['auto', 'tensorflow', 'wasm', 'cpu'], default: d.backend, flag: '--train-backend <name>', help: 'tfjs backend: auto (tfjs-node, else wasm, else cpu), tensorflow, wasm or cpu' },
+    { key: 'keepZeros', type: 'boolean', default: d.keepZeros, help: 'weights that are exactly zero (pruned) stay zero' },
+    { key: 'output', type: 'string', help: 'the output to distill (default: the first)' },
+    { key: 'augment', type: 'enum', choices: ['mixup', 'none'], default: d.augment, help: 'mixup: each epoch, half the inputs are mixed with a random partner and labelled by the teacher (float inputs only); or none' },
+  ],
+  cli: {
+    triggers: ['distill', 'student', 'studentWidth'],
+    extraFlags: [{ flag: '--distill', help: 'train the result against the original model (needs --train-data)' }],
+    outputSuffix: () => '_distilled',
+  },
+};
 
 export function parseDistillOptions(raw: unknown): DistillOptions {
-  const r = (raw ?? {}) as Record<string, unknown>;
-  if (typeof r !== 'object' || Array.isArray(r)) throw new MlcError('USAGE', 'distill: options must be an object');
-  const known = new Set(['student', 'studentWidth', 'epochs', 'batchSize', 'lr', 'temperature', 'alpha', 'valSplit', 'backend', 'keepZeros', 'output', 'augment']);
-  for (const k of Object.keys(r)) if (!known.has(k)) throw new MlcError('USAGE', `distill: unknown option "${k}"`);
-  const d = DISTILL_DEFAULTS;
-  const backend = String(r.backend ?? d.backend);
-  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) throw new MlcError('USAGE', `distill: backend must be auto, tensorflow, wasm or cpu, got "${backend}"`);
-  if (r.student !== undefined && (typeof r.student !== 'string' || !r.student)) throw new MlcError('USAGE', 'distill: student must be a path to an ONNX file');
-  const augment = String(r.augment ?? d.augment);
-  if (augment !== 'mixup' && augment !== 'none') throw new MlcError('USAGE', `distill: augment must be mixup or none, got "${augment}"`);
-  if (r.output !== undefined && typeof r.output !== 'string') throw new MlcError('USAGE', 'distill: output must be an output name');
-  const keepZeros = r.keepZeros === undefined ? d.keepZeros : r.keepZeros === true || r.keepZeros === 'true';
-  return {
-    student: r.student as string | undefined,
-    studentWidth:
-      r.studentWidth === undefined || r.studentWidth === null || r.studentWidth === ''
-        ? undefined
-        : num(r, 'studentWidth', 1, (x) => x > 0 && x <= 1, 'a factor in (0, 1]'),
-    epochs: num(r, 'epochs', d.epochs, (x) => Number.isInteger(x) && x >= 0, 'a whole number ≥ 0'),
-    batchSize: num(r, 'batchSize', d.batchSize, (x) => Number.isInteger(x) && x >= 1, 'a whole number ≥ 1'),
-    lr: num(r, 'lr', d.lr, (x) => x > 0 && x < 10, 'a learning rate > 0'),
-    temperature: num(r, 'temperature', d.temperature, (x) => x > 0, 'a temperature > 0'),
-    alpha: num(r, 'alpha', d.alpha, (x) => x >= 0 && x <= 1, 'a weight in [0, 1]'),
-    valSplit: num(r, 'valSplit', d.valSplit, (x) => x > 0 && x < 1, 'a share in (0, 1)'),
-    backend: backend as DistillOptions['backend'],
-    keepZeros,
-    output: r.output as string | undefined,
-    augment: augment as DistillOptions['augment'],
-  };
+  return parseWithSchema(DISTILL_SCHEMA, raw);
 }
 
 /** Turn sparse initializers back into dense ones; returns their names. */
@@ -128,25 +119,9 @@ function densify(g: Graph): string[] {
   return names;
 }
 
-function paramCount(g: Graph): { params: number; nonzero: number } {
-  let params = 0;
-  let nonzero = 0;
-  for (const t of g.initializers.values()) {
-    if (!t.isFloat) continue;
-    params += t.size;
-    const d = t.data as ArrayLike<number>;
-    for (let i = 0; i < d.length; i++) if (d[i] !== 0) nonzero++;
-  }
-  for (const s of g.sparseInitializers) {
-    params += s.dims.reduce((a, b) => a * b, 1);
-    nonzero += s.values.size;
-  }
-  return { params, nonzero };
-}
-
 async function loadStudent(path: string, teacher: Model, ctx: PassContext): Promise<Model> {
-  const { loadModel } = await import('../onnx/index.js');
-  const s = await loadModel(path, { warn: (m) => ctx.log.warn(m) });
+  if (!ctx.loadModel) throw new MlcError('INTERNAL', 'distill: needs ctx.loadModel to read --student');
+  const s = await ctx.loadModel(path);
   const tin = teacher.graph.realInputs().map((i) => i.name).sort();
   const sin = s.graph.realInputs().map((i) => i.name).sort();
   if (tin.join('\0') !== sin.join('\0')) {
@@ -168,7 +143,7 @@ export async function runDistill(target: Model, o: DistillOptions, ctx: PassCont
   const stats: PassResult['stats'] = {};
   const details: Record<string, unknown>[] = [];
 
-  const before = paramCount(model.graph);
+  const before = countParams(model.graph, { floatOnly: true, subgraphs: false });
   const start = fingerprintModel(model);
   // the student trains on a copy: the model changes only when training went through
   const student = o.student ? await loadStudent(o.student, teacher, ctx) : cloneModel(model);
@@ -222,7 +197,7 @@ export async function runDistill(target: Model, o: DistillOptions, ctx: PassCont
     const r = toSparseInitializers(model.graph, sparse);
     stats.sparseInitializers = r.converted.length;
   }
-  const after = paramCount(model.graph);
+  const after = countParams(model.graph, { floatOnly: true, subgraphs: false });
   const pct = (x: number | null) => (x === null ? 'n/a' : Math.round(x * 1e4) / 1e4);
   Object.assign(stats, {
     backend: rep.backend,
@@ -241,61 +216,18 @@ export async function runDistill(target: Model, o: DistillOptions, ctx: PassCont
     exportMaxAbsDiff: rep.exportMaxAbsDiff,
     paramsBefore: before.params,
     paramsAfter: after.params,
-    nonzeroParamsAfter: after.nonzero,
+    nonzeroParamsAfter: after.nonzeroParams,
   });
   model.graph.touch();
   const modified = fingerprintModel(model) !== start;
-  if (modified) Object.assign(target, model);
+  if (modified) target.replaceWith(model);
   else skipped.push({ node: '(model)', reason: `training changed no weight (best epoch ${rep.bestEpoch} of ${rep.epochs})` });
   return { modified, stats, skipped, details: details.length ? details : undefined };
 }
 
-export const distillPass: Pass<DistillOptions> = {
-  name: 'distill',
+export const distillPass: Pass<DistillOptions> = definePass(DISTILL_SCHEMA, {
   describe: 'Knowledge distillation: train the (compressed, narrowed or given) student against the original model with tfjs',
-  options: {
-    student: 'student ONNX file (default: the model as the earlier passes left it)',
-    studentWidth: 'narrow the student to this share of its hidden widths, 0 < w ≤ 1 (largest-norm channels kept)',
-    epochs: `training epochs (default ${DISTILL_DEFAULTS.epochs})`,
-    batchSize: `mini-batch size (default ${DISTILL_DEFAULTS.batchSize})`,
-    lr: `Adam learning rate, cosine-decayed to lr/20 (default ${DISTILL_DEFAULTS.lr})`,
-    temperature: `softmax temperature T of the soft targets (default ${DISTILL_DEFAULTS.temperature})`,
-    alpha: `weight of the soft-target loss T²·KL; 1 − alpha weighs cross-entropy with labels (default ${DISTILL_DEFAULTS.alpha})`,
-    valSplit: `share of the training data held out for validation without --val-data (default ${DISTILL_DEFAULTS.valSplit})`,
-    backend: 'tfjs backend: auto (tfjs-node, else wasm, else cpu; default), tensorflow, wasm or cpu',
-    keepZeros: 'weights that are exactly zero (pruned) stay zero (default true)',
-    output: 'the output to distill (default: the first)',
-    augment: 'mixup (default: each epoch, half the inputs are mixed with a random partner and labelled by the teacher; float inputs only) or none',
-  },
-  parseOptions: parseDistillOptions,
   run: (model, options, ctx) => runDistill(model, options, ctx),
-  cli: {
-    flags: [
-      { flags: '--distill', description: 'train the result against the original model (needs --train-data)' },
-      { flags: '--student <file>', description: 'distill into this ONNX model instead (implies --distill)' },
-      { flags: '--student-width <factor>', description: 'distill into a copy narrowed to this share of hidden widths (implies --distill)' },
-      { flags: '--epochs <n>', description: `distillation epochs (default ${DISTILL_DEFAULTS.epochs})` },
-      { flags: '--batch-size <n>', description: `distillation batch size (default ${DISTILL_DEFAULTS.batchSize})` },
-      { flags: '--lr <rate>', description: `distillation learning rate (default ${DISTILL_DEFAULTS.lr})` },
-      { flags: '--temperature <t>', description: `distillation temperature (default ${DISTILL_DEFAULTS.temperature})` },
-      { flags: '--alpha <a>', description: `weight of the soft-target loss (default ${DISTILL_DEFAULTS.alpha})` },
-      { flags: '--train-backend <name>', description: 'tfjs backend for distillation', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
-    ],
-    fromFlags(f) {
-      if (!f.distill && f.student === undefined && f.studentWidth === undefined) return undefined;
-      return {
-        student: f.student,
-        studentWidth: f.studentWidth,
-        epochs: f.epochs,
-        batchSize: f.batchSize,
-        lr: f.lr,
-        temperature: f.temperature,
-        alpha: f.alpha,
-        backend: f.trainBackend,
-      };
-    },
-    outputSuffix: () => '_distilled',
-  },
-};
+});
 
 export default distillPass;

@@ -31,19 +31,20 @@
  * B = V_rᵀ (the whitened SVD of SVD-LLM / ASVD). `energy` then means the share of ‖X·W‖² the
  * factors keep. Other readers (Conv, constant on the left, shared weights) use the plain SVD.
  */
-import { countParams } from '../bench/size.js';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { attrInt, AttrType, type Attribute, type Node } from '../ir/node.js';
 import { Constants } from '../ir/constants.js';
 import { Tensor } from '../ir/tensor.js';
+import { countParams } from '../ir/params.js';
 import { tensorType } from '../ir/types.js';
 import { cholesky, gemm, solveLowerTransposed, transpose } from '../math/matmul.js';
 import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math/svd.js';
 import { takeDataset } from '../data/batch.js';
 import { cloneModel } from '../ir/clone.js';
+import { definePass, parseWithSchema, type OptionSchema } from './options.js';
 import { isExcluded, type Pass, type PassContext, type PassResult, type Skip } from './pass.js';
 
 export interface LowRankOptions {
@@ -65,58 +66,38 @@ export interface LowRankOptions {
   dataSamples?: number;
 }
 
-function num(v: unknown, name: string): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'number') return v;
-  const s = String(v).trim();
-  const x = s.endsWith('%') ? Number(s.slice(0, -1)) / 100 : Number(s);
-  if (!Number.isFinite(x)) throw new MlcError('USAGE', `lowrank: ${name} must be a number, got ${JSON.stringify(v)}`);
-  return x;
-}
+/** The lowrank options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
+export const LOWRANK_SCHEMA: OptionSchema<LowRankOptions> = {
+  pass: 'lowrank',
+  options: [
+    { key: 'ratio', type: 'fraction', min: 0, max: 1, exclusiveMin: true, flag: '--lowrank <ratio>', help: 'rank as a share of min(rows, cols), 0 < ratio ≤ 1 (or energy)' },
+    { key: 'energy', type: 'fraction', min: 0, max: 1, exclusiveMin: true, flag: '--lowrank-energy <fraction>', help: 'per weight, the smallest rank keeping this fraction of Σσ², 0 < energy ≤ 1 (or ratio)' },
+    { key: 'minSaving', type: 'fraction', min: 0, max: 1, exclusiveMax: true, default: 0.1, flag: '--lowrank-min-saving <fraction>', help: 'factor a weight only if it saves at least this share of its parameters' },
+    { key: 'svd', type: 'enum', choices: ['auto', 'exact', 'randomized'], caseInsensitive: true, default: 'auto', flag: '--svd <method>', help: 'SVD engine: auto (randomized for large weights), exact (ml-matrix) or randomized' },
+    { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names (globs) to leave alone' },
+    { key: 'oversample', type: 'integer', min: 0, help: 'randomized SVD oversampling (default max(10, rank/10))' },
+    { key: 'powerIters', type: 'integer', min: 0, help: 'randomized SVD power iterations (default 3)' },
+    { key: 'dataAware', type: 'boolean', default: false, flag: '--lowrank-data-aware', help: 'factor against input activations from --calibration-data (minimizes the error on the data)' },
+    { key: 'dataSamples', type: 'integer', min: 1, help: 'samples for the activation statistics in data-aware mode (default 512)' },
+  ],
+  finish(v, fail) {
+    if ((v.ratio === undefined) === (v.energy === undefined)) {
+      fail('', 'give exactly one of a rank ratio (--lowrank) or an energy fraction (--lowrank-energy)');
+    }
+    const o: LowRankOptions = { minSaving: v.minSaving as number, svd: v.svd as SvdMethod, exclude: v.exclude as string[] };
+    if (v.ratio !== undefined) o.ratio = v.ratio as number;
+    if (v.energy !== undefined) o.energy = v.energy as number;
+    if (v.oversample !== undefined) o.oversample = v.oversample as number;
+    if (v.powerIters !== undefined) o.powerIters = v.powerIters as number;
+    if (v.dataAware) o.dataAware = true;
+    if (v.dataSamples !== undefined) o.dataSamples = v.dataSamples as number;
+    return o;
+  },
+  cli: { triggers: ['lowrank', 'lowrankEnergy'], outputSuffix: () => '_lowrank' },
+};
 
 export function parseLowRankOptions(raw: unknown): LowRankOptions {
-  const r = (raw ?? {}) as Record<string, unknown>;
-  if (typeof r !== 'object' || Array.isArray(r)) throw new MlcError('USAGE', 'lowrank: options must be an object');
-  const known = new Set(['ratio', 'energy', 'minSaving', 'svd', 'exclude', 'oversample', 'powerIters', 'dataAware', 'dataSamples']);
-  for (const k of Object.keys(r)) if (!known.has(k)) throw new MlcError('USAGE', `lowrank: unknown option "${k}"`);
-  const ratio = num(r.ratio, 'ratio');
-  const energy = num(r.energy, 'energy');
-  if ((ratio === undefined) === (energy === undefined)) {
-    throw new MlcError('USAGE', 'lowrank: give exactly one of a rank ratio (--lowrank) or an energy fraction (--lowrank-energy)');
-  }
-  if (ratio !== undefined && !(ratio > 0 && ratio <= 1)) throw new MlcError('USAGE', `lowrank: ratio must be in (0, 1], got ${ratio}`);
-  if (energy !== undefined && !(energy > 0 && energy <= 1)) throw new MlcError('USAGE', `lowrank: energy must be in (0, 1], got ${energy}`);
-  const minSaving = num(r.minSaving, 'minSaving') ?? 0.1;
-  if (!(minSaving >= 0 && minSaving < 1)) throw new MlcError('USAGE', `lowrank: minSaving must be in [0, 1), got ${minSaving}`);
-  const svd = String(r.svd ?? 'auto').trim().toLowerCase();
-  if (svd !== 'auto' && svd !== 'exact' && svd !== 'randomized') {
-    throw new MlcError('USAGE', `lowrank: svd must be auto, exact or randomized, got ${JSON.stringify(r.svd)}`);
-  }
-  let exclude: string[] = [];
-  if (r.exclude !== undefined && r.exclude !== null) {
-    if (typeof r.exclude === 'string') exclude = [r.exclude];
-    else if (Array.isArray(r.exclude) && r.exclude.every((x) => typeof x === 'string')) exclude = [...r.exclude];
-    else throw new MlcError('USAGE', 'lowrank: exclude must be a list of names or globs');
-  }
-  const oversample = num(r.oversample, 'oversample');
-  if (oversample !== undefined && !(Number.isInteger(oversample) && oversample >= 0)) throw new MlcError('USAGE', `lowrank: oversample must be an integer ≥ 0`);
-  const powerIters = num(r.powerIters, 'powerIters');
-  if (powerIters !== undefined && !(Number.isInteger(powerIters) && powerIters >= 0)) throw new MlcError('USAGE', `lowrank: powerIters must be an integer ≥ 0`);
-  const o: LowRankOptions = { minSaving, svd, exclude };
-  if (ratio !== undefined) o.ratio = ratio;
-  if (energy !== undefined) o.energy = energy;
-  if (oversample !== undefined) o.oversample = oversample;
-  if (powerIters !== undefined) o.powerIters = powerIters;
-  if (r.dataAware !== undefined && r.dataAware !== null && r.dataAware !== false && r.dataAware !== 'false') {
-    if (r.dataAware !== true && r.dataAware !== 'true') throw new MlcError('USAGE', `lowrank: dataAware must be a boolean, got ${JSON.stringify(r.dataAware)}`);
-    o.dataAware = true;
-  }
-  const dataSamples = num(r.dataSamples, 'dataSamples');
-  if (dataSamples !== undefined) {
-    if (!(Number.isInteger(dataSamples) && dataSamples >= 1)) throw new MlcError('USAGE', 'lowrank: dataSamples must be a positive integer');
-    o.dataSamples = dataSamples;
-  }
-  return o;
+  return parseWithSchema(LOWRANK_SCHEMA, raw);
 }
 
 /** How a node reads its weight S (stored rows×cols). */
@@ -506,38 +487,9 @@ async function activationWhiteners(model: Model, groups: Map<string, Site[]>, op
   return out;
 }
 
-export const lowrankPass: Pass<LowRankOptions> = {
-  name: 'lowrank',
+export const lowrankPass: Pass<LowRankOptions> = definePass(LOWRANK_SCHEMA, {
   describe: 'Factor MatMul / Gemm / Conv weights into two low-rank factors (truncated SVD)',
-  options: {
-    ratio: 'rank as a share of min(rows, cols), 0 < ratio ≤ 1 (or energy)',
-    energy: 'per weight, the smallest rank keeping this fraction of Σσ², 0 < energy ≤ 1 (or ratio)',
-    minSaving: 'factor a weight only if it saves at least this share of its parameters (default 0.1)',
-    svd: 'auto (randomized for large weights; default), exact (ml-matrix) or randomized',
-    exclude: 'node or weight names (globs) to leave alone',
-    oversample: 'randomized SVD oversampling (default max(10, rank/10))',
-    powerIters: 'randomized SVD power iterations (default 3)',
-    dataAware: 'minimize the error on input activations from the calibration data (default false)',
-    dataSamples: 'samples for the activation statistics in data-aware mode (default 512)',
-  },
-  parseOptions: parseLowRankOptions,
   run: (model, options, ctx) => runLowRank(model, options, ctx),
-  cli: {
-    flags: [
-      { flags: '--lowrank <ratio>', description: 'factor weights at rank = ratio × min(rows, cols) (0..1)' },
-      { flags: '--lowrank-energy <fraction>', description: 'factor weights at the smallest rank keeping this fraction of Σσ² (0..1)' },
-      { flags: '--lowrank-min-saving <fraction>', description: 'factor a weight only if it saves at least this share of its parameters', defaultValue: '0.1' },
-      { flags: '--svd <method>', description: 'SVD engine for --lowrank', choices: ['auto', 'exact', 'randomized'], defaultValue: 'auto' },
-      { flags: '--lowrank-data-aware', description: 'factor against input activations from --calibration-data (minimizes the error on the data)' },
-    ],
-    fromFlags(f) {
-      if (f.lowrank === undefined && f.lowrankEnergy === undefined) return undefined;
-      const o: Record<string, unknown> = { ratio: f.lowrank, energy: f.lowrankEnergy, minSaving: f.lowrankMinSaving, svd: f.svd, exclude: f.exclude };
-      if (f.lowrankDataAware) o.dataAware = true;
-      return o;
-    },
-    outputSuffix: () => '_lowrank',
-  },
-};
+});
 
 export default lowrankPass;

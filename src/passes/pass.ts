@@ -3,12 +3,14 @@
  * protobuf, never runs an inference session itself, and never prints (it logs through ctx.log).
  * A node it cannot handle is left untouched and recorded as a Skip with the reason.
  */
+import type { Dataset, Logger, ModelRunner as Runner, Skip } from '../core/types.js';
 import type { Model } from '../ir/model.js';
+import type { OptionSchema } from './options.js';
 
-export interface Skip {
-  node: string; // node (or initializer) name
-  reason: string;
-}
+// The shared vocabulary lives in src/core; re-exported here for pass authors.
+export type { Dataset, Feed, Feeds, Logger, Output, Outputs, Skip } from '../core/types.js';
+export { silentLogger } from '../core/types.js';
+export { seededRng } from '../core/rng.js';
 
 export interface PassResult {
   modified: boolean;
@@ -18,25 +20,8 @@ export interface PassResult {
   details?: Record<string, unknown>[];
 }
 
-export interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  debug(msg: string): void;
-}
-
-/** A labelled or unlabelled data set: one array per model input, by input name. */
-export interface Dataset {
-  inputs: Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }>;
-  labels?: Int32Array;
-  count: number;
-}
-
 /** Runs a model on a batch of feeds (provided by the pipeline; passes must not import the runtime). */
-export type ModelRunner = (
-  model: Model,
-  feeds: Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }>,
-  outputNames?: string[],
-) => Promise<Record<string, { dims: number[]; data: Float32Array | ArrayLike<number> | ArrayLike<bigint> }>>;
+export type ModelRunner = Runner<Model>;
 
 export interface PassContext {
   log: Logger;
@@ -52,6 +37,8 @@ export interface PassContext {
   original?: Model;
   /** runs a model through onnxruntime for passes that need activations (calibration, teacher) */
   run?: ModelRunner;
+  /** loads an ONNX file (provided by the caller; passes never see protobuf), e.g. distill's --student */
+  loadModel?: (path: string) => Promise<Model>;
 }
 
 /** A `mlc compress` flag a pass contributes (commander syntax, e.g. '--prune <sparsity>'). */
@@ -78,27 +65,15 @@ export interface PassCli {
 export interface Pass<O = Record<string, unknown>> {
   name: string; // kebab-case registry key
   describe: string;
-  /** Option descriptions for `mlc passes` (name → help). */
+  /** Option descriptions for `mlc passes` (name → help); derived from `schema` by definePass. */
   options: Record<string, string>;
+  /** The options, declared once (src/passes/options.ts); absent only for ad-hoc passes. */
+  schema?: OptionSchema<O>;
   /** Validate and normalize options (from CLI flags or a recipe); throws MlcError('USAGE'). */
   parseOptions(raw: unknown): O;
   run(model: Model, options: O, ctx: PassContext): Promise<PassResult>;
   cli?: PassCli;
 }
-
-/** Mulberry32: a small seeded PRNG. */
-export function seededRng(seed = 42): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export const silentLogger: Logger = { info() {}, warn() {}, debug() {} };
 
 /** Glob match for --exclude (`*` any run, `?` one char). */
 export function globMatch(pattern: string, name: string): boolean {

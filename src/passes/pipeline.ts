@@ -12,7 +12,7 @@
  *   hashes the whole IR (src/ir/fingerprint.ts) before and after, and a difference is an internal
  *   error (MlcError INTERNAL naming the pass), whatever the pass says.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { fingerprintModel } from '../ir/fingerprint.js';
 import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, Skip } from './pass.js';

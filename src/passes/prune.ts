@@ -25,17 +25,21 @@
  * Concat, graph output, unknown consumer, shared constants).
  * Weights inside subgraphs (If / Loop bodies) are not pruned.
  */
-import { MlcError } from '../errors.js';
-import type { Graph } from '../ir/graph.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { cloneModel } from '../ir/clone.js';
+import { countParams } from '../ir/params.js';
 import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
+import { definePass, parseWithSchema, type OptionSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
-import { FLOAT_TYPES, Layer, markLegacyInitializers, materializeLayers, selectLayers, syncInitializerInputs } from './prune/layers.js';
+import { Layer, markLegacyInitializers, materializeLayers, selectLayers, syncInitializerInputs } from './prune/layers.js';
 import { refitLayers } from './prune/reconstruct.js';
 import { toSparseInitializers } from './prune/storage.js';
+
+/** The parameters the pass reports before and after: float constants of the main graph. */
+const FLOAT_PARAMS = { floatOnly: true, subgraphs: false } as const;
 
 export type PrunePattern = 'unstructured' | 'channel' | `${number}:${number}`;
 
@@ -59,90 +63,51 @@ export interface PruneOptions {
   reconstructSamples: number;
 }
 
-function bool(v: unknown, name: string): boolean {
-  if (v === undefined || v === null) return false;
-  if (typeof v === 'boolean') return v;
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw new MlcError('USAGE', `prune: ${name} must be a boolean, got ${JSON.stringify(v)}`);
-}
+/** The prune options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
+export const PRUNE_SCHEMA: OptionSchema<PruneOptions> = {
+  pass: 'prune',
+  options: [
+    { key: 'sparsity', type: 'fraction', min: 0, max: 1, exclusiveMax: true, flag: '--prune <sparsity>', help: 'fraction to remove, 0 ≤ s < 1 (or a percentage): of weights (unstructured), of output channels (channel); implied by N:M' },
+    { key: 'scope', type: 'enum', choices: ['global', 'layer', 'lamp'], caseInsensitive: true, flag: '--prune-scope <scope>', help: 'global: one magnitude threshold across layers (default); layer: each layer to the sparsity (default for channel); lamp: one threshold on layer-adaptive (LAMP) scores' },
+    { key: 'pattern', type: 'string', default: 'unstructured', flag: '--prune-pattern <pattern>', help: 'unstructured, channel, or N:M such as 2:4 (N largest of every M along the input dimension)' },
+    { key: 'keepFirstLast', type: 'boolean', default: false, flag: '--prune-keep-first-last', help: 'leave the first and the last prunable layer dense' },
+    { key: 'includeEmbeddings', type: 'boolean', default: false, flag: '--prune-include-embeddings', help: 'also prune Gather embedding tables' },
+    { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names (globs) to leave alone' },
+    { key: 'sparseStorage', type: 'boolean', default: false, flag: '--sparse-storage', help: 'store pruned weights as ONNX sparse initializers where smaller' },
+    { key: 'reconstruct', type: 'boolean', default: false, flag: '--prune-reconstruct', help: 'refit the kept MatMul / Gemm / Conv weights by least squares against the original outputs on --calibration-data (or --train-data) samples' },
+    { key: 'reconstructSamples', type: 'integer', min: 1, default: 1024, help: 'samples used by reconstruct' },
+  ],
+  finish(v, fail) {
+    const pattern = String(v.pattern).toLowerCase();
+    const nm = parseNM(pattern);
+    if (pattern !== 'unstructured' && pattern !== 'channel' && !nm) fail('pattern', `must be unstructured, channel or N:M with 0 < N < M (e.g. 2:4), got "${pattern}"`);
+    let sparsity = v.sparsity as number | undefined;
+    if (sparsity === undefined) {
+      if (nm) sparsity = 1 - nm.n / nm.m;
+      else if (v.sparseStorage && pattern === 'unstructured') sparsity = 0;
+      else fail('sparsity', `is required for the ${pattern} pattern (e.g. --prune 0.5)`);
+    } else if (nm && Math.abs(sparsity - (1 - nm.n / nm.m)) > 1e-9) {
+      fail('sparsity', `is fixed at ${1 - nm.n / nm.m} by the ${nm.n}:${nm.m} pattern; got ${sparsity} (omit --prune)`);
+    }
+    return {
+      sparsity: sparsity!,
+      // channel pruning defaults to per-layer: on the MNIST MLP, 50% of each layer's neurons costs
+      // fewer accuracy points than the same number of neurons ranked across layers
+      scope: (v.scope ?? (pattern === 'channel' ? 'layer' : 'global')) as PruneOptions['scope'],
+      pattern: (nm ? `${nm.n}:${nm.m}` : pattern) as PrunePattern,
+      keepFirstLast: v.keepFirstLast as boolean,
+      includeEmbeddings: v.includeEmbeddings as boolean,
+      exclude: v.exclude as string[],
+      sparseStorage: v.sparseStorage as boolean,
+      reconstruct: v.reconstruct as boolean,
+      reconstructSamples: v.reconstructSamples as number,
+    };
+  },
+  cli: { triggers: ['prune', 'prunePattern', 'sparseStorage'], outputSuffix: () => '_pruned' },
+};
 
 export function parsePruneOptions(raw: unknown): PruneOptions {
-  const r = (raw ?? {}) as Record<string, unknown>;
-  if (typeof r !== 'object' || Array.isArray(r)) throw new MlcError('USAGE', 'prune: options must be an object');
-  const known = new Set(['sparsity', 'scope', 'pattern', 'keepFirstLast', 'includeEmbeddings', 'exclude', 'sparseStorage', 'reconstruct', 'reconstructSamples']);
-  for (const k of Object.keys(r)) if (!known.has(k)) throw new MlcError('USAGE', `prune: unknown option "${k}"`);
-
-  const pattern = String(r.pattern ?? 'unstructured').trim().toLowerCase();
-  const nm = parseNM(pattern);
-  if (pattern !== 'unstructured' && pattern !== 'channel' && !nm)
-    throw new MlcError('USAGE', `prune: pattern must be unstructured, channel or N:M with 0 < N < M (e.g. 2:4), got "${pattern}"`);
-
-  let sparsity: number;
-  if (r.sparsity === undefined || r.sparsity === null || r.sparsity === '') {
-    if (nm) sparsity = 1 - nm.n / nm.m;
-    else if (bool(r.sparseStorage, 'sparseStorage') && pattern === 'unstructured') sparsity = 0;
-    else throw new MlcError('USAGE', `prune: a sparsity is required for the ${pattern} pattern (e.g. --prune 0.5)`);
-  } else {
-    sparsity = typeof r.sparsity === 'number' ? r.sparsity : Number(String(r.sparsity).trim().replace(/%$/, '')) / (String(r.sparsity).trim().endsWith('%') ? 100 : 1);
-    if (!Number.isFinite(sparsity) || sparsity < 0 || sparsity >= 1)
-      throw new MlcError('USAGE', `prune: sparsity must be a number in [0, 1), got ${JSON.stringify(r.sparsity)}`);
-    if (nm && Math.abs(sparsity - (1 - nm.n / nm.m)) > 1e-9)
-      throw new MlcError('USAGE', `prune: the ${nm.n}:${nm.m} pattern fixes the sparsity at ${1 - nm.n / nm.m}; got ${sparsity} (omit --prune)`);
-  }
-
-  // channel pruning defaults to per-layer: on the MNIST MLP, 50% of each layer's neurons costs
-  // fewer accuracy points than the same number of neurons ranked across layers
-  const scope = String(r.scope ?? (pattern === 'channel' ? 'layer' : 'global')).trim().toLowerCase();
-  if (scope !== 'global' && scope !== 'layer' && scope !== 'lamp') throw new MlcError('USAGE', `prune: scope must be global, layer or lamp, got "${scope}"`);
-
-  let exclude: string[] = [];
-  if (r.exclude !== undefined && r.exclude !== null) {
-    const e = Array.isArray(r.exclude) ? r.exclude : [r.exclude];
-    if (!e.every((x) => typeof x === 'string')) throw new MlcError('USAGE', 'prune: exclude must be a list of names');
-    exclude = (e as string[]).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
-  }
-  return {
-    sparsity,
-    scope,
-    pattern: (nm ? `${nm.n}:${nm.m}` : pattern) as PrunePattern,
-    keepFirstLast: bool(r.keepFirstLast, 'keepFirstLast'),
-    includeEmbeddings: bool(r.includeEmbeddings, 'includeEmbeddings'),
-    exclude,
-    sparseStorage: bool(r.sparseStorage, 'sparseStorage'),
-    reconstruct: bool(r.reconstruct, 'reconstruct'),
-    reconstructSamples: samples(r.reconstructSamples),
-  };
-}
-
-function samples(v: unknown): number {
-  if (v === undefined || v === null) return 1024;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new MlcError('USAGE', `prune: reconstructSamples must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-/** Element count of all float constants of the main graph (initializers, sparse ones, Constant values). */
-export function floatParams(g: Graph): { params: number; nonzero: number } {
-  let params = 0;
-  let nonzero = 0;
-  const add = (t: Tensor) => {
-    if (!FLOAT_TYPES.has(t.dtype) || Array.isArray(t.data)) return;
-    params += t.size;
-    nonzero += t.size - countZeros(t.data as NumericArray);
-  };
-  for (const t of g.initializers.values()) add(t);
-  for (const s of g.sparseInitializers)
-    if (FLOAT_TYPES.has(s.values.dtype)) {
-      params += s.dims.reduce((a, b) => a * b, 1);
-      nonzero += s.values.size - countZeros(s.values.data as NumericArray);
-    }
-  for (const n of g.nodes)
-    if (n.opType === 'Constant') {
-      const a = n.attributes.find((x) => x.name === 'value');
-      if (a && a.value instanceof Tensor) add(a.value);
-    }
-  return { params, nonzero };
+  return parseWithSchema(PRUNE_SCHEMA, raw);
 }
 
 function zerosOf(t: Tensor): number {
@@ -191,14 +156,14 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
   // weights found behind Identity / Reshape / Transpose … get a stored initializer to edit in place
   const materialized = materializeLayers(g, layers);
   const original = opts.reconstruct ? cloneModel(model) : undefined;
-  const modelBefore = floatParams(g);
+  const modelBefore = countParams(g, FLOAT_PARAMS);
   const stats: Record<string, number | string> = {
     pattern: opts.pattern,
     scope: opts.pattern.includes(':') ? 'group' : opts.scope,
     requestedSparsity: opts.sparsity,
     prunableLayers: layers.length,
     paramsBefore: modelBefore.params,
-    nonzeroParamsBefore: modelBefore.nonzero,
+    nonzeroParamsBefore: modelBefore.nonzeroParams,
   };
   let modified = materialized > 0;
   if (materialized) stats.materializedWeights = materialized;
@@ -279,9 +244,9 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     }
   }
 
-  const after = floatParams(g);
+  const after = countParams(g, FLOAT_PARAMS);
   stats.paramsAfter = after.params;
-  stats.nonzeroParamsAfter = after.nonzero;
+  stats.nonzeroParamsAfter = after.nonzeroParams;
   if (modified) {
     syncInitializerInputs(g);
     g.removeUnusedInitializers();
@@ -295,47 +260,9 @@ function round4(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
 
-export const prunePass: Pass<PruneOptions> = {
-  name: 'prune',
+export const prunePass: Pass<PruneOptions> = definePass(PRUNE_SCHEMA, {
   describe: 'Magnitude (global / per layer), N:M and channel pruning of MatMul, Gemm and Conv weights',
-  options: {
-    sparsity: 'fraction to remove, 0 ≤ s < 1: of weights (unstructured), of output channels (channel); implied by N:M',
-    scope: 'global (one magnitude threshold across layers; default), layer (each layer to the sparsity; default for channel), or lamp (one threshold on layer-adaptive LAMP scores)',
-    pattern: 'unstructured (default), channel, or N:M such as 2:4 (N largest of every M along the input dimension)',
-    keepFirstLast: 'leave the first and the last prunable layer dense (default false)',
-    includeEmbeddings: 'also prune Gather embedding tables (default false)',
-    exclude: 'node or weight names (globs) to leave alone',
-    sparseStorage: 'store pruned weights as ONNX sparse initializers where smaller (default false)',
-    reconstruct: 'refit the kept MatMul / Gemm / Conv weights by least squares against the original outputs on calibration (or training) samples (default false)',
-    reconstructSamples: 'samples used by reconstruct (default 1024)',
-  },
-  parseOptions: parsePruneOptions,
   run: (model, options, ctx) => runPrune(model, options, ctx),
-  cli: {
-    flags: [
-      { flags: '--prune <sparsity>', description: 'prune to this sparsity (0..1): weights, or output channels with --prune-pattern channel' },
-      { flags: '--prune-scope <scope>', description: 'global: one magnitude threshold across layers (default); layer: each layer to the sparsity (default for channel); lamp: one threshold on layer-adaptive (LAMP) scores', choices: ['global', 'layer', 'lamp'] },
-      { flags: '--prune-pattern <pattern>', description: 'unstructured (default), channel, or N:M such as 2:4' },
-      { flags: '--prune-keep-first-last', description: 'leave the first and last prunable layers dense' },
-      { flags: '--prune-include-embeddings', description: 'also prune Gather embedding tables' },
-      { flags: '--sparse-storage', description: 'store pruned weights as ONNX sparse initializers when smaller' },
-      { flags: '--prune-reconstruct', description: 'refit the kept weights by least squares on --calibration-data (or --train-data) samples' },
-    ],
-    fromFlags(f) {
-      if (f.prune === undefined && f.prunePattern === undefined && !f.sparseStorage) return undefined;
-      return {
-        sparsity: f.prune,
-        scope: f.pruneScope,
-        pattern: f.prunePattern,
-        keepFirstLast: f.pruneKeepFirstLast,
-        includeEmbeddings: f.pruneIncludeEmbeddings,
-        exclude: f.exclude,
-        sparseStorage: f.sparseStorage,
-        reconstruct: f.pruneReconstruct,
-      };
-    },
-    outputSuffix: () => '_pruned',
-  },
-};
+});
 
 export default prunePass;

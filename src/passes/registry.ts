@@ -4,7 +4,7 @@
  *
  * A pass engineer adds ONE import and ONE list entry here.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Pass } from './pass.js';
 import { lowrankPass } from './lowrank.js';
 import { prunePass } from './prune.js';

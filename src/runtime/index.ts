@@ -9,13 +9,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType, dtypeFromName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { modelToBytes, saveModel, tensorBytesTotal } from '../onnx/index.js';
-import type { ModelRunner } from '../passes/pass.js';
-import type { TypedArrayData } from '../ir/dtype.js';
+import type { TypedArrayData } from '../core/arrays.js';
+import type { ModelRunner as Runner } from '../core/types.js';
+
+type ModelRunner = Runner<Model>;
 
 export interface Feed {
   dtype: string;

@@ -17,7 +17,7 @@
  * the cpu backend; library code must not print, so prod mode is switched on (it silences tfjs's own
  * warnings and skips debug checks).
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 
 export type Tf = typeof import('@tensorflow/tfjs');
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';

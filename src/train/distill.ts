@@ -20,12 +20,24 @@
  *                    tfjs's (the executor and ORT agree on the student); else INTERNAL error
  */
 import type * as tfjs from '@tensorflow/tfjs';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
-import type { Dataset, PassContext } from '../passes/pass.js';
+import type { Dataset, Logger, ModelRunner } from '../core/types.js';
 import { BackendChoice, BackendName, isMissingKernelError, loadTf, type Tf, useBackend } from './backend.js';
 import { GraphExecutor } from './executor.js';
 
+
+/** What distillation needs from its caller (a PassContext is one). */
+export interface TrainContext {
+  log: Logger;
+  /** seeded uniform [0, 1) */
+  rng: () => number;
+  signal?: AbortSignal;
+  train?: Dataset;
+  validation?: Dataset;
+  /** runs the teacher through onnxruntime */
+  run?: ModelRunner<Model>;
+}
 
 type TT = tfjs.Tensor;
 
@@ -173,7 +185,7 @@ async function teacherLogits(
   idx: Int32Array,
   inputNames: string[],
   output: string,
-  run: NonNullable<PassContext['run']>,
+  run: ModelRunner<Model>,
 ): Promise<{ data: Float32Array; dims: number[] }> {
   const p = teacher.graph.producer(output);
   const isProb = !!p && p.opType === 'Softmax' && !p.domain;
@@ -198,7 +210,7 @@ async function teacherLogits(
  * Train `student` in place against `teacher`. The student's trainable weights (float32
  * initializers) end up with the best validation checkpoint; its graph structure is unchanged.
  */
-export async function distill(teacher: Model, student: Model, cfg: DistillConfig, ctx: PassContext): Promise<DistillReport> {
+export async function distill(teacher: Model, student: Model, cfg: DistillConfig, ctx: TrainContext): Promise<DistillReport> {
   const t0 = Date.now();
   const train = ctx.train;
   if (!train || train.count === 0) throw new MlcError('USAGE', 'distillation needs training inputs (--train-data <file>)');

@@ -31,7 +31,7 @@
  * grouped Conv without native filter gradients is split per group.
  */
 import type * as tfjs from '@tensorflow/tfjs';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';

@@ -24,7 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import { encodeNpz } from '../data/npz.js';
 import type { NdArray } from '../data/npy.js';
 import { AttrType, DataType, ModelBuilder, type Model } from '../ir/index.js';
-import { seededRng } from '../passes/pass.js';
+import { seededRng } from '../core/rng.js';
 
 export const SEED = 20240607;
 export const TRAIN_COUNT = 8000;

@@ -20,13 +20,13 @@
  * recorded. The last layer (feeding the graph output) always keeps its width, so inputs and outputs
  * of the model are unchanged.
  */
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Node, attrInt } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
-import type { Skip } from '../passes/pass.js';
+import type { Skip } from '../core/types.js';
 
 export interface NarrowResult {
   /** narrowed layers: width before / after and the kept channel indices */

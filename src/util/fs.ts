@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { MlcError } from '../errors.js';
+import { MlcError } from '../core/errors.js';
 
 function reason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;

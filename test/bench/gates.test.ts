@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import {
   checkGateRequirements,
   evaluateGates,
-  formatBytes,
   gateFailureLines,
   parseDuration,
   parseFraction,
@@ -12,6 +11,7 @@ import {
   parseRatio,
   parseSize,
 } from '../../src/bench/gates.js';
+import { formatBytes } from '../../src/bench/format.js';
 import type { Metrics } from '../../src/bench/report.js';
 
 describe('parseSize', () => {

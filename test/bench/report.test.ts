@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../../src/bench/index.js';
-import { reportDocument, reportToJson, reportToMarkdown, reportToText, type Metrics } from '../../src/bench/report.js';
+import { reportDocument, reportToJson, reportToMarkdown, reportToText, type Metrics, type PassReport } from '../../src/bench/report.js';
 
 const m = (over: Partial<Metrics> = {}): Metrics => ({
   sizeBytes: 1_070_000,
@@ -28,10 +28,10 @@ const measured = {
     maxAbsError: 0.0123,
   }),
   speedup: 2,
-  settings: { threads: 1, batchSize: 64, warmup: 10, runs: 50, samples: 2000, outputName: 'logits' },
+  settings: { threads: 1, batchSize: 64, warmup: 10, runs: 50, samples: 2000, outputName: 'logits', disabledOptimizers: [] },
 };
 
-const passes = [
+const passes: PassReport[] = [
   { name: 'quantize', modified: true, ms: 41.2, stats: { quantized: 3 }, skipped: [{ node: 'fc3', reason: 'excluded' }] },
   { name: 'prune', modified: true, ms: 10, stats: {}, skipped: [], details: [{ weight: 'fc1.weight', dims: [784, 300], sparsity: 0.80004 }] },
 ];
@@ -45,7 +45,7 @@ describe('report JSON', () => {
     expect(Object.keys(doc.before)).toEqual([...common, 'bytesByDtype']);
     expect(Object.keys(doc.after)).toEqual([...common, 'agreement', 'cosine', 'maxAbsError', 'bytesByDtype']);
     expect(Object.keys(doc.before.latencyMs)).toEqual(['p50', 'p90', 'p99', 'mean', 'cv']);
-    expect(Object.keys(doc.settings)).toEqual(['threads', 'batchSize', 'warmup', 'runs', 'samples', 'outputName']);
+    expect(Object.keys(doc.settings)).toEqual(['threads', 'batchSize', 'warmup', 'runs', 'samples', 'outputName', 'disabledOptimizers']);
     expect(doc.passes).toEqual([
       { name: 'quantize', modified: true, ms: 41, stats: { quantized: 3 }, skipped: [{ node: 'fc3', reason: 'excluded' }] },
       { name: 'prune', modified: true, ms: 10, stats: {}, skipped: [], details: [{ weight: 'fc1.weight', dims: [784, 300], sparsity: 0.80004 }] },

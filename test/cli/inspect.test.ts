@@ -29,6 +29,7 @@ describe('mlc inspect', () => {
     // 32 + 8 + 24 + 3 parameters, 8 of them zero
     expect(r.stdout).toContain('Parameters: 67 (268 B), 11.9% zero');
     expect(r.stdout).toMatch(/fc1\.weight\s+float\s+\[4, 8\]\s+32\s+128 B/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: no ANSI colour codes
     expect(r.stdout).not.toMatch(/\x1b\[/); // NO_COLOR / not a TTY
   });
 

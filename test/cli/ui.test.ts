@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommanderError } from 'commander';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { Ui, errorMessage, exitCodeOf } from '../../src/cli/ui.js';
 
 const tty = { out: process.stdout.isTTY, err: process.stderr.isTTY };

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadDataset, readNpy, readNpz, writeNpy, writeNpz } from '../../src/data/index.js';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { DataType, ModelBuilder, Tensor, type Dim } from '../../src/ir/index.js';
 import { encodeTensorProto, loadModel } from '../../src/onnx/index.js';
 

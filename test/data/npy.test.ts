@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeNpy, parseNpy, type NdArray } from '../../src/data/npy.js';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { halfToFloat } from '../../src/math/float16.js';
 
 const dir = join(__dirname, 'files');

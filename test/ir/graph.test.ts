@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { DataType, Graph, ModelBuilder, Tensor, tensorType } from '../../src/ir/index.js';
 import { branch, ifNode, node } from './helpers.js';
 

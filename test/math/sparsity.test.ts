@@ -146,7 +146,8 @@ describe('lampScores', () => {
 
 describe('least squares helpers', () => {
   it('gram / crossProduct / choleskySolve recover an exact linear map', async () => {
-    const { gram, crossProduct, choleskySolve } = await import('../../src/math/sparsity.js');
+    const { gram, crossProduct } = await import('../../src/math/sparsity.js');
+    const { choleskySolve } = await import('../../src/math/matmul.js');
     const s = 20;
     const k = 3;
     const a = rand(s * k, 3);
@@ -163,7 +164,8 @@ describe('least squares helpers', () => {
 
 describe('cgSolve', () => {
   it('agrees with Cholesky on an SPD system', async () => {
-    const { gram, cgSolve, choleskySolve } = await import('../../src/math/sparsity.js');
+    const { gram, cgSolve } = await import('../../src/math/sparsity.js');
+    const { choleskySolve } = await import('../../src/math/matmul.js');
     const k = 12;
     const a = rand(40 * k, 5);
     const h = gram(a, 40, k);

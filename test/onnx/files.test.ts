@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
 import { externalDataFiles, loadModel, modelToBytes, saveModel } from '../../src/onnx/index.js';
 import { decodeMessage, encodeMessage } from '../../src/onnx/proto.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DataType, Tensor, allocData, dtypeInfo, dtypeName } from '../../src/ir/index.js';
 import { decodeTensorProto, encodeTensorProto } from '../../src/onnx/index.js';
 import { decodeMessage, encodeMessage } from '../../src/onnx/proto.js';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 
 const enc = (m: Record<string, unknown>) => encodeMessage('TensorProto', m);
 const long = (v: bigint) => {

@@ -15,7 +15,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import { cloneModel } from '../../src/ir/clone.js';
 import { DataType } from '../../src/ir/dtype.js';

@@ -12,7 +12,7 @@ import { fingerprintModel } from '../../src/ir/fingerprint.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { saveModel } from '../../src/onnx/index.js';
+import { loadModel, saveModel } from '../../src/onnx/index.js';
 import { distillPass, parseDistillOptions } from '../../src/passes/distill.js';
 import { Dataset, PassContext, seededRng, silentLogger } from '../../src/passes/pass.js';
 import { getPass, passes } from '../../src/passes/registry.js';
@@ -52,7 +52,7 @@ async function labelled(teacher: Model, n: number, seed: number): Promise<Datase
 }
 
 function ctxFor(teacher: Model, train: Dataset): PassContext {
-  return { log: silentLogger, rng: seededRng(3), train, original: teacher, run: runner };
+  return { log: silentLogger, rng: seededRng(3), train, original: teacher, run: runner, loadModel: (p) => loadModel(p) };
 }
 
 const quick = { epochs: 3, batchSize: 32, lr: 0.005 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { DataType, ModelBuilder, Tensor, cloneModel, type Model } from '../../src/ir/index.js';
 import { seededRng, silentLogger, type Pass, type PassContext } from '../../src/passes/pass.js';
 import { runPipeline as pipeline } from '../../src/passes/pipeline.js';

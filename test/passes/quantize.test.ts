@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import { attrInt } from '../../src/ir/node.js';

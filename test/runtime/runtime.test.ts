@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
 import { modelToBytes } from '../../src/onnx/index.js';
 import { CHECK_OPTIONS, DEFAULT_DISABLED_OPTIMIZERS, checkModelLoads, createSession, makeRunner, sessionKeeper } from '../../src/runtime/index.js';

@@ -4,7 +4,7 @@
  * unsupported ops fail at compile time naming the op and the node.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/model.js';

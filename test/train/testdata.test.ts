@@ -7,7 +7,7 @@ import { TESTDATA, haveTestdata } from '../helpers/testdata.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MlcError } from '../../src/errors.js';
+import { MlcError } from '../../src/core/errors.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { decodeTensorProto, loadModel } from '../../src/onnx/index.js';

@@ -26,7 +26,8 @@ import type { Model } from '../../ir/model.js';
 import { attrFloat, attrInt, attrInts, attrString, Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { cloneModel } from '../../ir/clone.js';
-import { cgSolve, choleskySolve, crossProduct, gram } from '../../math/sparsity.js';
+import { choleskySolve } from '../../math/matmul.js';
+import { cgSolve, crossProduct, gram } from '../../math/sparsity.js';
 import type { Dataset, ModelRunner, Skip } from '../pass.js';
 import { constTensor, nodeLabel } from './layers.js';
 

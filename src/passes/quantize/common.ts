@@ -12,8 +12,9 @@ import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
 import { allFinite, quantizeTensor, type QuantizedTensor } from '../../math/quant.js';
 import { isExcluded, type PassContext, type Skip } from '../pass.js';
 
-export type QuantizeType = 'int8' | 'uint8' | 'fp16' | 'int4';
-export type QuantizeMode = 'dynamic' | 'static' | 'weight-only';
+// The types and modes are the keys of the TYPES / MODES tables in ../quantize.ts.
+import type { QuantizeMode, QuantizeType } from '../quantize.js';
+export type { QuantizeMode, QuantizeType };
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 /** How dynamic MatMul / Gemm are written: the com.microsoft fused op or standard ONNX ops. */
 export type DynamicForm = 'contrib' | 'standard';

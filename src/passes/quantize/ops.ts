@@ -11,10 +11,11 @@
  */
 import { attrInt, type Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { floatConstant, isOnnx, type Consts } from './common.js';
+import { floatConstant, isOnnx, type Consts, type QuantizeMode } from './common.js';
 
 export type Rewrite = 'dq-weight' | 'gather-dq' | 'dynamic-matmul' | 'qdq' | 'matmul-nbits';
-export type ModeKey = 'weight-only' | 'dynamic' | 'static' | 'int4';
+/** A mode of ../quantize.ts's MODES, or int4 (the MatMulNBits weight format). */
+export type ModeKey = QuantizeMode | 'int4';
 
 export interface WeightSite {
   node: Node;

@@ -21,7 +21,7 @@
  * constants or are tiny; models below opset 10. A model with candidates but no calibration data
  * throws MlcError USAGE; a model without candidates is left as it is (no data needed).
  */
-import { MlcError } from '../../errors.js';
+import { MlcError } from '../../core/errors.js';
 import { cloneModel } from '../../ir/clone.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
