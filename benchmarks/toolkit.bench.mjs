@@ -16,7 +16,7 @@
 //     the same 8 samples, MatMulNBitsQuantizer for int4), when python3 has onnxruntime.
 // The machine is shared: wall time moves with the load (printed), CPU time much less.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -193,7 +193,7 @@ async function bench(key) {
       rows.push({ tool: 'mlc', label, ...r, outBytes });
       if (!r.ok) console.log(`  mlc ${label}: failed: ${r.stderr.split('\n').pop()}`);
     };
-    const noLat = built.inputs ? ['--no-latency'] : ['--no-latency'];
+    const noLat = ['--no-latency'];
     mlc('int8 --no-latency', ['--quantize', 'int8', ...noLat]);
     mlc('int4 --no-latency', ['--quantize', 'int4', ...noLat]);
     mlc('fp16 --no-latency', ['--quantize', 'fp16', ...noLat]);
