@@ -321,6 +321,25 @@ export class Histogram {
     this.total += added;
   }
 
+  /** add(|x|) without a temporary array */
+  addAbs(data: ArrayLike<number>): void {
+    const b = this.counts.length;
+    const inv = b / (this.hi - this.lo);
+    const lo = this.lo;
+    const counts = this.counts;
+    let added = 0;
+    for (let i = 0; i < data.length; i++) {
+      const v = Math.abs(data[i]);
+      if (v !== v) continue;
+      let k = Math.floor((v - lo) * inv);
+      if (k < 0) k = 0;
+      else if (k >= b) k = b - 1;
+      counts[k]++;
+      added++;
+    }
+    this.total += added;
+  }
+
   /** The value below which a fraction `q` (0..1) of the samples lie (linear inside the bin). */
   quantile(q: number): number {
     if (this.total === 0) return 0;

@@ -42,8 +42,7 @@ import { countParams } from '../ir/params.js';
 import { tensorType } from '../ir/types.js';
 import { cholesky, gemm, solveLowerTransposed, transpose } from '../math/matmul.js';
 import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math/svd.js';
-import { takeDataset } from '../data/batch.js';
-import { cloneModel } from '../ir/clone.js';
+import { budgetBatch, feedBatches, streamActivations } from './activations.js';
 import { definePass, parseWithSchema, type OptionSchema } from './options.js';
 import { isExcluded, type Pass, type PassContext, type PassResult, type Skip } from './pass.js';
 import { recurrentSkips } from './recurrent.js';
@@ -465,21 +464,34 @@ async function activationWhiteners(model: Model, groups: Map<string, Site[]>, op
   }
   const out = new Map<Node, Float64Array>();
   if (!sites.length) return out;
-  const probe = cloneModel(model);
   const names = [...new Set(sites.map((s) => s.node.inputs[0]))];
-  for (const n of names) if (!probe.graph.isGraphOutput(n)) probe.graph.outputs.push({ name: n, type: tensorType(DataType.FLOAT) });
-  const feeds = takeDataset(data, opts.dataSamples ?? 512).inputs;
-  const acts = await ctx.run(probe, feeds, names);
+  // C accumulated batch by batch (Σ_b X_bᵀX_b = XᵀX): one batch of activations alive at a time
+  const grams = new Map<Site, { C: Float64Array; K: number }>();
+  let perSample: number | undefined;
+  const batch = budgetBatch(64, STREAM_BYTES, () => perSample);
+  await streamActivations(ctx.run, model, names, feedBatches(model, data, { samples: opts.dataSamples ?? 512, batch }), (acts, feeds) => {
+    if (perSample === undefined) {
+      const n = Math.max(1, Object.values(feeds)[0]?.dims[0] ?? 1);
+      perSample = names.reduce((sum, k) => sum + 4 * (acts[k]?.data.length ?? 0), 0) / n;
+    }
+    for (const s of sites) {
+      const a = acts[s.node.inputs[0]];
+      if (!a) continue;
+      const transA = s.role.op === 'gemm' && attrInt(s.node, 'transA', 0) !== 0;
+      const K = transA ? a.dims[0] : a.dims[a.dims.length - 1];
+      let g = grams.get(s);
+      if (!g) grams.set(s, (g = { C: new Float64Array(K * K), K }));
+      if (g.K !== K) continue;
+      const rowsX = a.data.length / K;
+      // C += op(X)ᵀ·op(X): X stored [rows, K], or [K, M] with transA
+      if (transA) gemm(false, true, K, K, rowsX, 1, a.data, a.data, 1, g.C);
+      else gemm(true, false, K, K, rowsX, 1, a.data, a.data, 1, g.C);
+    }
+  }, ctx.signal);
   for (const s of sites) {
-    const a = acts[s.node.inputs[0]];
-    if (!a || !(a.data instanceof Float32Array || a.data instanceof Float64Array)) continue;
-    const transA = s.role.op === 'gemm' && attrInt(s.node, 'transA', 0) !== 0;
-    const K = transA ? a.dims[0] : a.dims[a.dims.length - 1];
-    const rowsX = a.data.length / K;
-    const C = new Float64Array(K * K);
-    // C = op(X)ᵀ·op(X): X stored [rows, K], or [K, M] with transA
-    if (transA) gemm(false, true, K, K, rowsX, 1, a.data, a.data, 0, C);
-    else gemm(true, false, K, K, rowsX, 1, a.data, a.data, 0, C);
+    const g = grams.get(s);
+    if (!g) continue;
+    const { C, K } = g;
     let mean = 0;
     for (let i = 0; i < K; i++) mean += C[i * K + i] / K;
     const lambda = 1e-3 * mean + 1e-12;
@@ -488,6 +500,9 @@ async function activationWhiteners(model: Model, groups: Map<string, Site[]>, op
   }
   return out;
 }
+
+/** Bytes of input activations one data-aware batch may copy out of the runtime. */
+const STREAM_BYTES = 256 * 2 ** 20;
 
 export const lowrankPass: Pass<LowRankOptions> = definePass(LOWRANK_SCHEMA, {
   describe: 'Factor MatMul / Gemm / Conv weights into two low-rank factors (truncated SVD)',

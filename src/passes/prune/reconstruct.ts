@@ -25,7 +25,7 @@ import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import { attrFloat, attrInt, attrInts, attrString, Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { cloneModel } from '../../ir/clone.js';
+import { collectActivations } from '../activations.js';
 import { choleskySolve } from '../../math/matmul.js';
 import { cgSolve, crossProduct, gram } from '../../math/sparsity.js';
 import type { Dataset, ModelRunner, Skip } from '../pass.js';
@@ -75,14 +75,6 @@ function feedsOf(data: Dataset, count: number): Record<string, { dtype: string; 
     out[name] = { dtype: f.dtype, dims: [count, ...f.dims.slice(1)], data: part };
   }
   return out;
-}
-
-/** Run `model` and return the named values (added as graph outputs of a copy). */
-async function activations(run: ModelRunner, model: Model, feeds: ReturnType<typeof feedsOf>, names: string[]): Promise<Record<string, { dims: number[]; data: ArrayLike<number> }>> {
-  const m = cloneModel(model);
-  for (const n of names) if (!m.graph.isGraphOutput(n)) m.graph.outputs.push({ name: n, type: { kind: 'tensor', elemType: DataType.FLOAT } });
-  const r = await run(m, feeds, names);
-  return r as unknown as Record<string, { dims: number[]; data: ArrayLike<number> }>;
 }
 
 /** Weight as [K, N] float64 (a copy). */
@@ -265,8 +257,8 @@ export async function refitLayers(
   for (const job of jobs) {
     const n = job.node;
     const label = job.label;
-    const cur = await activations(opts.run, model, feeds, [n.inputs[0]]);
-    const ref = await activations(opts.run, original, feeds, [n.outputs[0]]);
+    const cur = await collectActivations(opts.run, model, feeds, [n.inputs[0]]);
+    const ref = await collectActivations(opts.run, original, feeds, [n.outputs[0]]);
     const A = cur[n.inputs[0]];
     const Y = ref[n.outputs[0]];
     const { w, k, n: N } = kn(job);

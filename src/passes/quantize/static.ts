@@ -14,22 +14,21 @@
  *   the float value; a node output that is a graph output gets no Q/DQ).
  * - Gather embedding tables: 8-bit weights only (as in dynamic mode), no calibration needed.
  *
- * Calibration: the model with the chosen tensors added as outputs is run (ctx.run) on up to
- * calibrationSamples samples of ctx.calibration; minmax needs one pass, percentile and entropy a
- * second pass that fills histograms over the first pass's ranges.
+ * Calibration (src/passes/activations.ts, through ctx.run, one session): up to calibrationSamples
+ * samples of ctx.calibration in batches sized to keep about 256 MB of activations per batch (at
+ * most calibrationBatch). Pass 1 gets exact min / max of every tensor reduced inside the runtime
+ * (a Clip / Relu output's range is its input's, clamped); percentile and entropy add a pass 2
+ * that streams the tensors batch by batch into histograms over pass 1's ranges.
  *
  * Refuses: nodes in subgraphs, excluded nodes, non-float activations, weights that are not float32
  * constants or are tiny; models below opset 10. A model with candidates but no calibration data
  * throws MlcError USAGE; a model without candidates is left as it is (no data needed).
  */
 import { MlcError } from '../../core/errors.js';
-import { cloneModel } from '../../ir/clone.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
-import type { Model } from '../../ir/model.js';
 import { attrFloat, subgraphsOf, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { shapeOf } from '../../ir/types.js';
 import {
   Histogram,
   computeScaleZp,
@@ -38,8 +37,7 @@ import {
   qRange,
   type ScaleZp,
 } from '../../math/quant.js';
-import { sliceDataset } from '../../data/batch.js';
-import type { Dataset } from '../pass.js';
+import { activationRanges, budgetBatch, feedBatches, streamActivations } from '../activations.js';
 import {
   QuantState,
   addConst,
@@ -67,8 +65,6 @@ interface Plan {
   relu?: Node;
   done?: boolean;
 }
-
-type Feeds = Dataset['inputs'];
 
 const ACT_RANGE = qRange('uint8');
 
@@ -126,117 +122,62 @@ function planNodes(st: QuantState): Plan[] {
   return plans;
 }
 
-/** Model inputs → calibration batches (views into the data set). */
-function* calibrationBatches(st: QuantState, ds: Dataset): Generator<Feeds> {
-  const g = st.graph;
-  const inputs = g.realInputs();
-  for (const i of inputs) {
-    if (!ds.inputs[i.name]) throw new MlcError('INPUT', `calibration data has no array for model input '${i.name}' (has: ${Object.keys(ds.inputs).join(', ') || 'nothing'})`);
-  }
-  const feedsOf = (d: Dataset): Feeds => Object.fromEntries(inputs.map((i) => [i.name, d.inputs[i.name]]));
-  const n = Math.min(ds.count, st.opts.calibrationSamples);
-  const splittable = inputs.every((i) => ds.inputs[i.name].dims[0] === ds.count);
-  if (!splittable) {
-    yield feedsOf(ds);
-    return;
-  }
-  const fixed = inputs.map((i) => shapeOf(i)?.[0]).find((d): d is number => typeof d === 'number');
-  const size = fixed ?? st.opts.calibrationBatch;
-  if (fixed !== undefined && n < fixed) {
-    yield feedsOf(ds);
-    return;
-  }
-  for (let s = 0; s + (fixed ?? 1) <= n; s += size) yield feedsOf(sliceDataset(ds, s, Math.min(n, s + size)));
-}
-
-interface TensorStats {
-  min: number;
-  max: number;
-  count: number;
-  hist?: Histogram;
-}
-
 /** Histogram bins for `n` samples: about 16 samples per bin, a power of two in [256, 2048]. */
 function binsFor(n: number): number {
   return Math.min(2048, Math.max(256, 2 ** Math.round(Math.log2(Math.max(1, n / 16)))));
 }
 
-function updateMinMax(s: TensorStats, d: ArrayLike<number>): void {
-  let lo = s.min;
-  let hi = s.max;
-  for (let i = 0; i < d.length; i++) {
-    const v = d[i];
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  s.min = lo;
-  s.max = hi;
-  s.count += d.length;
-}
+/**
+ * Bytes of activations one calibration batch may hold: in the runtime during the min / max pass
+ * (taken as 4 × the largest value, the runtime frees values as it goes), or copied out for the
+ * histogram pass (every value streamed).
+ */
+const BATCH_BYTES = 256 * 2 ** 20;
 
 async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string, ScaleZp>> {
   const ctx = st.ctx;
   const ds = ctx.calibration!;
   const run = ctx.run!;
-  const g = st.graph;
-  const probe: Model = cloneModel(st.model);
-  const outs = new Set(probe.graph.outputs.map((o) => o.name));
-  const inputNames = new Set(g.realInputs().map((i) => i.name));
-  for (const t of tensors) {
-    if (!outs.has(t) && !inputNames.has(t)) {
-      // no declared type: onnxruntime infers it (a float16 model's activations are float16,
-      // which the float-only statistics below then leave alone)
-      probe.graph.outputs.push({ name: t });
-      outs.add(t);
-    }
-  }
-  const stats = new Map<string, TensorStats>(tensors.map((t) => [t, { min: Infinity, max: -Infinity, count: 0 }]));
-  const nonFloat = new Set<string>();
-  const pass = async (visit: (t: string, d: ArrayLike<number>) => void) => {
-    for (const feeds of calibrationBatches(st, ds)) {
-      if (ctx.signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
-      let res: Awaited<ReturnType<typeof run>>;
-      try {
-        res = await run(probe, feeds, tensors.filter((t) => !inputNames.has(t)));
-      } catch (e) {
-        throw new MlcError('INPUT', `calibration run failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      }
-      for (const t of tensors) {
-        const d = inputNames.has(t) ? feeds[t].data : res[t]?.data;
-        if (!d || !(d instanceof Float32Array)) {
-          nonFloat.add(t);
-          continue;
-        }
-        visit(t, d);
-      }
-    }
-  };
-  await pass((t, d) => updateMinMax(stats.get(t)!, d));
+  const model = st.model;
+  const samples = st.opts.calibrationSamples;
+  // pass 1: exact min / max, reduced inside the runtime (only scalars come back); the first
+  // batch is one sample, whose value sizes set the size of the next batches
+  let largest: number | undefined;
+  const rangeBatch = budgetBatch(st.opts.calibrationBatch, BATCH_BYTES, () => largest && 4 * 4 * largest);
+  const stats = await activationRanges(run, model, tensors, () => feedBatches(model, ds, { samples, batch: rangeBatch }), ctx.signal, (counts) => {
+    largest ??= Math.max(0, ...counts.values());
+  });
   const method = st.opts.calibrationMethod;
+  const hists = new Map<string, Histogram>();
   if (method !== 'minmax') {
-    for (const s of stats.values()) {
+    // pass 2: histograms over pass 1's ranges, streaming the values batch by batch
+    for (const [t, s] of stats) {
       if (!(s.min <= s.max) || s.min === s.max) continue;
-      s.hist = method === 'entropy' ? new Histogram(0, Math.max(-s.min, s.max), binsFor(s.count)) : new Histogram(s.min, s.max, 2 * binsFor(s.count));
+      hists.set(t, method === 'entropy' ? new Histogram(0, Math.max(-s.min, s.max), binsFor(s.count)) : new Histogram(s.min, s.max, 2 * binsFor(s.count)));
     }
-    await pass((t, d) => {
-      const h = stats.get(t)!.hist;
-      if (!h) return;
-      if (method === 'entropy') {
-        const abs = new Float32Array(d.length);
-        for (let i = 0; i < d.length; i++) abs[i] = Math.abs(d[i]);
-        h.add(abs);
-      } else h.add(d);
-    });
+    const want = [...hists.keys()];
+    const perSample = want.reduce((sum, t) => sum + 4 * stats.get(t)!.count, 0) / Math.max(1, Math.min(samples, ds.count));
+    const batch = Math.max(1, Math.min(st.opts.calibrationBatch, Math.floor(BATCH_BYTES / Math.max(1, perSample))));
+    if (want.length) {
+      await streamActivations(run, model, want, feedBatches(model, ds, { samples, batch }), (acts) => {
+        for (const t of want) {
+          const d = acts[t]?.data;
+          if (!d) continue;
+          if (method === 'entropy') hists.get(t)!.addAbs(d);
+          else hists.get(t)!.add(d);
+        }
+      }, ctx.signal);
+    }
   }
   const params = new Map<string, ScaleZp>();
   for (const [t, s] of stats) {
-    if (nonFloat.has(t)) continue;
     let lo = s.min <= s.max ? s.min : 0;
     let hi = s.min <= s.max ? s.max : 0;
-    if (s.hist && method === 'percentile') [lo, hi] = percentileRange(s.hist, st.opts.percentile, [lo, hi]);
-    if (s.hist && method === 'entropy') {
+    const h = hists.get(t);
+    if (h && method === 'percentile') [lo, hi] = percentileRange(h, st.opts.percentile, [lo, hi]);
+    if (h && method === 'entropy') {
       // uint8 over [0, T] has 256 levels for a non-negative tensor, 128 per side otherwise
-      const T = entropyThreshold(s.hist, lo >= 0 ? 256 : 128, true);
+      const T = entropyThreshold(h, lo >= 0 ? 256 : 128, true);
       lo = Math.max(lo, -T);
       hi = Math.min(hi, T);
     }

@@ -1,0 +1,351 @@
+/**
+ * The one activation collector of the passes that need a model's intermediate values (static
+ * quantization's calibration, data-aware low-rank, prune's layer refit).
+ *
+ * A probe is a copy of the model whose graph outputs are the wanted values; it is built once and
+ * run through ctx.run (so the runner reuses one session for every batch). Three ways to read it:
+ * - `collectActivations`: one run, all samples at once (small data, callers that need every row);
+ * - `streamActivations`: batch by batch, so only one batch of activations is alive at a time;
+ * - `activationRanges`: exact min / max / element count of each value, reduced inside the model
+ *   (ReduceMin / ReduceMax / Size on the value), so only scalars leave the runtime: no copy of the
+ *   activations at all. A value whose reduction gives NaN is read back and scanned here instead,
+ *   skipping NaNs as the scan always did.
+ *
+ * Values are assumed float32 unless the graph says otherwise (a graph input or a value whose
+ * type is known and not float is reported as non-float and never read).
+ */
+import { MlcError } from '../core/errors.js';
+import { cloneModel } from '../ir/clone.js';
+import { DataType } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { AttrType, type Node } from '../ir/node.js';
+import { shapeOf, tensorType } from '../ir/types.js';
+import { sliceDataset } from '../data/batch.js';
+import type { Dataset, ModelRunner } from './pass.js';
+
+export type Feeds = Dataset['inputs'];
+export interface Activation {
+  dims: number[];
+  data: Float32Array;
+}
+
+/** Element type of a value when the graph knows it (graph inputs, outputs, value_info, initializers). */
+function knownElemType(g: Graph, name: string): DataType | undefined {
+  const vi = g.valueInfoOf(name);
+  if (vi?.type?.kind === 'tensor') return vi.type.elemType;
+  return g.initializers.get(name)?.dtype;
+}
+
+function isFloat(g: Graph, name: string): boolean {
+  const t = knownElemType(g, name);
+  return t === undefined || t === DataType.FLOAT;
+}
+
+/** A copy of `model` with `names` added as float graph outputs (those already outputs stay as they are). */
+export function probeModel(model: Model, names: readonly string[]): Model {
+  const probe = cloneModel(model);
+  const g = probe.graph;
+  const have = new Set(g.outputs.map((o) => o.name));
+  for (const n of names) {
+    if (have.has(n)) continue;
+    // no declared type: onnxruntime infers it (a float16 model's activations come back as
+    // float16, which the float-only readers here leave alone)
+    g.outputs.push({ name: n });
+    have.add(n);
+  }
+  return probe;
+}
+
+/**
+ * The model's inputs from `ds` in batches of at most `batch` samples (views, not copies), using
+ * the first `samples` samples. A fixed batch dimension in the model's first input shape wins over
+ * `batch`; data that cannot be split (first dims differ from the sample count) is one batch.
+ */
+export function* feedBatches(model: Model, ds: Dataset, opts: { samples: number; batch: number | ((done: number) => number) }): Generator<Feeds> {
+  const inputs = model.graph.realInputs();
+  for (const i of inputs) {
+    if (!ds.inputs[i.name]) throw new MlcError('INPUT', `calibration data has no array for model input '${i.name}' (has: ${Object.keys(ds.inputs).join(', ') || 'nothing'})`);
+  }
+  const feedsOf = (d: Dataset): Feeds => Object.fromEntries(inputs.map((i) => [i.name, d.inputs[i.name]]));
+  const n = Math.min(ds.count, opts.samples);
+  const splittable = inputs.every((i) => ds.inputs[i.name].dims[0] === ds.count);
+  if (!splittable) {
+    yield feedsOf(ds);
+    return;
+  }
+  const fixed = inputs.map((i) => shapeOf(i)?.[0]).find((d): d is number => typeof d === 'number');
+  if (fixed !== undefined && n < fixed) {
+    yield feedsOf(ds);
+    return;
+  }
+  const sizeAt = (done: number) => fixed ?? Math.max(1, Math.floor(typeof opts.batch === 'number' ? opts.batch : opts.batch(done)));
+  for (let s = 0, size = sizeAt(0); s + (fixed ?? 1) <= n; s += size, size = sizeAt(s)) yield feedsOf(sliceDataset(ds, s, Math.min(n, s + size)));
+}
+
+/**
+ * A batch size for `feedBatches` that keeps one batch's activations under `budget` bytes: one
+ * sample first, then as many as `bytesPerSample()` (known once a batch has run) allows, at most
+ * `max`.
+ */
+export function budgetBatch(max: number, budget: number, bytesPerSample: () => number | undefined): (done: number) => number {
+  return (done) => {
+    const per = bytesPerSample();
+    if (done === 0 || per === undefined) return Math.min(max, 1);
+    return Math.max(1, Math.min(max, Math.floor(budget / Math.max(1, per))));
+  };
+}
+
+async function runProbe(run: ModelRunner, probe: Model, feeds: Feeds, outputs: string[]): Promise<Awaited<ReturnType<ModelRunner>>> {
+  try {
+    return await run(probe, feeds, outputs);
+  } catch (e) {
+    if (e instanceof MlcError && e.code !== 'INPUT') throw e;
+    throw new MlcError('INPUT', `calibration run failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+function asActivation(r: { dims: number[]; data: unknown } | undefined): Activation | undefined {
+  return r && r.data instanceof Float32Array ? { dims: r.dims, data: r.data } : undefined;
+}
+
+/**
+ * Run `model` once on `feeds` and return the named values (undefined for a value that is not
+ * float32). Graph inputs among `names` come from the feeds.
+ */
+export async function collectActivations(run: ModelRunner, model: Model, feeds: Feeds, names: readonly string[]): Promise<Record<string, Activation | undefined>> {
+  const inputs = new Set(model.graph.realInputs().map((i) => i.name));
+  const wanted = [...new Set(names)].filter((n) => !inputs.has(n));
+  const res = wanted.length ? await runProbe(run, probeModel(model, wanted), feeds, wanted) : {};
+  const out: Record<string, Activation | undefined> = {};
+  for (const n of names) out[n] = inputs.has(n) ? asActivation(feeds[n] as { dims: number[]; data: unknown }) : asActivation(res[n]);
+  return out;
+}
+
+/**
+ * Run `model` batch by batch and hand each batch's named values to `visit` (undefined for a
+ * value that is not float32); one batch of activations is alive at a time.
+ */
+export async function streamActivations(
+  run: ModelRunner,
+  model: Model,
+  names: readonly string[],
+  batches: Iterable<Feeds>,
+  visit: (acts: Record<string, Activation | undefined>, feeds: Feeds) => void | Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const inputs = new Set(model.graph.realInputs().map((i) => i.name));
+  const wanted = [...new Set(names)].filter((n) => !inputs.has(n));
+  const probe = probeModel(model, wanted);
+  for (const feeds of batches) {
+    if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
+    const res = wanted.length ? await runProbe(run, probe, feeds, wanted) : {};
+    const acts: Record<string, Activation | undefined> = {};
+    for (const n of names) acts[n] = inputs.has(n) ? asActivation(feeds[n] as { dims: number[]; data: unknown }) : asActivation(res[n]);
+    await visit(acts, feeds);
+  }
+}
+
+export interface ValueRange {
+  /** smallest / largest value seen (NaNs skipped); min > max when no value was seen */
+  min: number;
+  max: number;
+  /** elements seen over all batches */
+  count: number;
+}
+
+/** Min / max of `d` folded into `r` (NaNs skipped). */
+export function updateRange(r: ValueRange, d: ArrayLike<number>): void {
+  let lo = r.min;
+  let hi = r.max;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  r.min = lo;
+  r.max = hi;
+  r.count += d.length;
+}
+
+/**
+ * Exact min / max / count of each named value over all batches. Values that are not float32
+ * are left out of the result. The reductions run inside the model: per value a ReduceMin, a
+ * ReduceMax and a Size node whose scalar outputs are the only outputs of the probe.
+ */
+export async function activationRanges(
+  run: ModelRunner,
+  model: Model,
+  names: readonly string[],
+  batches: () => Iterable<Feeds>,
+  signal?: AbortSignal,
+  /** called after each batch with its element count per measured value */
+  onBatch?: (counts: Map<string, number>) => void,
+): Promise<Map<string, ValueRange>> {
+  const probe = cloneModel(model);
+  const g = probe.graph;
+  const uniq = [...new Set(names)].filter((n) => isFloat(model.graph, n));
+  // values that are a clamp of another (Relu, Clip with constant bounds): range of the source, clamped
+  const derived = new Map<string, Clamp>();
+  const measured = new Set<string>();
+  for (const n of uniq) {
+    const c = clampSource(model, n);
+    if (c) derived.set(n, c);
+    measured.add(c ? c.from : n);
+  }
+  const outs: { name: string; min: string; max: string; size: string }[] = [];
+  // each value's Size / ReduceMax / ReduceMin right after its producer (graph inputs: first), so
+  // that the runtime can free the value as early as before; one splice for all of them
+  const after = new Map<Node | undefined, Node[]>();
+  const keep1 = () => [{ name: 'keepdims', type: AttrType.INT, value: 1 }];
+  for (const n of measured) {
+    const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
+    const node = (opType: string, out: string, attributes: Node['attributes']): Node => ({ name: g.uniqueName(`${out}_${opType}`), opType, domain: '', inputs: [n], outputs: [out], attributes });
+    const p = g.producer(n);
+    if (!after.has(p)) after.set(p, []);
+    // keepdims 1: the runtime refuses keepdims 0 over an empty dimension
+    after.get(p)!.push(node('Size', o.size, []), node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
+    g.outputs.push({ name: o.min }, { name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
+    outs.push(o);
+  }
+  g.nodes = [...(after.get(undefined) ?? []), ...g.nodes.flatMap((nd) => [nd, ...(after.get(nd) ?? [])])];
+  g.touch();
+  const ranges = new Map<string, ValueRange>([...measured].map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
+  const nan = new Set<string>();
+  const nonFloat = new Set<string>();
+  const outputNames = outs.flatMap((o) => [o.min, o.max, o.size]);
+  let reduced = outs.length > 0;
+  for (const feeds of reduced ? batches() : []) {
+    if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
+    let res: Awaited<ReturnType<ModelRunner>>;
+    try {
+      res = await runProbe(run, probe, feeds, outputNames);
+    } catch (e) {
+      // the runtime refused the reductions (an op or type it has no kernel for): read the values
+      // back and scan them here instead, from the first batch on
+      if (!(e instanceof MlcError) || e.code !== 'INPUT') throw e;
+      reduced = false;
+      break;
+    }
+    {
+      const counts = new Map<string, number>();
+      for (const o of outs) {
+        const r = ranges.get(o.name)!;
+        if (!(res[o.min]?.data instanceof Float32Array) || !(res[o.max]?.data instanceof Float32Array)) {
+          nonFloat.add(o.name);
+          continue;
+        }
+        const lo = Number(res[o.min].data[0]);
+        const hi = Number(res[o.max].data[0]);
+        const size = Number(res[o.size].data[0]);
+        if (Number.isNaN(lo) || Number.isNaN(hi)) nan.add(o.name);
+        if (lo < r.min) r.min = lo;
+        if (hi > r.max) r.max = hi;
+        r.count += size;
+        counts.set(o.name, size);
+      }
+      onBatch?.(counts);
+    }
+  }
+  for (const n of nonFloat) ranges.delete(n);
+  if (!reduced && outs.length) {
+    for (const n of measured) nan.add(n);
+    nonFloat.clear();
+  }
+  if (nan.size) {
+    // NaN in a value (or no reductions): scan it here, where NaNs are skipped
+    const again = [...nan];
+    for (const n of again) ranges.set(n, { min: Infinity, max: -Infinity, count: 0 });
+    await streamActivations(run, model, again, batches(), (acts) => {
+      const counts = new Map<string, number>();
+      for (const n of again) {
+        const a = acts[n];
+        if (a && ranges.has(n)) {
+          updateRange(ranges.get(n)!, a.data);
+          counts.set(n, a.data.length);
+        } else ranges.delete(n);
+      }
+      if (!reduced) onBatch?.(counts);
+    }, signal);
+  }
+  const out = new Map<string, ValueRange>();
+  for (const n of uniq) {
+    const d = derived.get(n);
+    const r = ranges.get(d ? d.from : n);
+    if (!r) continue;
+    if (!d) out.set(n, r);
+    else if (r.min > r.max) out.set(n, { ...r });
+    else out.set(n, { min: Math.min(Math.max(r.min, d.lo), d.hi), max: Math.min(Math.max(r.max, d.lo), d.hi), count: r.count });
+  }
+  return out;
+}
+
+/** `name` = clamp(`from`, lo, hi) elementwise (lo may be -Infinity, hi Infinity). */
+export interface Clamp {
+  from: string;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * When `name` is Relu / Clip with constant bounds (or a chain of them) over a float value: that
+ * value and the combined bounds. Then min(name) = clamp(min from) and max(name) = clamp(max from)
+ * exactly, as clamping is monotone, and the values of `name` are the clamped values of `from`.
+ */
+export function clampSource(model: Model, name: string): Clamp | undefined {
+  const g = model.graph;
+  let v = name;
+  let lo = -Infinity;
+  let hi = Infinity;
+  for (let c = clampOf(g, v); c; c = clampOf(g, v)) {
+    // clamp(clamp(x, a, b), lo, hi) = clamp(x, max(a, lo), min(b, hi)) while the bounds overlap
+    const nlo = Math.max(c.lo, lo);
+    const nhi = Math.min(c.hi, hi);
+    if (!(nlo <= nhi)) break;
+    v = c.from;
+    lo = nlo;
+    hi = nhi;
+  }
+  return v !== name && isFloat(g, v) ? { from: v, lo, hi } : undefined;
+}
+
+/** f32 value of a scalar constant input (undefined when absent or not a float scalar constant). */
+function scalarConst(g: Graph, name: string | undefined): number | undefined {
+  if (!name) return undefined;
+  const t = g.constantValue(name);
+  if (!t || t.size !== 1 || (t.dtype !== DataType.FLOAT && t.dtype !== DataType.DOUBLE)) return undefined;
+  return Number((t.data as ArrayLike<number>)[0]);
+}
+
+/**
+ * When `name` is Relu(x) or Clip(x, a, b) with constant bounds (a ≤ b) over a float x: x and
+ * the bounds. Then min(name) = clamp(min x, a, b) and max(name) = clamp(max x, a, b) exactly,
+ * as clamping is monotone.
+ */
+function clampOf(g: Graph, name: string): { from: string; lo: number; hi: number } | undefined {
+  const p = g.producer(name);
+  if (!p || (p.domain !== '' && p.domain !== 'ai.onnx') || p.outputs[0] !== name) return undefined;
+  if (p.opType === 'Relu') return { from: p.inputs[0], lo: 0, hi: Infinity };
+  if (p.opType !== 'Clip') return undefined;
+  let lo = -Infinity;
+  let hi = Infinity;
+  const attrs = new Map(p.attributes.map((a) => [a.name, a.value]));
+  if (attrs.has('min') || attrs.has('max')) {
+    // opset < 11: bounds as attributes
+    if (attrs.has('min')) lo = Number(attrs.get('min'));
+    if (attrs.has('max')) hi = Number(attrs.get('max'));
+  } else {
+    if (p.inputs[1]) {
+      const v = scalarConst(g, p.inputs[1]);
+      if (v === undefined) return undefined;
+      lo = v;
+    }
+    if (p.inputs[2]) {
+      const v = scalarConst(g, p.inputs[2]);
+      if (v === undefined) return undefined;
+      hi = v;
+    }
+  }
+  if (!(lo <= hi)) return undefined;
+  return { from: p.inputs[0], lo, hi };
+}
