@@ -18,6 +18,7 @@ import { seededRng, silentLogger, type Dataset, type Logger, type ModelRunner, t
 import { runPipeline, type PassReport, type PipelineOptions, type PipelineStep } from './passes/pipeline.js';
 import { getPass } from './passes/registry.js';
 import { takeDataset } from './data/batch.js';
+import type { Session, SessionKeeper, SessionOptions } from './runtime/index.js';
 
 export * from './ir/index.js';
 export { MlcError, exitCodeFor, type ErrorCode } from './core/errors.js';
@@ -64,10 +65,25 @@ export interface CompressOptions extends Pick<PipelineOptions, 'onPassStart' | '
   /**
    * How to check that onnxruntime loads a model: the input before any pass (MlcError INPUT when it
    * does not, nothing written), and the result after every pass that modified it (MlcError
-   * PASS_BROKE_MODEL). Default: src/runtime's checkModelLoads. `false` skips both checks and writes
-   * what the passes produce.
+   * PASS_BROKE_MODEL). Default: onnxruntime-node sessions (src/runtime, loaded only then; the input
+   * is checked from its file when it came from one). `false` skips both checks and writes what the
+   * passes produce.
    */
   check?: PipelineOptions['check'];
+  /**
+   * Keep the session of the result's last load check in `result.session` (the caller releases
+   * it, e.g. by handing it to the measurement), created with these onnxruntime options — the
+   * measurement's — so the result is loaded into onnxruntime once. Without it the check session
+   * is released at once.
+   */
+  keepSession?: SessionOptions;
+  /**
+   * With `keepSession`, also keep the input check's session (`result.originalSession`). It then
+   * lives through the passes: one session creation less, but the input model's weights are held
+   * by onnxruntime meanwhile (BERT-base size: peak RSS 3.4× → 4.8× the file), so it is off by
+   * default and the measurement creates the original's session from its file.
+   */
+  keepInputSession?: boolean;
   /** called with the loaded (and checked) input before any pass runs; a throw stops before any write */
   beforePasses?: (original: Model) => Promise<void> | void;
   /** write the result here (atomically); nothing is written without it */
@@ -98,6 +114,10 @@ export interface CompressResult {
   passes: PassReport[];
   /** the context the passes ran with (data sets, runner) */
   context: PassContext;
+  /** with `keepSession`, and when a pass changed the model: its checked session (release it) */
+  session?: Session;
+  /** with `keepSession` and `keepInputSession`: the input's checked session (release it) */
+  originalSession?: Session;
   /** where the result was written, with its size in bytes (model file + external data) */
   output?: { path: string; bytes: number; externalDataFile?: string };
 }
@@ -154,24 +174,47 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   });
   const inputPath = typeof input === 'string' ? input : undefined;
 
+  // onnxruntime checks (src/runtime loads only here). The input's session is created from its file
+  // when there is one (no serialized copy), before mlc holds the weights, as a check-only session
+  // (src/runtime CHECK_OPTIONS) released at once unless keepInputSession; with keepSession, the
+  // result's last checked session is handed to the caller for the measurement
+  let keeper: SessionKeeper | undefined;
+  const keeperOf = async () => (keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic', prepack: false }));
+  const keepInput = !!opts.keepSession && !!opts.keepInputSession;
+  let originalSession: Session | undefined;
   let model: Model;
   let original: Model;
-  if (typeof input === 'string') {
-    // the original reads its tensors from the file when used (src/onnx lazy load), instead of a
-    // clone that would double the memory (a 2.5 GB model would need 5 GB before any pass); this
-    // load validates the file and reads no tensor data
-    original = await load(input, { warn: opts.warn, lazy: true });
-    if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
-    // onnxruntime checks the file itself before mlc holds the weights (both at once would be 2x)
-    if (opts.check !== false) await checkInputLoads(opts.check ? original : input, opts.check, inputPath);
-    model = await load(input);
-  } else {
-    original = input;
-    model = cloneModel(input);
-    if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
-    if (opts.check !== false) await checkInputLoads(model, opts.check, inputPath);
+  try {
+    if (typeof input === 'string') {
+      // the original reads its tensors from the file when used (src/onnx lazy load), instead of a
+      // clone that would double the memory (a 2.5 GB model would need 5 GB before any pass); this
+      // load validates the file and reads no tensor data
+      original = await load(input, { warn: opts.warn, lazy: true });
+      if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+      // onnxruntime checks the file itself before mlc holds the weights (both at once would be 2x)
+      if (opts.check !== false) {
+        if (opts.check) await checkInputLoads(original, opts.check, inputPath);
+        else if (keepInput) {
+          await checkInputLoads(original, async (m) => (await keeperOf()).check(m, inputPath), inputPath);
+          originalSession = keeper?.take(original);
+        } else await checkInputLoads(input, undefined, inputPath);
+      }
+      model = await load(input);
+    } else {
+      original = input;
+      model = cloneModel(input);
+      if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+      if (opts.check !== false) {
+        await checkInputLoads(original, opts.check ?? (keepInput ? async (m) => (await keeperOf()).check(m) : undefined), inputPath);
+        if (keepInput) originalSession = keeper?.take(original);
+      }
+    }
+    await opts.beforePasses?.(original);
+  } catch (err) {
+    await keeper?.release();
+    await originalSession?.release();
+    throw err;
   }
-  await opts.beforePasses?.(original);
   // onnxruntime is loaded only when a pass runs a model
   let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
   const run: ModelRunner = async (m, feeds, outputNames) => {
@@ -185,24 +228,38 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     original,
     run,
     loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
-    calibration: firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples),
-    train: await dataset(opts.train, model),
-    validation: await dataset(opts.validation, model),
   };
+  // the load check after each modifying pass (the last session kept for the measurement when asked)
+  const check = opts.check !== undefined ? opts.check : async (m: Model) => (await keeperOf()).check(m);
   let passes: PassReport[];
+  let session: Session | undefined;
   try {
+    context.calibration = firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples);
+    context.train = await dataset(opts.train, model);
+    context.validation = await dataset(opts.validation, model);
     ({ passes } = await runPipeline(model, resolved, context, {
-      check: opts.check,
+      check,
       onPassStart: opts.onPassStart,
       onPassEnd: opts.onPassEnd,
     }));
+    if (opts.keepSession) session = keeper?.take(model);
+  } catch (err) {
+    await originalSession?.release();
+    throw err;
   } finally {
     await runner?.release();
+    await keeper?.release();
   }
-  const result: CompressResult = { model, original, passes, context };
+  const result: CompressResult = { model, original, passes, context, ...(session ? { session } : {}), ...(originalSession ? { originalSession } : {}) };
   if (opts.output) {
-    const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
-    result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
+    try {
+      const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
+      result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
+    } catch (err) {
+      await session?.release();
+      await originalSession?.release();
+      throw err;
+    }
   }
   return result;
 }

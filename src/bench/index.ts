@@ -28,7 +28,8 @@ import {
 } from './inputs.js';
 import { summarize, timeInterleaved } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report } from './report.js';
-import { measureSize } from './size.js';
+import { countParams } from '../ir/params.js';
+import { diskSize, type DiskSize } from './size.js';
 
 export * from './accuracy.js';
 export * from './gates.js';
@@ -43,6 +44,14 @@ export interface BenchModel {
   path?: string;
   /** external data files beside `path` (e.g. saveModel's externalDataFile) */
   externalFiles?: string[];
+  /**
+   * an onnxruntime session of this model made with the measurement's options (threads,
+   * disabledOptimizers), e.g. compress()'s checked session: measureModels uses it instead of
+   * creating one, and releases it
+   */
+  session?: Session;
+  /** bytes and gzip bytes already being measured (e.g. started before the passes ran) */
+  disk?: Promise<DiskSize>;
 }
 
 export interface MeasureOptions {
@@ -73,6 +82,14 @@ export interface MeasureOptions {
    * dims, made-up values onnxruntime rejects) skip those measurements with a warning.
    */
   bestEffort?: boolean;
+  /** gzip every byte of large files instead of estimating from a sample (src/bench/size.ts) */
+  exactGzip?: boolean;
+  /**
+   * time box of the latency phase when `runs` is not given, ms (default 4000): a slow model gets
+   * fewer than 50 timed runs (at least 10), warm-up stops after a second (at least 2 runs), and
+   * the throughput batch is made small enough for a batch to take about half a second
+   */
+  timeBoxMs?: number;
   /** progress messages (the CLI shows them on a TTY) */
   onProgress?: (msg: string) => void;
 }
@@ -189,16 +206,24 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
   if (!opts.data && opts.outputName) resolveOutputName(models, opts.outputName);
 
   const progress = opts.onProgress ?? (() => {});
+  // sizes: the gzip work runs in the thread pool while the sessions are created; it is awaited
+  // before any timing so that it does not disturb the timed runs
   progress('measuring size');
-  const sizes = [await measureSize(base.model, base), ...(other ? [await measureSize(other.model, other)] : [])];
+  const benchModels = other ? [base, other] : [base];
+  const disks = benchModels.map((b) => b.disk ?? diskSize(b.model, b, { exact: opts.exactGzip }));
+  for (const d of disks) d.catch(() => {}); // awaited below
+  const params = models.map((m) => countParams(m));
 
   const sessions: Session[] = [];
+  // sessions handed in are ours to release, whatever happens
+  const given = benchModels.map((b) => b.session);
   try {
     const disabledOptimizers = opts.disabledOptimizers ?? [];
     let latency: Metrics['latencyMs'][] = models.map(() => null);
     let throughput: (number | null)[] = models.map(() => null);
     let timedRuns: number | null = null;
     let tpBatch: number | null = null;
+    let timeBoxed = false;
     let accuracy: (number | null)[] = models.map(() => null);
     let agreement: number | null = null;
     let cos: number | null = null;
@@ -209,10 +234,12 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     let feeds1: Feeds | undefined; // the latency feeds (batch 1, or the fixed batch)
     try {
       if (runsModel) {
-        // from the file when there is one: onnxruntime reads it (and its external data) itself, with
-        // no serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
-        for (const m of other ? [base, other] : [base]) {
-          sessions.push(await createSession(m.path ?? m.model, { intraOpThreads: threads, disabledOptimizers }));
+        for (let i = 0; i < benchModels.length; i++) {
+          // from the file when there is one: onnxruntime reads it (and its external data) itself,
+          // with no serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
+          const b = benchModels[i];
+          sessions.push(given[i] ?? (await createSession(b.path ?? b.model, { intraOpThreads: threads, disabledOptimizers })));
+          given[i] = undefined;
         }
         const b1 = fixed ?? 1;
         feeds1 = feedsFor(specs, b1, opts, plan);
@@ -243,30 +270,57 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         inputShapes = Object.fromEntries(Object.entries(feeds1).map(([k, f]) => [k, [...f.dims]]));
       }
       if (runsModel && doLatency) {
+        await Promise.all(disks).catch(() => {}); // no gzip work during the timed runs
+        // a time box only when the run count is ours to choose
+        const box = opts.runs === undefined ? (opts.timeBoxMs ?? 4000) : undefined;
+        const b1 = fixed ?? 1;
         const f1 = feeds1!;
         progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
         const lat = await timeInterleaved(
           sessions.map((s) => () => s.run(f1)),
-          { warmup, runs, minTimeMs, blockSize: 10 },
+          { warmup, runs, minTimeMs, blockSize: 10, ...(box ? { maxTimeMs: box, warmupMaxMs: box / 4, minRuns: 10 } : {}) },
         );
         const stats = lat.map(summarize);
         latency = stats.map(({ p50, p90, p99, mean, cv }) => ({ p50, p90, p99, mean, cv }));
         timedRuns = Math.min(...stats.map((s) => s.runs));
+        timeBoxed = timedRuns < runs;
 
+        // with a time box and a dynamic batch, a batch should take about box / 8 (0.5 s) for the
+        // slowest model, estimated from its batch-1 latency (batching only makes a sample cheaper)
         tpBatch = fixed ?? batchSize;
+        if (box && fixed === undefined) {
+          const slowest = Math.max(...stats.map((x) => x.p50));
+          const fit = Math.max(1, Math.floor(box / 8 / Math.max(slowest, 1e-6)));
+          if (fit < tpBatch) {
+            tpBatch = fit;
+            timeBoxed = true;
+          }
+        }
         const feedsN = feedsFor(specs, tpBatch, opts, plan);
         const tpRuns = Math.max(3, Math.ceil(runs / 5));
         progress(`throughput at batch ${tpBatch}`);
         try {
-          const tp = await timeInterleaved(
-            sessions.map((s) => () => s.run(feedsN)),
-            { warmup: Math.min(warmup, 3), runs: tpRuns, minTimeMs: minTimeMs / 2, blockSize: 3 },
-          );
-          // batch size / median batch time: robust to the preemptions of a shared machine
-          throughput = tp.map((samples) => {
-            const med = summarize(samples).p50;
-            return med > 0 ? tpBatch! / (med / 1000) : null;
-          });
+          if (tpBatch === b1 && timeBoxed) {
+            // so slow a model that the batch fitting the box is the latency's batch: the latency
+            // runs already are the throughput runs (batch / median time, as below)
+            throughput = stats.map((x) => (x.p50 > 0 ? tpBatch! / (x.p50 / 1000) : null));
+          } else {
+            const tp = await timeInterleaved(
+              sessions.map((s) => () => s.run(feedsN)),
+              {
+                warmup: box && fixed === undefined && tpBatch < batchSize ? Math.min(warmup, 1) : Math.min(warmup, 3),
+                runs: tpRuns,
+                minTimeMs: minTimeMs / 2,
+                blockSize: 3,
+                ...(box ? { maxTimeMs: box / 2, warmupMaxMs: box / 8, minRuns: 3 } : {}),
+              },
+            );
+            // batch size / median batch time: robust to the preemptions of a shared machine
+            throughput = tp.map((samples) => {
+              const med = summarize(samples).p50;
+              return med > 0 ? tpBatch! / (med / 1000) : null;
+            });
+          }
         } catch (err) {
           // a model that runs at batch 1 but not at this batch (a Reshape to a fixed batch, ...)
           if (opts.data || !measurementError(err)) throw err;
@@ -302,16 +356,18 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
       else skip = undefined;
     }
 
+    const sizes = await Promise.all(disks);
     const metrics = (i: number): Metrics => ({
       sizeBytes: sizes[i].sizeBytes,
       gzipBytes: sizes[i].gzipBytes,
-      params: sizes[i].params,
-      nonzeroParams: sizes[i].nonzeroParams,
+      ...(sizes[i].gzipSampled ? { gzipSampled: sizes[i].gzipSampled } : {}),
+      params: params[i].params,
+      nonzeroParams: params[i].nonzeroParams,
       latencyMs: latency[i],
       throughputPerSec: throughput[i],
       accuracy: accuracy[i],
       ...(i > 0 ? { agreement, cosine: cos, maxAbsError: maxAbs } : {}),
-      bytesByDtype: sizes[i].bytesByDtype,
+      bytesByDtype: params[i].bytesByDtype,
     });
     const before = metrics(0);
     const after = other ? metrics(1) : null;
@@ -330,12 +386,14 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         disabledOptimizers: opts.disabledOptimizers ?? [],
         inputShapes,
         notMeasured: skip ?? null,
+        ...(timeBoxed ? { timeBoxMs: opts.timeBoxMs ?? 4000 } : {}),
       },
       warnings,
       shapeNotes: plan && inputShapes ? plan.chosen : [],
     };
   } finally {
-    for (const s of sessions) {
+    for (const s of [...sessions, ...given]) {
+      if (!s) continue;
       try {
         await s.release();
       } catch {

@@ -5,7 +5,8 @@
  * A-block, ...: the order alternates so a slow drift of the machine hits each model alike). Each
  * model first gets its warm-up runs, then timed runs until every model has at least `runs` samples
  * and `minTimeMs` of wall time has passed (capped at `maxRuns` samples per model). Giving an
- * explicit run count with `minTimeMs: 0` makes the count exact (tests use 5).
+ * explicit run count with `minTimeMs: 0` makes the count exact (tests use 5). For slow (big)
+ * models a time box (`maxTimeMs`, `warmupMaxMs`) stops earlier, with at least `minRuns` samples.
  *
  * Percentiles use linear interpolation between closest ranks (numpy's default):
  *   q(p) = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]),  h = (n − 1)·p/100, x sorted ascending.
@@ -61,12 +62,24 @@ export function summarize(samples: readonly number[]): LatencyStats {
 export interface TimingOptions {
   /** untimed runs per model first (default 10) */
   warmup?: number;
+  /**
+   * time box of each model's warm-up, ms: a model whose warm-up runs took this long stops
+   * warming up (after at least 2 runs) (default: no limit)
+   */
+  warmupMaxMs?: number;
   /** minimum timed runs per model (default 50) */
   runs?: number;
   /** minimum total wall time of the timed phase, ms (default 2000; 0 = exactly `runs`) */
   minTimeMs?: number;
   /** cap on timed runs per model (default 10,000) */
   maxRuns?: number;
+  /**
+   * time box of the timed phase, ms: once it has passed, timing stops as soon as every model has
+   * `minRuns` samples, even short of `runs` (default: no limit)
+   */
+  maxTimeMs?: number;
+  /** the fewest timed runs per model a time box may stop at (default 10) */
+  minRuns?: number;
   /** runs per block before switching model (default 10) */
   blockSize?: number;
 }
@@ -83,17 +96,37 @@ export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: Ti
   const minTime = opts.minTimeMs ?? 2000;
   const maxRuns = Math.max(runs, opts.maxRuns ?? 10_000);
   const block = Math.max(1, Math.min(opts.blockSize ?? 10, runs));
-  for (const job of jobs) for (let i = 0; i < warmup; i++) await job();
+  const maxTime = opts.maxTimeMs ?? Infinity;
+  const minRuns = Math.max(1, Math.min(runs, opts.minRuns ?? 10));
+  const warmupMax = opts.warmupMaxMs ?? Infinity;
+  // with a time box, a slow job's blocks shrink so that one block takes about an eighth of the
+  // box (estimated from its last warm-up run), lest a single round overrun it
+  const blocks = jobs.map(() => block);
+  for (let j = 0; j < jobs.length; j++) {
+    const t0 = now();
+    let last = 0;
+    for (let i = 0; i < warmup; i++) {
+      const t1 = now();
+      await jobs[j]();
+      last = now() - t1;
+      if (i >= 1 && now() - t0 >= warmupMax) break;
+    }
+    if (Number.isFinite(maxTime) && warmup > 0) blocks[j] = Math.max(1, Math.min(block, Math.floor(maxTime / 8 / Math.max(last, 1e-3))));
+  }
   const samples: number[][] = jobs.map(() => []);
   const start = now();
   for (let round = 0; ; round++) {
-    const done = samples.every((s) => s.length >= runs) && (now() - start >= minTime || samples.every((s) => s.length >= maxRuns));
+    const elapsed = now() - start;
+    const done =
+      (samples.every((s) => s.length >= runs) && (elapsed >= minTime || samples.every((s) => s.length >= maxRuns))) ||
+      (elapsed >= maxTime && samples.every((s) => s.length >= minRuns));
     if (done) break;
     // ABBA order: even rounds forward, odd rounds backward
     const order = jobs.map((_, i) => i);
     if (round % 2 === 1) order.reverse();
     for (const j of order) {
-      const want = minTime > 0 ? Math.min(block, maxRuns - samples[j].length) : Math.min(block, runs - samples[j].length);
+      const b = blocks[j];
+      const want = minTime > 0 ? Math.min(b, maxRuns - samples[j].length) : Math.min(b, runs - samples[j].length);
       for (let k = 0; k < want; k++) {
         const t0 = now();
         await jobs[j]();

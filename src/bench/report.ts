@@ -15,6 +15,7 @@ export function reportDocument(r: Report): Record<string, unknown> {
     m && {
       sizeBytes: m.sizeBytes,
       gzipBytes: m.gzipBytes,
+      ...(m.gzipSampled ? { gzipSampled: { fraction: round(m.gzipSampled.fraction, 4), relStdErr: round(m.gzipSampled.relStdErr, 3) } } : {}),
       params: m.params,
       nonzeroParams: m.nonzeroParams,
       latencyMs: m.latencyMs && {
@@ -100,7 +101,8 @@ function rows(r: Report): Row[] {
   const add = (label: string, before: string, after: string, change: string) => out.push({ label, before, after, change });
   const na = '—';
   add('size', formatBytes(b.sizeBytes), a ? formatBytes(a.sizeBytes) : '', a ? relChange(b.sizeBytes, a.sizeBytes) : '');
-  add('gzip size', formatBytes(b.gzipBytes), a ? formatBytes(a.gzipBytes) : '', a ? relChange(b.gzipBytes, a.gzipBytes) : '');
+  const gz = (m: Metrics) => (m.gzipSampled ? '≈' : '') + formatBytes(m.gzipBytes);
+  add('gzip size', gz(b), a ? gz(a) : '', a ? relChange(b.gzipBytes, a.gzipBytes) : '');
   add('params', int(b.params), a ? int(a.params) : '', a ? relChange(b.params, a.params) : '');
   add(
     'non-zero params',
@@ -178,13 +180,23 @@ function gateLine(g: GateResult): string {
 function settingsLine(r: Report): string {
   const s = r.settings;
   const parts = [`threads ${s.threads}`];
-  if (s.runs !== null) parts.push(`${s.runs} timed runs per model after ${s.warmup} warm-up (batch 1)`);
+  if (s.runs !== null) {
+    if (s.timeBoxMs) {
+      const cv = [r.before, r.after].filter((m) => m?.latencyMs).map((m) => pctShort(m!.latencyMs!.cv));
+      parts.push(`${s.runs} timed runs per model (batch 1), time-boxed at ${s.timeBoxMs / 1000} s, cv ${cv.join(' / ')}`);
+    } else parts.push(`${s.runs} timed runs per model after ${s.warmup} warm-up (batch 1)`);
+  }
   if (s.samples) parts.push(`${s.samples} samples${s.outputName ? ` on output "${s.outputName}"` : ''}`);
   if (s.disabledOptimizers?.length) parts.push(`onnxruntime transformers off: ${s.disabledOptimizers.join(', ')}`);
   if (s.inputShapes && s.runs !== null) {
     parts.push(`inputs ${Object.entries(s.inputShapes).map(([k, d]) => `${k} [${d.join(', ')}]`).join(', ')}`);
   }
   if (s.notMeasured) parts.push(`not measured: ${s.notMeasured}`);
+  const sampled = [r.before, r.after].filter((m): m is Metrics => !!m?.gzipSampled);
+  if (sampled.length) {
+    const f = (m: Metrics) => `${pctShort(m.gzipSampled!.fraction)} of ${formatBytes(m.sizeBytes)}, ±${pctShort(m.gzipSampled!.relStdErr)}`;
+    parts.push(`≈ gzip -9 estimated from a sample (${sampled.map(f).join('; ')}; --exact-gzip compresses everything)`);
+  }
   return parts.join(', ');
 }
 
@@ -266,4 +278,9 @@ export function reportToMarkdown(r: Report, title?: string): string {
     }
   }
   return out.join('\n') + '\n';
+}
+
+function pctShort(x: number): string {
+  const p = 100 * x;
+  return `${p >= 10 ? p.toFixed(0) : p >= 0.1 ? p.toFixed(1) : p.toPrecision(1)}%`;
 }

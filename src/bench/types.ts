@@ -9,9 +9,19 @@ export interface LatencyMs {
   cv: number;
 }
 
+/** How an estimated gzip size was sampled. */
+export interface GzipSample {
+  /** share of the bytes compressed (0..1] */
+  fraction: number;
+  /** relative standard error of the estimate */
+  relStdErr: number;
+}
+
 export interface Metrics {
   sizeBytes: number;
   gzipBytes: number;
+  /** set when gzipBytes is estimated from a sample of a large file (see src/bench/size.ts) */
+  gzipSampled?: GzipSample | null;
   params: number;
   nonzeroParams: number;
   /** batch 1; null when latency was not measured */
@@ -54,6 +64,8 @@ export interface BenchSettings {
   warmup: number;
   /** timed latency runs per model */
   runs: number | null;
+  /** set when a slow model's timing was time-boxed (fewer runs, a smaller throughput batch), ms */
+  timeBoxMs?: number;
   /** samples evaluated for accuracy / agreement (0 without data) */
   samples: number;
   /** name of the output accuracy and agreement were computed on */

@@ -32,6 +32,7 @@ export const MEASURE_FLAG_KEYS = [
   'outputName',
   'latency',
   'disableOptimizers',
+  'exactGzip',
   ...GATE_FLAGS.map((g) => g.key),
 ];
 
@@ -72,7 +73,8 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
     .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
     .option('--output-name <name>', 'output to score (default: the first output)')
     .option('--no-latency', 'skip latency and throughput (size and accuracy only)')
-    .option('--disable-optimizers <names>', "comma-separated onnxruntime graph transformers to turn off for every measured session (e.g. SkipLayerNormFusion)");
+    .option('--disable-optimizers <names>', "comma-separated onnxruntime graph transformers to turn off for every measured session (e.g. SkipLayerNormFusion)")
+    .option('--exact-gzip', 'gzip every byte of files over 64 MB instead of estimating their gzip size from a sample (implied by --max-gzip-size)');
   return cmd;
 }
 
@@ -103,6 +105,8 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
       shapes: parseShapeFlags(flags.shape as string[] | undefined),
       outputName: typeof flags.outputName === 'string' ? flags.outputName : undefined,
       latency,
+      // a gate on the gzip size is judged on the exact figure
+      exactGzip: !!flags.exactGzip || gates.maxGzipSize !== undefined,
       disabledOptimizers:
         typeof flags.disableOptimizers === 'string' ? flags.disableOptimizers.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     },

@@ -139,6 +139,12 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         }
       });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
+      // the input's bytes and gzip size are measured (in the thread pool) while the passes run
+      const { diskSize } = await import('../bench/size.js');
+      const inputDisk = diskSize(undefined, { path: file }, { exact: setup.options.exactGzip });
+      inputDisk.catch(() => {}); // a bad input fails in compress() with a better message
+      // the result's load check creates the session the measurement then uses (latency, data)
+      const measureSessions = setup.options.latency !== false || !!setup.dataPath;
       // everything the measurements need from the user is checked before any pass runs: once the
       // output is written, the exit code is 0 or 1 (a gate), never an input error
       let data: Dataset | undefined;
@@ -160,6 +166,9 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         warn: (m) => ui.warn(`${file}: ${m}`),
         onPassStart: (name, i, n) => ui.progress(`[${i + 1}/${n}] ${name}...`),
         onPassEnd: (r) => ui.debug(`${r.name}: ${r.modified ? 'modified' : 'unchanged'} in ${Math.round(r.ms)} ms`),
+        ...(measureSessions
+          ? { keepSession: { intraOpThreads: setup.options.threads ?? 1, disabledOptimizers: setup.options.disabledOptimizers ?? [] } }
+          : {}),
       });
       ui.clearProgress();
       const out = result.output!;
@@ -168,8 +177,13 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         input: file,
         output: out.path,
         passes: result.passes,
-        base: { model: result.original, path: file },
-        other: { model: result.model, path: out.path, externalFiles: out.externalDataFile ? [out.externalDataFile] : [] },
+        base: { model: result.original, path: file, disk: inputDisk, session: result.originalSession },
+        other: {
+          model: result.model,
+          path: out.path,
+          externalFiles: out.externalDataFile ? [out.externalDataFile] : [],
+          session: result.session,
+        },
         data,
       });
       return code;

@@ -4,9 +4,10 @@
  * - Every step's options are validated with the pass's parseOptions before any pass runs, so a bad
  *   recipe fails fast (MlcError USAGE) without doing work.
  * - Each pass is timed (wall-clock ms) and its modified / stats / skipped / details are collected.
- * - After each pass that reports `modified`, onnxruntime-node must still be able to create a
- *   session for the model; if it cannot, the pass has a bug and the pipeline throws
- *   MlcError('PASS_BROKE_MODEL') — callers write nothing in that case.
+ * - After each pass that reports `modified`, the caller's `check` (compress() gives one that
+ *   creates an onnxruntime-node session and keeps it for the measurement) must accept the model;
+ *   if it does not, the pass has a bug and the pipeline throws MlcError('PASS_BROKE_MODEL') —
+ *   callers write nothing in that case. The pipeline itself never loads onnxruntime.
  * - A pass that reports `modified: false` must have left the model exactly as it was: the runner
  *   hashes the whole IR (src/ir/fingerprint.ts) before and after, and a difference is an internal
  *   error (MlcError INTERNAL naming the pass), whatever the pass says.
@@ -41,8 +42,9 @@ export interface PipelineResult {
 
 export interface PipelineOptions {
   /**
-   * How to check that a model still loads after a modifying pass. Default: src/runtime's
-   * checkModelLoads (onnxruntime-node). `false` disables the check (tests, trusted callers).
+   * How to check that a model still loads after a modifying pass: a function that throws when
+   * it does not (compress() injects one backed by onnxruntime-node, e.g. src/runtime's
+   * checkModelLoads or a sessionKeeper's check). Without it (or `false`) nothing is checked.
    */
   check?: false | ((model: Model) => Promise<void>);
   /** called before / after each pass (the CLI shows progress with these) */
@@ -53,11 +55,6 @@ export interface PipelineOptions {
    * about 0.6 s per GB of weights and pass).
    */
   verifyUnchanged?: boolean;
-}
-
-async function defaultCheck(model: Model): Promise<void> {
-  const { checkModelLoads } = await import('../runtime/index.js');
-  await checkModelLoads(model);
 }
 
 function messageOf(err: unknown): string {
@@ -75,7 +72,7 @@ export async function runPipeline(
     const pass = typeof s.pass === 'string' ? getPass(s.pass) : s.pass;
     return { pass, options: pass.parseOptions(s.options ?? {}) };
   });
-  const check = opts.check === false ? undefined : (opts.check ?? defaultCheck);
+  const check = opts.check === false ? undefined : opts.check;
   const reports: PassReport[] = [];
   for (let i = 0; i < resolved.length; i++) {
     const { pass, options } = resolved[i];

@@ -48,4 +48,29 @@ describe('timeInterleaved', () => {
     expect(samples[0].length).toBe(25);
     expect(n).toBe(25);
   });
+  it('a time box stops a slow job short of `runs` (never under minRuns) and cuts its warm-up', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const calls = [0, 0];
+    const slow = async () => void (calls[0]++, await sleep(15));
+    const fast = async () => void calls[1]++;
+    const samples = await timeInterleaved([slow, fast], {
+      warmup: 10,
+      warmupMaxMs: 20,
+      runs: 50,
+      minTimeMs: 0,
+      blockSize: 4,
+      maxTimeMs: 1,
+      minRuns: 6,
+    });
+    // warm-up: the slow job stops after 2 runs (≥ 20 ms), the fast one does all 10
+    expect(calls[0] - samples[0].length).toBe(2);
+    expect(calls[1] - samples[1].length).toBe(10);
+    // the slow job's block shrinks to 1 (a 15 ms run against a box of 1 ms): rounds go on until
+    // it has 6 samples, the fast job meanwhile runs blocks of up to 4
+    expect(samples[0].length).toBe(6);
+    expect(samples[1].length).toBeGreaterThanOrEqual(6);
+    expect(samples[1].length).toBeLessThanOrEqual(24);
+    // without a time box, the count is `runs`
+    expect((await timeInterleaved([fast], { warmup: 0, runs: 30, minTimeMs: 0, minRuns: 6 }))[0].length).toBe(30);
+  });
 });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/core/errors.js';
 import { DataType, ModelBuilder, Tensor, cloneModel, type Model } from '../../src/ir/index.js';
 import { seededRng, silentLogger, type Pass, type PassContext } from '../../src/passes/pass.js';
-import { runPipeline } from '../../src/passes/pipeline.js';
+import { runPipeline as pipeline } from '../../src/passes/pipeline.js';
+import { checkModelLoads } from '../../src/runtime/index.js';
 import { getPass, passes } from '../../src/passes/registry.js';
 import { modelToBytes } from '../../src/onnx/index.js';
 
@@ -13,6 +14,9 @@ function model(): Model {
   b.output(b.op('Relu', [y]), DataType.FLOAT, ['N', 2], 'out');
   return b.build();
 }
+
+// the pipeline checks with what its caller injects (compress() gives an onnxruntime check)
+const runPipeline: typeof pipeline = (m, steps, c, o = {}) => pipeline(m, steps, c, { check: checkModelLoads, ...o });
 
 const ctx = (extra: Partial<PassContext> = {}): PassContext => ({ log: silentLogger, rng: seededRng(1), ...extra });
 
@@ -128,6 +132,8 @@ describe('runPipeline', () => {
     const checked: Model[] = [];
     await runPipeline(model(), [{ pass: scale }, { pass: noop }], ctx(), { check: async (mm) => void checked.push(mm) });
     expect(checked).toHaveLength(1);
+    // without an injected check the pipeline loads no runtime and checks nothing
+    await expect(pipeline(model(), [{ pass: breaker }], ctx())).resolves.toBeDefined();
   });
 
   it('a pass that reports modified: false but changed the model is an internal error', async () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/core/errors.js';
 import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
 import { modelToBytes } from '../../src/onnx/index.js';
-import { DEFAULT_DISABLED_OPTIMIZERS, checkModelLoads, createSession, makeRunner } from '../../src/runtime/index.js';
+import { CHECK_OPTIONS, DEFAULT_DISABLED_OPTIMIZERS, checkModelLoads, createSession, makeRunner, sessionKeeper } from '../../src/runtime/index.js';
 
 /** y = Gather(table, idx) * scale; also returns idx + 1 (int64) and idx > 1 (bool). */
 function gatherModel(): Model {
@@ -74,6 +74,77 @@ describe('checkModelLoads', () => {
 
   it('names the file when a path cannot be loaded', async () => {
     await expect(createSession('/nonexistent/m.onnx')).rejects.toThrow(/\/nonexistent\/m\.onnx: onnxruntime cannot load the model/);
+  });
+});
+
+describe('check sessions', () => {
+  it('a session without weight prepacking (CHECK_OPTIONS) loads and runs like any other', async () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [2, 64]);
+    const w = b.init('w', [64, 64], Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i)));
+    b.output(b.op('MatMul', [x, w]), DataType.FLOAT, [2, 64], 'y');
+    const m = b.build();
+    const feeds = { x: { dtype: 'float', dims: [2, 64], data: Float32Array.from({ length: 128 }, (_, i) => Math.cos(i)) } };
+    const a = await createSession(m);
+    const c = await createSession(m, CHECK_OPTIONS);
+    try {
+      expect(CHECK_OPTIONS.prepack).toBe(false);
+      const ya = (await a.run(feeds)).y.data as Float32Array;
+      const yc = (await c.run(feeds)).y.data as Float32Array;
+      expect(yc.length).toBe(128);
+      for (let i = 0; i < 128; i++) expect(Math.abs(yc[i] - ya[i])).toBeLessThan(1e-4 * (1 + Math.abs(ya[i])));
+    } finally {
+      await a.release();
+      await c.release();
+    }
+  });
+});
+
+describe('sessionKeeper', () => {
+  it('keeps the session of the latest check of each model and hands it over once', async () => {
+    const keeper = sessionKeeper({ intraOpThreads: 1 });
+    const feeds = { idx: { dtype: 'int64', dims: [3], data: [1, 1, 1] } };
+    try {
+      const m = gatherModel();
+      const other = gatherModel();
+      await keeper.check(m);
+      await keeper.check(other);
+      (m.graph.initializers.get('scale')!.data as Float32Array)[0] = 3; // a pass edits in place...
+      await keeper.check(m); // ...and the pipeline checks again: the stale session is replaced
+      const s = keeper.take(m)!;
+      expect(keeper.take(m)).toBeUndefined();
+      try {
+        expect([...((await s.run(feeds, ['y'])).y.data as Float32Array)]).toEqual([30, 33, 30, 33, 30, 33]);
+      } finally {
+        await s.release();
+      }
+      const o = keeper.take(other)!;
+      expect([...((await o.run(feeds, ['y'])).y.data as Float32Array)]).toEqual([20, 22, 20, 22, 20, 22]);
+      await o.release();
+      m.graph.makeNode('NoSuchOp', ['y'], ['z']);
+      m.graph.outputs.push({ name: 'z' });
+      await expect(keeper.check(m)).rejects.toThrow(/onnxruntime cannot load the model: .*NoSuchOp/);
+      expect(keeper.take(m)).toBeUndefined();
+    } finally {
+      await keeper.release();
+    }
+  });
+
+  it('creates the session from the file when given its path', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'mlc-rt-'));
+    const keeper = sessionKeeper();
+    try {
+      const m = gatherModel();
+      await expect(keeper.check(m, join(d, 'missing.onnx'))).rejects.toThrow(/missing\.onnx: onnxruntime cannot load the model/);
+      writeFileSync(join(d, 'g.onnx'), modelToBytes(m));
+      await keeper.check(m, join(d, 'g.onnx'));
+      const s = keeper.take(m)!;
+      expect([...s.outputNames]).toEqual(['y', 'next', 'big']);
+      await s.release();
+    } finally {
+      await keeper.release();
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
 
