@@ -23,7 +23,7 @@ import { explainOptionError } from '../passes/options.js';
 import type { Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
 import type { Dataset } from '../passes/pass.js';
-import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
+import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
 import { boundary, namingFile } from './run.js';
 
 /** Read a recipe file: a JSON list of {pass, options}. */
