@@ -72,6 +72,15 @@ try {
     ['fp32', fp32Path],
     ['mlc int8 dynamic', mlcPath],
   ];
+  // on an x86 CPU without VNNI onnxruntime's u8·s8 kernels saturate: also the 7-bit-weight variant
+  const { int8Saturates } = await imp('runtime/cpu.js');
+  if (int8Saturates()) {
+    const m7 = await loadModel(fp32Path);
+    await quantizePass.run(m7, quantizePass.parseOptions({ type: 'int8', reduceRange: true }), { log: silentLogger, rng: seededRng(1) });
+    const p7 = join(dir, 'gpt2_int8_rr.onnx');
+    await saveModel(m7, p7, {});
+    models.push(['mlc int8 dynamic --reduce-range', p7]);
+  }
   const py = spawnSync('python3', ['-c', 'import onnxruntime, onnx; print(onnxruntime.__version__)'], { encoding: 'utf8' });
   if (py.status === 0) {
     const ortPath = join(dir, 'gpt2_ort_int8.onnx');
@@ -105,22 +114,30 @@ try {
   const outs = [];
   for (const [, s] of sessions) outs.push((await s.run(feeds)).logits.data);
   for (const [, s] of sessions) await s.run(feeds);
+  // wall time, and the process's CPU time (user + system) per run: on a shared, loaded machine the
+  // CPU time leaves out the time the run waited for a core
   const times = sessions.map(() => []);
+  const cpu = sessions.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
     for (let j = 0; j < sessions.length; j++) {
       const k = (round + j) % sessions.length;
+      const c0 = process.cpuUsage();
       const t = performance.now();
       await sessions[k][1].run(feeds);
       times[k].push(performance.now() - t);
+      const c = process.cpuUsage(c0);
+      cpu[k].push((c.user + c.system) / 1000);
     }
   }
   console.log(`batch 1, seq ${SEQ}, 1 thread, ${ROUNDS} interleaved rounds:`);
   for (let k = 0; k < sessions.length; k++) {
     const p50 = pct(times[k], 50);
-    let line = `  ${sessions[k][0].padEnd(30)} min ${Math.min(...times[k]).toFixed(1).padStart(7)} ms  p50 ${p50.toFixed(1).padStart(7)} ms`;
+    let line = `  ${sessions[k][0].padEnd(32)} wall min ${Math.min(...times[k]).toFixed(1).padStart(7)} ms  p50 ${p50.toFixed(1).padStart(7)} ms;  CPU min ${Math.min(...cpu[k]).toFixed(1).padStart(7)} ms  p50 ${pct(cpu[k], 50).toFixed(1).padStart(7)} ms`;
     if (k > 0) {
       const ratio = pct(times[k].map((t, i) => t / times[0][i]), 50);
-      line += `  p50 ratio ${(p50 / pct(times[0], 50)).toFixed(3)} (median per-round ${ratio.toFixed(3)}, min ${(Math.min(...times[k]) / Math.min(...times[0])).toFixed(3)})  logits cosine ${cosine(outs[0], outs[k]).toFixed(6)}`;
+      line +=
+        `\n      wall p50 ratio ${(p50 / pct(times[0], 50)).toFixed(3)} (median per-round ${ratio.toFixed(3)}, min/min ${(Math.min(...times[k]) / Math.min(...times[0])).toFixed(3)}); ` +
+        `CPU p50 ratio ${(pct(cpu[k], 50) / pct(cpu[0], 50)).toFixed(3)} (min/min ${(Math.min(...cpu[k]) / Math.min(...cpu[0])).toFixed(3)}); logits cosine ${cosine(outs[0], outs[k]).toFixed(6)}`;
     }
     console.log(line);
   }

@@ -1,7 +1,11 @@
 // ONNX IO benchmark: serialize / save / load a BERT-base-sized model (~110M float32 parameters,
 // ~440 MB), inline and with external data, and check the loaded weights are identical.
+// Side by side, `--reps` times each, interleaved (min / median):
+//   - load from the path (src/onnx/scan.ts: each big raw_data read straight into its own buffer)
+//   - load from the whole file's bytes (what the path route did before: one file-sized buffer,
+//     raw_data viewed in place where aligned, copied where not) — with the memory each keeps.
 //
-//   npm run build && node benchmarks/io.bench.mjs [--layers 12] [--keep]
+//   npm run build && node benchmarks/io.bench.mjs [--layers 12] [--reps 3] [--keep]
 //
 // The model: token embeddings [30522, 768] (Gather) and `layers` blocks of four 768×768 and two
 // 768×3072 / 3072×768 MatMul weights with biases, like BERT-base's parameter layout.
@@ -9,12 +13,14 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataType, ModelBuilder } from '../dist/ir/index.js';
-import { loadModel, modelToBytes, saveModel } from '../dist/onnx/index.js';
+import { loadModel, modelToBytes, readModelFile, saveModel } from '../dist/onnx/index.js';
 
 const args = process.argv.slice(2);
 const layersArg = args.indexOf('--layers');
 const layers = layersArg >= 0 ? Number(args[layersArg + 1]) : 12;
 const keep = args.includes('--keep');
+const repsArg = args.indexOf('--reps');
+const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : 3;
 
 let seed = 1;
 function weights(n) {
@@ -73,6 +79,41 @@ try {
   console.log(`external: model ${statSync(ext).size} B, data ${(statSync(ext + '.data').size / 1e6).toFixed(1)} MB`);
   const loadedExt = await time('loadModel with external data', () => loadModel(ext));
   await time('load + save (inline, no pass)', () => loadModel(inline).then((m) => saveModel(m, join(dir, 'again.onnx'))));
+
+  // side by side: path (scan) vs whole-file bytes, interleaved; memory the loaded model keeps
+  const retained = (m) => {
+    const bufs = new Set();
+    for (const t of m.graph.initializers.values()) bufs.add(t.data.buffer);
+    let n = 0;
+    for (const b of bufs) n += b.byteLength;
+    return n;
+  };
+  const ways = {
+    'load inline from path (scan)': () => loadModel(inline),
+    'load inline from whole-file bytes': async () => loadModel(await readModelFile(inline)),
+  };
+  const wall = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
+  const cpu = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
+  const kept = {};
+  for (let r = 0; r < reps; r++) {
+    for (const [k, f] of Object.entries(ways)) {
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const m = await f();
+      wall[k].push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu[k].push((c.user + c.system) / 1000);
+      kept[k] = retained(m);
+    }
+  }
+  const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const sec = (ms) => (ms / 1000).toFixed(2);
+  console.log(`\nside by side, ${reps} interleaved runs each (min / median seconds), and the buffers the model keeps:`);
+  for (const k of Object.keys(ways)) {
+    console.log(
+      `${k.padEnd(36)} wall ${sec(Math.min(...wall[k]))} / ${sec(med(wall[k]))}   cpu ${sec(Math.min(...cpu[k]))} / ${sec(med(cpu[k]))}   keeps ${(kept[k] / 1e6).toFixed(0)} MB`,
+    );
+  }
 
   // identical weights after both loads
   for (const m of [loaded, loadedExt]) {

@@ -37,7 +37,7 @@ export async function benchmark(
 }
 
 /** Load an ONNX model from a path or bytes (external data is resolved relative to the file). */
-export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void }): Promise<Model> {
+export async function load(source: string | Uint8Array, opts?: { warn?: (msg: string) => void; lazy?: boolean }): Promise<Model> {
   const { loadModel } = await import('./onnx/index.js');
   try {
     return await loadModel(source, opts);
@@ -157,14 +157,20 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   let model: Model;
   let original: Model;
   if (typeof input === 'string') {
-    model = await load(input, { warn: opts.warn });
-    original = cloneModel(model);
+    // the original reads its tensors from the file when used (src/onnx lazy load), instead of a
+    // clone that would double the memory (a 2.5 GB model would need 5 GB before any pass); this
+    // load validates the file and reads no tensor data
+    original = await load(input, { warn: opts.warn, lazy: true });
+    if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+    // onnxruntime checks the file itself before mlc holds the weights (both at once would be 2x)
+    if (opts.check !== false) await checkInputLoads(opts.check ? original : input, opts.check, inputPath);
+    model = await load(input);
   } else {
     original = input;
     model = cloneModel(input);
+    if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
+    if (opts.check !== false) await checkInputLoads(model, opts.check, inputPath);
   }
-  if (opts.output) await checkOutputPath(opts.output, { input: inputPath, force: opts.force });
-  if (opts.check !== false) await checkInputLoads(model, opts.check, inputPath);
   await opts.beforePasses?.(original);
   // onnxruntime is loaded only when a pass runs a model
   let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
@@ -205,9 +211,9 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
  * onnxruntime must load the input before any pass runs (a model it rejects is refused with
  * MlcError INPUT; `--no-check` / `check: false` skips this).
  */
-async function checkInputLoads(model: Model, check: ((m: Model) => Promise<void>) | undefined, path: string | undefined): Promise<void> {
+async function checkInputLoads(model: Model | string, check: ((m: Model) => Promise<void>) | undefined, path: string | undefined): Promise<void> {
   try {
-    if (check) await check(model);
+    if (check) await check(model as Model);
     else await (await import('./runtime/index.js')).checkModelLoads(model);
   } catch (err) {
     if (err instanceof MlcError && err.code === 'INTERNAL') throw err;

@@ -199,7 +199,11 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     const runsModel = !skip && (doLatency || !!opts.data);
     try {
       if (runsModel) {
-        for (const m of models) sessions.push(await createSession(m, { intraOpThreads: threads, disabledOptimizers }));
+        // from the file when there is one: onnxruntime reads it (and its external data) itself, with
+        // no serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
+        for (const m of other ? [base, other] : [base]) {
+          sessions.push(await createSession(m.path ?? m.model, { intraOpThreads: threads, disabledOptimizers }));
+        }
         const b1 = fixed ?? 1;
         let feeds1 = feedsFor(specs, b1, opts, plan);
         if (!opts.data) {

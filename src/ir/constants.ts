@@ -340,6 +340,8 @@ function evaluate(node: Node, x: Tensor, rest: (Tensor | undefined)[]): Evaluate
       const perm = intsOf(attr(node, 'perm')) ?? Array.from({ length: r }, (_, i) => r - 1 - i);
       if (perm.length !== r || new Set(perm).size !== r || perm.some((p) => p < 0 || p >= r)) return undefined;
       if (perm.every((p, i) => p === i)) return { tensor: x, kind: 'same' };
+      // packed 4-bit and interleaved complex elements are not one array slot each
+      if (dtypeInfo(x.dtype).bytes < 1 || x.dtype === DataType.COMPLEX64 || x.dtype === DataType.COMPLEX128) return undefined;
       return { tensor: transpose(x, perm), kind: `T[${perm.join(',')}]` };
     }
     case 'Cast': {
@@ -360,7 +362,9 @@ export function transpose(x: Tensor, perm: readonly number[]): Tensor {
   const out = new Tensor(x.name, x.dtype, dims);
   const src = x.data as unknown as { [i: number]: unknown; length: number };
   const dst = out.data as unknown as { [i: number]: unknown };
-  if (dtypeInfo(x.dtype).bytes < 1) throw new Error('transpose: packed sub-byte tensors are not supported');
+  if (dtypeInfo(x.dtype).bytes < 1 || x.dtype === DataType.COMPLEX64 || x.dtype === DataType.COMPLEX128) {
+    throw new Error(`transpose: ${dtypeInfo(x.dtype).name} elements are not one array slot each`);
+  }
   const inStrides = stridesOf(x.dims);
   const srcStride = perm.map((p) => inStrides[p]);
   const n = x.size;

@@ -294,3 +294,4 @@ function sampleHash(b: Uint8Array): number {
   for (let i = 0; i < b.length; i += step) h = Math.imul(h ^ b[i], 0x01000193);
   return h >>> 0;
 }
+

@@ -15,7 +15,7 @@ import { buildViT, vitInputs, type ViTOptions } from './vit.js';
 
 export * from './common.js';
 export { buildControlFlow, controlFlowInputs, type ControlFlowOptions } from './control.js';
-export { buildDecoder, type DecoderOptions } from './decoder.js';
+export { buildDecoder, dedupInitializers, type DecoderOptions } from './decoder.js';
 export { buildEncoder, encoderInputs, type EncoderOptions } from './encoder.js';
 export { buildResNet, resnetInputs, type ResNetOptions } from './resnet.js';
 export { buildRnn, rnnInputs, type RnnOptions } from './rnn.js';
@@ -63,5 +63,6 @@ export const MODEL_BUILDERS: BuiltModel[] = [
   entry('lstm', 'two-layer bidirectional LSTM classifier, dynamic sequence', { cell: 'LSTM', features: 8, hidden: 16, layers: 2, bidirectional: true, seq: 6, dynamicSequence: true, classes: 5, seed: 7 } as RnnOptions, buildRnn, rnnInputs),
   entry('gru', 'GRU classifier (linear_before_reset)', { cell: 'GRU', features: 8, hidden: 16, seq: 6, classes: 10, seed: 7 } as RnnOptions, buildRnn, rnnInputs),
   entry('gpt2', 'GPT-2-like decoder (src/models/decoder.ts): Gemm linears, causal Where mask, tied LM head, deduplicated weights', { layers: 2, hidden: 32, heads: 2, vocab: 128, ctx: 16, seed: 7 } as DecoderOptions, buildDecoder, decoderInputs),
+  entry('gpt2-matmul-opset18', 'GPT-2-like decoder: MatMul + Add linears, Gemm transB LM head, additive mask, LayerNorm written out (opset 18), non-zero biases', { layers: 2, hidden: 32, heads: 2, vocab: 128, ctx: 16, seed: 7, linear: 'matmul', lmHead: 'gemm', mask: 'add', decomposedLayerNorm: true, opset: 18, biasStd: 0.02 } as DecoderOptions, buildDecoder, decoderInputs),
   entry('control-flow', 'If and Loop subgraphs reading outer-scope weights', { features: 16, hidden: 32, classes: 5, seed: 7 } as ControlFlowOptions, buildControlFlow, controlFlowInputs),
 ];

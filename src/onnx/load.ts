@@ -18,8 +18,8 @@ import { FunctionDef, Model, OpsetImport } from '../ir/model.js';
 import { AttrType, AttrValue, Attribute, Node, SparseTensor } from '../ir/node.js';
 import { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
 import { Msg, b64, decodeMessage, encodeMessage, has, longToInt, longToNumber } from './proto.js';
-import { scanModelFile } from './scan.js';
-import { ReadContext, closeFiles, tensorFromProto } from './tensor.js';
+import { Payload, scanModelFile } from './scan.js';
+import { FileRef, ReadContext, closeFiles, fileRef, tensorFromProto } from './tensor.js';
 import { UnknownTree, WireError, attachUnknown, parseRawField, walkMessage } from './wire.js';
 
 export interface LoadOptions {
@@ -29,6 +29,14 @@ export interface LoadOptions {
   baseDir?: string;
   /** name used in error messages when loading from bytes */
   name?: string;
+  /**
+   * (path only) read big tensors from the file(s) when first used, not now, and re-read them after
+   * the garbage collector dropped them: a read-only view of a model that costs no memory until
+   * used. The files stay open while such tensors exist, so they are read as they were at load
+   * time even if the path is overwritten. Writes into a lazy tensor's data can be lost: assign
+   * `tensor.data` instead.
+   */
+  lazy?: boolean;
 }
 
 /** The largest file protobuf can represent. */
@@ -343,7 +351,14 @@ function looksLikeJson(bytes: Uint8Array): boolean {
  * Decode model bytes. `label` names the source in messages. `payloads` (from scan.ts) gives the
  * raw_data of main-graph initializers (by index) that were left out of `bytes`.
  */
-export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions = {}, baseDir?: string, payloads?: Map<number, Uint8Array>): Model {
+export function decodeModel(
+  bytes: Uint8Array,
+  label: string,
+  opts: LoadOptions = {},
+  baseDir?: string,
+  payloads?: Map<number, Payload>,
+  file?: FileRef,
+): Model {
   if (bytes.length === 0) throw new MlcError('INPUT', `${label}: file is empty`);
   if (looksLikeJson(bytes)) throw new MlcError('INPUT', `${label}: this is a JSON file, not an ONNX model (ONNX models are binary protobuf)`);
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
@@ -379,9 +394,13 @@ export function decodeModel(bytes: Uint8Array, label: string, opts: LoadOptions 
   attachUnknown(mp, tree, 'ModelProto');
   if (payloads) {
     const inits = (mp.graph.initializer ?? []) as Msg[];
-    for (const [i, raw] of payloads) if (inits[i]) inits[i].rawData = raw;
+    for (const [i, raw] of payloads) {
+      if (!inits[i]) continue;
+      if (raw instanceof Uint8Array) inits[i].rawData = raw;
+      else if (file) inits[i].$lazy = { file, offset: raw.offset, length: raw.length };
+    }
   }
-  const st: State = { ctx: { baseDir }, dropped: new Set() };
+  const st: State = { ctx: { baseDir, lazy: !!opts.lazy && baseDir !== undefined }, dropped: new Set() };
   let model: Model;
   try {
     model = modelFromProto(mp, st);
@@ -469,12 +488,18 @@ export async function loadModel(source: string | Uint8Array, opts: LoadOptions =
     }
     if (fd !== undefined) {
       let sk;
+      let keep = false;
       try {
-        sk = scanModelFile(fd, size);
+        sk = scanModelFile(fd, size, { lazy: opts.lazy });
+        if (sk) {
+          // lazy: the tensors keep the file open (closed when the last of them is gone)
+          const file = opts.lazy ? fileRef(fd, resolve(source)) : undefined;
+          keep = !!file;
+          return decodeModel(sk.bytes, source, opts, baseDir, sk.payloads, file);
+        }
       } finally {
-        closeSync(fd);
+        if (!keep) closeSync(fd);
       }
-      if (sk) return decodeModel(sk.bytes, source, opts, baseDir, sk.payloads);
     }
     const bytes = await readModelFile(source);
     return decodeModel(bytes, source, opts, baseDir);
@@ -482,12 +507,32 @@ export async function loadModel(source: string | Uint8Array, opts: LoadOptions =
   return decodeModel(source, opts.name ?? '<model bytes>', opts, opts.baseDir);
 }
 
+/** The model file without its big inline tensor data (read through scan.ts), or the whole file. */
+async function skeletonOf(path: string): Promise<Uint8Array> {
+  const size = await modelFileSize(path);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    // the ordinary read below reports why
+  }
+  if (fd !== undefined) {
+    try {
+      const sk = scanModelFile(fd, size, { lazy: true });
+      if (sk) return sk.bytes;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return readModelFile(path);
+}
+
 /**
  * Absolute paths of the distinct external data files a model file references ([] if none),
  * without reading the tensor data. Files that do not exist are listed too.
  */
 export async function externalDataFiles(modelPath: string): Promise<string[]> {
-  const bytes = await readModelFile(modelPath);
+  const bytes = await skeletonOf(modelPath);
   let mp: Msg;
   try {
     walkMessage(bytes, 'ModelProto');

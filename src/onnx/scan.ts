@@ -23,12 +23,15 @@ export interface Skeleton {
   /** the model without the extracted raw_data fields */
   bytes: Uint8Array;
   /** index in graph.initializer → its raw_data payload (only the extracted ones) */
-  payloads: Map<number, Uint8Array>;
+  payloads: Map<number, Payload>;
 }
+
+/** A raw_data payload: its bytes, or (lazy scan) where they are in the file. */
+export type Payload = Uint8Array | { offset: number; length: number };
 
 type Segment = { start: number; end: number } | Uint8Array;
 
-class Bail extends Error {}
+export class Bail extends Error {}
 
 /** A forward reader over a file descriptor with a small window for tags and lengths. */
 class FileReader {
@@ -67,21 +70,31 @@ class FileReader {
 
   /** Read `length` bytes at `pos` into a buffer of their own (offset 0, so aligned for any type). */
   readOwn(pos: number, length: number): Uint8Array {
-    const out = Buffer.allocUnsafeSlow(length);
-    this.readInto(out, 0, pos, length);
-    return new Uint8Array(out.buffer, 0, length);
+    return readOwn(this.fd, pos, length);
   }
 
   readInto(out: Uint8Array, at: number, pos: number, length: number): void {
-    // readSync takes at most 2 GB per call
-    const SLICE = 1 << 30;
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, out, at + done, Math.min(SLICE, length - done), pos + done);
-      if (n <= 0) throw new Bail();
-      done += n;
-    }
+    if (!readFully(this.fd, out, at, pos, length)) throw new Bail();
   }
+}
+
+/** readSync until `length` bytes are in (a call takes at most 2 GB); false on a short read. */
+export function readFully(fd: number, out: Uint8Array, at: number, pos: number, length: number): boolean {
+  const SLICE = 1 << 30;
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, at + done, Math.min(SLICE, length - done), pos + done);
+    if (n <= 0) return false;
+    done += n;
+  }
+  return true;
+}
+
+/** `length` bytes at `pos` of `fd` in a buffer of their own (offset 0: aligned for any type). */
+export function readOwn(fd: number, pos: number, length: number): Uint8Array {
+  const out = Buffer.allocUnsafeSlow(length);
+  if (!readFully(fd, out, 0, pos, length)) throw new Bail();
+  return new Uint8Array(out.buffer, 0, length);
 }
 
 function varintBytes(v: number): Uint8Array {
@@ -149,9 +162,10 @@ function readField(r: FileReader, pos: number, end: number): Field {
  * Scan the model file open as `fd` (`size` bytes). Returns undefined when the file is not framed as
  * expected, or when nothing is big enough to be worth extracting (the caller then reads it whole).
  */
-export function scanModelFile(fd: number, size: number, minPayload = SCAN_MIN_PAYLOAD): Skeleton | undefined {
+export function scanModelFile(fd: number, size: number, opts: { minPayload?: number; lazy?: boolean } = {}): Skeleton | undefined {
+  const minPayload = opts.minPayload ?? SCAN_MIN_PAYLOAD;
   const r = new FileReader(fd, size);
-  const payloads = new Map<number, Uint8Array>();
+  const payloads = new Map<number, Payload>();
   let initIndex = 0;
 
   const tensor = (start: number, end: number, index: number): Segment[] => {
@@ -161,7 +175,7 @@ export function scanModelFile(fd: number, size: number, minPayload = SCAN_MIN_PA
       if (f.field === 9 && f.wt === 2) {
         const len = f.end - f.valStart;
         if (len >= minPayload) {
-          payloads.set(index, r.readOwn(f.valStart, len));
+          payloads.set(index, opts.lazy ? { offset: f.valStart, length: len } : r.readOwn(f.valStart, len));
           pos = f.end;
           continue;
         }

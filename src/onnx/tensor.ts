@@ -6,12 +6,13 @@
  * raw_data is viewed in place (no copy) when its offset in the file is aligned for the element type;
  * otherwise it is copied once.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { MlcError } from '../core/errors.js';
 import { DataType, TensorData, allocData, dtypeInfo, dtypeName, numElements } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import { Msg, b64, decodeMessage, encodeMessage, has, longToBigInt, longToInt, longToNumber, unb64 } from './proto.js';
+import { Bail, readOwn } from './scan.js';
 import { WireError, attachUnknown, walkMessage } from './wire.js';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
@@ -23,6 +24,99 @@ export interface ReadContext {
   baseDir?: string;
   /** cache of open external data files (path → fd) */
   files?: Map<string, number>;
+  /**
+   * read big tensors (external data, and raw_data the scan left in the file) on first use instead
+   * of now; the files stay open (see lazyTensor)
+   */
+  lazy?: boolean;
+}
+
+/** An open file that lazy tensors read from; closed once no tensor refers to it any more. */
+export interface FileRef {
+  fd: number;
+  path: string;
+}
+const closer = new FinalizationRegistry<number>((fd) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+});
+/** fd → its FileRef (one per open file of a lazy load) */
+const refs = new Map<number, WeakRef<FileRef>>();
+
+/** The FileRef for `fd`, registering it so that the file is closed when the last tensor goes. */
+export function fileRef(fd: number, path: string): FileRef {
+  const old = refs.get(fd)?.deref();
+  if (old && old.path === path) return old;
+  const r: FileRef = { fd, path };
+  closer.register(r, fd);
+  refs.set(fd, new WeakRef(r));
+  return r;
+}
+
+/**
+ * Data of lazy tensors read lately, strong references up to LAZY_CACHE_BYTES (always at least the
+ * last one): loops over one tensor's elements read it once, a pass over all tensors holds one at a
+ * time. (A WeakRef would not do: V8 keeps every WeakRef target alive until the end of the current
+ * synchronous job, so a loop over all tensors would hold them all.)
+ */
+const lazyCache = new Map<object, Exclude<TensorData, Uint8Array[]>>();
+let lazyCacheBytes = 0;
+const LAZY_CACHE_BYTES = 64 << 20;
+
+function cacheLazy(key: object, d: Exclude<TensorData, Uint8Array[]>): void {
+  lazyCache.set(key, d);
+  lazyCacheBytes += d.byteLength;
+  for (const [k, v] of lazyCache) {
+    if (lazyCacheBytes <= LAZY_CACHE_BYTES || lazyCache.size <= 1) break;
+    lazyCache.delete(k);
+    lazyCacheBytes -= v.byteLength;
+  }
+}
+
+/**
+ * A tensor whose data is read from `file` at `offset` when used, and read again once it left the
+ * small cache above: for a read-only copy of a model (the original in compress) that would
+ * otherwise double the memory. Assigning `data` replaces it for good. The file stays open, so it
+ * is the file as it was at load time even if its path is overwritten.
+ */
+function lazyTensor(name: string, dt: DataType, dims: number[], count: number, docString: string, file: FileRef, offset: number, length: number): Tensor {
+  const t = new Tensor(name, dt, dims, allocData(dt, 0), docString);
+  const key = {};
+  Object.defineProperty(t, 'data', {
+    configurable: true,
+    enumerable: true,
+    get(): TensorData {
+      let d = lazyCache.get(key);
+      if (d) {
+        // most recently used goes last
+        lazyCache.delete(key);
+        lazyCache.set(key, d);
+        return d;
+      }
+      let bytes: Uint8Array;
+      try {
+        bytes = readOwn(file.fd, offset, length);
+      } catch (e) {
+        const why = e instanceof Bail ? 'short read' : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+        throw new MlcError('INPUT', `tensor ${name || '(unnamed)'}: cannot read its data from ${file.path} (${why})`);
+      }
+      d = fromBytes(dt, bytes, count) as Exclude<TensorData, Uint8Array[]>;
+      cacheLazy(key, d);
+      return d;
+    },
+    set(v: TensorData) {
+      const old = lazyCache.get(key);
+      if (old) {
+        lazyCache.delete(key);
+        lazyCacheBytes -= old.byteLength;
+      }
+      Object.defineProperty(t, 'data', { value: v, writable: true, configurable: true, enumerable: true });
+    },
+  });
+  return t;
 }
 
 const BYTES: Partial<Record<DataType, number>> = {};
@@ -56,7 +150,8 @@ function externalInfo(tp: Msg): Record<string, string> {
   return info;
 }
 
-function readExternal(tp: Msg, name: string, expected: number, ctx: ReadContext): Uint8Array {
+/** Where a tensor's external data is: the open file, offset and length (validated). */
+function locateExternal(tp: Msg, name: string, expected: number, ctx: ReadContext): { fd: number; path: string; offset: number; length: number } {
   const info = externalInfo(tp);
   const loc = info.location;
   if (!loc) throw new MlcError('INPUT', `tensor ${name}: external data without a location`);
@@ -93,18 +188,25 @@ function readExternal(tp: Msg, name: string, expected: number, ctx: ReadContext)
   if (offset + length > size) {
     throw new MlcError('INPUT', `tensor ${name}: external data file ${path} is too short (needs bytes ${offset}..${offset + length}, file has ${size})`);
   }
-  const buf = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, offset + done);
-    if (n <= 0) throw new MlcError('INPUT', `tensor ${name}: short read from ${path}`);
-    done += n;
+  return { fd, path, offset, length };
+}
+
+function readExternal(tp: Msg, name: string, expected: number, ctx: ReadContext): Uint8Array {
+  const { fd, path, offset, length } = locateExternal(tp, name, expected, ctx);
+  try {
+    // a buffer of its own per tensor: aligned, and freed when a pass replaces the tensor
+    return readOwn(fd, offset, length);
+  } catch (e) {
+    if (e instanceof Bail) throw new MlcError('INPUT', `tensor ${name}: short read from ${path}`);
+    throw new MlcError('INPUT', `tensor ${name}: cannot read external data from ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return new Uint8Array(buf.buffer, buf.byteOffset, length);
 }
 
 export function closeFiles(ctx: ReadContext): void {
-  for (const fd of ctx.files?.values() ?? []) closeSync(fd);
+  for (const fd of ctx.files?.values() ?? []) {
+    // files lazy tensors read from are closed when the last of them is gone
+    if (!refs.get(fd)?.deref()) closeSync(fd);
+  }
   ctx.files?.clear();
 }
 
@@ -128,6 +230,20 @@ export function tensorFromProto(tp: Msg, ctx: ReadContext = {}): Tensor {
     const s = (tp.stringData ?? []) as Uint8Array[];
     if (s.length !== n) throw new MlcError('INPUT', `tensor ${label}: has ${s.length} strings, shape needs ${n}`);
     data = s.map((b) => b.slice());
+  } else if (tp.$lazy || (external && ctx.lazy)) {
+    const expected = Math.ceil(n * BYTES[dt]!);
+    const at = tp.$lazy
+      ? (tp.$lazy as { file: FileRef; offset: number; length: number })
+      : (() => {
+          const x = locateExternal(tp, label, expected, ctx);
+          return { file: fileRef(x.fd, x.path), offset: x.offset, length: x.length };
+        })();
+    if (at.length !== expected) {
+      throw new MlcError('INPUT', `tensor ${label}: raw_data has ${at.length} bytes, ${dtypeName(dt)} ${JSON.stringify(dims)} needs ${expected}`);
+    }
+    const t = lazyTensor(name, dt, dims, sc, tp.docString ?? '', at.file, at.offset, at.length);
+    addExtra(t, tp);
+    return t;
   } else if (external || has(tp, 'rawData')) {
     const expected = Math.ceil(n * BYTES[dt]!);
     const raw: Uint8Array = external ? readExternal(tp, label, expected, ctx) : tp.rawData;
@@ -189,11 +305,15 @@ export function tensorFromProto(tp: Msg, ctx: ReadContext = {}): Tensor {
     }
   }
   const t = new Tensor(name, dt, dims, data, tp.docString ?? '');
+  addExtra(t, tp);
+  return t;
+}
+
+function addExtra(t: Tensor, tp: Msg): void {
   const extra: Record<string, unknown> = {};
   if (tp.segment) extra.segment = { begin: String(longToInt(tp.segment.begin)), end: String(longToInt(tp.segment.end)) };
   if (tp.$unknown) extra.unknownFields = b64(tp.$unknown);
   if (Object.keys(extra).length) t.extra = extra;
-  return t;
 }
 
 /** Where tensors larger than a threshold go when saving with external data. */

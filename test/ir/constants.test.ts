@@ -142,3 +142,19 @@ describe('Constants', () => {
     expect(constantNodeValue({ name: '', opType: 'Constant', domain: '', inputs: [], outputs: ['o'], attributes: [] })).toBeUndefined();
   });
 });
+
+describe('Constants on element types it cannot evaluate', () => {
+  it('a Transpose of packed int4 or complex data, a Cast from float to int, strings: not constants, no throw', () => {
+    const b = new ModelBuilder({ opset: 21 });
+    const i4 = b.init('i4', [2, 4], new Uint8Array(4), DataType.INT4);
+    const cx = b.init('cx', [2, 2], new Float32Array(8), DataType.COMPLEX64);
+    const f = b.init('f', [2, 2], [1.5, 2.5, -1, 0]);
+    const c = new Constants(b.graph);
+    expect(c.get(b.op('Transpose', [i4], { perm: [1, 0] }))).toBeUndefined();
+    expect(c.get(b.op('Transpose', [cx], { perm: [1, 0] }))).toBeUndefined();
+    expect(c.get(b.op('Reshape', [i4, b.ints('s', [8])]))!.dims).toEqual([8]); // a view is fine
+    expect(c.get(b.op('Cast', [f], { to: DataType.INT32 }))).toBeUndefined();
+    const i32 = c.get(b.op('Cast', [b.op('Cast', [b.ints('v', [3, -2])], { to: DataType.INT32 })], { to: DataType.FLOAT }))!;
+    expect(Array.from(i32.toNumbers())).toEqual([3, -2]);
+  });
+});

@@ -112,3 +112,33 @@ describe('GPT-2-like decoder builder', () => {
     expect(() => buildDecoder({ ...TINY, seq: 100 })).toThrow(RangeError);
   });
 });
+
+describe('MODEL_BUILDERS entries of the decoder', () => {
+  it('build, run on their sample inputs and go through every pass mode with a valid result', async () => {
+    const { MODEL_BUILDERS } = await import('../../src/models/index.js');
+    const { runPrune, parsePruneOptions } = await import('../../src/passes/prune.js');
+    const { runLowRank, parseLowRankOptions } = await import('../../src/passes/lowrank.js');
+    const { cloneModel } = await import('../../src/ir/clone.js');
+    const { seededRng, silentLogger } = await import('../../src/passes/pass.js');
+    const entries = MODEL_BUILDERS.filter((e) => e.name.startsWith('gpt2'));
+    expect(entries.length).toBe(2);
+    for (const e of entries) {
+      const m = e.build();
+      const feeds = e.inputs(2, 3);
+      const [ref] = await runModel(m, feeds);
+      expect(ref.every(Number.isFinite)).toBe(true);
+      for (const raw of [{ type: 'int8' }, { type: 'int8', mode: 'weight-only' }, { type: 'int4' }, { type: 'fp16' }]) {
+        const { model: q, result } = await quantize(m, raw);
+        expect(result.modified, `${e.name} ${JSON.stringify(raw)}`).toBe(true);
+        expect(cosine((await runModel(q, feeds))[0], ref), `${e.name} ${JSON.stringify(raw)}`).toBeGreaterThan(0.98);
+      }
+      const p = cloneModel(m);
+      const pr = await runPrune(p, parsePruneOptions({ sparsity: 0.3 }), { log: silentLogger, rng: seededRng(1) });
+      expect(pr.modified).toBe(true);
+      await runModel(p, feeds);
+      const l = cloneModel(m);
+      await runLowRank(l, parseLowRankOptions({ ratio: 0.25 }), { log: silentLogger, rng: seededRng(1) });
+      await runModel(l, feeds);
+    }
+  });
+});

@@ -251,14 +251,18 @@ describe('float16 models and opset 18+ graphs through every mode', () => {
       expect(m.opsetVersion('')).toBe(opset);
       const feeds = { input_ids: { dtype: 'int64', dims: [1, 8], data: BigInt64Array.from([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]) } };
       const [ref] = await runModel(m, feeds);
-      for (const raw of [...MODES.filter((r) => r.mode !== 'static'), { type: 'fp16' }]) {
-        const { model: q, result } = await quantize(m, raw);
+      const run = makeRunner();
+      const calibration = { inputs: { input_ids: { dtype: 'int64', dims: [4, 8], data: BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 13) % 64)) } }, count: 4 };
+      const staticCtx = ctxWith({ calibration, run });
+      for (const raw of [...MODES, { type: 'fp16' }]) {
+        const { model: q, result } = await quantize(m, raw, raw.mode === 'static' ? staticCtx : undefined);
         const label = JSON.stringify(raw);
         expect(result.modified, label).toBe(true);
         const [out] = await runModel(q, feeds);
         expect(out.length, label).toBe(ref.length);
         expect(out.every(Number.isFinite), label).toBe(true);
       }
+      await run.release();
     });
   }
 });

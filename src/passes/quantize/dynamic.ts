@@ -13,6 +13,8 @@
  * - B is found through src/ir/constants.ts (behind Identity / Cast / Reshape / Transpose …); a
  *   weight several nodes read (also through different Identity outputs) is quantized once.
  * - Conv: weight-only (dq-weight; compute stays float). Gather tables: gather-dq.
+ * - A tied embedding (a Gather table the LM head also reads as MatMul(h, Transpose(table)) or
+ *   Gemm(h, table, transB = 1)) is quantized once, one scale per row: see TiedTable.
  *
  * Refuses (skipped with the reason): Gemm with transA = 1, MatMul
  * with a known 1-D input, the standard form below opset 11, and everything weight-only refuses.
@@ -294,6 +296,7 @@ function tiedTable(st: QuantState, name: string, t: Tensor, cache: Map<string, T
   st.bytesAfter += bytesOf(g, [q, scale, ...(zp ? [zp, zpFloat!] : [])]);
   st.details.push({ weight: name, node: 'tied embedding', format: qtype, axis: 'row', readers: 'Gather + LM head' });
   st.count('tiedEmbeddings');
+  st.modified = true;
   return e;
 }
 
