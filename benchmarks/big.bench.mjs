@@ -2,11 +2,13 @@
 // data), run through `mlc inspect` and `mlc compress --quantize int8 | int4 | fp16`, each in its own
 // process under /usr/bin/time: wall time, peak RSS against the model's size, and the outputs' files.
 //
-//   npm run build && node benchmarks/big.bench.mjs [--hidden 2048] [--layers 12] [--vocab 30522] [--keep]
+//   npm run build && node benchmarks/big.bench.mjs [--arch encoder|decoder] [--hidden 2048] [--layers 12] [--vocab N] [--keep]
 //
-// Default model: hidden 2048, 16 heads, ffn 8192, 12 layers, vocab 30522 → 665 M float32 parameters,
-// 2.66 GB. It is built in a child process (src/models/encoder.ts, seeded) and written with external
-// data, so the model is never held twice. Needs ~6 GB of free memory and ~8 GB of disk in $TMPDIR.
+// Default model: a BERT-like encoder (src/models/encoder.ts), hidden 2048, 16 heads, ffn 8192,
+// 12 layers, vocab 30522 → 665 M float32 parameters, 2.67 GB. `--arch decoder`: the GPT-2-like
+// decoder (src/models/decoder.ts, MatMul linears, tied LM head; default vocab 50257 → 2.84 GB).
+// It is built in a child process (seeded) and written with external data, so the model is never
+// held twice. Needs ~6 GB of free memory and ~8 GB of disk in $TMPDIR.
 // Measurement flags: --no-latency (sizes only; a 2.5 GB fp32 session would time out the shared box).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -24,19 +26,28 @@ const arg = (name, def) => {
 
 // child mode: build the model and save it with external data
 if (args[0] === '--build') {
-  const [, out, hidden, layers, vocab] = args;
-  const { buildEncoder } = await import('../dist/models/encoder.js');
+  const [, out, hidden, layers, vocab, kind] = args;
   const { saveModel } = await import('../dist/onnx/index.js');
   const H = Number(hidden);
-  const model = buildEncoder({ hidden: H, heads: H / 128, ffn: 4 * H, layers: Number(layers), vocab: Number(vocab) || undefined, seq: 128, seed: 1 });
+  let model;
+  if (kind === 'decoder') {
+    const { buildDecoder } = await import('../dist/models/decoder.js');
+    model = buildDecoder({ hidden: H, heads: H / 64, layers: Number(layers), vocab: Number(vocab), ctx: 1024, linear: 'matmul', seed: 1 });
+  } else {
+    const { buildEncoder } = await import('../dist/models/encoder.js');
+    model = buildEncoder({ hidden: H, heads: H / 128, ffn: 4 * H, layers: Number(layers), vocab: Number(vocab) || undefined, seq: 128, seed: 1 });
+  }
   const r = await saveModel(model, out, { externalData: true });
   console.log(JSON.stringify(r));
   process.exit(0);
 }
 
+const archAt = args.indexOf('--arch');
+const arch = archAt >= 0 ? args[archAt + 1] : 'encoder';
+if (arch !== 'encoder' && arch !== 'decoder') throw new Error(`--arch encoder|decoder, not ${arch}`);
 const hidden = arg('--hidden', 2048);
 const layers = arg('--layers', 12);
-const vocab = arg('--vocab', 30522);
+const vocab = arg('--vocab', arch === 'decoder' ? 50257 : 30522);
 const keep = args.includes('--keep');
 
 if (!existsSync('/usr/bin/time')) {
@@ -65,10 +76,10 @@ function filesOf(prefix) {
 
 try {
   const model = join(dir, 'big.onnx');
-  const b = timed('build + save (external data)', process.execPath, [fileURLToPath(import.meta.url), '--build', model, String(hidden), String(layers), String(vocab)]);
+  const b = timed('build + save (external data)', process.execPath, [fileURLToPath(import.meta.url), '--build', model, String(hidden), String(layers), String(vocab), arch]);
   if (b.status !== 0) throw new Error(`build failed: ${b.stderr}`);
   const size = statSync(model).size + statSync(model + '.data').size;
-  console.log(`model: encoder hidden ${hidden}, ${layers} layers, vocab ${vocab}: ${mb(size)} (${filesOf(model).join(', ')})`);
+  console.log(`model: ${arch} hidden ${hidden}, ${layers} layers, vocab ${vocab}: ${mb(size)} (${filesOf(model).join(', ')})`);
   const rows = [b];
   const mlc = join(root, 'bin', 'mlc.js');
   const runs = [

@@ -84,6 +84,8 @@ export interface Measured {
   settings: BenchSettings;
   /** why figures are missing (one line each; the CLI prints them as warnings) */
   warnings: string[];
+  /** how the dynamic dimensions of made-up inputs were chosen (the CLI shows them with --verbose) */
+  shapeNotes: string[];
 }
 
 function batchDim(specs: InputSpec[], shapes: ShapeOverrides): number | undefined {
@@ -160,7 +162,14 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     if (!(err instanceof MlcError && err.code === 'UNSUPPORTED') || opts.data) throw err;
     skip = err.message;
   }
-  if (other && !skip) checkSameInputs(specs, inputSpecs(other.model));
+  if (other && !skip) {
+    try {
+      checkSameInputs(specs, inputSpecs(other.model));
+    } catch (err) {
+      if (!opts.bestEffort || !measurementError(err)) throw err;
+      skip = err.message;
+    }
+  }
   const shapes = opts.shapes ?? {};
   const dynamic = hasDynamicBatch(specs);
   const fixed = dynamic ? undefined : batchDim(specs, shapes);
@@ -197,6 +206,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     let samples = 0;
     let inputShapes: Record<string, number[]> | null = null;
     const runsModel = !skip && (doLatency || !!opts.data);
+    let feeds1: Feeds | undefined; // the latency feeds (batch 1, or the fixed batch)
     try {
       if (runsModel) {
         // from the file when there is one: onnxruntime reads it (and its external data) itself, with
@@ -205,7 +215,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
           sessions.push(await createSession(m.path ?? m.model, { intraOpThreads: threads, disabledOptimizers }));
         }
         const b1 = fixed ?? 1;
-        let feeds1 = feedsFor(specs, b1, opts, plan);
+        feeds1 = feedsFor(specs, b1, opts, plan);
         if (!opts.data) {
           // made-up inputs may not suit the model (a shape guessed wrong, values it rejects); a
           // sequence length mlc chose is halved until the model runs (fewer positions than 128)
@@ -219,8 +229,8 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
               first ??= { err, shapes: feeds1 };
               if (!plan!.sequenceGuessed || len <= 1) {
                 const msg = first.err.message.replace(/^onnxruntime failed to run the model: /, '').split('\n')[0];
-                const shapes = Object.entries(first.shapes).map(([k, f]) => `${k} [${f.dims.join(', ')}]`).join(', ');
-                throw new MlcError('INPUT', `onnxruntime cannot run the model on made-up inputs (${shapes}): ${msg}; give the shapes with --shape name=dims, or pass --data`, {
+                const used = Object.entries(first.shapes).map(([k, f]) => `${k} [${f.dims.join(', ')}]`).join(', ');
+                throw new MlcError('INPUT', `onnxruntime cannot run the model on made-up inputs (${used}): ${msg}; give the shapes with --shape name=dims, or pass --data`, {
                   cause: err,
                 });
               }
@@ -233,10 +243,10 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         inputShapes = Object.fromEntries(Object.entries(feeds1).map(([k, f]) => [k, [...f.dims]]));
       }
       if (runsModel && doLatency) {
-        const feeds1 = feedsFor(specs, fixed ?? 1, opts, plan);
+        const f1 = feeds1!;
         progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
         const lat = await timeInterleaved(
-          sessions.map((s) => () => s.run(feeds1)),
+          sessions.map((s) => () => s.run(f1)),
           { warmup, runs, minTimeMs, blockSize: 10 },
         );
         const stats = lat.map(summarize);
@@ -322,6 +332,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         notMeasured: skip ?? null,
       },
       warnings,
+      shapeNotes: plan && inputShapes ? plan.chosen : [],
     };
   } finally {
     for (const s of sessions) {
@@ -339,7 +350,7 @@ export function buildReport(args: {
   input: string;
   output: string | null;
   passes?: PassReport[];
-  measured: Measured;
+  measured: Pick<Measured, 'before' | 'after' | 'speedup' | 'settings'>;
   gates?: GateLimits;
 }): Report {
   const m = args.measured;

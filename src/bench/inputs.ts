@@ -240,6 +240,7 @@ export function dimWords(name: string): string[] {
 
 export const isSequenceName = (name: string): boolean => dimWords(name).some((w) => SEQ_WORDS.has(w));
 const isBatchName = (name: string): boolean => {
+  if (/[+*/()]/.test(name)) return false; // an expression ("2*batch") is not the batch
   const w = dimWords(name);
   return w.some((x) => BATCH_WORDS.has(x)) && w.every((x) => BATCH_WORDS.has(x) || x === 'size');
 };
@@ -427,7 +428,7 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
 
 /** One sentence naming the inputs whose dimensions are unknown and the --shape flag to give them. */
 export function unknownShapeMessage(unknown: ShapePlan['unknown']): string {
-  const parts = unknown.map((u) => `input "${u.name}" ${fmtShape(u.shape)} has dynamic ${u.missing.join(', ')}`);
+  const parts = unknown.map((u) => (u.shape ? `input "${u.name}" ${fmtShape(u.shape)} has dynamic ${u.missing.join(', ')}` : `input "${u.name}" declares no shape`));
   const examples = unknown.map((u) => `--shape ${u.name}=${u.shape ? u.shape.map((d, i) => (i === 0 ? 1 : isDynamic(d) ? 'N' : d)).join(',') : '1,...'}`);
   return `${parts.join('; ')}; give ${unknown.length > 1 ? 'them' : 'it'} with ${examples.join(' ')} or pass --data`;
 }

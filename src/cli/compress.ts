@@ -20,9 +20,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../core/errors.js';
 import { explainOptionError } from '../passes/options.js';
-import type { Pass } from '../passes/pass.js';
+import type { Dataset, Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
-import type { Dataset } from '../passes/pass.js';
 import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
 import { boundary, namingFile } from './run.js';
 

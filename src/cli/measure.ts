@@ -162,11 +162,12 @@ export async function measureAndReport(
   } catch (err) {
     if (!args.bestEffort || !(err instanceof MlcError) || err.code === 'INTERNAL') throw err;
     // sizes only (they need no session); the gates that need the rest fail as "not measured"
-    measured = await bench.measureModels(args.base, args.other, { ...opts, data: undefined, latency: false });
+    measured = await bench.measureModels(args.base, args.other, { ...opts, data: undefined, latency: false, outputName: undefined });
     measured.warnings.unshift(`latency, accuracy and fidelity not measured: ${err.message}`);
     measured.settings.notMeasured = err.message;
   }
   ui.clearProgress();
+  for (const n of measured.shapeNotes) ui.debug(`shape: ${n}`);
   for (const w of measured.warnings) ui.warn(w);
   const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
   if (ui.json) ui.printJson(bench.reportDocument(report));

@@ -31,11 +31,15 @@ export function namingFile(err: unknown, file: string): unknown {
   return err;
 }
 
-/** Load a model file (src/onnx, lazily imported), warnings to stderr. */
+/**
+ * Load a model file (src/onnx, lazily imported), warnings to stderr. For commands that only read
+ * the model (inspect, bench): a lazy load, whose tensors are read from the file when used, so a
+ * 2.5 GB model does not take 2.5 GB of memory to inspect or measure.
+ */
 export async function loadInput(file: string, ui: Ui): Promise<Model> {
   const { loadModel } = await import('../onnx/index.js');
   try {
-    return await loadModel(file, { warn: (m) => ui.warn(`${file}: ${m}`) });
+    return await loadModel(file, { warn: (m) => ui.warn(`${file}: ${m}`), lazy: true });
   } catch (err) {
     throw namingFile(err, file);
   }

@@ -46,6 +46,7 @@ import { takeDataset } from '../data/batch.js';
 import { cloneModel } from '../ir/clone.js';
 import { definePass, parseWithSchema, type OptionSchema } from './options.js';
 import { isExcluded, type Pass, type PassContext, type PassResult, type Skip } from './pass.js';
+import { recurrentSkips } from './recurrent.js';
 
 export interface LowRankOptions {
   /** rank = ratio · min(rows, cols), 0 < ratio ≤ 1 (exactly one of ratio / energy) */
@@ -442,6 +443,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   };
   if (opts.ratio !== undefined) stats.ratio = opts.ratio;
   if (opts.energy !== undefined) stats.energy = opts.energy;
+  skipped.push(...recurrentSkips(model, 'factored'));
   return { modified, stats, skipped, details: details as unknown as Record<string, unknown>[] };
 }
 

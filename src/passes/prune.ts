@@ -34,6 +34,7 @@ import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, Nu
 import { definePass, parseWithSchema, type OptionSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
+import { recurrentSkips } from './recurrent.js';
 import { Layer, markLegacyInitializers, materializeLayers, selectLayers, syncInitializerInputs } from './prune/layers.js';
 import { refitLayers } from './prune/reconstruct.js';
 import { toSparseInitializers } from './prune/storage.js';
@@ -253,6 +254,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     g.touch();
   }
   ctx?.log.debug(`prune: ${stats.layersPruned} layer(s) pruned (${opts.pattern})`);
+  skipped.push(...recurrentSkips(model, 'pruned'));
   return { modified, stats, skipped, details };
 }
 

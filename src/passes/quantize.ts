@@ -23,6 +23,7 @@ import { runInt4 } from './quantize/int4.js';
 import { runStatic } from './quantize/static.js';
 import { runWeightOnly } from './quantize/weight-only.js';
 import { OP_QUANTIZERS } from './quantize/ops.js';
+import { recurrentSkips } from './recurrent.js';
 
 export type { QuantizeOptions, CalibrationMethod, DynamicForm };
 
@@ -134,6 +135,8 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
   const format = typeDef(options.type).run;
   if (format) format(st);
   else await modeDef(options.mode).run(st);
+  // (fp16 stores every float constant, these included)
+  if (options.type !== 'fp16') for (const k of recurrentSkips(model, 'quantized')) st.skip(k.node, k.reason);
 
   const g = model.graph;
   if (st.modified) {

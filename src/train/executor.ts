@@ -899,6 +899,12 @@ const OPS: Record<string, Builder> = {
   Constant: () => () => {
     /* materialized as a constant when compiling */
   },
+  Range: (node, c) => (v) => {
+    const [start, limit, delta] = [0, 1, 2].map((i) => nums(v, c, node.inputs[i])[0]);
+    if (delta === 0) throw unsupported(node, 'delta 0');
+    const dtype = v.get(node.inputs[0], node).dtype === 'float32' ? 'float32' : 'int32';
+    v.set(node.outputs[0], c.tf.range(start, limit, delta, dtype));
+  },
   ConstantOfShape: (node, c) => (v) => {
     const shape = nums(v, c, node.inputs[0]);
     const a = getAttr(node, 'value');

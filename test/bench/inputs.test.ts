@@ -133,6 +133,15 @@ describe('planShapes (no --shape, no data: what the model says)', () => {
     expect(planShapes(inputSpecs(build([['x', DataType.FLOAT, [null, 3, null]]]))).unknown[0].missing).toEqual(['dimension 2']);
     // --shape settles them
     expect(planShapes(specs, { x: [4, 3, 32, 48] }).at(2)).toEqual({ x: [2, 3, 32, 48] });
+    // an input without a declared shape
+    const b = new ModelBuilder();
+    const v = b.input('v', DataType.FLOAT, []);
+    b.output(b.op('Relu', [v]), DataType.FLOAT);
+    const m = b.build();
+    delete (m.graph.inputs[0].type as { shape?: unknown }).shape;
+    const none = planShapes(inputSpecs(m));
+    expect(unknownShapeMessage(none.unknown)).toBe('input "v" declares no shape; give it with --shape v=1,... or pass --data');
+    expect(planShapes(inputSpecs(m), { v: [3, 5] }).at(1)).toEqual({ v: [1, 5] });
   });
 
   it('a dim_param named by another input\'s batch dim is the batch, wherever it sits (a recurrent state)', () => {
@@ -157,6 +166,9 @@ describe('planShapes (no --shape, no data: what the model says)', () => {
     const plan = planShapes(specs);
     expect(plan.unknown).toEqual([]);
     expect(plan.at(1)).toEqual({ x: [1, 128, 8], y: [1, 1, 129], z: [1, 256, 128] });
+    // an expression of the batch is not the batch, and stays unknown
+    const w = planShapes(inputSpecs(build([['w', DataType.FLOAT, ['batch', '2*batch']]])));
+    expect(w.unknown[0].missing).toEqual(['"2*batch" (dimension 1)']);
   });
 
   it('integer inputs: their dims after the batch are sequences even when unnamed or oddly named', () => {

@@ -142,6 +142,9 @@ describe('compress without --shape or --data', () => {
     const b = mlc(['bench', p, '--json', ...FAST]);
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout).settings.inputShapes).toEqual(doc.settings.inputShapes);
+    // --verbose says how each dimension was chosen
+    const v = mlc(['bench', p, '--verbose', ...FAST]);
+    expect(v.stderr).toContain('shape: input_ids: "sequence" = 128 (sequence-like name)');
   });
 
   it('an input onnxruntime cannot run on made-up values is skipped with one warning, not an error', () => {
@@ -204,6 +207,32 @@ describe('the input is checked by onnxruntime before any pass', () => {
     await writeNpz(npz, { pixels: { dtype: 'float', dims: [2, 1, 4, 4], data: new Float32Array(32) } });
     r = mlc(['compress', p, '-o', out, '--data', npz]);
     expect(oneLineError(r)).toMatch(/wrong\.npz: input 'pixels'.*dimension 1 must be 3/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('the compress() API', () => {
+  it('refuses an input onnxruntime rejects (INPUT, nothing written, beforePasses not called); check: false writes it', async () => {
+    const api = await import('../../src/index.js');
+    const p = write('rejected-api.onnx', rejectedModel());
+    const out = join(dir, 'rejected-api_out.onnx');
+    let called = false;
+    await expect(api.compress(p, [{ pass: 'quantize', options: { type: 'int8' } }], { output: out, beforePasses: () => void (called = true) })).rejects.toMatchObject({
+      code: 'INPUT',
+      message: expect.stringMatching(/rejected-api\.onnx: onnxruntime cannot load the input model: .*alphx/),
+    });
+    expect(called).toBe(false);
+    expect(existsSync(out)).toBe(false);
+    const r = await api.compress(p, [{ pass: 'quantize', options: { type: 'int8' } }], { output: out, check: false });
+    expect(r.passes[0].modified).toBe(true);
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('a beforePasses hook that throws stops before any pass and any write', async () => {
+    const api = await import('../../src/index.js');
+    const p = write('hook.onnx', imageModel());
+    const out = join(dir, 'hook_out.onnx');
+    await expect(api.compress(p, [], { output: out, beforePasses: () => { throw new api.MlcError('USAGE', 'no thanks'); } })).rejects.toThrow('no thanks');
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -11,6 +11,7 @@ import { DataType, Model, ModelBuilder, Tensor } from '../../src/ir/index.js';
 import { loadModel, modelToBytes, saveModel } from '../../src/onnx/index.js';
 import { decodeMessage, encodeMessage } from '../../src/onnx/proto.js';
 import { createSession } from '../../src/runtime/index.js';
+import { compress } from '../../src/index.js';
 
 let dir: string;
 beforeAll(() => {
@@ -136,6 +137,19 @@ describe('lazy loads', () => {
     const out = join(dir, 'lazy_ext_copy.onnx');
     await saveModel(lazy, out);
     expectSameWeights(m, await loadModel(out));
+  });
+});
+
+describe('compress keeps the original as a lazy load', () => {
+  it('reads the input as it was, even when the output overwrites it (--force)', async () => {
+    const m = chain(4, 11);
+    const p = join(dir, 'force.onnx');
+    await saveModel(m, p);
+    const r = await compress(p, [{ pass: 'quantize', options: { type: 'fp16' } }], { output: p, force: true });
+    expect([...r.model.graph.initializers.values()].every((t) => t.dtype === DataType.FLOAT16)).toBe(true);
+    expect((await loadModel(p)).graph.initializers.size).toBe(4); // the file now holds the fp16 model
+    expect([...(await loadModel(p)).graph.initializers.values()][0].dtype).toBe(DataType.FLOAT16);
+    expectSameWeights(m, r.original);
   });
 });
 

@@ -217,6 +217,30 @@ describe('tied embedding: Gather(table) and the LM head reading the same table',
   }
 });
 
+describe('tied embedding in static mode', () => {
+  it('the Gather table gets 8-bit weights too, so the LM head\'s int8 copy does not leave the float table behind', async () => {
+    const b = new ModelBuilder({ opset: 17 });
+    const ids = b.input('ids', DataType.INT64, ['N', 4]);
+    const table = b.init('wte', [100, 32], uniform(3200, 0.5, 31));
+    const e = b.op('Tanh', [b.op('Gather', [table, ids], { axis: 0 }, { name: 'embed' })]);
+    b.output(b.op('MatMul', [e, b.op('Transpose', [table], { perm: [1, 0] })], {}, { name: 'lm_head' }), DataType.FLOAT, ['N', 4, 100], 'logits');
+    const m = b.build();
+    const data = BigInt64Array.from({ length: 64 }, (_, i) => BigInt((i * 7) % 100));
+    const run = makeRunner();
+    try {
+      const { model: q, result } = await quantize(m, { type: 'int8', mode: 'static' }, ctxWith({ calibration: { inputs: { ids: { dtype: 'int64', dims: [16, 4], data } }, count: 16 }, run }));
+      expect(result.stats.MatMul).toBe(1);
+      expect(result.stats['Gather(weight-only)']).toBe(1);
+      expect(q.graph.initializers.has('wte')).toBe(false);
+      expect(initBytes(q)).toBeLessThan(initBytes(m) * 0.6);
+      const feeds = { ids: { dtype: 'int64', dims: [2, 4], data: data.slice(0, 8) } };
+      expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
+    } finally {
+      await run.release();
+    }
+  });
+});
+
 describe('float16 models and opset 18+ graphs through every mode', () => {
   /** x float16 [N, 64] → MatMul(W fp16) → Add(b fp16) → Relu → Gemm(W2 fp16, transB) */
   function fp16Model(): Model {

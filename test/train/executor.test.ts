@@ -91,6 +91,20 @@ const CASES: Case[] = [
   { name: 'Gather', make: single('Gather', [5, 3], (b) => [b.ints('idx', [4, 0, -1])]) },
   { name: 'Tile', make: single('Tile', [2, 3], (b) => [b.ints('r', [2, 1])]) },
   { name: 'Expand', make: single('Expand', [1, 3], (b) => [b.ints('s', [4, 1])]) },
+  {
+    name: 'Range (position ids from Shape, as GPT-2 exports write them)',
+    make: () => {
+      const b = new ModelBuilder({ opset: 17 });
+      const x = b.input('x', F, ['N', 6]);
+      const len = b.op('Gather', [b.op('Shape', [x]), b.init('one', [], [1], DataType.INT64)], { axis: 0 });
+      const r = b.op('Range', [b.init('zero', [], [0], DataType.INT64), len, b.init('step', [], [2], DataType.INT64)]);
+      const pos = b.op('Cast', [r], { to: DataType.FLOAT });
+      const f = b.op('Range', [b.init('f0', [], [0.5]), b.init('f1', [], [2]), b.init('fd', [], [0.5])]);
+      const y = b.op('Add', [b.op('Mul', [x, b.op('Concat', [pos, f], { axis: 0 })]), b.init('c', [6], [1, 2, 3, 4, 5, 6])]);
+      b.output(y, F, undefined, 'y');
+      return { model: b.build(), feeds: { x: floatFeed([3, 6], 7, 1) } };
+    },
+  },
   { name: 'PRelu', make: single('PRelu', [2, 3, 4, 4], (b) => [w(b, 'slope', [3, 1, 1])]) },
   { name: 'LayerNormalization', make: single('LayerNormalization', [2, 3, 8], (b) => [w(b, 'g', [8]), w(b, 'bb', [8], 5)]) },
   { name: 'BatchNormalization 2-D', make: single('BatchNormalization', [4, 3], (b) => [w(b, 's', [3]), w(b, 'bb', [3], 5), w(b, 'm', [3], 6), b.init('v', [3], [0.5, 1, 2])]) },

@@ -7,7 +7,7 @@
  *   MatMul   B [K, N] (1)                       dq-weight    dynamic-matmul   qdq     matmul-nbits
  *   Gemm     B [K, N] (1) or [N, K] transB (0)  dq-weight    dynamic-matmul   qdq     matmul-nbits
  *   Conv     W [M, C/g, k…] (0)                 dq-weight    dq-weight        qdq     —
- *   Gather   data [V, H] with axis 0 (1)        gather-dq    gather-dq        —       —
+ *   Gather   data [V, H] with axis 0 (1)        gather-dq    gather-dq        gather-dq  —
  */
 import { attrInt, type Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
@@ -81,7 +81,7 @@ const gather: OpQuantizer = {
     if (attrInt(node, 'axis', 0) !== 0) return 'Gather axis is not 0';
     return { node, input: 0, tensor: t, axis: 1 };
   },
-  rewrites: { 'weight-only': 'gather-dq', dynamic: 'gather-dq' },
+  rewrites: { 'weight-only': 'gather-dq', dynamic: 'gather-dq', static: 'gather-dq' },
 };
 
 export const OP_QUANTIZERS: Record<string, OpQuantizer> = {

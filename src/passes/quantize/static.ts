@@ -12,6 +12,7 @@
  *   ReLU output's range the zero point is 0, so Q clamps negatives exactly as ReLU would.
  * - One Q/DQ pair per tensor: every reader of the tensor reads the DQ output (graph outputs keep
  *   the float value; a node output that is a graph output gets no Q/DQ).
+ * - Gather embedding tables: 8-bit weights only (as in dynamic mode), no calibration needed.
  *
  * Calibration: the model with the chosen tensors added as outputs is run (ctx.run) on up to
  * calibrationSamples samples of ctx.calibration; minmax needs one pass, percentile and entropy a
@@ -53,7 +54,7 @@ import {
   weightProblem,
 } from './common.js';
 import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, type WeightSite } from './ops.js';
-import { bytesOf, channelAxis } from './weight-only.js';
+import { applyGatherDq, bytesOf, channelAxis, type GatherEntry } from './weight-only.js';
 
 interface Plan {
   node: Node;
@@ -281,8 +282,39 @@ function foldRelu(st: QuantState, plan: Plan, p: ScaleZp): void {
   g.replaceNode(relu, [q, dqNode(g, `${r}_DequantizeLinear`, [qOut, sc, zp], r, undefined)]);
 }
 
+/**
+ * Embedding tables (Gather): 8-bit weights only, as in dynamic mode (gather-dq); they need no
+ * calibration. Done first, so that an LM head tied to a table does not leave the float table
+ * behind for the Gather.
+ */
+function quantizeGathers(st: QuantState): void {
+  const cache = new Map<string, GatherEntry>();
+  const defaults = defaultOpTypes('static');
+  if (!st.selected('Gather', defaults)) return;
+  for (const node of [...st.graph.nodes]) {
+    if (node.opType !== 'Gather' || !isOnnx(node)) continue;
+    const site = OP_QUANTIZERS.Gather.locate(node, st);
+    if (typeof site === 'string') {
+      st.skip(node, site);
+      continue;
+    }
+    if (st.excluded(node, site.tensor.name)) {
+      st.skip(node, 'excluded');
+      continue;
+    }
+    const problem = weightProblem(site.tensor, st.opts.minElements);
+    if (problem) {
+      st.skip(node, problem);
+      continue;
+    }
+    applyGatherDq(st, site, cache);
+    st.count('Gather(weight-only)');
+  }
+}
+
 export async function runStatic(st: QuantState): Promise<void> {
   const plans = planNodes(st);
+  quantizeGathers(st);
   if (!plans.length) return; // nothing to calibrate: no data needed
   if (st.opset < 10) {
     for (const p of plans) st.skip(p.node, `ai.onnx opset ${st.opset} < 10 has no QuantizeLinear / DequantizeLinear`);
