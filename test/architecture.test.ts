@@ -181,6 +181,14 @@ describe('architecture (docs/architecture.md)', () => {
     expect(runtimeCycles(imports)).toEqual([]);
   });
 
+  it('no CLI command file imports another (shared pieces live in run / ui / format / measure)', () => {
+    const commands = new Set(imports.filter((i) => i.from === 'cli/program.ts' && i.target?.startsWith('cli/')).map((i) => i.target!));
+    commands.delete('cli/ui.ts');
+    expect(commands.size).toBeGreaterThanOrEqual(4);
+    const crossing = imports.filter((i) => commands.has(i.from) && i.target && commands.has(i.target) && i.target !== i.from);
+    expect(crossing.map((i) => `${i.from} -> ${i.target}`)).toEqual([]);
+  });
+
   it('the checker catches an upward import, a foreign package and a cycle', () => {
     const fake = (from: string, spec: string, target?: string): Import => ({ from, spec, target, typeOnly: false });
     const bad = violations(doc.layers, [

@@ -22,7 +22,7 @@ import { MlcError } from '../core/errors.js';
 import { explainOptionError } from '../passes/options.js';
 import type { Dataset, Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
-import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './bench.js';
+import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
 import { boundary, namingFile } from './run.js';
 
 /** Read a recipe file: a JSON list of {pass, options}. */

@@ -1,0 +1,201 @@
+/**
+ * The measurement flags, gates and report output shared by `mlc bench` and `mlc compress`:
+ * `addMeasureOptions` declares them, `measureSetup` parses them before any work is done (so a bad
+ * flag fails fast), and `measureAndReport` measures, prints (table, or the JSON document with
+ * --json), writes the markdown report (--report, and $GITHUB_STEP_SUMMARY when set), prints one
+ * line per failed gate on stderr and returns the exit code (0, or 1 when a gate failed).
+ */
+import { Option, type Command } from 'commander';
+import { appendFile } from 'node:fs/promises';
+import { MlcError } from '../core/errors.js';
+import type { Model } from '../ir/model.js';
+import type { Dataset } from '../passes/pass.js';
+import type { BenchModel, GateLimits, MeasureOptions, Measured, PassReport, Report } from '../bench/index.js';
+import { GATE_FLAGS, checkGateRequirements, parseGateFlags } from '../bench/gates.js';
+import { checkShapeOverrides, inputSpecs, parseShapeFlags } from '../bench/inputs.js';
+import { namingFile } from './run.js';
+import type { Ui } from './ui.js';
+
+/** commander keys of the shared measurement flags (compress leaves them out of pass flags). */
+export const MEASURE_FLAG_KEYS = [
+  'data',
+  'report',
+  'threads',
+  'runs',
+  'warmup',
+  'batchSize',
+  'shape',
+  'outputName',
+  'latency',
+  'disableOptimizers',
+  'exactGzip',
+  ...GATE_FLAGS.map((g) => g.key),
+];
+
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new MlcError('USAGE', `--${flag} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+function nonNegativeInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new MlcError('USAGE', `--${flag} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/**
+ * Declare the measurement, gate and report flags on a command. `batchSize: false` leaves out
+ * --batch-size (in `mlc compress` it is the distillation batch size; measurements use 64 there).
+ */
+export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batchSize?: boolean } = {}): Command {
+  cmd.option('--data <file>', opts.dataHelp ?? 'evaluation data (.npz / .npy / test_data_set folder): accuracy with labels, agreement with the original');
+  for (const g of GATE_FLAGS) cmd.option(`--${g.flag} <limit>`, g.description);
+  cmd
+    .option('--report <file>', 'write the report as markdown (also appended to $GITHUB_STEP_SUMMARY when set)')
+    .addOption(new Option('--threads <n>', 'intra-op threads for timing (default 1, so figures are comparable)').argParser(positiveInt('threads')))
+    .addOption(new Option('--runs <n>', 'exactly this many timed runs per model (default: at least 50 and at least 2 s)').argParser(positiveInt('runs')))
+    .addOption(new Option('--warmup <n>', 'untimed warm-up runs per model (default 10)').argParser(nonNegativeInt('warmup')));
+  if (opts.batchSize !== false) {
+    cmd.addOption(new Option('--batch-size <n>', 'batch size for throughput and evaluation (default 64)').argParser(positiveInt('batch-size')));
+  }
+  cmd
+    .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
+    .option('--output-name <name>', 'output to score (default: the first output)')
+    .option('--no-latency', 'skip latency and throughput (size and accuracy only)')
+    .option('--disable-optimizers <names>', "comma-separated onnxruntime graph transformers to turn off for every measured session (e.g. SkipLayerNormFusion)")
+    .option('--exact-gzip', 'gzip every byte of files over 64 MB instead of estimating their gzip size from a sample (implied by --max-gzip-size)');
+  return cmd;
+}
+
+export interface MeasureSetup {
+  gates: GateLimits;
+  options: Omit<MeasureOptions, 'data' | 'onProgress'>;
+  dataPath?: string;
+  reportPath?: string;
+  compare: boolean;
+}
+
+/** Parse the shared flags and check the gates can be measured (labels are checked on load). */
+export function measureSetup(flags: Record<string, unknown>, have: { compare: boolean; batchSize?: boolean }): MeasureSetup {
+  const gates = parseGateFlags(flags);
+  const dataPath = typeof flags.data === 'string' ? flags.data : undefined;
+  const latency = flags.latency !== false;
+  checkGateRequirements(gates, { compare: have.compare, data: !!dataPath, labels: true, latency });
+  return {
+    gates,
+    dataPath,
+    reportPath: typeof flags.report === 'string' ? flags.report : undefined,
+    compare: have.compare,
+    options: {
+      threads: flags.threads as number | undefined,
+      runs: flags.runs as number | undefined,
+      warmup: flags.warmup as number | undefined,
+      batchSize: have.batchSize === false ? undefined : (flags.batchSize as number | undefined),
+      shapes: parseShapeFlags(flags.shape as string[] | undefined),
+      outputName: typeof flags.outputName === 'string' ? flags.outputName : undefined,
+      latency,
+      // a gate on the gzip size is judged on the exact figure
+      exactGzip: !!flags.exactGzip || gates.maxGzipSize !== undefined,
+      disabledOptimizers:
+        typeof flags.disableOptimizers === 'string' ? flags.disableOptimizers.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    },
+  };
+}
+
+/**
+ * Read --data before any work is done (compress), so that an unreadable file or missing labels
+ * fail fast; the data is matched to the model's inputs later by `loadMeasureData`.
+ */
+export async function precheckMeasureData(setup: MeasureSetup): Promise<void> {
+  if (!setup.dataPath) return;
+  const { loadDataset } = await import('../data/index.js');
+  let data: Dataset;
+  try {
+    data = await loadDataset(setup.dataPath);
+  } catch (err) {
+    throw namingFile(err, setup.dataPath);
+  }
+  checkGateRequirements(setup.gates, { compare: setup.compare, data: true, labels: !!data.labels, latency: setup.options.latency !== false });
+}
+
+/** Load --data, matched to `model`'s inputs; checks labels for the gates that need them. */
+export async function loadMeasureData(setup: MeasureSetup, model: Model, ui: Ui): Promise<Dataset | undefined> {
+  if (!setup.dataPath) return undefined;
+  const { loadDataset } = await import('../data/index.js');
+  let data: Dataset;
+  try {
+    data = await loadDataset(setup.dataPath, model, { warn: (m) => ui.warn(m) });
+  } catch (err) {
+    throw namingFile(err, setup.dataPath);
+  }
+  checkGateRequirements(setup.gates, { compare: setup.compare, data: true, labels: !!data.labels, latency: setup.options.latency !== false });
+  return data;
+}
+
+/** Check --shape against the model's tensor inputs (names, ranks, fixed dims) before any work: USAGE. */
+export function checkMeasureShapes(setup: MeasureSetup, model: Model): void {
+  const shapes = setup.options.shapes ?? {};
+  if (Object.keys(shapes).length === 0) return;
+  // inputs that are not tensors are left out: the measurements that run the model skip them with a warning
+  const specs = inputSpecs(model, { tensorsOnly: true });
+  checkShapeOverrides(specs, shapes);
+}
+
+/**
+ * Measure, print the report, write the markdown, print failed gates; returns the exit code.
+ * `bestEffort` (mlc compress, after writing): a measurement that fails is a warning and its figures
+ * are "not measured", so the exit code is 0, or 1 when a gate fails or cannot be evaluated.
+ */
+export async function measureAndReport(
+  ui: Ui,
+  setup: MeasureSetup,
+  args: { input: string; output: string | null; passes?: PassReport[]; base: BenchModel; other?: BenchModel; data?: Dataset; bestEffort?: boolean },
+): Promise<{ report: Report; code: number }> {
+  const bench = await import('../bench/index.js');
+  const opts = { ...setup.options, data: args.data, bestEffort: args.bestEffort, onProgress: (m: string) => ui.progress(m) };
+  let measured: Measured;
+  try {
+    measured = await bench.measureModels(args.base, args.other, opts);
+  } catch (err) {
+    if (!args.bestEffort || !(err instanceof MlcError) || err.code === 'INTERNAL') throw err;
+    // sizes only (they need no session); the gates that need the rest fail as "not measured"
+    measured = await bench.measureModels(args.base, args.other, { ...opts, data: undefined, latency: false, outputName: undefined });
+    measured.warnings.unshift(`latency, accuracy and fidelity not measured: ${err.message}`);
+    measured.settings.notMeasured = err.message;
+  }
+  ui.clearProgress();
+  for (const n of measured.shapeNotes) ui.debug(`shape: ${n}`);
+  for (const w of measured.warnings) ui.warn(w);
+  const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
+  if (ui.json) ui.printJson(bench.reportDocument(report));
+  else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
+  const md = bench.reportToMarkdown(report);
+  if (setup.reportPath) {
+    const { writeFileAtomic } = await import('../util/fs.js');
+    try {
+      await writeFileAtomic(setup.reportPath, md);
+    } catch (err) {
+      // after mlc compress wrote its output, a report that cannot be written is no input error
+      if (!args.bestEffort) throw err;
+      ui.warn(`cannot write the report ${setup.reportPath}: ${(err as Error).message}`);
+    }
+  }
+  const summary = process.env.GITHUB_STEP_SUMMARY;
+  if (summary) {
+    try {
+      await appendFile(summary, md + '\n');
+    } catch (err) {
+      ui.warn(`cannot append to GITHUB_STEP_SUMMARY (${summary}): ${(err as Error).message}`);
+    }
+  }
+  const failures = bench.gateFailureLines(report.gates);
+  for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
+  return { report, code: report.passed ? 0 : 1 };
+}
