@@ -8,28 +8,14 @@
  * exit codes are the ones users get without spawning a thousand node processes. The outputs being
  * bit-identical to the inputs' is test/onnx/roundtrip-testdata.test.ts's job.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { run } from '../../src/cli/program.js';
 import { createSession } from '../../src/runtime/index.js';
-import { TESTDATA, haveTestdata } from '../helpers/testdata.js';
+import { TESTDATA, haveTestdata, testdataModels } from '../helpers/testdata.js';
 
-const SUITES = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'];
-
-function listModels(): string[] {
-  const out: string[] = [];
-  for (const s of SUITES) {
-    const dir = join(TESTDATA, s);
-    if (!existsSync(dir)) continue;
-    for (const d of readdirSync(dir).sort()) {
-      const p = join(dir, d, 'model.onnx');
-      if (existsSync(p)) out.push(p);
-    }
-  }
-  return out;
-}
 
 async function ortLoads(path: string): Promise<boolean> {
   try {
@@ -42,7 +28,7 @@ async function ortLoads(path: string): Promise<boolean> {
 
 describe.skipIf(!haveTestdata())('plain re-export of every libonnx-testdata model', () => {
   it('exits 0 on every model onnxruntime loads (no --shape, no --data); 2 with nothing written on the others', { timeout: 600_000 }, async () => {
-    const models = listModels();
+    const models = testdataModels();
     expect(models.length).toBeGreaterThan(500);
     const tmp = mkdtempSync(join(tmpdir(), 'mlc-reexport-'));
     const stdout: string[] = [];

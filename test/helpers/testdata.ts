@@ -3,7 +3,8 @@
  * with a one-line notice when the package is absent, so `npm test` passes on a fresh clone;
  * `MLC_REQUIRE_TESTDATA=1` (set by .ci/run) turns the absence into a failure.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const TESTDATA = '/usr/share/libonnx-testdata/data';
 
@@ -19,4 +20,21 @@ export function haveTestdata(): boolean {
     process.stderr.write(`skipping the suites that need ${hint}\n`);
   }
   return false;
+}
+
+/** The suites of test models with a `model.onnx` each. */
+export const TESTDATA_SUITES = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'];
+
+/** Every `<suite>/<test>/model.onnx` of the test data, sorted within each suite. */
+export function testdataModels(): string[] {
+  const out: string[] = [];
+  for (const s of TESTDATA_SUITES) {
+    const dir = join(TESTDATA, s);
+    if (!existsSync(dir)) continue;
+    for (const d of readdirSync(dir).sort()) {
+      const p = join(dir, d, 'model.onnx');
+      if (existsSync(p)) out.push(p);
+    }
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
  * for every model onnxruntime-node can load, load → save with mlc → run both on the folder's
  * test_data_set_0 inputs → the outputs must be bit-identical.
  */
-import { TESTDATA, haveTestdata } from '../helpers/testdata.js';
+import { TESTDATA, haveTestdata, testdataModels } from '../helpers/testdata.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,20 +14,6 @@ import { subgraphsOf } from '../../src/ir/index.js';
 import { Output, Session, createSession, feedFromTensor, Feed } from '../../src/runtime/index.js';
 
 const ROOT = TESTDATA;
-const SUITES = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'];
-
-function listModels(): string[] {
-  const out: string[] = [];
-  for (const s of SUITES) {
-    const dir = join(ROOT, s);
-    if (!existsSync(dir)) continue;
-    for (const d of readdirSync(dir).sort()) {
-      const p = join(dir, d, 'model.onnx');
-      if (existsSync(p)) out.push(p);
-    }
-  }
-  return out;
-}
 
 function sameBytes(a: Output, b: Output): string | undefined {
   if (a.dtype !== b.dtype) return `dtype ${a.dtype} vs ${b.dtype}`;
@@ -73,7 +59,7 @@ describe.skipIf(!haveTestdata())('round trip on libonnx-testdata', () => {
     if (!existsSync(ROOT)) {
       throw new Error(`libonnx-testdata is not installed (${ROOT} missing): apt-get install -y libonnx-testdata`);
     }
-    const models = listModels();
+    const models = testdataModels();
     expect(models.length, 'libonnx-testdata models found').toBeGreaterThan(500);
 
     const tmp = mkdtempSync(join(tmpdir(), 'mlc-roundtrip-'));

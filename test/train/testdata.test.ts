@@ -3,7 +3,7 @@
  * made only of ops in the executor's set either compiles and reproduces the reference outputs, or
  * is refused with MlcError('UNSUPPORTED') naming the node. No other failure is allowed.
  */
-import { TESTDATA, haveTestdata } from '../helpers/testdata.js';
+import { TESTDATA, TESTDATA_SUITES, haveTestdata } from '../helpers/testdata.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { useBackend } from '../../src/train/backend.js';
 import { GraphExecutor, SUPPORTED_OPS } from '../../src/train/executor.js';
 
 const DATA = TESTDATA;
-const ROOTS = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'].map((d) => join(DATA, d));
+const ROOTS = TESTDATA_SUITES.map((d) => join(DATA, d));
 const supported = new Set(SUPPORTED_OPS);
 
 function readPbs(dir: string, prefix: string): Tensor[] {
