@@ -32,6 +32,7 @@ import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
 import { AttrType } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
+import { irVersionFor } from './common.js';
 
 export interface DecoderOptions {
   layers?: number;
@@ -86,13 +87,6 @@ function normalFiller(seed: number): (a: Float32Array, std: number) => void {
   };
 }
 
-/** IR version that goes with an ai.onnx opset (onnx's VERSION_TABLE). */
-function irVersionFor(opset: number): number {
-  if (opset <= 18) return 8;
-  if (opset <= 20) return 9;
-  if (opset <= 22) return 10;
-  return 11;
-}
 
 export function buildDecoder(opts: DecoderOptions = {}): Model {
   const L = opts.layers ?? 12;
