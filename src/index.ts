@@ -179,7 +179,10 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   // (src/runtime CHECK_OPTIONS) released at once unless keepInputSession; with keepSession, the
   // result's last checked session is handed to the caller for the measurement
   let keeper: SessionKeeper | undefined;
-  const keeperOf = async () => (keeper ??= (await import('./runtime/index.js')).sessionKeeper(opts.keepSession ?? { optimization: 'basic', prepack: false }));
+  const keeperOf = async () => {
+    const rt = await import('./runtime/index.js');
+    return (keeper ??= rt.sessionKeeper(opts.keepSession ?? rt.CHECK_OPTIONS));
+  };
   const keepInput = !!opts.keepSession && !!opts.keepInputSession;
   let originalSession: Session | undefined;
   let model: Model;

@@ -130,12 +130,9 @@ export function countNonzero(t: Tensor, zeroPoint?: { zp: Tensor; axis: number }
       const v = intValues(t);
       if (!v) return n;
       const zpv = zeroPoint ? intValues(zeroPoint.zp) : null;
-      if (zeroPoint && zpv && zpv.length === 1) {
-        const z = zpv[0];
-        for (let i = 0; i < n; i++) if (v[i] !== z) nz++;
-        return nz;
-      }
-      if (zeroPoint && zpv && zeroPoint.zp.dims.length === 1) {
+      // one zero point (per tensor, or per axis with every channel's the same: symmetric weights)
+      const single = zpv && zpv.length > 0 && allEqual(zpv) ? zpv[0] : undefined;
+      if (zeroPoint && zpv && single === undefined && zeroPoint.zp.dims.length === 1) {
         // per-axis zero point: element i belongs to channel (i / inner) % dims[axis]
         const rank = t.dims.length;
         const axis = zeroPoint.axis < 0 ? zeroPoint.axis + rank : zeroPoint.axis;
@@ -143,14 +140,36 @@ export function countNonzero(t: Tensor, zeroPoint?: { zp: Tensor; axis: number }
           let inner = 1;
           for (let k = axis + 1; k < rank; k++) inner *= t.dims[k];
           const ch = t.dims[axis];
-          for (let i = 0; i < n; i++) if (v[i] !== zpv[Math.floor(i / inner) % ch]) nz++;
+          for (let i = 0; i < n; ) {
+            for (let c = 0; c < ch; c++) {
+              const z = zpv[c];
+              for (const end = i + inner; i < end; i++) if (v[i] !== z) nz++;
+            }
+          }
           return nz;
         }
       }
-      for (let i = 0; i < n; i++) if (v[i] !== 0) nz++;
-      return nz;
+      return countNotEqual(v, zeroPoint && zpv ? (single ?? 0) : 0);
     }
   }
+}
+
+function allEqual(v: ArrayLike<number>): boolean {
+  for (let i = 1; i < v.length; i++) if (v[i] !== v[0]) return false;
+  return true;
+}
+
+/** Elements of `v` other than `z`; 8-bit data is read as bytes (one loop for int8 and uint8). */
+function countNotEqual(v: ArrayLike<number>, z: number): number {
+  let nz = 0;
+  if (v instanceof Int8Array || v instanceof Uint8Array) {
+    const b = new Uint8Array(v.buffer, v.byteOffset, v.length);
+    const zb = z & 0xff;
+    for (let i = 0; i < b.length; i++) if (b[i] !== zb) nz++;
+    return nz;
+  }
+  for (let i = 0; i < v.length; i++) if (v[i] !== z) nz++;
+  return nz;
 }
 
 /** Zero point of the DequantizeLinear (if any) that reads initializer `name` as its input 0. */
@@ -192,6 +211,17 @@ export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: 
       const zp = zpData ? (zpData[n * zpStride + Math.floor((b * bits) / 8)] >> ((b * bits) % 8)) & mask : 1 << (bits - 1);
       const base = (n * kBlocks + b) * blob;
       const end = Math.min(bs, K - b * bs);
+      if (bits === 4) {
+        // two values a byte, element 2j in the low nibble
+        const pairs = end >> 1;
+        for (let j = 0; j < pairs; j++) {
+          const byte = d[base + j];
+          if ((byte & 15) !== zp) nonzero++;
+          if (byte >> 4 !== zp) nonzero++;
+        }
+        if (end & 1 && (d[base + pairs] & 15) !== zp) nonzero++;
+        continue;
+      }
       for (let i = 0; i < end; i++) {
         const q = (d[base + Math.floor((i * bits) / 8)] >> ((i * bits) % 8)) & mask;
         if (q !== zp) nonzero++;

@@ -62,6 +62,33 @@ export function halfArrayToFloat32(src: Uint16Array): Float32Array {
 
 export function float32ToHalfArray(src: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i]);
+  if (!(src instanceof Float32Array)) {
+    for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i]);
+    return out;
+  }
+  // on the bits: values whose half is normal (2^-14 ≤ |x| < 65536; those from 65520 up round to
+  // Inf, as in floatToHalf) are rebiased and rounded to nearest even in integer arithmetic; zeros
+  // keep their sign; the rest (subnormal halves, Inf, NaN, overflow) go through floatToHalf
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i];
+    const a = x & 0x7fffffff;
+    if (a >= 0x38800000 && a < 0x47800000) {
+      const m = a - 0x38000000;
+      out[i] = ((x >>> 16) & 0x8000) | ((m + 0xfff + ((m >>> 13) & 1)) >>> 13);
+    } else if (a === 0) out[i] = (x >>> 16) & 0x8000;
+    else out[i] = floatToHalf(src[i]);
+  }
   return out;
+}
+
+/** The first finite value of `src` with |x| > 65504, the largest float16 (it would become ±Inf), if any. */
+export function beyondHalfRange(src: Float32Array): number | undefined {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const a = bits[i] & 0x7fffffff;
+    // 0x477fe000 is 65504; from 0x7f800000 up: Inf and NaN
+    if (a > 0x477fe000 && a < 0x7f800000) return src[i];
+  }
+  return undefined;
 }

@@ -482,45 +482,75 @@ export function quantizeInt4Blocks(
   const scales = new Float32Array(N * kBlocks);
   const zpStride = Math.ceil(kBlocks / 2);
   const zeroPoints = symmetric ? undefined : new Uint8Array(N * zpStride);
-  const vals = new Float32Array(blockSize);
-  for (let n = 0; n < N; n++) {
-    for (let b = 0; b < kBlocks; b++) {
-      const k0 = b * blockSize;
-      const len = Math.min(blockSize, K - k0);
-      vals.fill(0);
-      for (let i = 0; i < len; i++) vals[i] = w[(k0 + i) * N + n];
+  // one block row (blockSize rows of W) at a time, reading W row by row (contiguous) rather than
+  // column by column: per column n the block's extreme (sym) or range (asym), then its scale, then
+  // two rows at a time packed into one byte per column
+  const ext = new Float32Array(N);
+  const lo = new Float32Array(N);
+  const hi = new Float32Array(N);
+  const sc = new Float64Array(N);
+  const zps = new Float64Array(N);
+  for (let b = 0; b < kBlocks; b++) {
+    const k0 = b * blockSize;
+    const len = Math.min(blockSize, K - k0);
+    if (symmetric) {
+      ext.fill(0);
+      for (let r = 0; r < len; r++) {
+        const row = (k0 + r) * N;
+        for (let n = 0; n < N; n++) {
+          const v = w[row + n];
+          if (Math.abs(v) > Math.abs(ext[n])) ext[n] = v;
+        }
+      }
+    } else {
+      lo.fill(0);
+      hi.fill(0);
+      for (let r = 0; r < len; r++) {
+        const row = (k0 + r) * N;
+        for (let n = 0; n < N; n++) {
+          const v = w[row + n];
+          if (v < lo[n]) lo[n] = v;
+          if (v > hi[n]) hi[n] = v;
+        }
+      }
+    }
+    for (let n = 0; n < N; n++) {
       let scale: number;
       let zp: number;
       if (symmetric) {
-        let m = 0;
-        for (let i = 0; i < len; i++) if (Math.abs(vals[i]) > Math.abs(m)) m = vals[i];
-        scale = Math.fround(m / -8);
+        scale = Math.fround(ext[n] / -8);
         zp = 8;
         if (!(Math.abs(scale) >= MIN_SCALE) || !Number.isFinite(scale)) scale = 1;
       } else {
-        let lo = 0;
-        let hi = 0;
-        for (let i = 0; i < len; i++) {
-          if (vals[i] < lo) lo = vals[i];
-          if (vals[i] > hi) hi = vals[i];
-        }
-        const p = computeScaleZp(lo, hi, { qmin: 0, qmax: 15 }, false);
+        const p = computeScaleZp(lo[n], hi[n], { qmin: 0, qmax: 15 }, false);
         scale = Math.fround(p.scale);
         zp = p.zeroPoint;
       }
       const idx = n * kBlocks + b;
       scales[idx] = scale;
-      if (zeroPoints) {
-        const zi = n * zpStride + (b >> 1);
-        zeroPoints[zi] |= (b & 1) === 0 ? zp : zp << 4;
-      }
-      const base = idx * blob;
-      for (let i = 0; i < blockSize; i++) {
-        let q = rint(vals[i] / scale) + zp;
-        if (q < 0) q = 0;
-        else if (q > 15) q = 15;
-        else if (q !== q) q = zp;
-        packed[base + (i >> 1)] |= (i & 1) === 0 ? q : q << 4;
+      sc[n] = scale;
+      zps[n] = zp;
+      if (zeroPoints) zeroPoints[n * zpStride + (b >> 1)] |= (b & 1) === 0 ? zp : zp << 4;
+    }
+    // q = clamp(rint(w / s) + z, 0, 15) (x + M − M rounds half to even); rows past K are zeros,
+    // which quantize to z
+    for (let r = 0; r < blockSize; r += 2) {
+      const row0 = r < len ? (k0 + r) * N : -1;
+      const row1 = r + 1 < len ? (k0 + r + 1) * N : -1;
+      let out = b * blob + (r >> 1);
+      const stride = kBlocks * blob;
+      for (let n = 0; n < N; n++, out += stride) {
+        const s = sc[n];
+        const z = zps[n];
+        let q0 = row0 < 0 ? z : w[row0 + n] / s + RINT_MAGIC - RINT_MAGIC + z;
+        if (q0 < 0) q0 = 0;
+        else if (q0 > 15) q0 = 15;
+        else if (q0 !== q0) q0 = z;
+        let q1 = row1 < 0 ? z : w[row1 + n] / s + RINT_MAGIC - RINT_MAGIC + z;
+        if (q1 < 0) q1 = 0;
+        else if (q1 > 15) q1 = 15;
+        else if (q1 !== q1) q1 = z;
+        packed[out] = q0 | (q1 << 4);
       }
     }
   }

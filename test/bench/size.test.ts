@@ -39,6 +39,16 @@ describe('countNonzero', () => {
     // per-axis along axis 0: row 0 zero point 128, row 1 zero point 7
     expect(countNonzero(q, { zp: new Tensor('z', DataType.UINT8, [2], Uint8Array.from([128, 7])), axis: 0 })).toBe(2);
   });
+  it('int8 with a per-axis zero point: the same point for every channel, or differing, on any axis', () => {
+    const q = new Tensor('q', DataType.INT8, [2, 3], Int8Array.from([0, -3, 0, -128, 5, -3]));
+    const zp = (v: number[]) => new Tensor('z', DataType.INT8, [v.length], Int8Array.from(v));
+    expect(countNonzero(q, { zp: zp([0, 0, 0]), axis: 1 })).toBe(4);
+    expect(countNonzero(q, { zp: zp([-3, -3, -3]), axis: -1 })).toBe(4);
+    // zero points -3, 5, 0 by column: [0,2] and [1,1] equal theirs
+    expect(countNonzero(q, { zp: zp([-3, 5, 0]), axis: 1 })).toBe(4);
+    // zero points -3, 5 by row: [0,1] and [1,1] equal theirs
+    expect(countNonzero(q, { zp: zp([-3, 5]), axis: 0 })).toBe(4);
+  });
   it('int4 nibbles are unpacked (low nibble first, signed)', () => {
     // values [0, -1, 3, 0, 0]: bytes 0xF0, 0x03, 0x00
     const t = new Tensor('q4', DataType.INT4, [5], Uint8Array.from([0xf0, 0x03, 0x00]));
@@ -69,8 +79,8 @@ describe('countParams', () => {
     expect(st.bytesByDtype).toEqual({ uint8: 5, float: 4 });
   });
   it('MatMulNBits weights count K·N values, zero where q equals the block zero point', () => {
-    for (const symmetric of [true, false]) {
-      const K = 20; // not a multiple of the block: the padded tail does not count
+    // K not a multiple of the block: the padded tail does not count (an odd K ends mid-byte)
+    for (const [K, symmetric] of [[20, true], [20, false], [21, true], [21, false]] as const) {
       const N = 3;
       const bs = 16;
       // integers in [-5, 10] (asymmetric scale 1) or with max |w| = 8 (symmetric scale 1): exact

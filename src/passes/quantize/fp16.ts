@@ -15,7 +15,7 @@
 import { DataType } from '../../ir/dtype.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { Node } from '../../ir/node.js';
-import { float32ToHalfArray } from '../../math/float16.js';
+import { beyondHalfRange, float32ToHalfArray } from '../../math/float16.js';
 import { QuantState, intAttr, isOnnx, nodeLabel } from './common.js';
 import { isExcluded } from '../pass.js';
 
@@ -24,11 +24,8 @@ const HALF_MAX = 65504;
 function problem(st: QuantState, name: string, t: Tensor, readers: Node[]): string | undefined {
   if (isExcluded(name, st.opts.exclude) || readers.some((r) => st.excluded(r))) return 'excluded';
   if (st.opts.opTypes && readers.some((r) => !st.opts.opTypes!.includes(r.opType))) return `read by an op type outside --op-types`;
-  const d = t.data as Float32Array;
-  for (let i = 0; i < d.length; i++) {
-    const v = d[i];
-    if (Number.isFinite(v) && Math.abs(v) > HALF_MAX) return `${name} has values beyond the float16 range (|${v}| > 65504)`;
-  }
+  const v = beyondHalfRange(t.data as Float32Array);
+  if (v !== undefined) return `${name} has values beyond the float16 range (|${v}| > ${HALF_MAX})`;
   return undefined;
 }
 
