@@ -11,7 +11,12 @@
  * symmetric midpoint, so that dequantization is exact for the zeros and never divides by zero.
  */
 
+import { wasmKernels } from './wasm.js';
+
 export type QType = 'int8' | 'uint8' | 'int4' | 'uint4';
+
+/** Runs shorter than this stay in JavaScript (the copy in and out of WebAssembly memory costs more). */
+const WASM_MIN = 1024;
 
 export interface QRange {
   qmin: number;
@@ -100,7 +105,22 @@ export function quantizeValue(r: number, scale: number, zeroPoint: number, range
 export function minMax(data: ArrayLike<number>): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < data.length; i++) {
+  let i = 0;
+  const f32 = data instanceof Float32Array && data.length >= WASM_MIN ? data : null;
+  const wasm = f32 ? wasmKernels() : null;
+  if (wasm && f32) {
+    // as rows of 4 channels; the lanes' results and the tail below combine the same way
+    const n4 = data.length & ~3;
+    const mins = new Float64Array(4);
+    const maxs = new Float64Array(4);
+    wasm.minMaxChannels(f32.subarray(0, n4), 4, mins, maxs);
+    for (let k = 0; k < 4; k++) {
+      if (mins[k] < lo) lo = mins[k];
+      if (maxs[k] > hi) hi = maxs[k];
+    }
+    i = n4;
+  }
+  for (; i < data.length; i++) {
     const v = data[i];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
@@ -125,7 +145,10 @@ export function minMaxPerChannel(data: ArrayLike<number>, dims: readonly number[
   const outer = c === 0 ? 0 : data.length / (c * inner);
   const min = new Float64Array(c).fill(Infinity);
   const max = new Float64Array(c).fill(-Infinity);
-  if (inner === 1) {
+  const f32 = inner === 1 && data instanceof Float32Array && data.length >= WASM_MIN ? data : null;
+  const wasm = f32 ? wasmKernels() : null;
+  if (wasm && f32) wasm.minMaxChannels(f32, c, min, max);
+  else if (inner === 1) {
     for (let o = 0; o < outer; o++) {
       const base = o * c;
       for (let ch = 0; ch < c; ch++) {
@@ -211,6 +234,11 @@ export function quantizeTensor(
       inv[ch] = 1 / scale[ch];
       zf[ch] = zeroPoint[ch];
     }
+    const wasm = n >= WASM_MIN ? wasmKernels() : null;
+    if (wasm) {
+      wasm.quantize8Channels(data, q, c, inv, zeroPoint, qmin, qmax);
+      return { q, scale, zeroPoint, axis };
+    }
     for (let o = 0; o < outer; o++) {
       const base = o * c;
       for (let ch = 0; ch < c; ch++) {
@@ -245,6 +273,11 @@ function quantizeRun(
 ): void {
   const inv = 1 / Math.fround(scale);
   const { qmin, qmax } = range;
+  const wasm = to - from >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    wasm.quantize8(src, dst, from, to, inv, zeroPoint, qmin, qmax);
+    return;
+  }
   for (let i = from; i < to; i++) {
     const x = src[i] * inv;
     let v = x + RINT_MAGIC - RINT_MAGIC + zeroPoint;

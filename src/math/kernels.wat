@@ -1,0 +1,143 @@
+;; SIMD kernels for src/math (WebAssembly text; `npm run wasm` assembles it into kernels-wasm.ts).
+;;
+;; 8-bit affine quantization, exactly as quantizeTensor's JavaScript loops compute it:
+;;   q = clamp(roundTiesToEven(f64(x) · inv) + zp, qmin, qmax),  NaN → zp
+;; computed as r = trunc_sat(nearest(f64(x) · inv)), r = min(max(r, qmin − zp), qmax − zp), q = r + zp,
+;; which is the same value for every input (a NaN truncates to 0; ±Inf and |x·inv| ≥ 2^31 saturate
+;; and are clamped) and cannot overflow in 32 bits. The stored byte is the low byte of q, which is
+;; the int8 or uint8 value alike. Four elements a step: two f64x2 products per f32x4 load.
+;;
+;; The caller copies inputs into this module's memory and results out (src/math/wasm.ts).
+(module
+  (memory (export "memory") 1)
+
+  ;; low byte of each i32 lane of $r into lanes 0..3
+  (func $bytes (param $r v128) (result v128)
+    (i8x16.shuffle 0 4 8 12 0 0 0 0 0 0 0 0 0 0 0 0 (local.get $r) (local.get $r)))
+
+  ;; round(x · inv) of four floats, as i32x4 (saturating)
+  (func $round4 (param $x v128) (param $inv01 v128) (param $inv23 v128) (result v128)
+    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+      (i32x4.trunc_sat_f64x2_s_zero
+        (f64x2.nearest (f64x2.mul (f64x2.promote_low_f32x4 (local.get $x)) (local.get $inv01))))
+      (i32x4.trunc_sat_f64x2_s_zero
+        (f64x2.nearest
+          (f64x2.mul
+            (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x)))
+            (local.get $inv23))))))
+
+  ;; one element: the scalar form of the above
+  (func $one (param $x f32) (param $inv f64) (param $zp i32) (param $lo i32) (param $hi i32) (result i32)
+    (local $r i32)
+    (local.set $r (i32.trunc_sat_f64_s (f64.nearest (f64.mul (f64.promote_f32 (local.get $x)) (local.get $inv)))))
+    (local.set $r (select (local.get $lo) (local.get $r) (i32.lt_s (local.get $r) (local.get $lo))))
+    (local.set $r (select (local.get $hi) (local.get $r) (i32.gt_s (local.get $r) (local.get $hi))))
+    (i32.add (local.get $r) (local.get $zp)))
+
+  ;; per tensor: n floats at $src → n bytes at $dst, one inv and zero point
+  ;; ($lo, $hi = qmin − zp, qmax − zp)
+  (func (export "q8s") (param $src i32) (param $dst i32) (param $n i32) (param $inv f64) (param $zp i32) (param $lo i32) (param $hi i32)
+    (local $i i32) (local $n4 i32) (local $vinv v128) (local $vlo v128) (local $vhi v128) (local $vzp v128) (local $r v128)
+    (local.set $vinv (f64x2.splat (local.get $inv)))
+    (local.set $vlo (i32x4.splat (local.get $lo)))
+    (local.set $vhi (i32x4.splat (local.get $hi)))
+    (local.set $vzp (i32x4.splat (local.get $zp)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $r
+          (call $round4 (v128.load align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))
+            (local.get $vinv) (local.get $vinv)))
+        (local.set $r (i32x4.add (i32x4.min_s (i32x4.max_s (local.get $r) (local.get $vlo)) (local.get $vhi)) (local.get $vzp)))
+        (v128.store32_lane align=1 0 (i32.add (local.get $dst) (local.get $i)) (call $bytes (local.get $r)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store8 (i32.add (local.get $dst) (local.get $i))
+          (call $one (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))
+            (local.get $inv) (local.get $zp) (local.get $lo) (local.get $hi)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; per channel on the last axis: $rows rows of $c floats; channel ch has inv f64 at $inv + 8ch
+  ;; and i32 zero point, lower and upper bound at $zp, $lo, $hi + 4ch
+  (func (export "q8c") (param $src i32) (param $dst i32) (param $rows i32) (param $c i32)
+    (param $inv i32) (param $zp i32) (param $lo i32) (param $hi i32)
+    (local $row i32) (local $ch i32) (local $c4 i32) (local $s i32) (local $d i32) (local $r v128)
+    (local.set $c4 (i32.and (local.get $c) (i32.const -4)))
+    (local.set $s (local.get $src))
+    (local.set $d (local.get $dst))
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $ch (i32.const 0))
+        (block $done
+          (loop $step
+            (br_if $done (i32.ge_u (local.get $ch) (local.get $c4)))
+            (local.set $r
+              (call $round4 (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $ch) (i32.const 2))))
+                (v128.load align=8 (i32.add (local.get $inv) (i32.shl (local.get $ch) (i32.const 3))))
+                (v128.load offset=16 align=8 (i32.add (local.get $inv) (i32.shl (local.get $ch) (i32.const 3))))))
+            (local.set $r
+              (i32x4.add
+                (i32x4.min_s
+                  (i32x4.max_s (local.get $r) (v128.load align=4 (i32.add (local.get $lo) (i32.shl (local.get $ch) (i32.const 2)))))
+                  (v128.load align=4 (i32.add (local.get $hi) (i32.shl (local.get $ch) (i32.const 2)))))
+                (v128.load align=4 (i32.add (local.get $zp) (i32.shl (local.get $ch) (i32.const 2))))))
+            (v128.store32_lane align=1 0 (i32.add (local.get $d) (local.get $ch)) (call $bytes (local.get $r)))
+            (local.set $ch (i32.add (local.get $ch) (i32.const 4)))
+            (br $step)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $ch) (local.get $c)))
+            (i32.store8 (i32.add (local.get $d) (local.get $ch))
+              (call $one (f32.load (i32.add (local.get $s) (i32.shl (local.get $ch) (i32.const 2))))
+                (f64.load (i32.add (local.get $inv) (i32.shl (local.get $ch) (i32.const 3))))
+                (i32.load (i32.add (local.get $zp) (i32.shl (local.get $ch) (i32.const 2))))
+                (i32.load (i32.add (local.get $lo) (i32.shl (local.get $ch) (i32.const 2))))
+                (i32.load (i32.add (local.get $hi) (i32.shl (local.get $ch) (i32.const 2))))))
+            (local.set $ch (i32.add (local.get $ch) (i32.const 1)))
+            (br $tail)))
+        (local.set $s (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2))))
+        (local.set $d (i32.add (local.get $d) (local.get $c)))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rows_loop))))
+
+  ;; min and max per channel on the last axis, ignoring NaN like `if (v < lo) lo = v`: $rows rows of
+  ;; $c floats; the running f32 minimum and maximum of channel ch at $lo + 4ch and $hi + 4ch (the
+  ;; caller starts them at +Inf and −Inf). pmin(a, b) = b < a ? b : a is that comparison exactly.
+  (func (export "mmc") (param $src i32) (param $rows i32) (param $c i32) (param $lo i32) (param $hi i32)
+    (local $row i32) (local $ch i32) (local $c4 i32) (local $s i32) (local $x v128) (local $p i32) (local $q i32) (local $v f32)
+    (local.set $c4 (i32.and (local.get $c) (i32.const -4)))
+    (local.set $s (local.get $src))
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $ch (i32.const 0))
+        (block $done
+          (loop $step
+            (br_if $done (i32.ge_u (local.get $ch) (local.get $c4)))
+            (local.set $x (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $ch) (i32.const 2)))))
+            (local.set $p (i32.add (local.get $lo) (i32.shl (local.get $ch) (i32.const 2))))
+            (local.set $q (i32.add (local.get $hi) (i32.shl (local.get $ch) (i32.const 2))))
+            (v128.store align=4 (local.get $p) (f32x4.pmin (v128.load align=4 (local.get $p)) (local.get $x)))
+            (v128.store align=4 (local.get $q) (f32x4.pmax (v128.load align=4 (local.get $q)) (local.get $x)))
+            (local.set $ch (i32.add (local.get $ch) (i32.const 4)))
+            (br $step)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $ch) (local.get $c)))
+            (local.set $v (f32.load (i32.add (local.get $s) (i32.shl (local.get $ch) (i32.const 2)))))
+            (local.set $p (i32.add (local.get $lo) (i32.shl (local.get $ch) (i32.const 2))))
+            (local.set $q (i32.add (local.get $hi) (i32.shl (local.get $ch) (i32.const 2))))
+            (if (f32.lt (local.get $v) (f32.load (local.get $p))) (then (f32.store (local.get $p) (local.get $v))))
+            (if (f32.gt (local.get $v) (f32.load (local.get $q))) (then (f32.store (local.get $q) (local.get $v))))
+            (local.set $ch (i32.add (local.get $ch) (i32.const 1)))
+            (br $tail)))
+        (local.set $s (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rows_loop)))))

@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { minMax, minMaxPerChannel, quantizeTensor } from '../../src/math/quant.js';
+import { useWasmKernels, wasmKernels } from '../../src/math/wasm.js';
+import { seededRng } from '../../src/core/rng.js';
+
+afterEach(() => useWasmKernels(true));
+
+/** Values of every kind: normal, ties after scaling, zeros, NaN, ±Inf, huge, tiny. */
+function awkward(n: number, seed: number): Float32Array {
+  const rng = seededRng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = i % 17;
+    a[i] =
+      k === 0 ? 0 : k === 1 ? -0 : k === 2 ? NaN : k === 3 ? Infinity : k === 4 ? -Infinity : k === 5 ? 3e38 : k === 6 ? 1e-30
+      : k === 7 ? (Math.floor(rng() * 200) - 100) / 2 // halves: ties when the scale is 1
+      : (rng() - 0.5) * 4;
+  }
+  return a;
+}
+
+function both(data: Float32Array, dims: number[], opts: Parameters<typeof quantizeTensor>[2]) {
+  useWasmKernels(true);
+  const w = quantizeTensor(data, dims, opts);
+  useWasmKernels(false);
+  const j = quantizeTensor(data, dims, opts);
+  useWasmKernels(true);
+  return { w, j };
+}
+
+describe('WebAssembly quantization kernels', () => {
+  it('are available on this Node', () => {
+    expect(wasmKernels()).not.toBeNull();
+  });
+  it('give the JavaScript loops byte for byte: per tensor and per channel on every axis, int8 and uint8, tails', () => {
+    const shapes: number[][] = [[4099], [37, 129], [3, 1031], [1027, 2], [2, 5, 300], [1100, 3]];
+    let seed = 1;
+    for (const dims of shapes) {
+      const n = dims.reduce((a, b) => a * b, 1);
+      for (const finite of [false, true]) {
+        const data = finite ? Float32Array.from(awkward(n, seed), (v) => (Number.isFinite(v) && Math.abs(v) < 1e6 ? v : 0.25)) : awkward(n, seed);
+        seed++;
+        for (const axis of [undefined, ...dims.map((_, i) => i)]) {
+          for (const [qtype, symmetric, reduceRange] of [['int8', true, false], ['int8', false, false], ['uint8', false, false], ['int8', true, true], ['uint8', false, true]] as const) {
+            const { w, j } = both(data, dims, { qtype, symmetric, axis, reduceRange });
+            expect(Array.from(w.q), `${dims} axis ${axis} ${qtype} sym ${symmetric} rr ${reduceRange}`).toEqual(Array.from(j.q));
+            expect(Array.from(w.scale)).toEqual(Array.from(j.scale));
+            expect(Array.from(w.zeroPoint)).toEqual(Array.from(j.zeroPoint));
+          }
+        }
+      }
+    }
+  });
+  it('min / max per tensor and per channel as the JavaScript loops (NaN ignored, all-NaN channels)', () => {
+    for (const [rows, c] of [[300, 7], [64, 16], [1025, 1], [5, 1031]]) {
+      const data = awkward(rows * c, rows + c);
+      for (let r = 0; r < rows; r++) data[r * c] = NaN; // channel 0 holds no number
+      for (const on of [true, false]) {
+        useWasmKernels(on);
+        const pc = minMaxPerChannel(data, [rows, c], 1);
+        const pt = minMax(data);
+        useWasmKernels(!on);
+        const pc2 = minMaxPerChannel(data, [rows, c], 1);
+        const pt2 = minMax(data);
+        expect(Array.from(pc.min)).toEqual(Array.from(pc2.min));
+        expect(Array.from(pc.max)).toEqual(Array.from(pc2.max));
+        expect(pt).toEqual(pt2);
+      }
+      useWasmKernels(true);
+      expect(minMaxPerChannel(data, [rows, c], 1).min[0]).toBe(0); // no number: [0, 0]
+    }
+  });
+  it('round half to even after scaling, like ONNX QuantizeLinear', () => {
+    // scale 1 (range [-127, 127] symmetric): 0.5 → 0, 1.5 → 2, 2.5 → 2, -0.5 → 0, -1.5 → -2
+    const data = new Float32Array(2048);
+    data[0] = 127;
+    data.set([0.5, 1.5, 2.5, -0.5, -1.5, -2.5], 1);
+    const q = quantizeTensor(data, [2048], { qtype: 'int8', symmetric: true });
+    expect(q.scale[0]).toBe(1);
+    expect(Array.from(q.q.subarray(0, 7))).toEqual([127, 0, 2, 2, 0, -2, -2]);
+  });
+});
+
+describe('kernels-wasm.ts', () => {
+  it('is the assembly of kernels.wat (npm run wasm after editing the .wat)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('kernels-wasm.ts is up to date');
+    expect(r.status).toBe(0);
+  });
+});
