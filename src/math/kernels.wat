@@ -140,4 +140,46 @@
             (br $tail)))
         (local.set $s (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2))))
         (local.set $row (i32.add (local.get $row) (i32.const 1)))
-        (br $rows_loop)))))
+        (br $rows_loop))))
+
+  ;; 1 when some float of n at $src is ±Inf or NaN (its exponent bits all ones), else 0
+  (func (export "nonfinite") (param $src i32) (param $n i32) (result i32)
+    (local $i i32) (local $n4 i32) (local $mask v128) (local $acc v128) (local $e i32)
+    (local.set $mask (i32x4.splat (i32.const 0x7f800000)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $acc
+          (v128.or (local.get $acc)
+            (i32x4.eq
+              (v128.and (v128.load align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))) (local.get $mask))
+              (local.get $mask))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $e (i32.and (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 0x7f800000)))
+        (if (i32.eq (local.get $e) (i32.const 0x7f800000)) (then (return (i32.const 1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (v128.any_true (local.get $acc)))
+
+  ;; fingerprint's four-lane hash (src/ir/fingerprint.ts laneHash) over $n4 words (a multiple of 4)
+  ;; at $src, from the state at $state (four i32), written back there: lane j of the state takes
+  ;; every 4th word, s ← rotl13((s ^ w) · K[j])
+  (func (export "lanehash") (param $src i32) (param $n4 i32) (param $state i32)
+    (local $i i32) (local $s v128) (local $k v128)
+    (local.set $s (v128.load align=4 (local.get $state)))
+    (local.set $k (v128.const i32x4 0x85ebca77 0xc2b2ae3d 0x27d4eb2f 0x165667b1))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $s
+          (i32x4.mul (v128.xor (local.get $s) (v128.load align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+            (local.get $k)))
+        (local.set $s (v128.or (i32x4.shl (local.get $s) (i32.const 13)) (i32x4.shr_u (local.get $s) (i32.const 19))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (v128.store align=4 (local.get $state) (local.get $s))))

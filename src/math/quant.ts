@@ -130,6 +130,8 @@ export function minMax(data: ArrayLike<number>): [number, number] {
 
 /** True when every value is finite. */
 export function allFinite(data: ArrayLike<number>): boolean {
+  const wasm = data instanceof Float32Array && data.length >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) return wasm.allFinite(data as Float32Array);
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
   return true;
 }

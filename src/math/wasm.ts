@@ -16,6 +16,8 @@ interface Exports {
   q8s(src: number, dst: number, n: number, inv: number, zp: number, lo: number, hi: number): void;
   q8c(src: number, dst: number, rows: number, c: number, inv: number, zp: number, lo: number, hi: number): void;
   mmc(src: number, rows: number, c: number, lo: number, hi: number): void;
+  nonfinite(src: number, n: number): number;
+  lanehash(src: number, n4: number, state: number): void;
 }
 
 /** Elements per chunk through the module's memory (4 MiB of float32 in, 1 MiB out). */
@@ -61,6 +63,13 @@ export interface WasmKernels {
    * (+Inf / −Inf for a channel with no number), into `min` and `max`.
    */
   minMaxChannels(data: Float32Array, c: number, min: Float64Array, max: Float64Array): void;
+  /** Whether every value is finite (no ±Inf, no NaN). */
+  allFinite(data: Float32Array): boolean;
+  /**
+   * Four 32-bit lanes over words (length a multiple of 4), lane j taking words j, j+4, …:
+   * s ← rotl13((s ^ w)·K[j]), from `state`, which is updated.
+   */
+  laneHash(words: Uint32Array, state: Int32Array): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -120,6 +129,24 @@ function kernels(k: Exports): WasmKernels {
       }
       min.set(new Float32Array(k.memory.buffer, 0, c));
       max.set(new Float32Array(k.memory.buffer, c * 4, c));
+    },
+    allFinite(data) {
+      for (let start = 0; start < data.length; start += CHUNK) {
+        const n = Math.min(CHUNK, data.length - start);
+        new Float32Array(withMemory(k, n * 4), 0, n).set(data.subarray(start, start + n));
+        if (k.nonfinite(0, n)) return false;
+      }
+      return true;
+    },
+    laneHash(words, state) {
+      withMemory(k, 16 + Math.min(words.length, CHUNK) * 4);
+      new Int32Array(k.memory.buffer, 0, 4).set(state);
+      for (let start = 0; start < words.length; start += CHUNK) {
+        const n = Math.min(CHUNK, words.length - start);
+        new Uint32Array(k.memory.buffer, 16, n).set(words.subarray(start, start + n));
+        k.lanehash(16, n, 0);
+      }
+      state.set(new Int32Array(k.memory.buffer, 0, 4));
     },
   };
 }

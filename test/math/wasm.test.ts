@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { minMax, minMaxPerChannel, quantizeTensor } from '../../src/math/quant.js';
+import { allFinite, minMax, minMaxPerChannel, quantizeTensor } from '../../src/math/quant.js';
 import { useWasmKernels, wasmKernels } from '../../src/math/wasm.js';
 import { seededRng } from '../../src/core/rng.js';
 
@@ -70,6 +70,20 @@ describe('WebAssembly quantization kernels', () => {
       expect(minMaxPerChannel(data, [rows, c], 1).min[0]).toBe(0); // no number: [0, 0]
     }
   });
+  it('allFinite finds one Inf or NaN anywhere (vector body, tail, later chunks)', () => {
+    for (const n of [1024, 1027, (1 << 20) + 5]) {
+      const a = new Float32Array(n).fill(1.5);
+      expect(allFinite(a)).toBe(true);
+      for (const bad of [Infinity, -Infinity, NaN]) {
+        for (const at of [0, 5, n - 1, n >> 1]) {
+          a[at] = bad;
+          expect(allFinite(a), `${bad} at ${at} of ${n}`).toBe(false);
+          a[at] = 3e38; // finite, however large
+        }
+      }
+      expect(allFinite(a)).toBe(true);
+    }
+  });
   it('round half to even after scaling, like ONNX QuantizeLinear', () => {
     // scale 1 (range [-127, 127] symmetric): 0.5 → 0, 1.5 → 2, 2.5 → 2, -0.5 → 0, -1.5 → -2
     const data = new Float32Array(2048);
@@ -87,5 +101,20 @@ describe('kernels-wasm.ts', () => {
     const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
     expect(r.stdout.trim()).toBe('kernels-wasm.ts is up to date');
     expect(r.status).toBe(0);
+  });
+});
+
+describe('fingerprint lanes in WebAssembly', () => {
+  it('hash a large tensor to the same fingerprint as the JavaScript lanes', async () => {
+    const { fingerprintModel } = await import('../../src/ir/fingerprint.js');
+    const { buildEncoder } = await import('../../src/models/encoder.js');
+    // a 512 × 768 embedding (over the fast-path threshold), odd word counts elsewhere
+    const m = buildEncoder({ hidden: 48, heads: 2, ffn: 96, layers: 1, seq: 8, vocab: 8193 });
+    useWasmKernels(true);
+    const w = fingerprintModel(m);
+    useWasmKernels(false);
+    const j = fingerprintModel(m);
+    useWasmKernels(true);
+    expect(w).toBe(j);
   });
 });

@@ -143,9 +143,7 @@ function quantizeMatMulWeight(st: QuantState, base: string, plan: MatMulPlan): Q
 function storeCompressible(st: QuantState, base: string, q: Int8Array | Uint8Array, plan: MatMulPlan): string {
   const g = st.graph;
   const { K, N } = plan;
-  let zeros = 0;
-  for (let i = 0; i < q.length; i++) if (q[i] === 0) zeros++;
-  if (plan.transposed && zeros >= 0.5 * q.length) {
+  if (plan.transposed && zeroShare(q) >= 0.5) {
     const t = q instanceof Int8Array ? new Int8Array(q.length) : new Uint8Array(q.length);
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) t[n * K + k] = q[k * N + n];
     const size = (a: Int8Array | Uint8Array) => deflateRawSync(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).length;
@@ -157,6 +155,13 @@ function storeCompressible(st: QuantState, base: string, q: Int8Array | Uint8Arr
     }
   }
   return addConst(g, `${base}_quantized`, intTensor('', q, [K, N]));
+}
+
+function zeroShare(q: Int8Array | Uint8Array): number {
+  const b = q instanceof Uint8Array ? q : new Uint8Array(q.buffer, q.byteOffset, q.length);
+  let zeros = 0;
+  for (let i = 0; i < b.length; i++) if (b[i] === 0) zeros++;
+  return b.length ? zeros / b.length : 0;
 }
 
 /** Rewrite one MatMul / Gemm; returns a skip reason or undefined. */
