@@ -14,6 +14,7 @@ import { Graph } from './graph.js';
 import type { Model } from './model.js';
 import { attrInt, subgraphsOf, type SparseTensor } from './node.js';
 import { Tensor } from './tensor.js';
+import { WASM_MIN, wasmKernels } from '../math/wasm.js';
 
 export interface ParamStats {
   params: number;
@@ -90,6 +91,8 @@ export function countNonzero(t: Tensor, zeroPoint?: { zp: Tensor; axis: number }
     case DataType.COMPLEX64:
     case DataType.COMPLEX128: {
       const d = t.data as Float32Array | Float64Array;
+      const wasm = d instanceof Float32Array && t.dtype === DataType.FLOAT && n >= WASM_MIN ? wasmKernels() : null;
+      if (wasm) return n - wasm.countZeros(d as Float32Array);
       if (t.dtype === DataType.COMPLEX64 || t.dtype === DataType.COMPLEX128) {
         for (let i = 0; i < n; i++) if (d[2 * i] !== 0 || d[2 * i + 1] !== 0) nz++;
       } else {
@@ -165,6 +168,8 @@ function countNotEqual(v: ArrayLike<number>, z: number): number {
   if (v instanceof Int8Array || v instanceof Uint8Array) {
     const b = new Uint8Array(v.buffer, v.byteOffset, v.length);
     const zb = z & 0xff;
+    const wasm = b.length >= WASM_MIN ? wasmKernels() : null;
+    if (wasm) return b.length - wasm.countEqualBytes(b, zb);
     for (let i = 0; i < b.length; i++) if (b[i] !== zb) nz++;
     return nz;
   }

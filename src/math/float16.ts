@@ -1,4 +1,5 @@
 /** IEEE 754 half precision and bfloat16 conversions on raw 16-bit patterns. */
+import { WASM_MIN, wasmKernels } from './wasm.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -62,6 +63,11 @@ export function halfArrayToFloat32(src: Uint16Array): Float32Array {
 
 export function float32ToHalfArray(src: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(src.length);
+  const wasm = src instanceof Float32Array && src.length >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    wasm.toHalf(src as Float32Array, out);
+    return out;
+  }
   if (!(src instanceof Float32Array)) {
     for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i]);
     return out;

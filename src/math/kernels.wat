@@ -182,4 +182,116 @@
         (local.set $s (v128.or (i32x4.shl (local.get $s) (i32.const 13)) (i32x4.shr_u (local.get $s) (i32.const 19))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $step)))
-    (v128.store align=4 (local.get $state) (local.get $s))))
+    (v128.store align=4 (local.get $state) (local.get $s)))
+
+  ;; how many of n floats at $src are ±0 (bits other than the sign all zero)
+  (func (export "zeros32") (param $src i32) (param $n i32) (result i32)
+    (local $i i32) (local $n4 i32) (local $acc v128) (local $cnt i32)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        ;; a lane that is zero gives −1: subtracting it counts it
+        (local.set $acc
+          (i32x4.sub (local.get $acc)
+            (i32x4.eq
+              (v128.and (v128.load align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))
+                (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+              (v128.const i32x4 0 0 0 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (local.set $cnt
+      (i32.add
+        (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc)))
+        (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $n)))
+        (if (i32.eqz (i32.and (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 0x7fffffff)))
+          (then (local.set $cnt (i32.add (local.get $cnt) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (local.get $cnt))
+
+  ;; how many of n bytes at $src equal $z
+  (func (export "eq8") (param $src i32) (param $n i32) (param $z i32) (result i32)
+    (local $i i32) (local $n16 i32) (local $acc v128) (local $vz v128) (local $cnt i32)
+    (local.set $vz (i8x16.splat (local.get $z)))
+    (local.set $n16 (i32.and (local.get $n) (i32.const -16)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n16)))
+        ;; 1 per equal byte, summed pairwise into four 32-bit lanes
+        (local.set $acc
+          (i32x4.add (local.get $acc)
+            (i32x4.extadd_pairwise_i16x8_u
+              (i16x8.extadd_pairwise_i8x16_u
+                (v128.and (i8x16.eq (v128.load align=1 (i32.add (local.get $src) (local.get $i))) (local.get $vz))
+                  (v128.const i8x16 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $step)))
+    (local.set $cnt
+      (i32.add
+        (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc)))
+        (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $n)))
+        (if (i32.eq (i32.load8_u (i32.add (local.get $src) (local.get $i))) (i32.and (local.get $z) (i32.const 0xff)))
+          (then (local.set $cnt (i32.add (local.get $cnt) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (local.get $cnt))
+
+  ;; float32 → float16 bits of four floats (src/math/float16.ts floatToHalf, lane by lane):
+  ;; a = |x| bits; normal halves (2^-14 ≤ |x| < 65536) rebias and round to nearest even on the bits,
+  ;; subnormal halves and zeros are round(|x| · 2^24) (exact scaling, then ties to even), from 65536
+  ;; up Inf, NaN keeps its top mantissa bits with the quiet bit set; the sign is or-ed back
+  (func $half4 (param $x v128) (result v128)
+    (local $a v128) (local $m v128) (local $hn v128) (local $hs v128) (local $hx v128) (local $h v128)
+    (local.set $a (v128.and (local.get $x) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)))
+    (local.set $m (i32x4.sub (local.get $a) (v128.const i32x4 0x38000000 0x38000000 0x38000000 0x38000000)))
+    (local.set $hn
+      (i32x4.shr_u
+        (i32x4.add (i32x4.add (local.get $m) (v128.const i32x4 0xfff 0xfff 0xfff 0xfff))
+          (v128.and (i32x4.shr_u (local.get $m) (i32.const 13)) (v128.const i32x4 1 1 1 1)))
+        (i32.const 13)))
+    (local.set $hs
+      (i32x4.trunc_sat_f32x4_s
+        (f32x4.nearest (f32x4.mul (local.get $a) (v128.const f32x4 16777216 16777216 16777216 16777216)))))
+    (local.set $hx
+      (v128.bitselect
+        (v128.or (v128.const i32x4 0x7e00 0x7e00 0x7e00 0x7e00)
+          (i32x4.shr_u (v128.and (local.get $a) (v128.const i32x4 0x7fffff 0x7fffff 0x7fffff 0x7fffff)) (i32.const 13)))
+        (v128.const i32x4 0x7c00 0x7c00 0x7c00 0x7c00)
+        (i32x4.gt_s (local.get $a) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
+    (local.set $h
+      (v128.bitselect (local.get $hs) (local.get $hn)
+        (i32x4.lt_s (local.get $a) (v128.const i32x4 0x38800000 0x38800000 0x38800000 0x38800000))))
+    (local.set $h
+      (v128.bitselect (local.get $hx) (local.get $h)
+        (i32x4.ge_s (local.get $a) (v128.const i32x4 0x47800000 0x47800000 0x47800000 0x47800000))))
+    (v128.or (local.get $h)
+      (v128.and (i32x4.shr_u (local.get $x) (i32.const 16)) (v128.const i32x4 0x8000 0x8000 0x8000 0x8000))))
+
+  ;; n floats at $src → n float16 bit patterns at $dst
+  (func (export "half") (param $src i32) (param $dst i32) (param $n i32)
+    (local $i i32) (local $n4 i32)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (v128.store64_lane align=2 0 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1)))
+          (i8x16.shuffle 0 1 4 5 8 9 12 13 0 1 4 5 8 9 12 13
+            (call $half4 (v128.load align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+            (v128.const i32x4 0 0 0 0)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $n)))
+        (v128.store16_lane align=2 0 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1)))
+          (call $half4 (v128.load32_zero align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+)

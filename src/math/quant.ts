@@ -11,12 +11,10 @@
  * symmetric midpoint, so that dequantization is exact for the zeros and never divides by zero.
  */
 
-import { wasmKernels } from './wasm.js';
+import { WASM_MIN, wasmKernels } from './wasm.js';
 
 export type QType = 'int8' | 'uint8' | 'int4' | 'uint4';
 
-/** Runs shorter than this stay in JavaScript (the copy in and out of WebAssembly memory costs more). */
-const WASM_MIN = 1024;
 
 export interface QRange {
   qmin: number;

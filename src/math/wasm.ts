@@ -18,7 +18,13 @@ interface Exports {
   mmc(src: number, rows: number, c: number, lo: number, hi: number): void;
   nonfinite(src: number, n: number): number;
   lanehash(src: number, n4: number, state: number): void;
+  zeros32(src: number, n: number): number;
+  eq8(src: number, n: number, z: number): number;
+  half(src: number, dst: number, n: number): void;
 }
+
+/** Runs shorter than this stay in JavaScript (the call and the copies cost more than they save). */
+export const WASM_MIN = 1024;
 
 /** Elements per chunk through the module's memory (4 MiB of float32 in, 1 MiB out). */
 const CHUNK = 1 << 20;
@@ -70,6 +76,12 @@ export interface WasmKernels {
    * s ← rotl13((s ^ w)·K[j]), from `state`, which is updated.
    */
   laneHash(words: Uint32Array, state: Int32Array): void;
+  /** How many values are ±0. */
+  countZeros(data: Float32Array): number;
+  /** How many bytes equal `z` (0..255). */
+  countEqualBytes(data: Uint8Array, z: number): number;
+  /** float16 bit patterns of float32 values (round to nearest even; overflow → ±Inf; NaN kept). */
+  toHalf(data: Float32Array, out: Uint16Array): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -147,6 +159,33 @@ function kernels(k: Exports): WasmKernels {
         k.lanehash(16, n, 0);
       }
       state.set(new Int32Array(k.memory.buffer, 0, 4));
+    },
+    countZeros(data) {
+      let zeros = 0;
+      for (let start = 0; start < data.length; start += CHUNK) {
+        const n = Math.min(CHUNK, data.length - start);
+        new Float32Array(withMemory(k, n * 4), 0, n).set(data.subarray(start, start + n));
+        zeros += k.zeros32(0, n);
+      }
+      return zeros;
+    },
+    countEqualBytes(data, z) {
+      let eq = 0;
+      for (let start = 0; start < data.length; start += CHUNK) {
+        const n = Math.min(CHUNK, data.length - start);
+        new Uint8Array(withMemory(k, n), 0, n).set(data.subarray(start, start + n));
+        eq += k.eq8(0, n, z);
+      }
+      return eq;
+    },
+    toHalf(data, out) {
+      for (let start = 0; start < data.length; start += CHUNK) {
+        const n = Math.min(CHUNK, data.length - start);
+        const buf = withMemory(k, n * 6);
+        new Float32Array(buf, 0, n).set(data.subarray(start, start + n));
+        k.half(0, n * 4, n);
+        out.set(new Uint16Array(buf, n * 4, n), start);
+      }
     },
   };
 }

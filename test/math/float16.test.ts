@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { beyondHalfRange, float32ToHalfArray, floatToHalf, halfToFloat } from '../../src/math/float16.js';
+import { useWasmKernels } from '../../src/math/wasm.js';
 
 describe('float32ToHalfArray', () => {
   it('gives floatToHalf bit for bit: normals, ties, zeros, subnormals, overflow, Inf, NaN', () => {
@@ -9,8 +10,12 @@ describe('float32ToHalfArray', () => {
     const bits = new Uint32Array(4096);
     for (let i = 0; i < bits.length; i++) bits[i] = Math.imul(i + 1, 0x9e3779b1) >>> 0; // spread over all exponents
     const all = Float32Array.from([...edges, ...new Float32Array(bits.buffer)]);
-    const got = float32ToHalfArray(all);
     const want = Array.from(all, (v) => floatToHalf(v));
+    // the WebAssembly kernel (arrays of 1024 and more) and the JavaScript loop
+    useWasmKernels(false);
+    expect(Array.from(float32ToHalfArray(all))).toEqual(want);
+    useWasmKernels(true);
+    const got = float32ToHalfArray(all);
     expect(Array.from(got)).toEqual(want);
     expect(halfToFloat(got[edges.indexOf(65519)])).toBe(65504);
     expect(halfToFloat(got[edges.indexOf(65520)])).toBe(Infinity);

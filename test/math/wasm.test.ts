@@ -118,3 +118,32 @@ describe('fingerprint lanes in WebAssembly', () => {
     expect(w).toBe(j);
   });
 });
+
+describe('non-zero counts in WebAssembly', () => {
+  it('count as the JavaScript loops: float ±0, bytes against a zero point, tails and chunks', async () => {
+    const { countNonzero } = await import('../../src/ir/params.js');
+    const { Tensor } = await import('../../src/ir/tensor.js');
+    const { DataType } = await import('../../src/ir/dtype.js');
+    const rng = seededRng(7);
+    for (const n of [1024, 1043, (1 << 20) + 17]) {
+      const f = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : i % 7 === 0 ? -0 : i % 11 === 0 ? NaN : rng() - 0.5));
+      const b = Uint8Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 128 : (rng() * 256) | 0));
+      const s8 = new Int8Array(b.buffer);
+      const cases = [
+        () => countNonzero(new Tensor('f', DataType.FLOAT, [n], f)),
+        () => countNonzero(new Tensor('u', DataType.UINT8, [n], b), { zp: new Tensor('z', DataType.UINT8, [], Uint8Array.of(128)), axis: 0 }),
+        () => countNonzero(new Tensor('s', DataType.INT8, [n], s8), { zp: new Tensor('z', DataType.INT8, [], Int8Array.of(-128)), axis: 0 }),
+        () => countNonzero(new Tensor('s', DataType.INT8, [n], s8)),
+      ];
+      for (const c of cases) {
+        useWasmKernels(true);
+        const w = c();
+        useWasmKernels(false);
+        const j = c();
+        useWasmKernels(true);
+        expect(w).toBe(j);
+      }
+      expect(countNonzero(new Tensor('f', DataType.FLOAT, [n], f))).toBe(f.filter((v) => v !== 0).length);
+    }
+  });
+});
