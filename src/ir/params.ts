@@ -103,6 +103,8 @@ export function countNonzero(t: Tensor, zeroPoint?: { zp: Tensor; axis: number }
     case DataType.FLOAT16:
     case DataType.BFLOAT16: {
       const d = t.data as Uint16Array;
+      const wasm = n >= WASM_MIN ? wasmKernels() : null;
+      if (wasm) return n - wasm.countZeros16(d);
       for (let i = 0; i < n; i++) if ((d[i] & 0x7fff) !== 0) nz++;
       return nz;
     }

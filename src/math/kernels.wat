@@ -294,4 +294,153 @@
           (call $half4 (v128.load32_zero align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail))))
+
+  ;; 4-bit blocks (src/math/quant.ts quantizeInt4Blocks), one block row at a time.
+  ;; absext: per column n of $rows rows of $N floats, the value of largest magnitude (first one on a
+  ;; tie; NaN never wins), into the f32 at $ext + 4n (the caller starts them at 0)
+  (func (export "absext") (param $src i32) (param $rows i32) (param $N i32) (param $ext i32)
+    (local $row i32) (local $n i32) (local $n4 i32) (local $s i32) (local $v v128) (local $e v128) (local $p i32)
+    (local $x f32)
+    (local.set $n4 (i32.and (local.get $N) (i32.const -4)))
+    (local.set $s (local.get $src))
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $n (i32.const 0))
+        (block $done
+          (loop $step
+            (br_if $done (i32.ge_u (local.get $n) (local.get $n4)))
+            (local.set $p (i32.add (local.get $ext) (i32.shl (local.get $n) (i32.const 2))))
+            (local.set $v (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $n) (i32.const 2)))))
+            (local.set $e (v128.load align=4 (local.get $p)))
+            (v128.store align=4 (local.get $p)
+              (v128.bitselect (local.get $v) (local.get $e) (f32x4.gt (f32x4.abs (local.get $v)) (f32x4.abs (local.get $e)))))
+            (local.set $n (i32.add (local.get $n) (i32.const 4)))
+            (br $step)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $n) (local.get $N)))
+            (local.set $p (i32.add (local.get $ext) (i32.shl (local.get $n) (i32.const 2))))
+            (local.set $x (f32.load (i32.add (local.get $s) (i32.shl (local.get $n) (i32.const 2)))))
+            (if (f32.gt (f32.abs (local.get $x)) (f32.abs (f32.load (local.get $p))))
+              (then (f32.store (local.get $p) (local.get $x))))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (br $tail)))
+        (local.set $s (i32.add (local.get $s) (i32.shl (local.get $N) (i32.const 2))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rows_loop))))
+
+  ;; q of four columns of one row: clamp(round(x / s) + z, 0, 15), NaN → z (s f64 at $sc + 8n; z,
+  ;; −z and 15 − z as i32 at $z, $zlo, $zhi + 4n), as i32x4
+  (func $q4 (param $x v128) (param $sc i32) (param $z i32) (param $zlo i32) (param $zhi i32) (param $n i32) (result v128)
+    (local $r v128) (local $o8 i32) (local $o4 i32)
+    (local.set $o8 (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $o4 (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $r
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+        (i32x4.trunc_sat_f64x2_s_zero
+          (f64x2.nearest (f64x2.div (f64x2.promote_low_f32x4 (local.get $x)) (v128.load align=8 (i32.add (local.get $sc) (local.get $o8))))))
+        (i32x4.trunc_sat_f64x2_s_zero
+          (f64x2.nearest
+            (f64x2.div
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x)))
+              (v128.load offset=16 align=8 (i32.add (local.get $sc) (local.get $o8))))))))
+    (i32x4.add
+      (i32x4.min_s (i32x4.max_s (local.get $r) (v128.load align=4 (i32.add (local.get $zlo) (local.get $o4))))
+        (v128.load align=4 (i32.add (local.get $zhi) (local.get $o4))))
+      (v128.load align=4 (i32.add (local.get $z) (local.get $o4)))))
+
+  ;; the scalar form, one column
+  (func $q4one (param $x f32) (param $sc i32) (param $z i32) (param $zlo i32) (param $zhi i32) (param $n i32) (result i32)
+    (local $r i32) (local $lo i32) (local $hi i32)
+    (local.set $lo (i32.load (i32.add (local.get $zlo) (i32.shl (local.get $n) (i32.const 2)))))
+    (local.set $hi (i32.load (i32.add (local.get $zhi) (i32.shl (local.get $n) (i32.const 2)))))
+    (local.set $r
+      (i32.trunc_sat_f64_s
+        (f64.nearest (f64.div (f64.promote_f32 (local.get $x)) (f64.load (i32.add (local.get $sc) (i32.shl (local.get $n) (i32.const 3))))))))
+    (local.set $r (select (local.get $lo) (local.get $r) (i32.lt_s (local.get $r) (local.get $lo))))
+    (local.set $r (select (local.get $hi) (local.get $r) (i32.gt_s (local.get $r) (local.get $hi))))
+    (i32.add (local.get $r) (i32.load (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2))))))
+
+  ;; q4pack: a block row of $len rows (of $bs; rows past $len are zeros, which give z) → $bs / 2 rows
+  ;; of $N bytes at $out, row j column n = q(row 2j) | q(row 2j + 1) << 4
+  (func (export "q4pack") (param $src i32) (param $len i32) (param $bs i32) (param $N i32)
+    (param $sc i32) (param $z i32) (param $zlo i32) (param $zhi i32) (param $out i32)
+    (local $r i32) (local $n i32) (local $n4 i32) (local $s0 i32) (local $s1 i32) (local $o i32)
+    (local $a v128) (local $b v128) (local $qa i32) (local $qb i32)
+    (local.set $n4 (i32.and (local.get $N) (i32.const -4)))
+    (local.set $o (local.get $out))
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $bs)))
+        (local.set $s0 (i32.add (local.get $src) (i32.mul (local.get $r) (i32.shl (local.get $N) (i32.const 2)))))
+        (local.set $s1 (i32.add (local.get $s0) (i32.shl (local.get $N) (i32.const 2))))
+        (local.set $n (i32.const 0))
+        (block $done
+          (loop $step
+            (br_if $done (i32.ge_u (local.get $n) (local.get $n4)))
+            (local.set $a
+              (if (result v128) (i32.lt_u (local.get $r) (local.get $len))
+                (then (call $q4 (v128.load align=4 (i32.add (local.get $s0) (i32.shl (local.get $n) (i32.const 2))))
+                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
+                (else (v128.load align=4 (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
+            (local.set $b
+              (if (result v128) (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $len))
+                (then (call $q4 (v128.load align=4 (i32.add (local.get $s1) (i32.shl (local.get $n) (i32.const 2))))
+                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
+                (else (v128.load align=4 (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
+            (v128.store32_lane align=1 0 (i32.add (local.get $o) (local.get $n))
+              (i8x16.shuffle 0 4 8 12 0 0 0 0 0 0 0 0 0 0 0 0
+                (v128.or (local.get $a) (i32x4.shl (local.get $b) (i32.const 4))) (local.get $a)))
+            (local.set $n (i32.add (local.get $n) (i32.const 4)))
+            (br $step)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $n) (local.get $N)))
+            (local.set $qa
+              (if (result i32) (i32.lt_u (local.get $r) (local.get $len))
+                (then (call $q4one (f32.load (i32.add (local.get $s0) (i32.shl (local.get $n) (i32.const 2))))
+                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
+                (else (i32.load (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
+            (local.set $qb
+              (if (result i32) (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $len))
+                (then (call $q4one (f32.load (i32.add (local.get $s1) (i32.shl (local.get $n) (i32.const 2))))
+                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
+                (else (i32.load (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
+            (i32.store8 (i32.add (local.get $o) (local.get $n)) (i32.or (local.get $qa) (i32.shl (local.get $qb) (i32.const 4))))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (br $tail)))
+        (local.set $o (i32.add (local.get $o) (local.get $N)))
+        (local.set $r (i32.add (local.get $r) (i32.const 2)))
+        (br $rows_loop))))
+
+  ;; how many of n 16-bit floats (float16 or bfloat16) at $src are ±0
+  (func (export "zeros16") (param $src i32) (param $n i32) (result i32)
+    (local $i i32) (local $n8 i32) (local $acc v128) (local $cnt i32)
+    (local.set $n8 (i32.and (local.get $n) (i32.const -8)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n8)))
+        ;; −1 per zero lane, widened pairwise into four 32-bit lanes and subtracted
+        (local.set $acc
+          (i32x4.sub (local.get $acc)
+            (i32x4.extadd_pairwise_i16x8_s
+              (i16x8.eq
+                (v128.and (v128.load align=2 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1))))
+                  (v128.const i16x8 0x7fff 0x7fff 0x7fff 0x7fff 0x7fff 0x7fff 0x7fff 0x7fff))
+                (v128.const i16x8 0 0 0 0 0 0 0 0)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $step)))
+    (local.set $cnt
+      (i32.add
+        (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc)))
+        (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $n)))
+        (if (i32.eqz (i32.and (i32.load16_u (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 1)))) (i32.const 0x7fff)))
+          (then (local.set $cnt (i32.add (local.get $cnt) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (local.get $cnt))
 )

@@ -523,9 +523,48 @@ export function quantizeInt4Blocks(
   const hi = new Float32Array(N);
   const sc = new Float64Array(N);
   const zps = new Float64Array(N);
+  const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
+  const stride = kBlocks * blob;
+  const rowBytes = wasm ? new Uint8Array(blob * N) : undefined;
+  const blockScale = (b: number, n: number, e: number, l: number, h: number): [number, number] => {
+    let scale: number;
+    let zp: number;
+    if (symmetric) {
+      scale = Math.fround(e / -8);
+      zp = 8;
+      if (!(Math.abs(scale) >= MIN_SCALE) || !Number.isFinite(scale)) scale = 1;
+    } else {
+      const p = computeScaleZp(l, h, { qmin: 0, qmax: 15 }, false);
+      scale = Math.fround(p.scale);
+      zp = p.zeroPoint;
+    }
+    scales[n * kBlocks + b] = scale;
+    if (zeroPoints) zeroPoints[n * zpStride + (b >> 1)] |= (b & 1) === 0 ? zp : zp << 4;
+    return [scale, zp];
+  };
   for (let b = 0; b < kBlocks; b++) {
     const k0 = b * blockSize;
     const len = Math.min(blockSize, K - k0);
+    if (wasm && rowBytes) {
+      // the same arithmetic in WebAssembly SIMD; its rows of bytes are scattered into the layout here
+      wasm.int4BlockRow({
+        rows: w.subarray(k0 * N, (k0 + len) * N),
+        len,
+        bs: blockSize,
+        N,
+        symmetric,
+        scales: (e, l, h, scv, zv) => {
+          for (let n = 0; n < N; n++) [scv[n], zv[n]] = blockScale(b, n, e ? e[n] : 0, l ? l[n] : 0, h ? h[n] : 0);
+        },
+        out: rowBytes,
+      });
+      for (let j = 0; j < blob; j++) {
+        const src = j * N;
+        let o = b * blob + j;
+        for (let n = 0; n < N; n++, o += stride) packed[o] = rowBytes[src + n];
+      }
+      continue;
+    }
     if (symmetric) {
       ext.fill(0);
       for (let r = 0; r < len; r++) {
@@ -547,31 +586,13 @@ export function quantizeInt4Blocks(
         }
       }
     }
-    for (let n = 0; n < N; n++) {
-      let scale: number;
-      let zp: number;
-      if (symmetric) {
-        scale = Math.fround(ext[n] / -8);
-        zp = 8;
-        if (!(Math.abs(scale) >= MIN_SCALE) || !Number.isFinite(scale)) scale = 1;
-      } else {
-        const p = computeScaleZp(lo[n], hi[n], { qmin: 0, qmax: 15 }, false);
-        scale = Math.fround(p.scale);
-        zp = p.zeroPoint;
-      }
-      const idx = n * kBlocks + b;
-      scales[idx] = scale;
-      sc[n] = scale;
-      zps[n] = zp;
-      if (zeroPoints) zeroPoints[n * zpStride + (b >> 1)] |= (b & 1) === 0 ? zp : zp << 4;
-    }
+    for (let n = 0; n < N; n++) [sc[n], zps[n]] = blockScale(b, n, ext[n], lo[n], hi[n]);
     // q = clamp(rint(w / s) + z, 0, 15) (x + M − M rounds half to even); rows past K are zeros,
     // which quantize to z
     for (let r = 0; r < blockSize; r += 2) {
       const row0 = r < len ? (k0 + r) * N : -1;
       const row1 = r + 1 < len ? (k0 + r + 1) * N : -1;
       let out = b * blob + (r >> 1);
-      const stride = kBlocks * blob;
       for (let n = 0; n < N; n++, out += stride) {
         const s = sc[n];
         const z = zps[n];

@@ -21,6 +21,29 @@ interface Exports {
   zeros32(src: number, n: number): number;
   eq8(src: number, n: number, z: number): number;
   half(src: number, dst: number, n: number): void;
+  zeros16(src: number, n: number): number;
+  absext(src: number, rows: number, N: number, ext: number): void;
+  q4pack(src: number, len: number, bs: number, N: number, sc: number, z: number, zlo: number, zhi: number, out: number): void;
+}
+
+/**
+ * One block row of a 4-bit block quantization: the block's extremes per column, handed to
+ * `scales`, which fills every column's scale and zero point; then the packed bytes.
+ */
+export interface Int4BlockRow {
+  /** `rows` is len × N (the block's rows of W), len ≤ bs; rows past len count as zeros */
+  rows: Float32Array;
+  len: number;
+  bs: number;
+  N: number;
+  symmetric: boolean;
+  /**
+   * symmetric: ext[n] is column n's value of largest magnitude (0 when none); asymmetric: lo[n],
+   * hi[n] its range widened to 0. Fill sc[n] (the float32 scale, as a number) and z[n].
+   */
+  scales(ext: Float32Array | null, lo: Float32Array | null, hi: Float32Array | null, sc: Float64Array, z: Int32Array): void;
+  /** bs / 2 × N bytes: row j column n = q(row 2j) | q(row 2j + 1) << 4 */
+  out: Uint8Array;
 }
 
 /** Runs shorter than this stay in JavaScript (the call and the copies cost more than they save). */
@@ -78,10 +101,14 @@ export interface WasmKernels {
   laneHash(words: Uint32Array, state: Int32Array): void;
   /** How many values are ±0. */
   countZeros(data: Float32Array): number;
+  /** How many 16-bit floats (float16 or bfloat16 bit patterns) are ±0. */
+  countZeros16(data: Uint16Array): number;
   /** How many bytes equal `z` (0..255). */
   countEqualBytes(data: Uint8Array, z: number): number;
   /** float16 bit patterns of float32 values (round to nearest even; overflow → ±Inf; NaN kept). */
   toHalf(data: Float32Array, out: Uint16Array): void;
+  /** q = clamp(round(w / s) + z, 0, 15) (ties to even, NaN → z) of one block row, packed. */
+  int4BlockRow(job: Int4BlockRow): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -169,6 +196,15 @@ function kernels(k: Exports): WasmKernels {
       }
       return zeros;
     },
+    countZeros16(data) {
+      let zeros = 0;
+      for (let start = 0; start < data.length; start += CHUNK) {
+        const n = Math.min(CHUNK, data.length - start);
+        new Uint16Array(withMemory(k, n * 2), 0, n).set(data.subarray(start, start + n));
+        zeros += k.zeros16(0, n);
+      }
+      return zeros;
+    },
     countEqualBytes(data, z) {
       let eq = 0;
       for (let start = 0; start < data.length; start += CHUNK) {
@@ -186,6 +222,34 @@ function kernels(k: Exports): WasmKernels {
         k.half(0, n * 4, n);
         out.set(new Uint16Array(buf, n * 4, n), start);
       }
+    },
+    int4BlockRow({ rows, len, bs, N, symmetric, scales, out }) {
+      // layout: sc f64[N] | z, zlo, zhi i32[N] | ext (or lo) f32[N] | hi f32[N] | rows f32[len·N] | out u8[bs/2·N]
+      const sc = 0;
+      const z = N * 8;
+      const zlo = N * 12;
+      const zhi = N * 16;
+      const e1 = N * 20;
+      const e2 = N * 24;
+      const src = N * 28;
+      const dst = src + len * N * 4;
+      const buf = withMemory(k, dst + (bs / 2) * N);
+      new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
+      const a = new Float32Array(buf, e1, N).fill(0);
+      const b = new Float32Array(buf, e2, N).fill(0);
+      if (symmetric) k.absext(src, len, N, e1);
+      else k.mmc(src, len, N, e1, e2);
+      const scv = new Float64Array(buf, sc, N);
+      const zv = new Int32Array(buf, z, N);
+      scales(symmetric ? a : null, symmetric ? null : a, symmetric ? null : b, scv, zv);
+      const lo = new Int32Array(buf, zlo, N);
+      const hi = new Int32Array(buf, zhi, N);
+      for (let n = 0; n < N; n++) {
+        lo[n] = -zv[n];
+        hi[n] = 15 - zv[n];
+      }
+      k.q4pack(src, len, bs, N, sc, z, zlo, zhi, dst);
+      out.set(new Uint8Array(buf, dst, (bs / 2) * N));
     },
   };
 }

@@ -134,6 +134,8 @@ describe('non-zero counts in WebAssembly', () => {
         () => countNonzero(new Tensor('u', DataType.UINT8, [n], b), { zp: new Tensor('z', DataType.UINT8, [], Uint8Array.of(128)), axis: 0 }),
         () => countNonzero(new Tensor('s', DataType.INT8, [n], s8), { zp: new Tensor('z', DataType.INT8, [], Int8Array.of(-128)), axis: 0 }),
         () => countNonzero(new Tensor('s', DataType.INT8, [n], s8)),
+        () => countNonzero(new Tensor('h', DataType.FLOAT16, [n >> 1], new Uint16Array(b.buffer, 0, n >> 1))),
+        () => countNonzero(new Tensor('h', DataType.FLOAT16, [n], Uint16Array.from(b, (x, i) => (i % 3 ? x * 131 : i % 2 ? 0x8000 : 0)))),
       ];
       for (const c of cases) {
         useWasmKernels(true);
@@ -144,6 +146,28 @@ describe('non-zero counts in WebAssembly', () => {
         expect(w).toBe(j);
       }
       expect(countNonzero(new Tensor('f', DataType.FLOAT, [n], f))).toBe(f.filter((v) => v !== 0).length);
+    }
+  });
+});
+
+describe('4-bit blocks in WebAssembly', () => {
+  it('pack the same bytes, scales and zero points as the JavaScript loops', async () => {
+    const { quantizeInt4Blocks } = await import('../../src/math/quant.js');
+    for (const [K, N, bs] of [[64, 32, 32], [100, 37, 32], [33, 6, 16], [130, 17, 128], [256, 1024, 32]]) {
+      for (const seed of [1, 2]) {
+        const w = seed === 1 ? awkward(K * N, K + N) : Float32Array.from(awkward(K * N, K), (v) => (Number.isFinite(v) && Math.abs(v) < 100 ? v : 0));
+        for (const symmetric of [true, false]) {
+          useWasmKernels(true);
+          const a = quantizeInt4Blocks(w, K, N, bs, symmetric);
+          useWasmKernels(false);
+          const b = quantizeInt4Blocks(w, K, N, bs, symmetric);
+          useWasmKernels(true);
+          const label = `${K}×${N} bs ${bs} sym ${symmetric} seed ${seed}`;
+          expect(Array.from(a.packed), label).toEqual(Array.from(b.packed));
+          expect(Array.from(a.scales), label).toEqual(Array.from(b.scales));
+          expect(a.zeroPoints && Array.from(a.zeroPoints), label).toEqual(b.zeroPoints && Array.from(b.zeroPoints));
+        }
+      }
     }
   });
 });
