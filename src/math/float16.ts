@@ -90,6 +90,9 @@ export function float32ToHalfArray(src: ArrayLike<number>): Uint16Array {
 
 /** The first finite value of `src` with |x| > 65504, the largest float16 (it would become ±Inf), if any. */
 export function beyondHalfRange(src: Float32Array): number | undefined {
+  // the WebAssembly kernel says whether there is one; the loop below finds the first
+  const wasm = src.length >= WASM_MIN ? wasmKernels() : null;
+  if (wasm && !wasm.beyondHalf(src)) return undefined;
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < bits.length; i++) {
     const a = bits[i] & 0x7fffffff;

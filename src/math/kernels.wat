@@ -443,4 +443,30 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail)))
     (local.get $cnt))
+
+  ;; 1 when some float of n at $src is finite with |x| > 65504 (bits of |x| in (0x477fe000, 0x7f800000))
+  (func (export "beyondhalf") (param $src i32) (param $n i32) (result i32)
+    (local $i i32) (local $n4 i32) (local $a v128) (local $acc v128) (local $b i32)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $a
+          (v128.and (v128.load align=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))
+            (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)))
+        (local.set $acc
+          (v128.or (local.get $acc)
+            (v128.and (i32x4.gt_s (local.get $a) (v128.const i32x4 0x477fe000 0x477fe000 0x477fe000 0x477fe000))
+              (i32x4.lt_s (local.get $a) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $b (i32.and (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 0x7fffffff)))
+        (if (i32.and (i32.gt_s (local.get $b) (i32.const 0x477fe000)) (i32.lt_s (local.get $b) (i32.const 0x7f800000)))
+          (then (return (i32.const 1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (v128.any_true (local.get $acc)))
 )

@@ -22,6 +22,7 @@ interface Exports {
   eq8(src: number, n: number, z: number): number;
   half(src: number, dst: number, n: number): void;
   zeros16(src: number, n: number): number;
+  beyondhalf(src: number, n: number): number;
   absext(src: number, rows: number, N: number, ext: number): void;
   q4pack(src: number, len: number, bs: number, N: number, sc: number, z: number, zlo: number, zhi: number, out: number): void;
 }
@@ -107,6 +108,8 @@ export interface WasmKernels {
   countEqualBytes(data: Uint8Array, z: number): number;
   /** float16 bit patterns of float32 values (round to nearest even; overflow → ±Inf; NaN kept). */
   toHalf(data: Float32Array, out: Uint16Array): void;
+  /** Whether some finite value has |x| > 65504 (the largest float16). */
+  beyondHalf(data: Float32Array): boolean;
   /** q = clamp(round(w / s) + z, 0, 15) (ties to even, NaN → z) of one block row, packed. */
   int4BlockRow(job: Int4BlockRow): void;
 }
@@ -222,6 +225,14 @@ function kernels(k: Exports): WasmKernels {
         k.half(0, n * 4, n);
         out.set(new Uint16Array(buf, n * 4, n), start);
       }
+    },
+    beyondHalf(data) {
+      for (let start = 0; start < data.length; start += CHUNK) {
+        const n = Math.min(CHUNK, data.length - start);
+        new Float32Array(withMemory(k, n * 4), 0, n).set(data.subarray(start, start + n));
+        if (k.beyondhalf(0, n)) return true;
+      }
+      return false;
     },
     int4BlockRow({ rows, len, bs, N, symmetric, scales, out }) {
       // layout: sc f64[N] | z, zlo, zhi i32[N] | ext (or lo) f32[N] | hi f32[N] | rows f32[len·N] | out u8[bs/2·N]

@@ -31,5 +31,17 @@ describe('beyondHalfRange', () => {
   it('finds finite values beyond ±65504 and ignores Inf and NaN', () => {
     expect(beyondHalfRange(Float32Array.of(1, 65504, -65504, Infinity, -Infinity, NaN))).toBeUndefined();
     expect(beyondHalfRange(Float32Array.of(1, -65505, 70000))).toBe(-65505);
+    // long arrays (the WebAssembly kernel): body and tail
+    for (const n of [4096, 4099]) {
+      const a = new Float32Array(n).fill(65504);
+      a[7] = Infinity;
+      a[8] = NaN;
+      expect(beyondHalfRange(a)).toBeUndefined();
+      for (const at of [0, 1000, n - 1]) {
+        a[at] = -70000;
+        expect(beyondHalfRange(a)).toBe(-70000);
+        a[at] = 1;
+      }
+    }
   });
 });
