@@ -144,6 +144,23 @@ describe('static QDQ pieces', () => {
     expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
   });
 
+  it('SiLU (Sigmoid · Mul) stays 8-bit (QLinearSigmoid, QLinearMul); HardSwish stays float between a DQ and a Q', async () => {
+    const silu = (b: ModelBuilder, x: string) => b.op('Mul', [x, b.op('Sigmoid', [x], {}, { name: 'sig' })], {}, { name: 'mul' });
+    const m = convActConv(silu);
+    const { model: q, result } = await staticQuant(m, cal);
+    expect(result.stats).toMatchObject({ int8Sigmoid: 1, int8Mul: 1 });
+    const o = opCounts(await optimized(q, 'silu'));
+    // conv2 writes the graph output, which stays float: onnxruntime runs it as DQ → Conv (its input and weight DQs)
+    expect([o.QLinearSigmoid, o.QLinearMul, o.QLinearConv, o.QuantizeLinear ?? 0, o.DequantizeLinear ?? 0]).toEqual([1, 1, 1, 1, 2]);
+    expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
+    const hs = convActConv((b, x) => b.op('HardSwish', [x], {}, { name: 'hswish' }));
+    const { model: qh } = await staticQuant(hs, cal);
+    const h = qh.graph.nodes.find((n) => n.opType === 'HardSwish')!;
+    expect(qh.graph.producer(h.inputs[0])!.opType).toBe('DequantizeLinear');
+    expect(qh.graph.consumers(h.outputs[0]).map((n) => n.opType)).toEqual(['QuantizeLinear']);
+    expect((await compare(hs, qh, feeds)).cos).toBeGreaterThan(0.99);
+  });
+
   it('keeps activations 8-bit only where every input already is: a bias Add of a transformer stays float', async () => {
     const e = buildEncoder({ hidden: 32, heads: 2, ffn: 64, layers: 1, seq: 8 });
     const run = makeRunner();
