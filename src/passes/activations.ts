@@ -322,7 +322,7 @@ function scalarConst(g: Graph, name: string | undefined): number | undefined {
  * the bounds. Then min(name) = clamp(min x, a, b) and max(name) = clamp(max x, a, b) exactly,
  * as clamping is monotone.
  */
-function clampOf(g: Graph, name: string): { from: string; lo: number; hi: number } | undefined {
+export function clampOf(g: Graph, name: string): { from: string; lo: number; hi: number } | undefined {
   const p = g.producer(name);
   if (!p || (p.domain !== '' && p.domain !== 'ai.onnx') || p.outputs[0] !== name) return undefined;
   if (p.opType === 'Relu') return { from: p.inputs[0], lo: 0, hi: Infinity };

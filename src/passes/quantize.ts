@@ -7,7 +7,8 @@
  * - int8 / uint8, mode static: QDQ around Conv / MatMul / Gemm with calibrated activation ranges.
  * - int8 / uint8, mode weight-only: 8-bit weights behind DequantizeLinear; compute stays float.
  * - fp16: float32 constants stored as float16 with a Cast back to float32.
- * - int4: MatMul / Gemm weights block-wise 4-bit in com.microsoft MatMulNBits.
+ * - int4: MatMul / Gemm weights block-wise 4-bit in com.microsoft MatMulNBits (accuracy level 4:
+ *   int8 compute), embedding tables in GatherBlockQuantized.
  *
  * Always: biases, norms and tensors below minElements stay float; nodes inside subgraphs, excluded
  * nodes and nodes the mode cannot handle are left as they are and listed in `skipped` with the
@@ -80,7 +81,7 @@ export const QUANTIZE_SCHEMA: OptionSchema<QuantizeOptions> = {
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names / globs to leave alone' },
     { key: 'blockSize', type: 'integer', min: 16, default: 32, check: (n) => ((n & (n - 1)) === 0 ? undefined : 'a power of two ≥ 16'), flag: '--int4-block-size <n>', help: 'int4 block size along K, a power of two ≥ 16' },
     { key: 'int4Asymmetric', type: 'boolean', default: false, help: 'int4 with zero points (else symmetric)' },
-    { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, default: 0, help: 'MatMulNBits accuracy_level 0..4' },
+    { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, default: 4, flag: '--int4-accuracy-level <n>', help: 'int4: MatMulNBits accuracy_level, 4 (default) lets onnxruntime compute in int8, 0 dequantizes to float32' },
     { key: 'minElements', type: 'integer', min: 1, default: 128, help: 'weights with fewer elements stay float' },
     { key: 'dynamicForm', type: 'enum', choices: ['contrib', 'standard'], default: 'contrib', help: 'contrib (DynamicQuantizeMatMul) | standard (DynamicQuantizeLinear + MatMulInteger)' },
     { key: 'calibrationSamples', type: 'integer', min: 1, default: 1000, help: 'calibration samples used at most' },

@@ -49,6 +49,11 @@ export interface SessionOptions {
    * a quarter of the CPU time (0.3 s instead of 1.2 s here)
    */
   prepack?: boolean;
+  /**
+   * write the model as onnxruntime optimized it (its graph transformers applied) to this path when
+   * the session is created: what the QDQ tests read back to count the Q/DQ pairs left unfused
+   */
+  optimizedModelFilePath?: string;
 }
 
 /**
@@ -148,6 +153,7 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
     graphOptimizationLevel: opts.optimization ?? 'all',
     executionProviders: ['cpu'],
     logSeverityLevel: 4,
+    ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
     ...configEntries(opts),
   };
 }

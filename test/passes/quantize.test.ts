@@ -37,7 +37,10 @@ describe('quantize options and CLI flags', () => {
     expect(quantizePass.parseOptions(cli.fromFlags({ quantizeMode: 'static', calibrationMethod: 'entropy' }))).toMatchObject({ type: 'int8', mode: 'static', calibrationMethod: 'entropy' });
     expect(['int8', 'uint8', 'fp16', 'int4'].map((t) => cli.outputSuffix(quantizePass.parseOptions({ type: t })))).toEqual(['_int8', '_uint8', '_fp16', '_q4']);
     const flagNames = cli.flags.map((f) => f.flags.split(' ')[0]);
-    expect(flagNames).toEqual(expect.arrayContaining(['--quantize', '--quantize-mode', '--calibration-method', '--per-channel', '--no-per-channel', '--op-types', '--int4-block-size']));
+    expect(flagNames).toEqual(expect.arrayContaining(['--quantize', '--quantize-mode', '--calibration-method', '--per-channel', '--no-per-channel', '--op-types', '--int4-block-size', '--int4-accuracy-level']));
+    expect(quantizePass.parseOptions(cli.fromFlags({ quantize: 'int4', int4AccuracyLevel: '0' })).accuracyLevel).toBe(0);
+    expect(quantizePass.parseOptions({ type: 'int4' }).accuracyLevel).toBe(4);
+    expect(() => quantizePass.parseOptions({ type: 'int4', accuracyLevel: 5 })).toThrow(MlcError);
   });
 });
 
@@ -329,6 +332,32 @@ describe('fp16', () => {
 });
 
 describe('int4 (MatMulNBits)', () => {
+  it('embedding tables become GatherBlockQuantized (4-bit rows in blocks, onnxruntime runs them); accuracy level 0 on request', async () => {
+    const o = { hidden: 64, heads: 4, ffn: 128, layers: 1, seq: 16, vocab: 300, tokenTypes: 2 };
+    const m = buildEncoder(o);
+    const tables = m.graph.nodes.filter((n) => n.opType === 'Gather' && m.graph.initializers.get(n.inputs[0])?.dims.length === 2);
+    expect(tables.length).toBe(3); // words, positions, token types
+    const { model: q, result } = await quantize(m, { type: 'int4', accuracyLevel: 0, minElements: 64 });
+    const gbq = q.graph.nodes.filter((n) => n.opType === 'GatherBlockQuantized');
+    expect(gbq).toHaveLength(3);
+    expect(result.stats.Gather).toBe(3);
+    for (const n of gbq) {
+      expect(n.domain).toBe('com.microsoft');
+      expect([attrInt(n, 'gather_axis', -1), attrInt(n, 'quantize_axis', -1), attrInt(n, 'block_size', 0), attrInt(n, 'bits', 0)]).toEqual([0, 1, 32, 4]);
+      const data = q.graph.initializers.get(n.inputs[0])!;
+      expect(data.dtype).toBe(DataType.UINT8);
+      expect(q.graph.initializers.get(n.inputs[2])!.dims).toEqual([data.dims[0], 2]);
+    }
+    for (const n of q.graph.nodes.filter((x) => x.opType === 'MatMulNBits')) expect(attrInt(n, 'accuracy_level', -1)).toBe(0);
+    // the float tables are gone
+    for (const t of tables) expect(q.graph.initializers.has(t.inputs[0])).toBe(false);
+    const ids = BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 37) % 300));
+    const feeds = { input_ids: { dtype: 'int64', dims: [2, 16], data: ids }, token_type_ids: { dtype: 'int64', dims: [2, 16], data: ids.map((v) => v % 2n) } };
+    expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.98);
+    // a row length that is not a multiple of the block: left as it is, with the reason
+    const { result: r64 } = await quantize(m, { type: 'int4', blockSize: 128, minElements: 64 });
+    expect(r64.skipped.find((s) => /not a multiple of the block size 128/.test(s.reason))).toBeDefined();
+  });
   it('encoder MatMuls become MatMulNBits with ≤ 0.16× the weight bytes', async () => {
     const m = buildEncoder({ hidden: 64, heads: 4, ffn: 128, layers: 2, seq: 16 });
     const { model: q, result } = await quantize(m, { type: 'int4' });
@@ -351,6 +380,7 @@ describe('int4 (MatMulNBits)', () => {
     for (const raw of [{ type: 'int4' }, { type: 'int4', int4Asymmetric: true, blockSize: 16 }]) {
       const { model: q } = await quantize(m, raw);
       expect(opCounts(q).MatMulNBits).toBe(3);
+      for (const n of q.graph.nodes.filter((x) => x.opType === 'MatMulNBits')) expect(attrInt(n, 'accuracy_level', -1)).toBe(4);
       expect(opCounts(q).Gemm ?? 0).toBe(0);
       const r = await compare(m, q, mlpFeeds);
       expect(r.cos).toBeGreaterThan(0.99);

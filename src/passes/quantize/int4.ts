@@ -8,16 +8,23 @@
  *   (the default: no zero-point input), packed low nibble first.
  * - Gemm (transA = 0) the same, B transposed first when transB = 1, alpha folded into the scales;
  *   C (constant or computed) becomes an Add of beta·C after the MatMulNBits.
+ * - The accuracy_level attribute is --int4-accuracy-level (default 4: onnxruntime may run the
+ *   product on its int8 kernels, with A quantized per block; 0 dequantizes B to float).
+ * - Gather of a constant 2-D table [V, H] along axis 0 (an embedding) → com.microsoft
+ *   GatherBlockQuantized(data [V, H/2] uint8, indices, scales [V, H/bs]) with gather_axis 0,
+ *   quantize_axis 1, block_size bs, bits 4: blocks of bs along each row, symmetric (the default
+ *   zero point 8), packed low nibble first as MatMulNBits. Needs H a multiple of the block size.
  *
  * Refuses: everything dynamic's MatMul plan refuses (1-D input, transA), weights
- * below minElements, and K < 16 (smaller than the smallest block onnxruntime accepts).
+ * below minElements, and K < 16 (smaller than the smallest block onnxruntime accepts); tables whose
+ * row length is not a multiple of the block size.
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { quantizeInt4Blocks } from '../../math/quant.js';
-import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel } from './common.js';
+import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel, transpose2d } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
 import type { WeightSite } from './ops.js';
 import { candidates } from './weight-only.js';
@@ -84,10 +91,50 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   return undefined;
 }
 
+/** Gather(table, ids) → GatherBlockQuantized(packed table, ids, scales): 4-bit rows in blocks of bs. */
+function applyGatherBlockQuantized(st: QuantState, site: WeightSite, cache: Map<string, Packed>): string | undefined {
+  const g = st.graph;
+  const node = site.node;
+  const [V, H] = site.tensor.dims;
+  const bs = st.opts.blockSize;
+  if (H % bs !== 0) return `table row length ${H} is not a multiple of the block size ${bs}`;
+  const wName = node.inputs[0];
+  const key = st.weightKey(wName);
+  let p = cache.get(key);
+  if (!p) {
+    // rows of the table are the columns of its transpose [H, V]: blocks run along each row
+    const blk = quantizeInt4Blocks(transpose2d(site.tensor.data as Float32Array, V, H), H, V, bs, true);
+    p = {
+      bq: addConst(g, `${wName}_Q4`, new Tensor('', DataType.UINT8, [V, H / 2], blk.packed)),
+      sc: addConst(g, `${wName}_scales`, Tensor.float32('', [V, blk.kBlocks], blk.scales)),
+      kBlocks: blk.kBlocks,
+    };
+    cache.set(key, p);
+    st.bytesBefore += site.tensor.byteLength;
+    st.bytesAfter += blk.packed.length + blk.scales.length * 4;
+    st.details.push({ weight: wName, node: nodeLabel(node), format: 'int4', blockSize: bs, rows: V, columns: H });
+  }
+  g.replaceNode(node, [
+    {
+      name: node.name || g.uniqueName(`${nodeLabel(node)}_Q4`),
+      opType: 'GatherBlockQuantized',
+      domain: 'com.microsoft',
+      inputs: [p.bq, node.inputs[1], p.sc],
+      outputs: [node.outputs[0]],
+      attributes: [intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', bs), intAttr('bits', 4)],
+    },
+  ]);
+  st.model.ensureOpset('com.microsoft', 1);
+  dropIfUnused(st, wName);
+  st.modified = true;
+  return undefined;
+}
+
 export function runInt4(st: QuantState): void {
   const cache = new Map<string, Packed>();
+  const tables = new Map<string, Packed>();
   for (const { node, site } of candidates(st, 'int4')) {
-    const why = applyMatMulNBits(st, site, cache);
+    const why = node.opType === 'Gather' ? applyGatherBlockQuantized(st, site, tables) : applyMatMulNBits(st, site, cache);
     if (why) st.skip(node, why);
     else st.count(node.opType);
   }

@@ -7,13 +7,13 @@
  *   MatMul   B [K, N] (1)                       dq-weight    dynamic-matmul   qdq     matmul-nbits
  *   Gemm     B [K, N] (1) or [N, K] transB (0)  dq-weight    dynamic-matmul   qdq     matmul-nbits
  *   Conv     W [M, C/g, k…] (0)                 dq-weight    dq-weight        qdq     —
- *   Gather   data [V, H] with axis 0 (1)        gather-dq    gather-dq        gather-dq  —
+ *   Gather   data [V, H] with axis 0 (1)        gather-dq    gather-dq        gather-dq  gather-block-quantized
  */
 import { attrInt, type Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { floatConstant, isOnnx, type Consts, type QuantizeMode } from './common.js';
 
-export type Rewrite = 'dq-weight' | 'gather-dq' | 'dynamic-matmul' | 'qdq' | 'matmul-nbits';
+export type Rewrite = 'dq-weight' | 'gather-dq' | 'dynamic-matmul' | 'qdq' | 'matmul-nbits' | 'gather-block-quantized';
 /** A mode of ../quantize.ts's MODES, or int4 (the MatMulNBits weight format). */
 export type ModeKey = QuantizeMode | 'int4';
 
@@ -81,7 +81,7 @@ const gather: OpQuantizer = {
     if (attrInt(node, 'axis', 0) !== 0) return 'Gather axis is not 0';
     return { node, input: 0, tensor: t, axis: 1 };
   },
-  rewrites: { 'weight-only': 'gather-dq', dynamic: 'gather-dq', static: 'gather-dq' },
+  rewrites: { 'weight-only': 'gather-dq', dynamic: 'gather-dq', static: 'gather-dq', int4: 'gather-block-quantized' },
 };
 
 export const OP_QUANTIZERS: Record<string, OpQuantizer> = {

@@ -8,8 +8,13 @@
  *   (uint8 for --quantize uint8), symmetric, per output channel, behind a DequantizeLinear; a
  *   constant bias becomes int32 with scale s_x·s_w and zero point 0. onnxruntime fuses
  *   DQ → Conv/MatMul/Gemm → Q into QLinearConv / QLinearMatMul / QGemm.
- * - A ReLU that is the only reader of such an output is folded into the output's Q: with the
- *   ReLU output's range the zero point is 0, so Q clamps negatives exactly as ReLU would.
+ * - Before calibration, a BatchNormalization after a Conv is folded into the Conv (batchnorm.ts).
+ * - Around the weight ops, the activations stay 8-bit through the ops onnxruntime has 8-bit
+ *   kernels for (region.ts): a Relu / Clip that is the only reader of an output is folded into the
+ *   output's Q (the activation's range, whose Q clamps as it would: no Q/DQ between a Conv and its
+ *   ReLU6); Add / Mul / Concat / pools / Sigmoid / LeakyRelu whose inputs are all quantized get a
+ *   calibrated Q/DQ on their output; MaxPool / Reshape / Flatten / Transpose / … reuse their
+ *   input's scale and zero point, so that onnxruntime drops their Q/DQ.
  * - One Q/DQ pair per tensor: every reader of the tensor reads the DQ output (graph outputs keep
  *   the float value; a node output that is a graph output gets no Q/DQ).
  * - Gather embedding tables: 8-bit weights only (as in dynamic mode), no calibration needed.
@@ -29,14 +34,7 @@ import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import { attrFloat, subgraphsOf, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import {
-  Histogram,
-  computeScaleZp,
-  entropyThreshold,
-  percentileRange,
-  qRange,
-  type ScaleZp,
-} from '../../math/quant.js';
+import { Histogram, computeScaleZp, entropyThreshold, percentileRange, qRange, type ScaleZp } from '../../math/quant.js';
 import { activationRanges, budgetBatch, feedBatches, streamActivations } from '../activations.js';
 import {
   QuantState,
@@ -52,6 +50,8 @@ import {
   weightProblem,
 } from './common.js';
 import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, type WeightSite } from './ops.js';
+import { foldBatchNorms } from './batchnorm.js';
+import { OWN_RANGE_OPS, quantRegion, type Fold } from './region.js';
 import { applyGatherDq, bytesOf, channelAxis, type GatherEntry } from './weight-only.js';
 
 interface Plan {
@@ -60,10 +60,6 @@ interface Plan {
   acts: number[];
   inNames: string[];
   weight?: WeightSite;
-  /** tensor whose range quantizes the output (the ReLU output when folded) */
-  outTensor: string;
-  relu?: Node;
-  done?: boolean;
 }
 
 const ACT_RANGE = qRange('uint8');
@@ -76,7 +72,10 @@ function isFloatValue(g: Graph, name: string): boolean {
 function planNodes(st: QuantState): Plan[] {
   const g = st.graph;
   const defaults = defaultOpTypes('static');
-  skipSubgraphNodes(st, Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && OP_QUANTIZERS[k].rewrites.static));
+  skipSubgraphNodes(
+    st,
+    Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && OP_QUANTIZERS[k].rewrites.static),
+  );
   const plans: Plan[] = [];
   for (const node of g.nodes) {
     const q = quantizerOf(node);
@@ -110,14 +109,7 @@ function planNodes(st: QuantState): Plan[] {
       st.skip(node, `activation ${bad} is not a float32 tensor`);
       continue;
     }
-    const out = node.outputs[0];
-    const plan: Plan = { node, acts, inNames: acts.map((i) => node.inputs[i]), weight: site, outTensor: out };
-    const users = g.consumers(out);
-    if (users.length === 1 && users[0].opType === 'Relu' && isOnnx(users[0]) && !g.isGraphOutput(out)) {
-      plan.relu = users[0];
-      plan.outTensor = users[0].outputs[0];
-    }
-    plans.push(plan);
+    plans.push({ node, acts, inNames: acts.map((i) => node.inputs[i]), weight: site });
   }
   return plans;
 }
@@ -144,29 +136,48 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
   // batch is one sample, whose value sizes set the size of the next batches
   let largest: number | undefined;
   const rangeBatch = budgetBatch(st.opts.calibrationBatch, BATCH_BYTES, () => largest && 4 * 4 * largest);
-  const stats = await activationRanges(run, model, tensors, () => feedBatches(model, ds, { samples, batch: rangeBatch }), ctx.signal, (counts) => {
-    largest ??= Math.max(0, ...counts.values());
-  });
+  const stats = await activationRanges(
+    run,
+    model,
+    tensors,
+    () => feedBatches(model, ds, { samples, batch: rangeBatch }),
+    ctx.signal,
+    (counts) => {
+      largest ??= Math.max(0, ...counts.values());
+    },
+  );
   const method = st.opts.calibrationMethod;
   const hists = new Map<string, Histogram>();
   if (method !== 'minmax') {
     // pass 2: histograms over pass 1's ranges, streaming the values batch by batch
     for (const [t, s] of stats) {
       if (!(s.min <= s.max) || s.min === s.max) continue;
-      hists.set(t, method === 'entropy' ? new Histogram(0, Math.max(-s.min, s.max), binsFor(s.count)) : new Histogram(s.min, s.max, 2 * binsFor(s.count)));
+      hists.set(
+        t,
+        method === 'entropy'
+          ? new Histogram(0, Math.max(-s.min, s.max), binsFor(s.count))
+          : new Histogram(s.min, s.max, 2 * binsFor(s.count)),
+      );
     }
     const want = [...hists.keys()];
     const perSample = want.reduce((sum, t) => sum + 4 * stats.get(t)!.count, 0) / Math.max(1, Math.min(samples, ds.count));
     const batch = Math.max(1, Math.min(st.opts.calibrationBatch, Math.floor(BATCH_BYTES / Math.max(1, perSample))));
     if (want.length) {
-      await streamActivations(run, model, want, feedBatches(model, ds, { samples, batch }), (acts) => {
-        for (const t of want) {
-          const d = acts[t]?.data;
-          if (!d) continue;
-          if (method === 'entropy') hists.get(t)!.addAbs(d);
-          else hists.get(t)!.add(d);
-        }
-      }, ctx.signal);
+      await streamActivations(
+        run,
+        model,
+        want,
+        feedBatches(model, ds, { samples, batch }),
+        (acts) => {
+          for (const t of want) {
+            const d = acts[t]?.data;
+            if (!d) continue;
+            if (method === 'entropy') hists.get(t)!.addAbs(d);
+            else hists.get(t)!.add(d);
+          }
+        },
+        ctx.signal,
+      );
     }
   }
   const params = new Map<string, ScaleZp>();
@@ -195,7 +206,14 @@ function insertQdq(st: QuantState, t: string, p: ScaleZp): string {
   const qOut = g.uniqueName(`${t}_QuantizeLinear_Output`);
   const dqOut = g.uniqueName(`${t}_DequantizeLinear_Output`);
   const readers = g.consumers(t).filter((c) => c.inputs.includes(t));
-  const q: Node = { name: g.uniqueName(`${t}_QuantizeLinear`), opType: 'QuantizeLinear', domain: '', inputs: [t, sc, zp], outputs: [qOut], attributes: [] };
+  const q: Node = {
+    name: g.uniqueName(`${t}_QuantizeLinear`),
+    opType: 'QuantizeLinear',
+    domain: '',
+    inputs: [t, sc, zp],
+    outputs: [qOut],
+    attributes: [],
+  };
   const dq = dqNode(g, `${t}_DequantizeLinear`, [qOut, sc, zp], dqOut, undefined);
   const producer = g.producer(t);
   if (producer) {
@@ -210,17 +228,24 @@ function insertQdq(st: QuantState, t: string, p: ScaleZp): string {
   return dqOut;
 }
 
-/** Node output Y → Q(ReLU range, z = qmin) → DQ producing the ReLU's output; the ReLU goes. */
-function foldRelu(st: QuantState, plan: Plan, p: ScaleZp): void {
+/** Producer output Y → Q(activation output range) → DQ producing the activation's output; the Relu / Clip goes. */
+function foldActivation(st: QuantState, fold: Fold, p: ScaleZp): void {
   const g = st.graph;
-  const relu = plan.relu!;
-  const y = plan.node.outputs[0];
-  const r = relu.outputs[0];
+  const r = fold.act.outputs[0];
   const sc = addConst(g, `${r}_scale`, Tensor.float32('', [], [p.scale]));
   const zp = addConst(g, `${r}_zero_point`, new Tensor('', DataType.UINT8, [], Uint8Array.of(p.zeroPoint)));
   const qOut = g.uniqueName(`${r}_QuantizeLinear_Output`);
-  const q: Node = { name: g.uniqueName(`${r}_QuantizeLinear`), opType: 'QuantizeLinear', domain: '', inputs: [y, sc, zp], outputs: [qOut], attributes: [] };
-  g.replaceNode(relu, [q, dqNode(g, `${r}_DequantizeLinear`, [qOut, sc, zp], r, undefined)]);
+  const q: Node = {
+    name: g.uniqueName(`${r}_QuantizeLinear`),
+    opType: 'QuantizeLinear',
+    domain: '',
+    inputs: [fold.from, sc, zp],
+    outputs: [qOut],
+    attributes: [],
+  };
+  g.replaceNode(fold.act, [q, dqNode(g, `${r}_DequantizeLinear`, [qOut, sc, zp], r, undefined)]);
+  // the Clip's bound constants go once nothing reads them
+  for (const b of fold.act.inputs.slice(1)) if (b) dropIfUnused(st, b);
 }
 
 /**
@@ -254,7 +279,13 @@ function quantizeGathers(st: QuantState): void {
 }
 
 export async function runStatic(st: QuantState): Promise<void> {
-  const plans = planNodes(st);
+  const ready = st.opset >= 10 && !!st.ctx.calibration && !!st.ctx.run;
+  // BatchNorm into Conv first, so that the Conv's output can carry its activation's range
+  if (ready && st.selected('Conv', defaultOpTypes('static'))) {
+    const bn = foldBatchNorms(st);
+    if (bn) st.count('batchNormFolded', bn);
+  }
+  let plans = planNodes(st);
   quantizeGathers(st);
   if (!plans.length) return; // nothing to calibrate: no data needed
   if (st.opset < 10) {
@@ -266,55 +297,58 @@ export async function runStatic(st: QuantState): Promise<void> {
   }
   if (!st.ctx.run) throw new MlcError('USAGE', 'static quantization needs a model runner in the pass context (ctx.run)');
 
-  const tensors = new Set<string>();
-  for (const p of plans) {
-    for (const t of p.inNames) tensors.add(t);
-    tensors.add(p.outTensor);
-    // the node's own output too, in case the ReLU cannot be folded
-    tensors.add(p.node.outputs[0]);
-  }
+  const g = st.graph;
+  const allowed = (n: Node) => !st.excluded(n) && !subgraphsOf(n).length;
+  const weightOps = (ps: Plan[]) => new Map(ps.map((p) => [p.node, p.inNames]));
+  // calibrate every tensor the region may quantize, folds assumed to succeed (and their inputs, in case not)
+  const optimistic = quantRegion({ graph: g, weightOps: weightOps(plans), allowed, canFold: () => true });
+  const tensors = new Set(optimistic.tensors.keys());
+  for (const f of optimistic.folds.values()) tensors.add(f.from);
+  for (const p of plans) for (const t of [...p.inNames, p.node.outputs[0]]) tensors.add(t);
   const params = await calibrate(st, [...tensors]);
 
+  plans = plans.filter((plan) => {
+    const ok = plan.inNames.every((n) => params.has(n)) && (g.isGraphOutput(plan.node.outputs[0]) || params.has(plan.node.outputs[0]));
+    if (!ok) st.skip(plan.node, 'calibration gave no float values for its input or output');
+    return ok;
+  });
+  const region = quantRegion({
+    graph: g,
+    weightOps: weightOps(plans),
+    allowed: (n) => allowed(n) && (!OWN_RANGE_OPS.includes(n.opType) || params.has(n.outputs[0])),
+    canFold: (f) => params.has(f.act.outputs[0]) && foldFits(params.get(f.act.outputs[0])!, f),
+  });
+
   // weights and biases first (they need the input scale), then activations
-  const qdqDone = new Map<string, string>();
   const weightCache = new Map<string, { out: string; scale: Float32Array }>();
   for (const plan of plans) {
-    const node = plan.node;
-    if (plan.inNames.some((n) => !params.has(n)) || !params.has(plan.outTensor)) {
-      st.skip(node, 'calibration gave no float values for its input or output');
-      continue;
-    }
-    if (plan.relu && params.get(plan.outTensor)!.zeroPoint !== ACT_RANGE.qmin) {
-      // cannot fold: quantize the node's own output instead (its range is calibrated too)
-      plan.relu = undefined;
-      plan.outTensor = node.outputs[0];
-      if (!params.has(plan.outTensor)) {
-        st.skip(node, 'calibration gave no float values for its output');
-        continue;
-      }
-    }
     if (plan.weight) quantizeWeightAndBias(st, plan, params.get(plan.inNames[0])!, weightCache);
-    plan.done = true;
-    st.count(node.opType);
+    st.count(plan.node.opType);
     st.modified = true;
   }
   // activations: one Q/DQ pair per tensor
-  for (const plan of plans) {
-    if (!plan.done) continue;
-    for (const t of plan.inNames) if (!qdqDone.has(t)) qdqDone.set(t, insertQdq(st, t, params.get(t)!));
-    const outT = plan.relu ? plan.outTensor : plan.node.outputs[0];
-    // a graph output stays float: a Q/DQ there only adds error (the node then runs as
-    // DQ → op, which onnxruntime still turns into an integer kernel for MatMul)
-    if (qdqDone.has(outT) || (!plan.relu && st.graph.isGraphOutput(outT))) continue;
-    if (plan.relu) {
-      foldRelu(st, plan, params.get(outT)!);
-      qdqDone.set(outT, outT);
-      st.count('reluFolded');
+  for (const [t, how] of region.tensors) {
+    const p = params.get(how.kind === 'same' ? how.from : t);
+    if (!p) continue;
+    const fold = region.folds.get(t);
+    if (fold) {
+      foldActivation(st, fold, p);
+      st.count(fold.act.opType === 'Relu' ? 'reluFolded' : 'clipFolded');
     } else {
-      qdqDone.set(outT, insertQdq(st, outT, params.get(outT)!));
+      insertQdq(st, t, p);
     }
   }
-  st.count('activationQdq', qdqDone.size);
+  for (const n of region.ops) st.count(`int8${n.opType}`);
+  st.count('activationQdq', region.tensors.size);
+}
+
+/**
+ * Whether Q with `p` (uint8) clamps as the activation does: the quantized range
+ * [s·(qmin − z), s·(qmax − z)] lies within the bounds [lo, hi], up to half a step of rounding.
+ */
+function foldFits(p: ScaleZp, f: Fold): boolean {
+  const half = p.scale / 2;
+  return p.scale * (ACT_RANGE.qmin - p.zeroPoint) >= f.lo - half && p.scale * (ACT_RANGE.qmax - p.zeroPoint) <= f.hi + half;
 }
 
 function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Map<string, { out: string; scale: Float32Array }>): void {

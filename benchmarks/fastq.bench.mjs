@@ -1,0 +1,240 @@
+// The fastest quantized models per family (issue 16): mlc against onnxruntime's Python tools at
+// their defaults and at their best documented settings, side by side in one run, batch 1,
+// 1 intra-op thread, ratios to fp32 from interleaved rounds.
+//
+//   npm run build && node benchmarks/fastq.bench.mjs [--only cnn|bert] [--rounds 30] [--bert-rounds 8] [--layers 12] [--seq 128]
+//
+// CNNs (static int8, 32 calibration images, seeded blocky noise; 64 held-out images):
+//   MobileNetV2 (src/models/mobilenet.ts, 224², BatchNorm folded as torch.onnx exports it) and
+//   ResNet-18 (src/models/resnet.ts, 224², BatchNorm kept as the dynamo exporter writes it)
+//   mlc          mlc compress --quantize int8 --quantize-mode static --calibration-data c.npz
+//   mlc -rr      the same with --reduce-range (7-bit weights: exact on CPUs without VNNI)
+//   ort default  quantize_static(QDQ) with its defaults (int8 activations, per-tensor weights)
+//   ort best     quant_pre_process, then quantize_static(QDQ, uint8 activations, int8 per-channel
+//                weights, MinMax) — onnxruntime's documented recipe for CNNs on x86
+// BERT-base-like encoder (src/models/encoder.ts: hidden 768, 12 heads, FFN 3072, 30522-token
+// vocabulary, attention mask and token types; 4 sequences of random ids):
+//   mlc int4 L4 / L0     mlc --quantize int4 (block 32) with --int4-accuracy-level 4 / 0
+//   ort int4 default     MatMulNBitsQuantizer(block 128, symmetric) as its docs' example
+//   ort int4 L4          the same with accuracy_level 4 and block 32
+//   mlc int8 / ort int8  mlc --quantize int8 (dynamic) / quantize_dynamic (defaults)
+// Per model: p50 latency and ratio to fp32, cosine with fp32 (mean over samples; CNNs also top-1
+// agreement), file and gzip -9 size, and the QuantizeLinear / DequantizeLinear nodes left after
+// onnxruntime's optimizer (read back from optimizedModelFilePath). The onnxruntime rows are skipped
+// when python3 cannot import onnxruntime.quantization. Ratios depend on the CPU: int8 and int4
+// kernels gain most on CPUs with VNNI / AVX-512; see the README's figures.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+const dist = new URL('../dist/', import.meta.url);
+const imp = (p) => import(new URL(p, dist).href);
+const { buildMobileNetV2 } = await imp('models/mobilenet.js');
+const { buildResNet } = await imp('models/resnet.js');
+const { buildEncoder, encoderInputs } = await imp('models/encoder.js');
+const { saveModel, loadModel } = await imp('onnx/index.js');
+const { writeNpz } = await imp('data/index.js');
+const { createSession } = await imp('runtime/index.js');
+const { int8Saturates } = await imp('runtime/cpu.js');
+const { seededRng } = await imp('passes/pass.js');
+const { cosine } = await imp('math/stats.js');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const only = opt('--only', 'all');
+const rounds = Number(opt('--rounds', process.env.ROUNDS ?? 30));
+const bertRounds = Number(opt('--bert-rounds', 8));
+const layers = Number(opt('--layers', 12));
+const seq = Number(opt('--seq', 128));
+const mlcBin = new URL('../bin/mlc.js', import.meta.url).pathname;
+
+const py = spawnSync('python3', ['-c', 'import onnxruntime, onnxruntime.quantization; print(onnxruntime.__version__)'], {
+  encoding: 'utf8',
+});
+const ortVersion = py.status === 0 ? py.stdout.trim() : undefined;
+console.log(
+  `CPU int8 kernels saturate (x86 without VNNI): ${int8Saturates()}; onnxruntime Python: ${ortVersion ?? 'not found (its rows are skipped)'}`,
+);
+
+const dir = mkdtempSync(join(tmpdir(), 'mlc-fastq-bench-'));
+const pyScript = join(dir, 'ort_quant.py');
+writeFileSync(
+  pyScript,
+  `import sys, numpy as np, onnx
+from onnxruntime.quantization import quantize_static, quantize_dynamic, CalibrationDataReader, QuantFormat, QuantType, CalibrationMethod
+kind, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
+class Reader(CalibrationDataReader):
+    def __init__(self, path):
+        self.x = np.load(path)['input']
+        self.i = 0
+    def get_next(self):
+        if self.i >= len(self.x):
+            return None
+        self.i += 1
+        return {'input': self.x[self.i - 1:self.i]}
+if kind == 'static-default':
+    quantize_static(src, out, Reader(sys.argv[4]))
+elif kind == 'static-best':
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    pre = out + '.pre.onnx'
+    quant_pre_process(src, pre)
+    quantize_static(pre, out, Reader(sys.argv[4]), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+elif kind == 'dynamic':
+    quantize_dynamic(src, out)
+else:
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    level = int(sys.argv[4])
+    q = MatMulNBitsQuantizer(onnx.load(src), block_size=int(sys.argv[5]), is_symmetric=True, accuracy_level=level if level else None)
+    q.process()
+    q.model.save_model_to_file(out, use_external_data_format=False)
+`,
+);
+
+function run(cmd, argv) {
+  const p = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (p.status !== 0) throw new Error(`${cmd} ${argv.slice(0, 3).join(' ')} failed (exit ${p.status}): ${(p.stderr || '').slice(-800)}`);
+}
+const mlc = (...a) => run(process.execPath, [mlcBin, 'compress', ...a, '--no-latency', '--force', '--quiet']);
+const ort = (...a) => run('python3', [pyScript, ...a]);
+
+/** n images [n, 3, res, res]: 8×8 blocks of normal noise plus fine noise (roughly unit variance). */
+function images(n, res, seed) {
+  const r = seededRng(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  const x = new Float32Array(n * 3 * res * res);
+  const cb = Math.ceil(res / 8);
+  for (let s = 0; s < n; s++)
+    for (let c = 0; c < 3; c++) {
+      const coarse = Array.from({ length: cb * cb }, normal);
+      const base = (s * 3 + c) * res * res;
+      for (let i = 0; i < res; i++) for (let j = 0; j < res; j++) x[base + i * res + j] = coarse[(i >> 3) * cb + (j >> 3)] + 0.3 * normal();
+    }
+  return x;
+}
+
+const p50 = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const argmax = (v) => v.reduce((bi, x, i, a) => (x > a[bi] ? i : bi), 0);
+
+/** Q / DQ nodes onnxruntime leaves in the model after its optimizer (all levels, 1 thread). */
+async function qdqLeft(path) {
+  const optPath = `${path}.opt.onnx`;
+  const s = await createSession(path, { intraOpThreads: 1, optimizedModelFilePath: optPath });
+  await s.release();
+  const m = await loadModel(optPath);
+  rmSync(optPath, { force: true });
+  const q = m.graph.nodes.filter((n) => n.opType === 'QuantizeLinear').length;
+  const dq = m.graph.nodes.filter((n) => n.opType === 'DequantizeLinear').length;
+  return `${q}/${dq}`;
+}
+
+/**
+ * Latency (interleaved rounds, p50), cosine with fp32 over the samples (top-1 agreement too when
+ * `classify`), file and gzip size, Q/DQ left after onnxruntime's optimizer. models[0] is fp32.
+ */
+async function compare(title, models, samples, classify, rounds) {
+  const sessions = {};
+  for (const [k, p] of Object.entries(models)) sessions[k] = await createSession(p, { intraOpThreads: 1 });
+  const names = Object.keys(models);
+  const outs = Object.fromEntries(names.map((k) => [k, []]));
+  for (const feed of samples) for (const k of names) outs[k].push(Object.values(await sessions[k].run(feed))[0].data);
+  const lat = Object.fromEntries(names.map((k) => [k, []]));
+  const warm = 2;
+  for (let r = 0; r < rounds + warm; r++) {
+    const order = r % 2 ? [...names].reverse() : names;
+    for (const k of order) {
+      const t0 = performance.now();
+      await sessions[k].run(samples[r % samples.length]);
+      if (r >= warm) lat[k].push(performance.now() - t0);
+    }
+  }
+  for (const s of Object.values(sessions)) await s.release();
+  const base = p50(lat[names[0]]);
+  console.log(`\n${title} (batch 1, 1 intra-op thread, ${rounds} interleaved rounds, ${samples.length} samples)`);
+  console.log(
+    `  ${'model'.padEnd(18)} ${'p50 ms'.padStart(8)} ${'× fp32'.padStart(7)} ${'cosine'.padStart(8)}${classify ? ' top-1 agr' : ''} ${'file MB'.padStart(8)} ${'gzip MB'.padStart(8)}  Q/DQ left`,
+  );
+  for (const k of names) {
+    let cos = 0;
+    let agree = 0;
+    for (let s = 0; s < samples.length; s++) {
+      cos += cosine(outs[k][s], outs[names[0]][s]);
+      agree += argmax(outs[k][s]) === argmax(outs[names[0]][s]) ? 1 : 0;
+    }
+    const bytes = readFileSync(models[k]);
+    const gz = bytes.length < 100e6 ? (gzipSync(bytes, { level: 9 }).length / 1e6).toFixed(2) : '-';
+    const left = k === names[0] ? '-' : await qdqLeft(models[k]);
+    const row = `  ${k.padEnd(18)} ${p50(lat[k]).toFixed(1).padStart(8)} ${(p50(lat[k]) / base).toFixed(3).padStart(7)} ${(cos / samples.length).toFixed(5).padStart(8)}`;
+    console.log(
+      `${row}${classify ? `${((100 * agree) / samples.length).toFixed(1).padStart(9)}%` : ''} ${(statSync(models[k]).size / 1e6).toFixed(2).padStart(8)} ${gz.padStart(8)}  ${left}`,
+    );
+  }
+}
+
+try {
+  if (only === 'all' || only === 'cnn') {
+    const res = 224;
+    const cal = join(dir, 'cal.npz');
+    await writeNpz(cal, { input: { dtype: 'float', dims: [32, 3, res, res], data: images(32, res, 1) } });
+    const held = images(64, res, 2);
+    const per = 3 * res * res;
+    const samples = Array.from({ length: 64 }, (_, s) => ({
+      input: { dtype: 'float', dims: [1, 3, res, res], data: held.subarray(s * per, (s + 1) * per) },
+    }));
+    const cnns = {
+      'MobileNetV2 (BN folded)': buildMobileNetV2({ resolution: res, dynamicBatch: true }),
+      'ResNet-18 (BN kept)': buildResNet({ image: res }),
+    };
+    for (const [title, model] of Object.entries(cnns)) {
+      const f = join(dir, 'cnn.onnx');
+      await saveModel(model, f);
+      const m = { fp32: f, mlc: join(dir, 'cnn_mlc.onnx'), 'mlc -rr': join(dir, 'cnn_mlc_rr.onnx') };
+      const st = ['--quantize', 'int8', '--quantize-mode', 'static', '--calibration-data', cal];
+      mlc(f, '-o', m.mlc, ...st);
+      mlc(f, '-o', m['mlc -rr'], ...st, '--reduce-range');
+      if (ortVersion) {
+        m['ort default'] = join(dir, 'cnn_ort_default.onnx');
+        m['ort best'] = join(dir, 'cnn_ort_best.onnx');
+        ort('static-default', f, m['ort default'], cal);
+        ort('static-best', f, m['ort best'], cal);
+      }
+      await compare(`${title}, static int8`, m, samples, true, rounds);
+    }
+  }
+  if (only === 'all' || only === 'bert') {
+    const o = { hidden: 768, heads: 12, ffn: 3072, layers, seq, vocab: 30522, attentionMask: true, tokenTypes: 2 };
+    const f = join(dir, 'bert.onnx');
+    await saveModel(buildEncoder(o), f);
+    const ins = encoderInputs(o, 4, 3);
+    const samples = Array.from({ length: 4 }, (_, s) =>
+      Object.fromEntries(
+        Object.entries(ins).map(([k, v]) => [k, { dtype: 'int64', dims: [1, seq], data: v.data.subarray(s * seq, (s + 1) * seq) }]),
+      ),
+    );
+    const m = {
+      fp32: f,
+      'mlc int4 L4': join(dir, 'b_q4_l4.onnx'),
+      'mlc int4 L0': join(dir, 'b_q4_l0.onnx'),
+      'mlc int8': join(dir, 'b_int8.onnx'),
+    };
+    mlc(f, '-o', m['mlc int4 L4'], '--quantize', 'int4');
+    mlc(f, '-o', m['mlc int4 L0'], '--quantize', 'int4', '--int4-accuracy-level', '0');
+    mlc(f, '-o', m['mlc int8'], '--quantize', 'int8');
+    if (ortVersion) {
+      m['ort int4 default'] = join(dir, 'b_ort_q4.onnx');
+      m['ort int4 L4'] = join(dir, 'b_ort_q4_l4.onnx');
+      m['ort int8'] = join(dir, 'b_ort_int8.onnx');
+      ort('int4', f, m['ort int4 default'], '0', '128');
+      ort('int4', f, m['ort int4 L4'], '4', '32');
+      ort('dynamic', f, m['ort int8']);
+    }
+    await compare(`BERT-base-like encoder (${layers} layers, sequence ${seq})`, m, samples, false, bertRounds);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
