@@ -12,6 +12,7 @@
  *   kmeans++  the first centroid uniform, each next one with probability ∝ D(x)², D the distance
  *             to the nearest chosen centroid (Arthur & Vassilvitskii 2007), seeded rng;
  *   density   c_j at the quantiles (j + ½)/k of the values.
+ * Values with at most k distinct values are returned as they are (one cluster per value).
  */
 
 export type KMeansInit = 'linear' | 'kmeans++' | 'density';
@@ -40,7 +41,7 @@ export function kmeans1d(
   // distinct values: never more clusters than that
   let distinct = 1;
   for (let i = 1; i < n; i++) if (x[i] !== x[i - 1]) distinct++;
-  k = Math.min(k, distinct);
+  if (distinct <= k) return exact(values, x, order, distinct);
   const prefix = new Float64Array(n + 1);
   const prefix2 = new Float64Array(n + 1);
   for (let i = 0; i < n; i++) {
@@ -79,6 +80,19 @@ export function kmeans1d(
     if (m) sse += prefix2[b] - prefix2[a] - 2 * c[j] * (prefix[b] - prefix[a]) + m * c[j] * c[j];
   }
   return { centroids: c, assign, iterations: it, sse: Math.max(0, sse) };
+}
+
+/** At most k distinct values: each its own cluster (already shared values stay exactly as they are). */
+function exact(values: ArrayLike<number>, x: Float64Array, order: number[], distinct: number): KMeansResult {
+  const centroids = new Float64Array(distinct);
+  const assign = new Uint16Array(values.length);
+  let j = 0;
+  centroids[0] = x[0];
+  for (let s = 0; s < x.length; s++) {
+    if (x[s] !== centroids[j]) centroids[++j] = x[s];
+    assign[order[s]] = j;
+  }
+  return { centroids, assign, iterations: 0, sse: 0 };
 }
 
 /** First index i ≥ from with x[i] ≥ v (x ascending). */

@@ -182,8 +182,12 @@ function compressedCost(parts: Uint8Array[]): { gzip: number; brotli: number } {
   };
 }
 
-function node(g: Graph, name: string, opType: string, inputs: string[], outputs: string[], attributes: Node['attributes'] = []): Node {
-  return { name: g.uniqueName(name), opType, domain: '', inputs, outputs, attributes };
+/**
+ * A node of an expansion chain. Names cost bytes in a file this small (a LeNet-5 is a few kB), so
+ * the nodes are unnamed (ONNX allows it) and the values between them get short unique names.
+ */
+function node(opType: string, inputs: string[], outputs: string[], attributes: Node['attributes'] = []): Node {
+  return { name: '', opType, domain: '', inputs, outputs, attributes };
 }
 
 const intAttr = (name: string, value: number) => ({ name, type: AttrType.INT, value });
@@ -192,7 +196,7 @@ const intAttr = (name: string, value: number) => ({ name, type: AttrType.INT, va
  * Replace the initializer `w` by indices + codebook and the nodes that expand them (output name
  * `w`, so every reader stays as it is). Returns the bytes of the stored tensors.
  */
-function writeStorage(g: Graph, t: Tensor, form: 'dense' | 'sparse', streams: { idx: Uint8Array; gap?: Uint8Array }, cbName: string): number {
+function writeStorage(g: Graph, t: Tensor, form: 'dense' | 'sparse', streams: { idx: Uint8Array; gap?: Uint8Array }, cbName: string, axis0: () => string): number {
   const w = t.name;
   const first = g.nodes.findIndex((n) => n.inputs.includes(w));
   const at = first >= 0 ? g.nodes[first] : undefined;
@@ -203,9 +207,9 @@ function writeStorage(g: Graph, t: Tensor, form: 'dense' | 'sparse', streams: { 
   let bytes = streams.idx.length;
   if (form === 'dense') {
     const idx = g.addInitializer(new Tensor(`${w}_idx`, DataType.UINT8, [...t.dims], streams.idx));
-    const i32 = g.uniqueName(`${w}_idx32`);
-    nodes.push(node(g, `${w}_cast`, 'Cast', [idx], [i32], [intAttr('to', DataType.INT32)]));
-    nodes.push(node(g, `${w}_gather`, 'Gather', [cbName, i32], [w], [intAttr('axis', 0)]));
+    const i32 = g.uniqueName('c');
+    nodes.push(node('Cast', [idx], [i32], [intAttr('to', DataType.INT32)]));
+    nodes.push(node('Gather', [cbName, i32], [w]));
   } else {
     const gapT = streams.gap!;
     bytes += gapT.length;
@@ -213,16 +217,15 @@ function writeStorage(g: Graph, t: Tensor, form: 'dense' | 'sparse', streams: { 
     const idx = g.addInitializer(new Tensor(`${w}_idx`, DataType.UINT8, [streams.idx.length], streams.idx));
     const shape = g.addInitializer(Tensor.int64(`${w}_n`, [1], [t.size]));
     const dims = g.addInitializer(Tensor.int64(`${w}_dims`, [t.dims.length], t.dims));
-    const axis = g.addInitializer(Tensor.int64(`${w}_axis`, [], [0]));
-    const [gap64, pos, i32, vals, zeros, flat] = ['gap64', 'pos', 'idx32', 'vals', 'zeros', 'flat'].map((s) => g.uniqueName(`${w}_${s}`));
+    const [gap64, pos, i32, vals, zeros, flat] = Array.from({ length: 6 }, () => g.uniqueName('c'));
     const zero = new Tensor('', t.dtype, [1]);
-    nodes.push(node(g, `${w}_cast_gap`, 'Cast', [gap], [gap64], [intAttr('to', DataType.INT64)]));
-    nodes.push(node(g, `${w}_cumsum`, 'CumSum', [gap64, axis], [pos]));
-    nodes.push(node(g, `${w}_cast`, 'Cast', [idx], [i32], [intAttr('to', DataType.INT32)]));
-    nodes.push(node(g, `${w}_gather`, 'Gather', [cbName, i32], [vals], [intAttr('axis', 0)]));
-    nodes.push(node(g, `${w}_zeros`, 'ConstantOfShape', [shape], [zeros], [{ name: 'value', type: AttrType.TENSOR, value: zero }]));
-    nodes.push(node(g, `${w}_scatter`, 'ScatterElements', [zeros, pos, vals], [flat], [intAttr('axis', 0)]));
-    nodes.push(node(g, `${w}_reshape`, 'Reshape', [flat, dims], [w]));
+    nodes.push(node('Cast', [gap], [gap64], [intAttr('to', DataType.INT64)]));
+    nodes.push(node('CumSum', [gap64, axis0()], [pos]));
+    nodes.push(node('Cast', [idx], [i32], [intAttr('to', DataType.INT32)]));
+    nodes.push(node('Gather', [cbName, i32], [vals]));
+    nodes.push(node('ConstantOfShape', [shape], [zeros], [{ name: 'value', type: AttrType.TENSOR, value: zero }]));
+    nodes.push(node('ScatterElements', [zeros, pos, vals], [flat]));
+    nodes.push(node('Reshape', [flat, dims], [w]));
   }
   const pos = at ? g.nodes.indexOf(at) : g.nodes.length;
   g.nodes.splice(pos, 0, ...nodes);
@@ -326,6 +329,8 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
   let huffDense = 0;
   let huffSparse = 0;
   const opset = model.opsetVersion('') ?? 1;
+  let axisName: string | undefined;
+  const axis0 = () => (axisName ??= g.addInitializer(Tensor.int64('cluster_axis0', [], [0])));
   for (const it of todo) {
     const t = it.layer.tensor;
     const w = t.name;
@@ -371,7 +376,7 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
       sharedNames.set(it.centroids, cb);
       bytesAfter += (it.centroids.length + 1) * (t.dtype === DataType.FLOAT16 ? 2 : 4);
     }
-    bytesAfter += writeStorage(g, t, form, form === 'dense' ? { idx: dense } : sp, cb);
+    bytesAfter += writeStorage(g, t, form, form === 'dense' ? { idx: dense } : sp, cb, axis0);
   }
   g.removeUnusedInitializers();
   g.touch();

@@ -44,6 +44,12 @@ describe('kmeans1d', () => {
 
   it('never makes more clusters than distinct values; k = 1 is the mean', () => {
     expect(Array.from(kmeans1d([1, 1, 2, 2], 8).centroids)).toEqual([1, 2]);
+    // already shared values come back exactly, each its own cluster
+    const shared = [0.3, -1.25, 0.3, 7, -1.25, 0.1];
+    const r = kmeans1d(shared, 4);
+    expect(Array.from(r.centroids)).toEqual([-1.25, 0.1, 0.3, 7]);
+    expect(Array.from(r.assign, (a) => r.centroids[a])).toEqual(shared);
+    expect(r.sse).toBe(0);
     expect(kmeans1d([1, 2, 6], 1).centroids[0]).toBeCloseTo(3, 12);
     expect(kmeans1d([], 4).centroids.length).toBe(0);
     expect(() => kmeans1d([1], 0)).toThrow(RangeError);
