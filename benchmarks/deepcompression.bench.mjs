@@ -106,6 +106,23 @@ async function latencyPair(a, b, input, runs = 3000) {
   return [p50(ta), p50(tb)];
 }
 
+/** the index streams of a stored model: as bytes (what the pass writes) and packed two per byte */
+function indexPacking(m) {
+  const out = { gzip: 0, brotli: 0, packedGzip: 0, packedBrotli: 0 };
+  for (const [n, t] of m.graph.initializers) {
+    if (!n.endsWith('_idx')) continue;
+    const u = /** @type {Uint8Array} */ (t.data);
+    if (u.some((x) => x > 15)) return undefined; // more than 4 bits
+    const p = new Uint8Array(Math.ceil(u.length / 2));
+    for (let i = 0; i < u.length; i++) p[i >> 1] |= u[i] << (4 * (i & 1));
+    out.gzip += gzipSync(u, { level: 9 }).length;
+    out.brotli += brotli(u);
+    out.packedGzip += gzipSync(p, { level: 9 }).length;
+    out.packedBrotli += brotli(p);
+  }
+  return out;
+}
+
 const kB = (b) => `${(b / 1000).toFixed(1)} kB`;
 const tables = [];
 for (const f of FIXTURES) {
@@ -160,6 +177,8 @@ for (const f of FIXTURES) {
       `latency p50 pruned ${lp.toFixed(1)} µs, stored ${ls.toFixed(1)} µs (${(ls / lp).toFixed(2)}×, target ≤ 1.1), wall ${wall.toFixed(0)} s (target ≤ 300)`,
   );
   console.log(`    cluster: ${JSON.stringify(c2.stats)}`);
+  const pk = indexPacking(stored);
+  if (pk) console.log(`    index streams as bytes: gzip ${pk.gzip} B, brotli ${pk.brotli} B; packed two per byte: gzip ${pk.packedGzip} B, brotli ${pk.packedBrotli} B`);
   console.log(`    storage: ${c3.details.map((d) => `${d.weight} ${d.storage} (gzip dense ${d.denseGzip ?? '-'} / sparse ${d.sparseGzip ?? '-'}, brotli ${d.denseBrotli ?? '-'} / ${d.sparseBrotli ?? '-'}, Huffman ${d.huffmanSparseBytes})`).join('; ')}`);
 }
 await runner.release();
