@@ -51,6 +51,10 @@ const RECIPES = [
   { name: 'prune 90% + distill', args: ['--prune', '0.9', '--distill', '--train-data', TRAIN] },
   { name: 'prune 90% + distill + int8 (Deep Compression)', args: ['--prune', '0.9', '--distill', '--quantize', 'int8', '--train-data', TRAIN] },
   { name: 'distill into a half-width student', args: ['--student-width', '0.5', '--train-data', TRAIN] },
+  {
+    name: 'gradual prune 95% + distill + 4-bit weight sharing (recipes/deep-compression.json)',
+    args: ['--prune-schedule', '0.5,0.8,0.9,0.95', '--distill', '--epochs', '6', '--cluster-bits', '4', '--cluster-epochs', '2', '--train-data', TRAIN],
+  },
 ];
 
 const declared = new Set();

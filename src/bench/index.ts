@@ -29,7 +29,7 @@ import {
 import { summarize, timeInterleaved } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report } from './report.js';
 import { countParams } from '../ir/params.js';
-import { diskSize, type DiskSize } from './size.js';
+import { brotliSizeOf, diskSize, type DiskSize } from './size.js';
 
 export * from './accuracy.js';
 export * from './gates.js';
@@ -84,6 +84,8 @@ export interface MeasureOptions {
   bestEffort?: boolean;
   /** gzip every byte of large files instead of estimating from a sample (src/bench/size.ts) */
   exactGzip?: boolean;
+  /** also measure the brotli -q 11 size (models up to 64 MB; src/bench/size.ts) */
+  brotli?: boolean;
   /**
    * time box of the latency phase when `runs` is not given, ms (default 4000): a slow model gets
    * fewer than 50 timed runs (at least 10), warm-up stops after a second (at least 2 runs), and
@@ -210,7 +212,10 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
   // before any timing so that it does not disturb the timed runs
   progress('measuring size');
   const benchModels = other ? [base, other] : [base];
-  const disks = benchModels.map((b) => b.disk ?? diskSize(b.model, b, { exact: opts.exactGzip }));
+  const disks = benchModels.map(async (b) => {
+    const [d, brotliBytes] = await Promise.all([b.disk ?? diskSize(b.model, b, { exact: opts.exactGzip }), opts.brotli ? brotliSizeOf(b.model, b) : null]);
+    return { ...d, brotliBytes };
+  });
   for (const d of disks) d.catch(() => {}); // awaited below
   const params = models.map((m) => countParams(m));
 
@@ -361,6 +366,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
       sizeBytes: sizes[i].sizeBytes,
       gzipBytes: sizes[i].gzipBytes,
       ...(sizes[i].gzipSampled ? { gzipSampled: sizes[i].gzipSampled } : {}),
+      ...(sizes[i].brotliBytes !== null ? { brotliBytes: sizes[i].brotliBytes } : {}),
       params: params[i].params,
       nonzeroParams: params[i].nonzeroParams,
       latencyMs: latency[i],

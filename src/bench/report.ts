@@ -16,6 +16,7 @@ export function reportDocument(r: Report): Record<string, unknown> {
       sizeBytes: m.sizeBytes,
       gzipBytes: m.gzipBytes,
       ...(m.gzipSampled ? { gzipSampled: { fraction: round(m.gzipSampled.fraction, 4), relStdErr: round(m.gzipSampled.relStdErr, 3) } } : {}),
+      ...(m.brotliBytes != null ? { brotliBytes: m.brotliBytes } : {}),
       params: m.params,
       nonzeroParams: m.nonzeroParams,
       latencyMs: m.latencyMs && {
@@ -103,6 +104,10 @@ function rows(r: Report): Row[] {
   add('size', formatBytes(b.sizeBytes), a ? formatBytes(a.sizeBytes) : '', a ? relChange(b.sizeBytes, a.sizeBytes) : '');
   const gz = (m: Metrics) => (m.gzipSampled ? '≈' : '') + formatBytes(m.gzipBytes);
   add('gzip size', gz(b), a ? gz(a) : '', a ? relChange(b.gzipBytes, a.gzipBytes) : '');
+  if (b.brotliBytes != null) {
+    const ab = a?.brotliBytes;
+    add('brotli size', formatBytes(b.brotliBytes), ab != null ? formatBytes(ab) : a ? na : '', ab != null ? relChange(b.brotliBytes, ab) : '');
+  }
   add('params', int(b.params), a ? int(a.params) : '', a ? relChange(b.params, a.params) : '');
   add(
     'non-zero params',

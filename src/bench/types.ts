@@ -22,6 +22,8 @@ export interface Metrics {
   gzipBytes: number;
   /** set when gzipBytes is estimated from a sample of a large file (see src/bench/size.ts) */
   gzipSampled?: GzipSample | null;
+  /** brotli -q 11 bytes; absent when not measured (--brotli; see src/bench/size.ts) */
+  brotliBytes?: number | null;
   params: number;
   nonzeroParams: number;
   /** batch 1; null when latency was not measured */

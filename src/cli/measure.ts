@@ -29,6 +29,7 @@ export const MEASURE_FLAG_KEYS = [
   'latency',
   'disableOptimizers',
   'exactGzip',
+  'brotli',
   ...GATE_FLAGS.map((g) => g.key),
 ];
 
@@ -70,7 +71,8 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
     .option('--output-name <name>', 'output to score (default: the first output)')
     .option('--no-latency', 'skip latency and throughput (size and accuracy only)')
     .option('--disable-optimizers <names>', "comma-separated onnxruntime graph transformers to turn off for every measured session (e.g. SkipLayerNormFusion)")
-    .option('--exact-gzip', 'gzip every byte of files over 64 MB instead of estimating their gzip size from a sample (implied by --max-gzip-size)');
+    .option('--exact-gzip', 'gzip every byte of files over 64 MB instead of estimating their gzip size from a sample (implied by --max-gzip-size)')
+    .option('--brotli', 'also measure the brotli -q 11 size (models up to 64 MB; slow on float weights, seconds per MB)');
   return cmd;
 }
 
@@ -103,6 +105,7 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
       latency,
       // a gate on the gzip size is judged on the exact figure
       exactGzip: !!flags.exactGzip || gates.maxGzipSize !== undefined,
+      brotli: !!flags.brotli,
       disabledOptimizers:
         typeof flags.disableOptimizers === 'string' ? flags.disableOptimizers.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     },

@@ -14,6 +14,11 @@
  *     prune/channel.ts); the model gets fewer parameters and runs faster.
  *   - with reconstruct and samples: refit the kept MatMul / Gemm / Conv weights by least squares so each
  *     layer reproduces the original model's output (see prune/reconstruct.ts).
+ *   - with a schedule (gradual pruning, Zhu & Gupta 2017): unstructured pruning in steps of rising
+ *     sparsity (a list such as 0.5,0.8,0.9,0.95, or `cubic:<final>:<steps>`, s_i = s_f·(1 − (1 −
+ *     i/n)³)), each step followed by a short distillation round (scheduleEpochs, src/passes/
+ *     distill.ts with the pruned weights' zeros kept) against the original model, so that the
+ *     network adapts before the next weights go; needs training data.
  *   - with sparseStorage: store pruned weights as ONNX sparse initializers where that is smaller
  *     (see prune/storage.ts); onnxruntime densifies them at load time.
  *
@@ -31,6 +36,7 @@ import { Tensor } from '../ir/tensor.js';
 import { cloneModel } from '../ir/clone.js';
 import { countParams } from '../ir/params.js';
 import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
+import { parseDistillOptions, runDistill } from './distill.js';
 import { definePass, parseWithSchema, type OptionSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
@@ -62,6 +68,10 @@ export interface PruneOptions {
   reconstruct: boolean;
   /** samples used by reconstruct (default 1024) */
   reconstructSamples: number;
+  /** gradual pruning: the sparsity of each step (ascending, the last one is `sparsity`) */
+  schedule?: number[];
+  /** distillation epochs after each step of the schedule */
+  scheduleEpochs: number;
 }
 
 /** The prune options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
@@ -77,12 +87,22 @@ export const PRUNE_SCHEMA: OptionSchema<PruneOptions> = {
     { key: 'sparseStorage', type: 'boolean', default: false, flag: '--sparse-storage', help: 'store pruned weights as ONNX sparse initializers where smaller' },
     { key: 'reconstruct', type: 'boolean', default: false, flag: '--prune-reconstruct', help: 'refit the kept MatMul / Gemm / Conv weights by least squares against the original outputs on --calibration-data (or --train-data) samples' },
     { key: 'reconstructSamples', type: 'integer', min: 1, default: 1024, help: 'samples used by reconstruct' },
+    { key: 'schedule', type: 'string', flag: '--prune-schedule <steps>', help: 'gradual pruning: sparsities of successive steps (0.5,0.8,0.9,0.95) or cubic:<final>:<steps>, each step followed by a distillation round (needs --train-data)' },
+    { key: 'scheduleEpochs', type: 'integer', min: 1, default: 1, flag: '--prune-schedule-epochs <n>', help: 'distillation epochs after each step of --prune-schedule' },
   ],
   finish(v, fail) {
     const pattern = String(v.pattern).toLowerCase();
     const nm = parseNM(pattern);
     if (pattern !== 'unstructured' && pattern !== 'channel' && !nm) fail('pattern', `must be unstructured, channel or N:M with 0 < N < M (e.g. 2:4), got "${pattern}"`);
     let sparsity = v.sparsity as number | undefined;
+    let schedule: number[] | undefined;
+    if (v.schedule !== undefined) {
+      schedule = parseSchedule(String(v.schedule), (problem) => fail('schedule', problem));
+      if (pattern !== 'unstructured') fail('schedule', `works with unstructured pruning only (pattern ${pattern})`);
+      const last = schedule[schedule.length - 1];
+      if (sparsity !== undefined && Math.abs(sparsity - last) > 1e-9) fail('sparsity', `must be the schedule's last step (${last}) when both are given; got ${sparsity}`);
+      sparsity = last;
+    }
     if (sparsity === undefined) {
       if (nm) sparsity = 1 - nm.n / nm.m;
       else if (v.sparseStorage && pattern === 'unstructured') sparsity = 0;
@@ -102,10 +122,35 @@ export const PRUNE_SCHEMA: OptionSchema<PruneOptions> = {
       sparseStorage: v.sparseStorage as boolean,
       reconstruct: v.reconstruct as boolean,
       reconstructSamples: v.reconstructSamples as number,
+      ...(schedule ? { schedule } : {}),
+      scheduleEpochs: v.scheduleEpochs as number,
     };
   },
-  cli: { triggers: ['prune', 'prunePattern', 'sparseStorage'], outputSuffix: () => '_pruned' },
+  cli: { triggers: ['prune', 'prunePattern', 'sparseStorage', 'pruneSchedule'], outputSuffix: () => '_pruned' },
 };
+
+/**
+ * The sparsities of a gradual pruning schedule: a comma-separated ascending list in [0, 1) (each
+ * a number or a percentage), or `cubic:<final>:<steps>` (Zhu & Gupta 2017 with s_0 = 0):
+ * s_i = s_f·(1 − (1 − i/n)³), i = 1 … n.
+ */
+export function parseSchedule(spec: string, fail: (problem: string) => never): number[] {
+  const t = spec.trim().toLowerCase();
+  const frac = (x: string) => (x.trim().endsWith('%') ? Number(x.trim().slice(0, -1)) / 100 : Number(x));
+  let steps: number[];
+  const cubic = /^cubic:([^:]+):(\d+)$/.exec(t);
+  if (cubic) {
+    const sf = frac(cubic[1]);
+    const n = Number(cubic[2]);
+    if (!(sf > 0 && sf < 1) || !(n >= 1 && n <= 100)) fail(`cubic:<final>:<steps> needs 0 < final < 1 and 1 ≤ steps ≤ 100 (got "${spec}")`);
+    steps = Array.from({ length: n }, (_, i) => Math.round(sf * (1 - (1 - (i + 1) / n) ** 3) * 1e6) / 1e6);
+  } else {
+    steps = t.split(',').map(frac);
+    if (!steps.length || steps.some((x) => !(x >= 0 && x < 1))) fail(`must be sparsities in [0, 1) separated by commas, or cubic:<final>:<steps> (got "${spec}")`);
+    if (steps.some((x, i) => i > 0 && x < steps[i - 1])) fail(`steps must not decrease (got "${spec}")`);
+  }
+  return steps;
+}
 
 export function parsePruneOptions(raw: unknown): PruneOptions {
   return parseWithSchema(PRUNE_SCHEMA, raw);
@@ -147,7 +192,32 @@ function unstructured(layers: Layer[], opts: PruneOptions, skipped: Skip[]): Set
   return left;
 }
 
+/** Gradual pruning: each step of the schedule, then a distillation round with the zeros kept. */
+async function runSchedule(model: Model, opts: PruneOptions, ctx: PassContext | undefined): Promise<PassResult> {
+  if (!ctx?.train) throw new MlcError('USAGE', 'prune: a schedule trains between steps and needs training data (--train-data)');
+  const schedule = opts.schedule!;
+  const skipped: Skip[] = [];
+  const details: Record<string, unknown>[] = [];
+  let first: PassResult | undefined;
+  let last: PassResult | undefined;
+  let modified = false;
+  for (const [i, s] of schedule.entries()) {
+    ctx.log.info(`prune: step ${i + 1}/${schedule.length}, sparsity ${s}`);
+    const step = await runPrune(model, { ...opts, sparsity: s, schedule: undefined }, ctx);
+    first ??= step;
+    last = step;
+    modified ||= step.modified;
+    if (i === schedule.length - 1) skipped.push(...step.skipped);
+    const round = await runDistill(model, parseDistillOptions({ epochs: opts.scheduleEpochs }), ctx);
+    modified ||= round.modified;
+    details.push({ step: i + 1, sparsity: step.stats.sparsity, valAfterStep: round.stats.studentValBefore, valAfterRound: round.stats.studentValAfter });
+  }
+  const stats = { ...last!.stats, schedule: schedule.join(','), scheduleEpochs: opts.scheduleEpochs, paramsBefore: first!.stats.paramsBefore, nonzeroParamsBefore: first!.stats.nonzeroParamsBefore };
+  return { modified, stats, skipped, details: [...details, ...(last!.details ?? [])] };
+}
+
 export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassContext): Promise<PassResult> {
+  if (opts.schedule) return runSchedule(model, opts, ctx);
   const g = model.graph;
   const data = ctx?.calibration ?? ctx?.train;
   if (opts.reconstruct && (!data || !ctx?.run))

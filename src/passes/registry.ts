@@ -1,5 +1,5 @@
 /**
- * The registered passes, in canonical order: lowrank → prune → distill → quantize.
+ * The registered passes, in canonical order: lowrank → prune → distill → cluster → quantize.
  * `mlc compress` derives its flags from this list and builds the pipeline in this order.
  *
  * A pass engineer adds ONE import and ONE list entry here.
@@ -9,9 +9,10 @@ import type { Pass } from './pass.js';
 import { lowrankPass } from './lowrank.js';
 import { prunePass } from './prune.js';
 import { distillPass } from './distill.js';
+import { clusterPass } from './cluster.js';
 import { quantizePass } from './quantize.js';
 
-export const passes: Pass<any>[] = [lowrankPass, prunePass, distillPass, quantizePass];
+export const passes: Pass<any>[] = [lowrankPass, prunePass, distillPass, clusterPass, quantizePass];
 
 /** The registered pass called `name`; throws MlcError('USAGE') listing the known names. */
 export function getPass(name: string): Pass<any> {

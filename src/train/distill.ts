@@ -16,6 +16,12 @@
  *   masks            a MatMul / Gemm / Conv weight with exact zeros (a pruned weight) keeps them:
  *                    its gradient is masked (so Adam's moments stay zero there) and the weight is
  *                    re-masked after each step
+ *   ties             (trained quantization, Han et al. 2016) a weight listed in `ties` with a
+ *                    cluster id per element (−1: untied; ids are shared across weights, for a
+ *                    shared codebook) keeps its shared values: each step its gradient is replaced
+ *                    by the cluster's gradient sum at every member of the cluster, so
+ *                    members that start equal get identical Adam updates and stay equal; only the
+ *                    centroids move (zeros stay zero through the mask)
  *   export check     after write-back, onnxruntime's output on a validation batch must equal
  *                    tfjs's (the executor and ORT agree on the student); else INTERNAL error
  */
@@ -61,6 +67,12 @@ export interface DistillConfig {
    * 'none': the training inputs as they are.
    */
   augment?: 'mixup' | 'none';
+  /**
+   * Tied weights (weight sharing): initializer name → cluster id of each element (−1 = untied; an
+   * id may span several weights). The members of a cluster must hold the same value; they keep it
+   * (see the file comment).
+   */
+  ties?: Map<string, Int32Array>;
 }
 
 export interface DistillReport {
@@ -78,6 +90,8 @@ export interface DistillReport {
   bestEpoch: number;
   trainableParams: number;
   maskedWeights: number;
+  /** weights trained with shared values (cfg.ties) */
+  tiedWeights: number;
   exportMaxAbsDiff: number;
 }
 
@@ -335,6 +349,34 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
     }
   }
 
+  // tied weights (weight sharing): by variable name (tfjs); cluster ids are shared across weights
+  const ties = new Map<string, Int32Array>();
+  let clusters = 0;
+  for (const [name, assign] of cfg.ties ?? []) {
+    const v = exec.variables.get(name);
+    if (!v) continue;
+    if (assign.length !== v.size) throw new MlcError('INTERNAL', `ties of ${name}: ${assign.length} assignments for ${v.size} elements`);
+    for (let i = 0; i < assign.length; i++) if (assign[i] >= clusters) clusters = assign[i] + 1;
+    ties.set(v.name, assign);
+  }
+  /** the gradients of tied weights: each cluster's sum (over all the weights it spans), at every member */
+  const tieGrads = (grads: Record<string, TT>): void => {
+    const sum = new Float64Array(clusters);
+    const data = new Map<string, Float32Array>();
+    for (const [k, a] of ties) {
+      if (!grads[k]) continue;
+      const gd = grads[k].dataSync() as Float32Array;
+      data.set(k, gd);
+      for (let i = 0; i < gd.length; i++) if (a[i] >= 0) sum[a[i]] += gd[i];
+    }
+    for (const [k, gd] of data) {
+      const a = ties.get(k)!;
+      const out = new Float32Array(gd.length);
+      for (let i = 0; i < gd.length; i++) out[i] = a[i] >= 0 ? sum[a[i]] : gd[i];
+      grads[k] = tf.tensor(out, grads[k].shape);
+    }
+  };
+
   // --- training ---------------------------------------------------------------------------------
   const bs = Math.max(1, Math.min(cfg.batchSize, trainIdx.length));
   const stepsPerEpoch = Math.ceil(trainIdx.length / bs);
@@ -450,6 +492,7 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
         const tOut = tf.tensor(epochTeacher.subarray(s * D, e * D), [e - s, D]);
         const lab = epochLabels ? tf.tensor(epochLabels.subarray(s, e), [e - s], 'int32') : undefined;
         const { value, grads } = tf.variableGrads(() => lossFn(exec.run(feeds, [logits])[0], tOut, lab), vars);
+        if (ties.size) tieGrads(grads as Record<string, TT>);
         for (const [k, m] of masks) if (grads[k]) grads[k] = tf.mul(grads[k], m);
         optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
         for (const v of vars) {
@@ -514,6 +557,7 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
     bestEpoch,
     trainableParams,
     maskedWeights: masks.size,
+    tiedWeights: ties.size,
     exportMaxAbsDiff: diff,
   };
 }

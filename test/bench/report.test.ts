@@ -59,6 +59,15 @@ describe('report JSON', () => {
     expect(doc.before.latencyMs.p50).toBe(0.2);
     expect(reportDocument(r)).toEqual(doc);
   });
+  it('brotli (--brotli): a key after gzipBytes and a table row, only when measured', () => {
+    const r = buildReport({ input: 'a.onnx', output: 'b.onnx', passes, measured: { ...measured, before: m({ brotliBytes: 950_000 }), after: { ...measured.after, brotliBytes: 15_000 } } });
+    const doc = JSON.parse(reportToJson(r));
+    expect(Object.keys(doc.before).slice(0, 3)).toEqual(['sizeBytes', 'gzipBytes', 'brotliBytes']);
+    expect(doc.after.brotliBytes).toBe(15_000);
+    expect(reportToText(r)).toMatch(/brotli size +950 kB +15(\.0)? kB +-98\.4%/);
+    expect(reportToText(buildReport({ input: 'a.onnx', output: 'b.onnx', passes, measured }))).not.toMatch(/brotli/);
+  });
+
   it('a single model: output and after are null, nulls where not measured', () => {
     const r = buildReport({
       input: 'm.onnx',

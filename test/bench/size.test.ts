@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { filesSize, gzipEstimate, measureSize } from '../../src/bench/size.js';
+import { BROTLI_MAX, brotliSize, brotliSizeOf, filesSize, gzipEstimate, measureSize } from '../../src/bench/size.js';
 import { countNonzero, countParams } from '../../src/ir/params.js';
 import { seededRng } from '../../src/passes/pass.js';
 import { DataType } from '../../src/ir/dtype.js';
@@ -11,7 +11,7 @@ import { ModelBuilder } from '../../src/ir/builder.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { float32ToHalfArray } from '../../src/math/float16.js';
 import { quantizeInt4Blocks } from '../../src/math/quant.js';
-import { saveModel } from '../../src/onnx/index.js';
+import { modelToBytes, saveModel } from '../../src/onnx/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlc-bench-size-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -199,5 +199,19 @@ describe('gzip size of large files: a sampled estimate', () => {
     const exact = gzipSync(uni, { level: 9 }).length;
     expect(e.sample.relStdErr).toBeLessThan(0.01);
     expect(Math.abs(e.gzipBytes - exact) / exact).toBeLessThan(4 * e.sample.relStdErr + 0.005);
+  });
+});
+
+describe('brotli size', () => {
+  it('of a model in memory and of its file agree, round-trip, and beat gzip on sparse weights', async () => {
+    const m = mlp(2);
+    const bytes = modelToBytes(m);
+    const p = join(dir, 'brotli.onnx');
+    await saveModel(m, p);
+    const mem = await brotliSizeOf(m);
+    expect(mem).toBe(await brotliSize(bytes));
+    expect(await brotliSizeOf(undefined, { path: p })).toBe(mem);
+    expect(mem!).toBeLessThan(gzipSync(bytes, { level: 9 }).length);
+    expect(BROTLI_MAX).toBeGreaterThan(bytes.length);
   });
 });

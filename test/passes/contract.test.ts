@@ -53,6 +53,12 @@ const OPTION_SETS: Record<string, OptionSet[]> = {
   ],
   // narrowing where the model allows it, then one epoch (the training path runs either way)
   distill: [{ label: 'student-width 0.5, 1 epoch', options: { studentWidth: 0.5, epochs: 1, batchSize: 8 } }],
+  // 255 shared values keep the function; the tuned set runs the tied training path where it can
+  cluster: [
+    { label: '255 per layer, auto storage', options: { clusters: 255 }, minCosine: 0.97 },
+    { label: '4 bits shared, sparse storage', options: { bits: 4, codebook: 'shared', storage: 'sparse', init: 'kmeans++' } },
+    { label: '3 bits dense, 1 tuning epoch', options: { bits: 3, storage: 'dense', epochs: 1, batchSize: 8 } },
+  ],
   quantize: [
     { label: 'int8 dynamic', options: { type: 'int8' }, minCosine: 0.97 },
     { label: 'int8 dynamic standard', options: { type: 'int8', dynamicForm: 'standard' }, minCosine: 0.97 },
@@ -257,6 +263,7 @@ describe('pass contract: weights a pass leaves alone are named', () => {
       ['quantize', { type: 'int8', mode: 'weight-only' }, /are not quantized/],
       ['prune', { sparsity: 0.5 }, /are not pruned/],
       ['lowrank', { ratio: 0.5 }, /are not factored/],
+      ['cluster', { clusters: 15 }, /are not clustered/],
     ];
     for (const name of ['lstm', 'gru']) {
       const e = MODEL_BUILDERS.find((x) => x.name === name)!;

@@ -1,0 +1,188 @@
+// Deep Compression, stage by stage (the table of Han et al. 2016): prune → + cluster → + storage,
+// on the MNIST fixtures, with the recipe the README gives (recipes/deep-compression.json; a
+// fixture-specific recipes/deep-compression-<kind>.json when one exists).
+//
+//   npm run build && node benchmarks/deepcompression.bench.mjs [--only mlp|cnn] [--recipe file]
+//
+// Stages (each measured on the model as an ONNX file):
+//   fp32        the fixture
+//   prune       the recipe's prune (+ distill) steps: float weights with zeros
+//   + cluster   the cluster step with storage "float": shared (fine-tuned) values, still float32
+//   + storage   the same values stored as indices + codebooks (the cluster pass's storage: auto),
+//               onnxruntime expands them at load time
+//   Huffman     the lower bound of the paper's storage: per-layer Huffman codes of the gap and index
+//               streams (the pass's huffmanSparseBytes) + the float32 codebooks and biases as raw
+//               bytes (the graph itself not counted)
+// Sizes: gzip -9 and brotli -q 11 of the file; ratios against the fp32 fixture's gzip / brotli.
+// Accuracy: top-1 on fixtures/mnist-test.npz (2,000 digits never seen in training). Latency:
+// batch 1, 1 intra-op thread, the pruned and the stored model interleaved in one process.
+// Wall time: the whole recipe (all training included).
+import { existsSync, readFileSync } from 'node:fs';
+import { brotliCompressSync, constants as zc, gzipSync } from 'node:zlib';
+import { compress, getPass } from '../dist/index.js';
+import { cloneModel } from '../dist/ir/clone.js';
+import { loadDataset } from '../dist/data/index.js';
+import { argmaxRows } from '../dist/bench/accuracy.js';
+import { modelToBytes } from '../dist/onnx/index.js';
+import { createSession, makeRunner } from '../dist/runtime/index.js';
+
+const args = process.argv.slice(2);
+const opt = (name) => {
+  const i = args.indexOf(name);
+  return i < 0 ? undefined : args[i + 1];
+};
+const only = opt('--only');
+const TRAIN = 'fixtures/mnist-train.npz';
+const TEST = 'fixtures/mnist-test.npz';
+const FIXTURES = [
+  { kind: 'mlp', file: 'fixtures/mnist-mlp.onnx', target: 50 },
+  { kind: 'cnn', file: 'fixtures/mnist-cnn.onnx', target: 40 },
+].filter((f) => !only || f.kind === only);
+if (!existsSync(TRAIN) || !existsSync(TEST)) {
+  console.error('deepcompression.bench: needs fixtures/mnist-train.npz and fixtures/mnist-test.npz');
+  process.exit(1);
+}
+
+function recipeFor(kind) {
+  const file = opt('--recipe') ?? (existsSync(`recipes/deep-compression-${kind}.json`) ? `recipes/deep-compression-${kind}.json` : 'recipes/deep-compression.json');
+  return { file, steps: JSON.parse(readFileSync(file, 'utf8')) };
+}
+
+const runner = makeRunner({ intraOpThreads: 1 });
+const brotli = (b) => brotliCompressSync(b, { params: { [zc.BROTLI_PARAM_QUALITY]: 11, [zc.BROTLI_PARAM_LGWIN]: 24 } }).length;
+
+async function accuracy(model, data) {
+  const input = model.graph.realInputs()[0].name;
+  const output = model.graph.outputs[0].name;
+  const out = (await runner(model, { [input]: data.inputs[input] }, [output]))[output];
+  const pred = argmaxRows(/** @type {Float32Array} */ (out.data), out.dims[out.dims.length - 1], data.count);
+  return pred.filter((p, i) => p === data.labels[i]).length / data.count;
+}
+
+/** non-zero float weights of MatMul / Gemm / Conv (rank ≥ 2 float initializers) */
+function nonzeroWeights(m) {
+  let n = 0;
+  for (const t of m.graph.initializers.values()) {
+    if (!t.isFloat || t.dims.length < 2) continue;
+    for (let i = 0; i < t.data.length; i++) if (t.data[i] !== 0) n++;
+  }
+  return n;
+}
+
+async function measure(m, data) {
+  const bytes = modelToBytes(m);
+  return { bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length, brotli: brotli(bytes), acc: await accuracy(m, data) };
+}
+
+/** p50 batch-1 latency of two models, interleaved, 1 intra-op thread; returns [a, b] in µs */
+async function latencyPair(a, b, input, runs = 3000) {
+  const sa = await createSession(modelToBytes(a), { intraOpThreads: 1 });
+  const sb = await createSession(modelToBytes(b), { intraOpThreads: 1 });
+  const feeds = { [input.name]: { dtype: 'float', dims: input.dims, data: input.data } };
+  const ta = [];
+  const tb = [];
+  try {
+    for (let i = 0; i < 100; i++) await Promise.all([sa.run(feeds), sb.run(feeds)]);
+    const time = async (s) => {
+      const t0 = process.hrtime.bigint();
+      await s.run(feeds);
+      return Number(process.hrtime.bigint() - t0) / 1000;
+    };
+    for (let i = 0; i < runs; i++) {
+      // alternate which model goes first
+      if (i % 2) {
+        ta.push(await time(sa));
+        tb.push(await time(sb));
+      } else {
+        tb.push(await time(sb));
+        ta.push(await time(sa));
+      }
+    }
+  } finally {
+    await sa.release();
+    await sb.release();
+  }
+  const p50 = (x) => x.sort((p, q) => p - q)[Math.floor(x.length / 2)];
+  return [p50(ta), p50(tb)];
+}
+
+/** the index streams of a stored model: as bytes (what the pass writes) and packed two per byte */
+function indexPacking(m) {
+  const out = { gzip: 0, brotli: 0, packedGzip: 0, packedBrotli: 0 };
+  for (const [n, t] of m.graph.initializers) {
+    if (!n.endsWith('_idx')) continue;
+    const u = /** @type {Uint8Array} */ (t.data);
+    if (u.some((x) => x > 15)) return undefined; // more than 4 bits
+    const p = new Uint8Array(Math.ceil(u.length / 2));
+    for (let i = 0; i < u.length; i++) p[i >> 1] |= u[i] << (4 * (i & 1));
+    out.gzip += gzipSync(u, { level: 9 }).length;
+    out.brotli += brotli(u);
+    out.packedGzip += gzipSync(p, { level: 9 }).length;
+    out.packedBrotli += brotli(p);
+  }
+  return out;
+}
+
+const kB = (b) => `${(b / 1000).toFixed(1)} kB`;
+const tables = [];
+for (const f of FIXTURES) {
+  const { file: recipeFile, steps } = recipeFor(f.kind);
+  const ci = steps.findIndex((s) => s.pass === 'cluster');
+  if (ci < 0) throw new Error(`${recipeFile}: no cluster step`);
+  const log = { info: (s) => process.stderr.write(`    ${s}\n`), warn: (s) => process.stderr.write(`    warn: ${s}\n`), debug() {} };
+  console.log(`${f.file}: ${recipeFile}`);
+  const t0 = performance.now();
+  // prune (+ distill): the recipe up to the cluster step
+  const r1 = await compress(f.file, steps.slice(0, ci), { train: TRAIN, log });
+  const pruned = cloneModel(r1.model);
+  // + cluster: the cluster step as the recipe gives it, its values kept as float weights
+  const cluster = getPass('cluster');
+  const clustered = r1.model;
+  const c2 = await cluster.run(clustered, cluster.parseOptions({ ...steps[ci].options, storage: 'float' }), r1.context);
+  const wall = (performance.now() - t0) / 1000;
+  // + storage: the same shared values as indices + codebooks (k-means returns them exactly)
+  const stored = cloneModel(clustered);
+  const c3 = await cluster.run(stored, cluster.parseOptions({ ...steps[ci].options, epochs: 0, storage: 'auto' }), r1.context);
+  const data = await loadDataset(TEST, r1.original);
+  const m0 = await measure(r1.original, data);
+  const m1 = await measure(pruned, data);
+  const m2 = await measure(clustered, data);
+  const m3 = await measure(stored, data);
+  // lower bound: Huffman-coded indices + raw float32 codebooks and biases
+  let rawFloats = 0;
+  for (const t of stored.graph.initializers.values()) if (t.isFloat) rawFloats += t.byteLength;
+  const huff = Number(c3.stats.huffmanSparseBytes) + rawFloats;
+  const input = r1.original.graph.realInputs()[0].name;
+  const one = { name: input, dims: [1, ...data.inputs[input].dims.slice(1)], data: data.inputs[input].data.slice(0, data.inputs[input].dims.slice(1).reduce((a, b) => a * b, 1)) };
+  const [lp, ls] = await latencyPair(pruned, stored, one);
+  const nz0 = nonzeroWeights(r1.original);
+  const nz1 = nonzeroWeights(pruned);
+  const bits = steps[ci].options.bits ?? Math.ceil(Math.log2((steps[ci].options.clusters ?? 15) + 1));
+  const pts = (m) => (100 * (m.acc - m0.acc)).toFixed(2);
+  const row = (stage, kept, b, m) =>
+    `| ${f.file.replace('fixtures/', '')} | ${stage} | ${kept} | ${b} | ${kB(m.gzip)} | ${(m0.gzip / m.gzip).toFixed(1)}× | ${kB(m.brotli)} | ${(m0.brotli / m.brotli).toFixed(1)}× | ${(100 * m.acc).toFixed(2)}% | ${pts(m)} |`;
+  const lines = [
+    row('fp32', '100%', 32, m0),
+    row(`prune (${steps.slice(0, ci).map((s) => s.pass).join(' + ')})`, `${((100 * nz1) / nz0).toFixed(1)}%`, 32, m1),
+    row('+ cluster (float weights)', `${((100 * nz1) / nz0).toFixed(1)}%`, bits, m2),
+    row(`+ storage (${[...new Set(c3.details.map((d) => d.storage))].join(' / ')} indices)`, `${((100 * nz1) / nz0).toFixed(1)}%`, bits, m3),
+    `| ${f.file.replace('fixtures/', '')} | Huffman bound (indices Huffman-coded, floats raw) | | ${bits} | ${kB(huff)} | ${(m0.gzip / huff).toFixed(1)}× | | | | |`,
+  ];
+  tables.push(...lines);
+  const ratio = m0.gzip / m3.gzip;
+  const drop = 100 * (m0.acc - m3.acc);
+  console.log(
+    `${f.file}: gzip 1/${ratio.toFixed(1)} (target ≥ ${f.target}: ${ratio >= f.target ? 'met' : 'NOT met'}), brotli 1/${(m0.brotli / m3.brotli).toFixed(1)}, ` +
+      `accuracy ${(100 * m3.acc).toFixed(2)}% (drop ${drop.toFixed(2)} pts, target ≤ 0.5: ${drop <= 0.5 ? 'met' : 'NOT met'}), ` +
+      `latency p50 pruned ${lp.toFixed(1)} µs, stored ${ls.toFixed(1)} µs (${(ls / lp).toFixed(2)}×, target ≤ 1.1), wall ${wall.toFixed(0)} s (target ≤ 300)`,
+  );
+  console.log(`    cluster: ${JSON.stringify(c2.stats)}`);
+  const pk = indexPacking(stored);
+  if (pk) console.log(`    index streams as bytes: gzip ${pk.gzip} B, brotli ${pk.brotli} B; packed two per byte: gzip ${pk.packedGzip} B, brotli ${pk.packedBrotli} B`);
+  console.log(`    storage: ${c3.details.map((d) => `${d.weight} ${d.storage} (gzip dense ${d.denseGzip ?? '-'} / sparse ${d.sparseGzip ?? '-'}, brotli ${d.denseBrotli ?? '-'} / ${d.sparseBrotli ?? '-'}, Huffman ${d.huffmanSparseBytes})`).join('; ')}`);
+}
+await runner.release();
+
+console.log('\n| fixture | stage | weights kept | bits | gzip | ratio | brotli | ratio | accuracy | Δ pts |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const l of tables) console.log(l);

@@ -1,0 +1,476 @@
+/**
+ * cluster — weight sharing (Deep Compression's trained quantization; TFMOT's weight clustering):
+ * the non-zero values of each MatMul / Gemm / Conv weight are replaced by the nearest of k shared
+ * values (1-D k-means, src/math/kmeans.ts), zeros stay exactly zero, and the weight is stored as
+ * small integer indices into a codebook that onnxruntime expands back to floats at load time.
+ *
+ * Rewrites, per weight W (float32 or float16, in the main graph):
+ *   - k-means of W's non-zero values (per layer, or one codebook shared by all layers), init
+ *     `linear` (default, the paper's best), `kmeans++` or `density`;
+ *   - with epochs > 0 and training data: the centroids are fine-tuned by distillation with the
+ *     assignments and the zeros fixed (gradients summed per cluster, src/train/distill.ts `ties`);
+ *   - storage (`storage`):
+ *       dense    idx uint8 [dims of W] (0 = the zero, 1..k the centroids)
+ *                → Cast(int32) → Gather(codebook [k+1]) → W
+ *       sparse   the non-zero entries only, in W's row-major order: gap uint8 [m] (distance from
+ *                the previous entry, the first from 0; a gap over 255 gets filler entries of
+ *                index 0) and idx uint8 [m] → CumSum(Cast(gap, int64)) = positions,
+ *                Gather(codebook, Cast(idx, int32)) = values, ScatterElements into
+ *                ConstantOfShape([n]) zeros, Reshape to W's dims (opset ≥ 11)
+ *       auto     (default) per weight the smaller of the two, measured: both layouts' bytes are
+ *                deflated (level 9) and brotli-compressed, and the layout with the smaller sum
+ *                wins. On sparse weights (≥ ~80 % zeros) `sparse` wins: its gap stream costs about
+ *                H(p)/p bits per non-zero, while the dense stream pays deflate's ≥ 1 bit per literal
+ *                and a match per zero run; on dense weights `dense` wins (no gap stream at all);
+ *       float    the clustered values stay float32/float16 weights (for passes that come after,
+ *                or to measure what sharing alone buys under gzip).
+ *     Every node of these chains has constant inputs only, so onnxruntime's constant folding
+ *     turns them back into the float weight when the session is created: inference runs the
+ *     original MatMul / Gemm / Conv at the original speed, and every runtime that implements the
+ *     standard ops loads the file. Indices are bytes, not packed 4-bit pairs: measured on the
+ *     MNIST MLP at 95 % sparsity with 15 values (sparse form; deepcompression.bench.mjs prints
+ *     both), packing two indices per byte
+ *     shrinks the index streams by 5 % under gzip (6,858 → 6,494 B) and 1 % under brotli
+ *     (6,451 → 6,409 B), under 2 % of the file, and would need unpacking ops per weight: the
+ *     entropy coders already spend about the entropy per index. DequantizeLinear (for an evenly
+ *     spaced codebook) is not used: onnxruntime's constant folding skips DequantizeLinear by
+ *     default (kept for its QDQ fusions), so the weight would be dequantized at every run, and k-means codebooks are not
+ *     evenly spaced anyway.
+ *
+ * The report's details give, per weight, the Huffman code of its indices — the dense stream
+ * (one symbol per weight) and the paper's sparse form (gaps and indices, each coded on its own) —
+ * as the lower bound that the compressed file is compared against.
+ *
+ * Left alone, with a Skip: excluded weights, embedding tables, weights shared with other kinds of
+ * readers (as prune), weights of other float types, weights with no non-zero value, and weights
+ * with at most k distinct non-zero values that are already stored (storage `float`).
+ * Refuses (USAGE): epochs > 0 without training data.
+ */
+import { brotliCompressSync, constants as zc, deflateRawSync } from 'node:zlib';
+import { MlcError } from '../core/errors.js';
+import { DataType } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { AttrType, type Node } from '../ir/node.js';
+import { Tensor } from '../ir/tensor.js';
+import { floatToHalf } from '../math/float16.js';
+import { huffmanBits, type KMeansInit, kmeans1d } from '../math/kmeans.js';
+import { DISTILL_DEFAULTS } from './distill.js';
+import { definePass, parseWithSchema, type OptionSchema } from './options.js';
+import type { Pass, PassContext, PassResult, Skip } from './pass.js';
+import { type Layer, markLegacyInitializers, materializeLayers, selectLayers } from './prune/layers.js';
+import { recurrentSkips } from './recurrent.js';
+
+export type ClusterStorage = 'auto' | 'dense' | 'sparse' | 'float';
+
+export interface ClusterOptions {
+  /** shared values per weight (besides the zero), 1 ≤ k ≤ 255 */
+  clusters: number;
+  init: KMeansInit;
+  codebook: 'layer' | 'shared';
+  storage: ClusterStorage;
+  /** distillation epochs fine-tuning the centroids (0: none) */
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  exclude: string[];
+}
+
+/** The cluster options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
+export const CLUSTER_SCHEMA: OptionSchema<ClusterOptions> = {
+  pass: 'cluster',
+  options: [
+    { key: 'clusters', type: 'integer', min: 1, max: 255, flag: '--cluster <k>', help: 'share k values per weight (k-means of its non-zero values; zeros stay zero), 1 ≤ k ≤ 255' },
+    { key: 'bits', type: 'integer', min: 1, max: 8, flag: '--cluster-bits <b>', help: 'share 2^b − 1 values per weight (b bits per index, one code for the zero); instead of --cluster' },
+    { key: 'init', type: 'enum', choices: ['linear', 'kmeans++', 'density'], default: 'linear', flag: '--cluster-init <init>', help: 'k-means initialization: linear (evenly spaced between min and max), kmeans++ or density (quantiles)' },
+    { key: 'codebook', type: 'enum', choices: ['layer', 'shared'], default: 'layer', flag: '--cluster-codebook <scope>', help: 'one codebook per weight (layer) or one for all weights (shared)' },
+    { key: 'storage', type: 'enum', choices: ['auto', 'dense', 'sparse', 'float'], default: 'auto', flag: '--cluster-storage <form>', help: 'indices stored dense (uint8 per weight), sparse (gap-coded non-zeros), auto (the smaller under gzip + brotli, per weight) or float (clustered float weights)' },
+    { key: 'epochs', type: 'integer', min: 0, default: 0, flag: '--cluster-epochs <n>', help: 'distillation epochs fine-tuning the shared values, assignments and zeros fixed (needs --train-data)' },
+    { key: 'lr', type: 'number', min: 0, max: 1, exclusiveMin: true, default: 1e-4, help: 'Adam learning rate of the centroid fine-tuning' },
+    { key: 'batchSize', type: 'integer', min: 1, default: DISTILL_DEFAULTS.batchSize, help: 'mini-batch size of the centroid fine-tuning' },
+    { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names (globs) to leave alone' },
+  ],
+  finish(v, fail) {
+    if (v.clusters !== undefined && v.bits !== undefined) fail('bits', 'and clusters are exclusive: give one (--cluster or --cluster-bits)');
+    const clusters = v.clusters !== undefined ? (v.clusters as number) : v.bits !== undefined ? 2 ** (v.bits as number) - 1 : undefined;
+    if (clusters === undefined) fail('clusters', 'is required (e.g. --cluster 15 or --cluster-bits 4)');
+    return {
+      clusters: clusters!,
+      init: v.init as KMeansInit,
+      codebook: v.codebook as ClusterOptions['codebook'],
+      storage: v.storage as ClusterStorage,
+      epochs: v.epochs as number,
+      lr: v.lr as number,
+      batchSize: v.batchSize as number,
+      exclude: v.exclude as string[],
+    };
+  },
+  cli: { triggers: ['cluster', 'clusterBits'], outputSuffix: () => '_clustered' },
+};
+
+export function parseClusterOptions(raw: unknown): ClusterOptions {
+  return parseWithSchema(CLUSTER_SCHEMA, raw);
+}
+
+/** A weight being clustered. */
+interface Item {
+  layer: Layer;
+  /** positions of the non-zero values */
+  nz: Int32Array;
+  /** cluster (0-based) of each non-zero value */
+  assign: Uint16Array;
+  /** the codebook this weight reads (shared items share the array) */
+  centroids: Float64Array;
+  sse: number;
+}
+
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
+/** Write `values` into a float tensor (float32 or float16). */
+function writeFloats(t: Tensor, values: ArrayLike<number>): void {
+  if (t.dtype === DataType.FLOAT16) {
+    const d = t.data as Uint16Array;
+    for (let i = 0; i < values.length; i++) d[i] = floatToHalf(values[i]);
+  } else (t.data as Float32Array).set(values);
+}
+
+/** Write an item's shared values (centroid of each non-zero, zeros elsewhere) into its weight. */
+function writeClustered(it: Item): void {
+  const t = it.layer.tensor;
+  const out = new Float64Array(t.size);
+  for (let j = 0; j < it.nz.length; j++) out[it.nz[j]] = it.centroids[it.assign[j]];
+  writeFloats(t, out);
+}
+
+/** Values of a codebook as the weight's dtype stores them (float16 rounds). */
+function codebookTensor(name: string, dtype: DataType, values: ArrayLike<number>): Tensor {
+  if (dtype === DataType.FLOAT16) return new Tensor(name, dtype, [values.length], Uint16Array.from(values, (v) => floatToHalf(v)));
+  return Tensor.float32(name, [values.length], values);
+}
+
+/** The dense index stream of a weight: 0 for a zero, 1 + cluster otherwise. */
+function denseIndices(n: number, it: Item): Uint8Array {
+  const idx = new Uint8Array(n);
+  for (let j = 0; j < it.nz.length; j++) idx[it.nz[j]] = it.assign[j] + 1;
+  return idx;
+}
+
+/** The sparse streams: gaps (first from position 0, fillers of index 0 for gaps over 255) and indices. */
+export function sparseStreams(nz: ArrayLike<number>, codes: ArrayLike<number>): { gap: Uint8Array; idx: Uint8Array } {
+  const gap: number[] = [];
+  const idx: number[] = [];
+  let prev = 0;
+  for (let j = 0; j < nz.length; j++) {
+    let d = nz[j] - prev;
+    while (d > 255) {
+      gap.push(255);
+      idx.push(0);
+      d -= 255;
+    }
+    gap.push(d);
+    idx.push(codes[j]);
+    prev = nz[j];
+  }
+  return { gap: Uint8Array.from(gap), idx: Uint8Array.from(idx) };
+}
+
+/** deflate (level 9) plus brotli (quality 11 up to 4 MB, else 9) bytes of a layout's streams. */
+function compressedCost(parts: Uint8Array[]): { gzip: number; brotli: number } {
+  const all = Buffer.concat(parts);
+  const quality = all.length <= 4_000_000 ? 11 : 9;
+  return {
+    gzip: deflateRawSync(all, { level: 9 }).length,
+    brotli: brotliCompressSync(all, { params: { [zc.BROTLI_PARAM_QUALITY]: quality, [zc.BROTLI_PARAM_SIZE_HINT]: all.length } }).length,
+  };
+}
+
+/**
+ * A node of an expansion chain. Names cost bytes in a file this small (a LeNet-5 is a few kB), so
+ * the nodes are unnamed (ONNX allows it) and the values between them get short unique names.
+ */
+function node(opType: string, inputs: string[], outputs: string[], attributes: Node['attributes'] = []): Node {
+  return { name: '', opType, domain: '', inputs, outputs, attributes };
+}
+
+const intAttr = (name: string, value: number) => ({ name, type: AttrType.INT, value });
+
+/**
+ * Replace the initializer `w` by indices + codebook and the nodes that expand them (output name
+ * `w`, so every reader stays as it is). Returns the bytes of the stored tensors.
+ */
+function writeStorage(g: Graph, t: Tensor, form: 'dense' | 'sparse', streams: { idx: Uint8Array; gap?: Uint8Array }, cbName: string, axis0: () => string): number {
+  const w = t.name;
+  const first = g.nodes.findIndex((n) => n.inputs.includes(w));
+  const at = first >= 0 ? g.nodes[first] : undefined;
+  g.initializers.delete(w);
+  const legacyInput = g.inputs.findIndex((i) => i.name === w);
+  if (legacyInput >= 0) g.inputs.splice(legacyInput, 1);
+  const nodes: Node[] = [];
+  let bytes = streams.idx.length;
+  if (form === 'dense') {
+    const idx = g.addInitializer(new Tensor(`${w}_idx`, DataType.UINT8, [...t.dims], streams.idx));
+    const i32 = g.uniqueName('c');
+    nodes.push(node('Cast', [idx], [i32], [intAttr('to', DataType.INT32)]));
+    nodes.push(node('Gather', [cbName, i32], [w]));
+  } else {
+    const gapT = streams.gap!;
+    bytes += gapT.length;
+    const gap = g.addInitializer(new Tensor(`${w}_gap`, DataType.UINT8, [gapT.length], gapT));
+    const idx = g.addInitializer(new Tensor(`${w}_idx`, DataType.UINT8, [streams.idx.length], streams.idx));
+    const shape = g.addInitializer(Tensor.int64(`${w}_n`, [1], [t.size]));
+    const dims = g.addInitializer(Tensor.int64(`${w}_dims`, [t.dims.length], t.dims));
+    const [gap64, pos, i32, vals, zeros, flat] = Array.from({ length: 6 }, () => g.uniqueName('c'));
+    const zero = new Tensor('', t.dtype, [1]);
+    nodes.push(node('Cast', [gap], [gap64], [intAttr('to', DataType.INT64)]));
+    nodes.push(node('CumSum', [gap64, axis0()], [pos]));
+    nodes.push(node('Cast', [idx], [i32], [intAttr('to', DataType.INT32)]));
+    nodes.push(node('Gather', [cbName, i32], [vals]));
+    nodes.push(node('ConstantOfShape', [shape], [zeros], [{ name: 'value', type: AttrType.TENSOR, value: zero }]));
+    nodes.push(node('ScatterElements', [zeros, pos, vals], [flat]));
+    nodes.push(node('Reshape', [flat, dims], [w]));
+  }
+  const pos = at ? g.nodes.indexOf(at) : g.nodes.length;
+  g.nodes.splice(pos, 0, ...nodes);
+  g.touch();
+  return bytes;
+}
+
+export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassContext): Promise<PassResult> {
+  const g = model.graph;
+  if (opts.epochs > 0 && !ctx?.train) throw new MlcError('USAGE', 'cluster: epochs > 0 fine-tunes the shared values and needs training data (--train-data)');
+  markLegacyInitializers(g, model.irVersion);
+  const sel = selectLayers(g, { exclude: opts.exclude, includeEmbeddings: false, keepFirstLast: false });
+  const skipped: Skip[] = [...sel.skipped];
+  const candidates: Layer[] = [];
+  for (const l of sel.layers) {
+    if (l.tensor.dtype !== DataType.FLOAT && l.tensor.dtype !== DataType.FLOAT16) {
+      skipped.push({ node: l.label, reason: `weight ${l.weightName} is ${DataType[l.tensor.dtype]} (float32 and float16 are clustered)` });
+      continue;
+    }
+    candidates.push(l);
+  }
+  const stats: PassResult['stats'] = { clusters: opts.clusters, init: opts.init, codebook: opts.codebook, storage: opts.storage };
+  const details: Record<string, unknown>[] = [];
+  const rng = ctx?.rng ?? Math.random;
+
+  // --- non-zero values and k-means -------------------------------------------------------------
+  const items: Item[] = [];
+  const valuesOf = new Map<Item, Float64Array>();
+  for (const l of candidates) {
+    const v = l.tensor.toNumbers();
+    let m = 0;
+    for (let i = 0; i < v.length; i++) if (v[i] !== 0) m++;
+    if (m === 0) {
+      skipped.push({ node: l.label, reason: `weight ${l.weightName} has no non-zero value` });
+      continue;
+    }
+    const nz = new Int32Array(m);
+    const vals = new Float64Array(m);
+    for (let i = 0, j = 0; i < v.length; i++) if (v[i] !== 0) [nz[j], vals[j++]] = [i, v[i]];
+    const item: Item = { layer: l, nz, assign: new Uint16Array(m), centroids: new Float64Array(0), sse: 0 };
+    valuesOf.set(item, vals);
+    items.push(item);
+  }
+  if (opts.codebook === 'shared') {
+    // one codebook per dtype (float32 and float16 weights cannot share a Gather)
+    for (const dtype of [DataType.FLOAT, DataType.FLOAT16]) {
+      const group = items.filter((it) => it.layer.tensor.dtype === dtype);
+      if (!group.length) continue;
+      const all = new Float64Array(group.reduce((s, it) => s + it.nz.length, 0));
+      let o = 0;
+      for (const it of group) {
+        all.set(valuesOf.get(it)!, o);
+        o += it.nz.length;
+      }
+      const r = kmeans1d(all, opts.clusters, { init: opts.init, rng });
+      o = 0;
+      for (const it of group) {
+        it.assign = r.assign.slice(o, o + it.nz.length);
+        it.centroids = r.centroids;
+        o += it.nz.length;
+      }
+    }
+  } else {
+    for (const it of items) {
+      const r = kmeans1d(valuesOf.get(it)!, opts.clusters, { init: opts.init, rng });
+      it.assign = r.assign;
+      it.centroids = r.centroids;
+    }
+  }
+  // already shared values with nothing to store differently: leave the weight as it is
+  const todo = items.filter((it) => {
+    const same = it.centroids.length === new Set(valuesOf.get(it)).size && opts.storage === 'float';
+    if (same) skipped.push({ node: it.layer.label, reason: `weight ${it.layer.weightName} has at most ${opts.clusters} distinct non-zero values already` });
+    return !same;
+  });
+  if (!todo.length) {
+    stats.layersClustered = 0;
+    skipped.push(...recurrentSkips(model, 'clustered'));
+    return { modified: false, stats, skipped };
+  }
+  materializeLayers(g, todo.map((it) => it.layer));
+
+  for (const it of todo) writeClustered(it);
+
+  // --- fine-tuning of the shared values ----------------------------------------------------------
+  if (opts.epochs > 0 && ctx?.train) {
+    const tuned = await fineTune(model, todo, opts, ctx, skipped);
+    if (tuned) Object.assign(stats, tuned);
+  }
+  for (const it of todo) {
+    const v = valuesOf.get(it)!;
+    let sse = 0;
+    for (let j = 0; j < it.nz.length; j++) sse += (v[j] - it.centroids[it.assign[j]]) ** 2;
+    it.sse = sse;
+  }
+
+  // --- storage -----------------------------------------------------------------------------------
+  const sharedNames = new Map<Float64Array, string>();
+  let bytesBefore = 0;
+  let bytesAfter = 0;
+  let huffDense = 0;
+  let huffSparse = 0;
+  const opset = model.opsetVersion('') ?? 1;
+  let axisName: string | undefined;
+  const axis0 = () => (axisName ??= g.addInitializer(Tensor.int64('cluster_axis0', [], [0])));
+  for (const it of todo) {
+    const t = it.layer.tensor;
+    const w = t.name;
+    const hasZero = it.nz.length < t.size;
+    const dense = denseIndices(t.size, it);
+    const sp = sparseStreams(it.nz, Uint8Array.from(it.assign, (a) => a + 1));
+    const hd = huffmanBits(dense);
+    const hs = huffmanBits(sp.gap) + huffmanBits(sp.idx);
+    huffDense += hd;
+    huffSparse += hs;
+    bytesBefore += t.byteLength;
+    const det: Record<string, unknown> = {
+      node: it.layer.label,
+      weight: w,
+      dims: t.dims.join('x'),
+      nonzero: it.nz.length,
+      clusters: it.centroids.length,
+      rmse: Number(Math.sqrt(it.sse / it.nz.length).toPrecision(4)),
+      huffmanDenseBytes: Math.ceil(hd / 8),
+      huffmanSparseBytes: Math.ceil(hs / 8),
+    };
+    let form: 'dense' | 'sparse' | 'float' = opts.storage === 'auto' ? 'dense' : opts.storage;
+    if (form === 'sparse' && opset < 11) {
+      skipped.push({ node: it.layer.label, reason: `sparse storage needs opset 11 (CumSum, ScatterElements); ${w} stored dense` });
+      form = 'dense';
+    }
+    if (opts.storage === 'auto' && hasZero && opset >= 11) {
+      const cd = compressedCost([dense]);
+      const cs = compressedCost([sp.gap, sp.idx]);
+      Object.assign(det, { denseGzip: cd.gzip, denseBrotli: cd.brotli, sparseGzip: cs.gzip, sparseBrotli: cs.brotli });
+      if (cs.gzip + cs.brotli < cd.gzip + cd.brotli) form = 'sparse';
+    }
+    det.storage = form;
+    details.push(det);
+    if (form === 'float') {
+      bytesAfter += t.byteLength;
+      continue;
+    }
+    // the codebook: 0 first (the pruned weights), then the centroids
+    let cb = sharedNames.get(it.centroids);
+    if (!cb) {
+      cb = g.addInitializer(codebookTensor(opts.codebook === 'shared' ? 'codebook' : `${w}_cb`, t.dtype, [0, ...it.centroids]));
+      sharedNames.set(it.centroids, cb);
+      bytesAfter += (it.centroids.length + 1) * (t.dtype === DataType.FLOAT16 ? 2 : 4);
+    }
+    bytesAfter += writeStorage(g, t, form, form === 'dense' ? { idx: dense } : sp, cb, axis0);
+  }
+  g.removeUnusedInitializers();
+  g.touch();
+  Object.assign(stats, {
+    layersClustered: todo.length,
+    weightBytesBefore: bytesBefore,
+    weightBytesAfter: bytesAfter,
+    huffmanDenseBytes: Math.ceil(huffDense / 8),
+    huffmanSparseBytes: Math.ceil(huffSparse / 8),
+  });
+  ctx?.log.debug(`cluster: ${todo.length} weight(s) clustered to ${opts.clusters} shared values`);
+  skipped.push(...recurrentSkips(model, 'clustered'));
+  return { modified: true, stats, skipped, details };
+}
+
+/**
+ * Fine-tune the centroids by distillation with assignments and zeros fixed; on success the items'
+ * centroids take the trained values. Returns stats, or undefined when training was skipped.
+ */
+async function fineTune(model: Model, items: Item[], opts: ClusterOptions, ctx: PassContext, skipped: Skip[]): Promise<Record<string, number | string> | undefined> {
+  if (!ctx.run) throw new MlcError('INTERNAL', 'cluster: fine-tuning needs ctx.run (onnxruntime) for the teacher');
+  // cluster ids: one range per codebook, so a shared codebook's centroid sums the gradients of
+  // its members in every weight
+  const ties = new Map<string, Int32Array>();
+  const offsets = new Map<Float64Array, number>();
+  let next = 0;
+  for (const it of items) {
+    if (it.layer.tensor.dtype !== DataType.FLOAT) continue;
+    let off = offsets.get(it.centroids);
+    if (off === undefined) {
+      offsets.set(it.centroids, (off = next));
+      next += it.centroids.length;
+    }
+    const a = new Int32Array(it.layer.tensor.size).fill(-1);
+    for (let j = 0; j < it.nz.length; j++) a[it.nz[j]] = off + it.assign[j];
+    ties.set(it.layer.tensor.name, a);
+  }
+  if (!ties.size) return undefined;
+  const { distill } = await import('../train/distill.js');
+  const { UntrainableNodeError, untrainableNodes } = await import('../train/executor.js');
+  const bad = untrainableNodes(model);
+  if (bad.length) {
+    skipped.push({ node: bad[0].node, reason: `centroids not fine-tuned: distillation cannot train this model (${bad[0].reason})` });
+    return undefined;
+  }
+  const teacher = ctx.original ?? model;
+  const d = DISTILL_DEFAULTS;
+  let rep: Awaited<ReturnType<typeof distill>>;
+  try {
+    rep = await distill(
+      teacher,
+      model,
+      { epochs: opts.epochs, batchSize: opts.batchSize, lr: opts.lr, temperature: d.temperature, alpha: d.alpha, valSplit: d.valSplit, backend: d.backend, keepZeros: true, augment: d.augment, ties },
+      ctx,
+    );
+  } catch (e) {
+    if (e instanceof UntrainableNodeError || (e instanceof MlcError && e.code === 'UNSUPPORTED')) {
+      skipped.push({ node: '(model)', reason: `centroids not fine-tuned: ${e.message}` });
+      return undefined;
+    }
+    throw e;
+  }
+  // read the trained shared values back (every member of a cluster holds the same value; the
+  // mean guards against float noise)
+  const sums = new Map<Float64Array, { s: Float64Array; c: Float64Array }>();
+  for (const it of items) {
+    if (!ties.has(it.layer.tensor.name)) continue;
+    let acc = sums.get(it.centroids);
+    if (!acc) sums.set(it.centroids, (acc = { s: new Float64Array(it.centroids.length), c: new Float64Array(it.centroids.length) }));
+    const v = it.layer.tensor.data as Float32Array;
+    for (let j = 0; j < it.nz.length; j++) {
+      acc.s[it.assign[j]] += v[it.nz[j]];
+      acc.c[it.assign[j]] += 1;
+    }
+  }
+  for (const [c, acc] of sums) for (let j = 0; j < c.length; j++) if (acc.c[j] > 0) c[j] = acc.s[j] / acc.c[j];
+  for (const it of items) writeClustered(it);
+  const pct = (x: number | null) => (x === null ? 'n/a' : round4(x));
+  return {
+    tuneEpochs: rep.epochs,
+    tuneBestEpoch: rep.bestEpoch,
+    tuneSeconds: Math.round(rep.seconds * 10) / 10,
+    tuneMetric: rep.metric,
+    tuneValBefore: pct(rep.studentValBefore),
+    tuneValAfter: pct(rep.studentValAfter),
+    tiedWeights: rep.tiedWeights,
+  };
+}
+
+export const clusterPass: Pass<ClusterOptions> = definePass(CLUSTER_SCHEMA, {
+  describe: 'Weight sharing: k-means codebooks for MatMul, Gemm and Conv weights (zeros kept), optional centroid fine-tuning, indices stored for gzip / brotli',
+  run: (model, options, ctx) => runCluster(model, options, ctx),
+});
+
+export default clusterPass;

@@ -1,0 +1,171 @@
+/**
+ * The cluster pass: options and flags; structure of the dense and sparse index forms; the stored
+ * model computes exactly what the clustered float weights compute (onnxruntime folds the
+ * expansion back); zeros stay zero; no-op cases; centroid fine-tuning keeps the sharing.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { cloneModel, DataType, type Model } from '../../src/ir/index.js';
+import { fingerprintModel } from '../../src/ir/fingerprint.js';
+import { modelToBytes } from '../../src/onnx/index.js';
+import { clusterPass, parseClusterOptions, runCluster, sparseStreams } from '../../src/passes/cluster.js';
+import { type Dataset, type PassContext, seededRng, silentLogger } from '../../src/passes/pass.js';
+import { runPrune, parsePruneOptions } from '../../src/passes/prune.js';
+import { createSession, makeRunner } from '../../src/runtime/index.js';
+import { cnn, mlp, randn, rng } from './prune-helpers.js';
+
+const runner = makeRunner();
+afterAll(() => runner.release());
+const ctx = (): PassContext => ({ log: silentLogger, rng: seededRng(1), run: runner });
+
+async function run(m: Model, dims: number[], seed = 9): Promise<Float32Array> {
+  const s = await createSession(modelToBytes(m), { intraOpThreads: 1 });
+  try {
+    const x = randn(dims.reduce((a, b) => a * b), rng(seed));
+    return (await s.run({ input: { dtype: 'float', dims, data: x } })).logits.data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+async function pruned(m: Model, sparsity = 0.6): Promise<Model> {
+  await runPrune(m, parsePruneOptions({ sparsity }), ctx());
+  return m;
+}
+
+function distinctNonzero(m: Model, name: string): number {
+  return new Set(Array.from(m.graph.initializers.get(name)!.data as Float32Array).filter((v) => v !== 0)).size;
+}
+
+const ops = (m: Model) => m.graph.nodes.map((n) => n.opType);
+
+describe('cluster options', () => {
+  it('clusters or bits, exclusive; defaults', () => {
+    expect(parseClusterOptions({ clusters: 16 })).toMatchObject({ clusters: 16, init: 'linear', codebook: 'layer', storage: 'auto', epochs: 0 });
+    expect(parseClusterOptions({ bits: 4 }).clusters).toBe(15);
+    expect(parseClusterOptions({ bits: '5' }).clusters).toBe(31);
+    expect(() => parseClusterOptions({})).toThrow(/clusters is required/);
+    expect(() => parseClusterOptions({ clusters: 8, bits: 3 })).toThrow(/exclusive/);
+    expect(() => parseClusterOptions({ clusters: 256 })).toThrow(/clusters/);
+    expect(() => parseClusterOptions({ bits: 9 })).toThrow(/bits/);
+    expect(() => parseClusterOptions({ clusters: 8, storage: 'packed' })).toThrow(/storage/);
+  });
+
+  it('CLI flags map to options; no cluster flag means no pass', () => {
+    const cli = clusterPass.cli!;
+    expect(cli.fromFlags({ exclude: ['a'] })).toBeUndefined();
+    expect(clusterPass.parseOptions(cli.fromFlags({ clusterBits: '4', clusterStorage: 'sparse', clusterEpochs: '2', exclude: ['fc1'] }))).toMatchObject({
+      clusters: 15,
+      storage: 'sparse',
+      epochs: 2,
+      exclude: ['fc1'],
+    });
+    expect(cli.outputSuffix({})).toBe('_clustered');
+  });
+});
+
+describe('sparseStreams', () => {
+  it('gap-codes positions from 0 and splits gaps over 255 with index-0 fillers', () => {
+    const s = sparseStreams([0, 3, 600], [5, 6, 7]);
+    expect(Array.from(s.gap)).toEqual([0, 3, 255, 255, 87]);
+    expect(Array.from(s.idx)).toEqual([5, 6, 0, 0, 7]);
+    // positions are the running sums of the gaps
+    let p = 0;
+    const pos = Array.from(s.gap, (g) => (p += g));
+    expect(pos.filter((_, i) => s.idx[i] !== 0)).toEqual([0, 3, 600]);
+  });
+});
+
+describe('weight clustering', () => {
+  for (const storage of ['dense', 'sparse', 'auto'] as const) {
+    it(`${storage} storage: indices + codebook expanded by Gather compute what the clustered float weights compute`, async () => {
+      const m = await pruned(mlp());
+      const asFloat = cloneModel(m);
+      const rf = await runCluster(asFloat, parseClusterOptions({ clusters: 3, storage: 'float' }), ctx());
+      expect(rf.modified).toBe(true);
+      for (const w of ['w1', 'w2', 'w3']) expect(distinctNonzero(asFloat, w)).toBeLessThanOrEqual(3);
+      const zerosBefore = ['w1', 'w2', 'w3'].map((w) => Array.from(m.graph.initializers.get(w)!.data as Float32Array, (v) => v === 0));
+      zerosBefore.forEach((z, i) => {
+        const after = asFloat.graph.initializers.get(`w${i + 1}`)!.data as Float32Array;
+        expect(Array.from(after, (v) => v === 0)).toEqual(z);
+      });
+
+      const r = await runCluster(m, parseClusterOptions({ clusters: 3, storage }), ctx());
+      expect(r.modified).toBe(true);
+      expect(r.stats.layersClustered).toBe(3);
+      for (const w of ['w1', 'w2', 'w3']) {
+        expect(m.graph.initializers.has(w)).toBe(false);
+        const idx = m.graph.initializers.get(`${w}_idx`)!;
+        expect(idx.dtype).toBe(DataType.UINT8);
+        const cb = m.graph.initializers.get(`${w}_cb`)!;
+        expect(cb.dims).toEqual([4]);
+        expect((cb.data as Float32Array)[0]).toBe(0);
+        expect(m.graph.producer(w)?.opType).toMatch(/Gather|Reshape/);
+      }
+      const d = r.details!.map((x) => x.storage);
+      if (storage !== 'auto') expect(d).toEqual([storage, storage, storage]);
+      if (storage === 'dense') expect(ops(m).filter((o) => o === 'Gather').length).toBe(3);
+      if (storage === 'sparse') expect(ops(m).filter((o) => o === 'ScatterElements').length).toBe(3);
+      expect(Number(r.stats.weightBytesAfter)).toBeLessThan(Number(r.stats.weightBytesBefore));
+      expect(Number(r.stats.huffmanSparseBytes)).toBeGreaterThan(0);
+      const a = await run(asFloat, [5, 16]);
+      const b = await run(m, [5, 16]);
+      for (let i = 0; i < a.length; i++) expect(b[i]).toBeCloseTo(a[i], 5);
+    });
+  }
+
+  it('a shared codebook: one initializer, read by every Gather; Conv weights too', async () => {
+    const m = await pruned(cnn(), 0.5);
+    const r = await runCluster(m, parseClusterOptions({ bits: 2, codebook: 'shared', storage: 'dense' }), ctx());
+    expect(r.stats.layersClustered).toBe(3);
+    const gathers = m.graph.nodes.filter((n) => n.opType === 'Gather');
+    expect(new Set(gathers.map((n) => n.inputs[0]))).toEqual(new Set(['codebook']));
+    expect(m.graph.initializers.get('codebook')!.dims).toEqual([4]);
+    const out = await run(m, [2, 2, 8, 8]);
+    expect(out.every(Number.isFinite)).toBe(true);
+  });
+
+  it('no-ops: all-zero weights, excluded weights, float storage of already shared values', async () => {
+    const m = mlp();
+    for (const w of ['w1', 'w2', 'w3']) (m.graph.initializers.get(w)!.data as Float32Array).fill(0);
+    const fp = fingerprintModel(m);
+    const r = await runCluster(m, parseClusterOptions({ clusters: 4 }), ctx());
+    expect(r.modified).toBe(false);
+    expect(fingerprintModel(m)).toBe(fp);
+    expect(r.skipped.filter((s) => /no non-zero value/.test(s.reason)).length).toBe(3);
+
+    const e = mlp();
+    const fe = fingerprintModel(e);
+    const re = await runCluster(e, parseClusterOptions({ clusters: 4, exclude: ['fc*'] }), ctx());
+    expect(re.modified).toBe(false);
+    expect(fingerprintModel(e)).toBe(fe);
+
+    const s = mlp();
+    await runCluster(s, parseClusterOptions({ clusters: 4, storage: 'float' }), ctx());
+    const fs = fingerprintModel(s);
+    const again = await runCluster(s, parseClusterOptions({ clusters: 4, storage: 'float' }), ctx());
+    expect(again.modified).toBe(false);
+    expect(fingerprintModel(s)).toBe(fs);
+  });
+
+  it('fine-tuning moves the shared values and keeps them shared; zeros stay zero; needs training data', async () => {
+    const teacher = mlp();
+    const m = await pruned(cloneModel(teacher), 0.5);
+    const zeros = Array.from(m.graph.initializers.get('w1')!.data as Float32Array, (v) => v === 0);
+    const x = randn(64 * 16, rng(4));
+    const train: Dataset = { inputs: { input: { dtype: 'float', dims: [64, 16], data: x } }, count: 64 };
+    await expect(runCluster(cloneModel(m), parseClusterOptions({ clusters: 4, epochs: 1 }), ctx())).rejects.toThrow(/training data/);
+    const untuned = cloneModel(m);
+    await runCluster(untuned, parseClusterOptions({ clusters: 4, storage: 'float' }), ctx());
+    const r = await runCluster(m, parseClusterOptions({ clusters: 4, storage: 'float', epochs: 3, lr: 0.01, batchSize: 8 }), { ...ctx(), train, original: teacher });
+    expect(r.stats.tiedWeights).toBe(3);
+    for (const w of ['w1', 'w2', 'w3']) expect(distinctNonzero(m, w)).toBeLessThanOrEqual(4);
+    expect(Array.from(m.graph.initializers.get('w1')!.data as Float32Array, (v) => v === 0)).toEqual(zeros);
+    const moved = ['w1', 'w2', 'w3'].some((w) => {
+      const a = m.graph.initializers.get(w)!.data as Float32Array;
+      const b = untuned.graph.initializers.get(w)!.data as Float32Array;
+      return a.some((v, i) => v !== b[i]);
+    });
+    expect(r.stats.tuneBestEpoch).toBeGreaterThan(0);
+    expect(moved).toBe(true);
+  });
+});
