@@ -56,7 +56,7 @@ export async function save(
   model: Model,
   path: string,
   opts?: { externalData?: boolean; force?: boolean; inputPath?: string },
-): Promise<{ bytes: number; externalDataFile?: string }> {
+): Promise<{ bytes: number; externalDataFile?: string; removedDataFile?: string }> {
   const { saveModel } = await import('./onnx/index.js');
   return saveModel(model, path, opts);
 }
@@ -119,7 +119,11 @@ export interface CompressResult {
   /** with `keepSession` and `keepInputSession`: the input's checked session (release it) */
   originalSession?: Session;
   /** where the result was written, with its size in bytes (model file + external data) */
-  output?: { path: string; bytes: number; externalDataFile?: string };
+  /**
+   * `removedDataFile`: the `<output>.data` of the replaced output (an earlier external-data run),
+   * removed because the new model is self-contained
+   */
+  output?: { path: string; bytes: number; externalDataFile?: string; removedDataFile?: string };
 }
 
 /**
@@ -254,7 +258,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   if (opts.output) {
     try {
       const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
-      result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
+      result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile, removedDataFile: saved.removedDataFile };
     } catch (err) {
       await session?.release();
       await originalSession?.release();

@@ -8,7 +8,10 @@
  *
  * Default output: `<name><suffix>.onnx` beside the input, the suffix being the pass's
  * `cli.outputSuffix` when one pass runs (e.g. `_int8`), `_compressed` for several, and `_copy`
- * for a plain re-export. The input is never overwritten without --force; an existing output is.
+ * for a plain re-export. The input is never overwritten without --force; an existing output is,
+ * with a warning when mlc made up its name. Replacing an output that kept its tensors in
+ * `<output>.data` by a self-contained model removes that side file (a stale copy would be read by
+ * nothing, and look like it belongs to the new model).
  *
  * Exit codes: 2 (usage / input error) only before anything is written: the flags, the recipe, the
  * input model (onnxruntime must load it unless --no-check), --data and --shape are all checked
@@ -16,6 +19,7 @@
  * figure is "not measured" (a gate that needs it fails: exit 1).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../core/errors.js';
@@ -139,6 +143,9 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         }
       });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
+      // an explicit -o is the user's choice (like cp or cc -o); a name mlc made up may be a file the
+      // user made (another tool's model_int8.onnx): say so before any work, while Ctrl-C helps
+      if (typeof flags.output !== 'string' && existsSync(output)) ui.warn(`${output} exists and will be replaced (choose another name with -o)`);
       // the input's bytes and gzip size are measured (in the thread pool) while the passes run
       const { diskSize } = await import('../bench/size.js');
       const inputDisk = diskSize(undefined, { path: file }, { exact: setup.options.exactGzip });
@@ -172,6 +179,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       });
       ui.clearProgress();
       const out = result.output!;
+      if (out.removedDataFile) ui.info(`removed ${out.removedDataFile}: the side file of the replaced ${out.path} (the new model is self-contained)`);
       const { code } = await measureAndReport(ui, setup, {
         bestEffort: true,
         input: file,
