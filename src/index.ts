@@ -118,6 +118,8 @@ export interface CompressResult {
   session?: Session;
   /** with `keepSession` and `keepInputSession`: the input's checked session (release it) */
   originalSession?: Session;
+  /** data sets given (calibration, train, val) that no pass read: the option changed nothing */
+  unusedData?: ('calibration' | 'train' | 'val')[];
   /** where the result was written, with its size in bytes (model file + external data) */
   /**
    * `removedDataFile`: the `<output>.data` of the replaced output (an earlier external-data run),
@@ -237,10 +239,12 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   const check = opts.check !== undefined ? opts.check : async (m: Model) => (await keeperOf()).check(m);
   let passes: PassReport[];
   let session: Session | undefined;
+  const read = new Set<string>();
   try {
     context.calibration = firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples);
     context.train = await dataset(opts.train, model);
     context.validation = await dataset(opts.validation, model);
+    watchReads(context, ['calibration', 'train', 'validation'], read);
     ({ passes } = await runPipeline(model, resolved, context, {
       check,
       onPassStart: opts.onPassStart,
@@ -254,7 +258,8 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     await runner?.release();
     await keeper?.release();
   }
-  const result: CompressResult = { model, original, passes, context, ...(session ? { session } : {}), ...(originalSession ? { originalSession } : {}) };
+  const unusedData = (['calibration', 'train', 'validation'] as const).filter((k) => !read.has(k) && context[k]).map((k) => (k === 'validation' ? 'val' : k));
+  const result: CompressResult = { model, original, passes, context, ...(unusedData.length ? { unusedData } : {}), ...(session ? { session } : {}), ...(originalSession ? { originalSession } : {}) };
   if (opts.output) {
     try {
       const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
@@ -266,6 +271,24 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     }
   }
   return result;
+}
+
+/** Record in `read` which of `keys` of `obj` a pass reads (a data set no pass reads was given for nothing). */
+function watchReads(obj: object, keys: readonly string[], read: Set<string>): void {
+  for (const k of keys) {
+    let v = (obj as Record<string, unknown>)[k];
+    Object.defineProperty(obj, k, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        read.add(k);
+        return v;
+      },
+      set: (x) => {
+        v = x;
+      },
+    });
+  }
 }
 
 /**

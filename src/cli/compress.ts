@@ -23,8 +23,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../core/errors.js';
-import { explainOptionError } from '../passes/options.js';
-import type { Dataset, Pass } from '../passes/pass.js';
+import type { Model } from '../ir/model.js';
+import { subgraphsOf } from '../ir/node.js';
+import { explainOptionError, idleFlags } from '../passes/options.js';
+import { globMatch, type Dataset, type Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
 import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
 import { boundary, namingFile } from './run.js';
@@ -142,6 +144,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
         }
       });
+      for (const w of idleWarnings(self, passes, steps as { pass: Pass<any> }[], flags.recipe as string | undefined)) ui.warn(w);
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       // an explicit -o is the user's choice (like cp or cc -o); a name mlc made up may be a file the
       // user made (another tool's model_int8.onnx): say so before any work, while Ctrl-C helps
@@ -161,6 +164,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         beforePasses: async (original) => {
           data = await loadMeasureData(setup, original, ui);
           checkMeasureShapes(setup, original);
+          if (steps.length) for (const p of unmatchedExcludes(original, flags.exclude as string[] | undefined)) ui.warn(`--exclude ${p} matches no node or weight name of ${file}`);
         },
         force: !!flags.force,
         externalData: !!flags.externalData,
@@ -178,6 +182,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           : {}),
       });
       ui.clearProgress();
+      for (const d of result.unusedData ?? []) ui.warn(`--${d}-data was not used: ${DATA_USERS[d]}`);
       const out = result.output!;
       if (out.removedDataFile) ui.info(`removed ${out.removedDataFile}: the side file of the replaced ${out.path} (the new model is self-contained)`);
       const { code } = await measureAndReport(ui, setup, {
@@ -198,6 +203,39 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     }),
   );
   return cmd;
+}
+
+/** Who reads each data set, for the warning when none of them ran. */
+const DATA_USERS: Record<string, string> = {
+  calibration: 'static quantization (--quantize-mode static), --prune-reconstruct and --lowrank-data-aware read it',
+  train: 'distillation (--distill), --prune-reconstruct and --lowrank-data-aware read it',
+  val: "distillation's validation reads it",
+};
+
+/** Flags the user typed that change nothing in this run, as warnings (shown before any work). */
+function idleWarnings(cmd: Command, passes: readonly Pass<any>[], steps: readonly { pass: Pass<any> }[], recipe: string | undefined): string[] {
+  const typed = (key: string) => cmd.getOptionValueSource(key) === 'cli';
+  const out: string[] = [];
+  for (const p of passes) if (p.schema && (recipe || !steps.some((s) => s.pass === p))) out.push(...idleFlags(p.schema, typed, recipe));
+  if (typed('exclude') && !steps.length) out.push('--exclude does nothing without a pass flag');
+  if (typed('calibrationSamples') && !typed('calibrationData')) out.push('--calibration-samples does nothing without --calibration-data');
+  return out;
+}
+
+/** --exclude patterns that match no node name, initializer or value name of the model. */
+function unmatchedExcludes(model: Model, patterns: readonly string[] | undefined): string[] {
+  if (!patterns?.length) return [];
+  const names = new Set<string>();
+  const visit = (g: Model['graph']) => {
+    for (const n of g.nodes) {
+      if (n.name) names.add(n.name);
+      for (const o of n.outputs) if (o) names.add(o);
+      for (const sg of subgraphsOf(n)) visit(sg);
+    }
+    for (const k of g.initializers.keys()) names.add(k);
+  };
+  visit(model.graph);
+  return patterns.flatMap((p) => p.split(',')).map((p) => p.trim()).filter((p) => p && ![...names].some((n) => globMatch(p, n)));
 }
 
 function parsePositiveInt(v: string): number {

@@ -250,6 +250,30 @@ function flagNumber(s: OptionSpec, v: unknown): unknown {
   return Number.isFinite(n) ? n : v;
 }
 
+/**
+ * The flags of a pass that does not run which the user typed (`typed(commander key)`): each as a
+ * warning that says what would make it count (`--prune-scope does nothing without --prune or …`),
+ * or, with a recipe, that the recipe's options apply instead. Shared flags (--exclude) are the
+ * caller's business.
+ */
+export function idleFlags(schema: OptionSchema<unknown>, typed: (key: string) => boolean, recipe?: string): string[] {
+  const cli = schema.cli;
+  if (!cli) return [];
+  const all = [...schema.options.filter((s) => s.flag && !s.sharedFlag).map((s) => s.flag!), ...(cli.extraFlags ?? []).map((t) => t.flag)];
+  const triggers = all.filter((f) => cli.triggers.includes(flagKey(f))).map(longFlag);
+  const out: string[] = [];
+  for (const f of all) {
+    const key = flagKey(f);
+    if (!typed(key) || (!recipe && cli.triggers.includes(key))) continue;
+    out.push(
+      recipe
+        ? `${longFlag(f)} does nothing with --recipe (set ${schema.pass} options in ${recipe})`
+        : `${longFlag(f)} does nothing without ${triggers.join(' or ')} (the ${schema.pass} pass does not run)`,
+    );
+  }
+  return out;
+}
+
 /** Option help for `mlc passes` (key → help with its default). */
 export function schemaHelp(schema: OptionSchema<unknown>): Record<string, string> {
   const out: Record<string, string> = {};
