@@ -25,14 +25,21 @@ import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import { subgraphsOf } from '../ir/node.js';
-import { explainOptionError, idleFlags } from '../passes/options.js';
+import { didYouMean, explainOptionError, idleFlags } from '../passes/options.js';
 import { globMatch, type Dataset, type Pass } from '../passes/pass.js';
-import type { PipelineStep } from '../passes/pipeline.js';
 import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
-import { boundary, namingFile } from './run.js';
+import { boundary } from './run.js';
 
-/** Read a recipe file: a JSON list of {pass, options}. */
-export async function readRecipe(file: string): Promise<PipelineStep[]> {
+/** The keys a recipe file may hold: a list of steps, or an object with the steps and its schema. */
+const RECIPE_KEYS = ['$schema', 'steps'];
+const STEP_KEYS = ['pass', 'options'];
+
+/**
+ * Read a recipe file: a JSON list of {pass, options}, or {"$schema": …, "steps": [that list]} (the
+ * form an editor validates against mlc.schema.json). Unknown keys are refused with the step
+ * number and a did-you-mean; pass names and options are checked by the caller.
+ */
+export async function readRecipe(file: string): Promise<{ pass: string; options: unknown }[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -46,12 +53,25 @@ export async function readRecipe(file: string): Promise<PipelineStep[]> {
   } catch (err) {
     throw new MlcError('INPUT', `recipe ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  if (!Array.isArray(doc)) throw new MlcError('INPUT', `recipe ${file} must be a JSON list of {"pass": name, "options": {...}}`);
+  const unknownKey = (where: string, o: object, known: string[]) => {
+    const k = Object.keys(o).find((x) => !known.includes(x));
+    if (k === undefined) return;
+    const near = didYouMean(k, known);
+    throw new MlcError('USAGE', `recipe ${file}: ${where}"${k}" is not a key${near ? ` (did you mean "${near}"?)` : ''}; known: ${known.join(', ')}`);
+  };
+  if (doc && typeof doc === 'object' && !Array.isArray(doc) && ('steps' in doc || '$schema' in doc)) {
+    unknownKey('', doc, RECIPE_KEYS);
+    doc = (doc as { steps?: unknown }).steps;
+  }
+  if (!Array.isArray(doc)) {
+    throw new MlcError('INPUT', `recipe ${file} must be a JSON list of {"pass": name, "options": {...}} (or {"$schema": ..., "steps": [that list]})`);
+  }
   return doc.map((s, i) => {
     if (!s || typeof s !== 'object' || typeof (s as { pass?: unknown }).pass !== 'string') {
       throw new MlcError('INPUT', `recipe ${file}: step ${i + 1} must be an object with a "pass" name`);
     }
     const { pass, options } = s as { pass: string; options?: unknown };
+    unknownKey(`step ${i + 1} (${pass}): `, s, STEP_KEYS);
     if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
       throw new MlcError('INPUT', `recipe ${file}: step ${i + 1} (${pass}): "options" must be an object`);
     }
@@ -123,13 +143,12 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         if (fromFlags.length) {
           throw new MlcError('USAGE', `use either --recipe or pass flags (${fromFlags.map((s) => s.pass.name).join(', ')}), not both`);
         }
-        const { getPass } = await import('../passes/registry.js');
-        steps = (await readRecipe(flags.recipe)).map((s) => {
-          try {
-            return { pass: getPass(s.pass as string), options: s.options };
-          } catch (err) {
-            throw namingFile(err, flags.recipe as string);
-          }
+        steps = (await readRecipe(flags.recipe)).map((s, i) => {
+          const pass = passes.find((p) => p.name === s.pass);
+          if (pass) return { pass, options: s.options };
+          const names = passes.map((p) => p.name);
+          const near = didYouMean(s.pass, names);
+          throw new MlcError('USAGE', `recipe ${flags.recipe}: step ${i + 1}: unknown pass "${s.pass}"${near ? ` (did you mean "${near}"?)` : ''}; known: ${names.join(', ')}`);
         });
       } else {
         steps = stepsFromFlags(passes, flags);

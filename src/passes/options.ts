@@ -320,20 +320,37 @@ export function optionsJsonSchema(schema: OptionSchema<unknown>): Record<string,
   return { type: 'object', properties, additionalProperties: false };
 }
 
-/** JSON Schema of a recipe file: a list of {pass, options} steps over the given passes. */
+/**
+ * JSON Schema of a recipe file over the given passes: a list of {pass, options} steps, or
+ * {"$schema": …, "steps": [that list]} (the form that can name the schema, for editors). The
+ * package ships it as mlc.schema.json (`mlc passes --json-schema` prints the same).
+ */
 export function recipeJsonSchema(schemas: readonly OptionSchema<unknown>[]): Record<string, unknown> {
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'mlc recipe',
-    description: 'A list of passes to run in order (mlc compress --recipe file.json).',
-    type: 'array',
-    items: {
-      oneOf: schemas.map((s) => ({
+    description: 'The passes to run, in order (mlc compress --recipe file.json): a list of steps, or {"$schema": ..., "steps": [...]}.',
+    oneOf: [
+      { $ref: '#/$defs/steps' },
+      {
         type: 'object',
-        properties: { pass: { const: s.pass }, options: optionsJsonSchema(s) },
-        required: ['pass'],
+        properties: { $schema: { type: 'string' }, steps: { $ref: '#/$defs/steps' } },
+        required: ['steps'],
         additionalProperties: false,
-      })),
+      },
+    ],
+    $defs: {
+      steps: {
+        type: 'array',
+        items: {
+          oneOf: schemas.map((s) => ({
+            type: 'object',
+            properties: { pass: { const: s.pass }, options: optionsJsonSchema(s) },
+            required: ['pass'],
+            additionalProperties: false,
+          })),
+        },
+      },
     },
   };
 }

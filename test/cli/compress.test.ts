@@ -126,6 +126,11 @@ describe.skipIf(!prune)('mlc compress with a pass', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).passes[0]).toMatchObject({ name: 'prune', modified: true });
     expect(readFileSync(out)).toEqual(readFileSync(join(dir, 'mlp_pruned.onnx')));
+    // the form an editor checks against the shipped schema: {"$schema": …, "steps": [...]}
+    writeFileSync(recipe, JSON.stringify({ $schema: join(ROOT, 'mlc.schema.json'), steps: [{ pass: 'prune', options: { sparsity: 0.5 } }] }));
+    const again = compress([model, '--recipe', recipe, '-o', join(dir, 'from-recipe2.onnx')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'from-recipe2.onnx'))).toEqual(readFileSync(out));
   });
 
   it('prints a text summary with the pass and sizes', () => {

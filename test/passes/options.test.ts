@@ -1,5 +1,5 @@
 /** Pass options declared once (src/passes/options.ts): the same rules for every pass, and every surface derived. */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/core/errors.js';
@@ -135,9 +135,14 @@ describe('every registered pass declares its options once', () => {
   });
 
   it('the recipe JSON Schema has one entry per pass', () => {
-    const s = recipeJsonSchema(passes.map((p) => p.schema!)) as { type: string; items: { oneOf: { properties: { pass: { const: string } } }[] } };
-    expect(s.type).toBe('array');
-    expect(s.items.oneOf.map((o) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
+    type Steps = { type: string; items: { oneOf: { properties: { pass: { const: string } } }[] } };
+    const s = recipeJsonSchema(passes.map((p) => p.schema!)) as { oneOf: unknown[]; $defs: { steps: Steps } };
+    expect(s.oneOf).toEqual([
+      { $ref: '#/$defs/steps' },
+      expect.objectContaining({ type: 'object', properties: { $schema: { type: 'string' }, steps: { $ref: '#/$defs/steps' } }, required: ['steps'] }),
+    ]);
+    expect(s.$defs.steps.type).toBe('array');
+    expect(s.$defs.steps.items.oneOf.map((o) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
   });
 });
 
@@ -150,7 +155,13 @@ describe('mlc passes --json-schema and compress option errors', () => {
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.$schema).toMatch(/json-schema/);
-    expect(s.items.oneOf.map((o: { properties: { pass: { const: string } } }) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
+    expect(s.$defs.steps.items.oneOf.map((o: { properties: { pass: { const: string } } }) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
+  });
+
+  it('mlc.schema.json (shipped in the package) is what mlc passes --json-schema prints (regenerate: node bin/mlc.js passes --json-schema > mlc.schema.json)', () => {
+    const r = mlc(['passes', '--json-schema']);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(ROOT, 'mlc.schema.json'), 'utf8')).toBe(r.stdout);
   });
 
   it('a bad flag value names the flag; a bad recipe value names the step and key; nothing is written', () => {
