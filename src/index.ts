@@ -56,7 +56,7 @@ export async function save(
   model: Model,
   path: string,
   opts?: { externalData?: boolean; force?: boolean; inputPath?: string },
-): Promise<{ bytes: number; externalDataFile?: string }> {
+): Promise<{ bytes: number; externalDataFile?: string; removedDataFile?: string }> {
   const { saveModel } = await import('./onnx/index.js');
   return saveModel(model, path, opts);
 }
@@ -118,8 +118,14 @@ export interface CompressResult {
   session?: Session;
   /** with `keepSession` and `keepInputSession`: the input's checked session (release it) */
   originalSession?: Session;
+  /** data sets given (calibration, train, val) that no pass read: the option changed nothing */
+  unusedData?: ('calibration' | 'train' | 'val')[];
   /** where the result was written, with its size in bytes (model file + external data) */
-  output?: { path: string; bytes: number; externalDataFile?: string };
+  /**
+   * `removedDataFile`: the `<output>.data` of the replaced output (an earlier external-data run),
+   * removed because the new model is self-contained
+   */
+  output?: { path: string; bytes: number; externalDataFile?: string; removedDataFile?: string };
 }
 
 /**
@@ -236,10 +242,12 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   const check = opts.check !== undefined ? opts.check : async (m: Model) => (await keeperOf()).check(m);
   let passes: PassReport[];
   let session: Session | undefined;
+  const read = new Set<string>();
   try {
     context.calibration = firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples);
     context.train = await dataset(opts.train, model);
     context.validation = await dataset(opts.validation, model);
+    watchReads(context, ['calibration', 'train', 'validation'], read);
     ({ passes } = await runPipeline(model, resolved, context, {
       check,
       onPassStart: opts.onPassStart,
@@ -253,11 +261,12 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     await runner?.release();
     await keeper?.release();
   }
-  const result: CompressResult = { model, original, passes, context, ...(session ? { session } : {}), ...(originalSession ? { originalSession } : {}) };
+  const unusedData = (['calibration', 'train', 'validation'] as const).filter((k) => !read.has(k) && context[k]).map((k) => (k === 'validation' ? 'val' : k));
+  const result: CompressResult = { model, original, passes, context, ...(unusedData.length ? { unusedData } : {}), ...(session ? { session } : {}), ...(originalSession ? { originalSession } : {}) };
   if (opts.output) {
     try {
       const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
-      result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile };
+      result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile, removedDataFile: saved.removedDataFile };
     } catch (err) {
       await session?.release();
       await originalSession?.release();
@@ -265,6 +274,24 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     }
   }
   return result;
+}
+
+/** Record in `read` which of `keys` of `obj` a pass reads (a data set no pass reads was given for nothing). */
+function watchReads(obj: object, keys: readonly string[], read: Set<string>): void {
+  for (const k of keys) {
+    let v = (obj as Record<string, unknown>)[k];
+    Object.defineProperty(obj, k, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        read.add(k);
+        return v;
+      },
+      set: (x) => {
+        v = x;
+      },
+    });
+  }
 }
 
 /**

@@ -8,7 +8,10 @@
  *
  * Default output: `<name><suffix>.onnx` beside the input, the suffix being the pass's
  * `cli.outputSuffix` when one pass runs (e.g. `_int8`), `_compressed` for several, and `_copy`
- * for a plain re-export. The input is never overwritten without --force; an existing output is.
+ * for a plain re-export. The input is never overwritten without --force; an existing output is,
+ * with a warning when mlc made up its name. Replacing an output that kept its tensors in
+ * `<output>.data` by a self-contained model removes that side file (a stale copy would be read by
+ * nothing, and look like it belongs to the new model).
  *
  * Exit codes: 2 (usage / input error) only before anything is written: the flags, the recipe, the
  * input model (onnxruntime must load it unless --no-check), --data and --shape are all checked
@@ -16,17 +19,27 @@
  * figure is "not measured" (a gate that needs it fails: exit 1).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { MlcError } from '../core/errors.js';
-import { explainOptionError } from '../passes/options.js';
-import type { Dataset, Pass } from '../passes/pass.js';
-import type { PipelineStep } from '../passes/pipeline.js';
+import type { Model } from '../ir/model.js';
+import { subgraphsOf } from '../ir/node.js';
+import { didYouMean, explainOptionError, idleFlags } from '../passes/options.js';
+import { globMatch, type Dataset, type Pass } from '../passes/pass.js';
 import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
-import { boundary, namingFile } from './run.js';
+import { boundary } from './run.js';
 
-/** Read a recipe file: a JSON list of {pass, options}. */
-export async function readRecipe(file: string): Promise<PipelineStep[]> {
+/** The keys a recipe file may hold: a list of steps, or an object with the steps and its schema. */
+const RECIPE_KEYS = ['$schema', 'steps'];
+const STEP_KEYS = ['pass', 'options'];
+
+/**
+ * Read a recipe file: a JSON list of {pass, options}, or {"$schema": …, "steps": [that list]} (the
+ * form an editor validates against mlc.schema.json). Unknown keys are refused with the step
+ * number and a did-you-mean; pass names and options are checked by the caller.
+ */
+export async function readRecipe(file: string): Promise<{ pass: string; options: unknown }[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -40,12 +53,25 @@ export async function readRecipe(file: string): Promise<PipelineStep[]> {
   } catch (err) {
     throw new MlcError('INPUT', `recipe ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  if (!Array.isArray(doc)) throw new MlcError('INPUT', `recipe ${file} must be a JSON list of {"pass": name, "options": {...}}`);
+  const unknownKey = (where: string, o: object, known: string[]) => {
+    const k = Object.keys(o).find((x) => !known.includes(x));
+    if (k === undefined) return;
+    const near = didYouMean(k, known);
+    throw new MlcError('USAGE', `recipe ${file}: ${where}"${k}" is not a key${near ? ` (did you mean "${near}"?)` : ''}; known: ${known.join(', ')}`);
+  };
+  if (doc && typeof doc === 'object' && !Array.isArray(doc) && ('steps' in doc || '$schema' in doc)) {
+    unknownKey('', doc, RECIPE_KEYS);
+    doc = (doc as { steps?: unknown }).steps;
+  }
+  if (!Array.isArray(doc)) {
+    throw new MlcError('INPUT', `recipe ${file} must be a JSON list of {"pass": name, "options": {...}} (or {"$schema": ..., "steps": [that list]})`);
+  }
   return doc.map((s, i) => {
     if (!s || typeof s !== 'object' || typeof (s as { pass?: unknown }).pass !== 'string') {
       throw new MlcError('INPUT', `recipe ${file}: step ${i + 1} must be an object with a "pass" name`);
     }
     const { pass, options } = s as { pass: string; options?: unknown };
+    unknownKey(`step ${i + 1} (${pass}): `, s, STEP_KEYS);
     if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
       throw new MlcError('INPUT', `recipe ${file}: step ${i + 1} (${pass}): "options" must be an object`);
     }
@@ -117,13 +143,12 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         if (fromFlags.length) {
           throw new MlcError('USAGE', `use either --recipe or pass flags (${fromFlags.map((s) => s.pass.name).join(', ')}), not both`);
         }
-        const { getPass } = await import('../passes/registry.js');
-        steps = (await readRecipe(flags.recipe)).map((s) => {
-          try {
-            return { pass: getPass(s.pass as string), options: s.options };
-          } catch (err) {
-            throw namingFile(err, flags.recipe as string);
-          }
+        steps = (await readRecipe(flags.recipe)).map((s, i) => {
+          const pass = passes.find((p) => p.name === s.pass);
+          if (pass) return { pass, options: s.options };
+          const names = passes.map((p) => p.name);
+          const near = didYouMean(s.pass, names);
+          throw new MlcError('USAGE', `recipe ${flags.recipe}: step ${i + 1}: unknown pass "${s.pass}"${near ? ` (did you mean "${near}"?)` : ''}; known: ${names.join(', ')}`);
         });
       } else {
         steps = stepsFromFlags(passes, flags);
@@ -138,7 +163,11 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
         }
       });
+      for (const w of idleWarnings(self, passes, steps as { pass: Pass<any> }[], flags.recipe as string | undefined)) ui.warn(w);
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
+      // an explicit -o is the user's choice (like cp or cc -o); a name mlc made up may be a file the
+      // user made (another tool's model_int8.onnx): say so before any work, while Ctrl-C helps
+      if (typeof flags.output !== 'string' && existsSync(output)) ui.warn(`${output} exists and will be replaced (choose another name with -o)`);
       // the input's bytes and gzip size are measured (in the thread pool) while the passes run
       const { diskSize } = await import('../bench/size.js');
       const inputDisk = diskSize(undefined, { path: file }, { exact: setup.options.exactGzip });
@@ -154,6 +183,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         beforePasses: async (original) => {
           data = await loadMeasureData(setup, original, ui);
           checkMeasureShapes(setup, original);
+          if (steps.length) for (const p of unmatchedExcludes(original, flags.exclude as string[] | undefined)) ui.warn(`--exclude ${p} matches no node or weight name of ${file}`);
         },
         force: !!flags.force,
         externalData: !!flags.externalData,
@@ -171,7 +201,9 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           : {}),
       });
       ui.clearProgress();
+      for (const d of result.unusedData ?? []) ui.warn(`--${d}-data was not used: ${DATA_USERS[d]}`);
       const out = result.output!;
+      if (out.removedDataFile) ui.info(`removed ${out.removedDataFile}: the side file of the replaced ${out.path} (the new model is self-contained)`);
       const { code } = await measureAndReport(ui, setup, {
         bestEffort: true,
         input: file,
@@ -190,6 +222,39 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     }),
   );
   return cmd;
+}
+
+/** Who reads each data set, for the warning when none of them ran. */
+const DATA_USERS: Record<string, string> = {
+  calibration: 'static quantization (--quantize-mode static), --prune-reconstruct and --lowrank-data-aware read it',
+  train: 'distillation (--distill), --prune-reconstruct and --lowrank-data-aware read it',
+  val: "distillation's validation reads it",
+};
+
+/** Flags the user typed that change nothing in this run, as warnings (shown before any work). */
+function idleWarnings(cmd: Command, passes: readonly Pass<any>[], steps: readonly { pass: Pass<any> }[], recipe: string | undefined): string[] {
+  const typed = (key: string) => cmd.getOptionValueSource(key) === 'cli';
+  const out: string[] = [];
+  for (const p of passes) if (p.schema && (recipe || !steps.some((s) => s.pass === p))) out.push(...idleFlags(p.schema, typed, recipe));
+  if (typed('exclude') && !steps.length) out.push('--exclude does nothing without a pass flag');
+  if (typed('calibrationSamples') && !typed('calibrationData')) out.push('--calibration-samples does nothing without --calibration-data');
+  return out;
+}
+
+/** --exclude patterns that match no node name, initializer or value name of the model. */
+function unmatchedExcludes(model: Model, patterns: readonly string[] | undefined): string[] {
+  if (!patterns?.length) return [];
+  const names = new Set<string>();
+  const visit = (g: Model['graph']) => {
+    for (const n of g.nodes) {
+      if (n.name) names.add(n.name);
+      for (const o of n.outputs) if (o) names.add(o);
+      for (const sg of subgraphsOf(n)) visit(sg);
+    }
+    for (const k of g.initializers.keys()) names.add(k);
+  };
+  visit(model.graph);
+  return patterns.flatMap((p) => p.split(',')).map((p) => p.trim()).filter((p) => p && ![...names].some((n) => globMatch(p, n)));
 }
 
 function parsePositiveInt(v: string): number {

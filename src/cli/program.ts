@@ -10,12 +10,17 @@ import { registerInspect } from './inspect.js';
 import { registerPasses } from './passes.js';
 import { Ui } from './ui.js';
 
+/** The package's version: package.json is two folders up from dist/cli/program.js, one from the bundled lib/cli.js. */
 function version(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
+  for (const up of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'mlc-onnx') return pkg.version;
+    } catch {
+      // not there: the other layout
+    }
   }
+  return '0.0.0';
 }
 
 export async function buildProgram(): Promise<Command> {

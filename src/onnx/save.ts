@@ -288,6 +288,29 @@ export interface SaveResult {
   modelBytes: number;
   externalDataFile?: string;
   externalDataBytes?: number;
+  /**
+   * `<path>.data` that the replaced file at `path` stored its tensors in (an earlier
+   * --external-data run), removed after a self-contained write so that no stale side file stays
+   */
+  removedDataFile?: string;
+}
+
+/**
+ * `<path>.data` when the file now at `path` references it (or it is empty, as saveModel leaves it
+ * when no tensor reaches the threshold): the side file of the model about to be replaced. A side
+ * file that model does not reference (or no model, or one mlc cannot read) is not ours to remove.
+ */
+async function replacedDataFile(path: string): Promise<string | undefined> {
+  const data = resolve(`${path}.data`);
+  try {
+    const st = statSync(data);
+    if (!st.isFile() || !statSync(path).isFile()) return undefined;
+    if (st.size === 0) return `${path}.data`;
+    const { externalDataFiles } = await import('./load.js');
+    return (await externalDataFiles(path)).includes(data) ? `${path}.data` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function samePath(a: string, b: string): boolean {
@@ -346,8 +369,10 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     const chunks = encodeMessageChunks('ModelProto', modelToProto(model));
     const size = chunks.reduce((s, c) => s + c.length, 0);
     if (size <= MAX_PROTO) {
+      const stale = await replacedDataFile(path);
       await writeFileAtomic(path, chunks);
-      return { bytes: size, modelBytes: size };
+      if (stale) await removeQuietly(stale);
+      return { bytes: size, modelBytes: size, ...(stale ? { removedDataFile: stale } : {}) };
     }
     external = true;
   }

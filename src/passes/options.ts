@@ -5,9 +5,10 @@
  *
  * Parsing rules, the same for every pass:
  * - unknown keys are rejected, with a did-you-mean when one is close;
- * - numbers may come as numbers or numeric strings (flags are strings); a `fraction` also takes a
- *   percentage ("50%" = 0.5); ranges are checked and named in the message;
- * - booleans take true / false (or the strings "true" / "false");
+ * - numbers must be numbers (a recipe's "0.9" is refused, naming the key; flags, which are strings,
+ *   are converted by flagsToOptions); a `fraction` also takes a percentage ("50%" = 0.5); ranges
+ *   are checked and named in the message;
+ * - booleans take true / false (not the strings "true" / "false");
  * - lists take an array or a string, and every item is split on commas ("a,b" = ["a", "b"]);
  * - a missing option takes its default (none: left undefined), then the pass's `finish` applies
  *   the rules that tie options together.
@@ -136,12 +137,15 @@ function parseValue(s: OptionSpec, v: unknown, fail: (problem: string) => never)
     case 'number':
     case 'integer':
     case 'fraction': {
+      // JSON numbers only (a recipe's "0.9" is a string: refused, as the JSON Schema does); a
+      // fraction also takes a percentage string. Flags arrive as numbers (flagsToOptions).
       let n: number;
       if (typeof v === 'number') n = v;
-      else if (typeof v === 'string' && v.trim() !== '') {
-        const t = v.trim();
-        n = s.type === 'fraction' && t.endsWith('%') ? Number(t.slice(0, -1)) / 100 : Number(t);
-      } else n = NaN;
+      else if (s.type === 'fraction' && typeof v === 'string' && /^\s*[0-9.]+\s*%\s*$/.test(v)) n = Number(v.trim().slice(0, -1).trim()) / 100;
+      else {
+        const numeric = typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v));
+        fail(`must be ${range(s)}${s.type === 'fraction' ? ' (or a percentage)' : ''} (got ${show(v)}${numeric ? `, a string: write ${v.trim()} without quotes` : ''})`);
+      }
       const ok =
         Number.isFinite(n) &&
         (s.type !== 'integer' || Number.isInteger(n)) &&
@@ -154,9 +158,7 @@ function parseValue(s: OptionSpec, v: unknown, fail: (problem: string) => never)
     }
     case 'boolean':
       if (typeof v === 'boolean') return v;
-      if (v === 'true') return true;
-      if (v === 'false') return false;
-      return fail(`must be a boolean, true or false (got ${show(v)})`);
+      return fail(`must be a boolean, true or false (got ${show(v)}${v === 'true' || v === 'false' ? `, a string: write ${v} without quotes` : ''})`);
     case 'enum': {
       const t = typeof v === 'string' ? (s.caseInsensitive ? v.trim().toLowerCase() : v.trim()) : undefined;
       if (t === undefined || !s.choices.includes(t)) return fail(`must be one of ${s.choices.join(', ')} (got ${show(v)})`);
@@ -230,9 +232,46 @@ export function flagsToOptions(schema: OptionSchema<unknown>, flags: Record<stri
     const v = flags[flagKey(s.flag)];
     if (v === undefined || v === null) continue;
     if (v === false && !(s.type === 'boolean' && s.negatable)) continue;
-    raw[s.key] = v;
+    raw[s.key] = isNumeric(s) ? flagNumber(s, v) : v;
   }
   return raw;
+}
+
+function isNumeric(s: OptionSpec): s is Extract<OptionSpec, { type: 'number' | 'integer' | 'fraction' }> {
+  return s.type === 'number' || s.type === 'integer' || s.type === 'fraction';
+}
+
+/** A numeric flag's string as a number ("0.9" → 0.9); a percentage, or text that is no number, stays for the parser to judge. */
+function flagNumber(s: OptionSpec, v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const t = v.trim();
+  if (t === '' || (s.type === 'fraction' && t.endsWith('%'))) return v;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : v;
+}
+
+/**
+ * The flags of a pass that does not run which the user typed (`typed(commander key)`): each as a
+ * warning that says what would make it count (`--prune-scope does nothing without --prune or …`),
+ * or, with a recipe, that the recipe's options apply instead. Shared flags (--exclude) are the
+ * caller's business.
+ */
+export function idleFlags(schema: OptionSchema<unknown>, typed: (key: string) => boolean, recipe?: string): string[] {
+  const cli = schema.cli;
+  if (!cli) return [];
+  const all = [...schema.options.filter((s) => s.flag && !s.sharedFlag).map((s) => s.flag!), ...(cli.extraFlags ?? []).map((t) => t.flag)];
+  const triggers = all.filter((f) => cli.triggers.includes(flagKey(f))).map(longFlag);
+  const out: string[] = [];
+  for (const f of all) {
+    const key = flagKey(f);
+    if (!typed(key) || (!recipe && cli.triggers.includes(key))) continue;
+    out.push(
+      recipe
+        ? `${longFlag(f)} does nothing with --recipe (set ${schema.pass} options in ${recipe})`
+        : `${longFlag(f)} does nothing without ${triggers.join(' or ')} (the ${schema.pass} pass does not run)`,
+    );
+  }
+  return out;
 }
 
 /** Option help for `mlc passes` (key → help with its default). */
@@ -281,20 +320,37 @@ export function optionsJsonSchema(schema: OptionSchema<unknown>): Record<string,
   return { type: 'object', properties, additionalProperties: false };
 }
 
-/** JSON Schema of a recipe file: a list of {pass, options} steps over the given passes. */
+/**
+ * JSON Schema of a recipe file over the given passes: a list of {pass, options} steps, or
+ * {"$schema": …, "steps": [that list]} (the form that can name the schema, for editors). The
+ * package ships it as mlc.schema.json (`mlc passes --json-schema` prints the same).
+ */
 export function recipeJsonSchema(schemas: readonly OptionSchema<unknown>[]): Record<string, unknown> {
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'mlc recipe',
-    description: 'A list of passes to run in order (mlc compress --recipe file.json).',
-    type: 'array',
-    items: {
-      oneOf: schemas.map((s) => ({
+    description: 'The passes to run, in order (mlc compress --recipe file.json): a list of steps, or {"$schema": ..., "steps": [...]}.',
+    oneOf: [
+      { $ref: '#/$defs/steps' },
+      {
         type: 'object',
-        properties: { pass: { const: s.pass }, options: optionsJsonSchema(s) },
-        required: ['pass'],
+        properties: { $schema: { type: 'string' }, steps: { $ref: '#/$defs/steps' } },
+        required: ['steps'],
         additionalProperties: false,
-      })),
+      },
+    ],
+    $defs: {
+      steps: {
+        type: 'array',
+        items: {
+          oneOf: schemas.map((s) => ({
+            type: 'object',
+            properties: { pass: { const: s.pass }, options: optionsJsonSchema(s) },
+            required: ['pass'],
+            additionalProperties: false,
+          })),
+        },
+      },
     },
   };
 }

@@ -32,6 +32,8 @@ export type { QuantizeOptions, CalibrationMethod, DynamicForm };
 interface ModeDef {
   run: (st: QuantState) => void | Promise<void>;
   help: string;
+  /** added to the type's suffix in the default output name (the default mode adds nothing: `_int8`) */
+  suffix: string;
   /** extra statistics the mode reports */
   stats?: (o: QuantizeOptions) => Record<string, string>;
 }
@@ -41,9 +43,9 @@ interface ModeDef {
  * (plus its op rewrites in quantize/ops.ts if it rewrites op types differently).
  */
 export const MODES = {
-  dynamic: { run: runDynamic, help: 'MatMul / Gemm → DynamicQuantizeMatMul (or DynamicQuantizeLinear + MatMulInteger); Conv and Gather weight-only' },
-  static: { run: runStatic, help: 'QDQ around Conv / MatMul / Gemm with calibrated activation ranges (needs --calibration-data)', stats: (o) => ({ calibration: o.calibrationMethod }) },
-  'weight-only': { run: runWeightOnly, help: '8-bit weights behind DequantizeLinear; compute stays float' },
+  dynamic: { run: runDynamic, suffix: '', help: 'MatMul / Gemm → DynamicQuantizeMatMul (or DynamicQuantizeLinear + MatMulInteger); Conv and Gather weight-only' },
+  static: { run: runStatic, suffix: '_static', help: 'QDQ around Conv / MatMul / Gemm with calibrated activation ranges (needs --calibration-data)', stats: (o) => ({ calibration: o.calibrationMethod }) },
+  'weight-only': { run: runWeightOnly, suffix: '_weight_only', help: '8-bit weights behind DequantizeLinear; compute stays float' },
 } satisfies Record<string, ModeDef>;
 export type QuantizeMode = keyof typeof MODES;
 
@@ -120,9 +122,11 @@ export const QUANTIZE_SCHEMA: OptionSchema<QuantizeOptions> = {
   },
   cli: {
     triggers: ['quantize', 'quantizeMode'],
+    /** `_int8` (dynamic), `_int8_static`, `_int8_weight_only`, `_uint8…`, `_fp16`, `_q4` */
     outputSuffix(options) {
-      const t = (options as Partial<QuantizeOptions> | undefined)?.type ?? 'int8';
-      return (TYPES as Record<string, TypeDef>)[t]?.suffix ?? '_int8';
+      const o = parseWithSchema(QUANTIZE_SCHEMA, options);
+      const t = typeDef(o.type);
+      return t.suffix + (t.run ? '' : modeDef(o.mode).suffix);
     },
   },
 };

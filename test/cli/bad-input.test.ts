@@ -153,6 +153,25 @@ describe('mlc compress on bad recipes and flags', () => {
     expect(listing(dir)).toEqual(before);
   });
 
+  it('a recipe with a typo: the step, the key and a did-you-mean; numbers as strings refused', () => {
+    const cases: [unknown, string][] = [
+      [[{ pass: 'prune', options: { sparsity: 0.5 } }, { pass: 'quantize', option: { type: 'int8' } }], 'step 2 (quantize): "option" is not a key (did you mean "options"?)'],
+      [[{ pass: 'prun', options: { sparsity: 0.5 } }], 'step 1: unknown pass "prun" (did you mean "prune"?)'],
+      [[{ pass: 'quantize' }, { pass: 'prune', options: { sparsity: '0.9' } }], 'step 2 (prune): option "sparsity" must be a number in [0, 1) (or a percentage) (got "0.9", a string: write 0.9 without quotes)'],
+      [{ $schema: 'mlc.schema.json', step: [] }, '"step" is not a key (did you mean "steps"?)'],
+    ];
+    const before = listing(dir);
+    cases.forEach(([doc, why], i) => {
+      const recipe = join(dir, `typo${i}.json`);
+      writeFileSync(recipe, JSON.stringify(doc));
+      const r = mlc(['compress', good, '--recipe', recipe]);
+      expectOneLineError(r, recipe);
+      expect(r.stderr).toContain(`recipe ${recipe}: ${why}`);
+      before.push(`typo${i}.json`);
+    });
+    expect(listing(dir).sort()).toEqual(before.sort());
+  });
+
   it('a missing data file', () => {
     const before = listing(dir);
     const data = join(dir, 'nope.npz');

@@ -50,12 +50,37 @@ describe('mlc compress without pass flags (faithful re-export)', () => {
     expect(doc.after).toMatchObject({ sizeBytes: size, params: 67, nonzeroParams: 59 });
   });
 
-  it('overwrites an existing output file (not the input)', () => {
+  it('overwrites an existing output file (not the input): silently when -o names it, with a warning when mlc named it', () => {
     const out = join(dir, 'existing.onnx');
     writeFileSync(out, 'old contents');
-    const r = compress([model, '-o', out, '--quiet']);
+    const r = compress([model, '-o', out]);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/warning/);
     expect(readFileSync(out)).toEqual(readFileSync(model));
+    const named = join(dir, 'mlp_copy.onnx');
+    writeFileSync(named, 'made by another tool');
+    const again = compress([model]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`mlc: warning: ${named} exists and will be replaced (choose another name with -o)`);
+    expect(readFileSync(named)).toEqual(readFileSync(model));
+  });
+
+  it('a self-contained rewrite removes the side file of the external-data model it replaces, and only that', async () => {
+    const mnist = join(ROOT, 'fixtures/mnist-mlp.onnx');
+    const out = join(dir, 'mnist.onnx');
+    const first = compress([mnist, '-o', out, '--external-data', '--quiet']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(readFileSync(`${out}.data`).length).toBeGreaterThan(1_000_000);
+    const second = compress([mnist, '-o', out]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(existsSync(`${out}.data`)).toBe(false);
+    expect(second.stderr).toContain(`removed ${out}.data`);
+    expect(readFileSync(out).length).toBeGreaterThan(1_000_000);
+    // a .data the replaced model did not reference is someone else's: it stays
+    writeFileSync(`${out}.data`, 'not mlc\'s');
+    const third = compress([mnist, '-o', out]);
+    expect(third.code, third.stderr).toBe(0);
+    expect(readFileSync(`${out}.data`, 'utf8')).toBe('not mlc\'s');
   });
 
   it('--external-data writes a side file and the result still runs', async () => {
@@ -101,6 +126,11 @@ describe.skipIf(!prune)('mlc compress with a pass', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).passes[0]).toMatchObject({ name: 'prune', modified: true });
     expect(readFileSync(out)).toEqual(readFileSync(join(dir, 'mlp_pruned.onnx')));
+    // the form an editor checks against the shipped schema: {"$schema": …, "steps": [...]}
+    writeFileSync(recipe, JSON.stringify({ $schema: join(ROOT, 'mlc.schema.json'), steps: [{ pass: 'prune', options: { sparsity: 0.5 } }] }));
+    const again = compress([model, '--recipe', recipe, '-o', join(dir, 'from-recipe2.onnx')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'from-recipe2.onnx'))).toEqual(readFileSync(out));
   });
 
   it('prints a text summary with the pass and sizes', () => {

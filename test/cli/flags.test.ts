@@ -49,6 +49,33 @@ describe('mlc compress flags', () => {
     expect(defaultOutputPath('m.onnx', steps.slice(2))).toBe('m_int8.onnx');
   });
 
+  it.skipIf(!names.includes('quantize'))('gives each quantize type and mode its own default name (_int8 stays the default mode\'s)', async () => {
+    const named = async (args: string[]) => {
+      const program = await buildProgram();
+      program.exitOverride();
+      const cmd = compressCommand(program);
+      cmd.action(() => {});
+      await program.parseAsync(['compress', 'm.onnx', ...args], { from: 'user' });
+      return defaultOutputPath('m.onnx', stepsFromFlags(passes, cmd.opts()));
+    };
+    const seen = new Map<string, string>();
+    for (const [args, name] of [
+      [['--quantize', 'int8'], 'm_int8.onnx'],
+      [['--quantize', 'int8', '--quantize-mode', 'dynamic'], 'm_int8.onnx'],
+      [['--quantize-mode', 'static'], 'm_int8_static.onnx'],
+      [['--quantize', 'int8', '--quantize-mode', 'weight-only'], 'm_int8_weight_only.onnx'],
+      [['--quantize', 'uint8', '--quantize-mode', 'static'], 'm_uint8_static.onnx'],
+      [['--quantize', 'fp16'], 'm_fp16.onnx'],
+      [['--quantize', 'int4'], 'm_q4.onnx'],
+    ] as [string[], string][]) {
+      expect(await named(args), args.join(' ')).toBe(name);
+      if (!args.includes('dynamic')) {
+        expect(seen.get(name), `${args.join(' ')} and ${seen.get(name)} share ${name}`).toBeUndefined();
+        seen.set(name, args.join(' '));
+      }
+    }
+  });
+
   it('names the default output after the pass, or _compressed for several', () => {
     const fake = (name: string, suffix?: string): Pass<any> => ({
       name,

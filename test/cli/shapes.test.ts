@@ -245,6 +245,15 @@ describe('after the write, the exit code is 0 or 1', () => {
     expect(oneLineError(r)).toMatch(/cannot write .*r\.md: folder .* does not exist/);
     expect(existsSync(out)).toBe(false);
   });
+
+  it('with --json too: one JSON document (the error), exit 2, nothing written', () => {
+    const p = join(dir, 'image.onnx');
+    const out = join(dir, 'report_never_json.onnx');
+    const r = mlc(['compress', p, '-o', out, '--prune', '0.5', '--json', '--report', join(dir, 'no-such-folder', 'r.json')]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'OUTPUT', message: expect.stringMatching(/cannot write .*r\.json: folder .* does not exist/) } });
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 describe('fixed-batch models with N-sample data', () => {

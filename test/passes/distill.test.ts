@@ -71,10 +71,11 @@ describe('distill pass: options', () => {
     if (names.includes('quantize')) expect(names.indexOf('quantize')).toBeGreaterThan(i);
   });
 
-  it('parses defaults and CLI strings, rejects bad values', () => {
+  it('parses defaults and CLI flags (strings, converted), rejects bad values', () => {
     const d = parseDistillOptions({});
     expect(d).toMatchObject({ epochs: 10, batchSize: 64, lr: 3e-3, temperature: 4, alpha: 0.7, backend: 'auto', keepZeros: true });
-    expect(parseDistillOptions({ epochs: '3', lr: '0.01', studentWidth: '0.5', alpha: '1' })).toMatchObject({ epochs: 3, lr: 0.01, studentWidth: 0.5, alpha: 1 });
+    expect(parseDistillOptions(distillPass.cli!.fromFlags({ distill: true, epochs: '3', lr: '0.01', studentWidth: '0.5', alpha: '1' }))).toMatchObject({ epochs: 3, lr: 0.01, studentWidth: 0.5, alpha: 1 });
+    expect(() => parseDistillOptions({ epochs: '3' })).toThrow(/epochs must be an integer.*a string: write 3 without quotes/);
     expect(() => parseDistillOptions({ alpha: 1.5 })).toThrow(/alpha/);
     expect(() => parseDistillOptions({ epochs: 2.5 })).toThrow(/epochs/);
     expect(() => parseDistillOptions({ studentWidth: 0 })).toThrow(/studentWidth/);
@@ -89,7 +90,7 @@ describe('distill pass: options', () => {
     const cli = distillPass.cli!;
     expect(cli.fromFlags({ epochs: '3' })).toBeUndefined();
     expect(cli.fromFlags({ distill: true })).toMatchObject({});
-    expect(cli.fromFlags({ studentWidth: '0.5', epochs: '2' })).toMatchObject({ studentWidth: '0.5', epochs: '2' });
+    expect(cli.fromFlags({ studentWidth: '0.5', epochs: '2' })).toMatchObject({ studentWidth: 0.5, epochs: 2 });
     expect(cli.fromFlags({ student: 's.onnx' })).toMatchObject({ student: 's.onnx' });
     expect(cli.outputSuffix({})).toBe('_distilled');
   });

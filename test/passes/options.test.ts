@@ -1,11 +1,12 @@
 /** Pass options declared once (src/passes/options.ts): the same rules for every pass, and every surface derived. */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/core/errors.js';
 import {
   didYouMean,
   explainOptionError,
+  flagsToOptions,
   flagKey,
   longFlag,
   OptionError,
@@ -43,10 +44,10 @@ describe('option parsing', () => {
     expect(parseWithSchema(toy, {})).toEqual({ share: undefined, count: 3, names: [], fast: true, how: 'a' });
   });
 
-  it('reads fractions as numbers, numeric strings or percentages, and checks the range', () => {
+  it('reads fractions as numbers or percentages, and checks the range', () => {
     expect(parseWithSchema(toy, { share: 0.25 }).share).toBe(0.25);
-    expect(parseWithSchema(toy, { share: '0.25' }).share).toBe(0.25);
     expect(parseWithSchema(toy, { share: '25%' }).share).toBe(0.25);
+    expect(parseWithSchema(toy, { share: ' 25 % ' }).share).toBe(0.25);
     expect(error(() => parseWithSchema(toy, { share: '100%' })).message).toMatch(/share must be a number in \[0, 1\)/);
     expect(error(() => parseWithSchema(toy, { share: 'half' })).code).toBe('USAGE');
     // an integer is not a fraction: no percent
@@ -68,21 +69,31 @@ describe('option parsing', () => {
     expect(didYouMean('sparsty', ['sparsity', 'scope'])).toBe('sparsity');
   });
 
+  it('a number written as a string is refused, naming the key (as the JSON Schema does); flags are converted', () => {
+    const e = error(() => parseWithSchema(toy, { share: '0.9' }));
+    expect(e).toBeInstanceOf(OptionError);
+    expect(e.message).toBe('toy: share must be a number in [0, 1) (or a percentage) (got "0.9", a string: write 0.9 without quotes)');
+    expect(() => parseWithSchema(toy, { count: '3' })).toThrow(/count must be an integer ≥ 1 \(got "3", a string: write 3 without quotes\)/);
+    expect(flagsToOptions(toy as OptionSchema<unknown>, { toy: '0.9', toyCount: '3' })).toEqual({ share: 0.9, count: 3 });
+    expect(flagsToOptions(toy as OptionSchema<unknown>, { toy: '90%', toyCount: 'x' })).toEqual({ share: '90%', count: 'x' });
+  });
+
   it('booleans and enums are strict', () => {
-    expect(parseWithSchema(toy, { fast: 'false' }).fast).toBe(false);
+    expect(parseWithSchema(toy, { fast: false }).fast).toBe(false);
+    expect(() => parseWithSchema(toy, { fast: 'false' })).toThrow(/fast must be a boolean, true or false \(got "false", a string: write false without quotes\)/);
     expect(() => parseWithSchema(toy, { fast: 'yes' })).toThrow(/boolean/);
     expect(() => parseWithSchema(toy, { how: 'c' })).toThrow(/how must be one of a, b/);
   });
 });
 
 describe('option errors name where the value came from', () => {
-  const err = () => error(() => parseWithSchema(toy, { share: '2' }));
+  const err = () => error(() => parseWithSchema(toy, { share: 2 }));
   it('from a flag: the flag the user typed', () => {
-    expect((explainOptionError(err(), toy as OptionSchema<unknown>, { kind: 'flags' }) as Error).message).toBe('--toy: must be a number in [0, 1) (or a percentage) (got "2")');
+    expect((explainOptionError(err(), toy as OptionSchema<unknown>, { kind: 'flags' }) as Error).message).toBe('--toy: must be a number in [0, 1) (or a percentage) (got 2)');
   });
   it('from a recipe: the file, step and key', () => {
     const m = (explainOptionError(err(), toy as OptionSchema<unknown>, { kind: 'recipe', file: 'r.json', step: 3 }) as Error).message;
-    expect(m).toBe('recipe r.json: step 3 (toy): option "share" must be a number in [0, 1) (or a percentage) (got "2")');
+    expect(m).toBe('recipe r.json: step 3 (toy): option "share" must be a number in [0, 1) (or a percentage) (got 2)');
   });
   it('other errors pass through', () => {
     const other = new Error('boom');
@@ -124,9 +135,14 @@ describe('every registered pass declares its options once', () => {
   });
 
   it('the recipe JSON Schema has one entry per pass', () => {
-    const s = recipeJsonSchema(passes.map((p) => p.schema!)) as { type: string; items: { oneOf: { properties: { pass: { const: string } } }[] } };
-    expect(s.type).toBe('array');
-    expect(s.items.oneOf.map((o) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
+    type Steps = { type: string; items: { oneOf: { properties: { pass: { const: string } } }[] } };
+    const s = recipeJsonSchema(passes.map((p) => p.schema!)) as { oneOf: unknown[]; $defs: { steps: Steps } };
+    expect(s.oneOf).toEqual([
+      { $ref: '#/$defs/steps' },
+      expect.objectContaining({ type: 'object', properties: { $schema: { type: 'string' }, steps: { $ref: '#/$defs/steps' } }, required: ['steps'] }),
+    ]);
+    expect(s.$defs.steps.type).toBe('array');
+    expect(s.$defs.steps.items.oneOf.map((o) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
   });
 });
 
@@ -139,7 +155,13 @@ describe('mlc passes --json-schema and compress option errors', () => {
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.$schema).toMatch(/json-schema/);
-    expect(s.items.oneOf.map((o: { properties: { pass: { const: string } } }) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
+    expect(s.$defs.steps.items.oneOf.map((o: { properties: { pass: { const: string } } }) => o.properties.pass.const)).toEqual(passes.map((p) => p.name));
+  });
+
+  it('mlc.schema.json (shipped in the package) is what mlc passes --json-schema prints (regenerate: node bin/mlc.js passes --json-schema > mlc.schema.json)', () => {
+    const r = mlc(['passes', '--json-schema']);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(ROOT, 'mlc.schema.json'), 'utf8')).toBe(r.stdout);
   });
 
   it('a bad flag value names the flag; a bad recipe value names the step and key; nothing is written', () => {

@@ -37,11 +37,11 @@ describe('mlc compress --quantize', () => {
     expect(opCounts(await loadModel(out)).DynamicQuantizeMatMul).toBe(3);
   });
 
-  it('fp16, int4 and uint8 weight-only name their outputs _fp16, _q4, _uint8', async () => {
+  it('fp16, int4 and uint8 weight-only name their outputs _fp16, _q4, _uint8_weight_only', async () => {
     for (const [args, suffix, op] of [
       [['--quantize', 'fp16'], '_fp16', 'Cast'],
       [['--quantize', 'int4', '--int4-block-size', '16'], '_q4', 'MatMulNBits'],
-      [['--quantize', 'uint8', '--quantize-mode', 'weight-only', '--no-per-channel'], '_uint8', 'DequantizeLinear'],
+      [['--quantize', 'uint8', '--quantize-mode', 'weight-only', '--no-per-channel'], '_uint8_weight_only', 'DequantizeLinear'],
     ] as const) {
       const r = compress([mlp, ...args]);
       expect(r.code, r.stderr).toBe(0);
@@ -68,7 +68,7 @@ describe('mlc compress --quantize', () => {
     // conv1's 36-element weight is below the default minElements (128): tiny tensors stay float
     expect(doc.passes[0].stats).toMatchObject({ mode: 'static', calibration: 'percentile', Conv: 1, Gemm: 1 });
     expect(doc.passes[0].skipped).toEqual([{ node: 'conv1', reason: expect.stringMatching(/tiny/) }]);
-    expect(opCounts(await loadModel(join(dir, 'cnn_int8.onnx'))).QuantizeLinear).toBeGreaterThan(0);
+    expect(opCounts(await loadModel(join(dir, 'cnn_int8_static.onnx'))).QuantizeLinear).toBeGreaterThan(0);
 
     const out = join(dir, 'never.onnx');
     const bad = compress([cnn, '--quantize', 'int8', '--quantize-mode', 'static', '-o', out]);

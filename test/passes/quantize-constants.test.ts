@@ -290,3 +290,22 @@ describe('float16 models and opset 18+ graphs through every mode', () => {
     });
   }
 });
+
+describe('weightBytesAfter', () => {
+  it('counts the quantized weights the pass stores behind a Transpose (mnist-mlp after --prune 0.9)', async () => {
+    const { constantTensors } = await import('../../src/ir/params.js');
+    const { loadModel } = await import('../../src/onnx/index.js');
+    const { prunePass } = await import('../../src/passes/prune.js');
+    const m = await loadModel(new URL('../../fixtures/mnist-mlp.onnx', import.meta.url).pathname);
+    await prunePass.run(m, prunePass.parseOptions({ sparsity: 0.9 }), ctxWith());
+    const { model: q, result } = await quantize(m, { type: 'int8' });
+    // the pruned Gemm weights deflate better in their [N, K] layout: stored so, read through a Transpose
+    expect(opCounts(q).Transpose).toBeGreaterThan(0);
+    let int8 = 0;
+    for (const c of constantTensors(q)) if (c.tensor.dtype === DataType.INT8) int8 += c.tensor.byteLength;
+    const params = 300 * 784 + 100 * 300 + 10 * 100;
+    expect(int8).toBeGreaterThanOrEqual(params); // one byte per weight element
+    expect(result.stats.weightBytesAfter as number).toBeGreaterThanOrEqual(int8);
+    expect(result.stats.weightBytesAfter as number).toBeLessThan(int8 + 2 * 1024); // + the scales
+  });
+});

@@ -23,7 +23,7 @@
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
-import { CONSTANT_CHAIN_OPS } from '../../ir/constants.js';
+import { CONSTANT_CHAIN_OPS, Constants } from '../../ir/constants.js';
 import type { Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import {
@@ -190,9 +190,16 @@ export function applyGatherDq(st: QuantState, site: WeightSite, cache: Map<strin
   st.modified = true;
 }
 
+/**
+ * Stored bytes behind `names`: each name is resolved by src/ir/constants.ts, so a weight stored
+ * behind a Transpose / Identity / Reshape (or in a Constant node) counts its stored tensor, once.
+ */
 export function bytesOf(g: Graph, names: string[]): number {
+  // every initializer is stored in the file, also one an IR < 4 model lists as an input
+  const consts = new Constants(g, { legacyInitializers: true });
+  const stored = new Set(names.flatMap((n) => consts.info(n)?.sources ?? []));
   let b = 0;
-  for (const n of names) b += g.initializers.get(n)?.byteLength ?? 0;
+  for (const s of stored) b += consts.get(s)?.byteLength ?? 0;
   return b;
 }
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * The published build (`npm run bundle`, run by `npm pack` / `npm publish` through `prepack`):
+ * - lib/cli.js, lib/index.js, lib/data.js: src/ bundled by rolldown (dependencies stay imports).
+ *   Every `await import()` of src/ stays a split point (a chunk under lib/chunks/), so that
+ *   `mlc inspect` loads neither onnxruntime nor tfjs, as from dist/.
+ * - lib/types/: the .d.ts files tsc wrote to dist/ that the two typed entry points (index, data)
+ *   reach, in the same layout (the relative imports between them still resolve).
+ * Tests and benchmarks keep using src/ and dist/ (tsc); run `npm run build` first (this does).
+ */
+import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { build } from 'rolldown';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const LIB = join(ROOT, 'lib');
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
+
+rmSync(LIB, { recursive: true, force: true });
+await build({
+  cwd: ROOT,
+  // includeDependenciesRecursively: false needs it (the entries' exports are kept as they are)
+  preserveEntrySignatures: 'allow-extension',
+  input: { cli: 'src/cli/main.ts', index: 'src/index.ts', data: 'src/data/index.ts' },
+  platform: 'node',
+  // node built-ins and every package (dependencies, optional peers) stay imports
+  external: (id) => id.startsWith('node:') || deps.some((d) => id === d || id.startsWith(`${d}/`)),
+  logLevel: 'warn',
+  // a module both imported and lazily imported stays where it is: expected here, not news
+  onLog: (level, log, handle) => {
+    if (log.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') handle(level, log);
+  },
+  output: {
+    dir: LIB,
+    format: 'esm',
+    entryFileNames: '[name].js',
+    chunkFileNames: 'chunks/[name].js',
+    minify: false,
+    // few files: mlc's code in one shared chunk, except what imports a heavy package at its top
+    // (onnxruntime-node: src/runtime and src/bench/index.ts, which imports it; tfjs: src/train),
+    // which stays in chunks that load only when a command needs them, and the entry modules
+    // (src/cli/main.ts runs the CLI when evaluated; src/index.ts imports src/runtime lazily)
+    codeSplitting: {
+      // a group holds the modules it names, not their dependencies (those go to 'mlc')
+      includeDependenciesRecursively: false,
+      groups: [
+        { name: 'runtime', test: /[\\/]src[\\/](runtime[\\/]|bench[\\/]index\.ts$)/ },
+        { name: 'train', test: /[\\/]src[\\/]train[\\/]/ },
+        { name: 'mlc', test: (id) => /[\\/]src[\\/]/.test(id) && !/[\\/]src[\\/](index|cli[\\/]main)\.ts$/.test(id) },
+      ],
+    },
+  },
+});
+
+// the .d.ts closure of the typed entry points
+const seen = new Set();
+const queue = ['index.d.ts', 'data/index.d.ts'];
+while (queue.length) {
+  const f = queue.pop();
+  if (seen.has(f)) continue;
+  seen.add(f);
+  const text = readFileSync(join(ROOT, 'dist', f), 'utf8');
+  for (const m of text.matchAll(/(?:from\s+|import\()\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    queue.push(relative(join(ROOT, 'dist'), resolve(join(ROOT, 'dist', dirname(f)), m[1].replace(/\.js$/, '.d.ts'))));
+  }
+}
+for (const f of seen) {
+  mkdirSync(dirname(join(LIB, 'types', f)), { recursive: true });
+  cpSync(join(ROOT, 'dist', f), join(LIB, 'types', f));
+}
+process.stdout.write(`lib/: 3 entry points, ${seen.size} declaration files\n`);
