@@ -177,25 +177,33 @@ export async function measureAndReport(
   if (ui.json) ui.printJson(bench.reportDocument(report));
   else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
   const md = bench.reportToMarkdown(report);
-  if (setup.reportPath) {
+  // after mlc compress wrote its output, a report that cannot be written is no input error
+  await writeReports(ui, { path: setup.reportPath, text: md, markdown: md, bestEffort: !!args.bestEffort });
+  const failures = bench.gateFailureLines(report.gates);
+  for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
+  return { report, code: report.passed ? 0 : 1 };
+}
+
+/**
+ * Write a report file (`path`, when given) and append `markdown` to $GITHUB_STEP_SUMMARY (when
+ * set). `bestEffort`: a report that cannot be written is a warning, not an error.
+ */
+export async function writeReports(ui: Ui, r: { path?: string; text: string; markdown: string; bestEffort: boolean }): Promise<void> {
+  if (r.path) {
     const { writeFileAtomic } = await import('../util/fs.js');
     try {
-      await writeFileAtomic(setup.reportPath, md);
+      await writeFileAtomic(r.path, r.text);
     } catch (err) {
-      // after mlc compress wrote its output, a report that cannot be written is no input error
-      if (!args.bestEffort) throw err;
-      ui.warn(`cannot write the report ${setup.reportPath}: ${(err as Error).message}`);
+      if (!r.bestEffort) throw err;
+      ui.warn(`cannot write the report ${r.path}: ${(err as Error).message}`);
     }
   }
   const summary = process.env.GITHUB_STEP_SUMMARY;
   if (summary) {
     try {
-      await appendFile(summary, md + '\n');
+      await appendFile(summary, r.markdown + '\n');
     } catch (err) {
       ui.warn(`cannot append to GITHUB_STEP_SUMMARY (${summary}): ${(err as Error).message}`);
     }
   }
-  const failures = bench.gateFailureLines(report.gates);
-  for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
-  return { report, code: report.passed ? 0 : 1 };
 }

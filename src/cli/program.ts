@@ -5,9 +5,11 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerBench } from './bench.js';
+import { registerCheck } from './check.js';
 import { registerCompress } from './compress.js';
 import { registerInspect } from './inspect.js';
 import { registerPasses } from './passes.js';
+import { registerReport } from './report.js';
 import { Ui } from './ui.js';
 
 function version(): string {
@@ -34,6 +36,8 @@ export async function buildProgram(): Promise<Command> {
   registerCompress(program, passes);
   registerPasses(program);
   registerBench(program);
+  registerCheck(program);
+  registerReport(program);
   return program;
 }
 
