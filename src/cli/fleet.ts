@@ -174,7 +174,7 @@ class FleetProgress {
     const lines: string[] = [];
     for (let w = 1; w <= this.jobs; w++) {
       const b = this.busy.get(w);
-      lines.push(`worker ${w}: ${b ? `${b.model} (${formatMs(now - b.since)})` : 'idle'}`);
+      lines.push(`worker ${w}: ${b ? `${b.model} (${((now - b.since) / 1000).toFixed(1)} s)` : 'idle'}`);
     }
     const elapsed = now - this.t0;
     const eta = this.done ? (elapsed / this.done) * (this.total - this.done) : undefined;

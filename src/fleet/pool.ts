@@ -34,6 +34,8 @@ export interface WorkerStats {
   peakRssBytes: number;
   /** processes started in this slot (more than one after a crash or a recycle) */
   processes: number;
+  /** CPU time (user + system) of the slot's processes up to their last finished task, ms */
+  cpuMs: number;
 }
 
 interface DoneMessage<R> {
@@ -42,6 +44,8 @@ interface DoneMessage<R> {
   result: R;
   rss: number;
   maxRss: number;
+  /** the process's CPU time so far, ms */
+  cpuMs: number;
 }
 
 /** Run every payload through the workers; results in the order of the payloads. */
@@ -49,14 +53,16 @@ export async function runPool<P, R>(payloads: readonly P[], opts: PoolOptions<P,
   const results: R[] = new Array(payloads.length);
   if (payloads.length === 0) return { results, workers: [] };
   const jobs = Math.max(1, Math.min(opts.jobs, payloads.length));
-  const stats: WorkerStats[] = Array.from({ length: jobs }, (_, i) => ({ worker: i + 1, tasks: 0, peakRssBytes: 0, processes: 0 }));
+  const stats: WorkerStats[] = Array.from({ length: jobs }, (_, i) => ({ worker: i + 1, tasks: 0, peakRssBytes: 0, processes: 0, cpuMs: 0 }));
   let next = 0;
 
   const slot = (s: WorkerStats): Promise<void> =>
     new Promise((resolveSlot) => {
       let child: ChildProcess | undefined;
       let current = -1;
+      let cpuBefore = 0; // CPU time of the slot's earlier processes
       const start = () => {
+        cpuBefore = s.cpuMs;
         s.processes++;
         const c = fork(opts.worker, [], { env: opts.env ?? process.env, stdio: ['ignore', 2, 2, 'ipc'] });
         child = c;
@@ -66,6 +72,7 @@ export async function runPool<P, R>(payloads: readonly P[], opts: PoolOptions<P,
           current = -1;
           s.tasks++;
           s.peakRssBytes = Math.max(s.peakRssBytes, m.maxRss);
+          s.cpuMs = cpuBefore + Math.round(m.cpuMs);
           results[i] = m.result;
           opts.onDone?.(i, payloads[i], m.result, s.worker);
           if (opts.recycleRssBytes !== undefined && m.rss > opts.recycleRssBytes && next < payloads.length) {
@@ -125,7 +132,8 @@ export function serveTasks<P, R>(handler: (payload: P) => Promise<R>): void {
     queue = queue.then(async () => {
       const result = await handler(m.payload as P);
       const usage = process.resourceUsage();
-      process.send!({ type: 'done', id: m.id, result, rss: process.memoryUsage.rss(), maxRss: usage.maxRSS * 1024 });
+      const cpuMs = (usage.userCPUTime + usage.systemCPUTime) / 1000;
+      process.send!({ type: 'done', id: m.id, result, rss: process.memoryUsage.rss(), maxRss: usage.maxRSS * 1024, cpuMs });
     });
   });
   process.on('disconnect', () => {

@@ -50,7 +50,7 @@ export interface FleetDocument {
   exitCode: number;
   passed: boolean;
   /** wall time of the run and per-worker figures (absent in merged reports) */
-  run?: { wallMs: number; jobs: number; workers: { worker: number; tasks: number; peakRssBytes: number; processes: number }[] };
+  run?: { wallMs: number; jobs: number; workers: { worker: number; tasks: number; peakRssBytes: number; processes: number; cpuMs: number }[] };
 }
 
 /** Worst exit code: 3 > 2 > 1 > 0. */

@@ -45,7 +45,10 @@ describe('worker pool', () => {
     expect(new Set(results.map((r) => r.pid)).size).toBe(3);
     expect(most).toBe(3);
     expect(workers.map((w) => w.tasks).reduce((a, b) => a + b)).toBe(9);
-    for (const w of workers) expect(w.peakRssBytes).toBeGreaterThan(10e6);
+    for (const w of workers) {
+      expect(w.peakRssBytes).toBeGreaterThan(10e6);
+      expect(w.cpuMs).toBeGreaterThan(0);
+    }
   });
 
   it('a crashed worker fails its task only; a fresh process takes the next', async () => {
