@@ -105,6 +105,8 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
       exactGzip: !!flags.exactGzip || gates.maxGzipSize !== undefined,
       disabledOptimizers:
         typeof flags.disableOptimizers === 'string' ? flags.disableOptimizers.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+      // a latency gate is judged on an interval: time until it is within ±3% (or 15 s have passed)
+      ...(gates.maxLatency !== undefined || gates.minSpeedup !== undefined ? { ciTarget: 0.03 } : {}),
     },
   };
 }
@@ -174,6 +176,7 @@ export async function measureAndReport(
   for (const n of measured.shapeNotes) ui.debug(`shape: ${n}`);
   for (const w of measured.warnings) ui.warn(w);
   const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
+  for (const line of bench.gateInconclusiveLines(report.gates)) ui.warn(line);
   if (ui.json) ui.printJson(bench.reportDocument(report));
   else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
   const md = bench.reportToMarkdown(report);

@@ -193,7 +193,7 @@ export function fleetToMarkdown(d: FleetDocument, title = 'mlc fleet'): string {
       : failed.length
         ? failed.map(gateShort).join('; ')
         : r?.gates.length
-          ? `${r.gates.length} passed`
+          ? `${r.gates.length} passed${r.gates.some((g) => g.inconclusive) ? ` (${r.gates.filter((g) => g.inconclusive).map((g) => `${g.name} inconclusive`).join(', ')})` : ''}`
           : '—';
     const icon = m.code === 0 ? '✅' : m.code === 1 ? '❌' : '⛔';
     out.push(`| \`${mdEscape(key(m))}\` | ${icon} ${statusOf(m)} | ${sizes(m)} | ${gzip} | ${mdEscape(gates)} |`);
@@ -216,6 +216,12 @@ export function githubAnnotations(d: FleetDocument): string[] {
     const file = `file=${ghProp(m.model)}`;
     if (m.error) out.push(`::error ${file}::${ghData(`${statusOf(m)}: ${m.error.message}`)}`);
     for (const g of failedGates(m)) out.push(`::error ${file}::${ghData(gateShort(g))}`);
+    for (const g of m.report?.gates ?? []) {
+      if (g.inconclusive && g.interval) {
+        const f = (v: number) => formatGateValue(g.name, v);
+        out.push(`::warning ${file}::${ghData(`${g.name} inconclusive: 95% interval ${f(g.interval[0])}–${f(g.interval[1])} straddles ${f(g.limit)}`)}`);
+      }
+    }
   }
   return out;
 }
