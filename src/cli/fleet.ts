@@ -213,7 +213,7 @@ export async function runFleet(ui: Ui, jobs: FleetJob[], opts: FleetOptions): Pr
     jobs: n,
     worker,
     // each model's own step summary is left to the fleet's (one table for the run)
-    env: { ...process.env, GITHUB_STEP_SUMMARY: '', NO_COLOR: '1' },
+    env: { ...process.env, GITHUB_STEP_SUMMARY: '', GITHUB_ACTIONS: '', NO_COLOR: '1' },
     recycleRssBytes: 2 * 1024 ** 3,
     crashed: (_job, how) => ({ code: 3, stdout: '', stderr: `mlc: the worker process died (${how})` }),
     onStart: (i, job, w) => {

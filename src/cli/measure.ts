@@ -184,6 +184,11 @@ export async function measureAndReport(
   await writeReports(ui, { path: setup.reportPath, text: md, markdown: md, bestEffort: !!args.bestEffort });
   const failures = bench.gateFailureLines(report.gates);
   for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
+  if (process.env.GITHUB_ACTIONS === 'true') {
+    // workflow annotations on the model's file (on stderr with --json: stdout holds the document)
+    const { gateAnnotations } = await import('../fleet/report.js');
+    for (const line of gateAnnotations(args.input, report.gates)) (ui.json ? process.stderr : process.stdout).write(line + '\n');
+  }
   return { report, code: report.passed ? 0 : 1 };
 }
 

@@ -209,19 +209,26 @@ function ghProp(s: string): string {
   return ghData(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
 }
 
-/** `::error file=<model>::<gate> <actual> > <limit>` per failed gate, and one per model error. */
+/** `::error file=<model>::<gate> <actual> > <limit>` per failed gate of one model, `::warning` per inconclusive one. */
+export function gateAnnotations(model: string, gates: readonly GateResult[]): string[] {
+  const file = `file=${ghProp(model)}`;
+  const out: string[] = [];
+  for (const g of gates) {
+    if (!g.passed) out.push(`::error ${file}::${ghData(gateShort(g))}`);
+    else if (g.inconclusive && g.interval) {
+      const f = (v: number) => formatGateValue(g.name, v);
+      out.push(`::warning ${file}::${ghData(`${g.name} inconclusive: 95% interval ${f(g.interval[0])}–${f(g.interval[1])} straddles ${f(g.limit)}`)}`);
+    }
+  }
+  return out;
+}
+
+/** The annotations of a fleet run: per model, its error, or its gates' (`gateAnnotations`). */
 export function githubAnnotations(d: FleetDocument): string[] {
   const out: string[] = [];
   for (const m of d.models) {
-    const file = `file=${ghProp(m.model)}`;
-    if (m.error) out.push(`::error ${file}::${ghData(`${statusOf(m)}: ${m.error.message}`)}`);
-    for (const g of failedGates(m)) out.push(`::error ${file}::${ghData(gateShort(g))}`);
-    for (const g of m.report?.gates ?? []) {
-      if (g.inconclusive && g.interval) {
-        const f = (v: number) => formatGateValue(g.name, v);
-        out.push(`::warning ${file}::${ghData(`${g.name} inconclusive: 95% interval ${f(g.interval[0])}–${f(g.interval[1])} straddles ${f(g.limit)}`)}`);
-      }
-    }
+    if (m.error) out.push(`::error file=${ghProp(m.model)}::${ghData(`${statusOf(m)}: ${m.error.message}`)}`);
+    out.push(...gateAnnotations(m.model, m.report?.gates ?? []));
   }
   return out;
 }

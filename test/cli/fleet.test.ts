@@ -105,6 +105,16 @@ describe('mlc compress <glob> (a fleet run)', () => {
     expect(md.match(/^\| `models/gm)).toHaveLength(2);
     expect(md.indexOf('models/de/eta.onnx')).toBeLessThan(md.indexOf('models/us/eta.onnx'));
   });
+
+  it('a single model under GitHub Actions gets its annotation too (on stderr with --json)', () => {
+    const args = ['compress', 'models/de/eta.onnx', '--quantize', 'int8', '--max-size', '100kB', '--no-latency', '-o', 'single.onnx'];
+    const r = run(dir, args, { GITHUB_ACTIONS: 'true' });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^::error file=models\/de\/eta.onnx::max-size 271 kB/m);
+    const j = run(dir, [...args, '--json'], { GITHUB_ACTIONS: 'true' });
+    expect(JSON.parse(j.stdout).passed).toBe(false);
+    expect(j.stderr).toMatch(/^::error file=models\/de\/eta.onnx::max-size/m);
+  });
 });
 
 describe('sharding and mlc report merge', () => {
