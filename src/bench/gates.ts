@@ -113,6 +113,12 @@ export interface GateDef {
   needs: readonly GateNeed[];
   /** the measured value the limit applies to (null / undefined: not measured) */
   actual(target: Metrics, base: Metrics | null, speedup: number | null): number | null | undefined;
+  /**
+   * the 95% interval of that value, for measurements with noise (latency): the gate then fails
+   * only when the whole interval is on the wrong side of the limit, and is inconclusive (a
+   * warning, counted as passed) when the interval straddles it
+   */
+  interval?(target: Metrics, speedupCi: [number, number] | null): [number, number] | null | undefined;
 }
 
 /** The gates, in report order. A new gate is one row here (and its README line). */
@@ -167,18 +173,20 @@ export const GATES = [
     key: 'maxLatency',
     kind: 'max',
     unit: 'ms',
-    description: 'fail if p50 latency (batch 1) is above this (e.g. 20ms, 0.5s; bare number = ms)',
+    description: 'fail if p50 latency (batch 1) is above this (e.g. 20ms, 0.5s; bare number = ms); judged on its 95% interval',
     needs: ['latency'],
     actual: (t) => t.latencyMs?.p50,
+    interval: (t) => t.latencyMs?.p50Ci,
   },
   {
     name: 'min-speedup',
     key: 'minSpeedup',
     kind: 'min',
     unit: 'ratio',
-    description: 'fail if p50 speedup over the original is below this (e.g. 1.5 or 1.5x)',
+    description: 'fail if p50 speedup over the original is below this (e.g. 1.5 or 1.5x); judged on its 95% interval',
     needs: ['compare', 'latency'],
     actual: (_t, _b, speedup) => speedup,
+    interval: (_t, speedupCi) => speedupCi,
   },
 ] as const satisfies readonly GateDef[];
 
@@ -252,19 +260,44 @@ export function checkGateRequirements(limits: GateLimits, have: GateHave): void 
 
 /**
  * Evaluate gates against the measurements. `target` is the model the gates apply to (after, or
- * the single model); `base` the original when there is one; `speedup` = base p50 / target p50.
- * A gate whose measurement is missing fails with actual null.
+ * the single model); `base` the original when there is one; `speedup` = base p50 / target p50,
+ * `speedupCi` its 95% interval. A gate whose measurement is missing fails with actual null. A gate
+ * with an interval (latency) fails only when the whole interval is on the wrong side of the limit;
+ * when the interval straddles the limit it is inconclusive: counted as passed, flagged.
  */
-export function evaluateGates(limits: GateLimits, target: Metrics, base: Metrics | null, speedup: number | null): GateResult[] {
+export function evaluateGates(
+  limits: GateLimits,
+  target: Metrics,
+  base: Metrics | null,
+  speedup: number | null,
+  speedupCi: [number, number] | null = null,
+): GateResult[] {
   const out: GateResult[] = [];
   for (const g of GATES as readonly GateDef[]) {
     const limit = limits[g.key as keyof GateLimits];
     if (limit === undefined) continue;
     const a = g.actual(target, base, speedup) ?? null;
-    const ok = a !== null && Number.isFinite(a) && (g.kind === 'max' ? a <= limit : a >= limit);
-    out.push({ name: g.name, limit, actual: a, passed: ok });
+    const within = (v: number) => (g.kind === 'max' ? v <= limit : v >= limit);
+    const ok = a !== null && Number.isFinite(a) && within(a);
+    const ci = a === null ? null : g.interval?.(target, speedupCi) ?? null;
+    if (ci && Number.isFinite(ci[0]) && Number.isFinite(ci[1])) {
+      const [lo, hi] = ci;
+      const allIn = within(lo) && within(hi);
+      const allOut = !within(lo) && !within(hi);
+      out.push({ name: g.name, limit, actual: a, passed: !allOut, interval: [lo, hi], ...(allIn || allOut ? {} : { inconclusive: true }) });
+    } else out.push({ name: g.name, limit, actual: a, passed: ok });
   }
   return out;
+}
+
+/** One line per inconclusive gate: `gate min-speedup inconclusive: 95% interval 1.42x–1.61x straddles the limit 1.5x (counted as passed)`. */
+export function gateInconclusiveLines(results: GateResult[]): string[] {
+  return results
+    .filter((r) => r.inconclusive && r.interval)
+    .map(
+      (r) =>
+        `gate ${r.name} inconclusive: 95% interval ${formatGateValue(r.name, r.interval![0])}–${formatGateValue(r.name, r.interval![1])} straddles the limit ${formatGateValue(r.name, r.limit)} (counted as passed; more runs or a quieter machine decide it)`,
+    );
 }
 
 function roundTo(v: number, digits: number): number {
@@ -285,6 +318,7 @@ export function gateFailureLines(results: GateResult[]): string[] {
     .filter((r) => !r.passed)
     .map((r) => {
       const op = r.actual === null ? 'vs' : gateOf(r.name)?.kind === 'max' ? '>' : '<';
-      return `gate ${r.name} failed: actual ${formatGateValue(r.name, r.actual)} ${op} limit ${formatGateValue(r.name, r.limit)}`;
+      const ci = r.interval ? ` (95% interval ${formatGateValue(r.name, r.interval[0])}–${formatGateValue(r.name, r.interval[1])})` : '';
+      return `gate ${r.name} failed: actual ${formatGateValue(r.name, r.actual)}${ci} ${op} limit ${formatGateValue(r.name, r.limit)}`;
     });
 }

@@ -26,7 +26,7 @@ import {
   type ShapeOverrides,
   type ShapePlan,
 } from './inputs.js';
-import { summarize, timeInterleaved } from './latency.js';
+import { median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report } from './report.js';
 import { countParams } from '../ir/params.js';
 import { brotliSizeOf, diskSize, type DiskSize } from './size.js';
@@ -92,6 +92,13 @@ export interface MeasureOptions {
    * the throughput batch is made small enough for a batch to take about half a second
    */
   timeBoxMs?: number;
+  /**
+   * keep timing until the 95% interval of the speedup (two models) or of the latency (one model)
+   * is within ± this fraction of its median, or until `ciTimeBoxMs` (default 15000) has passed;
+   * the CLI sets 0.03 when a latency gate is asked for. Not with `runs` (an exact count).
+   */
+  ciTarget?: number;
+  ciTimeBoxMs?: number;
   /** progress messages (the CLI shows them on a TTY) */
   onProgress?: (msg: string) => void;
 }
@@ -100,6 +107,8 @@ export interface Measured {
   before: Metrics;
   after: Metrics | null;
   speedup: number | null;
+  /** 95% interval of the speedup (per-round ratios of block medians); null without enough rounds */
+  speedupCi: [number, number] | null;
   settings: BenchSettings;
   /** why figures are missing (one line each; the CLI prints them as warnings) */
   warnings: string[];
@@ -227,6 +236,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     let latency: Metrics['latencyMs'][] = models.map(() => null);
     let throughput: (number | null)[] = models.map(() => null);
     let timedRuns: number | null = null;
+    let speedupCi: [number, number] | null = null;
     let tpBatch: number | null = null;
     let timeBoxed = false;
     let accuracy: (number | null)[] = models.map(() => null);
@@ -281,12 +291,22 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         const b1 = fixed ?? 1;
         const f1 = feeds1!;
         progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
-        const lat = await timeInterleaved(
+        // with a target width, timing goes on (up to its own time box) until the interval is narrow
+        const ci = box && opts.ciTarget ? { target: opts.ciTarget, box: Math.max(box, opts.ciTimeBoxMs ?? 15_000) } : undefined;
+        const { samples: lat, blockMedians } = await timeRounds(
           sessions.map((s) => () => s.run(f1)),
-          { warmup, runs, minTimeMs, blockSize: 10, ...(box ? { maxTimeMs: box, warmupMaxMs: box / 4, minRuns: 10 } : {}) },
+          {
+            warmup,
+            runs,
+            minTimeMs,
+            blockSize: 10,
+            ...(box ? { maxTimeMs: ci?.box ?? box, warmupMaxMs: box / 4, minRuns: 10 } : {}),
+            ...(ci ? { narrow: (bm: number[][]) => narrowEnough(bm, ci.target) } : {}),
+          },
         );
         const stats = lat.map(summarize);
-        latency = stats.map(({ p50, p90, p99, mean, cv }) => ({ p50, p90, p99, mean, cv }));
+        latency = stats.map(({ p50, p90, p99, mean, cv }, i) => ({ p50, p90, p99, mean, cv, p50Ci: medianCi(blockMedians[i]) }));
+        if (blockMedians.length === 2) speedupCi = medianCi(roundRatios(blockMedians));
         timedRuns = Math.min(...stats.map((s) => s.runs));
         timeBoxed = timedRuns < runs;
 
@@ -382,6 +402,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
       before,
       after,
       speedup,
+      speedupCi: speedup === null ? null : speedupCi,
       settings: {
         threads,
         batchSize: tpBatch,
@@ -409,18 +430,31 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
   }
 }
 
+/** Per round, the first job's block median over the second's: the speedup that round. */
+function roundRatios(blockMedians: number[][]): number[] {
+  const n = Math.min(blockMedians[0].length, blockMedians[1].length);
+  return Array.from({ length: n }, (_, i) => blockMedians[0][i] / blockMedians[1][i]).filter((r) => Number.isFinite(r) && r > 0);
+}
+
+/** Is the interval watched (the speedup's with two jobs, else the latency's) within ± `target` of its median? */
+function narrowEnough(blockMedians: number[][], target: number): boolean {
+  const values = blockMedians.length === 2 ? roundRatios(blockMedians) : blockMedians[0];
+  const ci = medianCi(values);
+  return !!ci && (ci[1] - ci[0]) / 2 <= target * median(values);
+}
+
 /** Put measurements, pass results and gates together. */
 export function buildReport(args: {
   input: string;
   output: string | null;
   passes?: PassReport[];
-  measured: Pick<Measured, 'before' | 'after' | 'speedup' | 'settings'>;
+  measured: Pick<Measured, 'before' | 'after' | 'speedup' | 'settings'> & { speedupCi?: [number, number] | null };
   gates?: GateLimits;
 }): Report {
   const m = args.measured;
   const target = m.after ?? m.before;
   const base = m.after ? m.before : null;
-  const gates = evaluateGates(args.gates ?? {}, target, base, m.speedup);
+  const gates = evaluateGates(args.gates ?? {}, target, base, m.speedup, m.speedupCi ?? null);
   return {
     input: args.input,
     output: args.output,
@@ -428,6 +462,7 @@ export function buildReport(args: {
     before: m.before,
     after: m.after,
     speedup: m.speedup,
+    speedupCi: m.speedupCi ?? null,
     settings: m.settings,
     gates,
     passed: gates.every((g) => g.passed),

@@ -10,6 +10,13 @@
  *
  * Percentiles use linear interpolation between closest ranks (numpy's default):
  *   q(p) = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]),  h = (n − 1)·p/100, x sorted ascending.
+ *
+ * Confidence intervals: the unit is the block (a round's consecutive runs of one model), whose
+ * median shrugs off a preempted run; the blocks of one round are close in time, so a round gives a
+ * paired ratio base / other for the speedup. `medianCi` is the distribution-free interval of the
+ * median of these values (order statistics, binomial): no assumption about the shape of the noise.
+ * With `narrow`, timing goes on until the interval the caller watches is narrow enough or the time
+ * box (`maxTimeMs`) ends.
  */
 import { MlcError } from '../core/errors.js';
 
@@ -82,6 +89,44 @@ export interface TimingOptions {
   minRuns?: number;
   /** runs per block before switching model (default 10) */
   blockSize?: number;
+  /**
+   * keep timing (past `runs` and `minTimeMs`, within `maxTimeMs` and `maxRuns`) until this says the
+   * block medians (per job, per round) give intervals narrow enough
+   */
+  narrow?: (blockMedians: number[][]) => boolean;
+}
+
+/** log C(n, k) */
+function logChoose(n: number, k: number): number {
+  let s = 0;
+  for (let i = 1; i <= k; i++) s += Math.log((n - k + i) / i);
+  return s;
+}
+
+/**
+ * Distribution-free confidence interval of the median (default 95%): [x(k), x(n+1−k)] of the sorted
+ * values, k the largest rank with P(Binomial(n, ½) < k) ≤ (1 − level)/2. Null when there are too
+ * few values for the level (fewer than 6 at 95%).
+ */
+export function medianCi(values: readonly number[], level = 0.95): [number, number] | null {
+  const n = values.length;
+  const alpha = (1 - level) / 2;
+  let k = 0; // 1-based rank; P(B < k) = sum_{i<k} C(n,i) / 2^n
+  let cdf = 0;
+  const ln2n = n * Math.log(2);
+  for (let i = 0; i < n / 2; i++) {
+    cdf += Math.exp(logChoose(n, i) - ln2n);
+    if (cdf > alpha) break;
+    k = i + 1;
+  }
+  if (k < 1) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return [s[k - 1], s[n - k]];
+}
+
+/** Median of the values (the 50th percentile). */
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
 }
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -91,6 +136,14 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e6;
  * in milliseconds.
  */
 export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: TimingOptions = {}): Promise<number[][]> {
+  return (await timeRounds(jobs, opts)).samples;
+}
+
+/**
+ * `timeInterleaved`, also giving the median of each block (per job, one per round in which the job
+ * ran) for confidence intervals.
+ */
+export async function timeRounds(jobs: (() => Promise<unknown>)[], opts: TimingOptions = {}): Promise<{ samples: number[][]; blockMedians: number[][] }> {
   const warmup = opts.warmup ?? 10;
   const runs = Math.max(1, opts.runs ?? 50);
   const minTime = opts.minTimeMs ?? 2000;
@@ -114,11 +167,14 @@ export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: Ti
     if (Number.isFinite(maxTime) && warmup > 0) blocks[j] = Math.max(1, Math.min(block, Math.floor(maxTime / 8 / Math.max(last, 1e-3))));
   }
   const samples: number[][] = jobs.map(() => []);
+  const blockMedians: number[][] = jobs.map(() => []);
   const start = now();
   for (let round = 0; ; round++) {
     const elapsed = now() - start;
+    const full = samples.every((s) => s.length >= maxRuns);
+    const enough = samples.every((s) => s.length >= runs) && (elapsed >= minTime || full);
     const done =
-      (samples.every((s) => s.length >= runs) && (elapsed >= minTime || samples.every((s) => s.length >= maxRuns))) ||
+      (enough && (full || !opts.narrow || opts.narrow(blockMedians))) ||
       (elapsed >= maxTime && samples.every((s) => s.length >= minRuns));
     if (done) break;
     // ABBA order: even rounds forward, odd rounds backward
@@ -126,13 +182,16 @@ export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: Ti
     if (round % 2 === 1) order.reverse();
     for (const j of order) {
       const b = blocks[j];
-      const want = minTime > 0 ? Math.min(b, maxRuns - samples[j].length) : Math.min(b, runs - samples[j].length);
+      // an exact count (minTimeMs 0, no interval to narrow) stops each job at `runs`
+      const want = minTime > 0 || opts.narrow ? Math.min(b, maxRuns - samples[j].length) : Math.min(b, runs - samples[j].length);
+      const from = samples[j].length;
       for (let k = 0; k < want; k++) {
         const t0 = now();
         await jobs[j]();
         samples[j].push(now() - t0);
       }
+      if (want > 0) blockMedians[j].push(median(samples[j].slice(from)));
     }
   }
-  return samples;
+  return { samples, blockMedians };
 }

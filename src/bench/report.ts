@@ -25,6 +25,7 @@ export function reportDocument(r: Report): Record<string, unknown> {
         p99: round(m.latencyMs.p99, 5),
         mean: round(m.latencyMs.mean, 5),
         cv: round(m.latencyMs.cv, 4),
+        ...(m.latencyMs.p50Ci ? { p50Ci: m.latencyMs.p50Ci.map((v) => round(v, 5)) } : {}),
       },
       throughputPerSec: m.throughputPerSec === null ? null : Math.round(m.throughputPerSec * 10) / 10,
       accuracy: m.accuracy,
@@ -51,6 +52,7 @@ export function reportDocument(r: Report): Record<string, unknown> {
     before: metrics(r.before, false),
     after: metrics(r.after, true),
     speedup: r.speedup === null ? null : round(r.speedup, 4),
+    ...(r.speedupCi ? { speedupCi: r.speedupCi.map((v) => round(v, 4)) } : {}),
     settings: r.settings,
     gates: r.gates,
     passed: r.passed,
@@ -176,10 +178,25 @@ function passLines(r: Report, maxSkips = 5, details = false): string[] {
   return lines;
 }
 
+/** ` (95% interval 1.48x–1.62x)` after the speedup, when measured */
+function ciText(r: Report): string {
+  return r.speedupCi ? ` (95% interval ${r.speedupCi[0].toFixed(2)}x–${r.speedupCi[1].toFixed(2)}x)` : '';
+}
+
+/** What a gate's result says: passed, FAILED, or inconclusive (its interval straddles the limit). */
+function gateStatus(g: GateResult): string {
+  return g.inconclusive ? 'inconclusive' : g.passed ? 'passed' : 'FAILED';
+}
+
+function gateValue(g: GateResult): string {
+  const ci = g.interval ? `, 95% interval ${formatGateValue(g.name, g.interval[0])}–${formatGateValue(g.name, g.interval[1])}` : '';
+  return `${formatGateValue(g.name, g.actual)}${ci}`;
+}
+
 function gateLine(g: GateResult): string {
   const max = gateOf(g.name)?.kind === 'max';
-  const op = g.actual === null ? 'vs' : max ? (g.passed ? '≤' : '>') : g.passed ? '≥' : '<';
-  return `${g.name}: ${g.passed ? 'passed' : 'FAILED'} (${formatGateValue(g.name, g.actual)} ${op} ${formatGateValue(g.name, g.limit)})`;
+  const op = g.actual === null ? 'vs' : g.inconclusive ? 'vs' : max ? (g.passed ? '≤' : '>') : g.passed ? '≥' : '<';
+  return `${g.name}: ${gateStatus(g)} (${gateValue(g)} ${op} ${formatGateValue(g.name, g.limit)})`;
 }
 
 function settingsLine(r: Report): string {
@@ -226,7 +243,7 @@ export function reportToText(r: Report, opts: { maxSkips?: number; details?: boo
   out.push(two ? `${r.input} → ${r.output}` : r.input);
   out.push(line(header));
   for (const x of rs) out.push(line(x));
-  if (r.speedup !== null && two) out.push(`speedup (p50): ${r.speedup.toFixed(2)}x`);
+  if (r.speedup !== null && two) out.push(`speedup (p50): ${r.speedup.toFixed(2)}x${ciText(r)}`);
   out.push(`(${settingsLine(r)})`);
   const pl = passLines(r, opts.maxSkips ?? 5, !!opts.details);
   if (pl.length) {
@@ -261,7 +278,7 @@ export function reportToMarkdown(r: Report, title?: string): string {
     for (const x of rs) out.push(`| ${mdEscape(x.label)} | ${x.before} |`);
   }
   out.push('');
-  if (r.speedup !== null && two) out.push(`Speedup (p50): **${r.speedup.toFixed(2)}x**. `);
+  if (r.speedup !== null && two) out.push(`Speedup (p50): **${r.speedup.toFixed(2)}x**${ciText(r)}. `);
   out.push(`_${settingsLine(r)}_`);
   const pl = passLines(r);
   if (pl.length) {
@@ -278,7 +295,7 @@ export function reportToMarkdown(r: Report, title?: string): string {
     out.push('|---|---:|---:|---|');
     for (const g of r.gates) {
       out.push(
-        `| ${g.name} | ${formatGateValue(g.name, g.actual)} | ${formatGateValue(g.name, g.limit)} | ${g.passed ? '✅ passed' : '❌ failed'} |`,
+        `| ${g.name} | ${gateValue(g)} | ${formatGateValue(g.name, g.limit)} | ${g.inconclusive ? '⚠️ inconclusive' : g.passed ? '✅ passed' : '❌ failed'} |`,
       );
     }
   }

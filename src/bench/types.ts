@@ -7,6 +7,8 @@ export interface LatencyMs {
   mean: number;
   /** coefficient of variation (stddev / mean) of the timed runs */
   cv: number;
+  /** 95% interval of the p50 (the median of the block medians; src/bench/latency.ts); null or absent with too few rounds */
+  p50Ci?: [number, number] | null;
 }
 
 /** How an estimated gzip size was sampled. */
@@ -57,6 +59,10 @@ export interface GateResult {
   limit: number;
   actual: number | null;
   passed: boolean;
+  /** the 95% interval of the actual value, for the latency gates when measured */
+  interval?: [number, number];
+  /** the interval straddles the limit: neither shown to pass nor to fail; counted as passed, with a warning */
+  inconclusive?: boolean;
 }
 
 export interface BenchSettings {
@@ -88,6 +94,8 @@ export interface Report {
   after: Metrics | null;
   /** before p50 / after p50 (> 1 = faster); null without two latency measurements */
   speedup: number | null;
+  /** 95% interval of the speedup (per-round ratios); null with too few rounds */
+  speedupCi?: [number, number] | null;
   settings: BenchSettings;
   gates: GateResult[];
   passed: boolean;

@@ -27,6 +27,8 @@ import type { Model } from '../ir/model.js';
 import { subgraphsOf } from '../ir/node.js';
 import { didYouMean, explainOptionError, idleFlags } from '../passes/options.js';
 import { globMatch, type Dataset, type Pass } from '../passes/pass.js';
+import { hasGlob } from '../util/glob.js';
+import { addFleetOptions, fleetExtraFlags, runCompressFleet, runConfigFleet } from './fleet.js';
 import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
 import { boundary } from './run.js';
 
@@ -89,8 +91,10 @@ export function stepsFromFlags(passes: readonly Pass<any>[], flags: Record<strin
   return steps;
 }
 
+type StepOf = { pass: Pass<any>; options: unknown };
+
 /** `<dir>/<name><suffix>.onnx` for the input and the steps that run. */
-export function defaultOutputPath(input: string, steps: readonly { pass: Pass<any>; options: unknown }[]): string {
+export function defaultOutputPath(input: string, steps: readonly StepOf[]): string {
   let suffix: string;
   if (steps.length === 0) suffix = '_copy';
   else if (steps.length > 1) suffix = '_compressed';
@@ -105,7 +109,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
   const cmd = program
     .command('compress')
     .description('compress a model with the passes the flags (or a recipe) ask for, and write it')
-    .argument('<model>', 'ONNX model file')
+    .argument('[models...]', 'ONNX model file; several files or globs ("models/**/*.onnx") run as a fleet; none: the entries of mlc.config.json')
     .option('-o, --output <file>', 'output file (default: <name>_<suffix>.onnx beside the input)')
     .option('--force', 'allow overwriting the input file')
     .option('--external-data', 'store the tensors in a side file next to the output')
@@ -121,6 +125,8 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
   // measurements of the original and the result, the report and the CI gates (shared with mlc bench)
   // (--batch-size is distillation's here; measurements use batch 64)
   addMeasureOptions(cmd, { batchSize: false });
+  // many models per call (src/cli/fleet.ts)
+  addFleetOptions(cmd);
   for (const p of passes) {
     for (const f of p.cli?.flags ?? []) {
       const opt = new Option(f.flags, f.description);
@@ -130,8 +136,11 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       cmd.addOption(opt);
     }
   }
-  cmd.action((file: string, _opts: unknown, self: Command) =>
+  cmd.action((models: string[], _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
+      if (models.length === 0) return runConfigFleet(ui, flags, fleetExtraFlags(self, flags));
+      const file = models[0];
+      const fleet = models.length > 1 || hasGlob(file);
       const { compress, checkOutputPath } = await import('../index.js');
       // bad measurement / gate flags and an unreadable --data fail before any work
       const setup = measureSetup(flags, { compare: true, batchSize: false });
@@ -164,6 +173,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         }
       });
       for (const w of idleWarnings(self, passes, steps as { pass: Pass<any> }[], flags.recipe as string | undefined)) ui.warn(w);
+      if (fleet) return runCompressFleet(ui, self, models, flags, { passes, outputOf: (m) => defaultOutputPath(m, steps as StepOf[]) });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       // an explicit -o is the user's choice (like cp or cc -o); a name mlc made up may be a file the
       // user made (another tool's model_int8.onnx): say so before any work, while Ctrl-C helps

@@ -5,9 +5,11 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerBench } from './bench.js';
+import { registerCheck } from './check.js';
 import { registerCompress } from './compress.js';
 import { registerInspect } from './inspect.js';
 import { registerPasses } from './passes.js';
+import { registerReport } from './report.js';
 import { Ui } from './ui.js';
 
 /** The package's version: package.json is two folders up from dist/cli/program.js, one from the bundled lib/cli.js. */
@@ -39,6 +41,8 @@ export async function buildProgram(): Promise<Command> {
   registerCompress(program, passes);
   registerPasses(program);
   registerBench(program);
+  registerCheck(program);
+  registerReport(program);
   return program;
 }
 

@@ -17,6 +17,7 @@ export * from './common.js';
 export { buildControlFlow, controlFlowInputs, type ControlFlowOptions } from './control.js';
 export { buildDecoder, dedupInitializers, type DecoderOptions } from './decoder.js';
 export { buildEncoder, encoderInputs, type EncoderOptions } from './encoder.js';
+export { buildMlp, mlpInputs, type MlpOptions } from './mlp.js';
 export { buildResNet, resnetInputs, type ResNetOptions } from './resnet.js';
 export { buildRnn, rnnInputs, type RnnOptions } from './rnn.js';
 export { buildViT, vitInputs, type ViTOptions } from './vit.js';

@@ -1,6 +1,6 @@
 /** File helpers: atomic writes with clear MlcError('OUTPUT') messages. */
 import { statSync } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { MlcError } from '../core/errors.js';
@@ -95,5 +95,21 @@ async function writeAll(fh: import('node:fs/promises').FileHandle, data: Uint8Ar
     const end = Math.min(data.length, off + SLICE);
     const { bytesWritten } = await fh.write(data, off, end - off);
     off += bytesWritten;
+  }
+}
+
+/** Read and parse a JSON file; MlcError('INPUT') naming the file when it is missing or not JSON. */
+export async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new MlcError('INPUT', `cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new MlcError('INPUT', `${file} is not valid JSON: ${(err as Error).message}`);
   }
 }

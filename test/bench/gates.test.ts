@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { metrics } from '../helpers/metrics.js';
 import { MlcError } from '../../src/core/errors.js';
 import {
   checkGateRequirements,
@@ -12,7 +13,6 @@ import {
   parseSize,
 } from '../../src/bench/gates.js';
 import { formatBytes } from '../../src/bench/format.js';
-import type { Metrics } from '../../src/bench/report.js';
 
 describe('parseSize', () => {
   it('reads decimal and binary units and bare bytes', () => {
@@ -93,17 +93,6 @@ describe('other gate value parsers', () => {
   });
 });
 
-const metrics = (over: Partial<Metrics> = {}): Metrics => ({
-  sizeBytes: 1000,
-  gzipBytes: 800,
-  params: 100,
-  nonzeroParams: 90,
-  latencyMs: { p50: 2, p90: 3, p99: 4, mean: 2.2, cv: 0.1 },
-  throughputPerSec: 500,
-  accuracy: 0.95,
-  bytesByDtype: { float: 400 },
-  ...over,
-});
 
 describe('evaluateGates', () => {
   const before = metrics({ sizeBytes: 4000, accuracy: 0.97, latencyMs: { p50: 4, p90: 5, p99: 6, mean: 4, cv: 0.1 } });

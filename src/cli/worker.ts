@@ -1,0 +1,37 @@
+/**
+ * A fleet worker process (forked by src/cli/fleet.ts through src/fleet/pool.ts): runs one
+ * `mlc compress <model> --json …` at a time, in-process, with stdout and stderr captured, and
+ * answers with the exit code and the captured text. The model's whole pipeline is the ordinary CLI
+ * one; this file only captures.
+ */
+import { serveTasks } from '../fleet/pool.js';
+import { run } from './program.js';
+
+interface Task {
+  argv: string[];
+}
+
+serveTasks(async (task: Task) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdoutWrite = process.stdout.write;
+  const stderrWrite = process.stderr.write;
+  const capture = (into: string[]) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      cb?.();
+      return true;
+    }) as typeof process.stdout.write;
+  process.stdout.write = capture(out);
+  process.stderr.write = capture(err);
+  let code: number;
+  try {
+    code = await run(task.argv);
+  } finally {
+    process.stdout.write = stdoutWrite;
+    process.stderr.write = stderrWrite;
+    process.exitCode = 0;
+  }
+  return { code, stdout: out.join(''), stderr: err.join('') };
+});
