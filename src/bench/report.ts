@@ -5,9 +5,9 @@
  */
 import { formatBytes, formatMs } from './format.js';
 import { formatGateValue, gateOf } from './gates.js';
-import type { GateResult, Metrics, Report } from './types.js';
+import type { GateResult, LatencyMs, Metrics, Report, RuntimeResult } from './types.js';
 
-export type { BenchSettings, GateResult, LatencyMs, Metrics, PassReport, Report } from './types.js';
+export type { BenchSettings, GateResult, LatencyMs, Metrics, PassReport, Report, RuntimeResult } from './types.js';
 
 /** The report as a JSON-ready object (stable key order, numbers rounded to meaningful precision). */
 export function reportDocument(r: Report): Record<string, unknown> {
@@ -51,10 +51,34 @@ export function reportDocument(r: Report): Record<string, unknown> {
     after: metrics(r.after, true),
     speedup: r.speedup === null ? null : round(r.speedup, 4),
     settings: r.settings,
+    ...(r.runtimes ? { runtimes: r.runtimes.map(runtimeDocument) } : {}),
     gates: r.gates,
     passed: r.passed,
   };
   return doc;
+}
+
+function latencyDocument(l: LatencyMs | null) {
+  return l && { p50: round(l.p50, 5), p90: round(l.p90, 5), p99: round(l.p99, 5), mean: round(l.mean, 5), cv: round(l.cv, 4) };
+}
+
+function runtimeDocument(x: RuntimeResult): Record<string, unknown> {
+  const tp = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+  return {
+    runtime: x.runtime,
+    before: { latencyMs: latencyDocument(x.before.latencyMs), throughputPerSec: tp(x.before.throughputPerSec), accuracy: x.before.accuracy },
+    after: x.after && {
+      latencyMs: latencyDocument(x.after.latencyMs),
+      throughputPerSec: tp(x.after.throughputPerSec),
+      accuracy: x.after.accuracy,
+      agreement: x.after.agreement ?? null,
+      cosine: x.after.cosine == null ? null : round(x.after.cosine, 8),
+      maxAbsError: x.after.maxAbsError ?? null,
+    },
+    speedup: x.speedup === null ? null : round(x.speedup, 4),
+    batchSize: x.batchSize,
+    notMeasured: x.notMeasured,
+  };
 }
 
 /** The report as a JSON document. */
@@ -147,6 +171,49 @@ function rows(r: Report): Row[] {
   return out;
 }
 
+/** The side-by-side runtime table (`--runtime a,b`): header and rows of cells. */
+function runtimeTable(r: Report): string[][] | null {
+  if (!r.runtimes) return null;
+  const two = r.after !== null;
+  const ms = (l: LatencyMs | null | undefined) => (l ? formatMs(l.p50) : '—');
+  const tps = (v: number | null | undefined) => (v == null ? '—' : `${v >= 100 ? int(v) : v.toPrecision(3)}/s`);
+  const head = two
+    ? ['runtime', 'p50 before', 'p50 after', 'speedup', 'throughput after', 'cosine', 'agreement', 'accuracy after']
+    : ['runtime', 'p50', 'p99', 'throughput', 'accuracy'];
+  const rowsOut = [head];
+  for (const x of r.runtimes) {
+    if (x.notMeasured && !x.before.latencyMs && x.after?.cosine == null) {
+      rowsOut.push([x.runtime, `not measured: ${x.notMeasured}`]);
+      continue;
+    }
+    if (two) {
+      const a = x.after;
+      rowsOut.push([
+        x.runtime,
+        ms(x.before.latencyMs),
+        ms(a?.latencyMs),
+        x.speedup === null ? '—' : `${x.speedup.toFixed(2)}x`,
+        tps(a?.throughputPerSec),
+        a?.cosine == null ? '—' : a.cosine.toFixed(6),
+        pct(a?.agreement),
+        pct(a?.accuracy),
+      ]);
+    } else {
+      rowsOut.push([x.runtime, ms(x.before.latencyMs), x.before.latencyMs ? formatMs(x.before.latencyMs.p99) : '—', tps(x.before.throughputPerSec), pct(x.before.accuracy)]);
+    }
+  }
+  return rowsOut;
+}
+
+function runtimeTextLines(r: Report): string[] {
+  const t = runtimeTable(r);
+  if (!t) return [];
+  const widths = t[0].map((_, c) => Math.max(...t.filter((row) => row.length > 2).map((row) => (row[c] ?? '').length)));
+  return t.map((row) =>
+    row.length === 2 ? `${row[0].padEnd(widths[0])}  ${row[1]}` : row.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ').trimEnd(),
+  );
+}
+
 const cell = (v: unknown): string =>
   typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : Array.isArray(v) ? `[${v.join(', ')}]` : String(v);
 
@@ -179,7 +246,7 @@ function gateLine(g: GateResult): string {
 
 function settingsLine(r: Report): string {
   const s = r.settings;
-  const parts = [`threads ${s.threads}`];
+  const parts = [s.runtime && s.runtime !== 'node' ? `runtime ${s.runtime}, threads ${s.threads}` : `threads ${s.threads}`];
   if (s.runs !== null) {
     if (s.timeBoxMs) {
       const cv = [r.before, r.after].filter((m) => m?.latencyMs).map((m) => pctShort(m!.latencyMs!.cv));
@@ -223,6 +290,12 @@ export function reportToText(r: Report, opts: { maxSkips?: number; details?: boo
   for (const x of rs) out.push(line(x));
   if (r.speedup !== null && two) out.push(`speedup (p50): ${r.speedup.toFixed(2)}x`);
   out.push(`(${settingsLine(r)})`);
+  const rt = runtimeTextLines(r);
+  if (rt.length) {
+    out.push('');
+    out.push(`by runtime (the first one's figures are above${r.gates.length ? ' and the gates read them' : ''}):`);
+    for (const l of rt) out.push(`  ${l}`);
+  }
   const pl = passLines(r, opts.maxSkips ?? 5, !!opts.details);
   if (pl.length) {
     out.push('');
@@ -258,6 +331,15 @@ export function reportToMarkdown(r: Report, title?: string): string {
   out.push('');
   if (r.speedup !== null && two) out.push(`Speedup (p50): **${r.speedup.toFixed(2)}x**. `);
   out.push(`_${settingsLine(r)}_`);
+  const rt = runtimeTable(r);
+  if (rt) {
+    out.push('');
+    out.push('**By runtime**');
+    out.push('');
+    out.push(`| ${rt[0].join(' | ')} |`);
+    out.push(`|---|${rt[0].slice(1).map(() => '---:').join('|')}|`);
+    for (const row of rt.slice(1)) out.push(`| ${row.map(mdEscape).join(' | ')} |`);
+  }
   const pl = passLines(r);
   if (pl.length) {
     out.push('');

@@ -58,6 +58,8 @@ export interface GateResult {
 }
 
 export interface BenchSettings {
+  /** where the models ran ('node', 'wasm', 'browser', 'webgpu'; src/runtime/runtimes.ts) */
+  runtime?: string;
   threads: number;
   /** batch size used for throughput (null when not measured) */
   batchSize: number | null;
@@ -78,6 +80,18 @@ export interface BenchSettings {
   notMeasured?: string | null;
 }
 
+/** One runtime's figures when a model is measured in several (`--runtime node,browser`). */
+export interface RuntimeResult {
+  runtime: string;
+  before: Pick<Metrics, 'latencyMs' | 'throughputPerSec' | 'accuracy'>;
+  after: Pick<Metrics, 'latencyMs' | 'throughputPerSec' | 'accuracy' | 'agreement' | 'cosine' | 'maxAbsError'> | null;
+  speedup: number | null;
+  /** batch size of the throughput runs */
+  batchSize: number | null;
+  /** why this runtime's figures are missing; null when they were measured */
+  notMeasured: string | null;
+}
+
 export interface Report {
   input: string;
   output: string | null;
@@ -87,6 +101,11 @@ export interface Report {
   /** before p50 / after p50 (> 1 = faster); null without two latency measurements */
   speedup: number | null;
   settings: BenchSettings;
+  /**
+   * every runtime's figures, the first being the one `before` / `after` and the gates come from;
+   * absent when the models were measured in one runtime only
+   */
+  runtimes?: RuntimeResult[];
   gates: GateResult[];
   passed: boolean;
 }

@@ -13,12 +13,14 @@ import type { Dataset } from '../passes/pass.js';
 import type { BenchModel, GateLimits, MeasureOptions, Measured, PassReport, Report } from '../bench/index.js';
 import { GATE_FLAGS, checkGateRequirements, parseGateFlags } from '../bench/gates.js';
 import { checkShapeOverrides, inputSpecs, parseShapeFlags } from '../bench/inputs.js';
+import { RUNTIME_DESCRIPTIONS, RUNTIMES, type RuntimeName, parseRuntimes } from '../runtime/runtimes.js';
 import { namingFile } from './run.js';
 import type { Ui } from './ui.js';
 
 /** commander keys of the shared measurement flags (compress leaves them out of pass flags). */
 export const MEASURE_FLAG_KEYS = [
   'data',
+  'runtime',
   'report',
   'threads',
   'runs',
@@ -68,6 +70,12 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
   cmd
     .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
     .option('--output-name <name>', 'output to score (default: the first output)')
+    .addOption(
+      new Option(
+        '--runtime <list>',
+        `where to run the models for latency, throughput, accuracy and fidelity, a comma list side by side (gates read the first): ${RUNTIMES.map((r) => `${r} = ${RUNTIME_DESCRIPTIONS[r]}`).join('; ')} (default node)`,
+      ).argParser((v: string) => parseRuntimes(v)),
+    )
     .option('--no-latency', 'skip latency and throughput (size and accuracy only)')
     .option('--disable-optimizers <names>', "comma-separated onnxruntime graph transformers to turn off for every measured session (e.g. SkipLayerNormFusion)")
     .option('--exact-gzip', 'gzip every byte of files over 64 MB instead of estimating their gzip size from a sample (implied by --max-gzip-size)');
@@ -80,6 +88,8 @@ export interface MeasureSetup {
   dataPath?: string;
   reportPath?: string;
   compare: boolean;
+  /** --runtime, in the order given (default ['node']) */
+  runtimes: RuntimeName[];
 }
 
 /** Parse the shared flags and check the gates can be measured (labels are checked on load). */
@@ -93,6 +103,7 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
     dataPath,
     reportPath: typeof flags.report === 'string' ? flags.report : undefined,
     compare: have.compare,
+    runtimes: (flags.runtime as RuntimeName[] | undefined) ?? ['node'],
     options: {
       threads: flags.threads as number | undefined,
       runs: flags.runs as number | undefined,
@@ -114,6 +125,10 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
  * fail fast; the data is matched to the model's inputs later by `loadMeasureData`.
  */
 export async function precheckMeasureData(setup: MeasureSetup): Promise<void> {
+  if (setup.runtimes.some((r) => r !== 'node')) {
+    const { checkRuntimes } = await import('../runtime/runtimes.js');
+    await checkRuntimes(setup.runtimes);
+  }
   if (!setup.dataPath) return;
   const { loadDataset } = await import('../data/index.js');
   let data: Dataset;
@@ -162,7 +177,7 @@ export async function measureAndReport(
   const opts = { ...setup.options, data: args.data, bestEffort: args.bestEffort, onProgress: (m: string) => ui.progress(m) };
   let measured: Measured;
   try {
-    measured = await bench.measureModels(args.base, args.other, opts);
+    measured = await bench.measureRuntimes(args.base, args.other, setup.runtimes, opts);
   } catch (err) {
     if (!args.bestEffort || !(err instanceof MlcError) || err.code === 'INTERNAL') throw err;
     // sizes only (they need no session); the gates that need the rest fail as "not measured"
