@@ -5,6 +5,7 @@
  */
 import { formatBytes, formatMs } from './format.js';
 import { formatGateValue, gateOf } from './gates.js';
+import { type TargetCheck, targetLine } from './target.js';
 import type { GateResult, LatencyMs, Metrics, Report, RuntimeResult } from './types.js';
 
 export type { BenchSettings, GateResult, LatencyMs, Metrics, PassReport, Report, RuntimeResult } from './types.js';
@@ -52,6 +53,7 @@ export function reportDocument(r: Report): Record<string, unknown> {
     speedup: r.speedup === null ? null : round(r.speedup, 4),
     settings: r.settings,
     ...(r.runtimes ? { runtimes: r.runtimes.map(runtimeDocument) } : {}),
+    ...(r.target ? { target: r.target } : {}),
     gates: r.gates,
     passed: r.passed,
   };
@@ -302,6 +304,7 @@ export function reportToText(r: Report, opts: { maxSkips?: number; details?: boo
     out.push('passes:');
     for (const l of pl) out.push(`  ${l}`);
   }
+  if (r.target) out.push('', ...targetLines(r.target, opts.maxSkips ?? 5));
   if (r.gates.length) {
     out.push('');
     out.push(`gates: ${r.passed ? 'all passed' : 'FAILED'}`);
@@ -360,6 +363,14 @@ export function reportToMarkdown(r: Report, title?: string): string {
     }
   }
   return out.join('\n') + '\n';
+}
+
+/** The target check for the text report: its verdict, then the nodes that leave the target. */
+export function targetLines(c: TargetCheck, max = 5): string[] {
+  const out = [targetLine(c)];
+  for (const f of c.fallbacks.slice(0, max)) out.push(`  ${f.node} (${f.op}): ${f.reason}`);
+  if (c.fallbacks.length > max) out.push(`  and ${c.fallbacks.length - max} more (--verbose lists all)`);
+  return out;
 }
 
 function pctShort(x: number): string {

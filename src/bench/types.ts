@@ -106,6 +106,8 @@ export interface Report {
    * absent when the models were measured in one runtime only
    */
   runtimes?: RuntimeResult[];
+  /** the `--target` check of the result (src/bench/target.ts); a failed one fails the report */
+  target?: import('./target.js').TargetCheck;
   gates: GateResult[];
   passed: boolean;
 }

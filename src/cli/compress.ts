@@ -22,7 +22,7 @@ import { MlcError } from '../core/errors.js';
 import { explainOptionError } from '../passes/options.js';
 import type { Dataset, Pass } from '../passes/pass.js';
 import type { PipelineStep } from '../passes/pipeline.js';
-import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
+import { adaptStepsToTarget, addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
 import { boundary, namingFile } from './run.js';
 
 /** Read a recipe file: a JSON list of {pass, options}. */
@@ -128,6 +128,8 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       } else {
         steps = stepsFromFlags(passes, flags);
       }
+      // --target: formats that stay on the target (options of the existing passes)
+      for (const note of adaptStepsToTarget(steps, setup.target)) ui.info(note);
       // option errors name the flag the user typed, or the recipe step and key
       steps.forEach((s, i) => {
         const pass = s.pass as Pass<any>;

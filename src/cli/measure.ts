@@ -14,6 +14,7 @@ import type { BenchModel, GateLimits, MeasureOptions, Measured, PassReport, Repo
 import { GATE_FLAGS, checkGateRequirements, parseGateFlags } from '../bench/gates.js';
 import { checkShapeOverrides, inputSpecs, parseShapeFlags } from '../bench/inputs.js';
 import { RUNTIME_DESCRIPTIONS, RUNTIMES, type RuntimeName, parseRuntimes } from '../runtime/runtimes.js';
+import { parseTarget, TARGETS, type TargetCheck, type TargetName, targetLine } from '../bench/target.js';
 import { namingFile } from './run.js';
 import type { Ui } from './ui.js';
 
@@ -21,6 +22,7 @@ import type { Ui } from './ui.js';
 export const MEASURE_FLAG_KEYS = [
   'data',
   'runtime',
+  'target',
   'report',
   'threads',
   'runs',
@@ -70,6 +72,7 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
   cmd
     .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
     .option('--output-name <name>', 'output to score (default: the first output)')
+    .addOption(targetOption())
     .addOption(
       new Option(
         '--runtime <list>',
@@ -82,6 +85,51 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
   return cmd;
 }
 
+/** `--target node|wasm|webgpu` (mlc compress and mlc inspect). */
+export function targetOption(): Option {
+  return new Option(
+    '--target <target>',
+    `where the model must run: ${TARGETS.join(', ')}. webgpu: list the nodes that fall back to the CPU and the copies that costs; compress picks formats that stay on the target; a model that cannot run there fails the gate (exit 1)`,
+  ).argParser(parseTarget);
+}
+
+/** A pipeline step as compress holds it (a pass or its name, and its raw options). */
+interface Step {
+  pass: { name: string } | string;
+  options: unknown;
+}
+
+/**
+ * Formats that stay on the target, as options of the existing quantize pass (the pass itself is
+ * not changed); returns one note per change. webgpu: int8 / uint8 → uint8 weight-only
+ * (DequantizeLinear runs on WebGPU; DynamicQuantizeMatMul / MatMulInteger and QLinear* do not, and
+ * int8 embedding tables make their Gather fall back); int4 (MatMulNBits) and fp16 stay. wasm:
+ * int8 → uint8 (onnxruntime-web's wasm build has no signed-weight ConvInteger; uint8 weights run
+ * everywhere), dynamic mode kept (its integer MatMuls are about 2× faster than fp32 in wasm).
+ */
+export function adaptStepsToTarget(steps: Step[], target: TargetName | undefined): string[] {
+  const notes: string[] = [];
+  if (!target || target === 'node') return notes;
+  for (const s of steps) {
+    const name = typeof s.pass === 'string' ? s.pass : s.pass.name;
+    if (name !== 'quantize') continue;
+    const o = { ...((s.options ?? {}) as Record<string, unknown>) };
+    const type = (o.type as string | undefined) ?? 'int8';
+    if (type !== 'int8' && type !== 'uint8') continue;
+    if (target === 'webgpu') {
+      const mode = (o.mode as string | undefined) ?? 'dynamic';
+      if (mode !== 'weight-only' || type !== 'uint8') notes.push(`--target webgpu: ${type} ${mode} → uint8 weight-only (DequantizeLinear stays on WebGPU)`);
+      o.type = 'uint8';
+      o.mode = 'weight-only';
+    } else if (type === 'int8') {
+      notes.push('--target wasm: int8 → uint8 weights (onnxruntime-web wasm has no signed-weight ConvInteger)');
+      o.type = 'uint8';
+    }
+    s.options = o;
+  }
+  return notes;
+}
+
 export interface MeasureSetup {
   gates: GateLimits;
   options: Omit<MeasureOptions, 'data' | 'onProgress'>;
@@ -90,6 +138,8 @@ export interface MeasureSetup {
   compare: boolean;
   /** --runtime, in the order given (default ['node']) */
   runtimes: RuntimeName[];
+  /** --target: the result is checked against it after the write (a failed check fails the gates) */
+  target?: TargetName;
 }
 
 /** Parse the shared flags and check the gates can be measured (labels are checked on load). */
@@ -104,6 +154,7 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
     reportPath: typeof flags.report === 'string' ? flags.report : undefined,
     compare: have.compare,
     runtimes: (flags.runtime as RuntimeName[] | undefined) ?? ['node'],
+    target: flags.target as TargetName | undefined,
     options: {
       threads: flags.threads as number | undefined,
       runs: flags.runs as number | undefined,
@@ -189,6 +240,13 @@ export async function measureAndReport(
   for (const n of measured.shapeNotes) ui.debug(`shape: ${n}`);
   for (const w of measured.warnings) ui.warn(w);
   const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
+  let target: TargetCheck | undefined;
+  if (setup.target) {
+    const { checkTarget } = await import('../bench/target.js');
+    target = await checkTarget((args.other ?? args.base).model, setup.target);
+    report.target = target;
+    if (!target.passed) report.passed = false;
+  }
   if (ui.json) ui.printJson(bench.reportDocument(report));
   else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
   const md = bench.reportToMarkdown(report);
@@ -211,6 +269,7 @@ export async function measureAndReport(
     }
   }
   const failures = bench.gateFailureLines(report.gates);
+  if (target && !target.passed) failures.push(targetLine(target));
   for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
   return { report, code: report.passed ? 0 : 1 };
 }

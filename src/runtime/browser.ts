@@ -319,3 +319,69 @@ export async function createBrowserSession(model: Model | Uint8Array, opts: Sess
     host.models.delete(id);
   }
 }
+
+/** Where onnxruntime-web put a model's nodes, as its session logged it (`webgpuPlacements`). */
+export interface Placements {
+  /** execution provider name → the nodes placed there (op type and node name; Memcpy nodes left out) */
+  byProvider: Record<string, { op: string; name: string }[]>;
+  /** MemcpyFromHost / MemcpyToHost nodes onnxruntime added: the CPU↔GPU copies of every run */
+  copies: number;
+}
+
+/** Parse onnxruntime's verbose "Node placements" block and its MemcpyTransformer lines. */
+export function parsePlacements(lines: readonly string[]): Placements {
+  const byProvider: Placements['byProvider'] = {};
+  let copies = 0;
+  let current: string | undefined;
+  for (const line of lines) {
+    const placed = /Node\(s\) placed on \[(\w+)\]/.exec(line);
+    if (placed) {
+      current = placed[1];
+      byProvider[current] ??= [];
+      continue;
+    }
+    if (/AddCopyNode\] Add Memcpy(From|To)Host/.test(line)) copies++;
+    const node = /VerifyEachNodeIsAssignedToAnEp\] {3}(\S+) \((.*)\)\s*$/.exec(line);
+    if (node && current) {
+      if (!/^Memcpy(From|To)Host$/.test(node[1])) byProvider[current].push({ op: node[1], name: node[2] });
+      continue;
+    }
+  }
+  return { byProvider, copies };
+}
+
+/**
+ * Ask onnxruntime-web's webgpu backend (in Chromium started with WebGPU) where it places each
+ * node of each model (one browser for all): the ground truth the op-coverage data of
+ * `--target webgpu` is checked against.
+ */
+export async function webgpuPlacements(models: readonly (Model | Uint8Array)[]): Promise<Placements[]> {
+  const host = await acquire('webgpu');
+  const lines: string[] = [];
+  const listen = (m: { text(): string }) => lines.push(m.text());
+  host.page.on('console', listen);
+  try {
+    if (!host.probe.webgpu) throw new MlcError('USAGE', `webgpu placements need WebGPU, which this Chromium does not offer: ${host.probe.reason}`);
+    const out: Placements[] = [];
+    for (const model of models) {
+      const id = String(++modelIds);
+      host.models.set(id, webModelBytes(model));
+      lines.length = 0;
+      try {
+        const r = await host.page
+          .evaluate(([i, o]) => (globalThis as unknown as { mlc: PageApi }).mlc.create(i, 'webgpu', o, 1), [id, { logSeverityLevel: 0, logVerbosityLevel: 0 }] as const)
+          .catch((e: unknown) => {
+            throw new MlcError('INPUT', `onnxruntime-web (webgpu) cannot load the model in Chromium: ${webMessage(pageMessage(e))}`, { cause: e });
+          });
+        await host.page.evaluate((sid) => (globalThis as unknown as { mlc: PageApi }).mlc.release(sid), r.sid);
+      } finally {
+        host.models.delete(id);
+      }
+      out.push(parsePlacements(lines));
+    }
+    return out;
+  } finally {
+    host.page.off('console', listen);
+    await releaseHost('webgpu');
+  }
+}

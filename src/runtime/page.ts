@@ -40,7 +40,8 @@ async function ortFor(ep, threads) {
       const ort = m.default ?? m;
       ort.env.wasm.numThreads = threads;
       ort.env.wasm.wasmPaths = '/ort/';
-      ort.env.logLevel = 'fatal';
+      // webgpu: verbose, so that a session created with logSeverityLevel 0 logs its node placements
+      ort.env.logLevel = ep === 'webgpu' ? 'verbose' : 'fatal';
       return ort;
     });
   }
