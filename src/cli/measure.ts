@@ -36,7 +36,7 @@ export const MEASURE_FLAG_KEYS = [
   ...GATE_FLAGS.map((g) => g.key),
 ];
 
-function positiveInt(flag: string) {
+export function positiveInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new MlcError('USAGE', `--${flag} must be a positive integer, got "${v}"`);
@@ -52,7 +52,7 @@ function nonNegativeInt(flag: string) {
   };
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+export const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /**
  * Declare the measurement, gate and report flags on a command. `batchSize: false` leaves out

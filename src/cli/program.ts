@@ -8,6 +8,7 @@ import { registerBench } from './bench.js';
 import { registerCompress } from './compress.js';
 import { registerInspect } from './inspect.js';
 import { registerPasses } from './passes.js';
+import { registerVariants } from './variants.js';
 import { Ui } from './ui.js';
 
 function version(): string {
@@ -34,6 +35,7 @@ export async function buildProgram(): Promise<Command> {
   registerCompress(program, passes);
   registerPasses(program);
   registerBench(program);
+  registerVariants(program);
   return program;
 }
 

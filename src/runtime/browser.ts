@@ -198,6 +198,20 @@ async function releaseHost(kind: BrowserKind): Promise<void> {
 }
 
 /**
+ * Keep the browser of a kind open until the returned function is called (sessions opened and
+ * released meanwhile then share one Chromium instead of starting one each).
+ */
+export async function holdBrowser(kind: BrowserKind): Promise<() => Promise<void>> {
+  await acquire(kind);
+  let done = false;
+  return async () => {
+    if (done) return;
+    done = true;
+    await releaseHost(kind);
+  };
+}
+
+/**
  * Whether Chromium started for the `webgpu` runtime offers WebGPU, and on what adapter:
  * `software` when the only adapter is SwiftShader (a CPU emulation of a GPU). `reason` says why
  * not. Launches Chromium when no webgpu session is open.

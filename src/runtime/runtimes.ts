@@ -88,3 +88,20 @@ export async function checkRuntimes(runtimes: readonly RuntimeName[]): Promise<v
     await checkBrowser();
   }
 }
+
+/** Keep the browsers the runtimes need open until the returned function is called (one launch for many measurements). */
+export async function holdRuntimes(runtimes: readonly RuntimeName[]): Promise<() => Promise<void>> {
+  const kinds = runtimes.filter((r): r is 'browser' | 'webgpu' => r === 'browser' || r === 'webgpu');
+  if (!kinds.length) return async () => {};
+  const { holdBrowser } = await import('./browser.js');
+  const releases: (() => Promise<void>)[] = [];
+  try {
+    for (const k of kinds) releases.push(await holdBrowser(k));
+  } catch (err) {
+    for (const r of releases) await r();
+    throw err;
+  }
+  return async () => {
+    for (const r of releases) await r();
+  };
+}
