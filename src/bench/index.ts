@@ -469,7 +469,8 @@ function runtimeResult(runtime: string, m: Measured): RuntimeResult {
  * otherwise its row says why not.
  */
 export async function measureRuntimes(base: BenchModel, other: BenchModel | undefined, runtimes: readonly RuntimeName[], opts: MeasureOptions = {}): Promise<Measured> {
-  if (runtimes.length <= 1) return measureModels(base, other, { ...opts, runtime: runtimes[0] ?? opts.runtime });
+  // one runtime: as measureModels (but `browser` still gets its webgpu row)
+  if (runtimes.length <= 1 && runtimes[0] !== 'browser') return measureModels(base, other, { ...opts, runtime: runtimes[0] ?? opts.runtime });
   const disk = (b: BenchModel) => b.disk ?? diskSize(b.model, b, { exact: opts.exactGzip });
   const withDisk = (b: BenchModel): BenchModel => ({ ...b, disk: disk(b) });
   const b0 = withDisk(base);

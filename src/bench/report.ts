@@ -350,6 +350,12 @@ export function reportToMarkdown(r: Report, title?: string): string {
     out.push('');
     for (const l of pl) out.push(l.startsWith('  ') ? `  - ${mdEscape(l.trim())}` : `- ${mdEscape(l)}`);
   }
+  if (r.target) {
+    out.push('');
+    out.push(`**${mdEscape(targetLine(r.target))}**`);
+    for (const f of r.target.fallbacks.slice(0, 20)) out.push(`- \`${mdEscape(f.node)}\` (${f.op}): ${mdEscape(f.reason)}`);
+    if (r.target.fallbacks.length > 20) out.push(`- and ${r.target.fallbacks.length - 20} more`);
+  }
   if (r.gates.length) {
     out.push('');
     out.push(`**Gates: ${r.passed ? 'all passed ✅' : 'FAILED ❌'}**`);

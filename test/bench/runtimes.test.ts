@@ -25,6 +25,21 @@ describe('--runtime', () => {
     expect(r.stderr).toMatch(/unknown runtime "gpu"/);
   });
 
+  it('a missing Chromium is a usage error before any work (exit 2, nothing written)', () => {
+    const d = tempDir();
+    try {
+      const r = mlc(['compress', 'fixtures/mnist-mlp.onnx', '--quantize', 'int8', '-o', join(d, 'q.onnx'), '--runtime', 'node,browser'], {
+        env: { MLC_CHROMIUM: join(d, 'no-chromium') },
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/MLC_CHROMIUM is .*no-chromium, which does not exist/);
+      expect(readdirSync(d)).toEqual([]);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('mlc compress --runtime node,wasm: one row per runtime with latency, accuracy and fidelity; gates read the first', () => {
     const d = tempDir();
     try {
