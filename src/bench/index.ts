@@ -9,7 +9,8 @@ import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Dataset } from '../core/types.js';
 import { numElements } from '../ir/dtype.js';
-import { createSession, type Session } from '../runtime/index.js';
+import type { Session } from '../runtime/index.js';
+import { gpuWebgpu, openSession, type RuntimeName } from '../runtime/runtimes.js';
 import { evaluate, type Runnable } from './accuracy.js';
 import { evaluateGates, type GateLimits } from './gates.js';
 import {
@@ -27,7 +28,7 @@ import {
   type ShapePlan,
 } from './inputs.js';
 import { median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
-import type { BenchSettings, Metrics, PassReport, Report } from './report.js';
+import type { BenchSettings, Metrics, PassReport, Report, RuntimeResult } from './report.js';
 import { countParams } from '../ir/params.js';
 import { brotliSizeOf, diskSize, type DiskSize } from './size.js';
 
@@ -71,6 +72,12 @@ export interface MeasureOptions {
   shapes?: ShapeOverrides;
   /** output accuracy / agreement are computed on (default: the first output) */
   outputName?: string;
+  /**
+   * where the models run for latency, throughput, accuracy and fidelity (default 'node'):
+   * sessions handed in with the models (`BenchModel.session`) are onnxruntime-node sessions and
+   * are only used for 'node' (and released otherwise)
+   */
+  runtime?: RuntimeName;
   /** onnxruntime graph transformers to turn off in every session (e.g. SkipLayerNormFusion) */
   disabledOptimizers?: string[];
   /** measure latency and throughput (default true) */
@@ -114,6 +121,8 @@ export interface Measured {
   warnings: string[];
   /** how the dynamic dimensions of made-up inputs were chosen (the CLI shows them with --verbose) */
   shapeNotes: string[];
+  /** every runtime's figures (measureRuntimes), the first being `before` / `after`'s */
+  runtimes?: RuntimeResult[];
 }
 
 function batchDim(specs: InputSpec[], shapes: ShapeOverrides): number | undefined {
@@ -129,6 +138,12 @@ function batchDim(specs: InputSpec[], shapes: ShapeOverrides): number | undefine
 function feedsFor(specs: InputSpec[], batch: number, opts: MeasureOptions, plan: ShapePlan | undefined): Feeds {
   if (opts.data) return datasetFeeds(opts.data, specs, 0, batch);
   return synthesizeFeeds(specs, plan!.at(batch));
+}
+
+/** One timed run: the runtime's own figure where it has one (a browser page), else the call's wall time. */
+function timedJob(s: Session, feeds: Feeds): () => Promise<unknown> {
+  const f = feeds as Parameters<Session['run']>[0];
+  return s.time ? () => s.time!(f) : () => s.run(f);
 }
 
 /** Largest input (elements, at batch 1) measurements make up values for. */
@@ -175,6 +190,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
   const minTimeMs = opts.minTimeMs ?? (opts.runs !== undefined ? 0 : 2000);
   const batchSize = opts.batchSize ?? 64;
   const doLatency = opts.latency ?? true;
+  const runtime = opts.runtime ?? 'node';
   if (!Number.isInteger(threads) || threads < 1) throw new MlcError('USAGE', `--threads must be a positive integer, got ${threads}`);
   if (!Number.isInteger(runs) || runs < 1) throw new MlcError('USAGE', `--runs must be a positive integer, got ${runs}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new MlcError('USAGE', `--batch-size must be a positive integer, got ${batchSize}`);
@@ -253,8 +269,9 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
           // from the file when there is one: onnxruntime reads it (and its external data) itself,
           // with no serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
           const b = benchModels[i];
-          sessions.push(given[i] ?? (await createSession(b.path ?? b.model, { intraOpThreads: threads, disabledOptimizers })));
-          given[i] = undefined;
+          const mine = runtime === 'node' ? given[i] : undefined;
+          sessions.push(mine ?? (await openSession(runtime, b.model, { intraOpThreads: threads, disabledOptimizers }, b.path)));
+          if (mine) given[i] = undefined;
         }
         const b1 = fixed ?? 1;
         feeds1 = feedsFor(specs, b1, opts, plan);
@@ -294,7 +311,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         // with a target width, timing goes on (up to its own time box) until the interval is narrow
         const ci = box && opts.ciTarget ? { target: opts.ciTarget, box: Math.max(box, opts.ciTimeBoxMs ?? 15_000) } : undefined;
         const { samples: lat, blockMedians } = await timeRounds(
-          sessions.map((s) => () => s.run(f1)),
+          sessions.map((s) => timedJob(s, f1)),
           {
             warmup,
             runs,
@@ -331,7 +348,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
             throughput = stats.map((x) => (x.p50 > 0 ? tpBatch! / (x.p50 / 1000) : null));
           } else {
             const tp = await timeInterleaved(
-              sessions.map((s) => () => s.run(feedsN)),
+              sessions.map((s) => timedJob(s, feedsN)),
               {
                 warmup: box && fixed === undefined && tpBatch < batchSize ? Math.min(warmup, 1) : Math.min(warmup, 3),
                 runs: tpRuns,
@@ -404,6 +421,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
       speedup,
       speedupCi: speedup === null ? null : speedupCi,
       settings: {
+        runtime,
         threads,
         batchSize: tpBatch,
         warmup,
@@ -448,7 +466,7 @@ export function buildReport(args: {
   input: string;
   output: string | null;
   passes?: PassReport[];
-  measured: Pick<Measured, 'before' | 'after' | 'speedup' | 'settings'> & { speedupCi?: [number, number] | null };
+  measured: Pick<Measured, 'before' | 'after' | 'speedup' | 'settings' | 'runtimes'> & { speedupCi?: [number, number] | null };
   gates?: GateLimits;
 }): Report {
   const m = args.measured;
@@ -464,9 +482,74 @@ export function buildReport(args: {
     speedup: m.speedup,
     speedupCi: m.speedupCi ?? null,
     settings: m.settings,
+    ...(m.runtimes ? { runtimes: m.runtimes } : {}),
     gates,
     passed: gates.every((g) => g.passed),
   };
+}
+
+function runtimeResult(runtime: string, m: Measured): RuntimeResult {
+  const pick = (x: Metrics) => ({ latencyMs: x.latencyMs, throughputPerSec: x.throughputPerSec, accuracy: x.accuracy });
+  return {
+    runtime,
+    before: pick(m.before),
+    after: m.after ? { ...pick(m.after), agreement: m.after.agreement ?? null, cosine: m.after.cosine ?? null, maxAbsError: m.after.maxAbsError ?? null } : null,
+    speedup: m.speedup,
+    batchSize: m.settings.batchSize,
+    notMeasured: m.settings.notMeasured ?? null,
+  };
+}
+
+/**
+ * Measure in several runtimes side by side (`--runtime node,browser`): sizes once, then latency,
+ * throughput, accuracy and fidelity in each runtime, one after the other (each runtime's two
+ * models interleaved as in `measureModels`). The first runtime's figures are `before` / `after`
+ * (the gates read them); `runtimes` holds every runtime's. A runtime after the first that cannot
+ * load or run the models gets its reason in `notMeasured` (that is a finding, not an error). With
+ * `browser` listed and `webgpu` not, WebGPU is measured too when Chromium offers it on a GPU, and
+ * otherwise its row says why not.
+ */
+export async function measureRuntimes(base: BenchModel, other: BenchModel | undefined, runtimes: readonly RuntimeName[], opts: MeasureOptions = {}): Promise<Measured> {
+  // one runtime: as measureModels (but `browser` still gets its webgpu row)
+  if (runtimes.length <= 1 && runtimes[0] !== 'browser') return measureModels(base, other, { ...opts, runtime: runtimes[0] ?? opts.runtime });
+  const disk = (b: BenchModel) => b.disk ?? diskSize(b.model, b, { exact: opts.exactGzip });
+  const withDisk = (b: BenchModel): BenchModel => ({ ...b, disk: disk(b) });
+  const b0 = withDisk(base);
+  const o0 = other && withDisk(other);
+  b0.disk!.catch(() => {});
+  o0?.disk?.catch(() => {});
+  const all = [...runtimes];
+  const results: RuntimeResult[] = [];
+  // the node sessions handed in are used (node first) or released by the first measurement
+  const first = await measureModels(b0, o0, { ...opts, runtime: all[0] });
+  results.push(runtimeResult(all[0], first));
+  const strip = (b: BenchModel): BenchModel => ({ ...b, session: undefined });
+  let gpuNote: string | undefined;
+  if (all.includes('browser') && !all.includes('webgpu')) {
+    try {
+      const g = await gpuWebgpu();
+      if (g.available) all.push('webgpu');
+      else gpuNote = g.reason;
+    } catch (err) {
+      if (!measurementError(err)) throw err;
+      gpuNote = err.message;
+    }
+  }
+  for (const rt of all.slice(1)) {
+    try {
+      const m = await measureModels(strip(b0), o0 && strip(o0), { ...opts, runtime: rt, bestEffort: true });
+      results.push(runtimeResult(rt, m));
+      for (const w of m.warnings) first.warnings.push(`${rt}: ${w}`);
+    } catch (err) {
+      if (!measurementError(err)) throw err;
+      results.push({ runtime: rt, before: { latencyMs: null, throughputPerSec: null, accuracy: null }, after: null, speedup: null, batchSize: null, notMeasured: err.message });
+      first.warnings.push(`${rt}: not measured: ${err.message}`);
+    }
+  }
+  if (gpuNote) {
+    results.push({ runtime: 'webgpu', before: { latencyMs: null, throughputPerSec: null, accuracy: null }, after: null, speedup: null, batchSize: null, notMeasured: `not available: ${gpuNote}` });
+  }
+  return { ...first, runtimes: results };
 }
 
 /** The programmatic `benchmark`: measure, then report with gates. */

@@ -5,9 +5,10 @@
  */
 import { formatBytes, formatMs } from './format.js';
 import { formatGateValue, gateOf } from './gates.js';
-import type { GateResult, Metrics, Report } from './types.js';
+import { type TargetCheck, targetLine } from './target.js';
+import type { GateResult, LatencyMs, Metrics, Report, RuntimeResult } from './types.js';
 
-export type { BenchSettings, GateResult, LatencyMs, Metrics, PassReport, Report } from './types.js';
+export type { BenchSettings, GateResult, LatencyMs, Metrics, PassReport, Report, RuntimeResult } from './types.js';
 
 /** The report as a JSON-ready object (stable key order, numbers rounded to meaningful precision). */
 export function reportDocument(r: Report): Record<string, unknown> {
@@ -54,10 +55,35 @@ export function reportDocument(r: Report): Record<string, unknown> {
     speedup: r.speedup === null ? null : round(r.speedup, 4),
     ...(r.speedupCi ? { speedupCi: r.speedupCi.map((v) => round(v, 4)) } : {}),
     settings: r.settings,
+    ...(r.runtimes ? { runtimes: r.runtimes.map(runtimeDocument) } : {}),
+    ...(r.target ? { target: r.target } : {}),
     gates: r.gates,
     passed: r.passed,
   };
   return doc;
+}
+
+function latencyDocument(l: LatencyMs | null) {
+  return l && { p50: round(l.p50, 5), p90: round(l.p90, 5), p99: round(l.p99, 5), mean: round(l.mean, 5), cv: round(l.cv, 4) };
+}
+
+function runtimeDocument(x: RuntimeResult): Record<string, unknown> {
+  const tp = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+  return {
+    runtime: x.runtime,
+    before: { latencyMs: latencyDocument(x.before.latencyMs), throughputPerSec: tp(x.before.throughputPerSec), accuracy: x.before.accuracy },
+    after: x.after && {
+      latencyMs: latencyDocument(x.after.latencyMs),
+      throughputPerSec: tp(x.after.throughputPerSec),
+      accuracy: x.after.accuracy,
+      agreement: x.after.agreement ?? null,
+      cosine: x.after.cosine == null ? null : round(x.after.cosine, 8),
+      maxAbsError: x.after.maxAbsError ?? null,
+    },
+    speedup: x.speedup === null ? null : round(x.speedup, 4),
+    batchSize: x.batchSize,
+    notMeasured: x.notMeasured,
+  };
 }
 
 /** The report as a JSON document. */
@@ -154,6 +180,49 @@ function rows(r: Report): Row[] {
   return out;
 }
 
+/** The side-by-side runtime table (`--runtime a,b`): header and rows of cells. */
+function runtimeTable(r: Report): string[][] | null {
+  if (!r.runtimes) return null;
+  const two = r.after !== null;
+  const ms = (l: LatencyMs | null | undefined) => (l ? formatMs(l.p50) : '—');
+  const tps = (v: number | null | undefined) => (v == null ? '—' : `${v >= 100 ? int(v) : v.toPrecision(3)}/s`);
+  const head = two
+    ? ['runtime', 'p50 before', 'p50 after', 'speedup', 'throughput after', 'cosine', 'agreement', 'accuracy after']
+    : ['runtime', 'p50', 'p99', 'throughput', 'accuracy'];
+  const rowsOut = [head];
+  for (const x of r.runtimes) {
+    if (x.notMeasured && !x.before.latencyMs && x.after?.cosine == null) {
+      rowsOut.push([x.runtime, `not measured: ${x.notMeasured}`]);
+      continue;
+    }
+    if (two) {
+      const a = x.after;
+      rowsOut.push([
+        x.runtime,
+        ms(x.before.latencyMs),
+        ms(a?.latencyMs),
+        x.speedup === null ? '—' : `${x.speedup.toFixed(2)}x`,
+        tps(a?.throughputPerSec),
+        a?.cosine == null ? '—' : a.cosine.toFixed(6),
+        pct(a?.agreement),
+        pct(a?.accuracy),
+      ]);
+    } else {
+      rowsOut.push([x.runtime, ms(x.before.latencyMs), x.before.latencyMs ? formatMs(x.before.latencyMs.p99) : '—', tps(x.before.throughputPerSec), pct(x.before.accuracy)]);
+    }
+  }
+  return rowsOut;
+}
+
+function runtimeTextLines(r: Report): string[] {
+  const t = runtimeTable(r);
+  if (!t) return [];
+  const widths = t[0].map((_, c) => Math.max(...t.filter((row) => row.length > 2).map((row) => (row[c] ?? '').length)));
+  return t.map((row) =>
+    row.length === 2 ? `${row[0].padEnd(widths[0])}  ${row[1]}` : row.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ').trimEnd(),
+  );
+}
+
 const cell = (v: unknown): string =>
   typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : Array.isArray(v) ? `[${v.join(', ')}]` : String(v);
 
@@ -201,7 +270,7 @@ function gateLine(g: GateResult): string {
 
 function settingsLine(r: Report): string {
   const s = r.settings;
-  const parts = [`threads ${s.threads}`];
+  const parts = [s.runtime && s.runtime !== 'node' ? `runtime ${s.runtime}, threads ${s.threads}` : `threads ${s.threads}`];
   if (s.runs !== null) {
     if (s.timeBoxMs) {
       const cv = [r.before, r.after].filter((m) => m?.latencyMs).map((m) => pctShort(m!.latencyMs!.cv));
@@ -245,12 +314,19 @@ export function reportToText(r: Report, opts: { maxSkips?: number; details?: boo
   for (const x of rs) out.push(line(x));
   if (r.speedup !== null && two) out.push(`speedup (p50): ${r.speedup.toFixed(2)}x${ciText(r)}`);
   out.push(`(${settingsLine(r)})`);
+  const rt = runtimeTextLines(r);
+  if (rt.length) {
+    out.push('');
+    out.push(`by runtime (the first one's figures are above${r.gates.length ? ' and the gates read them' : ''}):`);
+    for (const l of rt) out.push(`  ${l}`);
+  }
   const pl = passLines(r, opts.maxSkips ?? 5, !!opts.details);
   if (pl.length) {
     out.push('');
     out.push('passes:');
     for (const l of pl) out.push(`  ${l}`);
   }
+  if (r.target) out.push('', ...targetLines(r.target, opts.maxSkips ?? 5));
   if (r.gates.length) {
     out.push('');
     out.push(`gates: ${r.passed ? 'all passed' : 'FAILED'}`);
@@ -280,12 +356,27 @@ export function reportToMarkdown(r: Report, title?: string): string {
   out.push('');
   if (r.speedup !== null && two) out.push(`Speedup (p50): **${r.speedup.toFixed(2)}x**${ciText(r)}. `);
   out.push(`_${settingsLine(r)}_`);
+  const rt = runtimeTable(r);
+  if (rt) {
+    out.push('');
+    out.push('**By runtime**');
+    out.push('');
+    out.push(`| ${rt[0].join(' | ')} |`);
+    out.push(`|---|${rt[0].slice(1).map(() => '---:').join('|')}|`);
+    for (const row of rt.slice(1)) out.push(`| ${row.map(mdEscape).join(' | ')} |`);
+  }
   const pl = passLines(r);
   if (pl.length) {
     out.push('');
     out.push('**Passes**');
     out.push('');
     for (const l of pl) out.push(l.startsWith('  ') ? `  - ${mdEscape(l.trim())}` : `- ${mdEscape(l)}`);
+  }
+  if (r.target) {
+    out.push('');
+    out.push(`**${mdEscape(targetLine(r.target))}**`);
+    for (const f of r.target.fallbacks.slice(0, 20)) out.push(`- \`${mdEscape(f.node)}\` (${f.op}): ${mdEscape(f.reason)}`);
+    if (r.target.fallbacks.length > 20) out.push(`- and ${r.target.fallbacks.length - 20} more`);
   }
   if (r.gates.length) {
     out.push('');
@@ -300,6 +391,14 @@ export function reportToMarkdown(r: Report, title?: string): string {
     }
   }
   return out.join('\n') + '\n';
+}
+
+/** The target check for the text report: its verdict, then the nodes that leave the target. */
+export function targetLines(c: TargetCheck, max = 5): string[] {
+  const out = [targetLine(c)];
+  for (const f of c.fallbacks.slice(0, max)) out.push(`  ${f.node} (${f.op}): ${f.reason}`);
+  if (c.fallbacks.length > max) out.push(`  and ${c.fallbacks.length - max} more (--verbose lists all)`);
+  return out;
 }
 
 function pctShort(x: number): string {

@@ -66,6 +66,8 @@ export interface GateResult {
 }
 
 export interface BenchSettings {
+  /** where the models ran ('node', 'wasm', 'browser', 'webgpu'; src/runtime/runtimes.ts) */
+  runtime?: string;
   threads: number;
   /** batch size used for throughput (null when not measured) */
   batchSize: number | null;
@@ -86,6 +88,18 @@ export interface BenchSettings {
   notMeasured?: string | null;
 }
 
+/** One runtime's figures when a model is measured in several (`--runtime node,browser`). */
+export interface RuntimeResult {
+  runtime: string;
+  before: Pick<Metrics, 'latencyMs' | 'throughputPerSec' | 'accuracy'>;
+  after: Pick<Metrics, 'latencyMs' | 'throughputPerSec' | 'accuracy' | 'agreement' | 'cosine' | 'maxAbsError'> | null;
+  speedup: number | null;
+  /** batch size of the throughput runs */
+  batchSize: number | null;
+  /** why this runtime's figures are missing; null when they were measured */
+  notMeasured: string | null;
+}
+
 export interface Report {
   input: string;
   output: string | null;
@@ -97,6 +111,13 @@ export interface Report {
   /** 95% interval of the speedup (per-round ratios); null with too few rounds */
   speedupCi?: [number, number] | null;
   settings: BenchSettings;
+  /**
+   * every runtime's figures, the first being the one `before` / `after` and the gates come from;
+   * absent when the models were measured in one runtime only
+   */
+  runtimes?: RuntimeResult[];
+  /** the `--target` check of the result (src/bench/target.ts); a failed one fails the report */
+  target?: import('./target.js').TargetCheck;
   gates: GateResult[];
   passed: boolean;
 }

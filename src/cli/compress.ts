@@ -29,7 +29,7 @@ import { didYouMean, explainOptionError, idleFlags } from '../passes/options.js'
 import { globMatch, type Dataset, type Pass } from '../passes/pass.js';
 import { hasGlob } from '../util/glob.js';
 import { addFleetOptions, fleetExtraFlags, runCompressFleet, runConfigFleet } from './fleet.js';
-import { addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
+import { adaptStepsToTarget, addMeasureOptions, checkMeasureShapes, loadMeasureData, measureAndReport, measureSetup, precheckMeasureData } from './measure.js';
 import { boundary } from './run.js';
 
 /** The keys a recipe file may hold: a list of steps, or an object with the steps and its schema. */
@@ -162,6 +162,8 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       } else {
         steps = stepsFromFlags(passes, flags);
       }
+      // --target: formats that stay on the target (options of the existing passes)
+      for (const note of adaptStepsToTarget(steps, setup.target)) ui.info(note);
       // option errors name the flag the user typed, or the recipe step and key
       steps.forEach((s, i) => {
         const pass = s.pass as Pass<any>;

@@ -8,6 +8,8 @@ import { formatBytes, formatCount, formatPercent } from '../bench/format.js';
 import { formatShape, table } from './format.js';
 import { opHistogram, paramStats, type ParamStats } from './stats.js';
 import { boundary, loadInput } from './run.js';
+import type { TargetCheck, TargetName } from '../bench/target.js';
+import { targetOption } from './measure.js';
 import type { Ui } from './ui.js';
 
 export interface IoInfo {
@@ -110,13 +112,27 @@ export function registerInspect(program: Command): void {
     .description('show what is in an ONNX model: interface, operators, parameters')
     .argument('<model>', 'ONNX model file')
     .option('--json', 'print one JSON document on stdout')
+    .addOption(targetOption())
     .action((file: string, _opts: unknown, cmd: Command) =>
-      boundary(cmd, async (ui) => {
+      boundary(cmd, async (ui, flags) => {
         const model = await loadInput(file, ui);
-        const report = inspectModel(model, file, (await stat(file)).size);
+        const report: InspectReport & { target?: TargetCheck } = inspectModel(model, file, (await stat(file)).size);
+        const target = flags.target as TargetName | undefined;
+        if (target) {
+          const { checkTarget } = await import('../bench/target.js');
+          report.target = await checkTarget(model, target);
+        }
         if (ui.json) ui.printJson(report);
-        else printInspect(ui, report);
-        return 0;
+        else {
+          printInspect(ui, report);
+          if (report.target) {
+            const { targetLines } = await import('../bench/report.js');
+            ui.out();
+            for (const l of targetLines(report.target, ui.verbose ? Infinity : 20)) ui.out(l);
+          }
+        }
+        // a model that cannot run on its target fails like a gate
+        return report.target && !report.target.passed ? 1 : 0;
       }),
     );
 }

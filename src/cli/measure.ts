@@ -13,12 +13,16 @@ import type { Dataset } from '../passes/pass.js';
 import type { BenchModel, GateLimits, MeasureOptions, Measured, PassReport, Report } from '../bench/index.js';
 import { GATE_FLAGS, checkGateRequirements, parseGateFlags } from '../bench/gates.js';
 import { checkShapeOverrides, inputSpecs, parseShapeFlags } from '../bench/inputs.js';
+import { RUNTIME_DESCRIPTIONS, RUNTIMES, type RuntimeName, parseRuntimes } from '../runtime/runtimes.js';
+import { parseTarget, TARGETS, type TargetCheck, type TargetName, targetLine } from '../bench/target.js';
 import { namingFile } from './run.js';
 import type { Ui } from './ui.js';
 
 /** commander keys of the shared measurement flags (compress leaves them out of pass flags). */
 export const MEASURE_FLAG_KEYS = [
   'data',
+  'runtime',
+  'target',
   'report',
   'threads',
   'runs',
@@ -33,7 +37,7 @@ export const MEASURE_FLAG_KEYS = [
   ...GATE_FLAGS.map((g) => g.key),
 ];
 
-function positiveInt(flag: string) {
+export function positiveInt(flag: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new MlcError('USAGE', `--${flag} must be a positive integer, got "${v}"`);
@@ -49,7 +53,7 @@ function nonNegativeInt(flag: string) {
   };
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+export const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /**
  * Declare the measurement, gate and report flags on a command. `batchSize: false` leaves out
@@ -69,11 +73,63 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
   cmd
     .option('--shape <name=dims>', 'shape of an input with dynamic dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
     .option('--output-name <name>', 'output to score (default: the first output)')
+    .addOption(targetOption())
+    .addOption(
+      new Option(
+        '--runtime <list>',
+        `where to run the models for latency, throughput, accuracy and fidelity, a comma list side by side (gates read the first): ${RUNTIMES.map((r) => `${r} = ${RUNTIME_DESCRIPTIONS[r]}`).join('; ')} (default node)`,
+      ).argParser((v: string) => parseRuntimes(v)),
+    )
     .option('--no-latency', 'skip latency and throughput (size and accuracy only)')
     .option('--disable-optimizers <names>', "comma-separated onnxruntime graph transformers to turn off for every measured session (e.g. SkipLayerNormFusion)")
     .option('--exact-gzip', 'gzip every byte of files over 64 MB instead of estimating their gzip size from a sample (implied by --max-gzip-size)')
     .option('--brotli', 'also measure the brotli -q 11 size (models up to 64 MB; slow on float weights, seconds per MB)');
   return cmd;
+}
+
+/** `--target node|wasm|webgpu` (mlc compress and mlc inspect). */
+export function targetOption(): Option {
+  return new Option(
+    '--target <target>',
+    `where the model must run: ${TARGETS.join(', ')}. webgpu: list the nodes that fall back to the CPU and the copies that costs; compress picks formats that stay on the target; a model that cannot run there fails the gate (exit 1)`,
+  ).argParser(parseTarget);
+}
+
+/** A pipeline step as compress holds it (a pass or its name, and its raw options). */
+interface Step {
+  pass: { name: string } | string;
+  options: unknown;
+}
+
+/**
+ * Formats that stay on the target, as options of the existing quantize pass (the pass itself is
+ * not changed); returns one note per change. webgpu: int8 / uint8 → uint8 weight-only
+ * (DequantizeLinear runs on WebGPU; DynamicQuantizeMatMul / MatMulInteger and QLinear* do not, and
+ * int8 embedding tables make their Gather fall back); int4 (MatMulNBits) and fp16 stay. wasm:
+ * int8 → uint8 (onnxruntime-web's wasm build has no signed-weight ConvInteger; uint8 weights run
+ * everywhere), dynamic mode kept (its integer MatMuls are about 2× faster than fp32 in wasm).
+ */
+export function adaptStepsToTarget(steps: Step[], target: TargetName | undefined): string[] {
+  const notes: string[] = [];
+  if (!target || target === 'node') return notes;
+  for (const s of steps) {
+    const name = typeof s.pass === 'string' ? s.pass : s.pass.name;
+    if (name !== 'quantize') continue;
+    const o = { ...((s.options ?? {}) as Record<string, unknown>) };
+    const type = (o.type as string | undefined) ?? 'int8';
+    if (type !== 'int8' && type !== 'uint8') continue;
+    if (target === 'webgpu') {
+      const mode = (o.mode as string | undefined) ?? 'dynamic';
+      if (mode !== 'weight-only' || type !== 'uint8') notes.push(`--target webgpu: ${type} ${mode} → uint8 weight-only (DequantizeLinear stays on WebGPU)`);
+      o.type = 'uint8';
+      o.mode = 'weight-only';
+    } else if (type === 'int8') {
+      notes.push('--target wasm: int8 → uint8 weights (onnxruntime-web wasm has no signed-weight ConvInteger)');
+      o.type = 'uint8';
+    }
+    s.options = o;
+  }
+  return notes;
 }
 
 export interface MeasureSetup {
@@ -82,6 +138,10 @@ export interface MeasureSetup {
   dataPath?: string;
   reportPath?: string;
   compare: boolean;
+  /** --runtime, in the order given (default ['node']) */
+  runtimes: RuntimeName[];
+  /** --target: the result is checked against it after the write (a failed check fails the gates) */
+  target?: TargetName;
 }
 
 /** Parse the shared flags and check the gates can be measured (labels are checked on load). */
@@ -95,6 +155,8 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
     dataPath,
     reportPath: typeof flags.report === 'string' ? flags.report : undefined,
     compare: have.compare,
+    runtimes: (flags.runtime as RuntimeName[] | undefined) ?? ['node'],
+    target: flags.target as TargetName | undefined,
     options: {
       threads: flags.threads as number | undefined,
       runs: flags.runs as number | undefined,
@@ -119,6 +181,10 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
  * fail fast; the data is matched to the model's inputs later by `loadMeasureData`.
  */
 export async function precheckMeasureData(setup: MeasureSetup): Promise<void> {
+  if (setup.runtimes.some((r) => r !== 'node')) {
+    const { checkRuntimes } = await import('../runtime/runtimes.js');
+    await checkRuntimes(setup.runtimes);
+  }
   if (!setup.dataPath) return;
   const { loadDataset } = await import('../data/index.js');
   let data: Dataset;
@@ -167,7 +233,7 @@ export async function measureAndReport(
   const opts = { ...setup.options, data: args.data, bestEffort: args.bestEffort, onProgress: (m: string) => ui.progress(m) };
   let measured: Measured;
   try {
-    measured = await bench.measureModels(args.base, args.other, opts);
+    measured = await bench.measureRuntimes(args.base, args.other, setup.runtimes, opts);
   } catch (err) {
     if (!args.bestEffort || !(err instanceof MlcError) || err.code === 'INTERNAL') throw err;
     // sizes only (they need no session); the gates that need the rest fail as "not measured"
@@ -180,12 +246,20 @@ export async function measureAndReport(
   for (const w of measured.warnings) ui.warn(w);
   const report = bench.buildReport({ input: args.input, output: args.output, passes: args.passes, measured, gates: setup.gates });
   for (const line of bench.gateInconclusiveLines(report.gates)) ui.warn(line);
+  let target: TargetCheck | undefined;
+  if (setup.target) {
+    const { checkTarget } = await import('../bench/target.js');
+    target = await checkTarget((args.other ?? args.base).model, setup.target);
+    report.target = target;
+    if (!target.passed) report.passed = false;
+  }
   if (ui.json) ui.printJson(bench.reportDocument(report));
   else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
   const md = bench.reportToMarkdown(report);
   // after mlc compress wrote its output, a report that cannot be written is no input error
   await writeReports(ui, { path: setup.reportPath, text: md, markdown: md, bestEffort: !!args.bestEffort });
   const failures = bench.gateFailureLines(report.gates);
+  if (target && !target.passed) failures.push(targetLine(target));
   for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
   if (process.env.GITHUB_ACTIONS === 'true') {
     // workflow annotations on the model's file (on stderr with --json: stdout holds the document)

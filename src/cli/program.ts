@@ -10,6 +10,7 @@ import { registerCompress } from './compress.js';
 import { registerInspect } from './inspect.js';
 import { registerPasses } from './passes.js';
 import { registerReport } from './report.js';
+import { registerVariants } from './variants.js';
 import { Ui } from './ui.js';
 
 /** The package's version: package.json is two folders up from dist/cli/program.js, one from the bundled lib/cli.js. */
@@ -43,6 +44,7 @@ export async function buildProgram(): Promise<Command> {
   registerBench(program);
   registerCheck(program);
   registerReport(program);
+  registerVariants(program);
   return program;
 }
 

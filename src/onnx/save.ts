@@ -276,6 +276,8 @@ export interface SaveOptions {
    * (default: protobuf's 2 GB limit minus 64 MiB for the graph structure)
    */
   autoExternalAbove?: number;
+  /** the external data file (default `<output>.data`; transformers.js loads `<output>_data`) */
+  externalDataPath?: string;
   /** allow overwriting `inputPath` */
   force?: boolean;
   /** the path the model was loaded from (never overwritten without force) */
@@ -377,7 +379,7 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     external = true;
   }
   let bytes: Uint8Array;
-  const dataFile = `${path}.data`;
+  const dataFile = opts.externalDataPath ?? `${path}.data`;
   const ext = new ExternalData(basename(dataFile), threshold);
   bytes = encodeMessage('ModelProto', modelToProto(model, ext));
   if (bytes.length > MAX_PROTO) {

@@ -10,28 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { MlcError } from '../core/errors.js';
-import { DataType, dtypeFromName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
-import { Tensor } from '../ir/tensor.js';
 import { modelToBytes, saveModel, tensorBytesTotal } from '../onnx/index.js';
-import type { TypedArrayData } from '../core/arrays.js';
 import type { ModelRunner as Runner } from '../core/types.js';
+import { errorMessage, type Feed, fromOrt, type Output, type OrtTensorCtor, toOrtTensor } from './feeds.js';
 
 type ModelRunner = Runner<Model>;
 
-export interface Feed {
-  dtype: string;
-  dims: readonly number[];
-  data: ArrayLike<number> | ArrayLike<bigint> | readonly string[];
-}
-
-export type OutputData = TypedArrayData | string[];
-
-export interface Output {
-  dtype: string;
-  dims: number[];
-  data: OutputData;
-}
+export type { Feed, Output, OutputData } from './feeds.js';
+export { feedFromTensor } from './feeds.js';
 
 export interface SessionOptions {
   /** intra-op threads; default 1 */
@@ -71,81 +58,15 @@ export interface Session {
   readonly outputNames: readonly string[];
   run(feeds: Record<string, Feed>, outputNames?: string[]): Promise<Record<string, Output>>;
   release(): Promise<void>;
+  /**
+   * run once and return how long the run took where the model ran, ms, without the outputs: for
+   * runtimes where the caller's clock would count more than the run (a browser page: the round
+   * trip to the page and the tensors' transfer)
+   */
+  time?(feeds: Record<string, Feed>): Promise<number>;
 }
 
-/** mlc dtype name → ORT tensor type. */
-const ORT_TYPE: Partial<Record<DataType, ort.Tensor.Type>> = {
-  [DataType.FLOAT]: 'float32',
-  [DataType.DOUBLE]: 'float64',
-  [DataType.INT8]: 'int8',
-  [DataType.UINT8]: 'uint8',
-  [DataType.INT16]: 'int16',
-  [DataType.UINT16]: 'uint16',
-  [DataType.INT32]: 'int32',
-  [DataType.UINT32]: 'uint32',
-  [DataType.INT64]: 'int64',
-  [DataType.UINT64]: 'uint64',
-  [DataType.BOOL]: 'bool',
-  [DataType.STRING]: 'string',
-  [DataType.FLOAT16]: 'float16',
-};
-
-const FROM_ORT: Record<string, string> = { float32: 'float', float64: 'double' };
-
-type ArrayCtor = { new (n: number): ArrayLike<unknown>; from(a: ArrayLike<unknown>, f?: (x: unknown) => unknown): ArrayLike<unknown> };
-
-const CTOR: Partial<Record<ort.Tensor.Type, ArrayCtor>> = {
-  float32: Float32Array as unknown as ArrayCtor,
-  float64: Float64Array as unknown as ArrayCtor,
-  int8: Int8Array as unknown as ArrayCtor,
-  uint8: Uint8Array as unknown as ArrayCtor,
-  int16: Int16Array as unknown as ArrayCtor,
-  uint16: Uint16Array as unknown as ArrayCtor,
-  int32: Int32Array as unknown as ArrayCtor,
-  uint32: Uint32Array as unknown as ArrayCtor,
-  int64: BigInt64Array as unknown as ArrayCtor,
-  uint64: BigUint64Array as unknown as ArrayCtor,
-  bool: Uint8Array as unknown as ArrayCtor,
-  float16: Uint16Array as unknown as ArrayCtor,
-};
-
-function toOrtTensor(name: string, f: Feed): ort.Tensor {
-  const dt = dtypeFromName(f.dtype);
-  const type = dt === undefined ? undefined : ORT_TYPE[dt];
-  if (!type) throw new MlcError('UNSUPPORTED', `input ${name}: onnxruntime-node cannot take ${f.dtype} tensors`);
-  const dims = [...f.dims];
-  if (type === 'string') {
-    const d = f.data as ArrayLike<unknown>;
-    const s = Array.from(d, (x) => (typeof x === 'string' ? x : new TextDecoder().decode(x as Uint8Array)));
-    return new ort.Tensor('string', s, dims);
-  }
-  const C = CTOR[type]!;
-  let data = f.data as ArrayLike<unknown>;
-  if (!(data instanceof (C as unknown as typeof Object))) {
-    data = type === 'int64' || type === 'uint64' ? C.from(data, (x) => BigInt(x as number)) : C.from(data, (x) => Number(x));
-  }
-  return new ort.Tensor(type, data as Float32Array, dims);
-}
-
-function fromOrt(t: ort.Tensor): Output {
-  return { dtype: FROM_ORT[t.type] ?? t.type, dims: [...t.dims], data: t.data as OutputData };
-}
-
-/** An IR tensor as a feed (strings decoded as UTF-8). */
-export function feedFromTensor(t: Tensor): Feed {
-  if (t.dtype === DataType.STRING) {
-    const dec = new TextDecoder();
-    return { dtype: 'string', dims: [...t.dims], data: (t.data as Uint8Array[]).map((b) => dec.decode(b)) };
-  }
-  return { dtype: nameOf(t.dtype), dims: [...t.dims], data: t.data as ArrayLike<number> };
-}
-
-function nameOf(dt: DataType): string {
-  for (const [k, v] of Object.entries(ORT_TYPE)) if (Number(k) === dt) return FROM_ORT[v] ?? v;
-  throw new MlcError('UNSUPPORTED', `onnxruntime-node cannot take tensors of ONNX type ${dt}`);
-}
-
-function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
+export function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   return {
     intraOpNumThreads: opts.intraOpThreads ?? 1,
     interOpNumThreads: 1,
@@ -158,7 +79,7 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   };
 }
 
-function configEntries(opts: SessionOptions): Partial<ort.InferenceSession.SessionOptions> {
+export function configEntries(opts: SessionOptions): Partial<ort.InferenceSession.SessionOptions> {
   const extra: Record<string, Record<string, string>> = {};
   const names = opts.disabledOptimizers ?? DEFAULT_DISABLED_OPTIMIZERS;
   // session config entry "optimization.disable_specified_optimizers" (comma-separated names)
@@ -168,9 +89,8 @@ function configEntries(opts: SessionOptions): Partial<ort.InferenceSession.Sessi
   return Object.keys(extra).length ? { extra } : {};
 }
 
-function ortMessage(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).trim();
-}
+const ortMessage = errorMessage;
+const toTensor = (name: string, f: Feed): ort.Tensor => toOrtTensor(ort.Tensor as unknown as OrtTensorCtor<ort.Tensor>, name, f);
 
 class OrtSession implements Session {
   constructor(private s: ort.InferenceSession) {}
@@ -184,7 +104,7 @@ class OrtSession implements Session {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, f] of Object.entries(feeds)) {
       try {
-        ortFeeds[k] = toOrtTensor(k, f);
+        ortFeeds[k] = toTensor(k, f);
       } catch (e) {
         if (e instanceof MlcError) throw e;
         throw new MlcError('INPUT', `input ${k}: ${ortMessage(e)}`, { cause: e });

@@ -1,0 +1,65 @@
+/**
+ * transformers.js's model variants: the dtype names its `from_pretrained(…, { dtype })` takes, the
+ * file each loads (`onnx/<base><suffix>.onnx`), and the quantize-pass steps that give the format
+ * transformers.js's own conversion script writes for it. Data only: `mlc variants` runs them.
+ *
+ * | dtype | file | format |
+ * |---|---|---|
+ * | fp32 | model.onnx | the model as it is |
+ * | fp16 | model_fp16.onnx | float16 weights (float32 inputs and outputs) |
+ * | q8 | model_quantized.onnx | dynamic integer ops, int8 weights, or uint8 when the model has Conv (no signed-weight ConvInteger in onnxruntime-web's wasm) |
+ * | int8 | model_int8.onnx | dynamic integer ops, int8 weights |
+ * | uint8 | model_uint8.onnx | dynamic integer ops, uint8 weights |
+ * | q4 | model_q4.onnx | MatMulNBits, 4-bit weights in blocks of 32 |
+ * | q4f16 | model_q4f16.onnx | q4, then float16 for the remaining float weights (float32 inputs and outputs) |
+ */
+export const VARIANT_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
+export type VariantDtype = (typeof VARIANT_DTYPES)[number];
+
+/** The file-name suffix transformers.js adds for each dtype. */
+export const VARIANT_SUFFIX: Record<VariantDtype, string> = {
+  fp32: '',
+  fp16: '_fp16',
+  q8: '_quantized',
+  int8: '_int8',
+  uint8: '_uint8',
+  q4: '_q4',
+  q4f16: '_q4f16',
+};
+
+export interface VariantStep {
+  pass: string;
+  options: Record<string, unknown>;
+}
+
+/** The pipeline of a dtype; `hasConv` says whether the model has Conv nodes (q8 then uses uint8 weights). */
+export function variantSteps(dtype: VariantDtype, hasConv: boolean): VariantStep[] {
+  const q4 = { pass: 'quantize', options: { type: 'int4', blockSize: 32 } };
+  const fp16 = { pass: 'quantize', options: { type: 'fp16' } };
+  switch (dtype) {
+    case 'fp32':
+      return [];
+    case 'fp16':
+      return [fp16];
+    case 'q8':
+      return [{ pass: 'quantize', options: { type: hasConv ? 'uint8' : 'int8', mode: 'dynamic' } }];
+    case 'int8':
+      return [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }];
+    case 'uint8':
+      return [{ pass: 'quantize', options: { type: 'uint8', mode: 'dynamic' } }];
+    case 'q4':
+      return [q4];
+    case 'q4f16':
+      return [q4, fp16];
+  }
+}
+
+/** Parse `--dtypes fp32,q8,…` (USAGE-style message on an unknown name is the caller's). */
+export function parseVariantDtypes(text: string): VariantDtype[] | string {
+  const out: VariantDtype[] = [];
+  for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(VARIANT_DTYPES as readonly string[]).includes(raw)) return `unknown dtype "${raw}" (choose from ${VARIANT_DTYPES.join(', ')})`;
+    if (!out.includes(raw as VariantDtype)) out.push(raw as VariantDtype);
+  }
+  return out.length ? out : `no dtypes given (choose from ${VARIANT_DTYPES.join(', ')})`;
+}

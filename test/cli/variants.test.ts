@@ -1,0 +1,138 @@
+/**
+ * `mlc variants` tested with its real consumer: a small BERT-like model (src/models encoder), a
+ * config.json and a WordPiece tokenizer.json; every variant loads in @huggingface/transformers
+ * (feature-extraction pipeline, local files only) and in onnxruntime-web, and its embeddings stay
+ * within cosine 0.99 of fp32 (0.999 for the 8-bit ones).
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosine } from '../../src/math/stats.js';
+import { buildEncoder } from '../../src/models/index.js';
+import { saveModel } from '../../src/onnx/index.js';
+import { ensureBuilt, mlc, tempDir } from './helpers.js';
+
+const WORDS = ['the', 'a', 'model', 'runs', 'in', 'browser', 'fast', 'small', 'web', 'page', 'loads', 'file', 'quick', 'brown', 'fox', 'jumps', 'over', 'lazy', 'dog', 'hello', 'world', 'text', 'embed', '##s', '##ing', '##ed', '.', ','];
+const SPECIAL = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+const VOCAB = [...SPECIAL, ...WORDS];
+
+/** A tiny WordPiece tokenizer.json in the format of the Hugging Face tokenizers library. */
+function tokenizerJson(): object {
+  const special = (content: string, id: number) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const tok = (id: string, i: number) => ({ id, ids: [i], tokens: [id] });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: SPECIAL.map((s, i) => special(s, i)),
+    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: '[CLS]', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '[SEP]', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+        { SpecialToken: { id: '[SEP]', type_id: 1 } },
+      ],
+      special_tokens: { '[CLS]': tok('[CLS]', 2), '[SEP]': tok('[SEP]', 3) },
+    },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(VOCAB.map((w, i) => [w, i])) },
+  };
+}
+
+const DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
+const FILES = ['model.onnx', 'model_fp16.onnx', 'model_quantized.onnx', 'model_int8.onnx', 'model_uint8.onnx', 'model_q4.onnx', 'model_q4f16.onnx'];
+const EIGHT_BIT = new Set(['q8', 'int8', 'uint8']);
+const SENTENCES = ['the quick brown fox jumps over the lazy dog.', 'a small model runs in the browser', 'hello world, embedding texts'];
+
+let dir: string;
+beforeAll(() => ensureBuilt());
+afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+describe('mlc variants', () => {
+  it('writes all seven transformers.js files from one load, and every one loads in transformers.js and onnxruntime-web with the fidelity floor', async () => {
+    dir = tempDir('mlc-variants-');
+    const model = buildEncoder({ hidden: 64, heads: 4, ffn: 128, layers: 2, seq: 32, vocab: VOCAB.length, attentionMask: true, tokenTypes: 2, dynamicSequence: true, seed: 11 });
+    // transformers.js's feature-extraction reads `last_hidden_state`, as a BertModel export names it
+    model.graph.replaceAllUses('output', 'last_hidden_state', true);
+    for (const n of model.graph.nodes) n.outputs = n.outputs.map((o) => (o === 'output' ? 'last_hidden_state' : o));
+    model.graph.touch();
+    const src = join(dir, 'src', 'model.onnx');
+    mkdirSync(join(dir, 'src'));
+    await saveModel(model, src);
+    const repo = join(dir, 'tiny-bert');
+    const out = join(repo, 'onnx');
+
+    const r = mlc(['variants', src, '--out-dir', out, '--runtime', 'node,wasm', '--no-latency', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual([...FILES].sort());
+    const doc = JSON.parse(r.stdout) as { variants: { dtype: string; file: string; sizeBytes: number; gzipBytes: number; brotliBytes: number; runtimes: { runtime: string; cosine: number | null }[] }[] };
+    expect(doc.variants.map((v) => v.dtype)).toEqual([...DTYPES]);
+    for (const v of doc.variants) {
+      expect(v.gzipBytes).toBeLessThan(v.sizeBytes);
+      expect(v.brotliBytes).toBeGreaterThan(0);
+      expect(v.runtimes.map((x) => x.runtime)).toEqual(['node', 'wasm']);
+      // onnxruntime-web (wasm) runs every variant, with the fidelity onnxruntime-node gives
+      for (const x of v.runtimes) expect(x.cosine!, `${v.dtype} ${x.runtime}`).toBeGreaterThanOrEqual(EIGHT_BIT.has(v.dtype) ? 0.999 : 0.99);
+    }
+    const size = (d: string) => doc.variants.find((v) => v.dtype === d)!.sizeBytes;
+    expect(size('q8')).toBeLessThan(size('fp32') / 2);
+    expect(size('q4f16')).toBeLessThan(size('q4'));
+
+    writeFileSync(
+      join(repo, 'config.json'),
+      JSON.stringify({ model_type: 'bert', architectures: ['BertModel'], hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2, intermediate_size: 128, vocab_size: VOCAB.length, max_position_embeddings: 32, type_vocab_size: 2 }),
+    );
+    writeFileSync(join(repo, 'tokenizer.json'), JSON.stringify(tokenizerJson()));
+    writeFileSync(
+      join(repo, 'tokenizer_config.json'),
+      JSON.stringify({ tokenizer_class: 'BertTokenizer', do_lower_case: true, model_max_length: 32, cls_token: '[CLS]', sep_token: '[SEP]', pad_token: '[PAD]', unk_token: '[UNK]', mask_token: '[MASK]' }),
+    );
+
+    const { env, pipeline } = await import('@huggingface/transformers');
+    env.allowRemoteModels = false;
+    env.allowLocalModels = true;
+    env.localModelPath = dir;
+    const embed = async (dtype: string) => {
+      const p = await pipeline('feature-extraction', 'tiny-bert', { dtype: dtype as 'fp32', local_files_only: true });
+      try {
+        return await Promise.all(SENTENCES.map(async (s) => Float32Array.from((await p(s)).data as Float32Array)));
+      } finally {
+        await p.dispose();
+      }
+    };
+    const ref = await embed('fp32');
+    expect(ref[0].length % 64).toBe(0);
+    for (const dtype of DTYPES.slice(1)) {
+      const got = await embed(dtype);
+      for (let i = 0; i < SENTENCES.length; i++) {
+        expect(got[i].length).toBe(ref[i].length);
+        const c = cosine(ref[i], got[i], 0, ref[i].length);
+        expect(c, `${dtype}: "${SENTENCES[i]}"`).toBeGreaterThanOrEqual(EIGHT_BIT.has(dtype) ? 0.999 : 0.99);
+      }
+      // the variant's own file was loaded: its embeddings are not fp32's bit for bit
+      expect(got[0].some((v, k) => v !== ref[0][k]), dtype).toBe(true);
+    }
+    expect(existsSync(join(out, 'model.onnx_data'))).toBe(false);
+  });
+
+  it('bad flags are usage errors and nothing is written (exit 2)', () => {
+    const d = tempDir();
+    try {
+      const out = join(d, 'onnx');
+      const r = mlc(['variants', 'fixtures/mnist-mlp.onnx', '--out-dir', out, '--dtypes', 'fp32,q3']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--dtypes: unknown dtype "q3"/);
+      expect(existsSync(out)).toBe(false);
+      const m = mlc(['variants', join(d, 'missing.onnx'), '--out-dir', out]);
+      expect(m.code).toBe(2);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
