@@ -14,6 +14,9 @@
  * input model (onnxruntime must load it unless --no-check), --data and --shape are all checked
  * before the first pass. After the write, a measurement that cannot be made is a warning and the
  * figure is "not measured" (a gate that needs it fails: exit 1).
+ *
+ * Several models or globs, or none with a config file, run as a fleet (src/cli/fleet.ts): the flags
+ * and the recipe are checked here once, then each model runs this same command in a worker process.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -65,10 +68,8 @@ export function stepsFromFlags(passes: readonly Pass<any>[], flags: Record<strin
   return steps;
 }
 
-type StepOf = { pass: Pass<any>; options: unknown };
-
 /** `<dir>/<name><suffix>.onnx` for the input and the steps that run. */
-export function defaultOutputPath(input: string, steps: readonly StepOf[]): string {
+export function defaultOutputPath(input: string, steps: readonly { pass: Pass<any>; options: unknown }[]): string {
   let suffix: string;
   if (steps.length === 0) suffix = '_copy';
   else if (steps.length > 1) suffix = '_compressed';
@@ -147,7 +148,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
         }
       });
-      if (fleet) return runCompressFleet(ui, self, models, flags, { passes, outputOf: (m) => defaultOutputPath(m, steps as StepOf[]) });
+      if (fleet) return runCompressFleet(ui, self, models, flags, { passes, outputOf: (m) => defaultOutputPath(m, steps as { pass: Pass<any>; options: unknown }[]) });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       // the input's bytes and gzip size are measured (in the thread pool) while the passes run
       const { diskSize } = await import('../bench/size.js');
