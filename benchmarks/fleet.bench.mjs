@@ -43,8 +43,8 @@ function build(i, bytes, seed) {
       return { kind: 'mlp', model: M.buildMlp({ features: 64, hidden: [h, h], classes: 10, seed }) };
     }
     case 1: {
-      // channels [c, 2c], one basic block each: about 9·(c² + 2c² + 2·4c² + 2c²) + 3·49·c floats
-      const c = Math.max(4, Math.round(Math.sqrt(floats / (9 * 13))));
+      // channels [c, 2c], one basic block each: 9·(c² + c² + 2c² + 4c²) + 2c² (shortcut) ≈ 74c² floats
+      const c = Math.max(4, Math.round(Math.sqrt(floats / 74)));
       return { kind: 'cnn', model: M.buildResNet({ channels: [c, 2 * c], blocks: [1, 1], image: 32, classes: 10, seed }) };
     }
     default: {

@@ -17,6 +17,9 @@
  * input model (onnxruntime must load it unless --no-check), --data and --shape are all checked
  * before the first pass. After the write, a measurement that cannot be made is a warning and the
  * figure is "not measured" (a gate that needs it fails: exit 1).
+ *
+ * Several models or globs, or none with a config file, run as a fleet (src/cli/fleet.ts): the flags
+ * and the recipe are checked here once, then each model runs this same command in a worker process.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -91,10 +94,8 @@ export function stepsFromFlags(passes: readonly Pass<any>[], flags: Record<strin
   return steps;
 }
 
-type StepOf = { pass: Pass<any>; options: unknown };
-
 /** `<dir>/<name><suffix>.onnx` for the input and the steps that run. */
-export function defaultOutputPath(input: string, steps: readonly StepOf[]): string {
+export function defaultOutputPath(input: string, steps: readonly { pass: Pass<any>; options: unknown }[]): string {
   let suffix: string;
   if (steps.length === 0) suffix = '_copy';
   else if (steps.length > 1) suffix = '_compressed';
