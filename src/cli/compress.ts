@@ -176,7 +176,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         }
       });
       for (const w of idleWarnings(self, passes, steps as { pass: Pass<any> }[], flags.recipe as string | undefined)) ui.warn(w);
-      if (fleet) return runCompressFleet(ui, self, models, flags, { passes, outputOf: (m) => defaultOutputPath(m, steps as StepOf[]) });
+      if (fleet) return runCompressFleet(ui, self, models, flags, { passes, outputOf: (m) => defaultOutputPath(m, steps as { pass: Pass<any>; options: unknown }[]) });
       const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
       // an explicit -o is the user's choice (like cp or cc -o); a name mlc made up may be a file the
       // user made (another tool's model_int8.onnx): say so before any work, while Ctrl-C helps
