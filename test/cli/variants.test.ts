@@ -4,8 +4,8 @@
  * (feature-extraction pipeline, local files only) and in onnxruntime-web, and its embeddings stay
  * within cosine 0.99 of fp32 (0.999 for the 8-bit ones).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cosine } from '../../src/math/stats.js';
 import { buildEncoder } from '../../src/models/index.js';
@@ -118,6 +118,23 @@ describe('mlc variants', () => {
       expect(got[0].some((v, k) => v !== ref[0][k]), dtype).toBe(true);
     }
     expect(existsSync(join(out, 'model.onnx_data'))).toBe(false);
+  });
+
+  it('--external-data: tensors in <file>_data, the name transformers.js loads; the measurement reads them', () => {
+    const d = tempDir();
+    try {
+      const out = join(d, 'onnx');
+      const src = join(d, 'mnist.onnx');
+      writeFileSync(src, readFileSync('fixtures/mnist-mlp.onnx'));
+      const r = mlc(['variants', src, '--out-dir', out, '--dtypes', 'fp32,q8', '--external-data', '--no-latency', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readdirSync(out).sort()).toEqual(['mnist.onnx', 'mnist.onnx_data', 'mnist_quantized.onnx', 'mnist_quantized.onnx_data']);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.variants[1].files.map((f: string) => basename(f))).toEqual(['mnist_quantized.onnx', 'mnist_quantized.onnx_data']);
+      expect(doc.variants[1].runtimes[0].cosine).toBeGreaterThan(0.99);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   it('bad flags are usage errors and nothing is written (exit 2)', () => {
