@@ -91,7 +91,7 @@ export const CLUSTER_SCHEMA: OptionSchema<ClusterOptions> = {
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names (globs) to leave alone' },
   ],
   finish(v, fail) {
-    if (v.clusters !== undefined && v.bits !== undefined) fail('bits', 'and clusters are exclusive: give one (--cluster or --cluster-bits)');
+    if (v.clusters !== undefined && v.bits !== undefined) fail('bits', 'cannot be combined with clusters: give one of --cluster and --cluster-bits');
     const clusters = v.clusters !== undefined ? (v.clusters as number) : v.bits !== undefined ? 2 ** (v.bits as number) - 1 : undefined;
     if (clusters === undefined) fail('clusters', 'is required (e.g. --cluster 15 or --cluster-bits 4)');
     return {

@@ -44,7 +44,7 @@ describe('cluster options', () => {
     expect(parseClusterOptions({ bits: 4 }).clusters).toBe(15);
     expect(parseClusterOptions({ bits: '5' }).clusters).toBe(31);
     expect(() => parseClusterOptions({})).toThrow(/clusters is required/);
-    expect(() => parseClusterOptions({ clusters: 8, bits: 3 })).toThrow(/exclusive/);
+    expect(() => parseClusterOptions({ clusters: 8, bits: 3 })).toThrow(/cannot be combined/);
     expect(() => parseClusterOptions({ clusters: 256 })).toThrow(/clusters/);
     expect(() => parseClusterOptions({ bits: 9 })).toThrow(/bits/);
     expect(() => parseClusterOptions({ clusters: 8, storage: 'packed' })).toThrow(/storage/);
