@@ -9,6 +9,8 @@
 //   ResNet-18 (src/models/resnet.ts, 224², BatchNorm kept as the dynamo exporter writes it)
 //   mlc          mlc compress --quantize int8 --quantize-mode static --calibration-data c.npz
 //   mlc -rr      the same with --reduce-range (7-bit weights: exact on CPUs without VNNI)
+//   mlc -pt      the same with --no-per-channel (one weight scale per tensor: the gzip size of
+//                per-channel weights against per-tensor ones)
 //   ort default  quantize_static(QDQ) with its defaults (int8 activations, per-tensor weights)
 //   ort best     quant_pre_process, then quantize_static(QDQ, uint8 activations, int8 per-channel
 //                weights, MinMax) — onnxruntime's documented recipe for CNNs on x86
@@ -197,6 +199,8 @@ try {
       const st = ['--quantize', 'int8', '--quantize-mode', 'static', '--calibration-data', cal];
       mlc(f, '-o', m.mlc, ...st);
       mlc(f, '-o', m['mlc -rr'], ...st, '--reduce-range');
+      m['mlc -pt'] = join(dir, 'cnn_mlc_pt.onnx');
+      mlc(f, '-o', m['mlc -pt'], ...st, '--no-per-channel');
       if (ortVersion) {
         m['ort default'] = join(dir, 'cnn_ort_default.onnx');
         m['ort best'] = join(dir, 'cnn_ort_best.onnx');

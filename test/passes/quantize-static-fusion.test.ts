@@ -161,6 +161,37 @@ describe('static QDQ pieces', () => {
     expect((await compare(hs, qh, feeds)).cos).toBeGreaterThan(0.99);
   });
 
+  it('an FPN-style upsample (Resize nearest → Concat) stays 8-bit: Resize shares its input Q, Concat gets QLinearConcat', async () => {
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('input', DataType.FLOAT, ['N', 4, 8, 8]);
+    const conv = (i: string, cin: number, stride: number, n: string, seed: number) =>
+      b.op(
+        'Relu',
+        [
+          b.op(
+            'Conv',
+            [i, b.init(`${n}.w`, [8, cin, 3, 3], uniform(72 * cin, 0.3, seed))],
+            { pads: [1, 1, 1, 1], kernel_shape: [3, 3], strides: [stride, stride] },
+            { name: n },
+          ),
+        ],
+        {},
+        { name: `${n}_relu` },
+      );
+    const hi = conv(x, 4, 1, 'c1', 1);
+    const lo = conv(hi, 8, 2, 'c2', 2);
+    const up = b.op('Resize', [lo, '', b.init('scales', [4], [1, 1, 2, 2])], { mode: 'nearest' }, { name: 'up' });
+    const cat = b.op('Concat', [hi, up], { axis: 1 }, { name: 'cat' });
+    const y = b.op('Conv', [cat, b.init('c3.w', [8, 16, 1, 1], uniform(128, 0.3, 3))], { kernel_shape: [1, 1] }, { name: 'c3' });
+    b.output(b.op('GlobalAveragePool', [y], {}, { name: 'gap' }), DataType.FLOAT, ['N', 8, 1, 1], 'output');
+    const m = b.build();
+    const { model: q, result } = await staticQuant(m, dataset('input', [16, 4, 8, 8], 13));
+    expect(result.stats).toMatchObject({ int8Resize: 1, int8Concat: 1, reluFolded: 2 });
+    const o = opCounts(await optimized(q, 'fpn'));
+    expect([o.QLinearConv, o.QLinearConcat, o.QuantizeLinear ?? 0]).toEqual([3, 1, 1]);
+    expect((await compare(m, q, { input: dataset('input', [4, 4, 8, 8], 14).inputs.input })).cos).toBeGreaterThan(0.99);
+  });
+
   it('keeps activations 8-bit only where every input already is: a bias Add of a transformer stays float', async () => {
     const e = buildEncoder({ hidden: 32, heads: 2, ffn: 64, layers: 1, seq: 8 });
     const run = makeRunner();

@@ -14,8 +14,9 @@
  *     own range   Add, Mul (QLinearAdd / QLinearMul), Concat, GlobalAveragePool, AveragePool,
  *                 Sigmoid, LeakyRelu (table kernels): the output is calibrated;
  *     same range  MaxPool, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, SpaceToDepth,
- *                 DepthToSpace, Slice: the output shares its input's scale and zero point, so
- *                 onnxruntime drops the Q/DQ pair and runs the op on the 8-bit tensor (exact).
+ *                 DepthToSpace, Slice, Resize: the output shares its input's scale and zero point,
+ *                 so onnxruntime drops the Q/DQ pair and runs the op on the 8-bit tensor (exact,
+ *                 but for Resize's interpolation, which stays within its inputs' range).
  * HardSigmoid / HardSwish have no 8-bit kernel in onnxruntime: they stay float between a DQ and a
  * Q. Nodes outside the default domain, in subgraphs or excluded are never added.
  */
@@ -37,6 +38,7 @@ export const SAME_RANGE_OPS: readonly string[] = [
   'SpaceToDepth',
   'DepthToSpace',
   'Slice',
+  'Resize',
 ];
 
 /** How a quantized tensor gets its scale and zero point. */
