@@ -8,7 +8,7 @@
  *   reach, in the same layout (the relative imports between them still resolve).
  * Tests and benchmarks keep using src/ and dist/ (tsc); run `npm run build` first (this does).
  */
-import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'rolldown';
 
@@ -38,20 +38,69 @@ await build({
     chunkFileNames: 'chunks/[name].js',
     minify: false,
     // few files: mlc's code in one shared chunk, except what imports a heavy package at its top
-    // (onnxruntime-node: src/runtime and src/bench/index.ts, which imports it; tfjs: src/train),
+    // (onnxruntime-node: src/runtime/index.ts and src/bench/index.ts, which imports it; tfjs: src/train),
     // which stays in chunks that load only when a command needs them, and the entry modules
     // (src/cli/main.ts runs the CLI when evaluated; src/index.ts imports src/runtime lazily)
     codeSplitting: {
       // a group holds the modules it names, not their dependencies (those go to 'mlc')
       includeDependenciesRecursively: false,
       groups: [
-        { name: 'runtime', test: /[\\/]src[\\/](runtime[\\/]|bench[\\/]index\.ts$)/ },
+        // only the modules that import onnxruntime-node at their top: the runtime registry, the
+        // WebGPU op data and the web runtimes (which load their packages when called) are light
+        { name: 'runtime', test: /[\\/]src[\\/](runtime[\\/]index\.ts|bench[\\/]index\.ts)$/ },
         { name: 'train', test: /[\\/]src[\\/]train[\\/]/ },
         { name: 'mlc', test: (id) => /[\\/]src[\\/]/.test(id) && !/[\\/]src[\\/](index|cli[\\/]main)\.ts$/.test(id) },
       ],
     },
   },
 });
+
+// Facades: rolldown gives every `await import()` of a module that lives in a shared chunk a file
+// of its own that only re-exports from that chunk (about 20 files of 100–300 bytes). Each such
+// import becomes an import of the chunk itself, picking the same names, and the facade goes.
+const CHUNKS = join(LIB, 'chunks');
+const libFiles = () => [
+  ...readdirSync(LIB).filter((f) => f.endsWith('.js')).map((f) => join(LIB, f)),
+  ...readdirSync(CHUNKS).filter((f) => f.endsWith('.js')).map((f) => join(CHUNKS, f)),
+];
+let inlined = 0;
+for (const name of readdirSync(CHUNKS).filter((f) => f.endsWith('.js'))) {
+  const file = join(CHUNKS, name);
+  const text = readFileSync(file, 'utf8').trim();
+  const m = /^((?:import \{[^}]*\} from "\.\/[\w.-]+\.js";\s*)+)export \{([^}]*)\};$/.exec(text);
+  if (!m) continue;
+  // local name → [chunk, name in the chunk]
+  const from = new Map();
+  for (const im of m[1].matchAll(/import \{([^}]*)\} from "\.\/([\w.-]+\.js)";/g)) {
+    for (const part of im[1].split(',').map((x) => x.trim()).filter(Boolean)) {
+      const [orig, local = orig] = part.split(/\s+as\s+/);
+      from.set(local, [im[2], orig]);
+    }
+  }
+  const exported = m[2].split(',').map((x) => x.trim()).filter(Boolean).map((part) => {
+    const [local, as = local] = part.split(/\s+as\s+/);
+    return [as, local];
+  });
+  const importers = libFiles().filter((f) => f !== file);
+  const rel = (f) => (dirname(f) === CHUNKS ? './' : './chunks/');
+  // a facade imported statically anywhere stays
+  if (importers.some((f) => readFileSync(f, 'utf8').includes(`from "${rel(f)}${name}"`))) continue;
+  for (const f of importers) {
+    const src = readFileSync(f, 'utf8');
+    const call = `import("${rel(f)}${name}")`;
+    if (!src.includes(call)) continue;
+    const chunks = [...new Set(exported.map(([, local]) => from.get(local)[0]))];
+    const picks = exported.map(([as, local]) => {
+      const [chunk, orig] = from.get(local);
+      return `${JSON.stringify(as)}: m${chunks.indexOf(chunk)}[${JSON.stringify(orig)}]`;
+    });
+    const loads = chunks.map((c) => `import("${rel(f)}${c}")`).join(', ');
+    const args = chunks.map((_, i) => `m${i}`).join(', ');
+    writeFileSync(f, src.split(call).join(`Promise.all([${loads}]).then(([${args}]) => ({ ${picks.join(', ')} }))`));
+  }
+  rmSync(file);
+  inlined++;
+}
 
 // the .d.ts closure of the typed entry points
 const seen = new Set();
@@ -69,4 +118,4 @@ for (const f of seen) {
   mkdirSync(dirname(join(LIB, 'types', f)), { recursive: true });
   cpSync(join(ROOT, 'dist', f), join(LIB, 'types', f));
 }
-process.stdout.write(`lib/: 3 entry points, ${seen.size} declaration files\n`);
+process.stdout.write(`lib/: 3 entry points, ${readdirSync(CHUNKS).length} chunks (${inlined} re-export facades inlined), ${seen.size} declaration files\n`);

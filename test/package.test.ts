@@ -37,11 +37,11 @@ beforeAll(() => {
 }, 120_000);
 
 describe('the npm package', () => {
-  it('ships the bundle, bin, schema, README and LICENSE only, in at most 60 files', () => {
-    for (const f of ['LICENSE', 'README.md', 'package.json', 'mlc.schema.json', 'bin/mlc.js', 'lib/cli.js', 'lib/index.js', 'lib/data.js', 'lib/types/index.d.ts']) {
+  it('ships the bundle, bin, schema, recipes, README and LICENSE only, in at most 60 files', () => {
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'mlc.schema.json', 'bin/mlc.js', 'lib/cli.js', 'lib/index.js', 'lib/data.js', 'lib/types/index.d.ts', 'recipes/deep-compression.json']) {
       expect(files, f).toContain(f);
     }
-    const foreign = files.filter((f) => !/^(lib|bin)\//.test(f) && !['LICENSE', 'README.md', 'package.json', 'mlc.schema.json'].includes(f));
+    const foreign = files.filter((f) => !/^(lib|bin)\//.test(f) && !/^recipes\/[\w-]+\.json$/.test(f) && !['LICENSE', 'README.md', 'package.json', 'mlc.schema.json'].includes(f));
     expect(foreign).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map') || f.endsWith('.onnx') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.length).toBeLessThanOrEqual(60);

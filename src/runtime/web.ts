@@ -12,7 +12,7 @@ import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import { modelToBytes } from '../onnx/index.js';
 import { errorMessage, type Feed, fromOrt, type OrtTensorCtor, type Output, toOrtTensor } from './feeds.js';
-import { configEntries, type Session, type SessionOptions } from './index.js';
+import { configEntries, type Session, type SessionOptions } from './options.js';
 
 type OrtWeb = typeof import('onnxruntime-web');
 type WebTensor = import('onnxruntime-web').Tensor;

@@ -22,7 +22,7 @@ beforeAll(() => {
 describe('flags that do nothing', () => {
   it('a pass flag without the flag that runs the pass', () => {
     expect(compress(['--prune-scope', 'lamp', '--quantize', 'int8'])).toEqual([
-      'mlc: warning: --prune-scope does nothing without --prune or --prune-pattern or --sparse-storage (the prune pass does not run)',
+      'mlc: warning: --prune-scope does nothing without --prune or --prune-pattern or --sparse-storage or --prune-schedule (the prune pass does not run)',
     ]);
   });
 

@@ -42,7 +42,8 @@ describe('cluster options', () => {
   it('clusters or bits, exclusive; defaults', () => {
     expect(parseClusterOptions({ clusters: 16 })).toMatchObject({ clusters: 16, init: 'linear', codebook: 'layer', storage: 'auto', epochs: 0 });
     expect(parseClusterOptions({ bits: 4 }).clusters).toBe(15);
-    expect(parseClusterOptions({ bits: '5' }).clusters).toBe(31);
+    expect(parseClusterOptions({ bits: 5 }).clusters).toBe(31);
+    expect(() => parseClusterOptions({ bits: '5' })).toThrow(/without quotes/);
     expect(() => parseClusterOptions({})).toThrow(/clusters is required/);
     expect(() => parseClusterOptions({ clusters: 8, bits: 3 })).toThrow(/cannot be combined/);
     expect(() => parseClusterOptions({ clusters: 256 })).toThrow(/clusters/);
