@@ -137,7 +137,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       const setup = measureSetup(flags, { compare: true, batchSize: false });
       await precheckMeasureData(setup);
       if (setup.reportPath) await checkOutputPath(setup.reportPath);
-      let steps: { pass: Pass<any> | string; options: unknown }[];
+      let steps: { pass: Pass<any>; options: unknown }[];
       if (typeof flags.recipe === 'string') {
         const fromFlags = stepsFromFlags(passes, flags);
         if (fromFlags.length) {
@@ -155,7 +155,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       }
       // option errors name the flag the user typed, or the recipe step and key
       steps.forEach((s, i) => {
-        const pass = s.pass as Pass<any>;
+        const pass = s.pass;
         try {
           pass.parseOptions(s.options);
         } catch (err) {
@@ -163,8 +163,8 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
         }
       });
-      for (const w of idleWarnings(self, passes, steps as { pass: Pass<any> }[], flags.recipe as string | undefined)) ui.warn(w);
-      const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
+      for (const w of idleWarnings(self, passes, steps, flags.recipe as string | undefined)) ui.warn(w);
+      const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps);
       // an explicit -o is the user's choice (like cp or cc -o); a name mlc made up may be a file the
       // user made (another tool's model_int8.onnx): say so before any work, while Ctrl-C helps
       if (typeof flags.output !== 'string' && existsSync(output)) ui.warn(`${output} exists and will be replaced (choose another name with -o)`);
