@@ -106,10 +106,14 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .command('compress')
     .description('compress a model with the passes the flags (or a recipe) ask for, and write it')
     .argument('<model>', 'ONNX model file')
+    // --help groups the flags: output, pipeline, measurement, then one group per pass
+    .optionsGroup('Output:')
     .option('-o, --output <file>', 'output file (default: <name>_<suffix>.onnx beside the input)')
     .option('--force', 'allow overwriting the input file')
     .option('--external-data', 'store the tensors in a side file next to the output')
-    .option('--recipe <file>', 'JSON list of {"pass": name, "options": {...}} to run instead of pass flags')
+    .option('--json', 'print the report as one JSON document on stdout')
+    .optionsGroup('Pipeline (every pass):')
+    .option('--recipe <file>', 'JSON list of {"pass": name, "options": {...}} (or {"$schema", "steps": [...]}) to run instead of pass flags')
     .option('--exclude <names...>', 'node or initializer names (globs: * ?) the passes leave alone (takes several values: give the model first)')
     .option('--calibration-data <file>', 'calibration data (.npz / .npy / test_data_set folder)')
     .addOption(new Option('--calibration-samples <n>', 'use only the first n samples of --calibration-data').argParser(parsePositiveInt))
@@ -117,11 +121,12 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .option('--val-data <file>', 'validation data')
     .addOption(new Option('--seed <n>', 'random seed').default(42).argParser(parseSeed))
     .option('--no-check', 'skip the onnxruntime checks (the input before any pass, the result after each pass) and write what the passes produce')
-    .option('--json', 'print the report as one JSON document on stdout');
+    .optionsGroup('Measurement, report and CI gates (as mlc bench):');
   // measurements of the original and the result, the report and the CI gates (shared with mlc bench)
   // (--batch-size is distillation's here; measurements use batch 64)
   addMeasureOptions(cmd, { batchSize: false });
   for (const p of passes) {
+    cmd.optionsGroup(`${p.name}: ${p.describe}`);
     for (const f of p.cli?.flags ?? []) {
       const opt = new Option(f.flags, f.description);
       if (f.defaultValue !== undefined) opt.default(f.defaultValue);
@@ -130,6 +135,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       cmd.addOption(opt);
     }
   }
+  cmd.addHelpText('after', EXAMPLES);
   cmd.action((file: string, _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
       const { compress, checkOutputPath } = await import('../index.js');
@@ -223,6 +229,17 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
   );
   return cmd;
 }
+
+const EXAMPLES = `
+Examples:
+  $ mlc compress model.onnx --quantize int8                   # dynamic int8 → model_int8.onnx
+  $ mlc compress model.onnx --quantize-mode static --calibration-data calib.npz
+  $ mlc compress model.onnx --quantize int4 --external-data   # MatMulNBits, tensors in model_q4.onnx.data
+  $ mlc compress model.onnx --prune 0.9 --distill --train-data train.npz --quantize int8
+  $ mlc compress model.onnx --recipe recipe.json -o small.onnx --json > report.json
+  $ mlc compress model.onnx --quantize int8 --data test.npz --max-accuracy-drop 1 --min-speedup 1.2
+
+More: mlc passes (every pass option), mlc passes --json-schema (recipe files).`;
 
 /** Who reads each data set, for the warning when none of them ran. */
 const DATA_USERS: Record<string, string> = {
