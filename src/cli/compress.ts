@@ -189,7 +189,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         beforePasses: async (original) => {
           data = await loadMeasureData(setup, original, ui);
           checkMeasureShapes(setup, original);
-          if (steps.length) for (const p of unmatchedExcludes(original, flags.exclude as string[] | undefined)) ui.warn(`--exclude ${p} matches no node or weight name of ${file}`);
+          if (steps.length && !flags.recipe) for (const p of unmatchedExcludes(original, flags.exclude as string[] | undefined)) ui.warn(`--exclude ${p} matches no node or weight name of ${file}`);
         },
         force: !!flags.force,
         externalData: !!flags.externalData,
@@ -253,7 +253,8 @@ function idleWarnings(cmd: Command, passes: readonly Pass<any>[], steps: readonl
   const typed = (key: string) => cmd.getOptionValueSource(key) === 'cli';
   const out: string[] = [];
   for (const p of passes) if (p.schema && (recipe || !steps.some((s) => s.pass === p))) out.push(...idleFlags(p.schema, typed, recipe));
-  if (typed('exclude') && !steps.length) out.push('--exclude does nothing without a pass flag');
+  if (typed('exclude') && recipe) out.push(`--exclude does nothing with --recipe (set "exclude" in the steps' options in ${recipe})`);
+  else if (typed('exclude') && !steps.length) out.push('--exclude does nothing without a pass flag');
   if (typed('calibrationSamples') && !typed('calibrationData')) out.push('--calibration-samples does nothing without --calibration-data');
   return out;
 }
