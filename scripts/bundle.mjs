@@ -8,7 +8,7 @@
  *   reach, in the same layout (the relative imports between them still resolve).
  * Tests and benchmarks keep using src/ and dist/ (tsc); run `npm run build` first (this does).
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'rolldown';
 
@@ -102,20 +102,36 @@ for (const name of readdirSync(CHUNKS).filter((f) => f.endsWith('.js'))) {
   inlined++;
 }
 
-// the .d.ts closure of the typed entry points
+// the .d.ts closure of the typed entry points. passes/registry.d.ts derives RecipeStep from the
+// passes' schemas (RecipeStepOf<typeof …_SCHEMA>), which would pull in every pass's declarations:
+// the copy carries the union written out from the same schemas instead
+const { passes } = await import(join(ROOT, 'dist/passes/registry.js'));
+const { recipeStepTypeScript } = await import(join(ROOT, 'dist/passes/options.js'));
+const rewrite = {
+  'passes/registry.d.ts': (text) => {
+    const out = text
+      .replace(/^import (type )?\{ [A-Z_]+_SCHEMA \} from '\.\/[a-z]+\.js';\n/gm, '')
+      .replace(/^import type \{ RecipeStepOf \} from '\.\/options\.js';\n/m, '')
+      .replace(/^export type RecipeStep = RecipeStepOf<[^;]+>;$/m, `export type RecipeStep =\n  | ${recipeStepTypeScript(passes.map((p) => p.schema))};`);
+    if (/_SCHEMA|RecipeStepOf/.test(out)) throw new Error('bundle: passes/registry.d.ts changed shape; update scripts/bundle.mjs');
+    return out;
+  },
+};
 const seen = new Set();
+const texts = new Map();
 const queue = ['index.d.ts', 'data/index.d.ts'];
 while (queue.length) {
   const f = queue.pop();
   if (seen.has(f)) continue;
   seen.add(f);
-  const text = readFileSync(join(ROOT, 'dist', f), 'utf8');
+  const text = (rewrite[f] ?? ((t) => t))(readFileSync(join(ROOT, 'dist', f), 'utf8'));
+  texts.set(f, text);
   for (const m of text.matchAll(/(?:from\s+|import\()\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
     queue.push(relative(join(ROOT, 'dist'), resolve(join(ROOT, 'dist', dirname(f)), m[1].replace(/\.js$/, '.d.ts'))));
   }
 }
 for (const f of seen) {
   mkdirSync(dirname(join(LIB, 'types', f)), { recursive: true });
-  cpSync(join(ROOT, 'dist', f), join(LIB, 'types', f));
+  writeFileSync(join(LIB, 'types', f), texts.get(f));
 }
 process.stdout.write(`lib/: 3 entry points, ${readdirSync(CHUNKS).length} chunks (${inlined} re-export facades inlined), ${seen.size} declaration files\n`);

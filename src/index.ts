@@ -23,7 +23,7 @@ import type { Session, SessionKeeper, SessionOptions } from './runtime/index.js'
 export * from './ir/index.js';
 export { MlcError, exitCodeFor, type ErrorCode } from './core/errors.js';
 export * from './passes/pass.js';
-export { passes, getPass } from './passes/registry.js';
+export { passes, getPass, type RecipeStep } from './passes/registry.js';
 export { runPipeline, type PassReport, type PipelineOptions, type PipelineResult, type PipelineStep } from './passes/pipeline.js';
 
 /**

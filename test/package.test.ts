@@ -3,7 +3,8 @@
  * entry points reach), the bin, the recipe JSON Schema, README and LICENSE; nothing of the repo's own.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, ensureBuilt } from './cli/helpers.js';
@@ -70,6 +71,35 @@ describe('the npm package', () => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ irVersion: 8 });
+  });
+
+  it("the README's API example and typed recipe steps type-check under strict against the shipped declarations", () => {
+    // a project that depends on the package: node_modules/mlc-onnx is this folder (its exports → lib/types)
+    const dir = mkdtempSync(join(tmpdir(), 'mlc-pkg-'));
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(ROOT, join(dir, 'node_modules/mlc-onnx'));
+    symlinkSync(join(ROOT, 'node_modules/@types'), join(dir, 'node_modules/@types'));
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const example = readme.slice(readme.indexOf('## Using mlc from code')).match(/```ts\n([\s\S]*?)```/)![1];
+    writeFileSync(join(dir, 'example.mts'), example);
+    writeFileSync(
+      join(dir, 'steps.mts'),
+      [
+        "import type { PipelineStep, RecipeStep } from 'mlc-onnx';",
+        "export const good: RecipeStep[] = [{ pass: 'prune', options: { sparsity: '90%', exclude: 'fc1*' } }, { pass: 'quantize', options: { type: 'int8', mode: 'static' } }];",
+        "// @ts-expect-error: no such pass",
+        "export const a: PipelineStep = { pass: 'prun' };",
+        "// @ts-expect-error: a typo'd option",
+        "export const b: PipelineStep = { pass: 'prune', options: { sparsty: 0.9 } };",
+        "// @ts-expect-error: a number as a string",
+        "export const c: PipelineStep = { pass: 'prune', options: { sparsity: '0.9' } };",
+      ].join('\n'),
+    );
+    const config = { compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, types: ['node'] }, files: ['example.mts', 'steps.mts'] };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config));
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('installs without TensorFlow.js (an optional peer, for distillation only) and keeps the bin name mlc', () => {

@@ -111,10 +111,14 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .command('compress')
     .description('compress a model with the passes the flags (or a recipe) ask for, and write it')
     .argument('[models...]', 'ONNX model file; several files or globs ("models/**/*.onnx") run as a fleet; none: the entries of mlc.config.json')
+    // --help groups the flags: output, pipeline, measurement, many models, then one group per pass
+    .optionsGroup('Output:')
     .option('-o, --output <file>', 'output file (default: <name>_<suffix>.onnx beside the input)')
     .option('--force', 'allow overwriting the input file')
     .option('--external-data', 'store the tensors in a side file next to the output')
-    .option('--recipe <file>', 'JSON list of {"pass": name, "options": {...}} to run instead of pass flags')
+    .option('--json', 'print the report as one JSON document on stdout')
+    .optionsGroup('Pipeline (every pass):')
+    .option('--recipe <file>', 'JSON list of {"pass": name, "options": {...}} (or {"$schema", "steps": [...]}) to run instead of pass flags')
     .option('--exclude <names...>', 'node or initializer names (globs: * ?) the passes leave alone (takes several values: give the model first)')
     .option('--calibration-data <file>', 'calibration data (.npz / .npy / test_data_set folder)')
     .addOption(new Option('--calibration-samples <n>', 'use only the first n samples of --calibration-data').argParser(parsePositiveInt))
@@ -122,13 +126,15 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
     .option('--val-data <file>', 'validation data')
     .addOption(new Option('--seed <n>', 'random seed').default(42).argParser(parseSeed))
     .option('--no-check', 'skip the onnxruntime checks (the input before any pass, the result after each pass) and write what the passes produce')
-    .option('--json', 'print the report as one JSON document on stdout');
+    .optionsGroup('Measurement, report and CI gates (as mlc bench):');
   // measurements of the original and the result, the report and the CI gates (shared with mlc bench)
   // (--batch-size is distillation's here; measurements use batch 64)
   addMeasureOptions(cmd, { batchSize: false });
   // many models per call (src/cli/fleet.ts)
+  cmd.optionsGroup('Many models (fleets):');
   addFleetOptions(cmd);
   for (const p of passes) {
+    cmd.optionsGroup(`${p.name}: ${p.describe}`);
     for (const f of p.cli?.flags ?? []) {
       const opt = new Option(f.flags, f.description);
       if (f.defaultValue !== undefined) opt.default(f.defaultValue);
@@ -137,6 +143,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       cmd.addOption(opt);
     }
   }
+  cmd.addHelpText('after', EXAMPLES);
   cmd.action((models: string[], _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
       if (models.length === 0) return runConfigFleet(ui, flags, fleetExtraFlags(self, flags));
@@ -147,7 +154,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       const setup = measureSetup(flags, { compare: true, batchSize: false });
       await precheckMeasureData(setup);
       if (setup.reportPath) await checkOutputPath(setup.reportPath);
-      let steps: { pass: Pass<any> | string; options: unknown }[];
+      let steps: { pass: Pass<any>; options: unknown }[];
       if (typeof flags.recipe === 'string') {
         const fromFlags = stepsFromFlags(passes, flags);
         if (fromFlags.length) {
@@ -167,7 +174,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
       for (const note of adaptStepsToTarget(steps, setup.target)) ui.info(note);
       // option errors name the flag the user typed, or the recipe step and key
       steps.forEach((s, i) => {
-        const pass = s.pass as Pass<any>;
+        const pass = s.pass;
         try {
           pass.parseOptions(s.options);
         } catch (err) {
@@ -175,9 +182,9 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           throw explainOptionError(err, pass.schema, recipe ? { kind: 'recipe', file: recipe, step: i + 1 } : { kind: 'flags' });
         }
       });
-      for (const w of idleWarnings(self, passes, steps as { pass: Pass<any> }[], flags.recipe as string | undefined)) ui.warn(w);
-      if (fleet) return runCompressFleet(ui, self, models, flags, { passes, outputOf: (m) => defaultOutputPath(m, steps as { pass: Pass<any>; options: unknown }[]) });
-      const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps as { pass: Pass<any>; options: unknown }[]);
+      for (const w of idleWarnings(self, passes, steps, flags.recipe as string | undefined)) ui.warn(w);
+      if (fleet) return runCompressFleet(ui, self, models, flags, { passes, outputOf: (m) => defaultOutputPath(m, steps) });
+      const output = typeof flags.output === 'string' ? flags.output : defaultOutputPath(file, steps);
       // an explicit -o is the user's choice (like cp or cc -o); a name mlc made up may be a file the
       // user made (another tool's model_int8.onnx): say so before any work, while Ctrl-C helps
       if (typeof flags.output !== 'string' && existsSync(output)) ui.warn(`${output} exists and will be replaced (choose another name with -o)`);
@@ -196,7 +203,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         beforePasses: async (original) => {
           data = await loadMeasureData(setup, original, ui);
           checkMeasureShapes(setup, original);
-          if (steps.length) for (const p of unmatchedExcludes(original, flags.exclude as string[] | undefined)) ui.warn(`--exclude ${p} matches no node or weight name of ${file}`);
+          if (steps.length && !flags.recipe) for (const p of unmatchedExcludes(original, flags.exclude as string[] | undefined)) ui.warn(`--exclude ${p} matches no node or weight name of ${file}`);
         },
         force: !!flags.force,
         externalData: !!flags.externalData,
@@ -237,6 +244,17 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
   return cmd;
 }
 
+const EXAMPLES = `
+Examples:
+  $ mlc compress model.onnx --quantize int8                   # dynamic int8 → model_int8.onnx
+  $ mlc compress model.onnx --quantize-mode static --calibration-data calib.npz
+  $ mlc compress model.onnx --quantize int4 --external-data   # MatMulNBits, tensors in model_q4.onnx.data
+  $ mlc compress model.onnx --prune 0.9 --distill --train-data train.npz --quantize int8
+  $ mlc compress model.onnx --recipe recipe.json -o small.onnx --json > report.json
+  $ mlc compress model.onnx --quantize int8 --data test.npz --max-accuracy-drop 1 --min-speedup 1.2
+
+More: mlc passes (every pass option), mlc passes --json-schema (recipe files).`;
+
 /** Who reads each data set, for the warning when none of them ran. */
 const DATA_USERS: Record<string, string> = {
   calibration: 'static quantization (--quantize-mode static), --prune-reconstruct and --lowrank-data-aware read it',
@@ -249,7 +267,8 @@ function idleWarnings(cmd: Command, passes: readonly Pass<any>[], steps: readonl
   const typed = (key: string) => cmd.getOptionValueSource(key) === 'cli';
   const out: string[] = [];
   for (const p of passes) if (p.schema && (recipe || !steps.some((s) => s.pass === p))) out.push(...idleFlags(p.schema, typed, recipe));
-  if (typed('exclude') && !steps.length) out.push('--exclude does nothing without a pass flag');
+  if (typed('exclude') && recipe) out.push(`--exclude does nothing with --recipe (set "exclude" in the steps' options in ${recipe})`);
+  else if (typed('exclude') && !steps.length) out.push('--exclude does nothing without a pass flag');
   if (typed('calibrationSamples') && !typed('calibrationData')) out.push('--calibration-samples does nothing without --calibration-data');
   return out;
 }

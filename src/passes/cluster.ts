@@ -56,7 +56,7 @@ import { Tensor } from '../ir/tensor.js';
 import { floatToHalf } from '../math/float16.js';
 import { huffmanBits, type KMeansInit, kmeans1d } from '../math/kmeans.js';
 import { DISTILL_DEFAULTS } from './distill.js';
-import { definePass, parseWithSchema, type OptionSchema } from './options.js';
+import { definePass, optionSchema, parseWithSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { type Layer, markLegacyInitializers, materializeLayers, selectLayers } from './prune/layers.js';
 import { recurrentSkips } from './recurrent.js';
@@ -77,7 +77,7 @@ export interface ClusterOptions {
 }
 
 /** The cluster options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
-export const CLUSTER_SCHEMA: OptionSchema<ClusterOptions> = {
+export const CLUSTER_SCHEMA = optionSchema<ClusterOptions>()({
   pass: 'cluster',
   options: [
     { key: 'clusters', type: 'integer', min: 1, max: 255, flag: '--cluster <k>', help: 'share k values per weight (k-means of its non-zero values; zeros stay zero), 1 ≤ k ≤ 255' },
@@ -106,7 +106,7 @@ export const CLUSTER_SCHEMA: OptionSchema<ClusterOptions> = {
     };
   },
   cli: { triggers: ['cluster', 'clusterBits'], outputSuffix: () => '_clustered' },
-};
+});
 
 export function parseClusterOptions(raw: unknown): ClusterOptions {
   return parseWithSchema(CLUSTER_SCHEMA, raw);

@@ -29,7 +29,7 @@ import { fingerprintModel } from '../ir/fingerprint.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
-import { definePass, parseWithSchema, type OptionSchema } from './options.js';
+import { definePass, optionSchema, parseWithSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { toSparseInitializers } from './prune/storage.js';
 
@@ -66,7 +66,7 @@ export const DISTILL_DEFAULTS = {
 const d = DISTILL_DEFAULTS;
 
 /** The distill options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
-export const DISTILL_SCHEMA: OptionSchema<DistillOptions> = {
+export const DISTILL_SCHEMA = optionSchema<DistillOptions>()({
   pass: 'distill',
   options: [
     { key: 'student', type: 'string', flag: '--student <file>', help: 'distill into this ONNX model (default: the model as the earlier passes left it; implies --distill)' },
@@ -87,7 +87,7 @@ export const DISTILL_SCHEMA: OptionSchema<DistillOptions> = {
     extraFlags: [{ flag: '--distill', help: 'train the result against the original model (needs --train-data)' }],
     outputSuffix: () => '_distilled',
   },
-};
+});
 
 export function parseDistillOptions(raw: unknown): DistillOptions {
   return parseWithSchema(DISTILL_SCHEMA, raw);

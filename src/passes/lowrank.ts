@@ -43,7 +43,7 @@ import { tensorType } from '../ir/types.js';
 import { cholesky, gemm, solveLowerTransposed, transpose } from '../math/matmul.js';
 import { relativeError, scaledLeft, truncatedSvd, type SvdMethod } from '../math/svd.js';
 import { budgetBatch, feedBatches, streamActivations } from './activations.js';
-import { definePass, parseWithSchema, type OptionSchema } from './options.js';
+import { definePass, optionSchema, parseWithSchema } from './options.js';
 import { isExcluded, type Pass, type PassContext, type PassResult, type Skip } from './pass.js';
 import { recurrentSkips } from './recurrent.js';
 
@@ -67,7 +67,7 @@ export interface LowRankOptions {
 }
 
 /** The lowrank options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
-export const LOWRANK_SCHEMA: OptionSchema<LowRankOptions> = {
+export const LOWRANK_SCHEMA = optionSchema<LowRankOptions>()({
   pass: 'lowrank',
   options: [
     { key: 'ratio', type: 'fraction', min: 0, max: 1, exclusiveMin: true, flag: '--lowrank <ratio>', help: 'rank as a share of min(rows, cols), 0 < ratio ≤ 1 (or energy)' },
@@ -94,7 +94,7 @@ export const LOWRANK_SCHEMA: OptionSchema<LowRankOptions> = {
     return o;
   },
   cli: { triggers: ['lowrank', 'lowrankEnergy'], outputSuffix: () => '_lowrank' },
-};
+});
 
 export function parseLowRankOptions(raw: unknown): LowRankOptions {
   return parseWithSchema(LOWRANK_SCHEMA, raw);

@@ -70,6 +70,38 @@ export interface OptionSchema<O> {
   };
 }
 
+/**
+ * `optionSchema<Options>()({ pass: 'prune', options: [...] })`: a schema whose pass name, keys,
+ * types and choices keep their literal types, so that the typed recipe step (RecipeStepOf) derives
+ * from it; it is still an OptionSchema<Options> for the parser.
+ */
+export function optionSchema<O>() {
+  return <const S extends OptionSchema<O>>(schema: S): S => schema;
+}
+
+/** The value a recipe (or the API) may give for one option spec. */
+type SpecInput<S> = S extends { type: 'number' | 'integer' }
+  ? number
+  : S extends { type: 'fraction' }
+    ? number | `${number}%`
+    : S extends { type: 'boolean' }
+      ? boolean
+      : S extends { type: 'enum'; choices: readonly (infer C)[] }
+        ? C
+        : S extends { type: 'list' }
+          ? string | readonly string[]
+          : S extends { type: 'string' }
+            ? string
+            : never;
+
+/** The options object of a recipe step, from a schema made by `optionSchema`: every key optional, typed by its spec. */
+export type OptionsInput<Sch> = Sch extends { options: readonly (infer S)[] }
+  ? { [X in S as X extends { key: infer K extends string } ? K : never]?: SpecInput<X> }
+  : never;
+
+/** A recipe step of one pass: `{ pass: 'prune', options?: { sparsity?: number | '90%', … } }`. */
+export type RecipeStepOf<Sch> = Sch extends { pass: infer N extends string } ? { pass: N; options?: OptionsInput<Sch> } : never;
+
 /** A bad option value: names the pass and the key; the CLI rewrites it to name the flag or the recipe step. */
 export class OptionError extends MlcError {
   constructor(
@@ -353,6 +385,35 @@ export function recipeJsonSchema(schemas: readonly OptionSchema<unknown>[]): Rec
       },
     },
   };
+}
+
+/**
+ * The recipe step union as TypeScript source (what RecipeStepOf gives for these schemas, written
+ * out): the published declarations carry it in place of RecipeStepOf<typeof …_SCHEMA>, so that
+ * they need not ship every pass's declarations (scripts/bundle.mjs).
+ */
+export function recipeStepTypeScript(schemas: readonly OptionSchema<unknown>[]): string {
+  const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const valueType = (s: OptionSpec): string => {
+    switch (s.type) {
+      case 'number':
+      case 'integer':
+        return 'number';
+      case 'fraction':
+        return 'number | `${number}%`';
+      case 'boolean':
+        return 'boolean';
+      case 'enum':
+        return s.choices.map(q).join(' | ');
+      case 'list':
+        return 'string | readonly string[]';
+      case 'string':
+        return 'string';
+    }
+  };
+  return schemas
+    .map((sch) => `{ pass: ${q(sch.pass)}; options?: { ${sch.options.map((s) => `${s.key}?: ${valueType(s)};`).join(' ')} } }`)
+    .join('\n  | ');
 }
 
 /** Where options came from, for error messages. */

@@ -16,14 +16,13 @@ import { MlcError } from '../core/errors.js';
 import { fingerprintModel } from '../ir/fingerprint.js';
 import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, Skip } from './pass.js';
-import { getPass } from './registry.js';
+import { getPass, type RecipeStep } from './registry.js';
 
-export interface PipelineStep {
-  /** a Pass, or the name of a registered one */
-  pass: Pass<any> | string;
-  /** raw options, validated by the pass's parseOptions */
-  options?: unknown;
-}
+/**
+ * A step: a registered pass by name with its options, typed from the pass's schema (RecipeStep),
+ * or a Pass object with raw options (validated by its parseOptions at run time).
+ */
+export type PipelineStep = RecipeStep | { pass: Pass<any>; options?: unknown };
 
 export interface PassReport {
   name: string;

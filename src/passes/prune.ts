@@ -37,7 +37,7 @@ import { cloneModel } from '../ir/clone.js';
 import { countParams } from '../ir/params.js';
 import { applyMask, axisView, countZeros, lampScores, magnitudeMasks, nmMask, NumericArray, parseNM } from '../math/sparsity.js';
 import { parseDistillOptions, runDistill } from './distill.js';
-import { definePass, parseWithSchema, type OptionSchema } from './options.js';
+import { definePass, optionSchema, parseWithSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
 import { recurrentSkips } from './recurrent.js';
@@ -75,7 +75,7 @@ export interface PruneOptions {
 }
 
 /** The prune options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
-export const PRUNE_SCHEMA: OptionSchema<PruneOptions> = {
+export const PRUNE_SCHEMA = optionSchema<PruneOptions>()({
   pass: 'prune',
   options: [
     { key: 'sparsity', type: 'fraction', min: 0, max: 1, exclusiveMax: true, flag: '--prune <sparsity>', help: 'fraction to remove, 0 ≤ s < 1 (or a percentage): of weights (unstructured), of output channels (channel); implied by N:M' },
@@ -127,7 +127,7 @@ export const PRUNE_SCHEMA: OptionSchema<PruneOptions> = {
     };
   },
   cli: { triggers: ['prune', 'prunePattern', 'sparseStorage', 'pruneSchedule'], outputSuffix: () => '_pruned' },
-};
+});
 
 /**
  * The sparsities of a gradual pruning schedule: a comma-separated ascending list in [0, 1) (each

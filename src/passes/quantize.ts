@@ -16,7 +16,7 @@
  */
 import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, PassResult } from './pass.js';
-import { definePass, parseWithSchema, type OptionSchema } from './options.js';
+import { definePass, optionSchema, parseWithSchema } from './options.js';
 import { QuantState, type CalibrationMethod, type DynamicForm, type QuantizeOptions } from './quantize/common.js';
 import { runDynamic } from './quantize/dynamic.js';
 import { runFp16 } from './quantize/fp16.js';
@@ -71,7 +71,7 @@ const TYPE_NAMES = Object.keys(TYPES) as QuantizeType[];
 const MODE_NAMES = Object.keys(MODES) as QuantizeMode[];
 
 /** The quantize options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
-export const QUANTIZE_SCHEMA: OptionSchema<QuantizeOptions> = {
+export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
   pass: 'quantize',
   options: [
     { key: 'type', type: 'enum', choices: TYPE_NAMES, default: 'int8', flag: '--quantize <type>', help: 'what the weights become: int8, uint8, fp16 or int4' },
@@ -124,12 +124,12 @@ export const QUANTIZE_SCHEMA: OptionSchema<QuantizeOptions> = {
     triggers: ['quantize', 'quantizeMode'],
     /** `_int8` (dynamic), `_int8_static`, `_int8_weight_only`, `_uint8…`, `_fp16`, `_q4` */
     outputSuffix(options) {
-      const o = parseWithSchema(QUANTIZE_SCHEMA, options);
+      const o = parseQuantizeOptions(options);
       const t = typeDef(o.type);
       return t.suffix + (t.run ? '' : modeDef(o.mode).suffix);
     },
   },
-};
+});
 
 export function parseQuantizeOptions(raw: unknown): QuantizeOptions {
   return parseWithSchema(QUANTIZE_SCHEMA, raw);

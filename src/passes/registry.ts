@@ -6,13 +6,21 @@
  */
 import { MlcError } from '../core/errors.js';
 import type { Pass } from './pass.js';
-import { lowrankPass } from './lowrank.js';
-import { prunePass } from './prune.js';
-import { distillPass } from './distill.js';
-import { clusterPass } from './cluster.js';
-import { quantizePass } from './quantize.js';
+import type { RecipeStepOf } from './options.js';
+import { LOWRANK_SCHEMA, lowrankPass } from './lowrank.js';
+import { PRUNE_SCHEMA, prunePass } from './prune.js';
+import { DISTILL_SCHEMA, distillPass } from './distill.js';
+import { CLUSTER_SCHEMA, clusterPass } from './cluster.js';
+import { QUANTIZE_SCHEMA, quantizePass } from './quantize.js';
 
 export const passes: Pass<any>[] = [lowrankPass, prunePass, distillPass, clusterPass, quantizePass];
+
+/**
+ * A recipe step of a registered pass, typed from its option schema: `{ pass: 'prune', options:
+ * { sparsity: 0.9 } }` compiles, `pass: 'prun'` or `options: { sparsty: 0.9 }` does not. One
+ * schema per entry of `passes` (test/passes/recipe-types.test.ts fails when one is missing).
+ */
+export type RecipeStep = RecipeStepOf<typeof LOWRANK_SCHEMA | typeof PRUNE_SCHEMA | typeof DISTILL_SCHEMA | typeof CLUSTER_SCHEMA | typeof QUANTIZE_SCHEMA>;
 
 /** The registered pass called `name`; throws MlcError('USAGE') listing the known names. */
 export function getPass(name: string): Pass<any> {

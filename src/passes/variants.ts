@@ -13,6 +13,8 @@
  * | q4 | model_q4.onnx | MatMulNBits, 4-bit weights in blocks of 32 |
  * | q4f16 | model_q4f16.onnx | q4, then float16 for the remaining float weights (float32 inputs and outputs) |
  */
+import type { RecipeStep } from './registry.js';
+
 export const VARIANT_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
 export type VariantDtype = (typeof VARIANT_DTYPES)[number];
 
@@ -27,15 +29,13 @@ export const VARIANT_SUFFIX: Record<VariantDtype, string> = {
   q4f16: '_q4f16',
 };
 
-export interface VariantStep {
-  pass: string;
-  options: Record<string, unknown>;
-}
+/** A step of a variant's pipeline: a recipe step, typed by the passes' option schemas. */
+export type VariantStep = RecipeStep;
 
 /** The pipeline of a dtype; `hasConv` says whether the model has Conv nodes (q8 then uses uint8 weights). */
 export function variantSteps(dtype: VariantDtype, hasConv: boolean): VariantStep[] {
-  const q4 = { pass: 'quantize', options: { type: 'int4', blockSize: 32 } };
-  const fp16 = { pass: 'quantize', options: { type: 'fp16' } };
+  const q4: VariantStep = { pass: 'quantize', options: { type: 'int4', blockSize: 32 } };
+  const fp16: VariantStep = { pass: 'quantize', options: { type: 'fp16' } };
   switch (dtype) {
     case 'fp32':
       return [];

@@ -76,6 +76,37 @@ describe('mlc compress flags', () => {
     }
   });
 
+  it('--help groups the flags (output, pipeline, measurement, one group per pass) and shows examples that parse', async () => {
+    const program = await buildProgram();
+    const cmd = compressCommand(program);
+    let full = '';
+    cmd.configureOutput({ writeOut: (x) => (full += x) });
+    cmd.outputHelp(); // the help text with the examples added after it
+    const headings = [...full.matchAll(/^(\S[^\n]*):$|^(\S[^:\n]*): /gm)].map((m) => m.index!);
+    const section = (start: number) => full.slice(start, headings.find((h) => h > start) ?? full.length);
+    for (const h of ['Output:', 'Pipeline (every pass):', 'Measurement, report and CI gates (as mlc bench):', 'Examples:']) expect(full, h).toContain(`\n${h}\n`);
+    for (const p of passes) {
+      const at = full.indexOf(`\n${p.name}: ${p.describe}\n`);
+      expect(at, p.name).toBeGreaterThan(0);
+      // each pass's own flags are listed under its heading
+      for (const f of p.cli?.flags ?? []) {
+        const long = f.flags.split(/[ ,]+/).find((x) => x.startsWith('--'))!;
+        if (long === '--exclude') continue; // shared: under Pipeline
+        expect(section(at + 1), `${p.name} ${long}`).toMatch(new RegExp(`^  ${long}\\b`, 'm'));
+      }
+    }
+    // every example is a command line mlc accepts
+    const examples = full.slice(full.indexOf('\nExamples:\n')).split('\n').filter((l) => l.trim().startsWith('$ mlc compress '));
+    expect(examples.length).toBeGreaterThanOrEqual(4);
+    for (const line of examples) {
+      const args = line.trim().slice('$ mlc '.length).replace(/\s+(#|>).*$/, '').split(/\s+/);
+      const p = await buildProgram();
+      p.exitOverride();
+      compressCommand(p).exitOverride().action(() => {});
+      await expect(p.parseAsync(args, { from: 'user' }), line).resolves.toBeDefined();
+    }
+  });
+
   it('names the default output after the pass, or _compressed for several', () => {
     const fake = (name: string, suffix?: string): Pass<any> => ({
       name,

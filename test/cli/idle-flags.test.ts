@@ -30,6 +30,7 @@ describe('flags that do nothing', () => {
     const recipe = join(dir, 'r.json');
     writeFileSync(recipe, JSON.stringify([{ pass: 'quantize', options: { type: 'int8' } }]));
     expect(compress(['--recipe', recipe, '--per-channel'])).toEqual([`mlc: warning: --per-channel does nothing with --recipe (set quantize options in ${recipe})`]);
+    expect(compress(['--recipe', recipe, '--exclude', 'fc1*'])).toEqual([`mlc: warning: --exclude does nothing with --recipe (set "exclude" in the steps' options in ${recipe})`]);
   });
 
   it('--calibration-samples without --calibration-data, and calibration data no pass reads', () => {

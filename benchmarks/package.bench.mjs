@@ -1,0 +1,53 @@
+// The npm package: what `npm pack` ships (files, bytes) and the cold start of `mlc inspect`
+// (a new node process per run, wall and CPU time, median of RUNS) from the bundle the package
+// ships (lib/) and from the tsc build a clone runs (dist/). Targets (issue 10): ≤ 60 files,
+// cold start ≤ 0.5 s.
+//
+//   npm run build && node benchmarks/package.bench.mjs      (RUNS=20 for more runs)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+const RUNS = Number(process.env.RUNS ?? 10);
+const MODEL = join(ROOT, 'fixtures/mnist-mlp.onnx');
+
+execFileSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs')], { cwd: ROOT, stdio: 'inherit' });
+const pack = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[0];
+console.log(`npm pack: ${pack.entryCount} files (target ≤ 60), ${(pack.size / 1000).toFixed(1)} kB packed, ${(pack.unpackedSize / 1000).toFixed(1)} kB unpacked`);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** wall and CPU seconds of one `node <entry> <args>` process */
+function once(entry, args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8' });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${entry} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  return wall;
+}
+// CPU time of children: process.resourceUsage() does not see them; read it from getrusage via /usr/bin/time when present
+function cpu(entry, args) {
+  if (!existsSync('/usr/bin/time')) return NaN;
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, entry, ...args], { encoding: 'utf8' });
+  const [u, s] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return u + s;
+}
+
+const baseline = Array.from({ length: RUNS }, () => once('-e', ['0']));
+console.log(`node -e 0 (the floor): median ${median(baseline).toFixed(3)} s wall`);
+for (const [label, entry] of [
+  ['bundle (lib/cli.js, what the package runs)', join(ROOT, 'lib/cli.js')],
+  ['tsc build (dist/cli/main.js, a clone)', join(ROOT, 'dist/cli/main.js')],
+]) {
+  // interleaved with nothing else: each process is cold (no module cache between runs)
+  const walls = [];
+  const cpus = [];
+  for (let i = 0; i < RUNS; i++) {
+    walls.push(once(entry, ['inspect', MODEL]));
+    cpus.push(cpu(entry, ['inspect', MODEL]));
+  }
+  console.log(
+    `mlc inspect, ${label}: median ${median(walls).toFixed(3)} s wall (min ${Math.min(...walls).toFixed(3)}, max ${Math.max(...walls).toFixed(3)}), ` +
+      `${median(cpus).toFixed(2)} s CPU; ${RUNS} runs (target ≤ 0.5 s)`,
+  );
+}
