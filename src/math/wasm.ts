@@ -120,6 +120,23 @@ export function wasmKernels(): WasmKernels | null {
   return k ? kernels(k) : null;
 }
 
+type Flat = Float32Array | Uint16Array | Uint8Array;
+
+/**
+ * `data` through the module's memory a chunk at a time (copied to offset 0), `each(n)` called on
+ * every chunk of n elements; stops early, returning true, when `each` returns true.
+ */
+function throughMemory(k: Exports, data: Flat, each: (n: number) => boolean | void): boolean {
+  for (let start = 0; start < data.length; start += CHUNK) {
+    const n = Math.min(CHUNK, data.length - start);
+    const view = data.subarray(start, start + n);
+    const ctor = data.constructor as new (b: ArrayBuffer, o: number, n: number) => Flat;
+    new ctor(withMemory(k, n * data.BYTES_PER_ELEMENT), 0, n).set(view as never);
+    if (each(n)) return true;
+  }
+  return false;
+}
+
 function kernels(k: Exports): WasmKernels {
   return {
     quantize8(data, q, from, to, inv, zp, qmin, qmax) {
@@ -173,12 +190,7 @@ function kernels(k: Exports): WasmKernels {
       max.set(new Float32Array(k.memory.buffer, c * 4, c));
     },
     allFinite(data) {
-      for (let start = 0; start < data.length; start += CHUNK) {
-        const n = Math.min(CHUNK, data.length - start);
-        new Float32Array(withMemory(k, n * 4), 0, n).set(data.subarray(start, start + n));
-        if (k.nonfinite(0, n)) return false;
-      }
-      return true;
+      return !throughMemory(k, data, (n) => !!k.nonfinite(0, n));
     },
     laneHash(words, state) {
       withMemory(k, 16 + Math.min(words.length, CHUNK) * 4);
@@ -192,29 +204,17 @@ function kernels(k: Exports): WasmKernels {
     },
     countZeros(data) {
       let zeros = 0;
-      for (let start = 0; start < data.length; start += CHUNK) {
-        const n = Math.min(CHUNK, data.length - start);
-        new Float32Array(withMemory(k, n * 4), 0, n).set(data.subarray(start, start + n));
-        zeros += k.zeros32(0, n);
-      }
+      throughMemory(k, data, (n) => void (zeros += k.zeros32(0, n)));
       return zeros;
     },
     countZeros16(data) {
       let zeros = 0;
-      for (let start = 0; start < data.length; start += CHUNK) {
-        const n = Math.min(CHUNK, data.length - start);
-        new Uint16Array(withMemory(k, n * 2), 0, n).set(data.subarray(start, start + n));
-        zeros += k.zeros16(0, n);
-      }
+      throughMemory(k, data, (n) => void (zeros += k.zeros16(0, n)));
       return zeros;
     },
     countEqualBytes(data, z) {
       let eq = 0;
-      for (let start = 0; start < data.length; start += CHUNK) {
-        const n = Math.min(CHUNK, data.length - start);
-        new Uint8Array(withMemory(k, n), 0, n).set(data.subarray(start, start + n));
-        eq += k.eq8(0, n, z);
-      }
+      throughMemory(k, data, (n) => void (eq += k.eq8(0, n, z)));
       return eq;
     },
     toHalf(data, out) {
@@ -227,12 +227,7 @@ function kernels(k: Exports): WasmKernels {
       }
     },
     beyondHalf(data) {
-      for (let start = 0; start < data.length; start += CHUNK) {
-        const n = Math.min(CHUNK, data.length - start);
-        new Float32Array(withMemory(k, n * 4), 0, n).set(data.subarray(start, start + n));
-        if (k.beyondhalf(0, n)) return true;
-      }
-      return false;
+      return throughMemory(k, data, (n) => !!k.beyondhalf(0, n));
     },
     int4BlockRow({ rows, len, bs, N, symmetric, scales, out }) {
       // layout: sc f64[N] | z, zlo, zhi i32[N] | ext (or lo) f32[N] | hi f32[N] | rows f32[len·N] | out u8[bs/2·N]
