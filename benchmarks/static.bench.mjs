@@ -24,11 +24,10 @@ import { join } from 'node:path';
 
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
-const { buildMobileNetV2 } = await imp('models/mobilenet.js');
+const { blockyImages, buildMobileNetV2 } = await imp('models/mobilenet.js');
 const { saveModel } = await imp('onnx/index.js');
 const { writeNpz } = await imp('data/index.js');
 const { createSession } = await imp('runtime/index.js');
-const { seededRng } = await imp('passes/pass.js');
 const { cosine } = await imp('math/stats.js');
 
 const args = process.argv.slice(2);
@@ -42,20 +41,7 @@ const res = opt('--resolution', 224);
 const width = opt('--width', 1);
 const mlcBin = new URL('../bin/mlc.js', import.meta.url).pathname;
 
-/** n images [n, 3, res, res]: 8×8 blocks of normal noise plus fine noise (roughly unit variance). */
-function images(n, seed) {
-  const r = seededRng(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-  const x = new Float32Array(n * 3 * res * res);
-  const cb = Math.ceil(res / 8);
-  for (let s = 0; s < n; s++)
-    for (let c = 0; c < 3; c++) {
-      const coarse = Array.from({ length: cb * cb }, normal);
-      const base = (s * 3 + c) * res * res;
-      for (let i = 0; i < res; i++) for (let j = 0; j < res; j++) x[base + i * res + j] = coarse[(i >> 3) * cb + (j >> 3)] + 0.3 * normal();
-    }
-  return x;
-}
+const images = (n, seed) => blockyImages(n, res, seed);
 
 const stats = (a) => {
   const s = [...a].sort((x, y) => x - y);

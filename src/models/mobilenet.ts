@@ -188,3 +188,22 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
   b.output(x, DataType.FLOAT, [batch, classes], 'output');
   return b.build();
 }
+
+/**
+ * n images [n, 3, res, res] for calibrating and evaluating an image model: 8×8 blocks of normal
+ * noise plus fine noise (roughly unit variance), seeded (the static-int8 benchmarks' data).
+ */
+export function blockyImages(n: number, res: number, seed: number): Float32Array {
+  const r = seededRng(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  const x = new Float32Array(n * 3 * res * res);
+  const cb = Math.ceil(res / 8);
+  for (let s = 0; s < n; s++) {
+    for (let c = 0; c < 3; c++) {
+      const coarse = Array.from({ length: cb * cb }, normal);
+      const base = (s * 3 + c) * res * res;
+      for (let i = 0; i < res; i++) for (let j = 0; j < res; j++) x[base + i * res + j] = coarse[(i >> 3) * cb + (j >> 3)] + 0.3 * normal();
+    }
+  }
+  return x;
+}

@@ -128,6 +128,15 @@ export class QuantState implements Consts {
     return isExcluded(nodeLabel(node), ex) || (!!weightName && isExcluded(weightName, ex));
   }
 
+  /**
+   * Why a node whose weight (if any) was located is left alone: 'excluded' (--exclude), or the
+   * weight's own problem (too small, non-finite); undefined when it can be quantized.
+   */
+  siteProblem(node: Node, weight?: Tensor): string | undefined {
+    if (this.excluded(node, weight?.name)) return 'excluded';
+    return weight && weightProblem(weight, this.opts.minElements);
+  }
+
   /** Whether `opType` is selected by --op-types (or the mode's default list). */
   selected(opType: string, defaults: readonly string[]): boolean {
     return (this.opts.opTypes ?? defaults).includes(opType);

@@ -47,7 +47,6 @@ import {
   isOnnx,
   nodeLabel,
   skipSubgraphNodes,
-  weightProblem,
 } from './common.js';
 import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, type WeightSite } from './ops.js';
 import { foldBatchNorms } from './batchnorm.js';
@@ -95,11 +94,7 @@ function planNodes(st: QuantState): Plan[] {
     } else {
       site = located;
     }
-    if (st.excluded(node, site?.tensor.name)) {
-      st.skip(node, 'excluded');
-      continue;
-    }
-    const problem = site && weightProblem(site.tensor, st.opts.minElements);
+    const problem = st.siteProblem(node, site?.tensor);
     if (problem) {
       st.skip(node, problem);
       continue;
@@ -264,11 +259,7 @@ function quantizeGathers(st: QuantState): void {
       st.skip(node, site);
       continue;
     }
-    if (st.excluded(node, site.tensor.name)) {
-      st.skip(node, 'excluded');
-      continue;
-    }
-    const problem = weightProblem(site.tensor, st.opts.minElements);
+    const problem = st.siteProblem(node, site.tensor);
     if (problem) {
       st.skip(node, problem);
       continue;

@@ -35,7 +35,6 @@ import {
   dropIfUnused,
   nodeLabel,
   skipSubgraphNodes,
-  weightProblem,
 } from './common.js';
 import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, type ModeKey, type WeightSite } from './ops.js';
 
@@ -220,11 +219,7 @@ export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: No
       else st.skip(node, site);
       continue;
     }
-    if (st.excluded(node, site.tensor.name)) {
-      st.skip(node, 'excluded');
-      continue;
-    }
-    const problem = weightProblem(site.tensor, st.opts.minElements);
+    const problem = st.siteProblem(node, site.tensor);
     if (problem) {
       st.skip(node, problem);
       continue;
