@@ -121,3 +121,70 @@ export interface Report {
   gates: GateResult[];
   passed: boolean;
 }
+
+/**
+ * `mlc sensitivity` (src/tune/): what applying one pass to one layer alone costs and saves.
+ * The HTML report draws these as bars; `mlc tune` orders its fallbacks by them.
+ */
+export interface SensitivityRow {
+  /** the node the pass was applied to */
+  node: string;
+  op: string;
+  /** the pass and its setting, as a user would write it (e.g. "quantize int8", "prune 0.5", "lowrank energy 0.9") */
+  pass: string;
+  /** drop of the metric in points (percentage points; > 0 = worse); null when not measured */
+  drop: number | null;
+  /** mean cosine similarity of the model outputs with the original's */
+  cosine: number | null;
+  /** signal-to-quantization-noise ratio of this layer's output, dB */
+  sqnrDb: number | null;
+  /** initializer bytes saved */
+  bytesSaved: number;
+  /** gzip bytes saved; null when not measured */
+  gzipBytesSaved: number | null;
+  /** share (0..1) of the model's batch-1 time spent in this node, from onnxruntime's profiler; null when not profiled */
+  latencyShare: number | null;
+}
+
+export interface SensitivityReport {
+  /** accuracy with labels, agreement with the original's top-1 without */
+  metric: 'accuracy' | 'agreement';
+  /** the original model's metric (fraction) */
+  baseline: number;
+  rows: SensitivityRow[];
+  /** wall time of the analysis */
+  seconds: number;
+}
+
+/** One recipe `mlc tune` evaluated. */
+export interface TuneCandidate {
+  /** the recipe's steps, as in a recipe file */
+  recipe: Record<string, unknown>[];
+  /** the objective's value: bytes (size), gzip bytes (gzip) or batch-1 p50 ms (latency) */
+  objective: number;
+  /** the metric on the tuning split (fraction) */
+  score: number;
+  /** the metric on the held-out split (fraction); null when not evaluated */
+  heldOutScore: number | null;
+  /** the budget holds on the tuning split */
+  meetsBudget: boolean;
+  /** on the Pareto front of objective vs score */
+  pareto: boolean;
+  chosen: boolean;
+  /** time spent building and evaluating it */
+  seconds: number;
+}
+
+export interface TuneReport {
+  objective: 'size' | 'gzip' | 'latency';
+  metric: 'accuracy' | 'agreement';
+  /** the budget as given: max drop in points (accuracy) or min agreement (fraction) */
+  budget: { maxAccuracyDrop?: number; minAgreement?: number };
+  /** the original model: objective value and metric on both splits */
+  baseline: { objective: number; score: number; heldOutScore: number | null };
+  candidates: TuneCandidate[];
+  /** index into candidates; null when no candidate met the budget (the original is kept) */
+  chosen: number | null;
+  /** wall time of the search */
+  seconds: number;
+}
