@@ -11,11 +11,12 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { MlcError } from './core/errors.js';
 import { cloneModel } from './ir/clone.js';
 import type { Model } from './ir/model.js';
 import { seededRng, silentLogger, type Dataset, type Logger, type ModelRunner, type PassContext } from './passes/pass.js';
-import { runPipeline, type PassReport, type PipelineOptions, type PipelineStep } from './passes/pipeline.js';
+import { blameCheck, runPipeline, type PassReport, type PipelineOptions, type PipelineStep } from './passes/pipeline.js';
 import { getPass } from './passes/registry.js';
 import { takeDataset } from './data/batch.js';
 import type { Session, SessionKeeper, SessionOptions } from './runtime/index.js';
@@ -55,7 +56,7 @@ export async function load(source: string | Uint8Array, opts?: { warn?: (msg: st
 export async function save(
   model: Model,
   path: string,
-  opts?: { externalData?: boolean; force?: boolean; inputPath?: string },
+  opts?: { externalData?: boolean; force?: boolean; inputPath?: string; verify?: (tmpPath: string) => Promise<void> },
 ): Promise<{ bytes: number; externalDataFile?: string; removedDataFile?: string }> {
   const { saveModel } = await import('./onnx/index.js');
   return saveModel(model, path, opts);
@@ -98,6 +99,12 @@ export interface CompressOptions extends Pick<PipelineOptions, 'onPassStart' | '
   validation?: string | Dataset;
   /** use only the first N samples of the calibration data */
   calibrationSamples?: number;
+  /**
+   * onnxruntime intra-op threads of the sessions the passes run models in (static calibration,
+   * data-aware low-rank, prune refit). Default: one per core, as onnxruntime's own tools do; a
+   * pool of worker processes gives each worker 1.
+   */
+  passThreads?: number;
   /** seed of ctx.rng (default 42) */
   seed?: number;
   log?: Logger;
@@ -227,7 +234,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   // onnxruntime is loaded only when a pass runs a model
   let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
   const run: ModelRunner = async (m, feeds, outputNames) => {
-    if (!runner) runner = (await import('./runtime/index.js')).makeRunner();
+    if (!runner) runner = (await import('./runtime/index.js')).makeRunner({ intraOpThreads: opts.passThreads ?? availableParallelism() });
     return runner(m, feeds, outputNames);
   };
   const context: PassContext = {
@@ -239,38 +246,60 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
   };
   // the load check after each modifying pass (the last session kept for the measurement when asked)
-  const check = opts.check !== undefined ? opts.check : async (m: Model) => (await keeperOf()).check(m);
+  const ownCheck = async (m: Model) => (await keeperOf()).check(m);
+  const check = opts.check !== undefined ? opts.check : ownCheck;
   let passes: PassReport[];
   let session: Session | undefined;
+  // the last modifying pass's output is checked on the file save writes (one serialization, and
+  // no in-memory copy of the serialized model beside the model), when compress() owns the check
+  let unchecked: string | undefined;
   const read = new Set<string>();
   try {
     context.calibration = firstSamples(await dataset(opts.calibration, model), opts.calibrationSamples);
     context.train = await dataset(opts.train, model);
     context.validation = await dataset(opts.validation, model);
     watchReads(context, ['calibration', 'train', 'validation'], read);
-    ({ passes } = await runPipeline(model, resolved, context, {
+    ({ passes, unchecked } = await runPipeline(model, resolved, context, {
       check,
+      deferLastCheck: opts.output !== undefined && opts.check === undefined,
       onPassStart: opts.onPassStart,
       onPassEnd: opts.onPassEnd,
     }));
-    if (opts.keepSession) session = keeper?.take(model);
+    if (opts.keepSession && unchecked === undefined) session = keeper?.take(model);
   } catch (err) {
     await originalSession?.release();
     throw err;
   } finally {
     await runner?.release();
-    await keeper?.release();
+    if (unchecked === undefined) await keeper?.release();
   }
   const unusedData = (['calibration', 'train', 'validation'] as const).filter((k) => !read.has(k) && context[k]).map((k) => (k === 'validation' ? 'val' : k));
   const result: CompressResult = { model, original, passes, context, ...(unusedData.length ? { unusedData } : {}), ...(session ? { session } : {}), ...(originalSession ? { originalSession } : {}) };
   if (opts.output) {
+    const last = unchecked;
+    const verify =
+      last === undefined
+        ? undefined
+        : async (tmp: string) => {
+            try {
+              await (await keeperOf()).check(model, tmp);
+            } catch (err) {
+              await blameCheck(err, last, context, ownCheck);
+            }
+          };
     try {
-      const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath });
+      const saved = await save(model, opts.output, { externalData: opts.externalData, force: opts.force, inputPath, verify });
       result.output = { path: opts.output, bytes: saved.bytes, externalDataFile: saved.externalDataFile, removedDataFile: saved.removedDataFile };
+      if (opts.keepSession && last !== undefined) {
+        session = keeper?.take(model);
+        if (session) result.session = session;
+      }
     } catch (err) {
       await session?.release();
       await originalSession?.release();
       throw err;
+    } finally {
+      if (last !== undefined) await keeper?.release();
     }
   }
   return result;

@@ -282,6 +282,12 @@ export interface SaveOptions {
   force?: boolean;
   /** the path the model was loaded from (never overwritten without force) */
   inputPath?: string;
+  /**
+   * Called with the written model file (a temp file beside `path`, its external data already in
+   * place) before it takes `path`'s place; when it throws, nothing is written (the external data
+   * file is removed too) and the error is rethrown as is.
+   */
+  verify?: (tmpPath: string) => Promise<void>;
 }
 
 export interface SaveResult {
@@ -372,7 +378,7 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
     const size = chunks.reduce((s, c) => s + c.length, 0);
     if (size <= MAX_PROTO) {
       const stale = await replacedDataFile(path);
-      await writeFileAtomic(path, chunks);
+      await writeFileAtomic(path, chunks, { beforeRename: opts.verify });
       if (stale) await removeQuietly(stale);
       return { bytes: size, modelBytes: size, ...(stale ? { removedDataFile: stale } : {}) };
     }
@@ -387,7 +393,7 @@ export async function saveModel(model: Model, path: string, opts: SaveOptions = 
   }
   await writeFileAtomic(dataFile, ext.chunks);
   try {
-    await writeFileAtomic(path, bytes);
+    await writeFileAtomic(path, bytes, { beforeRename: opts.verify });
   } catch (e) {
     await removeQuietly(dataFile);
     throw e;

@@ -37,6 +37,11 @@ export interface PassReport {
 export interface PipelineResult {
   model: Model;
   passes: PassReport[];
+  /**
+   * With `deferLastCheck`: the pass whose output has not been checked yet (the last modifying
+   * pass); the caller checks it — e.g. on the written file — and blames it with `blameCheck`.
+   */
+  unchecked?: string;
 }
 
 export interface PipelineOptions {
@@ -54,6 +59,13 @@ export interface PipelineOptions {
    * about 0.6 s per GB of weights and pass).
    */
   verifyUnchanged?: boolean;
+  /**
+   * Check a modifying pass's output just before the next pass runs instead of right after it, and
+   * leave the last one to the caller (`PipelineResult.unchecked`): compress() checks the final
+   * model on the file it writes, so the model is not serialized once for the check and again for
+   * the file. Every pass still sees a checked model.
+   */
+  deferLastCheck?: boolean;
 }
 
 function messageOf(err: unknown): string {
@@ -73,9 +85,21 @@ export async function runPipeline(
   });
   const check = opts.check === false ? undefined : opts.check;
   const reports: PassReport[] = [];
+  let unchecked: string | undefined;
+  const checkNow = async (passName: string) => {
+    try {
+      await check!(model);
+    } catch (err) {
+      await blameCheck(err, passName, ctx, check!);
+    }
+  };
   for (let i = 0; i < resolved.length; i++) {
     const { pass, options } = resolved[i];
     if (ctx.signal?.aborted) throw new MlcError('INTERNAL', `aborted before pass ${pass.name}`);
+    if (unchecked !== undefined) {
+      await checkNow(unchecked);
+      unchecked = undefined;
+    }
     opts.onPassStart?.(pass.name, i, resolved.length);
     const before = opts.verifyUnchanged === false ? undefined : fingerprintModel(model);
     const t0 = performance.now();
@@ -93,23 +117,20 @@ export async function runPipeline(
     };
     if (r.details) report.details = r.details;
     if (r.modified && check) {
-      try {
-        await check(model);
-      } catch (err) {
-        await blameCheck(err, pass.name, ctx, check);
-      }
+      if (opts.deferLastCheck) unchecked = pass.name;
+      else await checkNow(pass.name);
     }
     reports.push(report);
     opts.onPassEnd?.(report, i, resolved.length);
   }
-  return { model, passes: reports };
+  return { model, passes: reports, ...(unchecked !== undefined ? { unchecked } : {}) };
 }
 
 /**
  * A failed check after a pass is the pass's bug — unless the input model itself does not load,
  * in which case the pass is not to blame (and the input is reported as unsupported).
  */
-async function blameCheck(
+export async function blameCheck(
   err: unknown,
   passName: string,
   ctx: PassContext,

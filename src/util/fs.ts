@@ -55,8 +55,14 @@ export async function removeQuietly(path: string): Promise<void> {
 /**
  * Write `data` to `path` atomically: a temp file in the same folder, then rename over `path`.
  * The temp file is removed on failure. Throws MlcError('OUTPUT') naming the file and the reason.
+ * `beforeRename` sees the complete temp file before it takes `path`'s place: what it throws is
+ * rethrown as is, and nothing is written.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string | readonly Uint8Array[],
+  opts: { beforeRename?: (tmp: string) => Promise<void> } = {},
+): Promise<void> {
   checkOutputDir(path);
   const abs = resolve(path);
   const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -79,6 +85,14 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string | 
       if ((await stat(abs)).isDirectory()) throw new MlcError('OUTPUT', `${path}: is a directory`);
     } catch (e) {
       if (e instanceof MlcError) throw e;
+    }
+    if (opts.beforeRename) {
+      try {
+        await opts.beforeRename(tmp);
+      } catch (e) {
+        await removeQuietly(tmp);
+        throw e;
+      }
     }
     await rename(tmp, abs);
   } catch (e) {

@@ -1,5 +1,5 @@
 /** The public API in src/index.ts (what `import ... from 'mlc-onnx'` gives). */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as api from '../../src/index.js';
@@ -73,6 +73,19 @@ describe('public API', () => {
     });
     expect(existsSync(out)).toBe(false);
     expect(api.exitCodeFor(new api.MlcError('PASS_BROKE_MODEL', 'x'))).toBe(3);
+  });
+
+  it('the last pass is checked on the file it writes: a broken result leaves no file, no temp file and no session', async () => {
+    const sub = mkdtempSync(join(dir, 'verify-'));
+    const out = join(sub, 'broken.onnx');
+    await expect(api.compress(file, [{ pass: breaker }], { output: out, keepSession: {} })).rejects.toMatchObject({ code: 'PASS_BROKE_MODEL' });
+    expect(readdirSync(sub)).toEqual([]);
+    // a good result: written, and its checked session is handed over for the measurement
+    const good = join(sub, 'good.onnx');
+    const r = await api.compress(file, [{ pass: zeroBias }], { output: good, keepSession: {} });
+    expect(readdirSync(sub)).toEqual(['good.onnx']);
+    expect(r.session).toBeDefined();
+    await r.session!.release();
   });
 
   it('errors name the file and carry a code', async () => {

@@ -114,6 +114,27 @@ describe('runPipeline', () => {
     expect(ranAfter).toBe(false);
   });
 
+  it('deferLastCheck: a pass is checked before the next one runs, the last is left to the caller', async () => {
+    const checked: number[] = [];
+    let step = 0;
+    const counting: Pass<{ by: number }> = { ...scale, name: 'counting', run: async (mm, o, c) => (step++, scale.run(mm, o, c)) };
+    const check = async () => {
+      checked.push(step);
+    };
+    const r = await runPipeline(model(), [{ pass: counting }, { pass: counting }], ctx(), { check, deferLastCheck: true });
+    // the first pass's output is checked before the second runs; the second's is not checked here
+    expect(checked).toEqual([1]);
+    expect(r.unchecked).toBe('counting');
+    const all = await runPipeline(model(), [{ pass: counting }, { pass: noop }], ctx(), { check: async () => void checked.push(-1), deferLastCheck: true });
+    expect(all.unchecked).toBeUndefined(); // checked before the no-op pass ran
+    // a broken middle pass is still caught before the next pass runs
+    let ranAfter = false;
+    const after: Pass<Record<string, never>> = { ...breaker, name: 'after', run: async () => ((ranAfter = true), { modified: false, stats: {}, skipped: [] }) };
+    const err = await runPipeline(model(), [{ pass: breaker }, { pass: after }], ctx({ original: model() }), { deferLastCheck: true }).catch((e) => e);
+    expect(err.code).toBe('PASS_BROKE_MODEL');
+    expect(ranAfter).toBe(false);
+  });
+
   it('does not blame the pass when onnxruntime cannot load the input either', async () => {
     const bad = model();
     bad.graph.makeNode('NoSuchOp', ['out'], ['junk']);
