@@ -1,0 +1,67 @@
+// mlc on models it was not built around: real architectures (transformers' BERT, DistilBERT,
+// GPT-2, ViT, ResNet-18, MobileNetV2 with random weights) exported by PyTorch's classic and dynamo
+// exporters (benchmarks/real/export.py), each run through `mlc inspect` and `mlc compress` with
+// every weight pass and quantize mode, with no --shape and no --data. Printed per model and
+// command: the exit code, wall seconds and the first warning or skip line. Every row should be
+// exit 0 (a model onnxruntime loads, or a clean skip). Needs python3 with torch, transformers and
+// onnxscript (skipped otherwise); run after `npm run build`:
+//
+//   node benchmarks/real.bench.mjs                   all models, all commands
+//   MODELS=gpt2,vit node benchmarks/real.bench.mjs   a subset
+//   LOWRANK_MAX_MB=50                                low-rank only on files up to this size (its JS SVDs take minutes on BERT-size weights)
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const mlc = join(root, 'bin', 'mlc.js');
+const py = spawnSync('python3', ['-c', 'import torch, transformers, onnxscript; print(torch.__version__, transformers.__version__)'], { encoding: 'utf8' });
+if (py.status !== 0) {
+  console.log('skipped: needs python3 with torch, transformers and onnxscript (pip install torch transformers onnxscript)');
+  process.exit(0);
+}
+const models = (process.env.MODELS ?? 'bert,distilbert,gpt2,vit,resnet18,mobilenetv2').split(',');
+const lowrankMax = Number(process.env.LOWRANK_MAX_MB ?? 50) * 1e6;
+const dir = mkdtempSync(join(tmpdir(), 'mlc-real-'));
+mkdirSync(join(dir, 'out'));
+try {
+  console.log(`torch / transformers ${py.stdout.trim()}; load average ${loadavg()[0].toFixed(1)}`);
+  const ex = spawnSync('python3', [join(root, 'benchmarks', 'real', 'export.py'), dir, ...models], { encoding: 'utf8' });
+  for (const l of ex.stdout.split('\n').filter((l) => /^(ok|FAIL)/.test(l))) console.log(`export ${l.replace(dir + '/', '')}`);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
+  const cmds = {
+    inspect: (f) => ['inspect', f],
+    reexport: (f, o) => ['compress', f, '-o', o('plain'), '--no-latency'],
+    'int8 (measured)': (f, o) => ['compress', f, '--quantize', 'int8', '-o', o('int8')],
+    'int8 weight-only': (f, o) => ['compress', f, '--quantize', 'int8', '--quantize-mode', 'weight-only', '-o', o('wo'), '--no-latency'],
+    int4: (f, o) => ['compress', f, '--quantize', 'int4', '-o', o('q4'), '--no-latency'],
+    fp16: (f, o) => ['compress', f, '--quantize', 'fp16', '-o', o('fp16'), '--no-latency'],
+    'prune 0.5': (f, o) => ['compress', f, '--prune', '0.5', '-o', o('prune'), '--no-latency'],
+    'lowrank 0.5': (f, o) => ['compress', f, '--lowrank', '0.5', '-o', o('lowrank'), '--no-latency'],
+  };
+  let bad = 0;
+  let rows = 0;
+  for (const f of files) {
+    const path = join(dir, f);
+    const size = statSync(path).size;
+    console.log(`\n${f} (${(size / 1e6).toFixed(1)} MB)`);
+    for (const [label, argv] of Object.entries(cmds)) {
+      if (label.startsWith('lowrank') && size > lowrankMax) {
+        console.log(`  ${label.padEnd(18)} not run (over ${lowrankMax / 1e6} MB, LOWRANK_MAX_MB)`);
+        continue;
+      }
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, [mlc, ...argv(path, (tag) => join(dir, 'out', `${f.replace(/\.onnx$/, '')}_${tag}.onnx`))], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      const s = ((performance.now() - t0) / 1000).toFixed(1);
+      const note = `${r.stderr}\n${r.stdout}`.split('\n').find((l) => /error|warning|skipped \d+|speedup/i.test(l) && !/fields unknown to the ONNX/.test(l)) ?? '';
+      rows++;
+      if (r.status !== 0) bad++;
+      console.log(`  ${label.padEnd(18)} exit ${r.status}  ${s.padStart(6)} s  ${note.trim().slice(0, 150)}`);
+    }
+  }
+  console.log(`\n${rows - bad} of ${rows} runs exited 0`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
