@@ -237,12 +237,11 @@ class Reader {
     let lo = 0;
     let hi = 0;
     let b = 0;
-    const need = () => {
-      if (pos >= end) throw new WireError(`${type}: varint runs past the end of its message`, pos, true);
-      return buf[pos++];
-    };
+    // at most 10 bytes, none past `end`
+    const stop = Math.min(end, pos + 10);
     for (let shift = 0; shift < 28; shift += 7) {
-      b = need();
+      if (pos >= stop) throw this.cut(pos, end, type);
+      b = buf[pos++];
       lo |= (b & 0x7f) << shift;
       if (b < 0x80) {
         this.pos = pos;
@@ -251,20 +250,24 @@ class Reader {
         return;
       }
     }
-    b = need();
+    if (pos >= stop) throw this.cut(pos, end, type);
+    b = buf[pos++];
     lo |= (b & 0x0f) << 28;
     hi = (b & 0x7f) >> 4;
-    if (b >= 0x80) {
-      for (let shift = 3; ; shift += 7) {
-        if (shift > 31) throw new WireError(`${type}: malformed varint (more than 10 bytes)`, this.pos);
-        b = need();
-        hi |= (b & 0x7f) << shift;
-        if (b < 0x80) break;
-      }
+    for (let shift = 3; b >= 0x80; shift += 7) {
+      if (pos >= stop) throw this.cut(pos, end, type);
+      b = buf[pos++];
+      hi |= (b & 0x7f) << shift;
     }
     this.pos = pos;
     this.lo = lo >>> 0;
     this.hi = hi >>> 0;
+  }
+
+  /** The error for a varint that stops at `pos`: past the end, or longer than 10 bytes. */
+  private cut(pos: number, end: number, type: string): WireError {
+    if (pos >= end) return new WireError(`${type}: varint runs past the end of its message`, pos, true);
+    return new WireError(`${type}: malformed varint (more than 10 bytes)`, this.pos);
   }
 
   int32(end: number, type: string): number {
@@ -356,6 +359,10 @@ function decodeInto(r: Reader, out: Msg, c: Compiled, end: number, depth: number
   }
 }
 
+function wrongWireType(type: string, field: number, name: string, wt: number, tagStart: number): WireError {
+  return new WireError(`${type} field ${field} (${name}) has wire type ${wt}`, tagStart);
+}
+
 function pastEnd(type: string, field: number, tagStart: number, top: boolean): WireError {
   return new WireError(`${type} field ${field} runs past the end of ${top ? 'the file' : 'its enclosing message'}`, tagStart, true);
 }
@@ -387,9 +394,8 @@ function readField(r: Reader, out: Msg, c: Compiled, spec: FieldSpec, field: num
   const type = c.type;
   const k = spec.kind;
   const name = spec.name;
-  const bad = () => new WireError(`${type} field ${field} (${name}) has wire type ${wt}`, tagStart);
   if (typeof k === 'object' || k === 's' || k === 'b') {
-    if (wt !== 2) throw bad();
+    if (wt !== 2) throw wrongWireType(type, field, name, wt, tagStart);
     const len = r.uint(end, type);
     const s = r.pos;
     const e = s + len;
@@ -428,27 +434,27 @@ function readField(r: Reader, out: Msg, c: Compiled, spec: FieldSpec, field: num
   let v: number | bigint;
   switch (k) {
     case 'f32':
-      if (wt !== 5) throw bad();
+      if (wt !== 5) throw wrongWireType(type, field, name, wt, tagStart);
       if (r.pos + 4 > end) throw pastEnd(type, field, tagStart, top);
       v = r.view.getFloat32(r.pos, true);
       r.pos += 4;
       break;
     case 'f64':
-      if (wt !== 1) throw bad();
+      if (wt !== 1) throw wrongWireType(type, field, name, wt, tagStart);
       if (r.pos + 8 > end) throw pastEnd(type, field, tagStart, top);
       v = r.view.getFloat64(r.pos, true);
       r.pos += 8;
       break;
     case 'i32':
-      if (wt !== 0) throw bad();
+      if (wt !== 0) throw wrongWireType(type, field, name, wt, tagStart);
       v = r.int32(end, type);
       break;
     case 'i64':
-      if (wt !== 0) throw bad();
+      if (wt !== 0) throw wrongWireType(type, field, name, wt, tagStart);
       v = r.int64(end, type);
       break;
     default:
-      if (wt !== 0) throw bad();
+      if (wt !== 0) throw wrongWireType(type, field, name, wt, tagStart);
       v = r.uint64(end, type);
   }
   if (!spec.repeated) {
