@@ -268,6 +268,45 @@ describe('fields unknown to the ONNX schema', () => {
     expect(m.graph.inputs[0].type).toEqual({ kind: 'tensor', elemType: DataType.FLOAT, shape: ['N', 4] });
   });
 
+  it('keeps the newer fields the IR has no slot for, without a warning', async () => {
+    const mp = decodeMessage('ModelProto', modelToBytes(richModel()));
+    const meta = [{ key: 'k', value: 'v' }];
+    mp.configuration = [{ name: 'two', numDevices: 2, device: ['a', 'b'] }];
+    mp.graph.metadataProps = meta;
+    const node = mp.graph.node[0];
+    node.overload = 'o1';
+    node.metadataProps = meta;
+    node.deviceConfigurations = [
+      {
+        configurationId: 'two',
+        pipelineStage: 1,
+        shardingSpec: [
+          {
+            tensorName: node.input[0],
+            device: [0, 1],
+            indexToDeviceGroupMap: [{ key: 0, value: [0, 1] }],
+            shardedDim: [{ axis: -1, simpleSharding: [{ dimParam: 'N', numShards: 2 }] }],
+          },
+        ],
+      },
+    ];
+    mp.graph.initializer[0].metadataProps = meta;
+    mp.graph.input[0].metadataProps = meta;
+    mp.functions[0].metadataProps = meta;
+    const bytes = encodeMessage('ModelProto', mp);
+    const warnings: string[] = [];
+    const m = await loadModel(bytes, { warn: (w) => warnings.push(w) });
+    expect(warnings).toEqual([]);
+    const again = decodeMessage('ModelProto', modelToBytes(m));
+    expect(again.configuration).toEqual(mp.configuration);
+    expect(again.graph.metadataProps).toEqual(meta);
+    const n0 = again.graph.node[0];
+    expect([n0.overload, n0.metadataProps, n0.deviceConfigurations]).toEqual([node.overload, meta, node.deviceConfigurations]);
+    expect(again.graph.initializer[0].metadataProps).toEqual(meta);
+    expect(again.graph.input[0].metadataProps).toEqual(meta);
+    expect(again.functions[0].metadataProps).toEqual(meta);
+  });
+
   it('does not warn on a model without unknown fields', async () => {
     const warnings: string[] = [];
     await loadModel(modelToBytes(richModel()), { warn: (w) => warnings.push(w) });
