@@ -518,7 +518,7 @@ export async function externalDataFiles(modelPath: string): Promise<string[]> {
   const dir = dirname(resolve(modelPath));
   const found = new Set<string>();
   const visit = (v: unknown): void => {
-    if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+    if (!v || typeof v !== 'object' || ArrayBuffer.isView(v)) return;
     if (Array.isArray(v)) {
       for (const x of v) visit(x);
       return;
