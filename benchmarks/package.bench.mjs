@@ -1,11 +1,14 @@
-// The npm package: what `npm pack` ships (files, bytes) and the cold start of `mlc inspect`
-// (a new node process per run, wall and CPU time, median of RUNS) from the bundle the package
-// ships (lib/) and from the tsc build a clone runs (dist/). Targets (issue 10): ≤ 60 files,
-// cold start ≤ 0.5 s.
+// The npm package: what `npm pack` ships (files, bytes), its installed size (the tarball installed
+// into an empty project with ONNXRUNTIME_NODE_INSTALL=skip, npm's cache first (--offline), the
+// registry if that fails; the optional tfjs / onnxruntime-web / playwright peers are not
+// installed), and the cold start of `mlc inspect` (a new node process per run, wall and CPU time,
+// median of RUNS) from the bundle the package ships (lib/) and from the tsc build a clone runs
+// (dist/). Targets (issue 10): ≤ 60 files, installed ≤ 320 MB, cold start ≤ 0.5 s.
 //
-//   npm run build && node benchmarks/package.bench.mjs      (RUNS=20 for more runs)
+//   npm run build && node benchmarks/package.bench.mjs      (RUNS=20 for more runs; INSTALL=0 skips the install)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -15,6 +18,48 @@ const MODEL = join(ROOT, 'fixtures/mnist-mlp.onnx');
 execFileSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs')], { cwd: ROOT, stdio: 'inherit' });
 const pack = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[0];
 console.log(`npm pack: ${pack.entryCount} files (target ≤ 60), ${(pack.size / 1000).toFixed(1)} kB packed, ${(pack.unpackedSize / 1000).toFixed(1)} kB unpacked`);
+
+/** Bytes of the files under `dir` (what `du -sb` counts: apparent sizes, symlinks as links). */
+function apparentBytes(dir) {
+  let total = lstatSync(dir).size;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    total += e.isDirectory() ? apparentBytes(p) : lstatSync(p).size;
+  }
+  return total;
+}
+
+if (process.env.INSTALL !== '0') {
+  const tmp = mkdtempSync(join(tmpdir(), 'mlc-install-'));
+  try {
+    const tgz = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[0].filename;
+    const project = join(tmp, 'project');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), '{ "name": "empty", "version": "1.0.0", "private": true }\n');
+    const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' };
+    const install = (extra) => spawnSync('npm', ['install', join(tmp, tgz), '--no-audit', '--no-fund', ...extra], { cwd: project, env, encoding: 'utf8' });
+    let r = install(['--offline']);
+    let how = 'from the npm cache';
+    if (r.status !== 0) {
+      r = install([]);
+      how = 'from the registry';
+    }
+    if (r.status !== 0) console.log(`installed size: npm install failed: ${r.stderr.trim().split('\n').pop()}`);
+    else {
+      const nm = join(project, 'node_modules');
+      const bytes = apparentBytes(nm);
+      const top = readdirSync(nm)
+        .filter((d) => !d.startsWith('.'))
+        .map((d) => ({ d, b: apparentBytes(join(nm, d)) }))
+        .sort((x, y) => y.b - x.b)
+        .slice(0, 3)
+        .map(({ d, b }) => `${d} ${(b / 1e6).toFixed(1)} MB`);
+      console.log(`installed size (${how}, ONNXRUNTIME_NODE_INSTALL=skip): node_modules ${(bytes / 1e6).toFixed(1)} MB (${(bytes / 2 ** 20).toFixed(1)} MiB; target ≤ 320 MB); largest: ${top.join(', ')}`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** wall and CPU seconds of one `node <entry> <args>` process */

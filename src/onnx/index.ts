@@ -1,6 +1,6 @@
 /**
  * ONNX IO: load a model file or bytes into the IR, and save the IR back, losslessly.
- * The only module that imports onnx-proto.
+ * Protobuf is mlc's own codec (wire.ts): no protobuf package.
  */
 export { loadModel, decodeModel, readModelFile, externalDataFiles } from './load.js';
 export type { LoadOptions } from './load.js';

@@ -1,26 +1,28 @@
 /**
  * ModelProto (bytes or file) → IR Model.
  *
- * The bytes are first walked against the ONNX 1.10 schema (wire.ts): that validates them and finds
- * fields onnx-proto would drop. Unknown fields are kept as raw bytes in the `extra` of the IR object
- * that holds them (model, graph, node, attribute, tensor, value info, function, quantization
- * annotation; training_info is kept whole) and written back by save.ts; in the few messages the IR
- * has no slot for (type protos, shapes, opset ids, string entries, sparse tensors) they are dropped,
- * and the warning says so.
+ * The bytes are decoded by mlc's codec (wire.ts, the ONNX 1.18 / IR 11 schema), which validates
+ * them as it goes. Fields the schema does not know, and the known fields the IR has no slot for
+ * (KEEP_RAW: metadata_props below the model, node overload and device configurations, the model's
+ * configuration), are kept as raw bytes in the `extra` of the IR object that holds them (model,
+ * graph, node, attribute, tensor, value info, function, quantization annotation; training_info is
+ * kept whole) and written back by save.ts; in the few messages the IR has no slot for (type protos,
+ * shapes, opset ids, string entries, sparse tensors) unknown fields are dropped, and the warning
+ * says so.
  */
 import { closeSync, openSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MlcError } from '../core/errors.js';
-import { DataType } from '../ir/dtype.js';
+import type { DataType } from '../ir/dtype.js';
 import { Graph } from '../ir/graph.js';
-import { FunctionDef, Model, OpsetImport } from '../ir/model.js';
-import { AttrType, AttrValue, Attribute, Node, SparseTensor } from '../ir/node.js';
-import { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
-import { Msg, b64, decodeMessage, encodeMessage, has, longToInt, longToNumber } from './proto.js';
-import { Payload, scanModelFile } from './scan.js';
-import { FileRef, ReadContext, closeFiles, fileRef, tensorFromProto } from './tensor.js';
-import { UnknownTree, WireError, attachUnknown, parseRawField, walkMessage } from './wire.js';
+import { type FunctionDef, Model, type OpsetImport } from '../ir/model.js';
+import { AttrType, type AttrValue, type Attribute, type Node, type SparseTensor } from '../ir/node.js';
+import type { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
+import { KEEP_RAW, type Msg, b64, decodeMessage, encodeMessage, has, longToInt, longToNumber } from './proto.js';
+import { type Payload, scanModelFile } from './scan.js';
+import { type FileRef, type ReadContext, closeFiles, fileRef, tensorFromProto } from './tensor.js';
+import { WireError } from './wire.js';
 
 export interface LoadOptions {
   /** called with warnings (unknown fields, ...); messages do not repeat the file name */
@@ -275,9 +277,6 @@ function opsetsFromProto(list: Msg[], st: State): OpsetImport[] {
   });
 }
 
-/** FunctionProto fields added after ONNX 1.10 that the IR models: 11 attribute_proto, 12 value_info, 13 overload. */
-export const FUNCTION_EXT_FIELDS = new Set([11, 12, 13]);
-
 function functionFromProto(fp: Msg, st: State): FunctionDef {
   const scratch = new Graph('function');
   const f: FunctionDef = {
@@ -286,31 +285,16 @@ function functionFromProto(fp: Msg, st: State): FunctionDef {
     inputs: [...((fp.input ?? []) as string[])],
     outputs: [...((fp.output ?? []) as string[])],
     attributeNames: [...((fp.attribute ?? []) as string[])],
-    attributeDefaults: [],
+    attributeDefaults: ((fp.attributeProto ?? []) as Msg[]).map((a) => attrFromProto(a, scratch, st)),
     nodes: ((fp.node ?? []) as Msg[]).map((n) => nodeFromProto(n, scratch, st)),
     opsetImports: opsetsFromProto((fp.opsetImport ?? []) as Msg[], st),
-    valueInfo: [],
+    valueInfo: ((fp.valueInfo ?? []) as Msg[]).map((v) => valueInfoFromProto(v, st)),
   };
+  if (has(fp, 'overload')) f.overload = fp.overload;
   if (has(fp, 'docString')) f.docString = fp.docString;
-  const rest: Uint8Array[] = [];
-  for (const raw of (fp.$unknown ?? []) as Uint8Array[]) {
-    const { field, wireType, payload } = parseRawField(raw);
-    if (wireType === 2 && field === 11) f.attributeDefaults.push(attrFromProto(decodeWalked('AttributeProto', payload), scratch, st));
-    else if (wireType === 2 && field === 12) f.valueInfo.push(valueInfoFromProto(decodeWalked('ValueInfoProto', payload), st));
-    else if (wireType === 2 && field === 13) f.overload = utf8.decode(payload);
-    else rest.push(raw);
-  }
-  const extra = unknownExtra(fp, rest);
+  const extra = unknownExtra(fp);
   if (extra) f.extra = extra;
   return f;
-}
-
-/** Decode a message embedded in raw bytes, keeping its own unknown fields. */
-function decodeWalked(type: string, bytes: Uint8Array): Msg {
-  const { tree } = walkMessage(bytes, type);
-  const m = decodeMessage(type, bytes);
-  attachUnknown(m, tree, type);
-  return m;
 }
 
 // ---- model ---------------------------------------------------------------------------------------
@@ -367,10 +351,10 @@ export function decodeModel(
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     throw new MlcError('INPUT', `${label}: this file is gzip-compressed; decompress it first`);
   }
-  let tree: UnknownTree | undefined;
-  let unknown: Map<string, number>;
+  const unknown = new Map<string, number>();
+  let mp: Msg;
   try {
-    ({ tree, unknown } = walkMessage(bytes, 'ModelProto'));
+    mp = decodeMessage('ModelProto', bytes, { unknown, keepRaw: KEEP_RAW });
   } catch (e) {
     if (e instanceof WireError) {
       throw new MlcError(
@@ -380,18 +364,11 @@ export function decodeModel(
           : `${label}: not a valid ONNX model (${e.message}; at byte ${e.offset})`,
       );
     }
-    throw e;
-  }
-  let mp: Msg;
-  try {
-    mp = decodeMessage('ModelProto', bytes);
-  } catch (e) {
     throw new MlcError('INPUT', `${label}: not a valid ONNX model (${(e as Error).message})`);
   }
   if (!has(mp, 'graph')) {
     throw new MlcError('INPUT', `${label}: not a valid ONNX model (it has no graph)`);
   }
-  attachUnknown(mp, tree, 'ModelProto');
   if (payloads) {
     const inits = (mp.graph.initializer ?? []) as Msg[];
     for (const [i, raw] of payloads) {
@@ -411,10 +388,9 @@ export function decodeModel(
   } finally {
     closeFiles(st.ctx);
   }
-  const shown = [...unknown].filter(([k]) => !/^FunctionProto field 1[123] /.test(k));
-  if (shown.length && opts.warn) {
-    const list = shown.map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
-    let msg = `fields unknown to the ONNX 1.10 schema mlc reads with: ${list}.`;
+  if (unknown.size && opts.warn) {
+    const list = [...unknown].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
+    let msg = `fields unknown to the ONNX schema mlc reads with (ONNX 1.18, IR 11): ${list}.`;
     if (st.dropped.size) msg += ` Unknown fields inside ${[...st.dropped].join(', ')} cannot be kept and will be missing when the model is saved; the others are kept and written back unchanged.`;
     else msg += ' They are kept and written back unchanged on save.';
     opts.warn(msg);
@@ -535,7 +511,6 @@ export async function externalDataFiles(modelPath: string): Promise<string[]> {
   const bytes = await skeletonOf(modelPath);
   let mp: Msg;
   try {
-    walkMessage(bytes, 'ModelProto');
     mp = decodeMessage('ModelProto', bytes);
   } catch (e) {
     throw new MlcError('INPUT', `${modelPath}: not a valid ONNX model (${(e as Error).message})`);
@@ -543,7 +518,7 @@ export async function externalDataFiles(modelPath: string): Promise<string[]> {
   const dir = dirname(resolve(modelPath));
   const found = new Set<string>();
   const visit = (v: unknown): void => {
-    if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+    if (!v || typeof v !== 'object' || ArrayBuffer.isView(v)) return;
     if (Array.isArray(v)) {
       for (const x of v) visit(x);
       return;

@@ -7,14 +7,14 @@
 import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MlcError } from '../core/errors.js';
-import { Graph } from '../ir/graph.js';
-import { FunctionDef, Model } from '../ir/model.js';
-import { AttrType, Attribute, Int, Node, SparseTensor, subgraphsOf } from '../ir/node.js';
+import type { Graph } from '../ir/graph.js';
+import type { FunctionDef, Model } from '../ir/model.js';
+import { AttrType, type Attribute, type Int, type Node, type SparseTensor, subgraphsOf } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
-import { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
+import type { Dim, TypeInfo, ValueInfo } from '../ir/types.js';
 import { checkOutputDir, removeQuietly, writeFileAtomic } from '../util/fs.js';
-import { Msg, encodeMessage, encodeMessageChunks, toLong, unb64 } from './proto.js';
-import { ExternalWriter, tensorToProto } from './tensor.js';
+import { type Msg, encodeMessage, encodeMessageChunks, toLong, unb64 } from './proto.js';
+import { type ExternalWriter, tensorToProto } from './tensor.js';
 import { lengthDelimitedField } from './wire.js';
 
 const utf8 = new TextEncoder();
@@ -198,14 +198,10 @@ function functionToProto(f: FunctionDef): Msg {
   };
   if (f.domain) m.domain = f.domain;
   if (f.docString) m.docString = f.docString;
-  // fields newer than onnx-proto's schema, written as raw fields
-  const raw: Uint8Array[] = [];
-  for (const a of f.attributeDefaults) raw.push(lengthDelimitedField(11, encodeMessage('AttributeProto', attrToProto(a))));
-  for (const v of f.valueInfo) raw.push(lengthDelimitedField(12, encodeMessage('ValueInfoProto', valueInfoToProto(v))));
-  if (f.overload) raw.push(lengthDelimitedField(13, utf8.encode(f.overload)));
-  raw.push(...(unknownOf(f.extra) ?? []));
-  if (raw.length) m.$unknown = raw;
-  return m;
+  if (f.attributeDefaults.length) m.attributeProto = f.attributeDefaults.map((a) => attrToProto(a));
+  if (f.valueInfo.length) m.valueInfo = f.valueInfo.map(valueInfoToProto);
+  if (f.overload) m.overload = f.overload;
+  return withUnknown(m, f.extra);
 }
 
 export function modelToProto(model: Model, ext?: ExternalWriter): Msg {

@@ -3,7 +3,7 @@
  * initializers are read straight from the file into buffers of their own (one copy from the page
  * cache, aligned for every element type, freed one by one when a pass replaces the tensor), and
  * the rest of the file — the "skeleton", the same protobuf with those raw_data fields left out and
- * the enclosing lengths rewritten — into one small buffer that onnx-proto decodes.
+ * the enclosing lengths rewritten — into one small buffer that wire.ts decodes.
  *
  * Compared with reading the whole file and viewing raw_data in place: no second copy of the
  * tensors whose offset in the file is not aligned for their type (most of them: writers do not

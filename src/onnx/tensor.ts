@@ -9,11 +9,11 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { MlcError } from '../core/errors.js';
-import { DataType, TensorData, allocData, dtypeInfo, dtypeName, numElements } from '../ir/dtype.js';
+import { DataType, type TensorData, allocData, dtypeInfo, dtypeName, numElements } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
-import { Msg, b64, decodeMessage, encodeMessage, has, longToBigInt, longToInt, longToNumber, unb64 } from './proto.js';
+import { KEEP_RAW, type Msg, b64, decodeMessage, encodeMessage, has, longToBigInt, longToInt, longToNumber, unb64 } from './proto.js';
 import { Bail, readOwn } from './scan.js';
-import { WireError, attachUnknown, walkMessage } from './wire.js';
+import { WireError } from './wire.js';
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('mlc needs a little-endian host (ONNX raw_data is little-endian)');
@@ -210,7 +210,7 @@ export function closeFiles(ctx: ReadContext): void {
   ctx.files?.clear();
 }
 
-/** TensorProto (decoded by protobufjs) → Tensor. Throws MlcError('INPUT') on inconsistent data. */
+/** TensorProto (decoded by wire.ts) → Tensor. Throws MlcError('INPUT') on inconsistent data. */
 export function tensorFromProto(tp: Msg, ctx: ReadContext = {}): Tensor {
   const name: string = tp.name ?? '';
   const dt = (tp.dataType ?? 0) as DataType;
@@ -362,29 +362,20 @@ export function tensorToProto(t: Tensor, ext?: ExternalWriter): Msg {
   return tp;
 }
 
-function toLongStr(s: string): number | { low: number; high: number } {
+function toLongStr(s: string): number | bigint {
   const v = BigInt(s);
-  if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-  const u = BigInt.asUintN(64, v);
-  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0 };
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
 /** Decode a serialized TensorProto (e.g. input_0.pb of an ONNX test_data_set folder). */
 export function decodeTensorProto(bytes: Uint8Array, opts: { baseDir?: string } = {}): Tensor {
-  let tree;
-  try {
-    tree = walkMessage(bytes, 'TensorProto').tree;
-  } catch (e) {
-    if (e instanceof WireError) throw new MlcError('INPUT', `not a valid TensorProto (${e.message} at byte ${e.offset})`);
-    throw e;
-  }
   let tp: Msg;
   try {
-    tp = decodeMessage('TensorProto', bytes);
+    tp = decodeMessage('TensorProto', bytes, { keepRaw: KEEP_RAW });
   } catch (e) {
+    if (e instanceof WireError) throw new MlcError('INPUT', `not a valid TensorProto (${e.message} at byte ${e.offset})`);
     throw new MlcError('INPUT', `not a valid TensorProto (${(e as Error).message})`);
   }
-  attachUnknown(tp, tree, 'TensorProto');
   const ctx: ReadContext = { baseDir: opts.baseDir };
   try {
     return tensorFromProto(tp, ctx);

@@ -86,7 +86,7 @@ describe('load → save', () => {
     const m = await loadModel(bytes);
     const again = modelToBytes(m);
     if (!Buffer.from(again).equals(Buffer.from(bytes))) {
-      expect(JSON.stringify(decodeMessage('ModelProto', again).toJSON(), null, 1)).toEqual(JSON.stringify(decodeMessage('ModelProto', bytes).toJSON(), null, 1));
+      expect(decodeMessage('ModelProto', again)).toEqual(decodeMessage('ModelProto', bytes));
     }
     expect(Buffer.from(again).equals(Buffer.from(bytes))).toBe(true);
 
@@ -204,15 +204,22 @@ describe('load → save', () => {
   });
 });
 
-describe('fields unknown to the ONNX 1.10 schema', () => {
-  /** A model whose Relu node carries field 8 (overload, ONNX ≥ 1.16) and whose ModelProto carries field 99. */
+describe('fields unknown to the ONNX schema', () => {
+  /**
+   * A model whose Relu node carries field 8 (overload: known, but the IR has no slot for it) and
+   * field 50 (unknown), and whose ModelProto carries field 99 (unknown).
+   */
   function modelWithUnknownFields(): Uint8Array {
     const b = new ModelBuilder();
     const x = b.input('x', DataType.FLOAT, [2]);
     b.output(b.op('Relu', [x], {}, { name: 'relu' }), DataType.FLOAT, [2], 'y');
     const mp = decodeMessage('ModelProto', modelToBytes(b.build()));
     // hand-assemble: node bytes + raw field 8, graph without nodes + the node, model + raw field 99
-    const nodeBytes = Buffer.concat([encodeMessage('NodeProto', mp.graph.node[0]), lengthDelimitedField(8, new TextEncoder().encode('fast'))]);
+    const nodeBytes = Buffer.concat([
+      encodeMessage('NodeProto', mp.graph.node[0]),
+      lengthDelimitedField(8, new TextEncoder().encode('fast')),
+      lengthDelimitedField(50, new TextEncoder().encode('later')),
+    ]);
     const graph = { ...mp.graph, node: [] };
     const graphBytes = Buffer.concat([encodeMessage('GraphProto', graph), lengthDelimitedField(1, nodeBytes)]);
     const model = { ...mp, graph: undefined };
@@ -226,16 +233,18 @@ describe('fields unknown to the ONNX 1.10 schema', () => {
     const warnings: string[] = [];
     const m = await loadModel(bytes, { warn: (w) => warnings.push(w), name: 'hand.onnx' });
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain('NodeProto field 8 (overload?)');
+    expect(warnings[0]).toContain('NodeProto field 50');
+    expect(warnings[0]).not.toContain('field 8');
     expect(warnings[0]).toContain('ModelProto field 99');
     expect(warnings[0]).toContain('kept and written back');
 
     const saved = modelToBytes(m);
-    const { unknown, tree } = walkMessage(saved, 'ModelProto');
-    expect([...unknown.keys()].sort()).toEqual(['ModelProto field 99', 'NodeProto field 8 (overload?)']);
-    expect([...tree!.raw![0]]).toEqual([0x98, 0x06, 0x2a]);
-    const nodeRaw = tree!.children!.get(7)![0]!.children!.get(1)![0]!.raw![0];
-    expect(Buffer.from(nodeRaw).toString('latin1')).toContain('fast');
+    const { unknown } = walkMessage(saved, 'ModelProto');
+    expect([...unknown.keys()].sort()).toEqual(['ModelProto field 99', 'NodeProto field 50']);
+    const again = decodeMessage('ModelProto', saved);
+    expect([...again.$unknown[0]]).toEqual([0x98, 0x06, 0x2a]);
+    expect(again.graph.node[0].overload).toBe('fast');
+    expect(Buffer.from(again.graph.node[0].$unknown[0]).toString('latin1')).toContain('later');
     // and loading the saved bytes again is stable
     expect(Buffer.from(modelToBytes(await loadModel(saved))).equals(Buffer.from(saved))).toBe(true);
   });
@@ -257,6 +266,45 @@ describe('fields unknown to the ONNX 1.10 schema', () => {
     expect(warnings[0]).toContain('TypeProto.Tensor field 7');
     expect(warnings[0]).toMatch(/cannot be kept/);
     expect(m.graph.inputs[0].type).toEqual({ kind: 'tensor', elemType: DataType.FLOAT, shape: ['N', 4] });
+  });
+
+  it('keeps the newer fields the IR has no slot for, without a warning', async () => {
+    const mp = decodeMessage('ModelProto', modelToBytes(richModel()));
+    const meta = [{ key: 'k', value: 'v' }];
+    mp.configuration = [{ name: 'two', numDevices: 2, device: ['a', 'b'] }];
+    mp.graph.metadataProps = meta;
+    const node = mp.graph.node[0];
+    node.overload = 'o1';
+    node.metadataProps = meta;
+    node.deviceConfigurations = [
+      {
+        configurationId: 'two',
+        pipelineStage: 1,
+        shardingSpec: [
+          {
+            tensorName: node.input[0],
+            device: [0, 1],
+            indexToDeviceGroupMap: [{ key: 0, value: [0, 1] }],
+            shardedDim: [{ axis: -1, simpleSharding: [{ dimParam: 'N', numShards: 2 }] }],
+          },
+        ],
+      },
+    ];
+    mp.graph.initializer[0].metadataProps = meta;
+    mp.graph.input[0].metadataProps = meta;
+    mp.functions[0].metadataProps = meta;
+    const bytes = encodeMessage('ModelProto', mp);
+    const warnings: string[] = [];
+    const m = await loadModel(bytes, { warn: (w) => warnings.push(w) });
+    expect(warnings).toEqual([]);
+    const again = decodeMessage('ModelProto', modelToBytes(m));
+    expect(again.configuration).toEqual(mp.configuration);
+    expect(again.graph.metadataProps).toEqual(meta);
+    const n0 = again.graph.node[0];
+    expect([n0.overload, n0.metadataProps, n0.deviceConfigurations]).toEqual([node.overload, meta, node.deviceConfigurations]);
+    expect(again.graph.initializer[0].metadataProps).toEqual(meta);
+    expect(again.graph.input[0].metadataProps).toEqual(meta);
+    expect(again.functions[0].metadataProps).toEqual(meta);
   });
 
   it('does not warn on a model without unknown fields', async () => {
