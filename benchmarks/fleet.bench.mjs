@@ -10,7 +10,8 @@
 // the figures measure the fleet, not the timing loops), outputs under a separate --out-dir.
 //
 // Printed: wall time and models/s with --jobs 1 and --jobs 2 (side by side, same models; the
-// throughput ratio is the target: >= 1.7x on 2 cores), peak RSS per worker; then the same list in
+// throughput ratio is the target: >= 1.7x on 2 cores), peak RSS per worker, the workers' CPU time
+// per model (each worker keeps to one core: src/cli/worker.ts); then the same list in
 // 4 shards (--shard i/4, --jobs 2 each, one after the other), merged with `mlc report merge`, and
 // whether the merged report equals the unsharded one model for model (exit code, sizes, gates).
 // The machine is shared: the load average is printed with the figures.
@@ -105,7 +106,7 @@ try {
     const rss = doc.run.workers.map((w) => `${(w.peakRssBytes / 1e6).toFixed(0)} MB`).join(', ');
     const cpu = doc.run.workers.reduce((a, w) => a + w.cpuMs, 0);
     console.log(
-      `--jobs ${jobs}: wall ${(r.ms / 1000).toFixed(1)} s, ${((COUNT / r.ms) * 1000).toFixed(2)} models/s, exit ${doc.exitCode} (${doc.summary.passed} passed, ${doc.summary.failedGates} over budget, ${doc.summary.errors} errors); peak RSS per worker ${rss}; workers' CPU ${(cpu / 1000).toFixed(1)} s (load avg before: ${load})`,
+      `--jobs ${jobs}: wall ${(r.ms / 1000).toFixed(1)} s, ${((COUNT / r.ms) * 1000).toFixed(2)} models/s, exit ${doc.exitCode} (${doc.summary.passed} passed, ${doc.summary.failedGates} over budget, ${doc.summary.errors} errors); peak RSS per worker ${rss}; workers' CPU ${(cpu / 1000).toFixed(1)} s, ${(cpu / COUNT).toFixed(0)} ms per model (load avg before: ${load})`,
     );
   }
   const ratio = runs[1].ms / runs[2].ms;

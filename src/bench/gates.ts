@@ -261,7 +261,7 @@ export function checkGateRequirements(limits: GateLimits, have: GateHave): void 
 /**
  * Evaluate gates against the measurements. `target` is the model the gates apply to (after, or
  * the single model); `base` the original when there is one; `speedup` = base p50 / target p50,
- * `speedupCi` its 95% interval. A gate whose measurement is missing fails with actual null. A gate
+ * `speedupCi` its 95% interval (or of `level`: a sequential gate's later look). A gate whose measurement is missing fails with actual null. A gate
  * with an interval (latency) fails only when the whole interval is on the wrong side of the limit;
  * when the interval straddles the limit it is inconclusive: counted as passed, flagged.
  */
@@ -271,6 +271,7 @@ export function evaluateGates(
   base: Metrics | null,
   speedup: number | null,
   speedupCi: [number, number] | null = null,
+  level = 0.95,
 ): GateResult[] {
   const out: GateResult[] = [];
   for (const g of GATES as readonly GateDef[]) {
@@ -284,7 +285,15 @@ export function evaluateGates(
       const [lo, hi] = ci;
       const allIn = within(lo) && within(hi);
       const allOut = !within(lo) && !within(hi);
-      out.push({ name: g.name, limit, actual: a, passed: !allOut, interval: [lo, hi], ...(allIn || allOut ? {} : { inconclusive: true }) });
+      out.push({
+        name: g.name,
+        limit,
+        actual: a,
+        passed: !allOut,
+        interval: [lo, hi],
+        ...(level !== 0.95 ? { level } : {}),
+        ...(allIn || allOut ? {} : { inconclusive: true }),
+      });
     } else out.push({ name: g.name, limit, actual: a, passed: ok });
   }
   return out;
@@ -296,8 +305,13 @@ export function gateInconclusiveLines(results: GateResult[]): string[] {
     .filter((r) => r.inconclusive && r.interval)
     .map(
       (r) =>
-        `gate ${r.name} inconclusive: 95% interval ${formatGateValue(r.name, r.interval![0])}–${formatGateValue(r.name, r.interval![1])} straddles the limit ${formatGateValue(r.name, r.limit)} (counted as passed; more runs or a quieter machine decide it)`,
+        `gate ${r.name} inconclusive: ${ciName(r.level)} interval ${formatGateValue(r.name, r.interval![0])}–${formatGateValue(r.name, r.interval![1])} straddles the limit ${formatGateValue(r.name, r.limit)} (counted as passed; more runs or a quieter machine decide it)`,
     );
+}
+
+/** An interval's level as text: `95%`, `97.5%`, `98.75%`. */
+export function ciName(level = 0.95): string {
+  return `${Number((level * 100).toFixed(3))}%`;
 }
 
 function roundTo(v: number, digits: number): number {
@@ -318,7 +332,7 @@ export function gateFailureLines(results: GateResult[]): string[] {
     .filter((r) => !r.passed)
     .map((r) => {
       const op = r.actual === null ? 'vs' : gateOf(r.name)?.kind === 'max' ? '>' : '<';
-      const ci = r.interval ? ` (95% interval ${formatGateValue(r.name, r.interval[0])}–${formatGateValue(r.name, r.interval[1])})` : '';
+      const ci = r.interval ? ` (${ciName(r.level)} interval ${formatGateValue(r.name, r.interval[0])}–${formatGateValue(r.name, r.interval[1])})` : '';
       return `gate ${r.name} failed: actual ${formatGateValue(r.name, r.actual)}${ci} ${op} limit ${formatGateValue(r.name, r.limit)}`;
     });
 }

@@ -27,7 +27,7 @@ import {
   type ShapeOverrides,
   type ShapePlan,
 } from './inputs.js';
-import { median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
+import { ciLevelAt, median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report, RuntimeResult } from './report.js';
 import { countParams } from '../ir/params.js';
 import { brotliSizeOf, diskSize, type DiskSize } from './size.js';
@@ -106,6 +106,13 @@ export interface MeasureOptions {
    */
   ciTarget?: number;
   ciTimeBoxMs?: number;
+  /**
+   * latency gates to decide (src/bench/latency.ts, "Sequential gates"): when an interval straddles
+   * a limit once timing would stop, timing goes on for at most `maxMs` more (default 20000) until
+   * it does not, each later look judging a wider interval (`ciLevelAt`); the intervals reported are
+   * then at that level (`settings.ciLevel`). Not with `runs`.
+   */
+  settle?: { minSpeedup?: number; maxLatencyMs?: number; maxMs?: number };
   /** progress messages (the CLI shows them on a TTY) */
   onProgress?: (msg: string) => void;
 }
@@ -253,6 +260,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     let throughput: (number | null)[] = models.map(() => null);
     let timedRuns: number | null = null;
     let speedupCi: [number, number] | null = null;
+    let ciLevel = 0.95;
     let tpBatch: number | null = null;
     let timeBoxed = false;
     let accuracy: (number | null)[] = models.map(() => null);
@@ -310,7 +318,8 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
         // with a target width, timing goes on (up to its own time box) until the interval is narrow
         const ci = box && opts.ciTarget ? { target: opts.ciTarget, box: Math.max(box, opts.ciTimeBoxMs ?? 15_000) } : undefined;
-        const { samples: lat, blockMedians } = await timeRounds(
+        const settle = box ? opts.settle : undefined;
+        const { samples: lat, blockMedians, look } = await timeRounds(
           sessions.map((s) => timedJob(s, f1)),
           {
             warmup,
@@ -319,11 +328,15 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
             blockSize: 10,
             ...(box ? { maxTimeMs: ci?.box ?? box, warmupMaxMs: box / 4, minRuns: 10 } : {}),
             ...(ci ? { narrow: (bm: number[][]) => narrowEnough(bm, ci.target) } : {}),
+            ...(settle && (settle.minSpeedup !== undefined || settle.maxLatencyMs !== undefined)
+              ? { extend: { maxMs: settle.maxMs ?? 20_000, undecided: (bm: number[][], k: number) => straddles(bm, settle, ciLevelAt(k)) } }
+              : {}),
           },
         );
+        ciLevel = ciLevelAt(look);
         const stats = lat.map(summarize);
-        latency = stats.map(({ p50, p90, p99, mean, cv }, i) => ({ p50, p90, p99, mean, cv, p50Ci: medianCi(blockMedians[i]) }));
-        if (blockMedians.length === 2) speedupCi = medianCi(roundRatios(blockMedians));
+        latency = stats.map(({ p50, p90, p99, mean, cv }, i) => ({ p50, p90, p99, mean, cv, p50Ci: medianCi(blockMedians[i], ciLevel) }));
+        if (blockMedians.length === 2) speedupCi = medianCi(roundRatios(blockMedians), ciLevel);
         timedRuns = Math.min(...stats.map((s) => s.runs));
         timeBoxed = timedRuns < runs;
 
@@ -432,6 +445,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         inputShapes,
         notMeasured: skip ?? null,
         ...(timeBoxed ? { timeBoxMs: opts.timeBoxMs ?? 4000 } : {}),
+        ...(ciLevel !== 0.95 ? { ciLevel } : {}),
       },
       warnings,
       shapeNotes: plan && inputShapes ? plan.chosen : [],
@@ -454,6 +468,21 @@ function roundRatios(blockMedians: number[][]): number[] {
   return Array.from({ length: n }, (_, i) => blockMedians[0][i] / blockMedians[1][i]).filter((r) => Number.isFinite(r) && r > 0);
 }
 
+/**
+ * Does an interval at `level` straddle a latency gate's limit (or is there none yet)? The speedup's
+ * (two jobs) against `minSpeedup`, the last job's p50 (the result, or the single model) against
+ * `maxLatencyMs`; the same sides as evaluateGates.
+ */
+function straddles(blockMedians: number[][], limits: { minSpeedup?: number; maxLatencyMs?: number }, level: number): boolean {
+  const across = (ci: [number, number] | null, limit: number, kind: 'min' | 'max') => {
+    if (!ci) return true;
+    const within = (v: number) => (kind === 'max' ? v <= limit : v >= limit);
+    return within(ci[0]) !== within(ci[1]);
+  };
+  if (limits.minSpeedup !== undefined && blockMedians.length === 2 && across(medianCi(roundRatios(blockMedians), level), limits.minSpeedup, 'min')) return true;
+  return limits.maxLatencyMs !== undefined && across(medianCi(blockMedians[blockMedians.length - 1], level), limits.maxLatencyMs, 'max');
+}
+
 /** Is the interval watched (the speedup's with two jobs, else the latency's) within ± `target` of its median? */
 function narrowEnough(blockMedians: number[][], target: number): boolean {
   const values = blockMedians.length === 2 ? roundRatios(blockMedians) : blockMedians[0];
@@ -472,7 +501,7 @@ export function buildReport(args: {
   const m = args.measured;
   const target = m.after ?? m.before;
   const base = m.after ? m.before : null;
-  const gates = evaluateGates(args.gates ?? {}, target, base, m.speedup, m.speedupCi ?? null);
+  const gates = evaluateGates(args.gates ?? {}, target, base, m.speedup, m.speedupCi ?? null, m.settings.ciLevel);
   return {
     input: args.input,
     output: args.output,

@@ -17,6 +17,15 @@
  * median of these values (order statistics, binomial): no assumption about the shape of the noise.
  * With `narrow`, timing goes on until the interval the caller watches is narrow enough or the time
  * box (`maxTimeMs`) ends.
+ *
+ * Sequential gates (`extend`): when timing would stop and an interval still straddles a gate's
+ * limit, rounds go on, for at most `extend.maxMs` more, and the caller looks again each time the
+ * rounds have grown by half (look 1, 2, …), until no interval straddles its limit. Looking again
+ * and again at a 95% interval until it clears the limit would decide wrongly far more often than
+ * 2.5% of the time, so look k judges a wider interval, of level `ciLevelAt(k)` = 1 − 0.05·2⁻ᵏ
+ * (95%, 97.5%, 98.75%, …): the error rates of all looks add up to at most 0.05 + 0.05 = 0.1, so a
+ * gate whose true value sits on its limit passes wrongly (or fails wrongly) at most 5% of the time,
+ * however many looks were made. The intervals reported are those of the last look, at its level.
  */
 import { MlcError } from '../core/errors.js';
 
@@ -94,6 +103,19 @@ export interface TimingOptions {
    * block medians (per job, per round) give intervals narrow enough
    */
   narrow?: (blockMedians: number[][]) => boolean;
+  /**
+   * sequential extension (see the file comment): once timing would stop (not at `maxRuns`), while
+   * `undecided(blockMedians, look)` says an interval at level `ciLevelAt(look)` straddles a limit,
+   * more rounds, looked at each time the rounds have grown by half, for at most `maxMs` more
+   */
+  extend?: { maxMs: number; undecided: (blockMedians: number[][], look: number) => boolean };
+  /** the clock, ms (default: process.hrtime; tests give a fake one) */
+  clock?: () => number;
+}
+
+/** The level of the interval judged at look `look` of a sequential gate (0: the ordinary 95%). */
+export function ciLevelAt(look: number): number {
+  return 1 - 0.05 * 2 ** -look;
 }
 
 /** log C(n, k) */
@@ -129,7 +151,7 @@ export function median(values: readonly number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
 
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const hrNow = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /**
  * Time several async jobs interleaved in blocks. Returns, per job, the duration of each timed run
@@ -144,7 +166,11 @@ export async function timeInterleaved(jobs: (() => Promise<unknown>)[], opts: Ti
  * `timeInterleaved`, also giving the median of each block (per job, one per round in which the job
  * ran) for confidence intervals.
  */
-export async function timeRounds(jobs: (() => Promise<unknown>)[], opts: TimingOptions = {}): Promise<{ samples: number[][]; blockMedians: number[][] }> {
+export async function timeRounds(
+  jobs: (() => Promise<unknown>)[],
+  opts: TimingOptions = {},
+): Promise<{ samples: number[][]; blockMedians: number[][]; look: number }> {
+  const now = opts.clock ?? hrNow;
   const warmup = opts.warmup ?? 10;
   const runs = Math.max(1, opts.runs ?? 50);
   const minTime = opts.minTimeMs ?? 2000;
@@ -170,21 +196,43 @@ export async function timeRounds(jobs: (() => Promise<unknown>)[], opts: TimingO
   const samples: number[][] = jobs.map(() => []);
   const blockMedians: number[][] = jobs.map(() => []);
   const start = now();
+  // the sequential extension: when it began (-1: not begun), its look and the rounds of the next
+  let extendStart = -1;
+  let look = 0;
+  let nextLook = 0;
   for (let round = 0; ; round++) {
     const elapsed = now() - start;
     const full = samples.every((s) => s.length >= maxRuns);
     const enough = samples.every((s) => s.length >= runs) && (elapsed >= minTime || full);
     const done =
+      extendStart >= 0 ||
       (enough && (full || !opts.narrow || opts.narrow(blockMedians))) ||
       (elapsed >= maxTime && samples.every((s) => s.length >= minRuns));
-    if (done) break;
+    if (done) {
+      const ext = opts.extend;
+      const rounds = Math.min(...blockMedians.map((b) => b.length));
+      if (!ext) break;
+      if (extendStart < 0) {
+        if (full || !ext.undecided(blockMedians, 0)) break;
+        extendStart = now();
+        nextLook = Math.max(rounds + 1, Math.ceil(rounds * 1.5));
+      } else if (full || now() - extendStart >= ext.maxMs) {
+        look++; // the last look: its interval is the one reported, at its level
+        break;
+      } else if (rounds >= nextLook) {
+        look++;
+        if (!ext.undecided(blockMedians, look)) break;
+        nextLook = Math.max(rounds + 1, Math.ceil(rounds * 1.5));
+      }
+    }
     // ABBA order: even rounds forward, odd rounds backward
     const order = jobs.map((_, i) => i);
     if (round % 2 === 1) order.reverse();
     for (const j of order) {
       const b = blocks[j];
-      // an exact count (minTimeMs 0, no interval to narrow) stops each job at `runs`
-      const want = minTime > 0 || opts.narrow ? Math.min(b, maxRuns - samples[j].length) : Math.min(b, runs - samples[j].length);
+      // an exact count (minTimeMs 0, no interval to narrow, no extension) stops each job at `runs`
+      const open = minTime > 0 || opts.narrow || extendStart >= 0;
+      const want = open ? Math.min(b, maxRuns - samples[j].length) : Math.min(b, runs - samples[j].length);
       const from = samples[j].length;
       for (let k = 0; k < want; k++) {
         const t0 = now();
@@ -194,5 +242,5 @@ export async function timeRounds(jobs: (() => Promise<unknown>)[], opts: TimingO
       if (want > 0) blockMedians[j].push(median(samples[j].slice(from)));
     }
   }
-  return { samples, blockMedians };
+  return { samples, blockMedians, look };
 }

@@ -4,7 +4,7 @@
  * $GITHUB_STEP_SUMMARY. Pure formatting: nothing here measures, prints or writes files.
  */
 import { formatBytes, formatMs } from './format.js';
-import { formatGateValue, gateOf } from './gates.js';
+import { ciName, formatGateValue, gateOf } from './gates.js';
 import { type TargetCheck, targetLine } from './target.js';
 import type { GateResult, LatencyMs, Metrics, Report, RuntimeResult } from './types.js';
 
@@ -249,7 +249,7 @@ function passLines(r: Report, maxSkips = 5, details = false): string[] {
 
 /** ` (95% interval 1.48x–1.62x)` after the speedup, when measured */
 function ciText(r: Report): string {
-  return r.speedupCi ? ` (95% interval ${r.speedupCi[0].toFixed(2)}x–${r.speedupCi[1].toFixed(2)}x)` : '';
+  return r.speedupCi ? ` (${ciName(r.settings.ciLevel)} interval ${r.speedupCi[0].toFixed(2)}x–${r.speedupCi[1].toFixed(2)}x)` : '';
 }
 
 /** What a gate's result says: passed, FAILED, or inconclusive (its interval straddles the limit). */
@@ -258,7 +258,7 @@ function gateStatus(g: GateResult): string {
 }
 
 function gateValue(g: GateResult): string {
-  const ci = g.interval ? `, 95% interval ${formatGateValue(g.name, g.interval[0])}–${formatGateValue(g.name, g.interval[1])}` : '';
+  const ci = g.interval ? `, ${ciName(g.level)} interval ${formatGateValue(g.name, g.interval[0])}–${formatGateValue(g.name, g.interval[1])}` : '';
   return `${formatGateValue(g.name, g.actual)}${ci}`;
 }
 

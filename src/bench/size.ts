@@ -6,9 +6,16 @@
  * Parameters are counted by src/ir/params.ts (countParams).
  *
  * gzip runs in libuv's thread pool (zlib's async API), never on the main thread, so it overlaps
- * with whatever the caller does meanwhile (sessions, timing). It is level 9 throughout: on float
- * weights lower levels are barely faster (BERT-base weights: ~30 MB/s of CPU at -1, -6 and -9
- * alike, sizes within 0.04 %), so a faster level would buy little and change the figure. What
+ * with whatever the caller does meanwhile (sessions, timing). A fleet worker process (many models,
+ * one per core) wants the opposite: `compressInline(true)` makes every gzip and brotli figure of
+ * the process run on the calling thread (zlib's sync API), so that the worker uses one core and
+ * `--jobs N` workers use N; files over 64 MB compressed whole (`exact`) still stream through the
+ * thread pool, lest a whole file be held in memory. The figures are the same bytes.
+ *
+ * It is level 9 throughout: on float weights lower levels are barely faster (BERT-base weights:
+ * ~30 MB/s of CPU at -1, -6 and -9 alike, sizes within 0.04 %), so a faster level would buy little
+ * and change the figure (on pruned int8 weights -9 is ~5x slower than -6, ~3 MB/s, for 0.3 %
+ * smaller: the figure users compare with `gzip -9` wins; fleet workers run it inline). What
  * costs is the volume: a file larger than `sampleAbove` (default 64 MB) is not compressed whole
  * but estimated from a systematic sample — `GZIP_SAMPLE_BLOCKS` (24) blocks of 1 MiB spread evenly
  * over the file, each deflated at level 9 on its own — as the ratio estimate
@@ -23,11 +30,11 @@
  * quality 11 takes seconds per MB of float weights (gzip -9: ~0.1 s), too slow to run beside every
  * measurement; on indices and sparse weights it is fast and ~15 % smaller than gzip.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { brotliCompress, constants as zlibConstants, createGzip, deflateRaw, gzip } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, constants as zlibConstants, createGzip, deflateRaw, deflateRawSync, gzip, gzipSync } from 'node:zlib';
 import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import { countParams } from '../ir/params.js';
@@ -65,15 +72,24 @@ const GZIP_FRAME = 18;
 /** brotli is measured for models up to this many bytes (files together); above, it is null. */
 export const BROTLI_MAX = 64_000_000;
 
-const gzipAsync = promisify(gzip);
-const brotliAsync = promisify(brotliCompress);
+/** Compress on the calling thread (see the file comment); off by default. */
+let inline = false;
+
+/** Make this process's gzip and brotli figures run on the calling thread (fleet workers) or in the thread pool (default). */
+export function compressInline(on: boolean): void {
+  inline = on;
+}
+
+const gzipAsync = (b: Uint8Array, o: { level: number }) => (inline ? Promise.resolve(gzipSync(b, o)) : promisify(gzip)(b, o));
+const brotliAsync = (b: Uint8Array, o: { params: Record<number, number> }) =>
+  inline ? Promise.resolve(brotliCompressSync(b, o)) : promisify(brotliCompress)(b, o);
+const deflateRawAsync = (b: Uint8Array, o: { level: number }) => (inline ? Promise.resolve(deflateRawSync(b, o)) : promisify(deflateRaw)(b, o));
 
 /** brotli (quality 11, window 2^24) size of bytes in memory (compressed in the thread pool). */
 export async function brotliSize(bytes: Uint8Array): Promise<number> {
   const params = { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_LGWIN]: 24, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: bytes.length };
   return (await brotliAsync(bytes, { params })).length;
 }
-const deflateRawAsync = promisify(deflateRaw);
 
 /** Files up to this size are brotli-compressed at quality 11 (what a CDN serves static files with), larger ones at 9. */
 export const BROTLI_11_UP_TO = 32_000_000;
@@ -157,6 +173,14 @@ export async function gzipFileSize(path: string): Promise<number> {
   });
 }
 
+function readWhole(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new MlcError('INPUT', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+}
+
 /** Estimated gzip -9 size of a file from a sample of its blocks (see gzipEstimate). */
 async function gzipFileEstimate(path: string, size: number, opts: GzipOptions['sample']): Promise<{ gzipBytes: number; sample: GzipSample }> {
   let fh: FileHandle;
@@ -196,6 +220,8 @@ export async function filesSize(paths: string[], opts: GzipOptions = {}): Promis
         const e = await gzipFileEstimate(p, size, opts.sample);
         return { size, gz: e.gzipBytes, sample: e.sample };
       }
+      // inline (a fleet worker): a file of at most `limit` bytes (or 64 MB with `exact`) is read whole
+      if (inline && size <= Math.min(limit, GZIP_SAMPLE_ABOVE)) return { size, gz: gzipSync(readWhole(p), { level: 9 }).length, sample: null };
       return { size, gz: await gzipFileSize(p), sample: null };
     }),
   );

@@ -61,6 +61,8 @@ export interface GateResult {
   passed: boolean;
   /** the 95% interval of the actual value, for the latency gates when measured */
   interval?: [number, number];
+  /** the interval's level when not 0.95 (a sequential gate's later look: `settings.ciLevel`) */
+  level?: number;
   /** the interval straddles the limit: neither shown to pass nor to fail; counted as passed, with a warning */
   inconclusive?: boolean;
 }
@@ -76,6 +78,12 @@ export interface BenchSettings {
   runs: number | null;
   /** set when a slow model's timing was time-boxed (fewer runs, a smaller throughput batch), ms */
   timeBoxMs?: number;
+  /**
+   * the level of the latency and speedup intervals when not 0.95: a latency gate's interval
+   * straddled its limit and timing went on, each later look judging a wider interval
+   * (src/bench/latency.ts, "Sequential gates")
+   */
+  ciLevel?: number;
   /** samples evaluated for accuracy / agreement (0 without data) */
   samples: number;
   /** name of the output accuracy and agreement were computed on */

@@ -3,13 +3,22 @@
  * `mlc compress <model> --json …` at a time, in-process, with stdout and stderr captured, and
  * answers with the exit code and the captured text. The model's whole pipeline is the ordinary CLI
  * one; this file only captures.
+ *
+ * One core per worker: the gzip and brotli figures run on this thread (`compressInline`; an
+ * ordinary `mlc compress` overlaps them with the passes in the thread pool), the pool starts
+ * workers with a thread pool of one (`UV_THREADPOOL_SIZE`) and onnxruntime sessions use one
+ * intra-op and one inter-op thread unless `--threads` says otherwise. So `--jobs N` keeps N cores
+ * busy and no more.
  */
+import { compressInline } from '../bench/size.js';
 import { serveTasks } from '../fleet/pool.js';
 import { run } from './program.js';
 
 interface Task {
   argv: string[];
 }
+
+compressInline(true);
 
 serveTasks(async (task: Task) => {
   const out: string[] = [];

@@ -18,6 +18,8 @@ export interface PoolOptions<P, R> {
   worker: string;
   /** environment of the workers (default: the parent's) */
   env?: NodeJS.ProcessEnv;
+  /** Node's flags for the workers (default: the parent's, `process.execArgv`) */
+  execArgv?: string[];
   /** replace a worker whose RSS is above this after a task (default: never) */
   recycleRssBytes?: number;
   /** the result of a task whose worker died: `how` is the exit code or the signal */
@@ -64,7 +66,7 @@ export async function runPool<P, R>(payloads: readonly P[], opts: PoolOptions<P,
       const start = () => {
         cpuBefore = s.cpuMs;
         s.processes++;
-        const c = fork(opts.worker, [], { env: opts.env ?? process.env, stdio: ['ignore', 2, 2, 'ipc'] });
+        const c = fork(opts.worker, [], { env: opts.env ?? process.env, execArgv: opts.execArgv ?? process.execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
         child = c;
         c.on('message', (m: DoneMessage<R>) => {
           if (m?.type !== 'done' || m.id !== current) return;

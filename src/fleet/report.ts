@@ -8,7 +8,7 @@
  */
 import { MlcError } from '../core/errors.js';
 import { formatBytes, formatMs } from '../bench/format.js';
-import { formatGateValue, gateOf } from '../bench/gates.js';
+import { ciName, formatGateValue, gateOf } from '../bench/gates.js';
 import type { GateResult } from '../bench/types.js';
 import type { Shard } from './shard.js';
 
@@ -217,7 +217,7 @@ export function gateAnnotations(model: string, gates: readonly GateResult[]): st
     if (!g.passed) out.push(`::error ${file}::${ghData(gateShort(g))}`);
     else if (g.inconclusive && g.interval) {
       const f = (v: number) => formatGateValue(g.name, v);
-      out.push(`::warning ${file}::${ghData(`${g.name} inconclusive: 95% interval ${f(g.interval[0])}–${f(g.interval[1])} straddles ${f(g.limit)}`)}`);
+      out.push(`::warning ${file}::${ghData(`${g.name} inconclusive: ${ciName(g.level)} interval ${f(g.interval[0])}–${f(g.interval[1])} straddles ${f(g.limit)}`)}`);
     }
   }
   return out;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BROTLI_MAX, brotliSize, brotliSizeOf, filesSize, gzipEstimate, measureSize } from '../../src/bench/size.js';
+import { BROTLI_MAX, brotliSize, brotliSizeOf, compressInline, filesSize, gzipEstimate, measureSize } from '../../src/bench/size.js';
 import { countNonzero, countParams } from '../../src/ir/params.js';
 import { seededRng } from '../../src/passes/pass.js';
 import { DataType } from '../../src/ir/dtype.js';
@@ -213,5 +213,32 @@ describe('brotli size', () => {
     expect(await brotliSizeOf(undefined, { path: p })).toBe(mem);
     expect(mem!).toBeLessThan(gzipSync(bytes, { level: 9 }).length);
     expect(BROTLI_MAX).toBeGreaterThan(bytes.length);
+  });
+});
+
+describe('compressInline (fleet workers: every figure on the calling thread)', () => {
+  it('gives the same gzip, estimate and brotli bytes as the thread pool', async () => {
+    const m = mlp(3);
+    const p = join(dir, 'inline.onnx');
+    await saveModel(m, p, { externalData: true });
+    const rng = seededRng(5);
+    const big = join(dir, 'inline.bin');
+    writeFileSync(big, Uint8Array.from({ length: 192 << 10 }, () => (rng() < 0.3 ? Math.floor(rng() * 256) : 0)));
+    const sample = { blocks: 4, blockBytes: 8 << 10 };
+    const figures = async () => [
+      await measureSize(m, { path: p }),
+      await filesSize([big], { sampleAbove: 64 << 10, sample }),
+      await filesSize([big], { sampleAbove: 64 << 10, sample, exact: true }),
+      await brotliSizeOf(m),
+    ];
+    const pooled = await figures();
+    compressInline(true);
+    try {
+      expect(await figures()).toEqual(pooled);
+      await expect(filesSize([join(dir, 'nope.bin')])).rejects.toThrow(/nope\.bin/);
+    } finally {
+      compressInline(false);
+    }
+    expect((pooled[2] as { gzipBytes: number }).gzipBytes).toBe(gzipSync(readFileSync(big), { level: 9 }).length);
   });
 });

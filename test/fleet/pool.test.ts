@@ -18,13 +18,13 @@ serveTasks(async (t) => {
   if (t.crash) process.kill(process.pid, 'SIGKILL');
   const keep = t.alloc ? Buffer.alloc(t.alloc, 1) : null;
   await new Promise((r) => setTimeout(r, t.ms));
-  return { pid: process.pid, n: t.n, kept: keep ? keep.length : 0 };
+  return { pid: process.pid, n: t.n, kept: keep ? keep.length : 0, execArgv: process.execArgv, uv: process.env.UV_THREADPOOL_SIZE };
 });`,
   );
 });
 
 type Task = { n: number; ms: number; crash?: boolean; alloc?: number };
-type Result = { pid: number; n: number; crashed?: string };
+type Result = { pid: number; n: number; crashed?: string; execArgv?: string[]; uv?: string };
 
 describe('worker pool', () => {
   it('runs every task once, in as many processes as jobs, results in task order', async () => {
@@ -65,6 +65,18 @@ describe('worker pool', () => {
     expect(results[1].pid).not.toBe(results[0].pid);
     expect(workers[0].processes).toBe(2);
     expect(workers[0].peakRssBytes).toBeGreaterThan(200e6);
+  });
+
+  it('starts workers with the flags and environment it is given', async () => {
+    const { results } = await runPool<Task, Result>([{ n: 0, ms: 1 }], {
+      jobs: 1,
+      worker,
+      env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+      execArgv: ['--single-threaded'],
+      crashed: (t, how) => ({ pid: 0, n: t.n, crashed: how }),
+    });
+    expect(results[0].execArgv).toEqual(['--single-threaded']);
+    expect(results[0].uv).toBe('1');
   });
 
   it('no tasks, no workers', async () => {
