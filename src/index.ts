@@ -52,6 +52,16 @@ export async function load(source: string | Uint8Array, opts?: { warn?: (msg: st
   }
 }
 
+let defaultPassThreads: number | undefined;
+
+/**
+ * The passes' onnxruntime intra-op threads when `compress()` is not given `passThreads` (default:
+ * one per core). A fleet worker process sets 1, so that `--jobs N` workers keep N cores busy.
+ */
+export function setDefaultPassThreads(n: number | undefined): void {
+  defaultPassThreads = n;
+}
+
 /** Save a model atomically; `externalData` stores tensors in a side file. */
 export async function save(
   model: Model,
@@ -234,7 +244,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   // onnxruntime is loaded only when a pass runs a model
   let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
   const run: ModelRunner = async (m, feeds, outputNames) => {
-    if (!runner) runner = (await import('./runtime/index.js')).makeRunner({ intraOpThreads: opts.passThreads ?? availableParallelism() });
+    if (!runner) runner = (await import('./runtime/index.js')).makeRunner({ intraOpThreads: opts.passThreads ?? defaultPassThreads ?? availableParallelism() });
     return runner(m, feeds, outputNames);
   };
   const context: PassContext = {

@@ -7,11 +7,13 @@
  * One core per worker: the gzip and brotli figures run on this thread (`compressInline`; an
  * ordinary `mlc compress` overlaps them with the passes in the thread pool), the pool starts
  * workers with a thread pool of one (`UV_THREADPOOL_SIZE`) and onnxruntime sessions use one
- * intra-op and one inter-op thread unless `--threads` says otherwise. So `--jobs N` keeps N cores
+ * intra-op and one inter-op thread unless `--threads` says otherwise (the passes' sessions too:
+ * `setDefaultPassThreads(1)`; a lone `mlc compress` gives them one thread per core). So `--jobs N` keeps N cores
  * busy and no more.
  */
 import { compressInline } from '../bench/size.js';
 import { serveTasks } from '../fleet/pool.js';
+import { setDefaultPassThreads } from '../index.js';
 import { run } from './program.js';
 
 interface Task {
@@ -19,6 +21,7 @@ interface Task {
 }
 
 compressInline(true);
+setDefaultPassThreads(1);
 
 serveTasks(async (task: Task) => {
   const out: string[] = [];
