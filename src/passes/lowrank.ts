@@ -236,7 +236,8 @@ function rewrite(g: Graph, site: Site, f: Factors): void {
   g.replaceNode(n, [first, second]);
 }
 
-interface Detail {
+/** A type alias (not an interface) so that it is a PassResult detail record as it is. */
+type Detail = {
   weight: string;
   nodes: string[];
   op: string;
@@ -251,7 +252,7 @@ interface Detail {
   /** data-aware: factored against input-activation statistics */
   whitened: boolean;
   ms: number;
-}
+};
 
 function round(x: number, d = 6): number {
   const f = 10 ** d;
@@ -443,7 +444,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   if (opts.ratio !== undefined) stats.ratio = opts.ratio;
   if (opts.energy !== undefined) stats.energy = opts.energy;
   skipped.push(...recurrentSkips(model, 'factored'));
-  return { modified, stats, skipped, details: details as unknown as Record<string, unknown>[] };
+  return { modified, stats, skipped, details };
 }
 
 /**

@@ -15,7 +15,8 @@ import { complement, smallestIndices } from '../../math/sparsity.js';
 import type { Skip } from '../pass.js';
 import { constTensor, type Layer } from './layers.js';
 
-export interface ChannelDetail {
+/** A type alias (not an interface) so that it is a PassResult detail record as it is. */
+export type ChannelDetail = {
   node: string;
   op: string;
   weight: string;
@@ -25,7 +26,7 @@ export interface ChannelDetail {
   dimsAfter: string;
   paramsBefore: number;
   paramsAfter: number;
-}
+};
 
 export interface ChannelResult {
   modified: boolean;
