@@ -11,7 +11,7 @@ import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Dataset } from '../passes/pass.js';
 import type { BenchModel, GateLimits, MeasureOptions, Measured, PassReport, Report } from '../bench/index.js';
-import { GATE_FLAGS, checkGateRequirements, parseGateFlags } from '../bench/gates.js';
+import { GATE_FLAGS, GATES, checkGateRequirements, parseGateFlags, type GateDef } from '../bench/gates.js';
 import { checkShapeOverrides, inputSpecs, parseShapeFlags } from '../bench/inputs.js';
 import { RUNTIME_DESCRIPTIONS, RUNTIMES, type RuntimeName, parseRuntimes } from '../runtime/runtimes.js';
 import { parseTarget, TARGETS, type TargetCheck, type TargetName, targetLine } from '../bench/target.js';
@@ -172,7 +172,7 @@ export function measureSetup(flags: Record<string, unknown>, have: { compare: bo
         typeof flags.disableOptimizers === 'string' ? flags.disableOptimizers.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
       // a latency gate is judged on an interval: time until it is within ±3% (or 15 s have passed),
       // then, while it straddles the limit, up to 20 s more (src/bench/latency.ts, sequential gates)
-      ...(gates.maxLatency !== undefined || gates.minSpeedup !== undefined
+      ...(GATES.some((g) => (g as GateDef).needs.includes('latency') && gates[g.key] !== undefined)
         ? { ciTarget: 0.03, settle: { minSpeedup: gates.minSpeedup, maxLatencyMs: gates.maxLatency } }
         : {}),
     },

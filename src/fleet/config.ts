@@ -63,7 +63,7 @@ const ENTRY_KEYS: Record<string, { type: KeyType; help: string }> = {
   passes: { type: 'steps', help: 'the recipe inline: a list of {"pass": name, "options": {...}}' },
   data: { type: 'string', help: 'evaluation data (.npz / .npy / test_data_set folder)' },
   calibrationData: { type: 'string', help: 'calibration data for quantization' },
-  budgets: { type: 'budgets', help: 'the gates, by name: maxSize, maxGzipSize, maxAccuracyDrop, minAccuracy, minAgreement, maxLatency, minSpeedup' },
+  budgets: { type: 'budgets', help: `the gates, by name: ${GATES.map((g) => g.key).join(', ')}` },
   output: { type: 'string', help: 'output path template: {dir} (relative to the glob) and {name} (without .onnx), e.g. dist/{dir}/{name}.int8.onnx' },
 };
 

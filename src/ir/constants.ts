@@ -24,7 +24,7 @@
  * still read it (`removeIfUnused` deletes it once nothing does).
  */
 import type { Graph } from './graph.js';
-import { AttrType, type Node, type SparseTensor } from './node.js';
+import { AttrType, isOnnxDomain, type Node, type SparseTensor } from './node.js';
 import { Tensor } from './tensor.js';
 import { DataType, allocData, dtypeInfo, numElements, type TensorData } from './dtype.js';
 import { float32ToHalfArray, halfToFloat } from '../math/float16.js';
@@ -51,10 +51,6 @@ interface Memo {
 }
 
 const PARENT = '\u0000parent';
-
-function isOnnx(n: Node): boolean {
-  return n.domain === '' || n.domain === 'ai.onnx';
-}
 
 /** Resolves constants of one graph. Cheap to create; results are memoised and re-validated. */
 export class Constants {
@@ -121,7 +117,7 @@ export class Constants {
       }
       return undefined;
     }
-    if (!isOnnx(producer) || depth > 64) return undefined;
+    if (!isOnnxDomain(producer) || depth > 64) return undefined;
     if (producer.opType === 'Constant') {
       const t = constantNodeValue(producer);
       if (!t) return undefined;
@@ -199,7 +195,7 @@ export class Constants {
       return 1;
     }
     const p = g.producer(name);
-    if (!p || !isOnnx(p)) return 0;
+    if (!p || !isOnnxDomain(p)) return 0;
     if (p.opType !== 'Constant' && !CONSTANT_CHAIN_OPS.includes(p.opType)) return 0;
     if (p.outputs.some((o) => o && (g.consumers(o).length || g.isGraphOutput(o)))) return 0;
     if (p.opType !== 'Constant' && !this.has(name)) return 0;

@@ -9,7 +9,7 @@
  * enclosing graph: for the index, the node holding the subgraph counts as their consumer.
  */
 import { MlcError } from '../core/errors.js';
-import { Node, SparseTensor, subgraphsOf } from './node.js';
+import { isOnnxDomain, Node, SparseTensor, subgraphsOf } from './node.js';
 import { Tensor } from './tensor.js';
 import { ValueInfo } from './types.js';
 
@@ -104,7 +104,7 @@ export class Graph {
     const init = this.initializers.get(name);
     if (init) return this.isGraphInput(name) ? undefined : init;
     const p = this.producer(name);
-    if (p && p.opType === 'Constant' && (p.domain === '' || p.domain === 'ai.onnx')) {
+    if (p && p.opType === 'Constant' && isOnnxDomain(p)) {
       const a = p.attributes.find((x) => x.name === 'value');
       if (a && a.value instanceof Tensor) return a.value;
     }

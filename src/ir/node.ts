@@ -71,6 +71,11 @@ export interface Node {
   extra?: Record<string, unknown>;
 }
 
+/** Is `n` an op of the default ONNX domain ('' or 'ai.onnx')? */
+export function isOnnxDomain(n: Pick<Node, 'domain'>): boolean {
+  return n.domain === '' || n.domain === 'ai.onnx';
+}
+
 export function getAttr(node: Node, name: string): Attribute | undefined {
   return node.attributes.find((a) => a.name === name);
 }

@@ -12,7 +12,7 @@
 import { DataType, dtypeInfo, dtypeName } from './dtype.js';
 import { Graph } from './graph.js';
 import type { Model } from './model.js';
-import { attrInt, subgraphsOf, type SparseTensor } from './node.js';
+import { attrInt, isOnnxDomain, subgraphsOf, type SparseTensor } from './node.js';
 import { Tensor } from './tensor.js';
 import { WASM_MIN, wasmKernels } from '../math/wasm.js';
 
@@ -43,7 +43,7 @@ export function* constantTensors(of: Model | Graph, opts: { subgraphs?: boolean 
     for (const [name, tensor] of graph.initializers) yield { graph, name, kind: 'initializer', tensor };
     for (const sp of graph.sparseInitializers) yield { graph, name: sp.values.name, kind: 'sparse', tensor: sp.values, sparse: sp };
     for (const n of graph.nodes) {
-      if (n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx')) {
+      if (n.opType === 'Constant' && isOnnxDomain(n)) {
         const a = n.attributes.find((x) => x.name === 'value');
         if (a && a.value instanceof Tensor) yield { graph, name: n.outputs[0] || n.name, kind: 'constant', tensor: a.value };
       }

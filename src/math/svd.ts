@@ -22,7 +22,7 @@
  */
 import { createRequire } from 'node:module';
 import { MlcError } from '../core/errors.js';
-import { seededRng } from '../core/rng.js';
+import { fillNormal, seededRng } from '../core/rng.js';
 import { gemm, transpose } from './matmul.js';
 
 export type SvdMethod = 'auto' | 'exact' | 'randomized';
@@ -97,18 +97,6 @@ export function svdExact(a: ArrayLike<number>, m: number, n: number): Svd {
   return { m, n, k, U, S, Vt, method: 'exact' };
 }
 
-/** Standard normal deviates (Box–Muller) from a uniform source. */
-function fillGaussian(out: Float64Array, rng: () => number): void {
-  for (let i = 0; i < out.length; i += 2) {
-    let u = rng();
-    while (u <= 1e-300) u = rng();
-    const v = rng();
-    const r = Math.sqrt(-2 * Math.log(u));
-    out[i] = r * Math.cos(2 * Math.PI * v);
-    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * v);
-  }
-}
-
 /** Used when no rng is given (deterministic results). */
 const defaultRng = (): (() => number) => seededRng(0x5eed);
 
@@ -169,7 +157,7 @@ function randomOrthogonalRow(x: Float64Array, row: number, d: number, rng: () =>
   const o = row * d;
   for (let attempt = 0; attempt < 5; attempt++) {
     const g = new Float64Array(d);
-    fillGaussian(g, rng);
+    fillNormal(g, rng);
     x.set(g, o);
     for (let pass = 0; pass < 2; pass++) {
       for (let t = 0; t < row; t++) axpy(-dot(x, t * d, x, o, d), x, t * d, x, o, d);
@@ -213,7 +201,7 @@ function randomizedWide(a: ArrayLike<number>, m: number, n: number, rank: number
 
   // Qt (l×m): rows are an orthonormal basis of range((A Aᵀ)^q A Ω); Ω is n×l Gaussian (stored as Ωᵀ, l×n).
   const Zt = new Float64Array(l * n);
-  fillGaussian(Zt, rng);
+  fillNormal(Zt, rng);
   const Qt = new Float64Array(l * m);
   gemm(false, true, l, m, n, 1, Zt, a, 0, Qt); // (AΩ)ᵀ = Ωᵀ Aᵀ
   orthonormalizeRows(Qt, l, m, rng);

@@ -6,7 +6,7 @@
  * small models and benchmarks real-size ones. Dynamic axes are dim_param names as exporters write
  * them: `batch`, `sequence`, `height`, `width`.
  */
-import { normalRng as normalFrom, seededRng } from '../core/rng.js';
+import { fillNormal, seededRng } from '../core/rng.js';
 import { DataType } from '../ir/dtype.js';
 import type { ModelBuilder } from '../ir/builder.js';
 import { Graph } from '../ir/graph.js';
@@ -29,16 +29,9 @@ export interface CommonOptions {
   dtype?: FloatType;
 }
 
-/** A seeded standard-normal generator (core/rng: Mulberry32 + Box–Muller). */
-export function normalRng(seed: number): () => number {
-  return normalFrom(seededRng(seed));
-}
-
-/** n normal values with standard deviation std. */
-export function normalArray(randn: () => number, n: number, std: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = randn() * std;
-  return a;
+/** n normal(0, std) values drawn from the builder's uniform stream (core/rng's fillNormal). */
+export function normalArray(rng: () => number, n: number, std: number): Float32Array {
+  return fillNormal(new Float32Array(n), rng, std);
 }
 
 /** The lowest IR version that allows `opset` (ONNX's versioning table). */

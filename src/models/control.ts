@@ -21,7 +21,7 @@ import type { Model } from '../ir/model.js';
 import { setAttr } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
-import { type CommonOptions, type SampleArray, checkOpset, finish, floatSample, floatType, normalArray, normalRng, uniformRng } from './common.js';
+import { type CommonOptions, type SampleArray, checkOpset, finish, floatSample, floatType, normalArray, uniformRng } from './common.js';
 
 export interface ControlFlowOptions extends CommonOptions {
   features?: number;
@@ -38,9 +38,9 @@ export function buildControlFlow(opts: ControlFlowOptions = {}): Model {
   const trips = opts.trips ?? 3;
   const opset = opts.opset ?? 17;
   checkOpset(opset);
-  const randn = normalRng(opts.seed ?? 42);
+  const rng = uniformRng(opts.seed ?? 42);
   const b = new ModelBuilder({ opset, name: 'control_flow' });
-  const w = (name: string, dims: number[], std: number) => b.init(name, dims, normalArray(randn, dims.reduce((a, c) => a * c, 1), std));
+  const w = (name: string, dims: number[], std: number) => b.init(name, dims, normalArray(rng, dims.reduce((a, c) => a * c, 1), std));
 
   const x = b.input('input', DataType.FLOAT, ['batch', features]);
   const h = b.op('Relu', [b.op('Gemm', [x, w('fc_in.weight', [hidden, features], Math.sqrt(2 / features)), w('fc_in.bias', [hidden], 0.02)], { transB: 1 }, { name: '/fc_in/Gemm' })], {}, { name: '/Relu' });
@@ -62,7 +62,7 @@ export function buildControlFlow(opts: ControlFlowOptions = {}): Model {
   const elseW = w('branch.else.weight', [hidden, hidden], Math.sqrt(1 / hidden));
   const thenG = sub('then_branch');
   {
-    const bias = node(thenG, 'Constant', [], '/If/then/Constant', { value: Tensor.float32('then_bias', [hidden], normalArray(randn, hidden, 0.02)) });
+    const bias = node(thenG, 'Constant', [], '/If/then/Constant', { value: Tensor.float32('then_bias', [hidden], normalArray(rng, hidden, 0.02)) });
     const y = node(thenG, 'Relu', [node(thenG, 'Add', [node(thenG, 'MatMul', [h, thenW], '/If/then/MatMul'), bias], '/If/then/Add')], '/If/then/Relu');
     thenG.outputs.push({ name: y, type: tensorType(DataType.FLOAT, ['batch', hidden]) });
   }
@@ -86,7 +86,7 @@ export function buildControlFlow(opts: ControlFlowOptions = {}): Model {
       { name: condIn, type: tensorType(DataType.BOOL, []) },
       { name: sIn, type: tensorType(DataType.FLOAT, ['batch', hidden]) },
     );
-    const bias = body.addInitializer(Tensor.float32('loop.bias', [hidden], normalArray(randn, hidden, 0.02)));
+    const bias = body.addInitializer(Tensor.float32('loop.bias', [hidden], normalArray(rng, hidden, 0.02)));
     const condOut = node(body, 'Identity', [condIn], '/Loop/body/Identity');
     const s = node(body, 'Tanh', [node(body, 'Add', [node(body, 'MatMul', [sIn, loopW], '/Loop/body/MatMul'), bias], '/Loop/body/Add')], '/Loop/body/Tanh');
     body.outputs.push({ name: condOut, type: tensorType(DataType.BOOL, []) }, { name: s, type: tensorType(DataType.FLOAT, ['batch', hidden]) });

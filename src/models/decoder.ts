@@ -25,8 +25,10 @@
  *
  * Initialisation as Hugging Face GPT-2: weights normal(0, 0.02), biases 0 (`biasStd` > 0 draws
  * them normal instead), LayerNorm gains 1 and offsets 0. Every weight is allocated once and filled
- * in place (a 2.5 GB model holds one copy of its weights). Output: `logits` float [batch, seq, vocab].
+ * in place with core/rng's fillNormal (seed `seed`, default 1234; a 2.5 GB model holds one copy of
+ * its weights). Output: `logits` float [batch, seq, vocab].
  */
+import { fillNormal, seededRng } from '../core/rng.js';
 import { DataType } from '../ir/dtype.js';
 import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
@@ -60,34 +62,6 @@ export interface DecoderOptions {
   seed?: number;
 }
 
-/**
- * Seeded normal(0, std) fill: Mulberry32 uniforms, Box–Muller pairs, written straight into the
- * array (no per-sample closure calls: GPT-2 small draws 124 M samples).
- */
-function normalFiller(seed: number): (a: Float32Array, std: number) => void {
-  let state = seed >>> 0;
-  return (a, std) => {
-    let s = state;
-    const n = a.length;
-    for (let i = 0; i < n; i += 2) {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = Math.imul(s ^ (s >>> 15), s | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const u = (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297; // (0, 1)
-      s = (s + 0x6d2b79f5) >>> 0;
-      t = Math.imul(s ^ (s >>> 15), s | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const v = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      const r = Math.sqrt(-2 * Math.log(u)) * std;
-      const w = 2 * Math.PI * v;
-      a[i] = r * Math.cos(w);
-      if (i + 1 < n) a[i + 1] = r * Math.sin(w);
-    }
-    state = s;
-  };
-}
-
-
 export function buildDecoder(opts: DecoderOptions = {}): Model {
   const L = opts.layers ?? 12;
   const H = opts.hidden ?? 768;
@@ -106,7 +80,7 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
   if (!decomposed && opset < 17) throw new RangeError('LayerNormalization needs opset ≥ 17 (use decomposedLayerNorm)');
   if (opts.seq !== undefined && opts.seq > ctxLen) throw new RangeError(`seq (${opts.seq}) exceeds ctx (${ctxLen})`);
   const hd = H / nh;
-  const fillNormal = normalFiller(opts.seed ?? 1234);
+  const rng = seededRng(opts.seed ?? 1234);
 
   const b = new ModelBuilder({ opset, name: 'decoder' });
   const g = b.graph;
@@ -117,7 +91,7 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
     return g.addInitializer(t);
   };
   const normal = (std: number) => (a: Float32Array) => {
-    if (std !== 0) fillNormal(a, std);
+    if (std !== 0) fillNormal(a, rng, std);
   };
   const constant = (v: number) => (a: Float32Array) => a.fill(v);
   const scalar = (name: string, v: number) => b.init(name, [], [v]);

@@ -34,7 +34,7 @@ import {
   floatType,
   gelu as geluOf,
   layerNorm as layerNormOf,
-  normalRng,
+  normalArray,
   uniformRng,
 } from './common.js';
 
@@ -72,7 +72,7 @@ export function buildEncoder(opts: EncoderOptions = {}): Model {
   const vocab = opts.vocab;
   if (hidden % heads !== 0) throw new RangeError(`hidden (${hidden}) must be a multiple of heads (${heads})`);
   const headDim = hidden / heads;
-  const randn = normalRng(opts.seed ?? 42);
+  const rng = uniformRng(opts.seed ?? 42);
   const opset = opts.opset ?? 17;
   checkOpset(opset);
   const bert = bertForm(opts);
@@ -86,11 +86,7 @@ export function buildEncoder(opts: EncoderOptions = {}): Model {
   const seqDim: number | string = opts.dynamicSequence ? 'sequence' : seq;
 
   const b = new ModelBuilder({ opset, name: 'encoder' });
-  const normal = (n: number, std: number): Float32Array => {
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = randn() * std;
-    return a;
-  };
+  const normal = (n: number, std: number): Float32Array => normalArray(rng, n, std);
   const ones = (n: number) => new Float32Array(n).fill(1);
   const scalar = (name: string, v: number) => b.init(name, [], [v]);
 

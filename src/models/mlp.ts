@@ -11,7 +11,7 @@ import { DataType } from '../ir/dtype.js';
 import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
 import { AttrType } from '../ir/node.js';
-import { type CommonOptions, type SampleArray, checkOpset, finish, floatSample, floatType, normalArray, normalRng, uniformRng } from './common.js';
+import { type CommonOptions, type SampleArray, checkOpset, finish, floatSample, floatType, normalArray, uniformRng } from './common.js';
 
 export interface MlpOptions extends CommonOptions {
   /** input features (default 64) */
@@ -27,13 +27,13 @@ export function buildMlp(opts: MlpOptions = {}): Model {
   const widths = [...(opts.hidden ?? [256, 256]), opts.classes ?? 10];
   const opset = opts.opset ?? 17;
   checkOpset(opset);
-  const randn = normalRng(opts.seed ?? 42);
+  const rng = uniformRng(opts.seed ?? 42);
   const b = new ModelBuilder({ opset, name: 'mlp' });
   let x = b.input('input', DataType.FLOAT, ['batch', features]);
   let cin = features;
   widths.forEach((cout, i) => {
-    const w = b.init(`layers.${2 * i}.weight`, [cout, cin], normalArray(randn, cout * cin, Math.sqrt(2 / cin)));
-    const bias = b.init(`layers.${2 * i}.bias`, [cout], normalArray(randn, cout, 0.01));
+    const w = b.init(`layers.${2 * i}.weight`, [cout, cin], normalArray(rng, cout * cin, Math.sqrt(2 / cin)));
+    const bias = b.init(`layers.${2 * i}.bias`, [cout], normalArray(rng, cout, 0.01));
     x = b.op('Gemm', [x, w, bias], { alpha: 1, beta: 1, transB: 1 }, { name: `/layers.${2 * i}/Gemm`, types: { alpha: AttrType.FLOAT, beta: AttrType.FLOAT } });
     if (i < widths.length - 1) x = b.op('Relu', [x], {}, { name: `/layers.${2 * i + 1}/Relu` });
     cin = cout;

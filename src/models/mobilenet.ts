@@ -23,7 +23,7 @@ import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
 import { AttrType } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
-import { seededRng } from '../core/rng.js';
+import { fillNormal, normalRng, seededRng } from '../core/rng.js';
 
 export interface MobileNetOptions {
   /** width multiplier (torchvision's width_mult); default 1 */
@@ -62,15 +62,6 @@ function makeDivisible(v: number, d = 8): number {
   return n;
 }
 
-function normalRng(seed: number): () => number {
-  const u = seededRng(seed);
-  return () => {
-    let a = 0;
-    while (a === 0) a = u();
-    return Math.sqrt(-2 * Math.log(a)) * Math.cos(2 * Math.PI * u());
-  };
-}
-
 export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
   const width = opts.width ?? 1;
   const res = opts.resolution ?? 224;
@@ -80,7 +71,7 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
   if (!(width > 0)) throw new RangeError(`width must be > 0 (got ${width})`);
   if (!Number.isInteger(res) || res < 8) throw new RangeError(`resolution must be an integer ≥ 8 (got ${res})`);
   if (opset < 11) throw new RangeError('opset must be ≥ 11 (Clip with min / max inputs)');
-  const randn = normalRng(opts.seed ?? 7);
+  const weightRng = seededRng(opts.seed ?? 7);
   const uni = seededRng((opts.seed ?? 7) + 1);
   const b = new ModelBuilder({ opset, name: 'mobilenet_v2' });
   const batch = opts.dynamicBatch ? 'batch' : (opts.batch ?? 1);
@@ -96,16 +87,13 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
     const fanIn = (cin / groups) * k * k;
     const std = Math.sqrt(2 / fanIn);
     const n = cout * (cin / groups) * k * k;
-    const w = new Float32Array(n);
-    for (let i = 0; i < n; i++) w[i] = randn() * std;
+    const w = fillNormal(new Float32Array(n), weightRng, std);
     const gamma = new Float32Array(cout);
-    const beta = new Float32Array(cout);
-    const mean = new Float32Array(cout);
+    const beta = fillNormal(new Float32Array(cout), weightRng, 0.1);
+    const mean = fillNormal(new Float32Array(cout), weightRng, 0.1);
     const variance = new Float32Array(cout);
     for (let c = 0; c < cout; c++) {
       gamma[c] = 0.5 + uni();
-      beta[c] = randn() * 0.1;
-      mean[c] = randn() * 0.1;
       variance[c] = 0.5 + uni();
     }
     const eps = 1e-5;
@@ -178,8 +166,7 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
   x = convBnAct(x, cin, last, 1, 1, 1, `features.${idx}`, `/features/features.${idx}`, `features.${idx}`);
   x = b.op('GlobalAveragePool', [x], {}, { name: '/GlobalAveragePool', outputs: ['/GlobalAveragePool_output_0'] });
   x = b.op('Flatten', [x], { axis: 1 }, { name: '/Flatten', outputs: ['/Flatten_output_0'] });
-  const wc = new Float32Array(classes * last);
-  for (let i = 0; i < wc.length; i++) wc[i] = randn() * 0.01;
+  const wc = fillNormal(new Float32Array(classes * last), weightRng, 0.01);
   const bc = new Float32Array(classes);
   x = b.op('Gemm', [x, b.init('classifier.1.weight', [classes, last], wc), b.init('classifier.1.bias', [classes], bc)], { alpha: 1, beta: 1, transB: 1 }, {
     name: '/classifier/classifier.1/Gemm',
@@ -194,8 +181,7 @@ export function buildMobileNetV2(opts: MobileNetOptions = {}): Model {
  * noise plus fine noise (roughly unit variance), seeded (the static-int8 benchmarks' data).
  */
 export function blockyImages(n: number, res: number, seed: number): Float32Array {
-  const r = seededRng(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  const normal = normalRng(seededRng(seed));
   const x = new Float32Array(n * 3 * res * res);
   const cb = Math.ceil(res / 8);
   for (let s = 0; s < n; s++) {

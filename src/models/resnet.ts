@@ -21,7 +21,7 @@ import { DataType } from '../ir/dtype.js';
 import { ModelBuilder } from '../ir/builder.js';
 import type { Model } from '../ir/model.js';
 import { AttrType } from '../ir/node.js';
-import { type CommonOptions, type SampleArray, checkOpset, finish, floatSample, floatType, normalArray, normalRng, uniformRng } from './common.js';
+import { type CommonOptions, type SampleArray, checkOpset, finish, floatSample, floatType, normalArray, uniformRng } from './common.js';
 
 export interface ResNetOptions extends CommonOptions {
   /** output channels per stage (default [64, 128, 256, 512]) */
@@ -47,12 +47,12 @@ export function buildResNet(opts: ResNetOptions = {}): Model {
   const classes = opts.classes ?? 1000;
   const opset = opts.opset ?? 17;
   checkOpset(opset);
-  const randn = normalRng(opts.seed ?? 42);
+  const rng = uniformRng(opts.seed ?? 42);
   const uni = uniformRng((opts.seed ?? 42) ^ 0x5bd1e995);
   const b = new ModelBuilder({ opset, name: 'resnet' });
 
   const conv = (x: string, name: string, node: string, cin: number, cout: number, k: number, stride: number): string => {
-    const w = b.init(`${name}.weight`, [cout, cin, k, k], normalArray(randn, cout * cin * k * k, Math.sqrt(2 / (cin * k * k))));
+    const w = b.init(`${name}.weight`, [cout, cin, k, k], normalArray(rng, cout * cin * k * k, Math.sqrt(2 / (cin * k * k))));
     const p = (k - 1) >> 1;
     return b.op(
       'Conv',
@@ -105,14 +105,14 @@ export function buildResNet(opts: ResNetOptions = {}): Model {
       opset >= 18
         ? b.op('ReduceMean', [x, b.ints('/avgpool/axes', [2, 3])], { keepdims: 0 }, { name: '/avgpool/ReduceMean' })
         : b.op('ReduceMean', [x], { axes: [2, 3], keepdims: 0 }, { name: '/avgpool/ReduceMean' });
-    const fcw = b.init('dense/kernel', [c, classes], normalArray(randn, classes * c, Math.sqrt(1 / c)));
-    const fcb = b.init('dense/bias', [classes], normalArray(randn, classes, 0.01));
+    const fcw = b.init('dense/kernel', [c, classes], normalArray(rng, classes * c, Math.sqrt(1 / c)));
+    const fcb = b.init('dense/bias', [classes], normalArray(rng, classes, 0.01));
     logits = b.op('Add', [b.op('MatMul', [pooled, fcw], {}, { name: '/dense/MatMul' }), fcb], {}, { name: '/dense/BiasAdd' });
   } else {
     const pooled = b.op('GlobalAveragePool', [x], {}, { name: '/avgpool/GlobalAveragePool' });
     const flat = b.op('Flatten', [pooled], { axis: 1 }, { name: '/Flatten' });
-    const fcw = b.init('fc.weight', [classes, c], normalArray(randn, classes * c, Math.sqrt(1 / c)));
-    const fcb = b.init('fc.bias', [classes], normalArray(randn, classes, 0.01));
+    const fcw = b.init('fc.weight', [classes, c], normalArray(rng, classes * c, Math.sqrt(1 / c)));
+    const fcb = b.init('fc.bias', [classes], normalArray(rng, classes, 0.01));
     logits = b.op('Gemm', [flat, fcw, fcb], { alpha: 1, beta: 1, transB: 1 }, { name: '/fc/Gemm', types: { alpha: AttrType.FLOAT, beta: AttrType.FLOAT } });
   }
   b.output(logits, floatType(opts), ['batch', classes], 'logits');

@@ -28,7 +28,6 @@ import {
   gelu,
   layerNorm,
   normalArray,
-  normalRng,
   uniformRng,
 } from './common.js';
 
@@ -65,17 +64,17 @@ export function buildViT(opts: ViTOptions = {}): Model {
   if (geluForm === 'op' && opset < 20) throw new RangeError('the Gelu op needs opset 20');
   const headDim = hidden / heads;
   const tokens = (image / patch) ** 2 + 1;
-  const randn = normalRng(opts.seed ?? 42);
+  const rng = uniformRng(opts.seed ?? 42);
   const b = new ModelBuilder({ opset, name: 'vit' });
-  const w = (name: string, dims: number[], std = 0.02) => b.init(name, dims, normalArray(randn, dims.reduce((a, c) => a * c, 1), std));
+  const w = (name: string, dims: number[], std = 0.02) => b.init(name, dims, normalArray(rng, dims.reduce((a, c) => a * c, 1), std));
 
   const linear = (x: string, name: string, node: string, inF: number, outF: number): string => {
     const mm = b.op('MatMul', [x, w(`${name}.weight`, [inF, outF])], {}, { name: `${node}/MatMul` });
     return b.op('Add', [w(`${name}.bias`, [outF]), mm], {}, { name: `${node}/Add` });
   };
   const norm = (x: string, name: string, node: string): string => {
-    const g = b.init(`${name}.weight`, [hidden], Float32Array.from({ length: hidden }, () => 1 + 0.1 * randn()));
-    const beta = b.init(`${name}.bias`, [hidden], normalArray(randn, hidden, 0.02));
+    const g = b.init(`${name}.weight`, [hidden], normalArray(rng, hidden, 0.1).map((v) => 1 + v));
+    const beta = b.init(`${name}.bias`, [hidden], normalArray(rng, hidden, 0.02));
     return layerNorm(b, x, g, beta, lnForm, 1e-6, node, opset);
   };
 

@@ -35,7 +35,7 @@ import { MlcError } from '../core/errors.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { attrInt, AttrType, type Attribute, type Node } from '../ir/node.js';
+import { attrInt, AttrType, isOnnxDomain, type Attribute, type Node } from '../ir/node.js';
 import { Constants } from '../ir/constants.js';
 import { Tensor } from '../ir/tensor.js';
 import { countParams } from '../ir/params.js';
@@ -112,15 +112,11 @@ interface Site {
   role: Role;
 }
 
-function isOnnx(n: Node): boolean {
-  return n.domain === '' || n.domain === 'ai.onnx';
-}
-
 const WEIGHT_TYPES = new Set([DataType.FLOAT, DataType.DOUBLE]);
 
 /** The candidate this node is, a reason it cannot be one, or undefined for other ops. */
 function analyse(model: Model, n: Node, constOf: (name: string) => Tensor | undefined): Site | string | undefined {
-  if (!isOnnx(n)) return undefined;
+  if (!isOnnxDomain(n)) return undefined;
   const weightCheck = (t: Tensor, want: number | 'conv'): string | undefined => {
     if (!WEIGHT_TYPES.has(t.dtype)) return `weight ${t.name} is ${DataType[t.dtype].toLowerCase()}, only float32/float64 weights are factored`;
     if (want === 'conv') return t.dims.length >= 3 ? undefined : `weight ${t.name} is ${t.dims.length}-D`;
@@ -236,7 +232,8 @@ function rewrite(g: Graph, site: Site, f: Factors): void {
   g.replaceNode(n, [first, second]);
 }
 
-interface Detail {
+/** A type alias (not an interface) so that it is a PassResult detail record as it is. */
+type Detail = {
   weight: string;
   nodes: string[];
   op: string;
@@ -251,7 +248,7 @@ interface Detail {
   /** data-aware: factored against input-activation statistics */
   whitened: boolean;
   ms: number;
-}
+};
 
 function round(x: number, d = 6): number {
   const f = 10 ** d;
@@ -443,7 +440,7 @@ export async function runLowRank(model: Model, opts: LowRankOptions, ctx?: PassC
   if (opts.ratio !== undefined) stats.ratio = opts.ratio;
   if (opts.energy !== undefined) stats.energy = opts.energy;
   skipped.push(...recurrentSkips(model, 'factored'));
-  return { modified, stats, skipped, details: details as unknown as Record<string, unknown>[] };
+  return { modified, stats, skipped, details };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { OptionSchema } from './options.js';
 export type { Dataset, Feed, Feeds, Logger, Output, Outputs, Skip } from '../core/types.js';
 export { silentLogger } from '../core/types.js';
 export { seededRng } from '../core/rng.js';
+export { globMatch, isExcluded } from '../core/exclude.js';
 
 export interface PassResult {
   modified: boolean;
@@ -73,14 +74,4 @@ export interface Pass<O = Record<string, unknown>> {
   parseOptions(raw: unknown): O;
   run(model: Model, options: O, ctx: PassContext): Promise<PassResult>;
   cli?: PassCli;
-}
-
-/** Glob match for --exclude (`*` any run, `?` one char). */
-export function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
-  return re.test(name);
-}
-
-export function isExcluded(name: string, patterns: readonly string[] | undefined): boolean {
-  return !!patterns && patterns.some((p) => globMatch(p, name));
 }

@@ -245,7 +245,7 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
     if (opts.sparsity > 0 && layers.length) {
       const r = pruneChannels(g, layers, { sparsity: opts.sparsity, scope: opts.scope === 'layer' ? 'layer' : 'global', exclude: opts.exclude });
       skipped.push(...r.skipped);
-      details = r.details as unknown as Record<string, unknown>[];
+      details = r.details;
       modified = r.modified;
       stats.layersPruned = r.details.filter((d) => d.channelsAfter < d.channelsBefore).length;
       stats.channelsBefore = r.channelsBefore;

@@ -27,6 +27,7 @@
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { MlcError } from '../core/errors.js';
+import { shuffledIndices } from '../core/rng.js';
 import type { Model } from '../ir/model.js';
 import type { Dataset, Logger, ModelRunner } from '../core/types.js';
 import { BackendChoice, BackendName, isMissingKernelError, loadTf, type Tf, useBackend } from './backend.js';
@@ -176,17 +177,6 @@ function argmaxRows(data: ArrayLike<number>, c: number, rows: number): Int32Arra
   return out;
 }
 
-function permutation(n: number, rng: () => number): Int32Array {
-  const p = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
-}
-
 function fmtTime(s: number): string {
   if (s < 60) return `${s.toFixed(0)} s`;
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
@@ -245,7 +235,7 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
 
   // --- data split -------------------------------------------------------------------------------
   const rng = ctx.rng;
-  const perm = permutation(train.count, rng);
+  const perm = shuffledIndices(train.count, rng);
   let trainIdx: Int32Array;
   let valIdx: Int32Array;
   let valSource: Dataset;
@@ -452,7 +442,7 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
   let step = 0;
   const trainStart = Date.now();
   for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
-    const order = permutation(trainIdx.length, rng);
+    const order = shuffledIndices(trainIdx.length, rng);
     const n = order.length;
     const epochIdx = Int32Array.from(order, (i) => trainIdx[i]);
     const epochTeacher = new Float32Array(n * D);
@@ -463,7 +453,7 @@ export async function distill(teacher: Model, student: Model, cfg: DistillConfig
     if (mixup) {
       // mix a share of the samples with a random partner, x ← (1 − λ)·x + λ·x_partner, λ ~ U(0, ½);
       // the teacher labels the mixed inputs (the dominant sample keeps its hard label)
-      const partner = permutation(n, rng);
+      const partner = shuffledIndices(n, rng);
       const mixed: number[] = [];
       for (let i = 0; i < n; i++) {
         if (rng() >= MIX_SHARE) continue;

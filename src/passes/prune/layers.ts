@@ -10,7 +10,7 @@
 import { Constants, type ConstantInfo } from '../../ir/constants.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
-import { attrInt, Node } from '../../ir/node.js';
+import { attrInt, isOnnxDomain, Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { isExcluded, Skip } from '../pass.js';
 
@@ -34,10 +34,6 @@ export interface Layer {
   computed?: ConstantInfo;
   /** every node reading the same weight value (this one first), filled by selectLayers */
   group?: Layer[];
-}
-
-export function isOnnxDomain(n: Node): boolean {
-  return n.domain === '' || n.domain === 'ai.onnx';
 }
 
 export function nodeLabel(n: Node, i: number): string {

@@ -20,6 +20,7 @@
  * grouped / 1-D / 3-D / auto_pad convolutions, layers whose activations do not line up with their
  * outputs, and layers where the solve does not lower the error.
  */
+import { takeDataset } from '../../data/batch.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
@@ -63,18 +64,6 @@ interface Job {
   masked: boolean;
   /** geometry of a Conv layer (refit on im2col patches) */
   conv?: ConvGeom;
-}
-
-function feedsOf(data: Dataset, count: number): Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }> {
-  const out: Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }> = {};
-  for (const [name, f] of Object.entries(data.inputs)) {
-    const n = f.dims[0];
-    const per = n ? f.dims.reduce((a, b) => a * b, 1) / n : 0;
-    const d = f.data as unknown as { subarray?: (a: number, b: number) => ArrayLike<number>; slice: (a: number, b: number) => ArrayLike<number> };
-    const part = d.subarray ? d.subarray(0, count * per) : d.slice(0, count * per);
-    out[name] = { dtype: f.dtype, dims: [count, ...f.dims.slice(1)], data: part };
-  }
-  return out;
 }
 
 /** Weight as [K, N] float64 (a copy). */
@@ -198,7 +187,7 @@ export async function refitLayers(
   const stats: RefitStats = { layers: 0, samples: 0, details: [], skipped: [] };
   const s = Math.min(opts.samples, opts.data.count);
   stats.samples = s;
-  const feeds = feedsOf(opts.data, s);
+  const feeds = takeDataset(opts.data, s).inputs;
 
   const jobs: Job[] = [];
   for (const [idx, n] of g.nodes.entries()) {
