@@ -30,3 +30,15 @@ export function normalRng(uniform: () => number): () => number {
     return r * Math.cos(2 * Math.PI * v);
   };
 }
+
+/** The indices 0..n-1 in a random order (Fisher–Yates driven by `rng`). */
+export function permutation(n: number, rng: () => number): Int32Array {
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}

@@ -27,6 +27,7 @@
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { MlcError } from '../core/errors.js';
+import { permutation } from '../core/rng.js';
 import type { Model } from '../ir/model.js';
 import type { Dataset, Logger, ModelRunner } from '../core/types.js';
 import { BackendChoice, BackendName, isMissingKernelError, loadTf, type Tf, useBackend } from './backend.js';
@@ -174,17 +175,6 @@ function argmaxRows(data: ArrayLike<number>, c: number, rows: number): Int32Arra
     out[r] = best;
   }
   return out;
-}
-
-function permutation(n: number, rng: () => number): Int32Array {
-  const p = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
 }
 
 function fmtTime(s: number): string {

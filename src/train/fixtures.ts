@@ -24,7 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import { encodeNpz } from '../data/npz.js';
 import type { NdArray } from '../data/npy.js';
 import { AttrType, DataType, ModelBuilder, type Model } from '../ir/index.js';
-import { seededRng } from '../core/rng.js';
+import { permutation, seededRng } from '../core/rng.js';
 
 export const SEED = 20240607;
 export const TRAIN_COUNT = 8000;
@@ -57,14 +57,7 @@ export function loadMnistDigits(): Digits {
 
 /** Fisher–Yates with a seeded generator. */
 export function shuffledIndices(n: number, rng: () => number): Int32Array {
-  const idx = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    const t = idx[i];
-    idx[i] = idx[j];
-    idx[j] = t;
-  }
-  return idx;
+  return permutation(n, rng);
 }
 
 function take(d: Digits, idx: Int32Array): Digits {
