@@ -42,6 +42,7 @@ export function recipeText(recipe: readonly Record<string, unknown>[]): string {
 
 function printReport(ui: Ui, file: string, r: TuneReport, split: { tuning: number; heldOut: number }, kept: string | undefined): void {
   ui.out(`${file}: ${r.candidates.length} candidates in ${r.seconds.toFixed(1)} s; objective ${r.objective}, ${r.metric} on ${split.tuning} tuning / ${split.heldOut} held-out samples`);
+  if (r.timedOut) ui.out('stopped at the time budget: the best candidate so far is chosen');
   ui.out(`original: ${objectiveText(r, r.baseline.objective)}, ${r.metric} ${pct(r.baseline.score)} (tuning) ${pct(r.baseline.heldOutScore)} (held-out)`);
   ui.out('');
   ui.out('Pareto front (objective vs metric on the tuning split):');
@@ -150,7 +151,8 @@ export function registerTune(program: Command): Command {
           if (res.model && output) ui.out(`wrote ${output}`);
           if (res.recipe && recipePath) ui.out(`wrote ${recipePath} (mlc compress ${file} --recipe ${recipePath}${readsData(res.recipe) ? ` --calibration-data ${String(flags.data)}` : ''} re-runs it)`);
         }
-        return 0;
+        // no candidate within the budget: like a failed gate (1); within it but none better: the original is the answer (0)
+        return res.report.chosen === null && !res.report.candidates.some((c) => c.meetsBudget) ? 1 : 0;
       }),
     );
 }

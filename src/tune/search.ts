@@ -219,6 +219,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     return rows.sort(bySensitivity);
   };
 
+  let timedOut = false;
   try {
     if (opts.passes.includes('quantize')) {
       for (const mode of quantizeModes(opts.objective, T)) {
@@ -287,7 +288,8 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       });
     }
   } catch (err) {
-    if (!(err instanceof OutOfTime)) {
+    if (err instanceof OutOfTime) timedOut = true;
+    else {
       await applier.release();
       throw err;
     }
@@ -315,12 +317,13 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     candidates: candidates.map(({ index: _i, ...c }) => c),
     chosen: chosen ? chosen.index : null,
     seconds: (performance.now() - t0) / 1000,
+    ...(timedOut ? { timedOut } : {}),
   };
   const keptOriginal = chosen
     ? undefined
     : candidates.some((c) => c.meetsBudget)
       ? `no candidate within the budget is ${latency ? `at least ${FASTER_BY * 100}% faster` : 'smaller'} than the original`
-      : 'no candidate met the budget';
+      : `no candidate met the budget${timedOut ? ` (the time budget ran out after ${candidates.length} candidate(s))` : ''}`;
   return {
     report,
     recipe: chosen ? (chosen.recipe as unknown as RecipeStep[]) : undefined,
