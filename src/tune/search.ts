@@ -5,9 +5,11 @@
  * The search, in stages, each bounded by the time budget (it stops with the best so far):
  *   1. quantize (when allowed): every type / mode the objective can gain from (size and gzip:
  *      int4, int4 with int8 for the layers int4 leaves, int8, fp16; latency: int8 dynamic, int8
- *      static, int4). A mode that misses the budget falls back the layers most sensitive to it
- *      (per-layer sensitivity, src/tune/sensitivity.ts) to float: 1, 2, 4, … layers until the
- *      budget holds, then bisection on the count.
+ *      static, int4) on every layer. Then each mode that missed the budget, smallest first, falls
+ *      back the layers most sensitive to it (per-layer sensitivity on at most SENSITIVITY_SAMPLES
+ *      samples, src/tune/sensitivity.ts) to float: 1, 2, 4, … layers until the budget holds, then
+ *      bisection on the count; for size and gzip a fallback stops once it is no smaller than the
+ *      best candidate so far (more float layers only grow it).
  *   2. prune (when allowed): bisection on the sparsity in front of the best recipe so far —
  *      unstructured with LAMP's per-layer allocation for gzip, channels for size and latency —
  *      once with every layer and once with the layers that alone cost more than half the budget
@@ -21,7 +23,8 @@
  * The objective: serialized bytes (size), gzip -9 bytes (gzip), or batch-1 p50 ms at 1 thread
  * (latency), each candidate timed interleaved with the original and given as the original's p50
  * times the measured ratio. A candidate is chosen only if it beats the original: smaller, or at
- * least FASTER_BY faster — else the original is the answer and the report says so.
+ * least FASTER_BY faster in a second, longer timing — else the original is the answer and the
+ * report says so.
  */
 import { MlcError } from '../core/errors.js';
 import type { Dataset } from '../core/types.js';
@@ -35,13 +38,16 @@ import type { RecipeStep } from '../passes/registry.js';
 import { createSession, type Session } from '../runtime/index.js';
 import { makeApplier } from './apply.js';
 import { sliceDataset } from '../data/batch.js';
-import { splitDataset } from './data.js';
+import { sampleDataset, splitDataset } from './data.js';
 import { Evaluator, type Score } from './evaluate.js';
 import { excludeOf, weightLayers } from './layers.js';
 import { analyseSensitivity, bySensitivity, withExclude, type LayerSensitivity, type Probe } from './sensitivity.js';
 
 export type Objective = 'size' | 'gzip' | 'latency';
 export const TUNE_PASSES = ['quantize', 'prune', 'lowrank'] as const;
+
+/** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
+export const SENSITIVITY_SAMPLES = 256;
 
 /** A latency candidate must be at least this much faster than the original (timing noise). */
 export const FASTER_BY = 0.03;
@@ -127,10 +133,12 @@ class LatencyMeter {
     return new LatencyMeter(base, feeds, median(s));
   }
 
-  async measure(model: Model): Promise<number> {
+  /** `confirm`: a longer timing (the one a chosen candidate must pass again) */
+  async measure(model: Model, confirm = false): Promise<number> {
     const s = await createSession(model);
     try {
-      const [a, b] = await timeInterleaved([() => this.base.run(this.feeds), () => s.run(this.feeds)], { warmup: 5, runs: 30, minTimeMs: 600 });
+      const timing = confirm ? { warmup: 10, runs: 100, minTimeMs: 3000 } : { warmup: 5, runs: 30, minTimeMs: 600 };
+      const [a, b] = await timeInterleaved([() => this.base.run(this.feeds), () => s.run(this.feeds)], timing);
       return (this.baselineMs * median(b)) / median(a);
     } finally {
       await s.release();
@@ -176,7 +184,9 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
 
   const candidates: Evaluated[] = [];
   const seen = new Map<string, Evaluated>();
-  const timeLeft = () => performance.now() < deadline;
+  // a candidate is not started when the last one's time would take the search past the deadline
+  let lastSeconds = 0;
+  const timeLeft = () => performance.now() + lastSeconds * 1000 < deadline;
   /** build, score and measure a recipe (once per distinct recipe) */
   const tryRecipe = async (steps: RecipeStep[], why: string): Promise<Evaluated | undefined> => {
     const key = JSON.stringify(steps);
@@ -208,26 +218,44 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       chosen: false,
       seconds: (performance.now() - c0) / 1000,
     };
+    lastSeconds = c.seconds;
     candidates.push(c);
     seen.set(key, c);
     return c;
   };
   const best = (): Evaluated | undefined => candidates.filter(beatsOriginal).sort((a, b) => a.objective - b.objective || b.score - a.score)[0];
+  const ranked = new Map<string, LayerSensitivity[]>();
+  let sensEv: Evaluator | undefined;
+  /** layers most sensitive to a probe first (once per probe) */
   const sensitivities = async (probe: Probe): Promise<LayerSensitivity[]> => {
+    const key = JSON.stringify(probe.step);
+    const had = ranked.get(key);
+    if (had) return had;
     progress(`sensitivity: ${probe.label}`);
-    const { rows } = await analyseSensitivity(original, split.tuning, { probes: [probe], evaluator: ev, profile: false, gzip: false, calibration, seed, deadline });
-    return rows.sort(bySensitivity);
+    sensEv ??= split.tuning.count > SENSITIVITY_SAMPLES ? await Evaluator.create(original, sampleDataset(split.tuning, SENSITIVITY_SAMPLES, seed), { agreement: byAgreement, layerOutputs: layers.map((l) => l.output) }) : ev;
+    const { rows } = await analyseSensitivity(original, sensEv.data, { probes: [probe], evaluator: sensEv, profile: false, gzip: false, calibration, seed, deadline });
+    if (performance.now() > deadline) throw new OutOfTime();
+    rows.sort(bySensitivity);
+    ranked.set(key, rows);
+    return rows;
   };
 
   let timedOut = false;
   try {
     if (opts.passes.includes('quantize')) {
+      // every mode on every layer first; then fallbacks, the most promising mode first
+      const full: { mode: ReturnType<typeof quantizeModes>[number]; c: Evaluated }[] = [];
       for (const mode of quantizeModes(opts.objective, T)) {
         const c = await tryRecipe(mode.steps, `quantize ${mode.label}`);
-        if (!c || c.meetsBudget) continue;
+        if (c) full.push({ mode, c });
+      }
+      // size and gzip only grow as layers fall back: a fallback that is no smaller than the best
+      // candidate so far cannot win, and neither can one with more layers kept float
+      const hopeless = (c: Evaluated | undefined) => !latency && !!c && !!best() && c.objective >= best()!.objective;
+      for (const { mode, c } of full.sort((a, b) => a.c.objective - b.c.objective)) {
+        if (c.meetsBudget || hopeless(c)) continue;
         // fall back the layers most sensitive to this mode (its first step) to float
-        const ranked = await sensitivities({ label: `quantize ${mode.label}`, step: mode.steps[0] });
-        const order = ranked.map((r) => r.layer);
+        const order = (await sensitivities({ label: `quantize ${mode.label}`, step: mode.steps[0] })).map((r) => r.layer);
         const withFallback = (k: number) => mode.steps.map((s) => withExclude(s, excludeOf(order.slice(0, k))));
         let lo = 0;
         let hi = -1;
@@ -238,7 +266,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
             break;
           }
           lo = k;
-          if (k === order.length) break;
+          if (k === order.length || hopeless(ck)) break;
         }
         while (hi > 0 && hi - lo > 1) {
           const mid = (lo + hi) >> 1;
@@ -266,9 +294,9 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
           } as RecipeStep,
           exclude,
         );
-      const ranked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
+      const pruneRanked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
       const budgetPoints = byAgreement ? 100 * (1 - opts.minAgreement!) : opts.maxAccuracyDrop!;
-      const costly = ranked.filter((r) => (r.drop ?? 0) > budgetPoints / 2).map((r) => r.layer);
+      const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budgetPoints / 2).map((r) => r.layer);
       for (const refit of [true, false]) {
         let found = false;
         for (const exclude of costly.length ? [[], excludeOf(costly)] : [[]]) {
@@ -291,7 +319,19 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     if (err instanceof OutOfTime) timedOut = true;
     else {
       await applier.release();
+      await latency?.release();
       throw err;
+    }
+  }
+
+  // latency: the best candidate is timed again, longer; its objective becomes that figure, and
+  // when it no longer beats the original the next best is timed, until one holds or none is left
+  const confirmed = new Set<Evaluated>();
+  try {
+    for (let c = best(); latency && c && !confirmed.has(c); c = best()) {
+      progress(`timing candidate ${c.index + 1} again`);
+      c.objective = await latency.measure((await applier.apply(c.recipe as unknown as RecipeStep[])).model, true);
+      confirmed.add(c);
     }
   } finally {
     await latency?.release();
@@ -302,13 +342,16 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   for (const c of candidates) c.pareto = front.has(c.index);
   let model: Model | undefined;
   const baseHeld = held.baseline;
-  if (chosen) {
-    chosen.chosen = true;
-    progress('scoring the chosen recipe on the held-out split');
-    model = (await applier.apply(chosen.recipe as unknown as RecipeStep[])).model;
-    chosen.heldOutScore = (await held.score(model)).score;
+  try {
+    if (chosen) {
+      chosen.chosen = true;
+      progress('scoring the chosen recipe on the held-out split');
+      model = (await applier.apply(chosen.recipe as unknown as RecipeStep[])).model;
+      chosen.heldOutScore = (await held.score(model)).score;
+    }
+  } finally {
+    await applier.release();
   }
-  await applier.release();
   const report: TuneReport = {
     objective: opts.objective,
     metric: ev.metric,
