@@ -7,7 +7,8 @@
 //   3. a BERT-like encoder (src/models/encoder.ts: hidden 256, 4 heads, ffn 1024, 4 layers, seq 32,
 //      token ids, seeded random weights) on 600 seeded random samples (no labels),
 //      --objective size --min-agreement 0.99: a recipe that meets it, within 10 minutes;
-//   and, for each, the held-out figure beside the tuning one.
+//   and, for each, the held-out figure beside the tuning one; plus `mlc sensitivity` on the encoder
+//   (every weight layer, int8 dynamic) with its wall time.
 //
 //   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder]
 import { spawnSync } from 'node:child_process';
@@ -75,6 +76,13 @@ if (want('encoder')) {
   await saveModel(buildEncoder(opts), model);
   const data = join(dir, 'encoder.npz');
   await writeNpz(data, encoderInputs(opts, 600, 11));
+  // the per-layer analysis alone, as `mlc sensitivity` runs it
+  const s0 = Date.now();
+  const sr = spawnSync(process.execPath, [bin, 'sensitivity', model, '--data', data, '--samples', '200', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (sr.status !== 0) throw new Error(`mlc sensitivity exited ${sr.status}: ${sr.stderr}`);
+  const sens = JSON.parse(sr.stdout).sensitivity;
+  const worst = [...sens.rows].sort((a, b) => b.drop - a.drop)[0];
+  console.log(`\nBERT-like encoder, mlc sensitivity (quantize int8 dynamic, 200 samples): ${sens.rows.length} layers in ${sens.seconds.toFixed(1)} s (process ${((Date.now() - s0) / 1000).toFixed(1)} s); most sensitive ${worst.node} (${worst.drop.toFixed(2)} pt)`);
   const r = tune(model, data, ['--objective', 'size', '--min-agreement', '0.99'], 'encoder');
   const { t, c } = show('BERT-like encoder, size, min agreement 0.99 (no labels)', r, (b) => `${(b / 1e6).toFixed(2)} MB`);
   console.log(`  target (a recipe meeting it in ≤ 10 min): ${verdict(!!c && t.seconds <= 600)}; ${c ? `${(t.baseline.objective / c.objective).toFixed(2)}× smaller` : ''}; held-out agreement ≥ 0.99: ${verdict(c && c.heldOutScore >= 0.99)}`);
