@@ -47,8 +47,10 @@ await build({
       groups: [
         // only the modules that import onnxruntime-node at their top: the runtime registry, the
         // WebGPU op data and the web runtimes (which load their packages when called) are light
-        { name: 'runtime', test: /[\\/]src[\\/](runtime[\\/]index\.ts|bench[\\/]index\.ts)$/ },
+        { name: 'runtime', test: /[\\/]src[\\/](runtime[\\/](index|profile)\.ts|bench[\\/]index\.ts)$/ },
         { name: 'train', test: /[\\/]src[\\/]train[\\/]/ },
+        // mlc sensitivity / tune: import src/runtime at their top
+        { name: 'tune', test: /[\\/]src[\\/]tune[\\/]/ },
         { name: 'mlc', test: (id) => /[\\/]src[\\/]/.test(id) && !/[\\/]src[\\/](index|cli[\\/]main)\.ts$/.test(id) },
       ],
     },

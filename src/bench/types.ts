@@ -195,4 +195,6 @@ export interface TuneReport {
   chosen: number | null;
   /** wall time of the search */
   seconds: number;
+  /** the search stopped at its time budget (the best so far is chosen) */
+  timedOut?: boolean;
 }

@@ -10,6 +10,8 @@ import { registerCompress } from './compress.js';
 import { registerInspect } from './inspect.js';
 import { registerPasses } from './passes.js';
 import { registerReport } from './report.js';
+import { registerSensitivity } from './sensitivity.js';
+import { registerTune } from './tune.js';
 import { registerVariants } from './variants.js';
 import { Ui } from './ui.js';
 
@@ -45,6 +47,8 @@ export async function buildProgram(): Promise<Command> {
   registerCheck(program);
   registerReport(program);
   registerVariants(program);
+  registerSensitivity(program);
+  registerTune(program);
   return program;
 }
 

@@ -1,0 +1,91 @@
+// `mlc tune` against the targets of issue 14, each search run as the CLI runs it (its own process,
+// --json), with its wall time:
+//   1. CNN fixture, --objective latency --max-accuracy-drop 0.3 (quantize): faster than fp32 at
+//      batch 1, or the tuner says no candidate is and keeps fp32;
+//   2. MLP fixture, --objective gzip --max-accuracy-drop 0.5 with prune, lowrank and quantize:
+//      gzip ≤ 1/25 of fp32, within 10 minutes;
+//   3. a BERT-like encoder (src/models/encoder.ts: hidden 256, 4 heads, ffn 1024, 4 layers, seq 32,
+//      token ids, seeded random weights) on 600 seeded random samples (no labels),
+//      --objective size --min-agreement 0.99: a recipe that meets it, within 10 minutes;
+//   and, for each, the held-out figure beside the tuning one; plus `mlc sensitivity` on the encoder
+//   (every weight layer, int8 dynamic) with its wall time.
+//
+//   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const only = process.argv.slice(2);
+const want = (k) => only.length === 0 || only.includes(k);
+const dir = mkdtempSync(join(tmpdir(), 'mlc-tune-bench-'));
+const bin = join(root, 'bin/mlc.js');
+const fixtures = join(root, 'fixtures');
+
+function tune(model, data, args, name) {
+  const out = join(dir, `${name}-tuned.onnx`);
+  const recipe = join(dir, `${name}-tuned.json`);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [bin, 'tune', model, '--data', data, ...args, '-o', out, '--save-recipe', recipe, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const seconds = (Date.now() - t0) / 1000;
+  // exit 1: no candidate met the budget (the JSON report still says what was tried)
+  if (r.status !== 0 && r.status !== 1) throw new Error(`mlc tune ${name} exited ${r.status}: ${r.stderr}`);
+  return { doc: JSON.parse(r.stdout), seconds, recipe };
+}
+
+const pct = (f) => (f === null || f === undefined ? '-' : `${(f * 100).toFixed(2)}%`);
+
+function show(name, { doc, seconds }, objectiveText) {
+  const t = doc.tune;
+  const c = t.chosen === null ? null : t.candidates[t.chosen];
+  console.log(`\n${name}: ${t.candidates.length} candidates, search ${t.seconds.toFixed(1)} s (process ${seconds.toFixed(1)} s); split ${doc.split.tuning} tuning / ${doc.split.heldOut} held-out`);
+  console.log(`  original: ${objectiveText(t.baseline.objective)}, ${t.metric} ${pct(t.baseline.score)} tuning, ${pct(t.baseline.heldOutScore)} held-out`);
+  if (!c) {
+    console.log(`  kept the original: ${doc.keptOriginal}`);
+    return { t, c };
+  }
+  console.log(`  chosen:   ${objectiveText(c.objective)}, ${t.metric} ${pct(c.score)} tuning, ${pct(c.heldOutScore)} held-out`);
+  console.log(`  recipe:   ${JSON.stringify(c.recipe)}`);
+  return { t, c };
+}
+
+const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
+
+if (want('cnn')) {
+  const r = tune(join(fixtures, 'mnist-cnn.onnx'), join(fixtures, 'mnist-test.npz'), ['--objective', 'latency', '--max-accuracy-drop', '0.3'], 'cnn');
+  const { t, c } = show('CNN, latency, max drop 0.3 pt', r, (ms) => `${ms.toFixed(3)} ms p50 batch 1`);
+  const heldOk = !c || 100 * (t.baseline.heldOutScore - c.heldOutScore) <= 0.3;
+  console.log(`  target (faster than fp32, or says none is and keeps fp32): ${verdict(c ? c.objective < t.baseline.objective : r.doc.keptOriginal !== undefined)}; speedup ${c ? (t.baseline.objective / c.objective).toFixed(2) : '1.00 (fp32 kept)'}×; held-out within budget: ${verdict(heldOk)}`);
+}
+
+if (want('mlp')) {
+  const r = tune(join(fixtures, 'mnist-mlp.onnx'), join(fixtures, 'mnist-test.npz'), ['--objective', 'gzip', '--max-accuracy-drop', '0.5', '--passes', 'quantize,prune,lowrank'], 'mlp');
+  const { t, c } = show('MLP, gzip, max drop 0.5 pt, quantize + prune + lowrank', r, (b) => `${(b / 1000).toFixed(1)} kB gzip`);
+  const ratio = c ? t.baseline.objective / c.objective : 1;
+  console.log(`  target gzip ≤ 1/25 of fp32 in ≤ 10 min: ${verdict(ratio >= 25 && t.seconds <= 600)} (1/${ratio.toFixed(1)}, ${t.seconds.toFixed(0)} s); held-out within budget: ${verdict(c && 100 * (t.baseline.heldOutScore - c.heldOutScore) <= 0.5)}`);
+}
+
+if (want('encoder')) {
+  const { buildEncoder, encoderInputs } = await import('../dist/models/encoder.js');
+  const { saveModel } = await import('../dist/onnx/index.js');
+  const { writeNpz } = await import('../dist/data/index.js');
+  const opts = { hidden: 256, heads: 4, ffn: 1024, layers: 4, seq: 32, vocab: 1000, seed: 1 };
+  const model = join(dir, 'encoder.onnx');
+  await saveModel(buildEncoder(opts), model);
+  const data = join(dir, 'encoder.npz');
+  await writeNpz(data, encoderInputs(opts, 600, 11));
+  // the per-layer analysis alone, as `mlc sensitivity` runs it
+  const s0 = Date.now();
+  const sr = spawnSync(process.execPath, [bin, 'sensitivity', model, '--data', data, '--samples', '200', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (sr.status !== 0) throw new Error(`mlc sensitivity exited ${sr.status}: ${sr.stderr}`);
+  const sens = JSON.parse(sr.stdout).sensitivity;
+  const worst = [...sens.rows].sort((a, b) => b.drop - a.drop)[0];
+  console.log(`\nBERT-like encoder, mlc sensitivity (quantize int8 dynamic, 200 samples): ${sens.rows.length} layers in ${sens.seconds.toFixed(1)} s (process ${((Date.now() - s0) / 1000).toFixed(1)} s); most sensitive ${worst.node} (${worst.drop.toFixed(2)} pt)`);
+  const r = tune(model, data, ['--objective', 'size', '--min-agreement', '0.99'], 'encoder');
+  const { t, c } = show('BERT-like encoder, size, min agreement 0.99 (no labels)', r, (b) => `${(b / 1e6).toFixed(2)} MB`);
+  console.log(`  target (a recipe meeting it in ≤ 10 min): ${verdict(!!c && t.seconds <= 600)}; ${c ? `${(t.baseline.objective / c.objective).toFixed(2)}× smaller` : ''}; held-out agreement ≥ 0.99: ${verdict(c && c.heldOutScore >= 0.99)}`);
+}
+
+rmSync(dir, { recursive: true, force: true });

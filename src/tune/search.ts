@@ -1,0 +1,399 @@
+/**
+ * `tune`: search recipes for the smallest (size, gzip) or fastest (latency) model whose metric on
+ * a tuning split stays within a budget, then score the chosen recipe on a held-out split.
+ *
+ * The search, in stages, each bounded by the time budget (it stops with the best so far):
+ *   1. quantize (when allowed): every type / mode the objective can gain from (size and gzip:
+ *      int4, int4 with int8 for the layers int4 leaves, int8, fp16; latency: int8 dynamic, int8
+ *      static, int4) on every layer. Then each mode that missed the budget, smallest first, falls
+ *      back the layers most sensitive to it (per-layer sensitivity on at most SENSITIVITY_SAMPLES
+ *      samples, src/tune/sensitivity.ts) to float: 1, 2, 4, … layers until the budget holds, then
+ *      bisection on the count; for size and gzip a fallback stops once it is no smaller than the
+ *      best candidate so far (more float layers only grow it).
+ *   2. prune (when allowed): bisection on the sparsity in front of the best recipe so far —
+ *      unstructured with LAMP's per-layer allocation for gzip, channels for size and latency —
+ *      once with every layer and once with the layers that alone cost more than half the budget
+ *      left dense (per-layer sensitivity to pruning); with the kept weights refit to the
+ *      original's layer outputs on the tuning samples (prune's reconstruct), and without when no
+ *      refit sparsity meets the budget.
+ *   3. lowrank (when allowed): bisection on the energy in front of the best recipe so far.
+ * Bisection assumes the metric falls as the setting rises; candidates off that line are still
+ * scored and kept in the report.
+ *
+ * The objective: serialized bytes (size), gzip -9 bytes (gzip), or batch-1 p50 ms at 1 thread
+ * (latency), each candidate timed interleaved with the original and given as the original's p50
+ * times the measured ratio. A candidate is chosen only if it beats the original: smaller, or at
+ * least FASTER_BY faster in a second, longer timing — else the original is the answer and the
+ * report says so.
+ */
+import { MlcError } from '../core/errors.js';
+import type { Dataset } from '../core/types.js';
+import type { Model } from '../ir/model.js';
+import { datasetFeeds, inputSpecs } from '../bench/inputs.js';
+import { median, timeInterleaved } from '../bench/latency.js';
+import { diskSize } from '../bench/size.js';
+import type { TuneCandidate, TuneReport } from '../bench/types.js';
+import { modelToBytes } from '../onnx/index.js';
+import type { RecipeStep } from '../passes/registry.js';
+import { createSession, type Session } from '../runtime/index.js';
+import { makeApplier } from './apply.js';
+import { sliceDataset } from '../data/batch.js';
+import { sampleDataset, splitDataset } from './data.js';
+import { Evaluator, type Score } from './evaluate.js';
+import { excludeOf, weightLayers } from './layers.js';
+import { analyseSensitivity, bySensitivity, withExclude, type LayerSensitivity, type Probe } from './sensitivity.js';
+
+export type Objective = 'size' | 'gzip' | 'latency';
+export const TUNE_PASSES = ['quantize', 'prune', 'lowrank'] as const;
+
+/** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
+export const SENSITIVITY_SAMPLES = 256;
+
+/** A latency candidate must be at least this much faster than the original (timing noise). */
+export const FASTER_BY = 0.03;
+
+export interface TuneOptions {
+  objective: Objective;
+  /** points of accuracy the tuned model may lose (needs labels) */
+  maxAccuracyDrop?: number;
+  /** agreement with the original's top-1 the tuned model must keep */
+  minAgreement?: number;
+  passes: readonly string[];
+  /** stop searching after this long, ms (default 10 minutes) */
+  timeBudgetMs?: number;
+  seed?: number;
+  /** share of the samples held out, the last ones (default 0.3), at most maxHeldOut (default 2000) */
+  heldOutShare?: number;
+  maxHeldOut?: number;
+  /** tuning samples scored at most (default 2000) */
+  maxTuning?: number;
+  onProgress?: (msg: string) => void;
+}
+
+export interface TuneResult {
+  report: TuneReport;
+  /** the chosen recipe and model; undefined when the original is kept */
+  recipe?: RecipeStep[];
+  model?: Model;
+  /** why the original is kept, when it is */
+  keptOriginal?: string;
+  /** the split sizes */
+  tuningSamples: number;
+  heldOutSamples: number;
+}
+
+/** Pareto front of (objective ↓, score ↑): indices of the candidates no other beats on both. */
+export function paretoFront(points: readonly { objective: number; score: number }[]): Set<number> {
+  const front = new Set<number>();
+  points.forEach((p, i) => {
+    const dominated = points.some((q, j) => j !== i && q.objective <= p.objective && q.score >= p.score && (q.objective < p.objective || q.score > p.score));
+    if (!dominated) front.add(i);
+  });
+  return front;
+}
+
+/** The quantize steps to try for an objective, best-first guesses. */
+export function quantizeModes(objective: Objective, calibrationSamples: number): { label: string; steps: RecipeStep[] }[] {
+  if (objective === 'latency') {
+    return [
+      { label: 'int8 dynamic', steps: [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }] },
+      { label: 'int8 static', steps: [{ pass: 'quantize', options: { type: 'int8', mode: 'static', calibrationSamples: Math.min(1000, calibrationSamples) } }] },
+      { label: 'int4', steps: [{ pass: 'quantize', options: { type: 'int4' } }] },
+    ];
+  }
+  return [
+    { label: 'int4', steps: [{ pass: 'quantize', options: { type: 'int4' } }] },
+    { label: 'int4 + int8', steps: [{ pass: 'quantize', options: { type: 'int4' } }, { pass: 'quantize', options: { type: 'int8', mode: 'weight-only' } }] },
+    { label: 'int8', steps: [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }] },
+    { label: 'fp16', steps: [{ pass: 'quantize', options: { type: 'fp16' } }] },
+  ];
+}
+
+interface Evaluated extends TuneCandidate {
+  /** index in the report */
+  index: number;
+}
+
+class OutOfTime extends Error {}
+
+/** batch-1 p50 ms of candidates, each timed interleaved with the original */
+class LatencyMeter {
+  private constructor(
+    private readonly base: Session,
+    private readonly feeds: Record<string, import('../core/types.js').Feed>,
+    readonly baselineMs: number,
+  ) {}
+
+  static async create(original: Model, data: Dataset): Promise<LatencyMeter> {
+    const specs = inputSpecs(original);
+    const d = specs[0]?.shape?.[0];
+    const feeds = datasetFeeds(data, specs, 0, typeof d === 'number' ? d : 1);
+    const base = await createSession(original);
+    const [s] = await timeInterleaved([() => base.run(feeds)], { warmup: 10, runs: 50, minTimeMs: 1000 });
+    return new LatencyMeter(base, feeds, median(s));
+  }
+
+  /** `confirm`: a longer timing (the one a chosen candidate must pass again) */
+  async measure(model: Model, confirm = false): Promise<number> {
+    const s = await createSession(model);
+    try {
+      const timing = confirm ? { warmup: 10, runs: 100, minTimeMs: 3000 } : { warmup: 5, runs: 30, minTimeMs: 600 };
+      const [a, b] = await timeInterleaved([() => this.base.run(this.feeds), () => s.run(this.feeds)], timing);
+      return (this.baselineMs * median(b)) / median(a);
+    } finally {
+      await s.release();
+    }
+  }
+
+  release(): Promise<void> {
+    return this.base.release();
+  }
+}
+
+export async function tune(original: Model, data: Dataset, opts: TuneOptions): Promise<TuneResult> {
+  const t0 = performance.now();
+  const deadline = t0 + (opts.timeBudgetMs ?? 600_000);
+  const progress = opts.onProgress ?? (() => {});
+  const byAgreement = opts.minAgreement !== undefined;
+  if (byAgreement === (opts.maxAccuracyDrop !== undefined)) throw new MlcError('USAGE', 'give exactly one budget: --max-accuracy-drop <points> or --min-agreement <fraction>');
+  if (!byAgreement && !data.labels) throw new MlcError('USAGE', '--max-accuracy-drop needs labels in the data (a "labels" array); without labels use --min-agreement');
+  const unknown = opts.passes.filter((p) => !(TUNE_PASSES as readonly string[]).includes(p));
+  if (unknown.length) throw new MlcError('USAGE', `--passes: ${unknown.join(', ')} cannot be tuned (choose from ${TUNE_PASSES.join(', ')})`);
+  const seed = opts.seed ?? 42;
+  const split = splitDataset(data, { heldOutShare: opts.heldOutShare ?? 0.3, maxTuning: opts.maxTuning ?? 2000, maxHeldOut: opts.maxHeldOut ?? 2000, seed });
+  // passes that read data (static calibration, prune's refit) read the first N samples of the
+  // calibration data: N is capped at the tuning split's size in every step, so that they never
+  // see a held-out sample and `mlc compress --recipe --calibration-data <the file>` reads the same
+  const T = split.tuningRange;
+  const calibration = sliceDataset(data, 0, T);
+  const layers = weightLayers(original);
+  progress('scoring the original');
+  const ev = await Evaluator.create(original, split.tuning, { agreement: byAgreement, layerOutputs: layers.map((l) => l.output) });
+  const held = await Evaluator.create(original, split.heldOut, { agreement: byAgreement });
+  const meets = (s: Score) => (byAgreement ? s.score >= opts.minAgreement! - 1e-12 : s.drop <= opts.maxAccuracyDrop! + 1e-9);
+  const applier = makeApplier(original, { calibration, seed });
+  const latency = opts.objective === 'latency' ? await LatencyMeter.create(original, split.tuning) : undefined;
+  const baseBytes = modelToBytes(original);
+  const objectiveOf = async (m: Model): Promise<number> => {
+    if (latency) return latency.measure(m);
+    const bytes = modelToBytes(m);
+    return opts.objective === 'size' ? bytes.length : (await diskSize(undefined, { bytes })).gzipBytes;
+  };
+  const baseObjective = latency ? latency.baselineMs : opts.objective === 'size' ? baseBytes.length : (await diskSize(undefined, { bytes: baseBytes })).gzipBytes;
+  const beatsOriginal = (c: TuneCandidate) => c.meetsBudget && (latency ? c.objective <= baseObjective * (1 - FASTER_BY) : c.objective < baseObjective);
+
+  const candidates: Evaluated[] = [];
+  const seen = new Map<string, Evaluated>();
+  // a candidate is not started when the last one's time would take the search past the deadline
+  let lastSeconds = 0;
+  const timeLeft = () => performance.now() + lastSeconds * 1000 < deadline;
+  /** build, score and measure a recipe (once per distinct recipe) */
+  const tryRecipe = async (steps: RecipeStep[], why: string): Promise<Evaluated | undefined> => {
+    const key = JSON.stringify(steps);
+    const had = seen.get(key);
+    if (had) return had;
+    if (!timeLeft()) throw new OutOfTime();
+    progress(`candidate ${candidates.length + 1}: ${why}`);
+    const c0 = performance.now();
+    let model: Model;
+    let score: Score;
+    try {
+      const r = await applier.apply(steps);
+      if (!r.passes.some((p) => p.modified)) return undefined;
+      model = r.model;
+      score = await ev.score(model);
+    } catch (err) {
+      // a recipe the passes or onnxruntime refuse for this model is not a candidate
+      if (err instanceof MlcError && err.code !== 'INTERNAL') return undefined;
+      throw err;
+    }
+    const c: Evaluated = {
+      index: candidates.length,
+      recipe: steps as unknown as Record<string, unknown>[],
+      objective: await objectiveOf(model),
+      score: score.score,
+      heldOutScore: null,
+      meetsBudget: meets(score),
+      pareto: false,
+      chosen: false,
+      seconds: (performance.now() - c0) / 1000,
+    };
+    lastSeconds = c.seconds;
+    candidates.push(c);
+    seen.set(key, c);
+    return c;
+  };
+  const best = (): Evaluated | undefined => candidates.filter(beatsOriginal).sort((a, b) => a.objective - b.objective || b.score - a.score)[0];
+  const ranked = new Map<string, LayerSensitivity[]>();
+  let sensEv: Evaluator | undefined;
+  /** layers most sensitive to a probe first (once per probe) */
+  const sensitivities = async (probe: Probe): Promise<LayerSensitivity[]> => {
+    const key = JSON.stringify(probe.step);
+    const had = ranked.get(key);
+    if (had) return had;
+    progress(`sensitivity: ${probe.label}`);
+    sensEv ??= split.tuning.count > SENSITIVITY_SAMPLES ? await Evaluator.create(original, sampleDataset(split.tuning, SENSITIVITY_SAMPLES, seed), { agreement: byAgreement, layerOutputs: layers.map((l) => l.output) }) : ev;
+    const { rows } = await analyseSensitivity(original, sensEv.data, { probes: [probe], evaluator: sensEv, profile: false, gzip: false, calibration, seed, deadline });
+    if (performance.now() > deadline) throw new OutOfTime();
+    rows.sort(bySensitivity);
+    ranked.set(key, rows);
+    return rows;
+  };
+
+  let timedOut = false;
+  try {
+    if (opts.passes.includes('quantize')) {
+      // every mode on every layer first; then fallbacks, the most promising mode first
+      const full: { mode: ReturnType<typeof quantizeModes>[number]; c: Evaluated }[] = [];
+      for (const mode of quantizeModes(opts.objective, T)) {
+        const c = await tryRecipe(mode.steps, `quantize ${mode.label}`);
+        if (c) full.push({ mode, c });
+      }
+      // size and gzip only grow as layers fall back: a fallback that is no smaller than the best
+      // candidate so far cannot win, and neither can one with more layers kept float
+      const hopeless = (c: Evaluated | undefined) => !latency && !!c && !!best() && c.objective >= best()!.objective;
+      for (const { mode, c } of full.sort((a, b) => a.c.objective - b.c.objective)) {
+        if (c.meetsBudget || hopeless(c)) continue;
+        // fall back the layers most sensitive to this mode (its first step) to float
+        const order = (await sensitivities({ label: `quantize ${mode.label}`, step: mode.steps[0] })).map((r) => r.layer);
+        const withFallback = (k: number) => mode.steps.map((s) => withExclude(s, excludeOf(order.slice(0, k))));
+        let lo = 0;
+        let hi = -1;
+        for (let k = 1; k <= order.length; k = Math.min(order.length, k * 2)) {
+          const ck = await tryRecipe(withFallback(k), `quantize ${mode.label}, ${k} layer(s) kept float`);
+          if (ck?.meetsBudget) {
+            hi = k;
+            break;
+          }
+          lo = k;
+          if (k === order.length || hopeless(ck)) break;
+        }
+        while (hi > 0 && hi - lo > 1) {
+          const mid = (lo + hi) >> 1;
+          const cm = await tryRecipe(withFallback(mid), `quantize ${mode.label}, ${mid} layer(s) kept float`);
+          if (cm?.meetsBudget) hi = mid;
+          else lo = mid;
+        }
+      }
+    }
+    const tailOf = () => (best()?.recipe as unknown as RecipeStep[] | undefined) ?? [];
+    if (opts.passes.includes('prune')) {
+      const tail = tailOf().filter((s) => s.pass !== 'prune' && s.pass !== 'lowrank');
+      const pattern = opts.objective === 'gzip' ? 'unstructured' : 'channel';
+      // with reconstruct, the kept weights are refit by least squares to the original's layer
+      // outputs on the tuning samples (prune/reconstruct.ts); without it as a fallback
+      const step = (s: number, exclude: string[], refit: boolean): RecipeStep =>
+        withExclude(
+          {
+            pass: 'prune',
+            options: {
+              sparsity: s,
+              ...(pattern === 'unstructured' ? { scope: 'lamp' } : { pattern: 'channel' }),
+              ...(refit ? { reconstruct: true, reconstructSamples: Math.min(1024, T) } : {}),
+            },
+          } as RecipeStep,
+          exclude,
+        );
+      const pruneRanked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
+      const budgetPoints = byAgreement ? 100 * (1 - opts.minAgreement!) : opts.maxAccuracyDrop!;
+      const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budgetPoints / 2).map((r) => r.layer);
+      for (const refit of [true, false]) {
+        let found = false;
+        for (const exclude of costly.length ? [[], excludeOf(costly)] : [[]]) {
+          const label = (s: number) => `prune ${round2(s)}${refit ? ' refit' : ''}${exclude.length ? `, ${costly.length} sensitive layer(s) dense` : ''}`;
+          const s = await bisect(0, 0.95, 0.02, async (x) => (await tryRecipe([step(round2(x), exclude, refit), ...tail], label(x)))?.meetsBudget ?? false);
+          if (s !== undefined) found = true;
+        }
+        if (found) break;
+      }
+    }
+    if (opts.passes.includes('lowrank')) {
+      const tail = tailOf().filter((s) => s.pass !== 'lowrank');
+      // lower energy = smaller: find the lowest energy that meets the budget
+      await bisect(0.5, 0.99, 0.02, async (x) => {
+        const e = round2(1.49 - x);
+        return (await tryRecipe([{ pass: 'lowrank', options: { energy: e } }, ...tail], `lowrank energy ${e}`))?.meetsBudget ?? false;
+      });
+    }
+  } catch (err) {
+    if (err instanceof OutOfTime) timedOut = true;
+    else {
+      await applier.release();
+      await latency?.release();
+      throw err;
+    }
+  }
+
+  // latency: the best candidate is timed again, longer; its objective becomes that figure, and
+  // when it no longer beats the original the next best is timed, until one holds or none is left
+  const confirmed = new Set<Evaluated>();
+  try {
+    for (let c = best(); latency && c && !confirmed.has(c); c = best()) {
+      progress(`timing candidate ${c.index + 1} again`);
+      c.objective = await latency.measure((await applier.apply(c.recipe as unknown as RecipeStep[])).model, true);
+      confirmed.add(c);
+    }
+  } finally {
+    await latency?.release();
+  }
+
+  const chosen = best();
+  const front = paretoFront(candidates);
+  for (const c of candidates) c.pareto = front.has(c.index);
+  let model: Model | undefined;
+  const baseHeld = held.baseline;
+  try {
+    if (chosen) {
+      chosen.chosen = true;
+      progress('scoring the chosen recipe on the held-out split');
+      model = (await applier.apply(chosen.recipe as unknown as RecipeStep[])).model;
+      chosen.heldOutScore = (await held.score(model)).score;
+    }
+  } finally {
+    await applier.release();
+  }
+  const report: TuneReport = {
+    objective: opts.objective,
+    metric: ev.metric,
+    budget: byAgreement ? { minAgreement: opts.minAgreement } : { maxAccuracyDrop: opts.maxAccuracyDrop },
+    baseline: { objective: baseObjective, score: ev.baseline, heldOutScore: baseHeld },
+    candidates: candidates.map(({ index: _i, ...c }) => c),
+    chosen: chosen ? chosen.index : null,
+    seconds: (performance.now() - t0) / 1000,
+    ...(timedOut ? { timedOut } : {}),
+  };
+  const keptOriginal = chosen
+    ? undefined
+    : candidates.some((c) => c.meetsBudget)
+      ? `no candidate within the budget is ${latency ? `at least ${FASTER_BY * 100}% faster` : 'smaller'} than the original`
+      : `no candidate met the budget${timedOut ? ` (the time budget ran out after ${candidates.length} candidate(s))` : ''}`;
+  return {
+    report,
+    recipe: chosen ? (chosen.recipe as unknown as RecipeStep[]) : undefined,
+    model,
+    keptOriginal,
+    tuningSamples: split.tuning.count,
+    heldOutSamples: split.heldOut.count,
+  };
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/**
+ * The largest x in [lo, hi] for which `ok(x)` holds, assuming ok is true below some point: tries
+ * hi first, then halves the interval until it is narrower than `tol`.
+ */
+export async function bisect(lo: number, hi: number, tol: number, ok: (x: number) => Promise<boolean>): Promise<number | undefined> {
+  if (await ok(hi)) return hi;
+  let good: number | undefined;
+  let a = lo;
+  let b = hi;
+  while (b - a > tol) {
+    const m = (a + b) / 2;
+    if (await ok(m)) {
+      good = m;
+      a = m;
+    } else b = m;
+  }
+  return good;
+}
