@@ -1,0 +1,380 @@
+/**
+ * Per-layer statistics of a model, from the IR alone (no session): for every node that reads
+ * weights, the bytes of those weights by dtype, their parameter count and sparsity (counted by
+ * src/ir/params.ts), and, for a compressed model matched to its original, the relative error of
+ * its weight and what the passes recorded for it (their `details`: rank, energy, refit error, …).
+ * The HTML report (src/bench/html.ts) draws them; they are not in the --json document (one entry
+ * per layer: large for big models; `mlc inspect` lists weights).
+ *
+ * A layer's weights are the constants it reads directly or through nodes whose inputs are all
+ * constant (DequantizeLinear, Cast, Mul by a scale, Transpose of a weight…): each constant
+ * belongs to the first node in graph order that reads it that way. A node holding subgraphs (If,
+ * Loop, Scan) owns their constants. Nodes whose weights are under 64 bytes and not floating point
+ * (shapes, axes, indices) are left out.
+ *
+ * Layers of the two models are matched by node name, else by their first output (a rewritten node
+ * keeps writing the tensor its consumers read). The weight error is ‖Ŵ − W‖ / ‖W‖ of the layer's
+ * largest weight, each evaluated through the constant nodes in front of it when they are among
+ * Identity, Cast, Mul, DequantizeLinear and Transpose (plus the weight of com.microsoft's
+ * DynamicQuantizeMatMul), compared as is or, for a matrix, transposed; null when the weights
+ * cannot be evaluated, their sizes differ, or a weight has more than `MAX_ERROR_ELEMENTS`.
+ */
+import { dtypeInfo } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { attrInt, subgraphsOf, type Node } from '../ir/node.js';
+import { addParamStats, type ConstantRef, constantTensors, countConstant, countParams, type ParamStats } from '../ir/params.js';
+import type { PassReport } from './types.js';
+
+export interface LayerStat {
+  /** the node's name (its op type and index when it has none) */
+  node: string;
+  op: string;
+  /** its first output (how a rewritten layer is matched to the original) */
+  output: string;
+  params: number;
+  nonzeroParams: number;
+  bytes: number;
+  bytesByDtype: Record<string, number>;
+  /** share of the parameters that are zero (0..1) */
+  sparsity: number;
+  /** after only: the layer it was matched to in the original (node name); null when none */
+  matches?: string | null;
+  /** after only: relative error of the layer's largest weight against the original's; null when not comparable */
+  weightError?: number | null;
+  /** what the passes recorded for the layer: `pass.field` → value (numbers and short strings) */
+  notes?: Record<string, number | string>;
+}
+
+export interface LayerStats {
+  before: LayerStat[];
+  after: LayerStat[] | null;
+}
+
+/** Weights over this many elements get no weight error (the evaluation holds them as float64). */
+export const MAX_ERROR_ELEMENTS = 1 << 24;
+
+interface Owned {
+  node: Node;
+  index: number;
+  refs: ConstantRef[];
+  stats: ParamStats;
+}
+
+/** The constants of the main graph by the name nodes read them by. */
+function constantsByName(g: Graph): Map<string, ConstantRef> {
+  const m = new Map<string, ConstantRef>();
+  for (const c of constantTensors(g, { subgraphs: false })) m.set(c.name, c);
+  return m;
+}
+
+const isConstantNode = (n: Node) => n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx');
+
+/** Names of the values computed from constants only (outputs of nodes all of whose inputs are constant). */
+function constantValues(g: Graph, consts: Map<string, ConstantRef>): Set<string> {
+  const out = new Set<string>(consts.keys());
+  let changed = true;
+  // graph order is topological for valid models; the loop also covers an unsorted graph
+  while (changed) {
+    changed = false;
+    for (const n of g.nodes) {
+      if (isConstantNode(n) || subgraphsOf(n).length) continue;
+      const ins = n.inputs.filter(Boolean);
+      if (!ins.length || !ins.every((i) => out.has(i))) continue;
+      for (const o of n.outputs) {
+        if (o && !out.has(o)) {
+          out.add(o);
+          changed = true;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function layersOf(model: Model): { layers: Owned[]; consts: Map<string, ConstantRef>; derived: Set<string> } {
+  const g = model.graph;
+  const consts = constantsByName(g);
+  const derived = constantValues(g, consts);
+  const taken = new Set<string>();
+  const owned: Owned[] = [];
+  g.nodes.forEach((node, index) => {
+    if (isConstantNode(node)) return;
+    const prep = node.outputs.length > 0 && node.outputs.every((o) => !o || derived.has(o)) && !subgraphsOf(node).length;
+    if (prep) return;
+    const refs: ConstantRef[] = [];
+    const seen = new Set<string>();
+    const visit = (name: string) => {
+      if (!name || seen.has(name)) return;
+      seen.add(name);
+      const c = consts.get(name);
+      if (c) {
+        if (!taken.has(name)) {
+          taken.add(name);
+          refs.push(c);
+        }
+        return;
+      }
+      if (!derived.has(name)) return;
+      const p = g.producer(name);
+      if (p) for (const i of p.inputs) visit(i);
+    };
+    for (const i of node.inputs) visit(i);
+    const stats: ParamStats = { params: 0, nonzeroParams: 0, bytesByDtype: {} };
+    for (const c of refs) addParamStats(stats, countConstant(c));
+    for (const sg of subgraphsOf(node)) addParamStats(stats, countParams(sg));
+    owned.push({ node, index, refs, stats });
+  });
+  return { layers: owned, consts, derived };
+}
+
+function keep(o: Owned): boolean {
+  const bytes = Object.values(o.stats.bytesByDtype).reduce((a, b) => a + b, 0);
+  return bytes >= 64 || o.refs.some((r) => dtypeInfo(r.tensor.dtype).isFloat && r.tensor.size > 0) || (subgraphsOf(o.node).length > 0 && o.stats.params > 0);
+}
+
+function toStat(o: Owned): LayerStat {
+  const s = o.stats;
+  const bytes = Object.values(s.bytesByDtype).reduce((a, b) => a + b, 0);
+  return {
+    node: o.node.name || `${o.node.opType}#${o.index}`,
+    op: o.node.opType,
+    output: o.node.outputs[0] ?? '',
+    params: s.params,
+    nonzeroParams: s.nonzeroParams,
+    bytes,
+    bytesByDtype: s.bytesByDtype,
+    sparsity: s.params > 0 ? 1 - s.nonzeroParams / s.params : 0,
+  };
+}
+
+// --------------------------------------------------------------------------------------------
+// the effective value of a layer's weight, through the constant nodes in front of it
+
+interface Value {
+  dims: number[];
+  data: Float64Array;
+}
+
+function broadcastMul(a: Value, b: Value): Value | null {
+  const rank = Math.max(a.dims.length, b.dims.length);
+  const pad = (d: number[]) => [...Array(rank - d.length).fill(1), ...d];
+  const da = pad(a.dims);
+  const db = pad(b.dims);
+  const dims: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    if (da[i] !== db[i] && da[i] !== 1 && db[i] !== 1) return null;
+    dims.push(Math.max(da[i], db[i]));
+  }
+  const n = dims.reduce((x, y) => x * y, 1);
+  const strides = (d: number[]) => {
+    const s = new Array(rank).fill(0);
+    let acc = 1;
+    for (let i = rank - 1; i >= 0; i--) {
+      s[i] = d[i] === 1 ? 0 : acc;
+      acc *= d[i];
+    }
+    return s;
+  };
+  const sa = strides(da);
+  const sb = strides(db);
+  const out = new Float64Array(n);
+  const idx = new Array(rank).fill(0);
+  for (let k = 0; k < n; k++) {
+    let ia = 0;
+    let ib = 0;
+    for (let i = 0; i < rank; i++) {
+      ia += idx[i] * sa[i];
+      ib += idx[i] * sb[i];
+    }
+    out[k] = a.data[ia] * b.data[ib];
+    for (let i = rank - 1; i >= 0; i--) {
+      if (++idx[i] < dims[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return { dims, data: out };
+}
+
+/** (q − zp) · scale, per tensor or along `axis`. */
+function dequantize(q: Value, scale: Value, zp: Value | null, axis: number): Value | null {
+  const n = q.data.length;
+  const out = new Float64Array(n);
+  if (scale.data.length === 1) {
+    const z = zp ? zp.data[0] : 0;
+    for (let i = 0; i < n; i++) out[i] = (q.data[i] - z) * scale.data[0];
+    return { dims: q.dims, data: out };
+  }
+  const ax = axis < 0 ? axis + q.dims.length : axis;
+  if (ax < 0 || ax >= q.dims.length || q.dims[ax] !== scale.data.length) return null;
+  let inner = 1;
+  for (let k = ax + 1; k < q.dims.length; k++) inner *= q.dims[k];
+  const ch = q.dims[ax];
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(i / inner) % ch;
+    out[i] = (q.data[i] - (zp ? zp.data[c] : 0)) * scale.data[c];
+  }
+  return { dims: q.dims, data: out };
+}
+
+function transpose2d(v: Value): Value {
+  const [r, c] = v.dims;
+  const out = new Float64Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = v.data[i * c + j];
+  return { dims: [c, r], data: out };
+}
+
+function evaluate(g: Graph, consts: Map<string, ConstantRef>, derived: Set<string>, name: string, depth = 0): Value | null {
+  if (!name || depth > 8) return null;
+  const c = consts.get(name);
+  if (c) {
+    if (c.sparse || c.tensor.size > MAX_ERROR_ELEMENTS) return null;
+    try {
+      return { dims: [...c.tensor.dims], data: c.tensor.toNumbers() };
+    } catch {
+      return null; // a dtype toNumbers does not read (4-bit, float8, strings)
+    }
+  }
+  if (!derived.has(name)) return null;
+  const p = g.producer(name);
+  if (!p || (p.domain !== '' && p.domain !== 'ai.onnx')) return null;
+  const arg = (i: number) => evaluate(g, consts, derived, p.inputs[i], depth + 1);
+  switch (p.opType) {
+    case 'Identity':
+    case 'Cast':
+      return arg(0);
+    case 'Mul': {
+      const a = arg(0);
+      const b = arg(1);
+      return a && b ? broadcastMul(a, b) : null;
+    }
+    case 'DequantizeLinear': {
+      const q = arg(0);
+      const s = arg(1);
+      if (!q || !s) return null;
+      return dequantize(q, s, p.inputs[2] ? arg(2) : null, attrInt(p, 'axis', 1));
+    }
+    case 'Transpose': {
+      const a = arg(0);
+      return a && a.dims.length === 2 ? transpose2d(a) : null;
+    }
+    default:
+      return null;
+  }
+}
+
+/** The effective value of a layer's largest weight. */
+function layerWeight(model: Model, o: Owned, consts: Map<string, ConstantRef>, derived: Set<string>): Value | null {
+  const g = model.graph;
+  const n = o.node;
+  if (n.opType === 'DynamicQuantizeMatMul' && n.domain === 'com.microsoft') {
+    const q = evaluate(g, consts, derived, n.inputs[1]);
+    const s = evaluate(g, consts, derived, n.inputs[2]);
+    if (!q || !s || q.dims.length !== 2) return null;
+    return dequantize(q, s, n.inputs[3] ? evaluate(g, consts, derived, n.inputs[3]) : null, 1);
+  }
+  if (n.domain !== '' && n.domain !== 'ai.onnx') return null;
+  // the input whose constants are the largest
+  let best: { input: string; size: number } | null = null;
+  for (const input of n.inputs) {
+    if (!input || !derived.has(input)) continue;
+    const size = o.refs.filter((r) => feeds(g, consts, derived, r.name, input)).reduce((a, r) => a + r.tensor.size, 0);
+    if (!best || size > best.size) best = { input, size };
+  }
+  return best ? evaluate(g, consts, derived, best.input) : null;
+}
+
+/** Whether constant `c` flows into value `to` through constant nodes. */
+function feeds(g: Graph, consts: Map<string, ConstantRef>, derived: Set<string>, c: string, to: string, depth = 0): boolean {
+  if (c === to) return true;
+  if (depth > 8 || consts.has(to) || !derived.has(to)) return false;
+  const p = g.producer(to);
+  return !!p && p.inputs.some((i) => i && feeds(g, consts, derived, c, i, depth + 1));
+}
+
+function relError(w: Value, q: Value): number | null {
+  if (w.data.length !== q.data.length || w.data.length === 0) return null;
+  const err = (b: Value) => {
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < w.data.length; i++) {
+      const d = b.data[i] - w.data[i];
+      num += d * d;
+      den += w.data[i] * w.data[i];
+    }
+    return den > 0 ? Math.sqrt(num / den) : num === 0 ? 0 : null;
+  };
+  const same = w.dims.length === q.dims.length && w.dims.every((d, i) => d === q.dims[i]);
+  if (same) return err(q);
+  if (w.dims.length === 2 && q.dims.length === 2 && w.dims[0] === q.dims[1] && w.dims[1] === q.dims[0]) return err(transpose2d(q));
+  // same element count, another shape (a reshaped weight): element order is kept
+  return w.data.length === q.data.length && w.dims.length !== 2 ? err(q) : null;
+}
+
+const NOTE_SKIP = new Set(['node', 'nodes', 'weight', 'dims', 'shape']);
+
+/**
+ * Attach the scalar fields of the passes' per-layer details to the layers they name: the
+ * compressed model's layer (by name, or matched to the named original), else the original's.
+ */
+function attachNotes(before: LayerStat[], after: LayerStat[] | null, passes: readonly PassReport[]): void {
+  const b = new Map(before.map((l) => [l.node, l]));
+  const a = new Map((after ?? []).map((l) => [l.node, l]));
+  for (const l of after ?? []) if (l.matches && !a.has(l.matches)) a.set(l.matches, l);
+  for (const p of passes) {
+    for (const d of p.details ?? []) {
+      const names = typeof d.node === 'string' ? [d.node] : Array.isArray(d.nodes) ? d.nodes.filter((x): x is string => typeof x === 'string') : [];
+      for (const name of names) {
+        const l = a.get(name) ?? b.get(name);
+        if (!l) continue;
+        for (const [k, v] of Object.entries(d)) {
+          if (NOTE_SKIP.has(k)) continue;
+          if (typeof v !== 'number' && !(typeof v === 'string' && v.length <= 40)) continue;
+          l.notes ??= {};
+          l.notes[`${p.name}.${k}`] = v;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The per-layer statistics of a model, or of an original and its compressed version (matched,
+ * with weight errors and the passes' notes on the compressed model's layers).
+ */
+export function layerStats(before: Model, after?: Model | null, passes: readonly PassReport[] = []): LayerStats {
+  const b = layersOf(before);
+  const bStats = b.layers.filter(keep).map(toStat);
+  if (!after) {
+    attachNotes(bStats, null, passes);
+    return { before: bStats, after: null };
+  }
+  const a = layersOf(after);
+  const kept = a.layers.filter(keep);
+  const aStats = kept.map(toStat);
+  const byName = new Map(b.layers.map((o, i) => [o.node.name, i]));
+  const byOutput = new Map(b.layers.map((o, i) => [o.node.outputs[0], i]));
+  kept.forEach((o, k) => {
+    const i = (o.node.name ? byName.get(o.node.name) : undefined) ?? (o.node.outputs[0] ? byOutput.get(o.node.outputs[0]) : undefined);
+    const stat = aStats[k];
+    if (i === undefined) {
+      stat.matches = null;
+      stat.weightError = null;
+      return;
+    }
+    const orig = b.layers[i];
+    stat.matches = toStat(orig).node;
+    const w = layerWeight(before, orig, b.consts, b.derived);
+    const q = w?.data.length ? layerWeight(after, o, a.consts, a.derived) : null;
+    const e = w && q ? relError(w, q) : null;
+    stat.weightError = e === null ? null : Number(e.toPrecision(4));
+  });
+  attachNotes(bStats, aStats, passes);
+  return { before: bStats, after: aStats };
+}
+
+/** Float dtypes first, then by name: the stacking order of the charts. */
+export function dtypeOrder(names: Iterable<string>): string[] {
+  const isFloat = (n: string) => /float|double|bfloat/.test(n);
+  return [...new Set(names)].sort((x, y) => Number(isFloat(y)) - Number(isFloat(x)) || x.localeCompare(y));
+}
