@@ -88,7 +88,7 @@ function logTicks(lo: number, hi: number): number[] {
 function table(head: string[], rows: string[][], caption: string, numeric: (i: number) => boolean = (i) => i > 0): string {
   const th = head.map((h, i) => `<th scope="col"${numeric(i) ? ' class="n"' : ''}>${esc(h)}</th>`).join('');
   const body = rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${esc(c)}</th>` : `<td${numeric(i) ? ' class="n"' : ''}>${esc(c)}</td>`)).join('')}</tr>`).join('\n');
-  return `<table><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<div class="scroll"><table><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
 function section(id: string, title: string, body: string): string {
@@ -239,8 +239,8 @@ function sizeSection(r: Report | null | undefined, layers: LayerStats | undefine
 // per-layer sparsity, weight error and the passes' notes
 
 /** Horizontal bars of one value per layer (null values are listed as "—"). */
-function valueBars(items: { label: string; value: number | null; tip?: string }[], title: string, desc: string, fmt: (v: number) => string, cls = 'k0'): string {
-  const labelW = 230;
+function valueBars(items: { label: string; value: number | null; tip?: string }[], title: string, desc: string, fmt: (v: number) => string, cls = 'k0', labelW = 230): string {
+  const chars = Math.floor(labelW / 6.6);
   const barW = 420;
   const bh = 12;
   const rowH = bh + 5;
@@ -249,10 +249,10 @@ function valueBars(items: { label: string; value: number | null; tip?: string }[
   let body = '';
   items.forEach((it, i) => {
     const y = top + i * rowH;
-    body += `<g>${text(labelW - 6, y + bh - 2, cut(it.label), 'text-anchor="end" class="small"')}<title>${esc(it.label)}</title></g>`;
+    body += `<g>${text(labelW - 6, y + bh - 2, cut(it.label, chars), 'text-anchor="end" class="small"')}<title>${esc(it.label)}</title></g>`;
     const v = it.value;
     if (v === null) {
-      body += text(labelW + 2, y + bh - 2, '—', 'class="tiny muted"');
+      body += `<g>${text(labelW + 2, y + bh - 2, 'not measured', 'class="tiny muted"')}<title>${esc(it.tip ?? `${it.label}: not measured`)}</title></g>`;
       return;
     }
     const w = (Math.abs(v) / max) * barW;
@@ -300,8 +300,12 @@ function layerSection(layers: LayerStats): string {
     );
   }
   const notesOf = (x: (typeof rows)[number]) => x.after?.notes ?? x.before?.notes ?? {};
-  const noteKeys = [...new Set(rows.flatMap((x) => Object.keys(notesOf(x))))];
-  for (const k of noteKeys.filter((k) => CHART_NOTE.test(k) && rows.some((x) => typeof notesOf(x)[k] === 'number'))) {
+  // the notes shown: ranks, errors, energies, sparsities (charted when they vary) and words (formats, axes)
+  const allKeys = [...new Set(rows.flatMap((x) => Object.keys(notesOf(x))))];
+  const numeric = (k: string) => rows.some((x) => typeof notesOf(x)[k] === 'number');
+  const noteKeys = allKeys.filter((k) => (numeric(k) ? CHART_NOTE.test(k) : true)).slice(0, 10);
+  const varies = (k: string) => new Set(rows.map((x) => notesOf(x)[k]).filter((v) => typeof v === 'number')).size > 1;
+  for (const k of noteKeys.filter((k) => numeric(k) && varies(k))) {
     const items = shown.filter((x) => typeof notesOf(x)[k] === 'number').map((x) => ({ label: name(x), value: notesOf(x)[k] as number }));
     parts.push(`<h3>${esc(k)}</h3>`, valueBars(items, `${k} by layer`, `The value the pass recorded as ${k} for each layer.`, (v) => num(v, 4), 'k3'));
   }
@@ -312,7 +316,7 @@ function layerSection(layers: LayerStats): string {
     const a = x.after;
     const notes = noteKeys.map((k) => cell(notesOf(x)[k]));
     return two
-      ? [name(x), a && b && a.op !== b.op ? `${b.op} → ${a.op}` : (b ?? a)!.op, b ? b.params.toLocaleString('en-US') : '—', a ? a.params.toLocaleString('en-US') : '—', b ? pct(b.sparsity) : '—', a ? pct(a.sparsity) : '—', a?.weightError == null ? '—' : pct(a.weightError, 2), ...notes]
+      ? [name(x), a && b && (a.op !== b.op || a.parts) ? `${b.op} → ${a.op}${a.parts ? ` (${a.parts.length} nodes)` : ''}` : (b ?? a)!.op, b ? b.params.toLocaleString('en-US') : '—', a ? a.params.toLocaleString('en-US') : '—', b ? pct(b.sparsity) : '—', a ? pct(a.sparsity) : '—', a?.weightError == null ? '—' : pct(a.weightError, 2), ...notes]
       : [name(x), b!.op, b!.params.toLocaleString('en-US'), pct(b!.sparsity), ...notes];
   });
   parts.push(`<details${rows.length <= 60 ? ' open' : ''}><summary>All ${rows.length} layers</summary>${table(head, body, 'Per-layer statistics', (i) => i >= 2)}</details>`);
@@ -328,13 +332,13 @@ function sensitivitySection(s: SensitivityReport): string {
   const shown = rows.slice(0, MAX_CHART_LAYERS);
   const metric = s.metric === 'accuracy' ? 'accuracy' : 'agreement';
   const items = shown.map((r) => ({
-    label: `${r.node} · ${r.pass}`,
+    label: `${cut(r.node, 24)} · ${r.pass}`,
     value: r.drop,
-    tip: `${r.node} (${r.op}), ${r.pass}: ${r.drop === null ? 'not measured' : `${num(r.drop)} pts`} ${metric} drop, saves ${formatBytes(r.bytesSaved)}${r.latencyShare != null ? `, ${pct(r.latencyShare)} of the time` : ''}`,
+    tip: `${r.node} (${r.op}), ${r.pass}: ${r.drop === null ? `${metric} drop not measured` : `${num(r.drop)} pts ${metric} drop`}, saves ${formatBytes(r.bytesSaved)}${r.latencyShare != null ? `, ${pct(r.latencyShare)} of the time` : ''}`,
   }));
   const parts = [
     `<p>Baseline ${esc(metric)} ${esc(pct(s.baseline, 2))}; each bar is the drop (percentage points) when the pass is applied to that layer alone. ${passes.length} pass setting(s), ${s.rows.length} rows, analysed in ${esc(num(s.seconds))} s.</p>`,
-    valueBars(items, `Sensitivity: ${metric} drop per layer and pass${rows.length > shown.length ? ` (the ${shown.length} most sensitive of ${rows.length})` : ''}`, `Drop of ${metric} in points when one pass is applied to one layer alone; longer is more sensitive.`, (v) => `${num(v)} pts`, 'k4'),
+    valueBars(items, `Sensitivity: ${metric} drop per layer and pass${rows.length > shown.length ? ` (the ${shown.length} most sensitive of ${rows.length})` : ''}`, `Drop of ${metric} in points when one pass is applied to one layer alone; longer is more sensitive.`, (v) => `${num(v)} pts`, 'k4', 320),
   ];
   const cell = (v: number | null, f: (x: number) => string) => (v === null ? '—' : f(v));
   parts.push(
@@ -516,7 +520,7 @@ h1{font-size:20px;margin:8px 0 4px;word-break:break-all}h2{font-size:17px;margin
 table{border-collapse:collapse;margin:8px 0;font-size:13px}caption{text-align:left;color:var(--muted);font-size:12px;padding-bottom:2px}
 th,td{padding:3px 10px 3px 0;border-bottom:1px solid var(--grid);text-align:left;vertical-align:top}th[scope=row]{font-weight:normal;word-break:break-all;min-width:140px;max-width:320px}.n{text-align:right;font-variant-numeric:tabular-nums}
 .note,.muted{color:var(--muted);fill:var(--muted)}.note{font-size:12px}.ok{color:var(--ok)}.bad{color:var(--bad);fill:var(--bad)}.big{font-size:16px}
-nav a{margin-right:12px}details summary{cursor:pointer;color:var(--muted);margin:6px 0}
+nav a{margin-right:12px}.scroll{overflow-x:auto;max-width:100%}details summary{cursor:pointer;color:var(--muted);margin:6px 0}
 svg.chart{display:block;max-width:100%;height:auto;margin:6px 0 10px;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
 svg text{fill:var(--fg)}svg .small{font-size:11px}svg .tiny{font-size:10px}svg .strong{font-weight:600}svg .muted{fill:var(--muted)}
 .k0{fill:var(--k0)}.k1{fill:var(--k1)}.k2{fill:var(--k2)}.k3{fill:var(--k3)}.k4{fill:var(--k4)}.k5{fill:var(--k5)}.k6{fill:var(--k6)}.k7{fill:var(--k7)}.neg{fill:var(--ok)}

@@ -13,7 +13,8 @@
  * (shapes, axes, indices) are left out.
  *
  * Layers of the two models are matched by node name, else by their first output (a rewritten node
- * keeps writing the tensor its consumers read). The weight error is ‖Ŵ − W‖ / ‖W‖ of the layer's
+ * keeps writing the tensor its consumers read); a new layer whose output only a matched layer reads
+ * is counted in it (a layer rewritten into a chain, e.g. low-rank factors). The weight error is ‖Ŵ − W‖ / ‖W‖ of the layer's
  * largest weight, each evaluated through the constant nodes in front of it when they are among
  * Identity, Cast, Mul, DequantizeLinear and Transpose (plus the weight of com.microsoft's
  * DynamicQuantizeMatMul), compared as is or, for a matrix, transposed; null when the weights
@@ -42,6 +43,8 @@ export interface LayerStat {
   matches?: string | null;
   /** after only: relative error of the layer's largest weight against the original's; null when not comparable */
   weightError?: number | null;
+  /** after only: the nodes the layer became when a pass rewrote it into a chain (low-rank factors) */
+  parts?: string[];
   /** what the passes recorded for the layer: `pass.field` → value (numbers and short strings) */
   notes?: Record<string, number | string>;
 }
@@ -311,7 +314,7 @@ function relError(w: Value, q: Value): number | null {
   return w.data.length === q.data.length && w.dims.length !== 2 ? err(q) : null;
 }
 
-const NOTE_SKIP = new Set(['node', 'nodes', 'weight', 'dims', 'shape']);
+const NOTE_SKIP = new Set(['node', 'nodes', 'weight', 'dims', 'shape', 'op', 'ms']);
 
 /**
  * Attach the scalar fields of the passes' per-layer details to the layers they name: the
@@ -369,8 +372,26 @@ export function layerStats(before: Model, after?: Model | null, passes: readonly
     const e = w && q ? relError(w, q) : null;
     stat.weightError = e === null ? null : Number(e.toPrecision(4));
   });
-  attachNotes(bStats, aStats, passes);
-  return { before: bStats, after: aStats };
+  // a layer rewritten into a chain (low-rank: x·A then ·B, the last writing the original output):
+  // an unmatched layer whose output only a matched layer reads is counted in that layer
+  const statOf = new Map(kept.map((o, k) => [o.node, aStats[k]]));
+  const merged = new Set<LayerStat>();
+  kept.forEach((o, k) => {
+    if (aStats[k].matches) return;
+    const readers = o.node.outputs.flatMap((out) => (out ? after.graph.consumers(out) : []));
+    const into = readers.length === 1 ? statOf.get(readers[0]) : undefined;
+    if (!into?.matches || after.graph.isGraphOutput(o.node.outputs[0])) return;
+    into.params += aStats[k].params;
+    into.nonzeroParams += aStats[k].nonzeroParams;
+    into.bytes += aStats[k].bytes;
+    for (const [d, v] of Object.entries(aStats[k].bytesByDtype)) into.bytesByDtype[d] = (into.bytesByDtype[d] ?? 0) + v;
+    into.sparsity = into.params > 0 ? 1 - into.nonzeroParams / into.params : 0;
+    into.parts = [...(into.parts ?? [into.node]), aStats[k].node];
+    merged.add(aStats[k]);
+  });
+  const afterStats = aStats.filter((l) => !merged.has(l));
+  attachNotes(bStats, afterStats, passes);
+  return { before: bStats, after: afterStats };
 }
 
 /** Float dtypes first, then by name: the stacking order of the charts. */
