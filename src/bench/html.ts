@@ -12,7 +12,7 @@
  */
 import { formatBytes, formatMs } from './format.js';
 import { formatGateValue } from './gates.js';
-import { dtypeOrder, type LayerStat, type LayerStats } from './layers.js';
+import { dtypeOrder, type LayerRow, type LayerStat, type LayerStats, layerRows } from './layers.js';
 import { ciText, gateStatus, gateValue, passLines, reportRows, runtimeTable, settingsLine } from './report.js';
 import { targetLine } from './target.js';
 import type { LatencyMs, Report, SensitivityReport, TuneCandidate, TuneReport } from './types.js';
@@ -185,16 +185,8 @@ function stackedBars(pairs: Pair[], dtypes: string[], title: string, desc: strin
   return svg(labelW + barW + 80, h, title, desc, body);
 }
 
-function layerPairs(layers: LayerStats): { rows: { before: LayerStat | null; after: LayerStat | null }[] } {
-  const afterOf = new Map<string, LayerStat>();
-  const unmatched: LayerStat[] = [];
-  for (const l of layers.after ?? []) {
-    if (l.matches && !afterOf.has(l.matches)) afterOf.set(l.matches, l);
-    else unmatched.push(l);
-  }
-  const rows = layers.before.map((b) => ({ before: b as LayerStat | null, after: afterOf.get(b.node) ?? null }));
-  for (const a of unmatched) rows.push({ before: null, after: a });
-  return { rows };
+function layerPairs(layers: LayerStats): { rows: LayerRow[] } {
+  return { rows: layerRows(layers) };
 }
 
 function sizeSection(r: Report | null | undefined, layers: LayerStats | undefined): string {

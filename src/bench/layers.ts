@@ -13,14 +13,16 @@
  * (shapes, axes, indices) are left out.
  *
  * Layers of the two models are matched by node name, else by their first output (a rewritten node
- * keeps writing the tensor its consumers read); a new layer whose output only a matched layer reads
- * is counted in it (a layer rewritten into a chain, e.g. low-rank factors). The weight error is ‖Ŵ − W‖ / ‖W‖ of the layer's
+ * keeps writing the tensor its consumers read), and a fused chain by the original nodes between its
+ * inputs and output; a new layer whose output only a matched layer reads, or that only reads what a
+ * matched layer writes, is counted in it (a layer rewritten into a chain: low-rank factors, a
+ * Gather of an int8 table and its DequantizeLinear). The weight error is ‖Ŵ − W‖ / ‖W‖ of the layer's
  * largest weight, each evaluated through the constant nodes in front of it when they are among
  * Identity, Cast, Mul, DequantizeLinear and Transpose (plus the weight of com.microsoft's
  * DynamicQuantizeMatMul), compared as is or, for a matrix, transposed; null when the weights
  * cannot be evaluated, their sizes differ, or a weight has more than `MAX_ERROR_ELEMENTS`.
  */
-import { dtypeInfo } from '../ir/dtype.js';
+import { DataType, dtypeInfo } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { attrInt, subgraphsOf, type Node } from '../ir/node.js';
@@ -39,8 +41,8 @@ export interface LayerStat {
   bytesByDtype: Record<string, number>;
   /** share of the parameters that are zero (0..1) */
   sparsity: number;
-  /** after only: the layer it was matched to in the original (node name); null when none */
-  matches?: string | null;
+  /** after only: the original's layers it replaces (node names; several for a fused chain, [] for a new layer) */
+  matches?: string[];
   /** after only: relative error of the layer's largest weight against the original's; null when not comparable */
   weightError?: number | null;
   /** after only: the nodes the layer became when a pass rewrote it into a chain (low-rank factors) */
@@ -156,7 +158,10 @@ function toStat(o: Owned): LayerStat {
 
 interface Value {
   dims: number[];
-  data: Float64Array;
+  /** float32: enough for an error of a few per cent, and half the memory */
+  data: Float32Array;
+  /** real values (a float constant, or integers dequantized); false for raw integers */
+  real: boolean;
 }
 
 function broadcastMul(a: Value, b: Value): Value | null {
@@ -181,7 +186,7 @@ function broadcastMul(a: Value, b: Value): Value | null {
   };
   const sa = strides(da);
   const sb = strides(db);
-  const out = new Float64Array(n);
+  const out = new Float32Array(n);
   const idx = new Array(rank).fill(0);
   for (let k = 0; k < n; k++) {
     let ia = 0;
@@ -196,35 +201,39 @@ function broadcastMul(a: Value, b: Value): Value | null {
       idx[i] = 0;
     }
   }
-  return { dims, data: out };
+  return { dims, data: out, real: a.real || b.real };
 }
 
 /** (q − zp) · scale, per tensor or along `axis`. */
 function dequantize(q: Value, scale: Value, zp: Value | null, axis: number): Value | null {
   const n = q.data.length;
-  const out = new Float64Array(n);
+  const out = new Float32Array(n);
   if (scale.data.length === 1) {
     const z = zp ? zp.data[0] : 0;
     for (let i = 0; i < n; i++) out[i] = (q.data[i] - z) * scale.data[0];
-    return { dims: q.dims, data: out };
+    return { dims: q.dims, data: out, real: true };
   }
   const ax = axis < 0 ? axis + q.dims.length : axis;
   if (ax < 0 || ax >= q.dims.length || q.dims[ax] !== scale.data.length) return null;
   let inner = 1;
   for (let k = ax + 1; k < q.dims.length; k++) inner *= q.dims[k];
   const ch = q.dims[ax];
-  for (let i = 0; i < n; i++) {
-    const c = Math.floor(i / inner) % ch;
-    out[i] = (q.data[i] - (zp ? zp.data[c] : 0)) * scale.data[c];
+  const qd = q.data;
+  for (let i = 0; i < n; ) {
+    for (let c = 0; c < ch; c++) {
+      const z = zp ? zp.data[c] : 0;
+      const sc = scale.data[c];
+      for (const end = i + inner; i < end; i++) out[i] = (qd[i] - z) * sc;
+    }
   }
-  return { dims: q.dims, data: out };
+  return { dims: q.dims, data: out, real: true };
 }
 
 function transpose2d(v: Value): Value {
   const [r, c] = v.dims;
-  const out = new Float64Array(r * c);
+  const out = new Float32Array(r * c);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = v.data[i * c + j];
-  return { dims: [c, r], data: out };
+  return { dims: [c, r], data: out, real: v.real };
 }
 
 function evaluate(g: Graph, consts: Map<string, ConstantRef>, derived: Set<string>, name: string, depth = 0): Value | null {
@@ -233,7 +242,9 @@ function evaluate(g: Graph, consts: Map<string, ConstantRef>, derived: Set<strin
   if (c) {
     if (c.sparse || c.tensor.size > MAX_ERROR_ELEMENTS) return null;
     try {
-      return { dims: [...c.tensor.dims], data: c.tensor.toNumbers() };
+      // a float32 weight is read in place (nothing here writes to it)
+      const data = c.tensor.dtype === DataType.FLOAT ? (c.tensor.data as Float32Array) : Float32Array.from(c.tensor.toNumbers());
+      return { dims: [...c.tensor.dims], data, real: dtypeInfo(c.tensor.dtype).isFloat };
     } catch {
       return null; // a dtype toNumbers does not read (4-bit, float8, strings)
     }
@@ -266,6 +277,38 @@ function evaluate(g: Graph, consts: Map<string, ConstantRef>, derived: Set<strin
   }
 }
 
+/**
+ * The original's nodes that `node` (of the compressed model) replaces: those between the inputs it
+ * shares with the original and the value it writes (its first output); one node when a rewrite
+ * kept the interface, several when it fused a chain (MatMul + Add → one node). Only the node that
+ * wrote the output when an input is new or the region is over 16 nodes; null for a new output.
+ */
+function replacedRegion(g: Graph, ga: Graph, node: Node, derivedBefore: Set<string>, derivedAfter: Set<string>): Node[] | null {
+  const out = node.outputs[0];
+  const writer = out ? g.producer(out) : undefined;
+  if (!writer) return null;
+  const stops = new Set<string>();
+  for (const i of node.inputs) {
+    if (!i || derivedAfter.has(i) || ga.constantValue(i)) continue;
+    if (!g.producer(i) && !g.isGraphInput(i)) return [writer]; // a value the rewrite made: the walk would not stop
+    stops.add(i);
+  }
+  const found: Node[] = [];
+  const seen = new Set<string>();
+  const stack = [out];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (stops.has(v) || seen.has(v) || derivedBefore.has(v)) continue;
+    seen.add(v);
+    const p = g.producer(v);
+    if (!p) return [writer];
+    if (!found.includes(p)) found.push(p);
+    if (found.length > 16) return [writer];
+    for (const i of p.inputs) if (i) stack.push(i);
+  }
+  return found;
+}
+
 /** The effective value of a layer's largest weight. */
 function layerWeight(model: Model, o: Owned, consts: Map<string, ConstantRef>, derived: Set<string>): Value | null {
   const g = model.graph;
@@ -284,7 +327,8 @@ function layerWeight(model: Model, o: Owned, consts: Map<string, ConstantRef>, d
     const size = o.refs.filter((r) => feeds(g, consts, derived, r.name, input)).reduce((a, r) => a + r.tensor.size, 0);
     if (!best || size > best.size) best = { input, size };
   }
-  return best ? evaluate(g, consts, derived, best.input) : null;
+  const v = best ? evaluate(g, consts, derived, best.input) : null;
+  return v?.real ? v : null;
 }
 
 /** Whether constant `c` flows into value `to` through constant nodes. */
@@ -295,18 +339,22 @@ function feeds(g: Graph, consts: Map<string, ConstantRef>, derived: Set<string>,
   return !!p && p.inputs.some((i) => i && feeds(g, consts, derived, c, i, depth + 1));
 }
 
+/** ‖b − a‖ / ‖a‖ (null when a is all zeros and b is not) */
+function relativeError(a: Float32Array, b: Float32Array): number | null {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const d = b[i] - x;
+    num += d * d;
+    den += x * x;
+  }
+  return den > 0 ? Math.sqrt(num / den) : num === 0 ? 0 : null;
+}
+
 function relError(w: Value, q: Value): number | null {
   if (w.data.length !== q.data.length || w.data.length === 0) return null;
-  const err = (b: Value) => {
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < w.data.length; i++) {
-      const d = b.data[i] - w.data[i];
-      num += d * d;
-      den += w.data[i] * w.data[i];
-    }
-    return den > 0 ? Math.sqrt(num / den) : num === 0 ? 0 : null;
-  };
+  const err = (b: Value) => relativeError(w.data, b.data);
   const same = w.dims.length === q.dims.length && w.dims.every((d, i) => d === q.dims[i]);
   if (same) return err(q);
   if (w.dims.length === 2 && q.dims.length === 2 && w.dims[0] === q.dims[1] && w.dims[1] === q.dims[0]) return err(transpose2d(q));
@@ -323,7 +371,7 @@ const NOTE_SKIP = new Set(['node', 'nodes', 'weight', 'dims', 'shape', 'op', 'ms
 function attachNotes(before: LayerStat[], after: LayerStat[] | null, passes: readonly PassReport[]): void {
   const b = new Map(before.map((l) => [l.node, l]));
   const a = new Map((after ?? []).map((l) => [l.node, l]));
-  for (const l of after ?? []) if (l.matches && !a.has(l.matches)) a.set(l.matches, l);
+  for (const l of after ?? []) for (const m of l.matches ?? []) if (!a.has(m)) a.set(m, l);
   for (const p of passes) {
     for (const d of p.details ?? []) {
       const names = typeof d.node === 'string' ? [d.node] : Array.isArray(d.nodes) ? d.nodes.filter((x): x is string => typeof x === 'string') : [];
@@ -355,43 +403,121 @@ export function layerStats(before: Model, after?: Model | null, passes: readonly
   const a = layersOf(after);
   const kept = a.layers.filter(keep);
   const aStats = kept.map(toStat);
-  const byName = new Map(b.layers.map((o, i) => [o.node.name, i]));
-  const byOutput = new Map(b.layers.map((o, i) => [o.node.outputs[0], i]));
+  const bKept = b.layers.filter(keep);
+  const statOfBefore = new Map(bKept.map((o, i) => [o.node, { o, stat: bStats[i] }]));
+  const byName = new Map(bKept.map((o) => [o.node.name, o.node]));
   kept.forEach((o, k) => {
-    const i = (o.node.name ? byName.get(o.node.name) : undefined) ?? (o.node.outputs[0] ? byOutput.get(o.node.outputs[0]) : undefined);
     const stat = aStats[k];
-    if (i === undefined) {
-      stat.matches = null;
-      stat.weightError = null;
-      return;
+    const found: Node[] = [];
+    const named = o.node.name ? byName.get(o.node.name) : undefined;
+    if (named) found.push(named);
+    // the original nodes between the layer's inputs and its output (one node, or a fused chain)
+    for (const n of replacedRegion(before.graph, after.graph, o.node, b.derived, a.derived) ?? []) if (statOfBefore.has(n) && !found.includes(n)) found.push(n);
+    stat.matches = found.map((n) => statOfBefore.get(n)!.stat.node);
+    // the weight error against the original layer whose weight has as many elements
+    stat.weightError = null;
+    const q = found.length ? layerWeight(after, o, a.consts, a.derived) : null;
+    if (!q) return;
+    for (const n of found) {
+      const w = layerWeight(before, statOfBefore.get(n)!.o, b.consts, b.derived);
+      const e = w && w.data.length === q.data.length ? relError(w, q) : null;
+      if (e !== null) {
+        stat.weightError = Number(e.toPrecision(4));
+        break;
+      }
     }
-    const orig = b.layers[i];
-    stat.matches = toStat(orig).node;
-    const w = layerWeight(before, orig, b.consts, b.derived);
-    const q = w?.data.length ? layerWeight(after, o, a.consts, a.derived) : null;
-    const e = w && q ? relError(w, q) : null;
-    stat.weightError = e === null ? null : Number(e.toPrecision(4));
   });
   // a layer rewritten into a chain (low-rank: x·A then ·B, the last writing the original output):
   // an unmatched layer whose output only a matched layer reads is counted in that layer
   const statOf = new Map(kept.map((o, k) => [o.node, aStats[k]]));
   const merged = new Set<LayerStat>();
   kept.forEach((o, k) => {
-    if (aStats[k].matches) return;
-    const readers = o.node.outputs.flatMap((out) => (out ? after.graph.consumers(out) : []));
-    const into = readers.length === 1 ? statOf.get(readers[0]) : undefined;
-    if (!into?.matches || after.graph.isGraphOutput(o.node.outputs[0])) return;
+    if (aStats[k].matches?.length) return;
+    const g = after.graph;
+    const readers = o.node.outputs.flatMap((out) => (out ? g.consumers(out) : []));
+    let into = readers.length === 1 && !g.isGraphOutput(o.node.outputs[0]) ? statOf.get(readers[0]) : undefined;
+    if (!into?.matches?.length) {
+      // or the other way round: a new layer that only reads what one matched layer alone writes
+      // (a DequantizeLinear after a Gather of an int8 table)
+      const ins = o.node.inputs.filter((i) => i && !a.derived.has(i));
+      const from = ins.length ? g.producer(ins[0]) : undefined;
+      const only = from && ins.every((i) => g.producer(i) === from) && from.outputs.every((x) => !x || g.consumers(x).every((c) => c === o.node));
+      into = only ? statOf.get(from) : undefined;
+    }
+    if (!into?.matches?.length) return;
     into.params += aStats[k].params;
     into.nonzeroParams += aStats[k].nonzeroParams;
     into.bytes += aStats[k].bytes;
     for (const [d, v] of Object.entries(aStats[k].bytesByDtype)) into.bytesByDtype[d] = (into.bytesByDtype[d] ?? 0) + v;
     into.sparsity = into.params > 0 ? 1 - into.nonzeroParams / into.params : 0;
     into.parts = [...(into.parts ?? [into.node]), aStats[k].node];
+    if (into.weightError === null && aStats[k].weightError != null) into.weightError = aStats[k].weightError;
     merged.add(aStats[k]);
   });
   const afterStats = aStats.filter((l) => !merged.has(l));
   attachNotes(bStats, afterStats, passes);
   return { before: bStats, after: afterStats };
+}
+
+/** One row of the per-layer charts: original layers and the compressed layers that replace them. */
+export interface LayerRow {
+  /** the original's layers of the row, as one (sums; names joined with " + "); null for a new layer */
+  before: LayerStat | null;
+  /** the compressed model's layers of the row, as one; null when the layer is gone (or one model) */
+  after: LayerStat | null;
+}
+
+function combine(list: LayerStat[]): LayerStat | null {
+  if (!list.length) return null;
+  if (list.length === 1) return list[0];
+  const c: LayerStat = { node: list.map((l) => l.node).join(' + '), op: [...new Set(list.map((l) => l.op))].join(' + '), output: list[list.length - 1].output, params: 0, nonzeroParams: 0, bytes: 0, bytesByDtype: {}, sparsity: 0 };
+  for (const l of list) {
+    c.params += l.params;
+    c.nonzeroParams += l.nonzeroParams;
+    c.bytes += l.bytes;
+    for (const [d, v] of Object.entries(l.bytesByDtype)) c.bytesByDtype[d] = (c.bytesByDtype[d] ?? 0) + v;
+    if (l.notes) c.notes = { ...c.notes, ...l.notes };
+  }
+  c.sparsity = c.params > 0 ? 1 - c.nonzeroParams / c.params : 0;
+  const errors = list.map((l) => l.weightError).filter((e): e is number => e != null);
+  if (list.some((l) => l.weightError !== undefined)) c.weightError = errors.length ? Math.max(...errors) : null;
+  const parts = list.flatMap((l) => l.parts ?? []);
+  if (parts.length) c.parts = parts;
+  return c;
+}
+
+/**
+ * The rows of the per-layer charts and table: the layers joined by their matches (a compressed
+ * layer with the originals it replaces; a fused chain is one row, and so is an original split in
+ * several), in the original's order, then the new layers.
+ */
+export function layerRows(s: LayerStats): LayerRow[] {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  const key = { b: (l: LayerStat) => `b:${l.node}`, a: (l: LayerStat, i: number) => `a:${i}:${l.node}` };
+  for (const l of s.before) parent.set(key.b(l), key.b(l));
+  (s.after ?? []).forEach((l, i) => {
+    const k = key.a(l, i);
+    parent.set(k, k);
+    for (const m of l.matches ?? []) if (parent.has(`b:${m}`)) parent.set(find(k), find(`b:${m}`));
+  });
+  const groups = new Map<string, { before: LayerStat[]; after: LayerStat[] }>();
+  const group = (root: string) => {
+    let g = groups.get(root);
+    if (!g) groups.set(root, (g = { before: [], after: [] }));
+    return g;
+  };
+  for (const l of s.before) group(find(key.b(l))).before.push(l);
+  (s.after ?? []).forEach((l, i) => {
+    group(find(key.a(l, i))).after.push(l);
+  });
+  const rows = [...groups.values()].map((g) => ({ before: combine(g.before), after: combine(g.after) }));
+  return [...rows.filter((r) => r.before), ...rows.filter((r) => !r.before)];
 }
 
 /** Float dtypes first, then by name: the stacking order of the charts. */

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { layerStats } from '../../src/bench/layers.js';
+import { layerRows, layerStats } from '../../src/bench/layers.js';
+import { buildEncoder } from '../../src/models/index.js';
 import { cloneModel } from '../../src/ir/clone.js';
 import { addParamStats, constantTensors, countConstant, countParams, type ParamStats } from '../../src/ir/params.js';
 import { loadModel } from '../../src/onnx/index.js';
@@ -41,15 +42,38 @@ describe('layerStats', () => {
       const s = layerStats(before, after, [pass]);
       expect(s.after!.length).toBe(3);
       for (const l of s.after!) {
-        expect(l.matches, `${mode} ${l.node}`).toBeTruthy();
+        expect(l.matches?.length, `${mode} ${l.node}`).toBe(1);
         expect(l.bytesByDtype.int8, `${mode} ${l.node}`).toBeGreaterThan(0);
         // int8 per-channel: well under 2% relative error, yet not zero
         expect(l.weightError, `${mode} ${l.node}`).toBeGreaterThan(0);
         expect(l.weightError!).toBeLessThan(0.02);
         expect(l.notes?.['quantize.format']).toBe('int8');
       }
-      expect(s.after!.find((l) => l.matches === NASTY)).toBeDefined();
+      expect(s.after!.find((l) => l.matches?.[0] === NASTY)).toBeDefined();
     }
+  });
+
+  it('a BERT-like encoder quantized to int8: fused MatMul + Add and int8 embedding tables (Gather, then DequantizeLinear) are one row each', async () => {
+    const before = buildEncoder({ hidden: 32, heads: 2, ffn: 64, layers: 2, seq: 8, vocab: 300, attentionMask: true, tokenTypes: 2, seed: 5 });
+    const after = cloneModel(before);
+    const pass = await runPass(after, 'quantize', { type: 'int8' });
+    const s = layerStats(before, after, [pass]);
+    const rows = layerRows(s);
+    // no compressed layer is left without its original
+    expect(rows.filter((r) => !r.before).map((r) => r.after!.node)).toEqual([]);
+    // every original's weight bytes are in exactly one row
+    expect(rows.reduce((a, r) => a + (r.before?.bytes ?? 0), 0)).toBe(s.before.reduce((a, l) => a + l.bytes, 0));
+    const fused = rows.filter((r) => r.after?.op === 'DynamicQuantizeMatMul');
+    expect(fused.length).toBe(2 * 6);
+    for (const r of fused) {
+      // the MatMul and the Add of its bias, replaced by one node
+      expect(r.before!.op).toBe('MatMul + Add');
+      expect(r.after!.weightError).toBeGreaterThan(0);
+      expect(r.after!.weightError!).toBeLessThan(0.02);
+    }
+    const table = rows.find((r) => r.before?.node.includes('word_embeddings'))!;
+    expect(table.after!.bytesByDtype.int8).toBe(300 * 32);
+    expect(table.after!.node.split(' + ').length).toBe(2);
   });
 
   it('pruned: sparsity per layer; the weight error is that of the zeroed weights', async () => {
@@ -77,11 +101,11 @@ describe('layerStats', () => {
     // each Gemm became two (x·A, then ·B writing the original output): one layer of two parts
     expect(s.after!.length).toBe(s.before.length);
     for (const d of pass.details ?? []) {
-      const l = s.after!.find((x) => x.matches === (d.nodes as string[])[0])!;
+      const l = s.after!.find((x) => x.matches?.[0] === (d.nodes as string[])[0])!;
       expect(l.parts?.length).toBe(2);
       expect(l.notes?.['lowrank.rank']).toBe(d.rank);
       // the two factors' weights (the bias stays)
-      expect(l.params).toBe((d.paramsAfter as number) + (s.before.find((b) => b.node === l.matches)!.params - (d.paramsBefore as number)));
+      expect(l.params).toBe((d.paramsAfter as number) + (s.before.find((b) => b.node === l.matches![0])!.params - (d.paramsBefore as number)));
     }
     expect(s.after!.reduce((a, l) => a + l.params, 0)).toBeLessThan(s.before.reduce((a, l) => a + l.params, 0));
   });
