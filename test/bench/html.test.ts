@@ -104,6 +104,20 @@ describe('renderHtml', () => {
     for (const x of svgs(all)) expect(xmlProblems(x)).toEqual([]);
   });
 
+  it('degenerate inputs still give a well-formed page: no rows, no candidates, identical runs', async () => {
+    const r = await sampleReport();
+    const flat = { ...r.before.latencyMs!, samples: Array(50).fill(0.2), p50: 0.2, p90: 0.2, p99: 0.2, p50Ci: null };
+    const pages = [
+      renderHtml({ sensitivity: { ...sampleSensitivity(), rows: [] } }),
+      renderHtml({ tune: { ...sampleTune(false), candidates: [] } }),
+      renderHtml({ report: { ...r, before: { ...r.before, latencyMs: flat }, after: null, speedup: null, layers: { before: [], after: null } } }),
+    ];
+    for (const page of pages) {
+      expect(page).not.toMatch(/NaN|undefined|Infinity/);
+      for (const x of svgs(page)) expect(xmlProblems(x)).toEqual([]);
+    }
+  });
+
   it('the checker itself finds what is wrong', () => {
     expect(xmlProblems('<svg><g><rect x="1"/></g></svg>')).toEqual([]);
     expect(xmlProblems('<svg><g></svg>')).not.toEqual([]);
