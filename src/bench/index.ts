@@ -27,7 +27,7 @@ import {
   type ShapeOverrides,
   type ShapePlan,
 } from './inputs.js';
-import { ciLevelAt, median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
+import { ciLevelAt, keptSamples, median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report, RuntimeResult } from './report.js';
 import { countParams } from '../ir/params.js';
 import { brotliSizeOf, diskSize, type DiskSize } from './size.js';
@@ -335,7 +335,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         );
         ciLevel = ciLevelAt(look);
         const stats = lat.map(summarize);
-        latency = stats.map(({ p50, p90, p99, mean, cv }, i) => ({ p50, p90, p99, mean, cv, p50Ci: medianCi(blockMedians[i], ciLevel) }));
+        latency = stats.map(({ p50, p90, p99, mean, cv }, i) => ({ p50, p90, p99, mean, cv, p50Ci: medianCi(blockMedians[i], ciLevel), samples: keptSamples(lat[i]) }));
         if (blockMedians.length === 2) speedupCi = medianCi(roundRatios(blockMedians), ciLevel);
         timedRuns = Math.min(...stats.map((s) => s.runs));
         timeBoxed = timedRuns < runs;

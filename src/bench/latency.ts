@@ -146,6 +146,15 @@ export function medianCi(values: readonly number[], level = 0.95): [number, numb
   return [s[k - 1], s[n - k]];
 }
 
+/** Latency samples a report keeps per model (the HTML report's distributions). */
+export const MAX_KEPT_SAMPLES = 2000;
+
+/** The samples a report keeps: all of them, or `max` evenly spaced ones (in run order). */
+export function keptSamples(samples: readonly number[], max = MAX_KEPT_SAMPLES): number[] {
+  if (samples.length <= max) return [...samples];
+  return Array.from({ length: max }, (_, i) => samples[Math.floor((i * samples.length) / max)]);
+}
+
 /** Median of the values (the 50th percentile). */
 export function median(values: readonly number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);

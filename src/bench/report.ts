@@ -99,7 +99,8 @@ function round(v: number, digits: number): number {
 // ---------------------------------------------------------------------------------------------
 // rows shared by the text table and the markdown table
 
-interface Row {
+/** One row of the before | after | change table. */
+export interface Row {
   label: string;
   before: string;
   after: string;
@@ -123,7 +124,8 @@ function ratioText(b: number, a: number): string {
   return r >= 1 ? `${r.toFixed(2)}x faster` : `${(1 / r).toFixed(2)}x slower`;
 }
 
-function rows(r: Report): Row[] {
+/** The rows of the before | after | change table (text, markdown and HTML reports). */
+export function reportRows(r: Report): Row[] {
   const b = r.before;
   const a = r.after;
   const out: Row[] = [];
@@ -181,7 +183,7 @@ function rows(r: Report): Row[] {
 }
 
 /** The side-by-side runtime table (`--runtime a,b`): header and rows of cells. */
-function runtimeTable(r: Report): string[][] | null {
+export function runtimeTable(r: Report): string[][] | null {
   if (!r.runtimes) return null;
   const two = r.after !== null;
   const ms = (l: LatencyMs | null | undefined) => (l ? formatMs(l.p50) : '—');
@@ -226,7 +228,7 @@ function runtimeTextLines(r: Report): string[] {
 const cell = (v: unknown): string =>
   typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : Array.isArray(v) ? `[${v.join(', ')}]` : String(v);
 
-function passLines(r: Report, maxSkips = 5, details = false): string[] {
+export function passLines(r: Report, maxSkips = 5, details = false): string[] {
   const lines: string[] = [];
   for (const p of r.passes) {
     const stats = Object.entries(p.stats)
@@ -248,16 +250,16 @@ function passLines(r: Report, maxSkips = 5, details = false): string[] {
 }
 
 /** ` (95% interval 1.48x–1.62x)` after the speedup, when measured */
-function ciText(r: Report): string {
+export function ciText(r: Report): string {
   return r.speedupCi ? ` (${ciName(r.settings.ciLevel)} interval ${r.speedupCi[0].toFixed(2)}x–${r.speedupCi[1].toFixed(2)}x)` : '';
 }
 
 /** What a gate's result says: passed, FAILED, or inconclusive (its interval straddles the limit). */
-function gateStatus(g: GateResult): string {
+export function gateStatus(g: GateResult): string {
   return g.inconclusive ? 'inconclusive' : g.passed ? 'passed' : 'FAILED';
 }
 
-function gateValue(g: GateResult): string {
+export function gateValue(g: GateResult): string {
   const ci = g.interval ? `, ${ciName(g.level)} interval ${formatGateValue(g.name, g.interval[0])}–${formatGateValue(g.name, g.interval[1])}` : '';
   return `${formatGateValue(g.name, g.actual)}${ci}`;
 }
@@ -268,7 +270,8 @@ function gateLine(g: GateResult): string {
   return `${g.name}: ${gateStatus(g)} (${gateValue(g)} ${op} ${formatGateValue(g.name, g.limit)})`;
 }
 
-function settingsLine(r: Report): string {
+/** The measurement settings in one line (threads, runs, samples, shapes, …). */
+export function settingsLine(r: Report): string {
   const s = r.settings;
   const parts = [s.runtime && s.runtime !== 'node' ? `runtime ${s.runtime}, threads ${s.threads}` : `threads ${s.threads}`];
   if (s.runs !== null) {
@@ -296,7 +299,7 @@ function settingsLine(r: Report): string {
  * `details` each pass's per-layer records.
  */
 export function reportToText(r: Report, opts: { maxSkips?: number; details?: boolean } = {}): string {
-  const rs = rows(r);
+  const rs = reportRows(r);
   const two = r.after !== null;
   const header = two ? { label: '', before: 'before', after: 'after', change: 'change' } : { label: '', before: 'value', after: '', change: '' };
   const all = [header, ...rs];
@@ -339,7 +342,7 @@ const mdEscape = (s: string) => s.replace(/\|/g, '\\|');
 
 /** The markdown report (for --report and $GITHUB_STEP_SUMMARY). */
 export function reportToMarkdown(r: Report, title?: string): string {
-  const rs = rows(r);
+  const rs = reportRows(r);
   const two = r.after !== null;
   const out: string[] = [];
   out.push(`### ${title ?? (two ? `mlc: \`${r.input}\` → \`${r.output}\`` : `mlc bench: \`${r.input}\``)}`);

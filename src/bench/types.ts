@@ -9,6 +9,11 @@ export interface LatencyMs {
   cv: number;
   /** 95% interval of the p50 (the median of the block medians; src/bench/latency.ts); null or absent with too few rounds */
   p50Ci?: [number, number] | null;
+  /**
+   * the timed runs, ms, in the order they ran (at most `MAX_KEPT_SAMPLES`, evenly thinned;
+   * src/bench/latency.ts): the HTML report draws their distribution. Not in the --json document.
+   */
+  samples?: number[];
 }
 
 /** How an estimated gzip size was sampled. */
@@ -128,6 +133,8 @@ export interface Report {
   target?: import('./target.js').TargetCheck;
   gates: GateResult[];
   passed: boolean;
+  /** per-layer statistics (src/bench/layers.ts), filled for the HTML report only; not in the --json document */
+  layers?: import('./layers.js').LayerStats;
 }
 
 /**

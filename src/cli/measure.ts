@@ -2,7 +2,7 @@
  * The measurement flags, gates and report output shared by `mlc bench` and `mlc compress`:
  * `addMeasureOptions` declares them, `measureSetup` parses them before any work is done (so a bad
  * flag fails fast), and `measureAndReport` measures, prints (table, or the JSON document with
- * --json), writes the markdown report (--report, and $GITHUB_STEP_SUMMARY when set), prints one
+ * --json), writes the report (--report: HTML for .html, else markdown; $GITHUB_STEP_SUMMARY when set), prints one
  * line per failed gate on stderr and returns the exit code (0, or 1 when a gate failed).
  */
 import { Option, type Command } from 'commander';
@@ -15,6 +15,7 @@ import { GATE_FLAGS, GATES, checkGateRequirements, parseGateFlags, type GateDef 
 import { checkShapeOverrides, inputSpecs, parseShapeFlags } from '../bench/inputs.js';
 import { RUNTIME_DESCRIPTIONS, RUNTIMES, type RuntimeName, parseRuntimes } from '../runtime/runtimes.js';
 import { parseTarget, TARGETS, type TargetCheck, type TargetName, targetLine } from '../bench/target.js';
+import { type HtmlInput, isHtmlPath } from '../bench/html.js';
 import { namingFile } from './run.js';
 import type { Ui } from './ui.js';
 
@@ -63,7 +64,7 @@ export function addMeasureOptions(cmd: Command, opts: { dataHelp?: string; batch
   cmd.option('--data <file>', opts.dataHelp ?? 'evaluation data (.npz / .npy / test_data_set folder): accuracy with labels, agreement with the original');
   for (const g of GATE_FLAGS) cmd.option(`--${g.flag} <limit>`, g.description);
   cmd
-    .option('--report <file>', 'write the report as markdown (also appended to $GITHUB_STEP_SUMMARY when set)')
+    .option('--report <file>', 'write the report: a self-contained HTML page with charts when the name ends in .html, markdown otherwise (markdown is also appended to $GITHUB_STEP_SUMMARY when set)')
     .addOption(new Option('--threads <n>', 'intra-op threads for timing (default 1, so figures are comparable)').argParser(positiveInt('threads')))
     .addOption(new Option('--runs <n>', 'exactly this many timed runs per model (default: at least 50 and at least 2 s)').argParser(positiveInt('runs')))
     .addOption(new Option('--warmup <n>', 'untimed warm-up runs per model (default 10)').argParser(nonNegativeInt('warmup')));
@@ -258,9 +259,13 @@ export async function measureAndReport(
   }
   if (ui.json) ui.printJson(bench.reportDocument(report));
   else ui.out(bench.reportToText(report, { maxSkips: ui.verbose ? Infinity : 5, details: ui.verbose }).trimEnd());
-  const md = bench.reportToMarkdown(report);
+  if (setup.reportPath && isHtmlPath(setup.reportPath)) {
+    // the per-layer statistics are for the HTML report only (src/bench/layers.ts)
+    const { layerStats } = await import('../bench/layers.js');
+    report.layers = layerStats(args.base.model, args.other?.model, args.passes ?? []);
+  }
   // after mlc compress wrote its output, a report that cannot be written is no input error
-  await writeReports(ui, { path: setup.reportPath, text: md, markdown: md, bestEffort: !!args.bestEffort });
+  await writeReportFile(ui, { path: setup.reportPath, html: { report }, markdown: bench.reportToMarkdown(report), bestEffort: !!args.bestEffort });
   const failures = bench.gateFailureLines(report.gates);
   if (target && !target.passed) failures.push(targetLine(target));
   for (const line of failures) process.stderr.write(`${ui.ce.red('mlc:')} ${line}\n`);
@@ -270,6 +275,21 @@ export async function measureAndReport(
     for (const line of gateAnnotations(args.input, report.gates)) (ui.json ? process.stderr : process.stdout).write(line + '\n');
   }
   return { report, code: report.passed ? 0 : 1 };
+}
+
+/**
+ * Write `--report <file>`: HTML when the name ends in .html / .htm (src/bench/html.ts renders
+ * `html`: a compress / bench report, a sensitivity report, a tuning report, or several), the
+ * markdown otherwise; the markdown also goes to $GITHUB_STEP_SUMMARY when set. The one way every
+ * command writes its report (`mlc sensitivity` and `mlc tune` pass theirs as `html`).
+ */
+export async function writeReportFile(ui: Ui, r: { path?: string; html: HtmlInput; markdown: string; bestEffort: boolean }): Promise<void> {
+  let text = r.markdown;
+  if (r.path && isHtmlPath(r.path)) {
+    const { renderHtml } = await import('../bench/html.js');
+    text = renderHtml(r.html);
+  }
+  await writeReports(ui, { path: r.path, text, markdown: r.markdown, bestEffort: r.bestEffort });
 }
 
 /**

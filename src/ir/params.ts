@@ -239,36 +239,53 @@ export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: 
 }
 
 /**
- * Parameter count, non-zero parameters and constant bytes by dtype, over all graphs.
- * `floatOnly` counts only floating-point constants (the weights the passes change; bytesByDtype
- * still lists every constant); `subgraphs: false` stays in the main graph.
+ * Parameter count, non-zero parameters and bytes by dtype of one constant (`countParams` sums
+ * these; the per-layer statistics of src/bench/layers.ts group them by the node that reads them).
+ * `floatOnly` counts only floating-point constants (bytesByDtype still lists the constant).
  */
-export function countParams(of: Model | Graph, opts: { floatOnly?: boolean; subgraphs?: boolean } = {}): ParamStats {
+export function countConstant(c: ConstantRef, opts: { floatOnly?: boolean } = {}): ParamStats {
   const s: ParamStats = { params: 0, nonzeroParams: 0, bytesByDtype: {} };
   const addBytes = (t: Tensor) => {
     const k = dtypeName(t.dtype);
     s.bytesByDtype[k] = (s.bytesByDtype[k] ?? 0) + t.byteLength;
   };
   const counted = (t: Tensor) => t.dtype !== DataType.STRING && (!opts.floatOnly || dtypeInfo(t.dtype).isFloat);
-  for (const c of constantTensors(of, opts)) {
-    const t = c.tensor;
-    addBytes(t);
-    if (c.sparse) {
-      addBytes(c.sparse.indices);
-      if (!counted(t)) continue;
-      s.params += c.sparse.dims.reduce((a, b) => a * b, 1);
-      s.nonzeroParams += countNonzero(t);
-      continue;
-    }
-    const nb = c.kind === 'initializer' ? matMulNBitsCounts(c.graph, c.name, t) : undefined;
-    if (nb) {
-      if (opts.floatOnly) continue;
-      s.params += nb.params;
-      s.nonzeroParams += nb.nonzero;
-    } else if (counted(t)) {
-      s.params += t.size;
-      s.nonzeroParams += countNonzero(t, zeroPointFor(c.graph, c.name));
-    }
+  const t = c.tensor;
+  addBytes(t);
+  if (c.sparse) {
+    addBytes(c.sparse.indices);
+    if (!counted(t)) return s;
+    s.params += c.sparse.dims.reduce((a, b) => a * b, 1);
+    s.nonzeroParams += countNonzero(t);
+    return s;
   }
+  const nb = c.kind === 'initializer' ? matMulNBitsCounts(c.graph, c.name, t) : undefined;
+  if (nb) {
+    if (opts.floatOnly) return s;
+    s.params += nb.params;
+    s.nonzeroParams += nb.nonzero;
+  } else if (counted(t)) {
+    s.params += t.size;
+    s.nonzeroParams += countNonzero(t, zeroPointFor(c.graph, c.name));
+  }
+  return s;
+}
+
+/** Add `b` into `a` (parameters, non-zero parameters, bytes by dtype). */
+export function addParamStats(a: ParamStats, b: ParamStats): ParamStats {
+  a.params += b.params;
+  a.nonzeroParams += b.nonzeroParams;
+  for (const [k, v] of Object.entries(b.bytesByDtype)) a.bytesByDtype[k] = (a.bytesByDtype[k] ?? 0) + v;
+  return a;
+}
+
+/**
+ * Parameter count, non-zero parameters and constant bytes by dtype, over all graphs.
+ * `floatOnly` counts only floating-point constants (the weights the passes change; bytesByDtype
+ * still lists every constant); `subgraphs: false` stays in the main graph.
+ */
+export function countParams(of: Model | Graph, opts: { floatOnly?: boolean; subgraphs?: boolean } = {}): ParamStats {
+  const s: ParamStats = { params: 0, nonzeroParams: 0, bytesByDtype: {} };
+  for (const c of constantTensors(of, opts)) addParamStats(s, countConstant(c, opts));
   return s;
 }

@@ -140,25 +140,41 @@ async function serve(models: Map<string, Uint8Array>): Promise<Server> {
   return server;
 }
 
-async function launch(kind: BrowserKind): Promise<Host> {
+/**
+ * Start the system's Chromium headless (playwright-core; BASE_ARGS and `args`) with a fresh
+ * profile folder, which `close` removes. The browser runtimes and the HTML report's tests and
+ * screenshot script (scripts/screenshot.mjs) start it this way.
+ */
+export async function startChromium(args: readonly string[] = ['--disable-gpu']): Promise<{ context: Context; close(): Promise<void> }> {
   const pw = await loadPlaywright();
+  const executablePath = chromiumPath();
+  const profile = await mkdtemp(join(tmpdir(), 'mlc-chromium-'));
+  let context: Context;
+  try {
+    context = await pw.chromium.launchPersistentContext(profile, { executablePath, headless: true, args: [...BASE_ARGS, ...args], timeout: 60_000 });
+  } catch (err) {
+    await rm(profile, { recursive: true, force: true });
+    throw err;
+  }
+  const close = async () => {
+    await context.close().catch(() => {});
+    await rm(profile, { recursive: true, force: true });
+  };
+  return { context, close };
+}
+
+async function launch(kind: BrowserKind): Promise<Host> {
   const executablePath = chromiumPath();
   const models = new Map<string, Uint8Array>();
   const server = await serve(models);
-  const profile = await mkdtemp(join(tmpdir(), 'mlc-chromium-'));
-  let context: Context | undefined;
+  let chromium: Awaited<ReturnType<typeof startChromium>> | undefined;
   const close = async () => {
-    await context?.close().catch(() => {});
+    await chromium?.close();
     await new Promise<void>((ok) => server.close(() => ok()));
-    await rm(profile, { recursive: true, force: true });
   };
   try {
-    context = await pw.chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      args: [...BASE_ARGS, ...KIND_ARGS[kind]],
-      timeout: 60_000,
-    });
+    chromium = await startChromium(KIND_ARGS[kind]);
+    const context = chromium.context;
     const page = context.pages()[0] ?? (await context.newPage());
     const port = (server.address() as AddressInfo).port;
     await page.goto(`http://127.0.0.1:${port}/`);
