@@ -5,7 +5,8 @@
  */
 import { type Command, Option } from 'commander';
 import { boundary } from './run.js';
-import { fraction, loadModelAndData, parsePassList, positiveInt, SENSITIVITY_PASSES, sensitivityTable } from './tuning.js';
+import { writeReportFile } from './measure.js';
+import { fraction, loadModelAndData, parsePassList, positiveInt, SENSITIVITY_PASSES, sensitivityMarkdown, sensitivityTable } from './tuning.js';
 
 export function registerSensitivity(program: Command): Command {
   return program
@@ -24,6 +25,7 @@ export function registerSensitivity(program: Command): Command {
     .option('--no-gzip', 'skip gzip sizes')
     .option('--seed <n>', 'seed of the sample and of the passes', '42')
     .option('--top <n>', 'print only the n most sensitive rows')
+    .option('--report <file>', 'write the report: a self-contained HTML page (sensitivity bars) when the name ends in .html, else markdown')
     .option('--json', 'print the report as one JSON document on stdout')
     .action((file: string, _opts: unknown, self: Command) =>
       boundary(self, async (ui, flags) => {
@@ -33,6 +35,8 @@ export function registerSensitivity(program: Command): Command {
         const sparsity = fraction('--sparsity', flags.sparsity);
         const energy = fraction('--energy', flags.energy);
         const top = flags.top === undefined ? undefined : positiveInt('--top', flags.top);
+        const reportPath = flags.report as string | undefined;
+        if (reportPath) await (await import('../index.js')).checkOutputPath(reportPath, { input: file });
         const { model, data } = await loadModelAndData(file, String(flags.data), ui);
         const { analyseSensitivity, defaultProbe } = await import('../tune/sensitivity.js');
         const { sampleDataset } = await import('../tune/data.js');
@@ -47,6 +51,7 @@ export function registerSensitivity(program: Command): Command {
           onProgress: (m) => ui.progress(m),
         });
         ui.clearProgress();
+        await writeReportFile(ui, { path: reportPath, html: { sensitivity: report }, markdown: sensitivityMarkdown(file, report, top), bestEffort: false });
         if (ui.json) {
           ui.printJson({ input: file, sensitivity: report });
           return 0;

@@ -11,7 +11,8 @@ import { formatBytes, formatMs } from '../bench/format.js';
 import type { TuneReport } from '../bench/types.js';
 import { table } from './format.js';
 import { boundary } from './run.js';
-import { fraction, loadModelAndData, parsePassList, positiveInt } from './tuning.js';
+import { writeReportFile } from './measure.js';
+import { fraction, loadModelAndData, parsePassList, positiveInt, tuneMarkdown } from './tuning.js';
 import type { Ui } from './ui.js';
 
 /** `10m`, `90s`, `1h`, `1.5m` or bare seconds → ms. */
@@ -99,6 +100,7 @@ export function registerTune(program: Command): Command {
     .option('--samples <n>', 'tuning samples scored at most (a seeded pick)', '2000')
     .option('--seed <n>', 'seed of the split and of the passes', '42')
     .option('--force', 'allow -o to overwrite the input')
+    .option('--report <file>', 'write the report: a self-contained HTML page (Pareto front, candidates) when the name ends in .html, else markdown')
     .option('--json', 'print the report as one JSON document on stdout')
     .action((file: string, _opts: unknown, self: Command) =>
       boundary(self, async (ui, flags) => {
@@ -118,6 +120,8 @@ export function registerTune(program: Command): Command {
         const { checkOutputPath, save } = await import('../index.js');
         if (output) await checkOutputPath(output, { input: file, force: !!flags.force });
         if (recipePath) await checkOutputPath(recipePath, { input: file });
+        const reportPath = flags.report as string | undefined;
+        if (reportPath) await checkOutputPath(reportPath, { input: file });
         const { model, data } = await loadModelAndData(file, String(flags.data), ui);
         const { tune } = await import('../tune/search.js');
         const res = await tune(model, data, {
@@ -137,6 +141,7 @@ export function registerTune(program: Command): Command {
           const { writeFileAtomic } = await import('../util/fs.js');
           await writeFileAtomic(recipePath, `${JSON.stringify(res.recipe, null, 2)}\n`);
         }
+        await writeReportFile(ui, { path: reportPath, html: { tune: res.report }, markdown: tuneMarkdown(file, res.report), bestEffort: false });
         if (ui.json) {
           ui.printJson({
             input: file,

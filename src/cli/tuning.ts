@@ -4,7 +4,7 @@
  */
 import { MlcError } from '../core/errors.js';
 import { formatBytes } from '../bench/format.js';
-import type { SensitivityReport } from '../bench/types.js';
+import type { SensitivityReport, TuneReport } from '../bench/types.js';
 import { table } from './format.js';
 import { namingFile } from './run.js';
 import type { Ui } from './ui.js';
@@ -71,4 +71,30 @@ export function sensitivityTable(r: SensitivityReport, top?: number): string[] {
     ],
     [3, 4, 5, 6, 7, 8],
   );
+}
+
+/** The markdown of a `--report` file that is not HTML (and of $GITHUB_STEP_SUMMARY): the table as text. */
+export function sensitivityMarkdown(file: string, r: SensitivityReport, top?: number): string {
+  return [`## mlc sensitivity: ${file}`, '', `${r.rows.length} layer probes, ${r.metric} ${(r.baseline * 100).toFixed(2)}% (original), ${r.seconds.toFixed(1)} s`, '', '```', ...sensitivityTable(r, top), '```', ''].join('\n');
+}
+
+/** Every candidate of a tune report as a markdown table (the chosen one in bold). */
+export function tuneMarkdown(file: string, r: TuneReport): string {
+  const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(2)}%`);
+  const objective = (v: number) => (r.objective === 'latency' ? `${v.toFixed(3)} ms` : formatBytes(v));
+  const rows = r.candidates.map((c, i) => {
+    const steps = c.recipe.map((s) => String(s.pass ?? '?')).join(' → ') || '(original)';
+    const cells = [String(i + 1), steps, objective(c.objective), pct(c.score), pct(c.heldOutScore), c.meetsBudget ? 'yes' : 'no', c.pareto ? 'yes' : ''];
+    return `| ${(c.chosen ? cells.map((x) => `**${x}**`) : cells).join(' | ')} |`;
+  });
+  return [
+    `## mlc tune: ${file}`,
+    '',
+    `objective ${r.objective}, ${r.metric}; original ${objective(r.baseline.objective)}, ${pct(r.baseline.score)} (held-out ${pct(r.baseline.heldOutScore)}); ${r.candidates.length} candidates in ${r.seconds.toFixed(1)} s; ${r.chosen === null ? 'none chosen' : `chosen: #${r.chosen + 1}`}`,
+    '',
+    '| # | recipe | objective | tuning | held-out | in budget | Pareto |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
 }

@@ -28,10 +28,16 @@ beforeAll(async () => {
 
 describe('mlc sensitivity', () => {
   it('prints a table sorted by drop, and the report with --json', () => {
-    const r = mlc(['sensitivity', MLP, '--data', data, '--samples', '200', '--no-gzip', '--json']);
+    const html = join(dir, 'sensitivity.html');
+    const r = mlc(['sensitivity', MLP, '--data', data, '--samples', '200', '--no-gzip', '--json', '--report', html]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
+    // the HTML report draws the sensitivity bars, one per probed layer
+    const page = readFileSync(html, 'utf8');
+    expect(page).toMatch(/^<!doctype html>/i);
+    expect(page).toContain('Sensitivity');
+    for (const row of doc.sensitivity.rows) expect(page).toContain(row.node);
     expect(doc.sensitivity.metric).toBe('accuracy');
     expect(doc.sensitivity.rows).toHaveLength(3);
     expect(doc.sensitivity.rows[0]).toMatchObject({ op: 'Gemm', pass: 'quantize int8 dynamic', gzipBytesSaved: null });
@@ -81,8 +87,13 @@ describe('mlc tune', () => {
   });
 
   it('prints the Pareto front and tuning vs held-out; min-agreement works without labels', () => {
-    const r = mlc(['tune', MLP, '--data', unlabelled, '--objective', 'gzip', '--min-agreement', '0.98']);
+    const md = join(dir, 'tune.md');
+    const r = mlc(['tune', MLP, '--data', unlabelled, '--objective', 'gzip', '--min-agreement', '0.98', '--report', md]);
     expect(r.code).toBe(0);
+    // a markdown report: one table row per candidate, the chosen one in bold
+    const report = readFileSync(md, 'utf8');
+    expect(report).toMatch(/^## mlc tune: /);
+    expect(report).toMatch(/^\| \*\*\d+\*\* \|/m);
     expect(r.stdout).toMatch(/Pareto front/);
     expect(r.stdout).toMatch(/agreement \(tuning\)\s+agreement \(held-out\)/);
     expect(r.stdout).toMatch(/^tuned\s/m);
