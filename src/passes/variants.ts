@@ -54,7 +54,7 @@ export function variantSteps(dtype: VariantDtype, hasConv: boolean, q4Target: nu
   const q8 = (type: 'int8' | 'uint8'): VariantStep => ({ pass: 'quantize', options: { type, mode: 'dynamic', perChannel: false, ...(reduceRange ? { reduceRange } : {}) } });
   const q4: VariantStep = {
     pass: 'quantize',
-    options: { type: 'int4', blockSize: 32, opTypes: ['MatMul', 'Gemm'], ...(q4Target === null ? {} : { int4Target: q4Target }) },
+    options: { type: 'int4', blockSize: 32, opTypes: ['MatMul', 'Gemm'], int4Scales: 'search', ...(q4Target === null ? {} : { int4Target: q4Target }) },
   };
   const fp16: VariantStep = { pass: 'quantize', options: { type: 'fp16' } };
   switch (dtype) {

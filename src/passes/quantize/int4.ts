@@ -5,10 +5,10 @@
  * - MatMul (constant B [K, N]) → MatMulNBits(A, B_packed [N, ⌈K/bs⌉, bs/2] uint8,
  *   scales [N·⌈K/bs⌉] float, zero_points?) with attributes K, N, bits = 4, block_size = bs,
  *   accuracy_level. Blocks run along K for each output column; w ≈ s·(q − z), packed low nibble
- *   first. --int4-scales search (the default): each block's scale and zero point are the ones of
- *   least squared error (src/math/blockquant.ts), zero points written (4 bits per block); rtn: the
- *   block's extreme, z = 8 without a zero-point input (onnxruntime's and transformers.js's default;
- *   with int4Asymmetric, min / max and zero points).
+ *   first. --int4-scales rtn (the default, onnxruntime's and transformers.js's blocks): the block's
+ *   extreme, z = 8 without a zero-point input (with int4Asymmetric, min / max and zero points);
+ *   search: each block's scale and zero point are the ones of least squared error
+ *   (src/math/blockquant.ts), zero points written (4 bits per block).
  * - With int4Target (a cosine) and calibration data, the MatMuls whose 4-bit error costs the most
  *   on a probe stay at 8 bits (MatMulNBits bits = 8, same blocks) until the probe's cosine to the
  *   float model reaches the target (int4-mixed.ts).
