@@ -221,6 +221,10 @@ export function registerVariants(program: Command): Command {
         `(latency: batch 1, ${flags.threads ?? 1} thread(s), speedup against fp32 in the same runtime; cosine: against fp32 on ${typeof flags.data === 'string' ? flags.data : `${data.count} made-up samples`}; gzip -9, brotli quality ${q})`,
       );
       for (const r of rows) for (const x of r.runtimes) if (x.notMeasured) ui.warn(`${r.dtype} in ${x.runtime}: ${x.notMeasured}`);
+      const { int8Saturates } = await import('../runtime/cpu.js');
+      if (runtimes.includes('node') && !flags.reduceRange && dtypes.some((d) => d === 'int8' || (d === 'q8' && !hasConv)) && int8Saturates()) {
+        ui.warn("this CPU has no VNNI: onnxruntime-node's uint8 × int8 kernels saturate, so int8-weight variants measure lower in node than they are (onnxruntime-web is exact); --reduce-range writes 7-bit weights that do not saturate");
+      }
       return 0;
     }),
   );
