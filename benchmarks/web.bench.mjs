@@ -8,13 +8,18 @@
 //                                             8-bit variant against fp32, interleaved in one page
 //   node benchmarks/web.bench.mjs webgpu      --target webgpu on the encoder: nodes that fall back to
 //                                             the CPU (op data, and onnxruntime-web's own placements)
+//   node benchmarks/web.bench.mjs variants    `mlc variants` on a ViT (hidden 192, 4 layers), a BERT-like
+//                                             encoder (hidden 384, opset 14, tanh GELU) and a GPT-2-like
+//                                             decoder: every variant's size and cosine in node, wasm (and
+//                                             Chromium when there is one) against the floors, next to the
+//                                             blocks of before (round-to-nearest q4, per-channel 8-bit)
 // Env: ROUNDS (default 20) interleaved latency rounds.
 import { readFileSync } from 'node:fs';
 
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
 
-const { MODEL_BUILDERS, buildEncoder, encoderInputs } = await imp('models/index.js');
+const { MODEL_BUILDERS, buildEncoder, buildViT, buildDecoder, encoderInputs } = await imp('models/index.js');
 const { cloneModel } = await imp('ir/clone.js');
 const { getPass } = await imp('passes/registry.js');
 const { silentLogger, seededRng } = await imp('passes/pass.js');
@@ -29,7 +34,8 @@ const { adaptStepsToTarget } = await imp('cli/measure.js');
 
 const only = process.argv.slice(2);
 const want = (s) => only.length === 0 || only.includes(s);
-if (!hasChromium()) {
+const chromium = hasChromium();
+if (!chromium && only.some((s) => s !== 'variants')) {
   console.log('skipped: no Chromium (apt-get install chromium, or MLC_CHROMIUM=/path)');
   process.exit(0);
 }
@@ -180,6 +186,72 @@ async function webgpu() {
   console.log(`webgpu: --target webgpu on the encoder: ${t.fallbacks.length} nodes fall back to the CPU (target: 0)`);
 }
 
+const VARIANT_MODELS = [
+  ['vit (hidden 192, 4 layers, seed 3)', () => buildViT({ seed: 3, layers: 4, hidden: 192 })],
+  ['encoder (hidden 384, opset 14, tanh GELU, seed 7)', () => buildEncoder({ hidden: 384, heads: 6, ffn: 1536, layers: 4, seq: 128, vocab: 1000, attentionMask: true, tokenTypes: 2, dynamicSequence: true, seed: 7, opset: 14, gelu: 'tanh' })],
+  ['decoder (hidden 256, 4 layers, seed 5)', () => buildDecoder({ layers: 4, hidden: 256, heads: 4, vocab: 2000, ctx: 64, seed: 5 })],
+];
+
+/** `mlc variants` as a user runs it, and the blocks of before (in-process, same made-up inputs) side by side. */
+async function variantsSection() {
+  const runtimes = chromium ? ['node', 'wasm', 'browser'] : ['node', 'wasm'];
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { execFileSync } = await import('node:child_process');
+  const { saveModel } = await imp('onnx/index.js');
+  const { inputSpecs, planShapes, synthesizeFeeds, SEQUENCE_LENGTH } = await imp('bench/inputs.js');
+  const BEFORE = [
+    ['q4 before (round-to-nearest, all 4-bit)', [{ pass: 'quantize', options: { type: 'int4', blockSize: 32, int4Scales: 'rtn' } }], 4],
+    ['int8 before (per-channel)', [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }], 8],
+  ];
+  console.log(`\n## variants: \`mlc variants --runtime ${runtimes.join(',')} --no-latency\` (cosine to fp32 on its 8 made-up samples; floors 0.99 for q4 / q4f16, 0.999 for 8-bit) and the blocks of before`);
+  console.log(['model', 'variant', 'size', ...runtimes.map((r) => `cosine ${r}`), 'floor'].join('\t'));
+  let failures = 0;
+  for (const [name, build] of VARIANT_MODELS) {
+    const dir = mkdtempSync(join(tmpdir(), 'mlc-web-bench-'));
+    try {
+      const model = build();
+      const src = join(dir, 'model.onnx');
+      await saveModel(model, src);
+      const out = execFileSync(process.execPath, [new URL('../bin/mlc.js', import.meta.url).pathname, 'variants', src, '--out-dir', join(dir, 'onnx'), '--runtime', runtimes.join(','), '--no-latency', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      const doc = JSON.parse(out);
+      const fp32 = doc.variants.find((v) => v.dtype === 'fp32').sizeBytes;
+      for (const v of doc.variants) {
+        const floor = v.dtype.startsWith('q4') ? 0.99 : 0.999;
+        const ok = v.runtimes.every((x) => typeof x.cosine === 'number' && x.cosine >= floor);
+        if (!ok) failures++;
+        console.log([name, v.dtype, `${(v.sizeBytes / 1e6).toFixed(2)} MB (${(fp32 / v.sizeBytes).toFixed(2)}x smaller)`, ...v.runtimes.map((x) => (x.cosine === null ? '—' : x.cosine.toFixed(5))), ok ? 'ok' : 'FAIL'].join('\t'));
+      }
+      // before: the same made-up inputs as the command's
+      const specs = inputSpecs(model);
+      const feeds = synthesizeFeeds(specs, planShapes(specs, {}, SEQUENCE_LENGTH).at(8), 7);
+      const ref = {};
+      for (const rt of runtimes) {
+        const s = await openSession(rt, model);
+        ref[rt] = await s.run(feeds);
+        await s.release();
+      }
+      const out0 = Object.keys(ref.node)[0];
+      for (const [label, steps, bits] of BEFORE) {
+        const q = await applySteps(model, steps);
+        const cos = [];
+        for (const rt of runtimes) {
+          const s = await openSession(rt, q);
+          cos.push(cosine(floats(ref[rt][out0]), floats((await s.run(feeds))[out0])));
+          await s.release();
+        }
+        const floor = bits === 4 ? 0.99 : 0.999;
+        console.log([name, label, '', ...cos.map((c) => c.toFixed(5)), cos.every((c) => c >= floor) ? 'ok' : 'below'].join('\t'));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  console.log(`variants: ${failures} variant × model rows below their floor in some runtime`);
+}
+
 if (want('fidelity')) await fidelity();
 if (want('latency')) await latency();
 if (want('webgpu')) await webgpu();
+if (want('variants')) await variantsSection();

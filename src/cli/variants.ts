@@ -17,7 +17,7 @@ import type { Dataset } from '../core/types.js';
 import type { Model } from '../ir/model.js';
 import { formatBytes, formatMs } from '../bench/format.js';
 import type { RuntimeResult } from '../bench/types.js';
-import { parseVariantDtypes, VARIANT_DTYPES, VARIANT_SUFFIX, type VariantDtype, variantSteps } from '../passes/variants.js';
+import { parseVariantDtypes, Q4_TARGET, VARIANT_DTYPES, VARIANT_SUFFIX, type VariantDtype, variantSteps } from '../passes/variants.js';
 import { parseRuntimes, type RuntimeName } from '../runtime/runtimes.js';
 import { table } from './format.js';
 import { collect, positiveInt } from './measure.js';
@@ -78,6 +78,9 @@ export function registerVariants(program: Command): Command {
     .addOption(new Option('--threads <n>', 'intra-op threads for timing (default 1)').argParser(positiveInt('threads')))
     .addOption(new Option('--runs <n>', 'timed runs per model (default: at least 50 and 2 s, time-boxed)').argParser(positiveInt('runs')))
     .addOption(new Option('--warmup <n>', 'warm-up runs per model (default 10)').argParser(positiveInt('warmup')))
+    .option('--q4-target <cosine>', `q4 / q4f16: keep at 8 bits the MatMuls whose 4-bit error costs the most on the fidelity data until its cosine to fp32 reaches this (default ${Q4_TARGET}); --no-q4-target: every MatMul at 4 bits`)
+    .option('--no-q4-target', 'q4 / q4f16 with every MatMul at 4 bits')
+    .option('--reduce-range', 'q8 / int8 / uint8 with 7-bit weights: exact in onnxruntime-node on x86 CPUs without VNNI (transformers.js\'s conversion leaves it off)')
     .option('--no-latency', 'sizes and fidelity only')
     .option('--external-data', 'store every variant\'s tensors in <file>_data')
     .option('--force', 'allow overwriting the input file')
@@ -85,6 +88,8 @@ export function registerVariants(program: Command): Command {
   cmd.action((file: string, _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
       const dtypes = typeof flags.dtypes === 'string' ? parseVariantDtypes(flags.dtypes) : [...VARIANT_DTYPES];
+      const q4Target = flags.q4Target === false ? null : flags.q4Target === undefined || flags.q4Target === true ? Q4_TARGET : Number(flags.q4Target);
+      if (q4Target !== null && !(q4Target > 0 && q4Target <= 1)) throw new MlcError('USAGE', `--q4-target: expected a cosine in (0, 1], got ${JSON.stringify(flags.q4Target)}`);
       if (typeof dtypes === 'string') throw new MlcError('USAGE', `--dtypes: ${dtypes}`);
       const runtimes = (flags.runtime as RuntimeName[] | undefined) ?? ['node'];
       const { parseShapeFlags } = await import('../bench/inputs.js');
@@ -124,15 +129,20 @@ export function registerVariants(program: Command): Command {
       for (const dtype of dtypes) {
         const path = join(outDir, `${base}${VARIANT_SUFFIX[dtype]}.onnx`);
         ui.progress(`${dtype}: ${path}`);
-        const steps = variantSteps(dtype, hasConv);
+        let steps = variantSteps(dtype, hasConv, q4Target, !!flags.reduceRange);
+        // q4f16 is q4 then fp16: from the q4 model when it was just made (its probe runs once)
+        const q4 = dtype === 'q4f16' ? written.find((w) => w.dtype === 'q4') : undefined;
+        if (q4) steps = steps.slice(1);
         // the input was checked once above; each result is checked after its passes
         const model = steps.length
           ? (
-              await compress(original, steps, {
+              await compress(q4?.model ?? original, steps, {
                 check: async (m) => {
-                  if (m !== original) await checkModelLoads(m);
+                  if (m !== original && m !== q4?.model) await checkModelLoads(m);
                 },
                 log: ui.logger(),
+                // q4's probe (int4Target) measures on the fidelity data
+                calibration: data,
               })
             ).model
           : original;
@@ -211,6 +221,10 @@ export function registerVariants(program: Command): Command {
         `(latency: batch 1, ${flags.threads ?? 1} thread(s), speedup against fp32 in the same runtime; cosine: against fp32 on ${typeof flags.data === 'string' ? flags.data : `${data.count} made-up samples`}; gzip -9, brotli quality ${q})`,
       );
       for (const r of rows) for (const x of r.runtimes) if (x.notMeasured) ui.warn(`${r.dtype} in ${x.runtime}: ${x.notMeasured}`);
+      const { int8Saturates } = await import('../runtime/cpu.js');
+      if (runtimes.includes('node') && !flags.reduceRange && dtypes.some((d) => d === 'int8' || (d === 'q8' && !hasConv)) && int8Saturates()) {
+        ui.warn("this CPU has no VNNI: onnxruntime-node's uint8 × int8 kernels saturate, so int8-weight variants measure lower in node than they are (onnxruntime-web is exact); --reduce-range writes 7-bit weights that do not saturate");
+      }
       return 0;
     }),
   );

@@ -491,6 +491,22 @@ export interface Int4Blocks {
   kBlocks: number;
 }
 
+/** Empty arrays of the 4-bit MatMulNBits layout for W [K, N] in blocks of blockSize along K. */
+export function int4Layout(K: number, N: number, blockSize: number, withZeroPoints: boolean): Int4Blocks & { blob: number; zpStride: number } {
+  if (blockSize < 2 || blockSize % 2 !== 0) throw new RangeError(`block size must be even, got ${blockSize}`);
+  const kBlocks = Math.ceil(K / blockSize);
+  const blob = blockSize / 2;
+  const zpStride = Math.ceil(kBlocks / 2);
+  return {
+    packed: new Uint8Array(N * kBlocks * blob),
+    scales: new Float32Array(N * kBlocks),
+    zeroPoints: withZeroPoints ? new Uint8Array(N * zpStride) : undefined,
+    kBlocks,
+    blob,
+    zpStride,
+  };
+}
+
 /**
  * Block-wise 4-bit quantization of a row-major weight W [K, N] (MatMul's B) along K, in the layout
  * of com.microsoft MatMulNBits (bits = 4): for column n and block b, the values W[b·bs .. b·bs+bs, n]
@@ -508,13 +524,7 @@ export function quantizeInt4Blocks(
   blockSize: number,
   symmetric = true,
 ): Int4Blocks {
-  if (blockSize < 2 || blockSize % 2 !== 0) throw new RangeError(`block size must be even, got ${blockSize}`);
-  const kBlocks = Math.ceil(K / blockSize);
-  const blob = blockSize / 2;
-  const packed = new Uint8Array(N * kBlocks * blob);
-  const scales = new Float32Array(N * kBlocks);
-  const zpStride = Math.ceil(kBlocks / 2);
-  const zeroPoints = symmetric ? undefined : new Uint8Array(N * zpStride);
+  const { packed, scales, zeroPoints, kBlocks, blob, zpStride } = int4Layout(K, N, blockSize, !symmetric);
   // one block row (blockSize rows of W) at a time, reading W row by row (contiguous) rather than
   // column by column: per column n the block's extreme (sym) or range (asym), then its scale, then
   // two rows at a time packed into one byte per column

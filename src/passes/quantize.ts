@@ -53,7 +53,7 @@ export type QuantizeMode = keyof typeof MODES;
 interface TypeDef {
   suffix: string;
   /** the rewrite of a weight format (no mode) */
-  run?: (st: QuantState) => void;
+  run?: (st: QuantState) => void | Promise<void>;
 }
 
 /** The types, by --quantize value. */
@@ -82,7 +82,9 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
     { key: 'opTypes', type: 'list', flag: '--op-types <list>', help: 'comma-separated op types to quantize (default: MatMul, Gemm, Conv, Gather as the mode supports)' },
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names / globs to leave alone' },
     { key: 'blockSize', type: 'integer', min: 16, default: 32, check: (n) => ((n & (n - 1)) === 0 ? undefined : 'a power of two ≥ 16'), flag: '--int4-block-size <n>', help: 'int4 block size along K, a power of two ≥ 16' },
-    { key: 'int4Asymmetric', type: 'boolean', default: false, help: 'int4 with zero points (else symmetric)' },
+    { key: 'int4Scales', type: 'enum', choices: ['rtn', 'search'], default: 'rtn', flag: '--int4-scales <how>', help: 'int4 block scales: rtn (default; the block extreme, as onnxruntime and transformers.js write them) or search (per block the scale and zero point of least squared error, zero points written; about 10x the quantization time)' },
+    { key: 'int4Target', type: 'number', min: 0, max: 1, exclusiveMin: true, flag: '--int4-target <cosine>', help: 'int4: keep at 8 bits (MatMulNBits bits 8) the MatMuls whose 4-bit error costs the most on the calibration data, until its output cosine to the float model reaches this (e.g. 0.995; needs --calibration-data)' },
+    { key: 'int4Asymmetric', type: 'boolean', default: false, help: 'int4 rtn with zero points (else symmetric)' },
     { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, default: 4, flag: '--int4-accuracy-level <n>', help: 'int4: MatMulNBits accuracy_level, 4 (default) lets onnxruntime compute in int8, 0 dequantizes to float32' },
     { key: 'minElements', type: 'integer', min: 1, default: 128, help: 'weights with fewer elements stay float' },
     { key: 'dynamicForm', type: 'enum', choices: ['contrib', 'standard'], default: 'contrib', help: 'contrib (DynamicQuantizeMatMul) | standard (DynamicQuantizeLinear + MatMulInteger)' },
@@ -111,6 +113,8 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
       opTypes,
       exclude: v.exclude as string[],
       blockSize: v.blockSize as number,
+      int4Scales: v.int4Scales as 'search' | 'rtn',
+      int4Target: v.int4Target as number | undefined,
       int4Asymmetric: v.int4Asymmetric as boolean,
       accuracyLevel: v.accuracyLevel as number,
       minElements: v.minElements as number,
@@ -138,7 +142,7 @@ export function parseQuantizeOptions(raw: unknown): QuantizeOptions {
 async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassContext): Promise<PassResult> {
   const st = new QuantState(model, options, ctx);
   const format = typeDef(options.type).run;
-  if (format) format(st);
+  if (format) await format(st);
   else await modeDef(options.mode).run(st);
   // (fp16 stores every float constant, these included)
   if (options.type !== 'fp16') for (const k of recurrentSkips(model, 'quantized')) st.skip(k.node, k.reason);

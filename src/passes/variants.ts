@@ -7,11 +7,20 @@
  * |---|---|---|
  * | fp32 | model.onnx | the model as it is |
  * | fp16 | model_fp16.onnx | float16 weights (float32 inputs and outputs) |
- * | q8 | model_quantized.onnx | dynamic integer ops, int8 weights, or uint8 when the model has Conv (no signed-weight ConvInteger in onnxruntime-web's wasm) |
- * | int8 | model_int8.onnx | dynamic integer ops, int8 weights |
- * | uint8 | model_uint8.onnx | dynamic integer ops, uint8 weights |
- * | q4 | model_q4.onnx | MatMulNBits, 4-bit weights in blocks of 32 |
+ * | q8 | model_quantized.onnx | dynamic integer ops, int8 weights per tensor, or uint8 when the model has Conv (no signed-weight ConvInteger in onnxruntime-web's wasm) |
+ * | int8 | model_int8.onnx | dynamic integer ops, int8 weights per tensor |
+ * | uint8 | model_uint8.onnx | dynamic integer ops, uint8 weights per tensor |
+ *
+ * (`reduceRange`: 7-bit 8-bit weights, for onnxruntime-node on x86 CPUs without VNNI, whose
+ * uint8 × int8 kernels add pairs of products in saturating 16-bit sums.)
+ * | q4 | model_q4.onnx | MatMulNBits, 4-bit weights in blocks of 32 (MatMul / Gemm; embedding tables stay float, as transformers.js's conversion leaves them) |
  * | q4f16 | model_q4f16.onnx | q4, then float16 for the remaining float weights (float32 inputs and outputs) |
+ *
+ * q4's blocks get the scale and zero point of least squared error (the quantize pass's
+ * `int4Scales: 'search'`); with `q4Target` (default Q4_TARGET) and data to measure on, the MatMuls
+ * whose 4-bit error costs the most stay at 8 bits (MatMulNBits bits = 8) until the data's output
+ * cosine to fp32 reaches it. transformers.js's own conversion writes round-to-nearest symmetric
+ * blocks, all at 4 bits; both load the same way (MatMulNBits is all onnxruntime needs).
  */
 import type { RecipeStep } from './registry.js';
 
@@ -32,9 +41,21 @@ export const VARIANT_SUFFIX: Record<VariantDtype, string> = {
 /** A step of a variant's pipeline: a recipe step, typed by the passes' option schemas. */
 export type VariantStep = RecipeStep;
 
-/** The pipeline of a dtype; `hasConv` says whether the model has Conv nodes (q8 then uses uint8 weights). */
-export function variantSteps(dtype: VariantDtype, hasConv: boolean): VariantStep[] {
-  const q4: VariantStep = { pass: 'quantize', options: { type: 'int4', blockSize: 32 } };
+/** The probe cosine q4 / q4f16 aim at by default (above the 0.99 floor, so the full data set clears it too). */
+export const Q4_TARGET = 0.995;
+
+/**
+ * The pipeline of a dtype; `hasConv` says whether the model has Conv nodes (q8 then uses uint8
+ * weights); `q4Target` the cosine q4 aims at on the calibration data (null: every MatMul 4-bit).
+ */
+export function variantSteps(dtype: VariantDtype, hasConv: boolean, q4Target: number | null = null, reduceRange = false): VariantStep[] {
+  // transformers.js's conversion (scripts/quantize.py) quantizes 8-bit weights per tensor
+  // (per_channel and reduce_range off unless asked)
+  const q8 = (type: 'int8' | 'uint8'): VariantStep => ({ pass: 'quantize', options: { type, mode: 'dynamic', perChannel: false, ...(reduceRange ? { reduceRange } : {}) } });
+  const q4: VariantStep = {
+    pass: 'quantize',
+    options: { type: 'int4', blockSize: 32, opTypes: ['MatMul', 'Gemm'], int4Scales: 'search', ...(q4Target === null ? {} : { int4Target: q4Target }) },
+  };
   const fp16: VariantStep = { pass: 'quantize', options: { type: 'fp16' } };
   switch (dtype) {
     case 'fp32':
@@ -42,11 +63,11 @@ export function variantSteps(dtype: VariantDtype, hasConv: boolean): VariantStep
     case 'fp16':
       return [fp16];
     case 'q8':
-      return [{ pass: 'quantize', options: { type: hasConv ? 'uint8' : 'int8', mode: 'dynamic' } }];
+      return [q8(hasConv ? 'uint8' : 'int8')];
     case 'int8':
-      return [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }];
+      return [q8('int8')];
     case 'uint8':
-      return [{ pass: 'quantize', options: { type: 'uint8', mode: 'dynamic' } }];
+      return [q8('uint8')];
     case 'q4':
       return [q4];
     case 'q4f16':

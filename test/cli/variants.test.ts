@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cosine } from '../../src/math/stats.js';
-import { buildEncoder } from '../../src/models/index.js';
+import { buildEncoder, buildViT } from '../../src/models/index.js';
 import { saveModel } from '../../src/onnx/index.js';
 import { ensureBuilt, mlc, tempDir } from './helpers.js';
 
@@ -119,6 +119,36 @@ describe('mlc variants', () => {
     }
     expect(existsSync(join(out, 'model.onnx_data'))).toBe(false);
   });
+
+  it('a ViT (patch Conv, 3 layers, seed 19: a size and seed no other test uses): every variant reaches the floor in onnxruntime-node and onnxruntime-web', async () => {
+    // all-4-bit round-to-nearest blocks give cosine 0.987 here and per-channel int8 0.998 in
+    // onnxruntime-node on x86 CPUs without VNNI: q4 keeps its costliest MatMuls at 8 bits, the
+    // 8-bit variants use per-tensor scales as transformers.js's conversion does
+    const d = tempDir('mlc-variants-vit-');
+    try {
+      const src = join(d, 'model.onnx');
+      await saveModel(buildViT({ image: 32, patch: 8, hidden: 96, heads: 3, layers: 3, classes: 100, seed: 19 }), src);
+      // two runs (the 8-bit and 16-bit files, then the 4-bit ones), each well inside the helper's time-out
+      type Doc = { variants: { dtype: string; sizeBytes: number; runtimes: { runtime: string; cosine: number | null }[] }[] };
+      const variants: Doc['variants'] = [];
+      for (const list of ['fp32,fp16,q8,int8,uint8', 'q4,q4f16']) {
+        const r = mlc(['variants', src, '--out-dir', join(d, 'onnx'), '--dtypes', list, '--runtime', 'node,wasm', '--no-latency', '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        variants.push(...(JSON.parse(r.stdout) as Doc).variants);
+      }
+      expect(variants.map((v) => v.dtype)).toEqual([...DTYPES]);
+      for (const v of variants) for (const x of v.runtimes) expect(x.cosine!, `${v.dtype} ${x.runtime}`).toBeGreaterThanOrEqual(EIGHT_BIT.has(v.dtype) ? 0.999 : 0.99);
+      const size = (t: string) => variants.find((v) => v.dtype === t)!.sizeBytes;
+      expect(size('q4')).toBeLessThan(size('fp32') / 3);
+      // a target out of range is a usage error
+      const bad = mlc(['variants', src, '--out-dir', join(d, 'bad'), '--q4-target', '1.5']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--q4-target/);
+      expect(existsSync(join(d, 'bad'))).toBe(false);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it('--external-data: tensors in <file>_data, the name transformers.js loads; the measurement reads them', () => {
     const d = tempDir();

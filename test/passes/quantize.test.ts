@@ -358,7 +358,7 @@ describe('int4 (MatMulNBits)', () => {
     const { result: r64 } = await quantize(m, { type: 'int4', blockSize: 128, minElements: 64 });
     expect(r64.skipped.find((s) => /not a multiple of the block size 128/.test(s.reason))).toBeDefined();
   });
-  it('encoder MatMuls become MatMulNBits with ≤ 0.16× the weight bytes', async () => {
+  it('encoder MatMuls become MatMulNBits with ≤ 0.16× the weight bytes; with the scale search ≤ 0.161× (a 4-bit zero point per block of 32)', async () => {
     const m = buildEncoder({ hidden: 64, heads: 4, ffn: 128, layers: 2, seq: 16 });
     const { model: q, result } = await quantize(m, { type: 'int4' });
     const nb = q.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
@@ -372,8 +372,50 @@ describe('int4 (MatMulNBits)', () => {
       expect(q.graph.initializers.get(n.inputs[1])!.dims).toEqual([N, Math.ceil(K / 32), 16]);
     }
     expect(result.stats.weightRatio).toBeLessThanOrEqual(0.16);
+    // the default (onnxruntime's blocks) has no zero points; the scale search writes them
+    for (const n of nb) expect(n.inputs).toHaveLength(3);
     const feeds = { input: { dtype: 'float', dims: [1, 16, 64], data: uniform(16 * 64, 1.7, 8) } };
     expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
+    const { model: qs, result: rs } = await quantize(m, { type: 'int4', int4Scales: 'search' });
+    for (const n of qs.graph.nodes.filter((x) => x.opType === 'MatMulNBits')) expect(n.inputs).toHaveLength(4);
+    expect(rs.stats.weightRatio).toBeLessThanOrEqual(0.161);
+    expect((await compare(m, qs, feeds)).cos).toBeGreaterThan(0.99);
+  });
+  it('int4Target: the MatMuls whose 4-bit error costs most on the calibration data stay at 8 bits until the target is reached', async () => {
+    const o = { hidden: 64, heads: 4, ffn: 256, layers: 3, seq: 16, seed: 5 };
+    const m = buildEncoder(o);
+    const calib = dataset('input', [4, 16, 64], 31, 1.7);
+    const feeds = { input: { dtype: 'float', dims: [2, 16, 64], data: uniform(2 * 16 * 64, 1.7, 32) } };
+    const run = makeRunner();
+    try {
+      const { model: all4 } = await quantize(m, { type: 'int4' });
+      const loss4 = 1 - (await compare(m, all4, feeds)).cos;
+      // a target above what 4 bits give everywhere
+      const target = 1 - loss4 / 3;
+      const { model: q, result } = await quantize(m, { type: 'int4', int4Scales: 'search', int4Target: target }, ctxWith({ calibration: calib, run }));
+      const nb = q.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
+      expect(nb).toHaveLength(18);
+      const eight = nb.filter((n) => attrInt(n, 'bits', 0) === 8);
+      expect(eight.length).toBe(result.stats.int4EightBit);
+      expect(eight.length).toBeGreaterThan(0);
+      expect(eight.length).toBeLessThan(18);
+      for (const n of eight) {
+        const K = attrInt(n, 'K', 0);
+        expect(q.graph.initializers.get(n.inputs[1])!.dims).toEqual([attrInt(n, 'N', 0), Math.ceil(K / 32), 32]);
+        expect(n.inputs).toHaveLength(3); // symmetric, default zero point 128
+      }
+      const probe = (result.details as { probeCosine?: number }[]).find((d) => d.probeCosine !== undefined)!;
+      expect(probe.probeCosine).toBeGreaterThanOrEqual(target);
+      // on other inputs the loss is far below the all-4-bit one too
+      expect(1 - (await compare(m, q, feeds)).cos).toBeLessThan(loss4 / 2);
+      // without data to measure on: a warning, everything at 4 bits
+      const warnings: string[] = [];
+      const { model: q4 } = await quantize(m, { type: 'int4', int4Target: target }, ctxWith({ log: { info() {}, debug() {}, warn: (w) => warnings.push(w) } }));
+      expect(q4.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && attrInt(n, 'bits', 0) === 8)).toHaveLength(0);
+      expect(warnings.join('\n')).toMatch(/no calibration data/);
+    } finally {
+      await run.release();
+    }
   });
   it('MLP incl. Gemm transB with bias; asymmetric and block 16 variants', async () => {
     const m = buildMlp();

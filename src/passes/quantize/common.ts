@@ -34,7 +34,11 @@ export interface QuantizeOptions {
   exclude: string[];
   /** int4 block size along K (power of two ≥ 16) */
   blockSize: number;
-  /** int4 with zero points (asymmetric) instead of the symmetric default */
+  /** int4 block scales: search (least squared error per block, zero points) or rtn (the block extreme) */
+  int4Scales: 'search' | 'rtn';
+  /** int4: the probe cosine to reach by keeping the costliest MatMuls at 8 bits (needs calibration data) */
+  int4Target?: number;
+  /** int4 rtn with zero points (asymmetric) instead of symmetric */
   int4Asymmetric: boolean;
   /** MatMulNBits accuracy_level (0 = fp32 compute, 4 = int8 compute) */
   accuracyLevel: number;

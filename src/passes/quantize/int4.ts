@@ -4,8 +4,14 @@
  * Rewrites
  * - MatMul (constant B [K, N]) → MatMulNBits(A, B_packed [N, ⌈K/bs⌉, bs/2] uint8,
  *   scales [N·⌈K/bs⌉] float, zero_points?) with attributes K, N, bits = 4, block_size = bs,
- *   accuracy_level. Blocks run along K for each output column; w ≈ s·(q − z), z = 8 when symmetric
- *   (the default: no zero-point input), packed low nibble first.
+ *   accuracy_level. Blocks run along K for each output column; w ≈ s·(q − z), packed low nibble
+ *   first. --int4-scales rtn (the default, onnxruntime's and transformers.js's blocks): the block's
+ *   extreme, z = 8 without a zero-point input (with int4Asymmetric, min / max and zero points);
+ *   search: each block's scale and zero point are the ones of least squared error
+ *   (src/math/blockquant.ts), zero points written (4 bits per block).
+ * - With int4Target (a cosine) and calibration data, the MatMuls whose 4-bit error costs the most
+ *   on a probe stay at 8 bits (MatMulNBits bits = 8, same blocks) until the probe's cosine to the
+ *   float model reaches the target (int4-mixed.ts).
  * - Gemm (transA = 0) the same, B transposed first when transB = 1, alpha folded into the scales;
  *   C (constant or computed) becomes an Add of beta·C after the MatMulNBits.
  * - The accuracy_level attribute is --int4-accuracy-level (default 4: onnxruntime may run the
@@ -23,15 +29,17 @@ import { DataType } from '../../ir/dtype.js';
 import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
+import { quantizeInt4BlocksSearch, quantizeInt8Blocks } from '../../math/blockquant.js';
 import { quantizeInt4Blocks } from '../../math/quant.js';
 import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel, transpose2d } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
 import type { WeightSite } from './ops.js';
+import { chooseEightBit } from './int4-mixed.js';
 import { candidates } from './weight-only.js';
 
 type Packed = { bq: string; sc: string; zp?: string; kBlocks: number };
 
-function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, Packed>): string | undefined {
+function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, Packed>, bits: 4 | 8): string | undefined {
   const g = st.graph;
   const node = site.node;
   const plan = planMatMul(st, site, false);
@@ -42,13 +50,19 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   const wName = node.inputs[site.input];
   const label = nodeLabel(node);
   // a weight shared by several nodes (same orientation, alpha 1) is packed once
-  const key = `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}`;
+  const key = `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}|${bits}`;
   let p = plan.alpha === 1 ? cache.get(key) : undefined;
   if (!p) {
-    const blk = quantizeInt4Blocks(plan.W, K, N, bs, !st.opts.int4Asymmetric);
+    const blk =
+      bits === 8
+        ? quantizeInt8Blocks(plan.W, K, N, bs)
+        : st.opts.int4Scales === 'search'
+          ? quantizeInt4BlocksSearch(plan.W, K, N, bs)
+          : quantizeInt4Blocks(plan.W, K, N, bs, !st.opts.int4Asymmetric);
+    const blob = bits === 8 ? bs : bs / 2;
     const scales = plan.alpha === 1 ? blk.scales : blk.scales.map((s) => s * plan.alpha);
     p = {
-      bq: addConst(g, `${wName}_Q4`, new Tensor('', DataType.UINT8, [N, blk.kBlocks, bs / 2], blk.packed)),
+      bq: addConst(g, `${wName}_Q${bits}`, new Tensor('', DataType.UINT8, [N, blk.kBlocks, blob], blk.packed)),
       sc: addConst(g, `${wName}_scales`, Tensor.float32('', [N * blk.kBlocks], scales)),
       zp: blk.zeroPoints && addConst(g, `${wName}_zero_points`, new Tensor('', DataType.UINT8, [blk.zeroPoints.length], blk.zeroPoints)),
       kBlocks: blk.kBlocks,
@@ -56,7 +70,7 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
     if (plan.alpha === 1) cache.set(key, p);
     st.bytesBefore += site.tensor.byteLength;
     st.bytesAfter += blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
-    st.details.push({ weight: wName, node: label, format: 'int4', blockSize: bs, K, N });
+    st.details.push({ weight: wName, node: label, format: bits === 8 ? 'int8 blocks' : 'int4', blockSize: bs, K, N });
   }
   const inputs = [node.inputs[0], p.bq, p.sc];
   if (p.zp) inputs.push(p.zp);
@@ -72,7 +86,7 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
       attributes: [
         intAttr('K', K),
         intAttr('N', N),
-        intAttr('bits', 4),
+        intAttr('bits', bits),
         intAttr('block_size', bs),
         { name: 'accuracy_level', type: AttrType.INT, value: st.opts.accuracyLevel },
       ],
@@ -130,12 +144,24 @@ function applyGatherBlockQuantized(st: QuantState, site: WeightSite, cache: Map<
   return undefined;
 }
 
-export function runInt4(st: QuantState): void {
+/**
+ * The rewrite: candidate k (in graph order) becomes MatMulNBits with bitsOf(k) bits (4 or 8; Gather
+ * tables always 4), or stays as it is when bitsOf(k) is 0 (the probes of int4-mixed.ts).
+ */
+export function rewriteInt4(st: QuantState, bitsOf: (k: number) => 0 | 4 | 8 = () => 4): void {
   const cache = new Map<string, Packed>();
   const tables = new Map<string, Packed>();
+  let k = 0;
   for (const { node, site } of candidates(st, 'int4')) {
-    const why = node.opType === 'Gather' ? applyGatherBlockQuantized(st, site, tables) : applyMatMulNBits(st, site, cache);
+    const bits = bitsOf(k++);
+    if (bits === 0) continue;
+    const why = node.opType === 'Gather' ? applyGatherBlockQuantized(st, site, tables) : applyMatMulNBits(st, site, cache, bits);
     if (why) st.skip(node, why);
     else st.count(node.opType);
   }
+}
+
+export async function runInt4(st: QuantState): Promise<void> {
+  const eight = st.opts.int4Target === undefined ? new Set<number>() : await chooseEightBit(st, rewriteInt4);
+  rewriteInt4(st, (k) => (eight.has(k) ? 8 : 4));
 }

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { quantizeInt4BlocksSearch, quantizeInt8Blocks, searchInt4Block } from '../../src/math/blockquant.js';
+import { dequantizeInt4Blocks, quantizeInt4Blocks } from '../../src/math/quant.js';
+import { seededRng } from '../../src/core/rng.js';
+
+const normal = (rng: () => number) => () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+/** Student t with 4 degrees of freedom: the heavy tails of trained weights. */
+const heavy = (rng: () => number) => {
+  const g = normal(rng);
+  return () => {
+    let c = 0;
+    for (let i = 0; i < 4; i++) c += g() ** 2;
+    return g() / Math.sqrt(c / 4);
+  };
+};
+const sqErr = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
+
+describe('int4 blocks with the scale search', () => {
+  const K = 70; // not a multiple of the block: padding
+  const N = 24;
+  const bs = 32;
+  for (const [name, gen, gain] of [
+    ['Gaussian', normal, 0.1],
+    ['heavy-tailed', heavy, 0.2],
+  ] as const) {
+    it(`${name} weights: MatMulNBits layout with zero points, no block worse than round-to-nearest, total error ≥ ${gain * 100}% lower`, () => {
+      const g = gen(seededRng(5));
+      const w = Float32Array.from({ length: K * N }, () => 0.02 * g());
+      const blk = quantizeInt4BlocksSearch(w, K, N, bs);
+      expect(blk.kBlocks).toBe(3);
+      expect(blk.packed.length).toBe(N * 3 * 16);
+      expect(blk.scales.length).toBe(N * 3);
+      expect(blk.zeroPoints!.length).toBe(N * 2);
+      const back = dequantizeInt4Blocks(blk, K, N, bs);
+      const rtn = dequantizeInt4Blocks(quantizeInt4Blocks(w, K, N, bs, true), K, N, bs);
+      // block by block: the search keeps round-to-nearest as a candidate
+      for (let n = 0; n < N; n++)
+        for (let b = 0; b < 3; b++) {
+          let e = 0;
+          let e0 = 0;
+          for (let k = b * bs; k < Math.min(K, (b + 1) * bs); k++) {
+            e += (back[k * N + n] - w[k * N + n]) ** 2;
+            e0 += (rtn[k * N + n] - w[k * N + n]) ** 2;
+          }
+          expect(e).toBeLessThanOrEqual(e0 * (1 + 1e-9) + 1e-20);
+        }
+      expect(sqErr(back, w)).toBeLessThan((1 - gain) * sqErr(rtn, w));
+    });
+  }
+  it('an all-zero block is exact; padding codes are the zero point', () => {
+    const w = new Float32Array(40 * 2);
+    for (let k = 0; k < 40; k++) w[k * 2 + 1] = k % 3 === 0 ? -0.5 : 0.25;
+    const blk = quantizeInt4BlocksSearch(w, 40, 2, 32);
+    const back = dequantizeInt4Blocks(blk, 40, 2, 32);
+    for (let k = 0; k < 40; k++) expect(back[k * 2]).toBe(0);
+    // two-valued column: both values are on the grid
+    for (let k = 0; k < 40; k++) expect(back[k * 2 + 1]).toBeCloseTo(w[k * 2 + 1], 6);
+    // column 1, block 1 holds 8 values then 24 padding codes equal to its zero point
+    const z = blk.zeroPoints![1] >> 4;
+    const blob = blk.packed.subarray((1 * 2 + 1) * 16, (1 * 2 + 2) * 16);
+    for (let i = 8; i < 32; i++) expect(i % 2 === 0 ? blob[i >> 1] & 15 : blob[i >> 1] >> 4).toBe(z);
+  });
+  it('searchInt4Block returns a float32 scale and a zero point in [0, 15]', () => {
+    const x = Float64Array.from({ length: 32 }, (_, i) => Math.sin(i) * 0.1 + 0.03);
+    const [s, z] = searchInt4Block(x, 32);
+    expect(Math.fround(s)).toBe(s);
+    expect(Number.isInteger(z) && z >= 0 && z <= 15).toBe(true);
+  });
+});
+
+describe('int8 blocks (MatMulNBits bits = 8)', () => {
+  it('layout [N, kBlocks, bs], default zero point 128, error within half a step, the block extreme exact', () => {
+    const g = normal(seededRng(9));
+    const K = 50;
+    const N = 5;
+    const w = Float32Array.from({ length: K * N }, () => g());
+    const blk = quantizeInt8Blocks(w, K, N, 32);
+    expect(blk.zeroPoints).toBeUndefined();
+    expect(blk.packed.length).toBe(N * 2 * 32);
+    for (let n = 0; n < N; n++)
+      for (let k = 0; k < K; k++) {
+        const b = Math.floor(k / 32);
+        const s = blk.scales[n * 2 + b];
+        const q = blk.packed[(n * 2 + b) * 32 + (k % 32)];
+        const err = Math.abs(s * (q - 128) - w[k * N + n]);
+        expect(err).toBeLessThanOrEqual(Math.abs(s) / 2 + 1e-6);
+      }
+    // padding past K is the zero point
+    for (let i = K % 32; i < 32; i++) expect(blk.packed[(0 * 2 + 1) * 32 + i]).toBe(128);
+  });
+});
