@@ -39,8 +39,8 @@ interface ModeDef {
 }
 
 /**
- * The int8 / uint8 modes. A new mode is one row here and its file under src/passes/quantize/
- * (plus its op rewrites in quantize/ops.ts if it rewrites op types differently).
+ * The int8 / uint8 modes. A new mode is one row here and its file under src/passes/quantize/, which
+ * holds its rewrite and its `OpRewrites` table (which op types it handles, and how).
  */
 export const MODES = {
   dynamic: { run: runDynamic, suffix: '', help: 'MatMul / Gemm → DynamicQuantizeMatMul (or DynamicQuantizeLinear + MatMulInteger); Conv and Gather weight-only' },

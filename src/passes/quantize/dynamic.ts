@@ -37,7 +37,10 @@ import {
   scalarOrVector,
   transpose2d,
 } from './common.js';
-import { OP_QUANTIZERS, type WeightSite } from './ops.js';
+import { rewriteOf, type OpRewrites, type WeightSite } from './ops.js';
+
+/** dynamic: MatMul / Gemm get integer compute; Conv and Gather tables are stored 8-bit (weight-only). */
+export const DYNAMIC_OPS: OpRewrites = { MatMul: 'dynamic-matmul', Gemm: 'dynamic-matmul', Conv: 'dq-weight', Gather: 'gather-dq' };
 import { moveResidualBias } from './residual-bias.js';
 import { applyDqWeight, applyGatherDq, bytesOf, candidates, weightFormat, type GatherEntry } from './weight-only.js';
 
@@ -349,10 +352,10 @@ export function runDynamic(st: QuantState): void {
   const mmCache = new Map<string, QuantWeight>();
   const tiedCache = new Map<string, TiedTable>();
   const written = new Set<string>();
-  const cands = [...candidates(st, 'dynamic')];
+  const cands = [...candidates(st, DYNAMIC_OPS)];
   const tied = tiedKeys(st, cands);
   for (const { node, site } of cands) {
-    const rw = OP_QUANTIZERS[node.opType].rewrites.dynamic;
+    const rw = rewriteOf(DYNAMIC_OPS, node.opType);
     const wName = node.inputs[site.input];
     const wKey = st.weightKey(wName);
     if (rw === 'dynamic-matmul') {

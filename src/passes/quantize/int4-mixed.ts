@@ -20,6 +20,7 @@ import { cosine } from '../../math/stats.js';
 import { feedBatches } from '../activations.js';
 import type { Outputs } from '../pass.js';
 import { QuantState } from './common.js';
+import type { OpRewrites } from './ops.js';
 import { candidates } from './weight-only.js';
 
 const PROBE_SAMPLES = 2;
@@ -35,7 +36,7 @@ function floatsOf(out: Outputs, names: string[]): Float64Array {
   return all;
 }
 
-export async function chooseEightBit(st: QuantState, rewrite: Rewrite): Promise<Set<number>> {
+export async function chooseEightBit(st: QuantState, rewrite: Rewrite, ops: OpRewrites): Promise<Set<number>> {
   const { ctx, opts } = st;
   const target = opts.int4Target as number;
   const chosen = new Set<number>();
@@ -57,7 +58,7 @@ export async function chooseEightBit(st: QuantState, rewrite: Rewrite): Promise<
   // the candidates as rewriteInt4 numbers them (a dry walk on a copy); Gather tables stay 4-bit
   const sites: number[] = [];
   let k = 0;
-  for (const { node } of candidates(new QuantState(cloneModel(st.model), opts, ctx), 'int4')) {
+  for (const { node } of candidates(new QuantState(cloneModel(st.model), opts, ctx), ops)) {
     if (node.opType !== 'Gather') sites.push(k);
     k++;
   }

@@ -33,7 +33,10 @@ import { quantizeInt4BlocksSearch, quantizeInt8Blocks } from '../../math/blockqu
 import { quantizeInt4Blocks } from '../../math/quant.js';
 import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel, transpose2d } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
-import type { WeightSite } from './ops.js';
+import type { OpRewrites, WeightSite } from './ops.js';
+
+/** int4: MatMulNBits for MatMul / Gemm, GatherBlockQuantized for embedding tables. */
+export const INT4_OPS: OpRewrites = { MatMul: 'matmul-nbits', Gemm: 'matmul-nbits', Gather: 'gather-block-quantized' };
 import { chooseEightBit } from './int4-mixed.js';
 import { candidates } from './weight-only.js';
 
@@ -152,7 +155,7 @@ export function rewriteInt4(st: QuantState, bitsOf: (k: number) => 0 | 4 | 8 = (
   const cache = new Map<string, Packed>();
   const tables = new Map<string, Packed>();
   let k = 0;
-  for (const { node, site } of candidates(st, 'int4')) {
+  for (const { node, site } of candidates(st, INT4_OPS)) {
     const bits = bitsOf(k++);
     if (bits === 0) continue;
     const why = node.opType === 'Gather' ? applyGatherBlockQuantized(st, site, tables) : applyMatMulNBits(st, site, cache, bits);
@@ -162,6 +165,6 @@ export function rewriteInt4(st: QuantState, bitsOf: (k: number) => 0 | 4 | 8 = (
 }
 
 export async function runInt4(st: QuantState): Promise<void> {
-  const eight = st.opts.int4Target === undefined ? new Set<number>() : await chooseEightBit(st, rewriteInt4);
+  const eight = st.opts.int4Target === undefined ? new Set<number>() : await chooseEightBit(st, rewriteInt4, INT4_OPS);
   rewriteInt4(st, (k) => (eight.has(k) ? 8 : 4));
 }

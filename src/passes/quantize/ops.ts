@@ -1,7 +1,8 @@
 /**
- * The per-op-type quantizer map: for each op type the pass knows, where its constant weight is,
- * which axis holds its output channels, and which rewrite each mode applies to it. Op types not in
- * the map are never touched. The rewrites themselves live in the mode files.
+ * The per-op-type weight map: for each op type the pass knows, where its constant weight is and
+ * which axis holds its output channels. Op types not in the map are never touched. Which rewrite a
+ * mode applies to each op type is the mode's own `OpRewrites` table, in its file (the table below
+ * sums them up); the rewrites themselves live in the mode files too.
  *
  *   op       weight (axis)                      weight-only  dynamic          static  int4
  *   MatMul   B [K, N] (1)                       dq-weight    dynamic-matmul   qdq     matmul-nbits
@@ -11,11 +12,14 @@
  */
 import { attrInt, type Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { floatConstant, isOnnx, type Consts, type QuantizeMode } from './common.js';
+import { floatConstant, isOnnx, type Consts } from './common.js';
 
 export type Rewrite = 'dq-weight' | 'gather-dq' | 'dynamic-matmul' | 'qdq' | 'matmul-nbits' | 'gather-block-quantized';
-/** A mode of ../quantize.ts's MODES, or int4 (the MatMulNBits weight format). */
-export type ModeKey = QuantizeMode | 'int4';
+/**
+ * A mode's rewrite per op type (exported by the mode's file, e.g. DYNAMIC_OPS): the op types it
+ * handles by default are its keys.
+ */
+export type OpRewrites = Readonly<Partial<Record<keyof typeof OP_QUANTIZERS, Rewrite>>>;
 
 export interface WeightSite {
   node: Node;
@@ -29,7 +33,6 @@ export interface WeightSite {
 export interface OpQuantizer {
   /** The node's constant float weight, or why the node has none the pass can use. */
   locate(node: Node, g: Consts): WeightSite | string;
-  rewrites: Partial<Record<ModeKey, Rewrite>>;
 }
 
 function constWeight(node: Node, g: Consts, input: number, what: string): Tensor | string {
@@ -50,7 +53,6 @@ const matmul: OpQuantizer = {
     if (t.dims.length !== 2) return `weight ${t.name} has rank ${t.dims.length} (only 2-D MatMul weights)`;
     return { node, input: 1, tensor: t, axis: 1 };
   },
-  rewrites: { 'weight-only': 'dq-weight', dynamic: 'dynamic-matmul', static: 'qdq', int4: 'matmul-nbits' },
 };
 
 const gemm: OpQuantizer = {
@@ -60,7 +62,6 @@ const gemm: OpQuantizer = {
     if (t.dims.length !== 2) return `weight ${t.name} has rank ${t.dims.length}`;
     return { node, input: 1, tensor: t, axis: attrInt(node, 'transB', 0) ? 0 : 1 };
   },
-  rewrites: { 'weight-only': 'dq-weight', dynamic: 'dynamic-matmul', static: 'qdq', int4: 'matmul-nbits' },
 };
 
 const conv: OpQuantizer = {
@@ -70,7 +71,6 @@ const conv: OpQuantizer = {
     if (t.dims.length < 3) return `weight ${t.name} has rank ${t.dims.length}`;
     return { node, input: 1, tensor: t, axis: 0 };
   },
-  rewrites: { 'weight-only': 'dq-weight', dynamic: 'dq-weight', static: 'qdq' },
 };
 
 const gather: OpQuantizer = {
@@ -81,24 +81,26 @@ const gather: OpQuantizer = {
     if (attrInt(node, 'axis', 0) !== 0) return 'Gather axis is not 0';
     return { node, input: 0, tensor: t, axis: 1 };
   },
-  rewrites: { 'weight-only': 'gather-dq', dynamic: 'gather-dq', static: 'gather-dq', int4: 'gather-block-quantized' },
 };
 
-export const OP_QUANTIZERS: Record<string, OpQuantizer> = {
+export const OP_QUANTIZERS = {
   MatMul: matmul,
   Gemm: gemm,
   Conv: conv,
   Gather: gather,
-};
+} as const satisfies Record<string, OpQuantizer>;
 
 /** Op types a mode handles by default. */
-export function defaultOpTypes(mode: ModeKey): string[] {
-  return Object.entries(OP_QUANTIZERS)
-    .filter(([, q]) => q.rewrites[mode])
-    .map(([k]) => k);
+export function defaultOpTypes(ops: OpRewrites): string[] {
+  return Object.keys(OP_QUANTIZERS).filter((k) => rewriteOf(ops, k));
+}
+
+/** The rewrite `ops` applies to an op type (undefined: the mode leaves it alone). */
+export function rewriteOf(ops: OpRewrites, opType: string): Rewrite | undefined {
+  return (ops as Record<string, Rewrite | undefined>)[opType];
 }
 
 /** The quantizer of a node of the default domain, if its op type is in the map. */
 export function quantizerOf(node: Node): OpQuantizer | undefined {
-  return isOnnx(node) ? OP_QUANTIZERS[node.opType] : undefined;
+  return isOnnx(node) ? (OP_QUANTIZERS as Record<string, OpQuantizer>)[node.opType] : undefined;
 }

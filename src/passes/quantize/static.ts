@@ -48,7 +48,10 @@ import {
   nodeLabel,
   skipSubgraphNodes,
 } from './common.js';
-import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, type WeightSite } from './ops.js';
+import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, rewriteOf, type OpRewrites, type WeightSite } from './ops.js';
+
+/** static: QDQ around Conv / MatMul / Gemm; Gather tables stored 8-bit. */
+export const STATIC_OPS: OpRewrites = { MatMul: 'qdq', Gemm: 'qdq', Conv: 'qdq', Gather: 'gather-dq' };
 import { foldBatchNorms } from './batchnorm.js';
 import { OWN_RANGE_OPS, quantRegion, type Fold } from './region.js';
 import { applyGatherDq, bytesOf, channelAxis, type GatherEntry } from './weight-only.js';
@@ -70,15 +73,15 @@ function isFloatValue(g: Graph, name: string): boolean {
 
 function planNodes(st: QuantState): Plan[] {
   const g = st.graph;
-  const defaults = defaultOpTypes('static');
+  const defaults = defaultOpTypes(STATIC_OPS);
   skipSubgraphNodes(
     st,
-    Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && OP_QUANTIZERS[k].rewrites.static),
+    Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && rewriteOf(STATIC_OPS, k)),
   );
   const plans: Plan[] = [];
   for (const node of g.nodes) {
     const q = quantizerOf(node);
-    if (!q || q.rewrites.static !== 'qdq' || !st.selected(node.opType, defaults)) continue;
+    if (!q || rewriteOf(STATIC_OPS, node.opType) !== 'qdq' || !st.selected(node.opType, defaults)) continue;
     if (subgraphsOf(node).length) continue;
     const located = q.locate(node, st);
     let site: WeightSite | undefined;
@@ -250,7 +253,7 @@ function foldActivation(st: QuantState, fold: Fold, p: ScaleZp): void {
  */
 function quantizeGathers(st: QuantState): void {
   const cache = new Map<string, GatherEntry>();
-  const defaults = defaultOpTypes('static');
+  const defaults = defaultOpTypes(STATIC_OPS);
   if (!st.selected('Gather', defaults)) return;
   for (const node of [...st.graph.nodes]) {
     if (node.opType !== 'Gather' || !isOnnx(node)) continue;
@@ -272,7 +275,7 @@ function quantizeGathers(st: QuantState): void {
 export async function runStatic(st: QuantState): Promise<void> {
   const ready = st.opset >= 10 && !!st.ctx.calibration && !!st.ctx.run;
   // BatchNorm into Conv first, so that the Conv's output can carry its activation's range
-  if (ready && st.selected('Conv', defaultOpTypes('static'))) {
+  if (ready && st.selected('Conv', defaultOpTypes(STATIC_OPS))) {
     const bn = foldBatchNorms(st);
     if (bn) st.count('batchNormFolded', bn);
   }

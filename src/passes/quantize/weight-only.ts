@@ -36,7 +36,10 @@ import {
   nodeLabel,
   skipSubgraphNodes,
 } from './common.js';
-import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, type ModeKey, type WeightSite } from './ops.js';
+import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, rewriteOf, type OpRewrites, type WeightSite } from './ops.js';
+
+/** weight-only: 8-bit weights behind DequantizeLinear for every op type the pass knows. */
+export const WEIGHT_ONLY_OPS: OpRewrites = { MatMul: 'dq-weight', Gemm: 'dq-weight', Conv: 'dq-weight', Gather: 'gather-dq' };
 
 /** Symmetric int8 or asymmetric uint8, per the quantize type. */
 export function weightFormat(st: QuantState): { qtype: 'int8' | 'uint8'; symmetric: boolean } {
@@ -203,15 +206,15 @@ export function bytesOf(g: Graph, names: string[]): number {
 }
 
 /** Shared candidate walk: each root-graph node whose op type the mode handles and the user selected. */
-export function* candidates(st: QuantState, mode: ModeKey): Generator<{ node: Node; site: WeightSite }> {
-  const defaults = defaultOpTypes(mode);
+export function* candidates(st: QuantState, ops: OpRewrites): Generator<{ node: Node; site: WeightSite }> {
+  const defaults = defaultOpTypes(ops);
   skipSubgraphNodes(
     st,
-    Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && OP_QUANTIZERS[k].rewrites[mode]),
+    Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && rewriteOf(ops, k)),
   );
   for (const node of [...st.graph.nodes]) {
     const q = quantizerOf(node);
-    if (!q || !q.rewrites[mode] || !st.selected(node.opType, defaults)) continue;
+    if (!q || !rewriteOf(ops, node.opType) || !st.selected(node.opType, defaults)) continue;
     const site = q.locate(node, st);
     if (typeof site === 'string') {
       // a weight shared with a node handled earlier already reads the DequantizeLinear
@@ -243,8 +246,8 @@ function readsDequantized(st: QuantState, name: string): boolean {
 export function runWeightOnly(st: QuantState): void {
   const done = new Map<string, string>();
   const gatherCache = new Map<string, GatherEntry>();
-  for (const { node, site } of candidates(st, 'weight-only')) {
-    const rw = OP_QUANTIZERS[node.opType].rewrites['weight-only'];
+  for (const { node, site } of candidates(st, WEIGHT_ONLY_OPS)) {
+    const rw = rewriteOf(WEIGHT_ONLY_OPS, node.opType);
     if (rw === 'gather-dq') applyGatherDq(st, site, gatherCache);
     else applyDqWeight(st, site, done);
     st.count(node.opType);
