@@ -24,7 +24,8 @@ import { compress, getPass } from '../dist/index.js';
 import { cloneModel } from '../dist/ir/clone.js';
 import { loadDataset } from '../dist/data/index.js';
 import { argmaxRows } from '../dist/bench/accuracy.js';
-import { modelToBytes } from '../dist/onnx/index.js';
+import { modelToBytes, saveModel } from '../dist/onnx/index.js';
+import { Tensor } from '../dist/ir/tensor.js';
 import { createSession, makeRunner } from '../dist/runtime/index.js';
 
 const args = process.argv.slice(2);
@@ -124,6 +125,24 @@ function indexPacking(m) {
   return out;
 }
 
+/**
+ * Where the bytes of a stored model are: the graph without tensor data (node and value names,
+ * attributes, value infos, doc strings) and each initializer's bytes alone and under gzip -9.
+ */
+function breakdown(m) {
+  const skeleton = cloneModel(m);
+  const g = skeleton.graph;
+  for (const [n, t] of g.initializers) g.initializers.set(n, new Tensor(n, t.dtype, [0]));
+  const sk = modelToBytes(skeleton);
+  let names = 0;
+  for (const n of m.graph.nodes) names += n.name.length + [...n.inputs, ...n.outputs].reduce((a, x) => a + x.length, 0);
+  for (const n of m.graph.initializers.keys()) names += n.length;
+  const rows = [...m.graph.initializers].map(([n, t]) => ({ n, bytes: t.byteLength, gzip: gzipSync(Buffer.from(t.data.buffer, t.data.byteOffset, t.byteLength), { level: 9 }).length }));
+  const lines = [`graph without tensor data ${sk.length} B (gzip ${gzipSync(sk, { level: 9 }).length} B; names in nodes and initializers ${names} chars; ${m.graph.nodes.length} nodes)`];
+  for (const r of rows.sort((a, b) => b.gzip - a.gzip)) lines.push(`${r.n} ${r.bytes} B (gzip alone ${r.gzip} B)`);
+  return lines.join('; ');
+}
+
 const kB = (b) => `${(b / 1000).toFixed(1)} kB`;
 const tables = [];
 for (const f of FIXTURES) {
@@ -183,6 +202,8 @@ for (const f of FIXTURES) {
   console.log(`    cluster: ${JSON.stringify(c2.stats)}`);
   const pk = indexPacking(stored);
   if (pk) console.log(`    index streams as bytes: gzip ${pk.gzip} B, brotli ${pk.brotli} B; packed two per byte: gzip ${pk.packedGzip} B, brotli ${pk.packedBrotli} B`);
+  console.log(`    bytes: file ${m3.bytes} B, gzip ${m3.gzip} B; ${breakdown(stored)}`);
+  if (opt('--save')) await saveModel(stored, `${opt('--save')}/${f.kind}_stored.onnx`);
   console.log(`    storage: ${c3.details.map((d) => `${d.weight} ${d.storage} (gzip dense ${d.denseGzip ?? '-'} / sparse ${d.sparseGzip ?? '-'}, brotli ${d.denseBrotli ?? '-'} / ${d.sparseBrotli ?? '-'}, Huffman ${d.huffmanSparseBytes})`).join('; ')}`);
 }
 await runner.release();

@@ -74,6 +74,8 @@ export interface ClusterOptions {
   lr: number;
   batchSize: number;
   exclude: string[];
+  /** store the codebooks and the clustered layers' biases as float16 (Cast back to float at load) */
+  half: boolean;
 }
 
 /** The cluster options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
@@ -89,6 +91,7 @@ export const CLUSTER_SCHEMA = optionSchema<ClusterOptions>()({
     { key: 'lr', type: 'number', min: 0, max: 1, exclusiveMin: true, default: 1e-4, help: 'Adam learning rate of the centroid fine-tuning' },
     { key: 'batchSize', type: 'integer', min: 1, default: DISTILL_DEFAULTS.batchSize, help: 'mini-batch size of the centroid fine-tuning' },
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names (globs) to leave alone' },
+    { key: 'half', type: 'boolean', default: false, flag: '--cluster-half', help: 'store the codebooks and the biases of clustered Gemm / Conv layers as float16 (Cast to float, folded at load): half their bytes' },
   ],
   finish(v, fail) {
     if (v.clusters !== undefined && v.bits !== undefined) fail('bits', 'cannot be combined with clusters: give one of --cluster and --cluster-bits');
@@ -103,6 +106,7 @@ export const CLUSTER_SCHEMA = optionSchema<ClusterOptions>()({
       lr: v.lr as number,
       batchSize: v.batchSize as number,
       exclude: v.exclude as string[],
+      half: v.half as boolean,
     };
   },
   cli: { triggers: ['cluster', 'clusterBits'], outputSuffix: () => '_clustered' },
@@ -233,6 +237,40 @@ function writeStorage(g: Graph, t: Tensor, form: 'dense' | 'sparse', streams: { 
   g.nodes.splice(pos, 0, ...nodes);
   g.touch();
   return bytes;
+}
+
+/** A Cast of the float16 initializer `h` to float, first in the graph; returns its output. */
+function castToFloat(g: Graph, h: string): string {
+  const out = g.uniqueName('c');
+  g.nodes.unshift(node('Cast', [h], [out], [intAttr('to', DataType.FLOAT)]));
+  g.touch();
+  return out;
+}
+
+/**
+ * The float32 biases of clustered Gemm / Conv layers (input 2) stored as float16 and cast back
+ * under their own name (the readers stay as they are); only biases that no other node reads.
+ * Returns how many.
+ */
+function halfBiases(g: Graph, items: Item[]): number {
+  let n = 0;
+  const done = new Set<string>();
+  for (const it of items) {
+    for (const l of it.layer.group ?? [it.layer]) {
+      const b = l.node.inputs[2];
+      if ((l.op !== 'Gemm' && l.op !== 'Conv') || !b || done.has(b)) continue;
+      const t = g.initializers.get(b);
+      if (!t || t.dtype !== DataType.FLOAT || g.isGraphInput(b) || g.isGraphOutput(b)) continue;
+      if (g.consumers(b).some((c) => (c.opType !== 'Gemm' && c.opType !== 'Conv') || c.inputs.indexOf(b) !== 2)) continue;
+      done.add(b);
+      g.initializers.delete(b);
+      const h = g.addInitializer(new Tensor(`${b}_h`, DataType.FLOAT16, [...t.dims], Uint16Array.from(t.toNumbers(), (v) => floatToHalf(v))));
+      g.nodes.unshift(node('Cast', [h], [b], [intAttr('to', DataType.FLOAT)]));
+      g.touch();
+      n++;
+    }
+  }
+  return n;
 }
 
 export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassContext): Promise<PassResult> {
@@ -374,12 +412,15 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
     // the codebook: 0 first (the pruned weights), then the centroids
     let cb = sharedNames.get(it.centroids);
     if (!cb) {
-      cb = g.addInitializer(codebookTensor(opts.codebook === 'shared' ? 'codebook' : `${w}_cb`, t.dtype, [0, ...it.centroids]));
+      const half = opts.half && t.dtype === DataType.FLOAT;
+      cb = g.addInitializer(codebookTensor(opts.codebook === 'shared' ? 'codebook' : `${w}_cb`, half ? DataType.FLOAT16 : t.dtype, [0, ...it.centroids]));
+      if (half) cb = castToFloat(g, cb);
       sharedNames.set(it.centroids, cb);
-      bytesAfter += (it.centroids.length + 1) * (t.dtype === DataType.FLOAT16 ? 2 : 4);
+      bytesAfter += (it.centroids.length + 1) * (half || t.dtype === DataType.FLOAT16 ? 2 : 4);
     }
     bytesAfter += writeStorage(g, t, form, form === 'dense' ? { idx: dense } : sp, cb, axis0);
   }
+  if (opts.half) stats.halfBiases = halfBiases(g, todo);
   g.removeUnusedInitializers();
   g.touch();
   Object.assign(stats, {

@@ -125,6 +125,30 @@ describe('weight clustering', () => {
     expect(out.every(Number.isFinite)).toBe(true);
   });
 
+  it('half: float16 codebooks and Gemm / Conv biases, cast back to float; outputs within float16 rounding', async () => {
+    const m = await pruned(cnn(), 0.5);
+    const full = cloneModel(m);
+    await runCluster(full, parseClusterOptions({ bits: 3, storage: 'sparse' }), ctx());
+    const r = await runCluster(m, parseClusterOptions({ bits: 3, storage: 'sparse', half: true }), ctx());
+    // the Conv bias cb1 and the Gemm bias fb; the BatchNorm's parameters are not a layer's bias
+    expect(r.stats.halfBiases).toBe(2);
+    for (const b of ['cb1', 'fb']) {
+      expect(m.graph.initializers.has(b)).toBe(false);
+      expect(m.graph.initializers.get(`${b}_h`)!.dtype).toBe(DataType.FLOAT16);
+      expect(m.graph.producer(b)?.opType).toBe('Cast');
+    }
+    expect(m.graph.initializers.get('bn_s')!.dtype).toBe(DataType.FLOAT);
+    for (const w of ['cw1', 'cw2', 'fw']) expect(m.graph.initializers.get(`${w}_cb`)!.dtype).toBe(DataType.FLOAT16);
+    const tensorBytes = (x: Model) => [...x.graph.initializers.values()].reduce((s, t) => s + t.byteLength, 0);
+    expect(tensorBytes(m)).toBeLessThan(tensorBytes(full));
+    const a = await run(full, [2, 2, 8, 8]);
+    const b = await run(m, [2, 2, 8, 8]);
+    const scale = Math.max(...Array.from(a, Math.abs));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(b[i] - a[i])).toBeLessThan(5e-3 * scale);
+    expect(parseClusterOptions({ bits: 3 }).half).toBe(false);
+    expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterHalf: true })).half).toBe(true);
+  });
+
   it('no-ops: all-zero weights, excluded weights, float storage of already shared values', async () => {
     const m = mlp();
     for (const w of ['w1', 'w2', 'w3']) (m.graph.initializers.get(w)!.data as Float32Array).fill(0);
