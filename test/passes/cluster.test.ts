@@ -149,6 +149,31 @@ describe('weight clustering', () => {
     expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterHalf: true })).half).toBe(true);
   });
 
+  it('allocate sensitivity: bits per weight from the measured output error, averaging the requested bits; needs samples', async () => {
+    const m = await pruned(cnn(), 0.5);
+    const x = randn(32 * 2 * 8 * 8, rng(6));
+    const train: Dataset = { inputs: { input: { dtype: 'float', dims: [32, 2, 8, 8], data: x } }, count: 32 };
+    expect(() => parseClusterOptions({ bits: 3, allocate: 'sensitivity', codebook: 'shared' })).toThrow(/allocate/);
+    await expect(runCluster(cloneModel(m), parseClusterOptions({ bits: 3, allocate: 'sensitivity' }), ctx())).rejects.toThrow(/train-data/);
+    const r = await runCluster(m, parseClusterOptions({ bits: 3, allocate: 'sensitivity', storage: 'dense' }), { ...ctx(), train });
+    const bits = new Map(String(r.stats.allocatedBits).split(',').map((p) => p.split(':') as [string, string]));
+    expect([...bits.keys()]).toEqual(['cw1', 'cw2', 'fw']);
+    let used = 0;
+    let nz = 0;
+    for (const d of r.details!) {
+      const b = Number(bits.get(String(d.weight)));
+      expect(b).toBeGreaterThanOrEqual(1);
+      expect(b).toBeLessThanOrEqual(5);
+      // the codebook: the zero and at most 2^b − 1 values
+      expect(m.graph.initializers.get(`${d.weight}_cb`)!.dims[0]).toBeLessThanOrEqual(2 ** b);
+      used += b * Number(d.nonzero);
+      nz += Number(d.nonzero);
+    }
+    expect(used / nz).toBeLessThanOrEqual(3);
+    expect(used / nz).toBeGreaterThan(2.5);
+    expect((await run(m, [2, 2, 8, 8])).every(Number.isFinite)).toBe(true);
+  });
+
   it('no-ops: all-zero weights, excluded weights, float storage of already shared values', async () => {
     const m = mlp();
     for (const w of ['w1', 'w2', 'w3']) (m.graph.initializers.get(w)!.data as Float32Array).fill(0);
