@@ -154,6 +154,8 @@ describe('weight clustering', () => {
     const x = randn(32 * 2 * 8 * 8, rng(6));
     const train: Dataset = { inputs: { input: { dtype: 'float', dims: [32, 2, 8, 8], data: x } }, count: 32 };
     expect(() => parseClusterOptions({ bits: 3, allocate: 'sensitivity', codebook: 'shared' })).toThrow(/allocate/);
+    expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterAllocate: 'sensitivity' })).allocate).toBe('sensitivity');
+    expect(parseClusterOptions({ bits: 3 }).allocate).toBe('uniform');
     await expect(runCluster(cloneModel(m), parseClusterOptions({ bits: 3, allocate: 'sensitivity' }), ctx())).rejects.toThrow(/train-data/);
     const r = await runCluster(m, parseClusterOptions({ bits: 3, allocate: 'sensitivity', storage: 'dense' }), { ...ctx(), train });
     const bits = new Map(String(r.stats.allocatedBits).split(',').map((p) => p.split(':') as [string, string]));
