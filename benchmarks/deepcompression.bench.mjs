@@ -169,6 +169,7 @@ for (const f of FIXTURES) {
   // (every weight holds at most 255 distinct values now: k-means with k = 255 keeps them as they are)
   const { bits: _b, clusters: _k, allocate: _a, ...storeOpts } = steps[ci].options;
   const c3 = await cluster.run(stored, cluster.parseOptions({ ...storeOpts, clusters: 255, epochs: 0, storage: 'auto' }), r1.context);
+  const pk = indexPacking(stored); // before minify renames the `_idx` streams
   // the recipe's steps after the cluster step (e.g. minify)
   for (const s of steps.slice(ci + 1)) await getPass(s.pass).run(stored, getPass(s.pass).parseOptions(s.options ?? {}), r1.context);
   const data = await loadDataset(TEST, r1.original);
@@ -205,7 +206,6 @@ for (const f of FIXTURES) {
       `latency p50 pruned ${lp.toFixed(1)} µs, stored ${ls.toFixed(1)} µs (${(ls / lp).toFixed(2)}×, target ≤ 1.1), wall ${wall.toFixed(0)} s (target ≤ 300; CPU ${cpu.toFixed(0)} s of this process)`,
   );
   console.log(`    cluster: ${JSON.stringify(c2.stats)}`);
-  const pk = indexPacking(stored);
   if (pk) console.log(`    index streams as bytes: gzip ${pk.gzip} B, brotli ${pk.brotli} B; packed two per byte: gzip ${pk.packedGzip} B, brotli ${pk.packedBrotli} B`);
   console.log(`    bytes: file ${m3.bytes} B, gzip ${m3.gzip} B; ${breakdown(stored)}`);
   if (opt('--save')) await saveModel(stored, `${opt('--save')}/${f.kind}_stored.onnx`);
