@@ -9,7 +9,8 @@
 //   prune       the recipe's prune (+ distill) steps: float weights with zeros
 //   + cluster   the cluster step with storage "float": shared (fine-tuned) values, still float32
 //   + storage   the same values stored as indices + codebooks (the cluster pass's storage: auto),
-//               onnxruntime expands them at load time
+//               onnxruntime expands them at load time; then the recipe's steps after the cluster
+//               step (minify)
 //   Huffman     the lower bound of the paper's storage: per-layer Huffman codes of the gap and index
 //               streams (the pass's huffmanSparseBytes) + the float32 codebooks and biases as raw
 //               bytes (the graph itself not counted)
@@ -24,7 +25,8 @@ import { compress, getPass } from '../dist/index.js';
 import { cloneModel } from '../dist/ir/clone.js';
 import { loadDataset } from '../dist/data/index.js';
 import { argmaxRows } from '../dist/bench/accuracy.js';
-import { modelToBytes } from '../dist/onnx/index.js';
+import { modelToBytes, saveModel } from '../dist/onnx/index.js';
+import { Tensor } from '../dist/ir/tensor.js';
 import { createSession, makeRunner } from '../dist/runtime/index.js';
 
 const args = process.argv.slice(2);
@@ -124,6 +126,24 @@ function indexPacking(m) {
   return out;
 }
 
+/**
+ * Where the bytes of a stored model are: the graph without tensor data (node and value names,
+ * attributes, value infos, doc strings) and each initializer's bytes alone and under gzip -9.
+ */
+function breakdown(m) {
+  const skeleton = cloneModel(m);
+  const g = skeleton.graph;
+  for (const [n, t] of g.initializers) g.initializers.set(n, new Tensor(n, t.dtype, [0]));
+  const sk = modelToBytes(skeleton);
+  let names = 0;
+  for (const n of m.graph.nodes) names += n.name.length + [...n.inputs, ...n.outputs].reduce((a, x) => a + x.length, 0);
+  for (const n of m.graph.initializers.keys()) names += n.length;
+  const rows = [...m.graph.initializers].map(([n, t]) => ({ n, bytes: t.byteLength, gzip: gzipSync(Buffer.from(t.data.buffer, t.data.byteOffset, t.byteLength), { level: 9 }).length }));
+  const lines = [`graph without tensor data ${sk.length} B (gzip ${gzipSync(sk, { level: 9 }).length} B; names in nodes and initializers ${names} chars; ${m.graph.nodes.length} nodes)`];
+  for (const r of rows.sort((a, b) => b.gzip - a.gzip)) lines.push(`${r.n} ${r.bytes} B (gzip alone ${r.gzip} B)`);
+  return lines.join('; ');
+}
+
 const kB = (b) => `${(b / 1000).toFixed(1)} kB`;
 const tables = [];
 for (const f of FIXTURES) {
@@ -146,7 +166,12 @@ for (const f of FIXTURES) {
   const cpu = (cpu1.user + cpu1.system) / 1e6;
   // + storage: the same shared values as indices + codebooks (k-means returns them exactly)
   const stored = cloneModel(clustered);
-  const c3 = await cluster.run(stored, cluster.parseOptions({ ...steps[ci].options, epochs: 0, storage: 'auto' }), r1.context);
+  // (every weight holds at most 255 distinct values now: k-means with k = 255 keeps them as they are)
+  const { bits: _b, clusters: _k, allocate: _a, ...storeOpts } = steps[ci].options;
+  const c3 = await cluster.run(stored, cluster.parseOptions({ ...storeOpts, clusters: 255, epochs: 0, storage: 'auto' }), r1.context);
+  const pk = indexPacking(stored); // before minify renames the `_idx` streams
+  // the recipe's steps after the cluster step (e.g. minify)
+  for (const s of steps.slice(ci + 1)) await getPass(s.pass).run(stored, getPass(s.pass).parseOptions(s.options ?? {}), r1.context);
   const data = await loadDataset(TEST, r1.original);
   const m0 = await measure(r1.original, data);
   const m1 = await measure(pruned, data);
@@ -161,7 +186,7 @@ for (const f of FIXTURES) {
   const [lp, ls] = await latencyPair(pruned, stored, one);
   const nz0 = nonzeroWeights(r1.original);
   const nz1 = nonzeroWeights(pruned);
-  const bits = steps[ci].options.bits ?? Math.ceil(Math.log2((steps[ci].options.clusters ?? 15) + 1));
+  const bits = `${steps[ci].options.bits ?? Math.ceil(Math.log2((steps[ci].options.clusters ?? 15) + 1))}${c2.stats.allocatedBits ? ' (average)' : ''}`;
   const pts = (m) => (100 * (m.acc - m0.acc)).toFixed(2);
   const row = (stage, kept, b, m) =>
     `| ${f.file.replace('fixtures/', '')} | ${stage} | ${kept} | ${b} | ${kB(m.gzip)} | ${(m0.gzip / m.gzip).toFixed(1)}× | ${kB(m.brotli)} | ${(m0.brotli / m.brotli).toFixed(1)}× | ${(100 * m.acc).toFixed(2)}% | ${pts(m)} |`;
@@ -181,8 +206,9 @@ for (const f of FIXTURES) {
       `latency p50 pruned ${lp.toFixed(1)} µs, stored ${ls.toFixed(1)} µs (${(ls / lp).toFixed(2)}×, target ≤ 1.1), wall ${wall.toFixed(0)} s (target ≤ 300; CPU ${cpu.toFixed(0)} s of this process)`,
   );
   console.log(`    cluster: ${JSON.stringify(c2.stats)}`);
-  const pk = indexPacking(stored);
   if (pk) console.log(`    index streams as bytes: gzip ${pk.gzip} B, brotli ${pk.brotli} B; packed two per byte: gzip ${pk.packedGzip} B, brotli ${pk.packedBrotli} B`);
+  console.log(`    bytes: file ${m3.bytes} B, gzip ${m3.gzip} B; ${breakdown(stored)}`);
+  if (opt('--save')) await saveModel(stored, `${opt('--save')}/${f.kind}_stored.onnx`);
   console.log(`    storage: ${c3.details.map((d) => `${d.weight} ${d.storage} (gzip dense ${d.denseGzip ?? '-'} / sparse ${d.sparseGzip ?? '-'}, brotli ${d.denseBrotli ?? '-'} / ${d.sparseBrotli ?? '-'}, Huffman ${d.huffmanSparseBytes})`).join('; ')}`);
 }
 await runner.release();

@@ -7,6 +7,9 @@
  * Rewrites, per weight W (float32 or float16, in the main graph):
  *   - k-means of W's non-zero values (per layer, or one codebook shared by all layers), init
  *     `linear` (default, the paper's best), `kmeans++` or `density`;
+ *   - allocate `sensitivity` (per-layer codebooks): the number of values differs per weight, from
+ *     the measured output error of clustering each weight alone at each bit count (allocateBits),
+ *     at the same average index bits per non-zero as `clusters` asks;
  *   - with epochs > 0 and training data: the centroids are fine-tuned by distillation with the
  *     assignments and the zeros fixed (gradients summed per cluster, src/train/distill.ts `ties`);
  *   - storage (`storage`):
@@ -37,6 +40,10 @@
  *     default (kept for its QDQ fusions), so the weight would be dequantized at every run, and k-means codebooks are not
  *     evenly spaced anyway.
  *
+ * With `half`, the codebooks and the biases of clustered Gemm / Conv layers are stored as float16
+ * and Cast to float (folded at load like the rest): on a LeNet-5 stored in ~8 kB they are ~10 % of
+ * the gzip size, and their float16 rounding (relative 2^-11) is far below the weights' sharing error.
+ *
  * The report's details give, per weight, the Huffman code of its indices — the dense stream
  * (one symbol per weight) and the paper's sparse form (gaps and indices, each coded on its own) —
  * as the lower bound that the compressed file is compared against.
@@ -55,6 +62,7 @@ import { AttrType, type Node } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
 import { floatToHalf } from '../math/float16.js';
 import { huffmanBits, type KMeansInit, kmeans1d } from '../math/kmeans.js';
+import { takeDataset } from '../data/batch.js';
 import { DISTILL_DEFAULTS } from './distill.js';
 import { definePass, optionSchema, parseWithSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
@@ -74,6 +82,14 @@ export interface ClusterOptions {
   lr: number;
   batchSize: number;
   exclude: string[];
+  /** store the codebooks and the clustered layers' biases as float16 (Cast back to float at load) */
+  half: boolean;
+  /**
+   * uniform: every weight gets `clusters` values; sensitivity: `clusters` sets the average index
+   * bits per non-zero weight (log2(clusters + 1)) and each weight gets its own, from the measured
+   * output error of clustering it alone (needs samples: training or calibration data)
+   */
+  allocate: 'uniform' | 'sensitivity';
 }
 
 /** The cluster options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
@@ -89,11 +105,14 @@ export const CLUSTER_SCHEMA = optionSchema<ClusterOptions>()({
     { key: 'lr', type: 'number', min: 0, max: 1, exclusiveMin: true, default: 1e-4, help: 'Adam learning rate of the centroid fine-tuning' },
     { key: 'batchSize', type: 'integer', min: 1, default: DISTILL_DEFAULTS.batchSize, help: 'mini-batch size of the centroid fine-tuning' },
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names (globs) to leave alone' },
+    { key: 'allocate', type: 'enum', choices: ['uniform', 'sensitivity'], default: 'uniform', flag: '--cluster-allocate <how>', help: 'uniform: every weight gets the same number of values; sensitivity: that number sets the average bits per non-zero weight, and each weight gets more or fewer bits from the measured output error of clustering it alone (needs --train-data or --calibration-data)' },
+    { key: 'half', type: 'boolean', default: false, flag: '--cluster-half', help: 'store the codebooks and the biases of clustered Gemm / Conv layers as float16 (Cast to float, folded at load): half their bytes' },
   ],
   finish(v, fail) {
     if (v.clusters !== undefined && v.bits !== undefined) fail('bits', 'cannot be combined with clusters: give one of --cluster and --cluster-bits');
     const clusters = v.clusters !== undefined ? (v.clusters as number) : v.bits !== undefined ? 2 ** (v.bits as number) - 1 : undefined;
     if (clusters === undefined) fail('clusters', 'is required (e.g. --cluster 15 or --cluster-bits 4)');
+    if (v.allocate === 'sensitivity' && v.codebook === 'shared') fail('allocate', 'sensitivity gives each weight its own codebook size: use it with codebook layer');
     return {
       clusters: clusters!,
       init: v.init as KMeansInit,
@@ -103,6 +122,8 @@ export const CLUSTER_SCHEMA = optionSchema<ClusterOptions>()({
       lr: v.lr as number,
       batchSize: v.batchSize as number,
       exclude: v.exclude as string[],
+      half: v.half as boolean,
+      allocate: v.allocate as ClusterOptions['allocate'],
     };
   },
   cli: { triggers: ['cluster', 'clusterBits'], outputSuffix: () => '_clustered' },
@@ -235,6 +256,102 @@ function writeStorage(g: Graph, t: Tensor, form: 'dense' | 'sparse', streams: { 
   return bytes;
 }
 
+/** Samples the sensitivity measurement runs on. */
+const SENSITIVITY_SAMPLES = 256;
+
+/**
+ * Bits per weight from measured sensitivity. For each weight and each bit count b in
+ * [b̄ − 2, b̄ + 2] ∩ [1, 8] (b̄ = log2(clusters + 1)), the weight alone is clustered to 2^b − 1
+ * values and the model's first output is compared with the unclustered model's on up to 256
+ * samples: e_l(b) = mean squared difference. Then, from every weight at the most bits, greedily
+ * take one bit from the weight whose error grows least per index bit saved, (e_l(b − 1) −
+ * e_l(b)) / n_l with n_l its non-zeros, until the average bits per non-zero is b̄ (errors of
+ * different weights assumed to add up, as in Hessian-free mixed-precision allocation). Small,
+ * sensitive layers (first convolutions) end with more values, large tolerant ones (the big fully
+ * connected layers) with fewer, at the same index bytes. Returns clusters per item.
+ */
+async function allocateBits(model: Model, items: Item[], valuesOf: Map<Item, Float64Array>, opts: ClusterOptions, ctx?: PassContext): Promise<Map<Item, number>> {
+  const data = ctx?.calibration ?? ctx?.train;
+  if (!data || !ctx?.run) throw new MlcError('USAGE', 'cluster: allocate sensitivity measures the output error on samples and needs --train-data or --calibration-data');
+  const feeds = takeDataset(data, SENSITIVITY_SAMPLES).inputs;
+  const output = model.graph.outputs[0].name;
+  const run = async () => (await ctx.run!(model, feeds, [output]))[output].data as Float32Array;
+  materializeLayers(model.graph, items.map((it) => it.layer));
+  const ref = await run();
+  const mean = Math.log2(opts.clusters + 1);
+  const lo = Math.max(1, Math.floor(mean) - 2);
+  const hi = Math.min(8, Math.ceil(mean) + 2);
+  const err = new Map<Item, Float64Array>();
+  for (const it of items) {
+    const t = it.layer.tensor;
+    const data = t.data as Float32Array | Uint16Array;
+    const saved = data.slice();
+    const e = new Float64Array(hi + 1);
+    for (let b = lo; b <= hi; b++) {
+      const r = kmeans1d(valuesOf.get(it)!, 2 ** b - 1, { init: opts.init, rng: ctx.rng });
+      writeClustered({ ...it, assign: r.assign, centroids: r.centroids });
+      const y = await run();
+      let s = 0;
+      for (let i = 0; i < y.length; i++) s += (y[i] - ref[i]) ** 2;
+      e[b] = s / y.length;
+    }
+    data.set(saved);
+    err.set(it, e);
+  }
+  const bits = new Map<Item, number>(items.map((it) => [it, hi]));
+  const total = items.reduce((s, it) => s + it.nz.length, 0);
+  let used = hi * total;
+  while (used > mean * total + 1e-9) {
+    let best: Item | undefined;
+    let bestCost = Infinity;
+    for (const it of items) {
+      const b = bits.get(it)!;
+      if (b <= lo) continue;
+      const e = err.get(it)!;
+      const cost = (e[b - 1] - e[b]) / it.nz.length;
+      if (cost < bestCost) [best, bestCost] = [it, cost];
+    }
+    if (!best) break;
+    bits.set(best, bits.get(best)! - 1);
+    used -= best.nz.length;
+  }
+  return new Map(items.map((it) => [it, 2 ** bits.get(it)! - 1]));
+}
+
+/** A Cast of the float16 initializer `h` to float, first in the graph; returns its output. */
+function castToFloat(g: Graph, h: string): string {
+  const out = g.uniqueName('c');
+  g.nodes.unshift(node('Cast', [h], [out], [intAttr('to', DataType.FLOAT)]));
+  g.touch();
+  return out;
+}
+
+/**
+ * The float32 biases of clustered Gemm / Conv layers (input 2) stored as float16 and cast back
+ * under their own name (the readers stay as they are); only biases that no other node reads.
+ * Returns how many.
+ */
+function halfBiases(g: Graph, items: Item[]): number {
+  let n = 0;
+  const done = new Set<string>();
+  for (const it of items) {
+    for (const l of it.layer.group ?? [it.layer]) {
+      const b = l.node.inputs[2];
+      if ((l.op !== 'Gemm' && l.op !== 'Conv') || !b || done.has(b)) continue;
+      const t = g.initializers.get(b);
+      if (!t || t.dtype !== DataType.FLOAT || g.isGraphInput(b) || g.isGraphOutput(b)) continue;
+      if (g.consumers(b).some((c) => (c.opType !== 'Gemm' && c.opType !== 'Conv') || c.inputs.indexOf(b) !== 2)) continue;
+      done.add(b);
+      g.initializers.delete(b);
+      const h = g.addInitializer(new Tensor(`${b}_h`, DataType.FLOAT16, [...t.dims], Uint16Array.from(t.toNumbers(), (v) => floatToHalf(v))));
+      g.nodes.unshift(node('Cast', [h], [b], [intAttr('to', DataType.FLOAT)]));
+      g.touch();
+      n++;
+    }
+  }
+  return n;
+}
+
 export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassContext): Promise<PassResult> {
   const g = model.graph;
   if (opts.epochs > 0 && !ctx?.train) throw new MlcError('USAGE', 'cluster: epochs > 0 fine-tunes the shared values and needs training data (--train-data)');
@@ -291,8 +408,10 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
       }
     }
   } else {
+    const ks = opts.allocate === 'sensitivity' ? await allocateBits(model, items, valuesOf, opts, ctx) : undefined;
+    if (ks) stats.allocatedBits = items.map((it) => `${it.layer.weightName}:${Math.log2(ks.get(it)! + 1)}`).join(',');
     for (const it of items) {
-      const r = kmeans1d(valuesOf.get(it)!, opts.clusters, { init: opts.init, rng });
+      const r = kmeans1d(valuesOf.get(it)!, ks?.get(it) ?? opts.clusters, { init: opts.init, rng });
       it.assign = r.assign;
       it.centroids = r.centroids;
     }
@@ -374,12 +493,15 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
     // the codebook: 0 first (the pruned weights), then the centroids
     let cb = sharedNames.get(it.centroids);
     if (!cb) {
-      cb = g.addInitializer(codebookTensor(opts.codebook === 'shared' ? 'codebook' : `${w}_cb`, t.dtype, [0, ...it.centroids]));
+      const half = opts.half && t.dtype === DataType.FLOAT;
+      cb = g.addInitializer(codebookTensor(opts.codebook === 'shared' ? 'codebook' : `${w}_cb`, half ? DataType.FLOAT16 : t.dtype, [0, ...it.centroids]));
+      if (half) cb = castToFloat(g, cb);
       sharedNames.set(it.centroids, cb);
-      bytesAfter += (it.centroids.length + 1) * (t.dtype === DataType.FLOAT16 ? 2 : 4);
+      bytesAfter += (it.centroids.length + 1) * (half || t.dtype === DataType.FLOAT16 ? 2 : 4);
     }
     bytesAfter += writeStorage(g, t, form, form === 'dense' ? { idx: dense } : sp, cb, axis0);
   }
+  if (opts.half) stats.halfBiases = halfBiases(g, todo);
   g.removeUnusedInitializers();
   g.touch();
   Object.assign(stats, {

@@ -125,6 +125,57 @@ describe('weight clustering', () => {
     expect(out.every(Number.isFinite)).toBe(true);
   });
 
+  it('half: float16 codebooks and Gemm / Conv biases, cast back to float; outputs within float16 rounding', async () => {
+    const m = await pruned(cnn(), 0.5);
+    const full = cloneModel(m);
+    await runCluster(full, parseClusterOptions({ bits: 3, storage: 'sparse' }), ctx());
+    const r = await runCluster(m, parseClusterOptions({ bits: 3, storage: 'sparse', half: true }), ctx());
+    // the Conv bias cb1 and the Gemm bias fb; the BatchNorm's parameters are not a layer's bias
+    expect(r.stats.halfBiases).toBe(2);
+    for (const b of ['cb1', 'fb']) {
+      expect(m.graph.initializers.has(b)).toBe(false);
+      expect(m.graph.initializers.get(`${b}_h`)!.dtype).toBe(DataType.FLOAT16);
+      expect(m.graph.producer(b)?.opType).toBe('Cast');
+    }
+    expect(m.graph.initializers.get('bn_s')!.dtype).toBe(DataType.FLOAT);
+    for (const w of ['cw1', 'cw2', 'fw']) expect(m.graph.initializers.get(`${w}_cb`)!.dtype).toBe(DataType.FLOAT16);
+    const tensorBytes = (x: Model) => [...x.graph.initializers.values()].reduce((s, t) => s + t.byteLength, 0);
+    expect(tensorBytes(m)).toBeLessThan(tensorBytes(full));
+    const a = await run(full, [2, 2, 8, 8]);
+    const b = await run(m, [2, 2, 8, 8]);
+    const scale = Math.max(...Array.from(a, Math.abs));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(b[i] - a[i])).toBeLessThan(5e-3 * scale);
+    expect(parseClusterOptions({ bits: 3 }).half).toBe(false);
+    expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterHalf: true })).half).toBe(true);
+  });
+
+  it('allocate sensitivity: bits per weight from the measured output error, averaging the requested bits; needs samples', async () => {
+    const m = await pruned(cnn(), 0.5);
+    const x = randn(32 * 2 * 8 * 8, rng(6));
+    const train: Dataset = { inputs: { input: { dtype: 'float', dims: [32, 2, 8, 8], data: x } }, count: 32 };
+    expect(() => parseClusterOptions({ bits: 3, allocate: 'sensitivity', codebook: 'shared' })).toThrow(/allocate/);
+    expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterAllocate: 'sensitivity' })).allocate).toBe('sensitivity');
+    expect(parseClusterOptions({ bits: 3 }).allocate).toBe('uniform');
+    await expect(runCluster(cloneModel(m), parseClusterOptions({ bits: 3, allocate: 'sensitivity' }), ctx())).rejects.toThrow(/train-data/);
+    const r = await runCluster(m, parseClusterOptions({ bits: 3, allocate: 'sensitivity', storage: 'dense' }), { ...ctx(), train });
+    const bits = new Map(String(r.stats.allocatedBits).split(',').map((p) => p.split(':') as [string, string]));
+    expect([...bits.keys()]).toEqual(['cw1', 'cw2', 'fw']);
+    let used = 0;
+    let nz = 0;
+    for (const d of r.details!) {
+      const b = Number(bits.get(String(d.weight)));
+      expect(b).toBeGreaterThanOrEqual(1);
+      expect(b).toBeLessThanOrEqual(5);
+      // the codebook: the zero and at most 2^b − 1 values
+      expect(m.graph.initializers.get(`${d.weight}_cb`)!.dims[0]).toBeLessThanOrEqual(2 ** b);
+      used += b * Number(d.nonzero);
+      nz += Number(d.nonzero);
+    }
+    expect(used / nz).toBeLessThanOrEqual(3);
+    expect(used / nz).toBeGreaterThan(2.5);
+    expect((await run(m, [2, 2, 8, 8])).every(Number.isFinite)).toBe(true);
+  });
+
   it('no-ops: all-zero weights, excluded weights, float storage of already shared values', async () => {
     const m = mlp();
     for (const w of ['w1', 'w2', 'w3']) (m.graph.initializers.get(w)!.data as Float32Array).fill(0);

@@ -56,7 +56,7 @@ const OPTION_SETS: Record<string, OptionSet[]> = {
   // 255 shared values keep the function; the tuned set runs the tied training path where it can
   cluster: [
     { label: '255 per layer, auto storage', options: { clusters: 255 }, minCosine: 0.97 },
-    { label: '4 bits shared, sparse storage', options: { bits: 4, codebook: 'shared', storage: 'sparse', init: 'kmeans++' } },
+    { label: '4 bits shared, sparse storage, half', options: { bits: 4, codebook: 'shared', storage: 'sparse', init: 'kmeans++', half: true } },
     { label: '3 bits dense, 1 tuning epoch', options: { bits: 3, storage: 'dense', epochs: 1, batchSize: 8 } },
   ],
   quantize: [
@@ -68,6 +68,8 @@ const OPTION_SETS: Record<string, OptionSet[]> = {
     { label: 'fp16', options: { type: 'fp16' }, minCosine: 0.999 },
     { label: 'int4', options: { type: 'int4' }, minCosine: 0.95 },
   ],
+  // names and doc strings only: the function is exactly the same
+  minify: [{ label: 'names and doc strings', options: {}, minCosine: 0.99999 }],
 };
 
 interface StandardModel {

@@ -31,7 +31,7 @@ const bad: PipelineStep[] = [
 ];
 
 /** One entry per name RecipeStep allows: fails to compile when a name is missing or extra. */
-const names: Record<RecipeStep['pass'], true> = { lowrank: true, prune: true, distill: true, cluster: true, quantize: true };
+const names: Record<RecipeStep['pass'], true> = { lowrank: true, prune: true, distill: true, cluster: true, quantize: true, minify: true };
 
 describe('typed recipe steps', () => {
   it('cover exactly the registered passes', () => {
