@@ -186,6 +186,7 @@ async function webgpu() {
   console.log(`webgpu: --target webgpu on the encoder: ${t.fallbacks.length} nodes fall back to the CPU (target: 0)`);
 }
 
+/** @type {[string, () => import("../dist/ir/model.js").Model][]} */
 const VARIANT_MODELS = [
   ['vit (hidden 192, 4 layers, seed 3)', () => buildViT({ seed: 3, layers: 4, hidden: 192 })],
   ['encoder (hidden 384, opset 14, tanh GELU, seed 7)', () => buildEncoder({ hidden: 384, heads: 6, ffn: 1536, layers: 4, seq: 128, vocab: 1000, attentionMask: true, tokenTypes: 2, dynamicSequence: true, seed: 7, opset: 14, gelu: 'tanh' })],
