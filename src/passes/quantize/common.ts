@@ -6,7 +6,7 @@ import { DataType } from '../../ir/dtype.js';
 import { Constants } from '../../ir/constants.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
-import { AttrType, type Attribute, type Node } from '../../ir/node.js';
+import { AttrType, isOnnxDomain, type Attribute, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
 import { allFinite, quantizeTensor, type QuantizedTensor } from '../../math/quant.js';
@@ -267,7 +267,5 @@ export function skipSubgraphNodes(st: QuantState, opTypes: readonly string[]): v
   }
 }
 
-/** True for a node of the default ONNX domain. */
-export function isOnnx(n: Node): boolean {
-  return n.domain === '' || n.domain === 'ai.onnx';
-}
+/** True for a node of the default ONNX domain (the IR's own test, under the name the quantize files use). */
+export const isOnnx = isOnnxDomain;
