@@ -34,13 +34,14 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const { saveModel } = await imp('onnx/index.js');
 const { ModelBuilder } = await imp('ir/builder.js');
 const { DataType } = await imp('ir/dtype.js');
-const { normalRng, normalArray } = await imp('models/common.js');
+const { normalArray } = await imp('models/common.js');
+const { seededRng } = await imp('core/rng.js');
 const { inputSpecs, medianCi, planShapes, summarize, synthesizeFeeds, timeRounds } = await imp('bench/index.js');
 const { openSession } = await imp('runtime/runtimes.js');
 
 /** `layers` 3x3 convolutions of `c` channels on a side x side map, each followed by Relu. */
 function convStack(layers, seed, c = 64, side = 16) {
-  const randn = normalRng(seed);
+  const randn = seededRng(seed);
   const b = new ModelBuilder({ opset: 17, name: `conv${layers}` });
   let x = b.input('x', DataType.FLOAT, [1, c, side, side]);
   for (let i = 0; i < layers; i++) {
