@@ -55,8 +55,8 @@ export async function removeQuietly(path: string): Promise<void> {
 /**
  * Write `data` to `path` atomically: a temp file in the same folder, then rename over `path`.
  * The temp file is removed on failure. Throws MlcError('OUTPUT') naming the file and the reason.
- * `beforeRename` sees the complete temp file before it takes `path`'s place: what it throws is
- * rethrown as is, and nothing is written.
+ * `beforeRename` sees the complete temp file before it takes `path`'s place: when it throws, the
+ * temp file is removed and nothing is written (an MlcError is rethrown as is).
  */
 export async function writeFileAtomic(
   path: string,
@@ -86,14 +86,7 @@ export async function writeFileAtomic(
     } catch (e) {
       if (e instanceof MlcError) throw e;
     }
-    if (opts.beforeRename) {
-      try {
-        await opts.beforeRename(tmp);
-      } catch (e) {
-        await removeQuietly(tmp);
-        throw e;
-      }
-    }
+    await opts.beforeRename?.(tmp);
     await rename(tmp, abs);
   } catch (e) {
     await removeQuietly(tmp);
