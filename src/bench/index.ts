@@ -29,7 +29,7 @@ import {
 } from './inputs.js';
 import { ciLevelAt, keptSamples, median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report, RuntimeResult } from './report.js';
-import { countParams } from '../ir/params.js';
+import { paramsOf } from '../ir/params.js';
 import { brotliSizeOf, diskSize, type DiskSize } from './size.js';
 
 export * from './accuracy.js';
@@ -38,6 +38,14 @@ export * from './inputs.js';
 export * from './latency.js';
 export * from './report.js';
 export * from './size.js';
+
+/**
+ * The fewest timed runs per model a time-boxed latency phase stops at: 6 is the fewest samples
+ * (per-round ratios, for a slow model timed one run per round) that give a 95% interval of the
+ * median (src/bench/latency.ts medianCi). A BERT-base-size encoder (0.5 s a run) is then timed in
+ * about 5 s, not 8.
+ */
+export const BOXED_MIN_RUNS = 6;
 
 export interface BenchModel {
   model: Model;
@@ -95,7 +103,7 @@ export interface MeasureOptions {
   brotli?: boolean;
   /**
    * time box of the latency phase when `runs` is not given, ms (default 4000): a slow model gets
-   * fewer than 50 timed runs (at least 10), warm-up stops after a second (at least 2 runs), and
+   * fewer than 50 timed runs (at least BOXED_MIN_RUNS), warm-up stops after a second (at least 2 runs), and
    * the throughput batch is made small enough for a batch to take about half a second
    */
   timeBoxMs?: number;
@@ -249,7 +257,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     return { ...d, brotliBytes };
   });
   for (const d of disks) d.catch(() => {}); // awaited below
-  const params = models.map((m) => countParams(m));
+  const params = models.map((m) => paramsOf(m));
 
   const sessions: Session[] = [];
   // sessions handed in are ours to release, whatever happens
@@ -278,11 +286,13 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
           // with no serialized copy in memory (and none at all for models over protobuf's 2 GB limit)
           const b = benchModels[i];
           const mine = runtime === 'node' ? given[i] : undefined;
+          if (!mine) progress(`opening a session of model ${i + 1}`);
           sessions.push(mine ?? (await openSession(runtime, b.model, { intraOpThreads: threads, disabledOptimizers }, b.path)));
           if (mine) given[i] = undefined;
         }
         const b1 = fixed ?? 1;
         feeds1 = feedsFor(specs, b1, opts, plan);
+        progress('a first run');
         if (!opts.data) {
           // made-up inputs may not suit the model (a shape guessed wrong, values it rejects); a
           // sequence length mlc chose is halved until the model runs (fewer positions than 128)
@@ -310,7 +320,6 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         inputShapes = Object.fromEntries(Object.entries(feeds1).map(([k, f]) => [k, [...f.dims]]));
       }
       if (runsModel && doLatency) {
-        await Promise.all(disks).catch(() => {}); // no gzip work during the timed runs
         // a time box only when the run count is ours to choose
         const box = opts.runs === undefined ? (opts.timeBoxMs ?? 4000) : undefined;
         const b1 = fixed ?? 1;
@@ -326,7 +335,13 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
             runs,
             minTimeMs,
             blockSize: 10,
-            ...(box ? { maxTimeMs: ci?.box ?? box, warmupMaxMs: box / 4, minRuns: 10 } : {}),
+            // the gzip work (thread pool) may overlap the warm-up, never the timed runs
+            beforeTimed: async () => {
+              progress('waiting for the sizes');
+              await Promise.all(disks).catch(() => {});
+              progress('timed runs');
+            },
+            ...(box ? { maxTimeMs: ci?.box ?? box, warmupMaxMs: box / 4, minRuns: BOXED_MIN_RUNS } : {}),
             ...(ci ? { narrow: (bm: number[][]) => narrowEnough(bm, ci.target) } : {}),
             ...(settle && (settle.minSpeedup !== undefined || settle.maxLatencyMs !== undefined)
               ? { extend: { maxMs: settle.maxMs ?? 20_000, undecided: (bm: number[][], k: number) => straddles(bm, settle, ciLevelAt(k)) } }

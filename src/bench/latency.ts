@@ -111,6 +111,11 @@ export interface TimingOptions {
   extend?: { maxMs: number; undecided: (blockMedians: number[][], look: number) => boolean };
   /** the clock, ms (default: process.hrtime; tests give a fake one) */
   clock?: () => number;
+  /**
+   * awaited after the warm-up, before the first timed run: work that may share the machine with
+   * the warm-up runs but not with the timed ones (the measurement's gzip sizes)
+   */
+  beforeTimed?: () => Promise<unknown>;
 }
 
 /** The level of the interval judged at look `look` of a sequential gate (0: the ordinary 95%). */
@@ -202,6 +207,7 @@ export async function timeRounds(
     }
     if (Number.isFinite(maxTime) && warmup > 0) blocks[j] = Math.max(1, Math.min(block, Math.floor(maxTime / 8 / Math.max(last, 1e-3))));
   }
+  await opts.beforeTimed?.();
   const samples: number[][] = jobs.map(() => []);
   const blockMedians: number[][] = jobs.map(() => []);
   const start = now();

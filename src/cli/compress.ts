@@ -209,6 +209,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
           if (steps.length && !flags.recipe) for (const p of unmatchedExcludes(original, flags.exclude as string[] | undefined)) ui.warn(`--exclude ${p} matches no node or weight name of ${file}`);
         },
         force: !!flags.force,
+        countInput: true,
         externalData: !!flags.externalData,
         calibration: flags.calibrationData as string | undefined,
         calibrationSamples: flags.calibrationSamples as number | undefined,
@@ -217,6 +218,7 @@ export function registerCompress(program: Command, passes: readonly Pass<any>[])
         seed: flags.seed as number,
         log: ui.logger(),
         warn: (m) => ui.warn(`${file}: ${m}`),
+        onStage: (stage) => ui.progress(stage === 'done' ? 'measuring' : `${stage}...`),
         onPassStart: (name, i, n) => ui.progress(`[${i + 1}/${n}] ${name}...`),
         onPassEnd: (r) => ui.debug(`${r.name}: ${r.modified ? 'modified' : 'unchanged'} in ${Math.round(r.ms)} ms`),
         ...(measureSessions

@@ -28,6 +28,8 @@ export class Ui {
   readonly ce: Colors;
   private readonly progressOn: boolean;
   private progressShown = false;
+  /** MLC_TRACE=1: every progress message as its own stderr line, with the seconds since start */
+  private readonly trace: boolean;
 
   constructor(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env) {
     this.verbose = !!flags.verbose;
@@ -37,6 +39,7 @@ export class Ui {
     this.c = pc.createColors(allowed && !this.json && !!process.stdout.isTTY);
     this.ce = pc.createColors(allowed && !!process.stderr.isTTY);
     this.progressOn = !this.quiet && !!process.stderr.isTTY;
+    this.trace = !!env.MLC_TRACE && env.MLC_TRACE !== '0';
   }
 
   /** A line of results on stdout (not in --json mode: use `printJson`). */
@@ -48,8 +51,17 @@ export class Ui {
     process.stdout.write(JSON.stringify(doc, jsonReplacer, 2) + '\n');
   }
 
-  /** Progress on stderr: only on a TTY and without --quiet; each message replaces the last. */
+  /**
+   * Progress on stderr: only on a TTY and without --quiet; each message replaces the last. With
+   * MLC_TRACE=1 each message is a line of its own, stamped with the process's uptime (where a slow
+   * run spends its time).
+   */
   progress(msg: string): void {
+    if (this.trace) {
+      this.clearProgress();
+      process.stderr.write(`mlc: [${process.uptime().toFixed(2)} s] ${msg}\n`);
+      return;
+    }
     if (!this.progressOn) return;
     process.stderr.write('\r\x1b[2K' + this.ce.dim(msg));
     this.progressShown = true;

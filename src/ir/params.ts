@@ -192,6 +192,15 @@ function zeroPointFor(g: Graph, name: string): { zp: Tensor; axis: number } | un
   return undefined;
 }
 
+let nibbles: Uint8Array | undefined;
+/** [zp · 256 + byte]: how many of the byte's two 4-bit values differ from zp */
+function nibbleLut(): Uint8Array {
+  if (nibbles) return nibbles;
+  nibbles = new Uint8Array(16 * 256);
+  for (let zp = 0; zp < 16; zp++) for (let v = 0; v < 256; v++) nibbles[(zp << 8) | v] = ((v & 15) !== zp ? 1 : 0) + (v >> 4 !== zp ? 1 : 0);
+  return nibbles;
+}
+
 /**
  * The packed weight B [N, ⌈K/bs⌉, bs·bits/8] of a MatMulNBits reading `name` as input 1: its K·N
  * values and how many differ from their block's zero point (input 3, packed like B, or 2^(bits−1)).
@@ -213,19 +222,17 @@ export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: 
   const zpStride = Math.ceil((kBlocks * bits) / 8);
   const d = t.data as Uint8Array;
   let nonzero = 0;
+  const lut = bits === 4 ? nibbleLut() : undefined;
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < kBlocks; b++) {
       const zp = zpData ? (zpData[n * zpStride + Math.floor((b * bits) / 8)] >> ((b * bits) % 8)) & mask : 1 << (bits - 1);
       const base = (n * kBlocks + b) * blob;
       const end = Math.min(bs, K - b * bs);
-      if (bits === 4) {
-        // two values a byte, element 2j in the low nibble
+      if (lut) {
+        // two values a byte, element 2j in the low nibble: the table counts a byte's two at once
         const pairs = end >> 1;
-        for (let j = 0; j < pairs; j++) {
-          const byte = d[base + j];
-          if ((byte & 15) !== zp) nonzero++;
-          if (byte >> 4 !== zp) nonzero++;
-        }
+        const row = zp << 8;
+        for (let j = 0; j < pairs; j++) nonzero += lut[row | d[base + j]];
         if (end & 1 && (d[base + pairs] & 15) !== zp) nonzero++;
         continue;
       }
@@ -277,6 +284,24 @@ export function addParamStats(a: ParamStats, b: ParamStats): ParamStats {
   a.nonzeroParams += b.nonzeroParams;
   for (const [k, v] of Object.entries(b.bytesByDtype)) a.bytesByDtype[k] = (a.bytesByDtype[k] ?? 0) + v;
   return a;
+}
+
+/** Counts taken from an equal copy of a read-only model (compress()'s original, read lazily). */
+const known = new WeakMap<Model, ParamStats>();
+
+/**
+ * Remember `stats` as `model`'s counts: compress() counts the input once it holds its weights in
+ * memory, so that the measurement need not read the lazily loaded original from disk again. The
+ * model must not change afterwards.
+ */
+export function rememberParams(model: Model, stats: ParamStats): void {
+  known.set(model, stats);
+}
+
+/** `countParams(model)` of the whole model, or the counts remembered for it. */
+export function paramsOf(model: Model): ParamStats {
+  const k = known.get(model);
+  return k ? { ...k, bytesByDtype: { ...k.bytesByDtype } } : countParams(model);
 }
 
 /**

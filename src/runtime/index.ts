@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
+import { weightsAsInputs } from '../ir/skeleton.js';
 import { modelToBytes, saveModel, tensorBytesTotal } from '../onnx/index.js';
 import type { ModelRunner as Runner } from '../core/types.js';
 import { errorMessage, type Feed, fromOrt, type Output, type OrtTensorCtor, toOrtTensor } from './feeds.js';
@@ -102,6 +103,28 @@ export async function createSession(model: Model | Uint8Array | string, opts: Se
 export async function checkModelLoads(model: Model | Uint8Array | string): Promise<void> {
   const s = await createSession(model, CHECK_OPTIONS);
   await s.release();
+}
+
+/**
+ * `checkModelLoads` at the cost of the graph alone: onnxruntime loads the model with its large
+ * weights turned into graph inputs of the same type and shape (src/ir/skeleton.ts), so that it
+ * checks every node, attribute, type and shape without reading, parsing and copying the weights
+ * (BERT-base size: 0.13 s of CPU instead of 1.1 s). mlc's loader has already checked each
+ * weight's byte count against its type and shape; the values are what onnxruntime never judges.
+ * Kernels that want a constant where the skeleton has an input could refuse the skeleton only:
+ * when onnxruntime refuses it, the whole model (`full`: its file, or the model) decides, with
+ * onnxruntime's own message.
+ */
+export async function checkGraphLoads(model: Model, full: Model | string = model): Promise<void> {
+  const bytes = modelToBytes(weightsAsInputs(model));
+  try {
+    const s = await createSession(bytes, CHECK_OPTIONS);
+    await s.release();
+    return;
+  } catch (err) {
+    if (!(err instanceof MlcError) || err.code !== 'INPUT') throw err;
+  }
+  await checkModelLoads(full);
 }
 
 /**

@@ -48,6 +48,22 @@ describe('timeInterleaved', () => {
     expect(samples[0].length).toBe(25);
     expect(n).toBe(25);
   });
+  it('awaits beforeTimed after the warm-up and before the first timed run', async () => {
+    const log: string[] = [];
+    let n = 0;
+    const job = async () => void log.push(`run ${n++}`);
+    const samples = await timeInterleaved([job], {
+      warmup: 2,
+      runs: 2,
+      minTimeMs: 0,
+      beforeTimed: async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        log.push('sizes');
+      },
+    });
+    expect(samples[0].length).toBe(2);
+    expect(log).toEqual(['run 0', 'run 1', 'sizes', 'run 2', 'run 3']);
+  });
   it('a time box stops a slow job short of `runs` (never under minRuns) and cuts its warm-up', async () => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const calls = [0, 0];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BROTLI_MAX, brotliSize, brotliSizeOf, compressInline, filesSize, gzipEstimate, measureSize } from '../../src/bench/size.js';
-import { countNonzero, countParams } from '../../src/ir/params.js';
+import { countNonzero, countParams, paramsOf, rememberParams } from '../../src/ir/params.js';
 import { seededRng } from '../../src/passes/pass.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
@@ -104,6 +104,19 @@ describe('countParams', () => {
       const nzScales = blk.scales.filter((v) => v !== 0).length + (blk.zeroPoints ? blk.zeroPoints.filter((v) => v !== 0).length : 0);
       expect(st.nonzeroParams).toBe(K * N - zeros + nzScales);
     }
+  });
+  it('paramsOf: the counts remembered for a model (a copy), else counted', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [2]);
+    b.output(b.op('Mul', [x, b.init('w', [2], [0, 3])]), DataType.FLOAT, [2], 'y');
+    const m = b.build();
+    expect(paramsOf(m)).toEqual(countParams(m));
+    const other = b.build();
+    rememberParams(other, { params: 7, nonzeroParams: 5, bytesByDtype: { float: 28 } });
+    const got = paramsOf(other);
+    expect(got).toEqual({ params: 7, nonzeroParams: 5, bytesByDtype: { float: 28 } });
+    got.bytesByDtype.float = 0; // a copy: the remembered counts stay
+    expect(paramsOf(other).bytesByDtype.float).toBe(28);
   });
   it('includes Constant-node tensors and subgraph initializers', () => {
     const b = new ModelBuilder();

@@ -33,6 +33,27 @@ describe('Ui colour', () => {
   });
 });
 
+describe('MLC_TRACE', () => {
+  it('prints every progress message as a stamped line, even on a pipe; nothing without it', () => {
+    setTty(false);
+    const writes: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    (process.stderr as { write: unknown }).write = (c: string) => (writes.push(String(c)), true);
+    try {
+      new Ui({}, {}).progress('quiet');
+      new Ui({}, { MLC_TRACE: '0' }).progress('off');
+      const u = new Ui({}, { MLC_TRACE: '1' });
+      u.progress('load...');
+      u.progress('measuring');
+    } finally {
+      (process.stderr as { write: unknown }).write = orig;
+    }
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toMatch(/^mlc: \[\d+\.\d\d s\] load\.\.\.\n$/);
+    expect(writes[1]).toMatch(/^mlc: \[\d+\.\d\d s\] measuring\n$/);
+  });
+});
+
 describe('error mapping', () => {
   it('maps error kinds to exit codes 2 (usage/input/output/unsupported) and 3 (bugs)', () => {
     for (const code of ['USAGE', 'INPUT', 'OUTPUT', 'UNSUPPORTED'] as const) expect(exitCodeOf(new MlcError(code, 'm'))).toBe(2);

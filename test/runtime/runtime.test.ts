@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MlcError } from '../../src/core/errors.js';
-import { DataType, Model, ModelBuilder } from '../../src/ir/index.js';
+import { AttrType, DataType, Model, ModelBuilder } from '../../src/ir/index.js';
+import { weightsAsInputs } from '../../src/ir/skeleton.js';
 import { modelToBytes } from '../../src/onnx/index.js';
-import { CHECK_OPTIONS, DEFAULT_DISABLED_OPTIMIZERS, checkModelLoads, createSession, makeRunner, sessionKeeper } from '../../src/runtime/index.js';
+import { CHECK_OPTIONS, DEFAULT_DISABLED_OPTIMIZERS, checkGraphLoads, checkModelLoads, createSession, makeRunner, sessionKeeper } from '../../src/runtime/index.js';
 
 /** y = Gather(table, idx) * scale; also returns idx + 1 (int64) and idx > 1 (bool). */
 function gatherModel(): Model {
@@ -197,5 +198,41 @@ describe('disabledOptimizers', () => {
         await s.release();
       }
     }
+  });
+});
+
+describe('checkGraphLoads (the skeleton check)', () => {
+  /** y = x · W (W 64×64: a weight the skeleton turns into an input) + b (4 elements: kept) */
+  function matmulModel(): Model {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [1, 64]);
+    const w = b.init('W', [64, 64], Array.from({ length: 64 * 64 }, (_, i) => (i % 7) - 3));
+    const bias = b.init('B', [64], Array.from({ length: 64 }, (_, i) => i));
+    b.output(b.op('Add', [b.op('MatMul', [x, w]), bias]), DataType.FLOAT, [1, 64], 'y');
+    return b.build();
+  }
+
+  it('turns large weights into inputs of the same type and shape without reading them', async () => {
+    const m = matmulModel();
+    const w = m.graph.initializers.get('W')!;
+    Object.defineProperty(w, 'data', {
+      get() {
+        throw new Error('the skeleton read the weight');
+      },
+    });
+    const sk = weightsAsInputs(m);
+    expect([...sk.graph.initializers.keys()]).toEqual(['B']);
+    expect(sk.graph.inputs.map((i) => i.name)).toEqual(['x', 'W']);
+    expect(sk.graph.inputs[1].type).toEqual({ kind: 'tensor', elemType: DataType.FLOAT, shape: [64, 64] });
+    expect(m.graph.initializers.has('W')).toBe(true); // the model itself is untouched
+    await checkGraphLoads(m, matmulModel());
+  });
+
+  it("refuses what onnxruntime refuses, with onnxruntime's message", async () => {
+    const m = matmulModel();
+    m.graph.nodes[0].attributes.push({ name: 'not_an_attribute', type: AttrType.INT, value: 1 });
+    const e = await checkGraphLoads(m).catch((x) => x);
+    expect(e).toBeInstanceOf(MlcError);
+    expect(String(e.message)).toMatch(/onnxruntime cannot load the model: .*not_an_attribute/);
   });
 });
