@@ -268,6 +268,9 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     let throughput: (number | null)[] = models.map(() => null);
     let timedRuns: number | null = null;
     let speedupCi: [number, number] | null = null;
+    // the median of the per-round ratios: the point of the interval above (the ratio of the two
+    // overall p50s can fall outside it when the machine's speed drifts between rounds)
+    let roundSpeedup: number | null = null;
     let ciLevel = 0.95;
     let tpBatch: number | null = null;
     let timeBoxed = false;
@@ -351,7 +354,11 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         ciLevel = ciLevelAt(look);
         const stats = lat.map(summarize);
         latency = stats.map(({ p50, p90, p99, mean, cv }, i) => ({ p50, p90, p99, mean, cv, p50Ci: medianCi(blockMedians[i], ciLevel), samples: keptSamples(lat[i]) }));
-        if (blockMedians.length === 2) speedupCi = medianCi(roundRatios(blockMedians), ciLevel);
+        if (blockMedians.length === 2) {
+          const ratios = roundRatios(blockMedians);
+          speedupCi = medianCi(ratios, ciLevel);
+          if (ratios.length) roundSpeedup = median(ratios);
+        }
         timedRuns = Math.min(...stats.map((s) => s.runs));
         timeBoxed = timedRuns < runs;
 
@@ -442,7 +449,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     });
     const before = metrics(0);
     const after = other ? metrics(1) : null;
-    const speedup = after?.latencyMs && before.latencyMs && after.latencyMs.p50 > 0 ? before.latencyMs.p50 / after.latencyMs.p50 : null;
+    const speedup = after?.latencyMs && before.latencyMs && after.latencyMs.p50 > 0 ? (roundSpeedup ?? before.latencyMs.p50 / after.latencyMs.p50) : null;
     return {
       before,
       after,

@@ -55,3 +55,20 @@ describe('compress keepSession', () => {
     expect(r4.session).toBeUndefined();
   });
 });
+
+describe('the speedup figure', () => {
+  it('is the median of the per-round ratios: the point of its own interval; countInput gives the counts of the input', async () => {
+    const file = join(dir, 'p.onnx');
+    await save(smallMlp(), file);
+    const out = join(dir, 'p_out.onnx');
+    const r = await compress(file, [{ pass: zeroBias }], { output: out, countInput: true });
+    const m = await measureModels({ model: r.original, path: file }, { model: r.model, path: out }, { runs: 60, warmup: 2, minTimeMs: 0 });
+    expect(m.speedupCi).not.toBeNull();
+    const [lo, hi] = m.speedupCi!;
+    expect(m.speedup!).toBeGreaterThanOrEqual(lo);
+    expect(m.speedup!).toBeLessThanOrEqual(hi);
+    const plain = await measureModels({ model: smallMlp() }, null, { latency: false });
+    expect(m.before.params).toBe(plain.before.params);
+    expect(m.before.nonzeroParams).toBe(plain.before.nonzeroParams);
+  });
+});
