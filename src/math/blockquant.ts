@@ -180,3 +180,43 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   }
   return { packed, scales, kBlocks };
 }
+
+/**
+ * The squared error of 4-bit blocks (the MatMulNBits layout of quantizeInt4Blocks /
+ * quantizeInt4BlocksSearch: packed [N, kBlocks, blockSize / 2], scales [N · kBlocks], zero points
+ * [N · ⌈kBlocks / 2⌉] or 8) against W [K, N], summed per row k of W: out[k] = Σ_n (W[k, n] − ŵ[k, n])².
+ * With the per-column energy of a layer's input, Σ_k E[x_k²] · out[k] is the expected energy of the
+ * error the blocks add to the layer's output (the errors of different k are close to uncorrelated).
+ */
+export function int4RowErrors(w: Float32Array, K: number, N: number, blockSize: number, blk: Int4Blocks): Float64Array {
+  const out = new Float64Array(K);
+  const { packed, scales, zeroPoints, kBlocks } = blk;
+  const blob = blockSize / 2;
+  const zpStride = Math.ceil(kBlocks / 2);
+  // row by row (W is read contiguously); each block's scale and zero point once per block row
+  const sc = new Float64Array(N);
+  const zs = new Float64Array(N);
+  for (let k = 0; k < K; k++) {
+    const b = Math.floor(k / blockSize);
+    const i = k - b * blockSize;
+    if (i === 0) {
+      for (let n = 0; n < N; n++) {
+        const idx = n * kBlocks + b;
+        sc[n] = scales[idx];
+        zs[n] = zeroPoints ? (zeroPoints[n * zpStride + (b >> 1)] >> ((b & 1) * 4)) & 15 : 8;
+      }
+    }
+    const shift = (i & 1) * 4;
+    let o = b * blob + (i >> 1);
+    const stride = kBlocks * blob;
+    const row = k * N;
+    let e = 0;
+    for (let n = 0; n < N; n++, o += stride) {
+      const v = w[row + n];
+      const d = (Number.isFinite(v) ? v : 0) - sc[n] * (((packed[o] >> shift) & 15) - zs[n]);
+      e += d * d;
+    }
+    out[k] = e;
+  }
+  return out;
+}

@@ -408,11 +408,13 @@ describe('int4 (MatMulNBits)', () => {
       expect(probe.probeCosine).toBeGreaterThanOrEqual(target);
       // on other inputs the loss is far below the all-4-bit one too
       expect(1 - (await compare(m, q, feeds)).cos).toBeLessThan(loss4 / 2);
-      // without data to measure on: a warning, everything at 4 bits
-      const warnings: string[] = [];
-      const { model: q4 } = await quantize(m, { type: 'int4', int4Target: target }, ctxWith({ log: { info() {}, debug() {}, warn: (w) => warnings.push(w) } }));
-      expect(q4.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && attrInt(n, 'bits', 0) === 8)).toHaveLength(0);
-      expect(warnings.join('\n')).toMatch(/no calibration data/);
+      // without a runtime, or without data and made-up inputs: a warning, everything at 4 bits
+      for (const [extra, why] of [[{}, /no runtime/], [{ run }, /no calibration data/]] as const) {
+        const warnings: string[] = [];
+        const { model: q4 } = await quantize(m, { type: 'int4', int4Target: target }, ctxWith({ ...extra, log: { info() {}, debug() {}, warn: (w) => warnings.push(w) } }));
+        expect(q4.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && attrInt(n, 'bits', 0) === 8)).toHaveLength(0);
+        expect(warnings.join('\n')).toMatch(why);
+      }
     } finally {
       await run.release();
     }
