@@ -3,9 +3,10 @@
  * reach a cosine to the float model's (int4Target, default INT4_TARGET = 0.995; 0 turns it off:
  * every MatMul 4-bit).
  *
- * 1. probe (`probeFloat`, before the rewrite): the first PROBE_SAMPLES samples of the calibration
- *    data, or without it the made-up samples `mlc variants` measures fidelity on (ctx.madeUpData,
- *    seeded). One run of the float model gives the reference outputs (every float output,
+ * 1. probe (`probeFloat`, before the rewrite): the first PROBE_SAMPLES (2) samples of the
+ *    calibration data, or without it of the made-up samples `mlc variants` measures fidelity on
+ *    (ctx.madeUpData, seeded); one sample when an output has 1000 values or more per sample (a
+ *    sequence of hidden states, a classifier's logits). One run of the float model gives the reference outputs (every float output,
  *    concatenated) and, for every MatMul / Gemm candidate, the energy of each column of its input A
  *    and of its output.
  * 2. the all-4-bit model (the rewrite, `reachTarget`) runs on the probe: when its cosine reaches
@@ -18,11 +19,12 @@
  *    the target the step repeats with loss ≈ floor + slope · share fitted to the last two runs (the
  *    floor: what 8-bit MatMuls cannot remove, e.g. 4-bit embedding tables), at most MAX_CHECKS runs.
  *
- * Cost: the float model and the int4 model once each on PROBE_SAMPLES samples, plus one run per
+ * Cost: the float model and the int4 model once each on the probe, plus one run per
  * extra step (usually one or two); the activations are reduced to per-column sums at once. Without
  * ctx.run, or when no inputs can be made up, it warns and every MatMul stays at 4 bits.
  */
 import { MlcError } from '../../core/errors.js';
+import type { Model } from '../../ir/model.js';
 import type { Node } from '../../ir/node.js';
 import { int4RowErrors } from '../../math/blockquant.js';
 import { cosine } from '../../math/stats.js';
@@ -36,7 +38,11 @@ import { candidates } from './weight-only.js';
 /** The probe cosine int4 aims at by default (above the 0.99 floor, so data beyond the probe clears it too). */
 export const INT4_TARGET = 0.995;
 const PROBE_SAMPLES = 2;
+/** a model whose outputs give at least this many values per sample is probed on one sample */
+const ONE_SAMPLE_VALUES = 1000;
 const MAX_CHECKS = 8;
+/** columns of a weight its row errors are estimated on (int4RowErrors) */
+const ERROR_COLUMNS = 256;
 /** each step aims below the budget by this factor (fewer runs; the estimate is rough) */
 const AIM = 0.85;
 
@@ -50,6 +56,17 @@ export interface FloatProbe {
   /** per output name: Σ y² */
   energy: Map<string, number>;
   source: 'calibration' | 'made-up';
+}
+
+/** PROBE_SAMPLES, or 1 when an output's declared shape gives ONE_SAMPLE_VALUES values per sample (one run is most of the cost). */
+function probeSamples(model: Model): number {
+  for (const o of model.graph.outputs) {
+    const shape = o.type?.kind === 'tensor' ? o.type.shape : undefined;
+    if (!shape || shape.length < 2) continue;
+    const rest = shape.slice(1);
+    if (rest.every((d) => typeof d === 'number') && (rest as number[]).reduce((a, b) => a * b, 1) >= ONE_SAMPLE_VALUES) return 1;
+  }
+  return PROBE_SAMPLES;
 }
 
 function floatsOf(out: Outputs, names: string[]): Float64Array {
@@ -94,6 +111,7 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
   let feeds: Feeds | undefined;
   let out: Outputs | undefined;
   let source: FloatProbe['source'] = 'calibration';
+  const samples = probeSamples(st.model);
   try {
     const tryRun = async (f: Feeds) => {
       const o = await run(st.model, f);
@@ -101,12 +119,12 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
       return o;
     };
     if (ctx.calibration) {
-      const f = feedBatches(st.model, ctx.calibration, { samples: PROBE_SAMPLES, batch: PROBE_SAMPLES }).next().value;
+      const f = feedBatches(st.model, ctx.calibration, { samples, batch: samples }).next().value;
       if (f) out = await tryRun(f);
     } else if (ctx.madeUpData) {
       source = 'made-up';
       try {
-        out = (await ctx.madeUpData(st.model, tryRun, PROBE_SAMPLES)).result;
+        out = (await ctx.madeUpData(st.model, tryRun, samples)).result;
       } catch (err) {
         if (!(err instanceof MlcError)) throw err;
         const why = err.message.replace(' for the fidelity check', '').replace(/: give --shape or --data$/, '');
@@ -148,7 +166,7 @@ function errorShares(sites: NBitsSite[], probe: FloatProbe, blockSize: number): 
   return sites.map((s) => {
     const blocks = s.packed.blocks;
     if (!blocks) return 0;
-    const rows = int4RowErrors(s.W, s.K, s.N, blockSize, blocks);
+    const rows = int4RowErrors(s.W, s.K, s.N, blockSize, blocks, ERROR_COLUMNS);
     if (withEnergy) {
       const ce = probe.columnEnergy.get(s.input) as Float64Array;
       let e = 0;

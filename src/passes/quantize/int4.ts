@@ -159,12 +159,15 @@ export function raiseToEightBits(st: QuantState, cache: Map<string, Packed>, sit
   const g = st.graph;
   const four = site.packed;
   const p = packWeight(st, cache, site, site.weight, site.label, 8);
-  site.node.inputs = [site.node.inputs[0], p.bq, p.sc, ...(p.zp ? [p.zp] : [])];
-  const bitsAttr = site.node.attributes.find((a) => a.name === 'bits');
-  if (bitsAttr) bitsAttr.value = 8;
+  const node: Node = {
+    ...site.node,
+    inputs: [site.node.inputs[0], p.bq, p.sc, ...(p.zp ? [p.zp] : [])],
+    attributes: site.node.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', 8) : a)),
+  };
+  g.replaceNode(site.node, [node]);
+  site.node = node;
   site.bits = 8;
   site.packed = p;
-  g.touch();
   // the 4-bit blocks, once no node reads them: their bytes and their line of the details go
   if (!g.consumers(four.bq).length) {
     for (const n of [four.bq, four.sc, four.zp]) if (n) dropIfUnused(st, n);
