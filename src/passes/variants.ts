@@ -17,9 +17,9 @@
  * | q4f16 | model_q4f16.onnx | q4, then float16 for the remaining float weights (float32 inputs and outputs) |
  *
  * q4's blocks get the scale and zero point of least squared error (the quantize pass's
- * `int4Scales: 'search'`); with `q4Target` (default Q4_TARGET) and data to measure on, the MatMuls
- * whose 4-bit error costs the most stay at 8 bits (MatMulNBits bits = 8) until the data's output
- * cosine to fp32 reaches it. transformers.js's own conversion writes round-to-nearest symmetric
+ * `int4Scales: 'search'`); with `q4Target` (default Q4_TARGET, the quantize pass's int4Target; null
+ * writes int4Target 0) and data to measure on, the MatMuls whose 4-bit error costs the most stay at
+ * 8 bits (MatMulNBits bits = 8) until the data's output cosine to fp32 reaches it. transformers.js's own conversion writes round-to-nearest symmetric
  * blocks, all at 4 bits; both load the same way (MatMulNBits is all onnxruntime needs).
  */
 import { INT4_TARGET } from './quantize/int4-mixed.js';

@@ -9,9 +9,14 @@
  *   extreme, z = 8 without a zero-point input (with int4Asymmetric, min / max and zero points);
  *   search: each block's scale and zero point are the ones of least squared error
  *   (src/math/blockquant.ts), zero points written (4 bits per block).
- * - With int4Target (a cosine) and calibration data, the MatMuls whose 4-bit error costs the most
- *   on a probe stay at 8 bits (MatMulNBits bits = 8, same blocks) until the probe's cosine to the
- *   float model reaches the target (int4-mixed.ts).
+ * - The int4 target (int4Target, default 0.995; 0 turns it off): the float model runs once on a
+ *   probe (2 samples of the calibration data, or without it the seeded made-up inputs `mlc variants`
+ *   measures fidelity on; 1 sample for large outputs), then the all-4-bit model; when its cosine to
+ *   the float outputs is below the target, the MatMuls whose 4-bit error costs the most (estimated
+ *   from the probe's activations) move to 8 bits (MatMulNBits bits = 8, same blocks, in place) and
+ *   the model runs again until it reaches it (int4-mixed.ts). Stats: int4EightBit (MatMuls kept
+ *   8-bit), int4ProbeRuns. Plain round-to-nearest 4-bit everywhere, as onnxruntime and
+ *   transformers.js write it, no model run: `--int4-target 0` (with the default --int4-scales rtn).
  * - Gemm (transA = 0) the same, B transposed first when transB = 1, alpha folded into the scales;
  *   C (constant or computed) becomes an Add of beta·C after the MatMulNBits.
  * - The accuracy_level attribute is --int4-accuracy-level (default 4: onnxruntime may run the
