@@ -11,7 +11,7 @@
 //                                             BERT-base-sized encoder (12 × 768, seq 128, ~435 MB), each
 //                                             setting in its own process under /usr/bin/time: wall, CPU
 //                                             (user + sys) and peak RSS, then the cosine on one sample
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,16 +46,17 @@ async function outputsIn(runtime, model, feeds) {
 }
 
 async function fidelity() {
+  /** @type {{ name: string, build: () => import('../src/ir/model.js').Model }[]} */
   const models = [
-    ['ViT (4 layers, hidden 192, seed 3)', () => buildViT({ seed: 3, layers: 4, hidden: 192 })],
-    ['encoder (4 × 256, seq 64, seed 11)', () => buildEncoder({ hidden: 256, heads: 4, ffn: 1024, layers: 4, seq: 64, vocab: 1000, seed: 11 })],
-    ['encoder (6 × 384, seq 128, seed 12)', () => buildEncoder({ hidden: 384, heads: 6, ffn: 1536, layers: 6, seq: 128, vocab: 5000, seed: 12 })],
-    ['decoder (4 × 256, vocab 2000, seed 13)', () => buildDecoder({ hidden: 256, heads: 4, layers: 4, vocab: 2000, ctx: 128, linear: 'matmul', seed: 13 })],
+    { name: 'ViT (4 layers, hidden 192, seed 3)', build: () => buildViT({ seed: 3, layers: 4, hidden: 192 }) },
+    { name: 'encoder (4 × 256, seq 64, seed 11)', build: () => buildEncoder({ hidden: 256, heads: 4, ffn: 1024, layers: 4, seq: 64, vocab: 1000, seed: 11 }) },
+    { name: 'encoder (6 × 384, seq 128, seed 12)', build: () => buildEncoder({ hidden: 384, heads: 6, ffn: 1536, layers: 6, seq: 128, vocab: 5000, seed: 12 }) },
+    { name: 'decoder (4 × 256, vocab 2000, seed 13)', build: () => buildDecoder({ hidden: 256, heads: 4, layers: 4, vocab: 2000, ctx: 128, linear: 'matmul', seed: 13 }) },
   ];
   console.log('\n## fidelity: cosine to fp32 on 4 inputs the probe did not see (node / wasm); floor 0.99');
   console.log(['model', 'int4', 'cosine node', 'cosine wasm', '8-bit MatMuls', 'weight bytes ×', 'pass CPU s', 'floor'].join('\t'));
   let below = 0;
-  for (const [name, build] of models) {
+  for (const { name, build } of models) {
     const model = build();
     const specs = inputSpecs(model);
     const feeds = synthesizeFeeds(specs, planShapes(specs, {}, 64).at(4), 101);
