@@ -6,9 +6,11 @@
  * 1. probe (`probeFloat`, before the rewrite): the first PROBE_SAMPLES (2) samples of the
  *    calibration data, or without it of the made-up samples `mlc variants` measures fidelity on
  *    (ctx.madeUpData, seeded); one sample when an output has 1000 values or more per sample (a
- *    sequence of hidden states, a classifier's logits). One run of the float model gives the reference outputs (every float output,
- *    concatenated) and, for every MatMul / Gemm candidate, the energy of each column of its input A
- *    and of its output.
+ *    sequence of hidden states, a classifier's logits). One run of the float model gives the
+ *    reference outputs (every float output, concatenated) and, for every MatMul / Gemm candidate,
+ *    the energy of each column of its input A and of its output.
+ *    (Made-up float inputs are uniform in [0, 1): a model fed other ranges can measure a smaller
+ *    loss on them than on its real data; give --calibration-data for such a model.)
  * 2. the all-4-bit model (the rewrite, `reachTarget`) runs on the probe: when its cosine reaches
  *    the target, nothing moves (two model runs in all).
  * 3. otherwise each MatMul's share of the error is estimated without running anything: the error
@@ -19,8 +21,10 @@
  *    the target the step repeats with loss ≈ floor + slope · share fitted to the last two runs (the
  *    floor: what 8-bit MatMuls cannot remove, e.g. 4-bit embedding tables), at most MAX_CHECKS runs.
  *
- * Cost: the float model and the int4 model once each on the probe, plus one run per
- * extra step (usually one or two); the activations are reduced to per-column sums at once. Without
+ * Cost: the float model and the int4 model once each on the probe, plus one run per extra step
+ * (usually one or two); the activations are reduced to per-column sums at once. The estimate does
+ * not see how an error propagates to the output (a classifier head, the first layers), so a step
+ * may keep more MatMuls at 8 bits than a per-MatMul measurement would. Without
  * ctx.run, or when no inputs can be made up, it warns and every MatMul stays at 4 bits.
  */
 import { MlcError } from '../../core/errors.js';
@@ -105,7 +109,7 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
   if (!nodes.length) return undefined;
   const outputs = new Set(g.outputs.map((o) => o.name));
   const graphInputs = new Set(g.realInputs().map((i) => i.name));
-  const extra = [...new Set(nodes.flatMap((n) => [n.inputs[0], n.outputs[0]]))].filter((n) => n && !outputs.has(n) && !graphInputs.has(n));
+  const extra = [...new Set(nodes.flatMap((n) => [n.inputs[0], n.outputs[0]]))].filter((n) => n && !outputs.has(n) && !graphInputs.has(n) && !g.initializers.has(n));
   const saved = g.outputs;
   g.outputs = [...saved, ...extra.map((name) => ({ name }))];
   let feeds: Feeds | undefined;
