@@ -40,7 +40,10 @@ if (!chromium && only.some((s) => s !== 'variants')) {
   process.exit(0);
 }
 
-const ctx = { log: silentLogger, rng: seededRng(1) };
+const { makeRunner } = await imp('runtime/index.js');
+const { madeUpData } = await imp('bench/inputs.js');
+// as compress() gives them: a runner and made-up inputs (int4's default target measures on them)
+const ctx = { log: silentLogger, rng: seededRng(1), run: makeRunner({ intraOpThreads: 1 }), madeUpData: (m, tryRun, n) => madeUpData(m, {}, tryRun, undefined, n) };
 async function applySteps(model, steps) {
   const m = cloneModel(model);
   for (const s of steps) {
@@ -60,7 +63,8 @@ const MODES = [
   ['int8 weight-only', [{ pass: 'quantize', options: { type: 'int8', mode: 'weight-only' } }], 8],
   ['uint8 weight-only', [{ pass: 'quantize', options: { type: 'uint8', mode: 'weight-only' } }], 8],
   ['fp16', [{ pass: 'quantize', options: { type: 'fp16' } }], 16],
-  ['int4', [{ pass: 'quantize', options: { type: 'int4' } }], 4],
+  ['int4 (default: target 0.995)', [{ pass: 'quantize', options: { type: 'int4' } }], 4],
+  ['int4 --int4-target 0', [{ pass: 'quantize', options: { type: 'int4', int4Target: 0 } }], 4],
 ];
 
 async function fidelity() {
@@ -203,7 +207,7 @@ async function variantsSection() {
   const { saveModel } = await imp('onnx/index.js');
   const { inputSpecs, planShapes, synthesizeFeeds, SEQUENCE_LENGTH } = await imp('bench/inputs.js');
   const BEFORE = [
-    ['q4 before (round-to-nearest, all 4-bit)', [{ pass: 'quantize', options: { type: 'int4', blockSize: 32, int4Scales: 'rtn' } }], 4],
+    ['q4 before (round-to-nearest, all 4-bit)', [{ pass: 'quantize', options: { type: 'int4', blockSize: 32, int4Scales: 'rtn', int4Target: 0 } }], 4],
     ['int8 before (per-channel)', [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }], 8],
   ];
   console.log(`\n## variants: \`mlc variants --runtime ${runtimes.join(',')} --no-latency\` (cosine to fp32 on its 8 made-up samples; floors 0.99 for q4 / q4f16, 0.999 for 8-bit) and the blocks of before`);
@@ -256,3 +260,4 @@ if (want('fidelity')) await fidelity();
 if (want('latency')) await latency();
 if (want('webgpu')) await webgpu();
 if (want('variants')) await variantsSection();
+await ctx.run.release();

@@ -268,6 +268,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     original,
     run,
     loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
+    madeUpData: async (m, tryRun, tryCount) => (await import('./bench/inputs.js')).madeUpData(m, {}, tryRun, undefined, tryCount),
   };
   // the load check after each modifying pass (the last session kept for the measurement when asked)
   const ownCheck = async (m: Model) => (await keeperOf()).check(m);

@@ -571,3 +571,40 @@ export function dataDimsOf(data: Dataset | undefined): Record<string, number[]> 
   if (data) for (const [k, v] of Object.entries(data.inputs)) out[k] = v.dims;
   return out;
 }
+
+/** How many made-up samples `madeUpData` makes by default (the fidelity check of `mlc variants`). */
+export const MADE_UP_SAMPLES = 8;
+
+/**
+ * Made-up samples for a fidelity check when the user gave no data: `count` seeded samples (seed 7)
+ * shaped as the measurements shape them (`planShapes`, `synthesizeFeeds`). `tryRun` runs the model
+ * on the first `tryCount` of them; while it fails and mlc chose the sequence length, the length is
+ * halved. Returns the samples and what the successful `tryRun` returned (so the check run can be
+ * the caller's reference run). The fidelity data of `mlc variants` and the int4 target's probe
+ * without --calibration-data (through the passes' `ctx.madeUpData`). Throws MlcError('USAGE') when
+ * no shape can be chosen or the model never runs.
+ */
+export async function madeUpData<T>(
+  model: Model,
+  shapes: ShapeOverrides,
+  tryRun: (feeds: Feeds) => Promise<T>,
+  count = MADE_UP_SAMPLES,
+  tryCount = count,
+): Promise<{ data: Dataset; result: T }> {
+  const specs = inputSpecs(model);
+  for (let len = SEQUENCE_LENGTH; ; len = Math.floor(len / 2)) {
+    const plan = planShapes(specs, shapes, len);
+    if (plan.unknown.length) throw new MlcError('USAGE', `cannot make up inputs for the fidelity check (${plan.unknown.map((u) => u.name).join(', ')} unknown): give --shape or --data`);
+    const feeds = synthesizeFeeds(specs, plan.at(count), 7);
+    // a fixed batch dimension wins over count
+    const rows = Object.values(feeds)[0]?.dims[0] ?? count;
+    const data: Dataset = { inputs: feeds as Dataset['inputs'], count: rows };
+    try {
+      return { data, result: await tryRun(tryCount < rows ? datasetFeeds(data, specs, 0, tryCount) : feeds) };
+    } catch (err) {
+      if (!plan.sequenceGuessed || len <= 1 || !(err instanceof MlcError)) {
+        throw new MlcError('USAGE', `onnxruntime cannot run the model on made-up inputs (${(err as Error).message.split('\n')[0]}): give --shape or --data`);
+      }
+    }
+  }
+}

@@ -39,27 +39,14 @@ export interface VariantRow {
 
 /**
  * Made-up fidelity data when no --data is given: 8 seeded samples shaped as the measurement shapes
- * them; a sequence length mlc chose is halved until onnxruntime-node runs the model on it.
+ * them (`madeUpData` of src/bench/inputs.ts, which the int4 target's probe uses too).
  */
-async function madeUpData(model: Model, shapes: Record<string, number[]>): Promise<Dataset> {
-  const { inputSpecs, planShapes, synthesizeFeeds, SEQUENCE_LENGTH } = await import('../bench/inputs.js');
+async function madeUpFidelityData(model: Model, shapes: Record<string, number[]>): Promise<Dataset> {
+  const { madeUpData } = await import('../bench/inputs.js');
   const { createSession } = await import('../runtime/index.js');
-  const specs = inputSpecs(model);
   const session = await createSession(model);
   try {
-    for (let len = SEQUENCE_LENGTH; ; len = Math.floor(len / 2)) {
-      const plan = planShapes(specs, shapes, len);
-      if (plan.unknown.length) throw new MlcError('USAGE', `cannot make up inputs for the fidelity check (${plan.unknown.join(', ')} unknown): give --shape or --data`);
-      const feeds = synthesizeFeeds(specs, plan.at(8), 7);
-      try {
-        await session.run(feeds as Parameters<typeof session.run>[0]);
-        return { inputs: feeds as Dataset['inputs'], count: 8 };
-      } catch (err) {
-        if (!plan.sequenceGuessed || len <= 1 || !(err instanceof MlcError)) {
-          throw new MlcError('USAGE', `onnxruntime cannot run the model on made-up inputs (${(err as Error).message.split('\n')[0]}): give --shape or --data`);
-        }
-      }
-    }
+    return (await madeUpData(model, shapes, (feeds) => session.run(feeds as Parameters<typeof session.run>[0]))).data;
   } finally {
     await session.release();
   }
@@ -113,7 +100,7 @@ export function registerVariants(program: Command): Command {
         } catch (err) {
           throw namingFile(err, flags.data);
         }
-      } else data = await madeUpData(original, shapes);
+      } else data = await madeUpFidelityData(original, shapes);
       try {
         await mkdir(outDir, { recursive: true });
       } catch (err) {

@@ -154,29 +154,83 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   const kBlocks = Math.ceil(K / blockSize);
   const packed = new Uint8Array(N * kBlocks * blockSize);
   const scales = new Float32Array(N * kBlocks);
-  for (let n = 0; n < N; n++) {
-    for (let b = 0; b < kBlocks; b++) {
-      const k0 = b * blockSize;
-      const len = Math.min(blockSize, K - k0);
-      let m = 0;
-      for (let i = 0; i < len; i++) {
-        const v = w[(k0 + i) * N + n];
-        if (Math.abs(v) > Math.abs(m)) m = v;
+  packed.fill(128);
+  // one block row at a time, W read row by row (contiguous): the extremes, then the codes
+  const m = new Float32Array(N);
+  const sc = new Float64Array(N);
+  for (let b = 0; b < kBlocks; b++) {
+    const k0 = b * blockSize;
+    const len = Math.min(blockSize, K - k0);
+    m.fill(0);
+    for (let i = 0; i < len; i++) {
+      const row = (k0 + i) * N;
+      for (let n = 0; n < N; n++) {
+        const v = w[row + n];
+        if (Math.abs(v) > Math.abs(m[n])) m[n] = v;
       }
-      let s = Math.fround(m / -128);
+    }
+    for (let n = 0; n < N; n++) {
+      let s = Math.fround(m[n] / -128);
       if (!(Math.abs(s) >= 1e-30) || !Number.isFinite(s)) s = 1;
-      const idx = n * kBlocks + b;
-      scales[idx] = s;
-      const base = idx * blockSize;
-      packed.fill(128, base, base + blockSize);
-      for (let i = 0; i < len; i++) {
-        let q = w[(k0 + i) * N + n] / s + RINT_MAGIC - RINT_MAGIC + 128;
+      scales[n * kBlocks + b] = s;
+      sc[n] = s;
+    }
+    const stride = kBlocks * blockSize;
+    for (let i = 0; i < len; i++) {
+      const row = (k0 + i) * N;
+      let o = b * blockSize + i;
+      for (let n = 0; n < N; n++, o += stride) {
+        let q = w[row + n] / sc[n] + RINT_MAGIC - RINT_MAGIC + 128;
         if (q < 0) q = 0;
         else if (q > 255) q = 255;
         else if (q !== q) q = 128;
-        packed[base + i] = q;
+        packed[o] = q;
       }
     }
   }
   return { packed, scales, kBlocks };
+}
+
+/**
+ * The squared error of 4-bit blocks (the MatMulNBits layout of quantizeInt4Blocks /
+ * quantizeInt4BlocksSearch: packed [N, kBlocks, blockSize / 2], scales [N · kBlocks], zero points
+ * [N · ⌈kBlocks / 2⌉] or 8) against W [K, N], summed per row k of W: out[k] = Σ_n (W[k, n] − ŵ[k, n])².
+ * With the per-column energy of a layer's input, Σ_k E[x_k²] · out[k] is the expected energy of the
+ * error the blocks add to the layer's output (the errors of different k are close to uncorrelated).
+ * With `maxColumns` below N, every ⌈N / maxColumns⌉-th column is summed and the sum scaled to N
+ * columns (an estimate at a fraction of the cost).
+ */
+export function int4RowErrors(w: Float32Array, K: number, N: number, blockSize: number, blk: Int4Blocks, maxColumns = N): Float64Array {
+  const out = new Float64Array(K);
+  const { packed, scales, zeroPoints, kBlocks } = blk;
+  const blob = blockSize / 2;
+  const zpStride = Math.ceil(kBlocks / 2);
+  // row by row (W is read contiguously); each block's scale and zero point once per block row
+  const step = Math.max(1, Math.ceil(N / Math.max(1, maxColumns)));
+  const taken = Math.ceil(N / step);
+  const sc = new Float64Array(N);
+  const zs = new Float64Array(N);
+  for (let k = 0; k < K; k++) {
+    const b = Math.floor(k / blockSize);
+    const i = k - b * blockSize;
+    if (i === 0) {
+      for (let n = 0; n < N; n += step) {
+        const idx = n * kBlocks + b;
+        sc[n] = scales[idx];
+        zs[n] = zeroPoints ? (zeroPoints[n * zpStride + (b >> 1)] >> ((b & 1) * 4)) & 15 : 8;
+      }
+    }
+    const shift = (i & 1) * 4;
+    let o = b * blob + (i >> 1);
+    const stride = kBlocks * blob * step;
+    const row = k * N;
+    let e = 0;
+    for (let n = 0; n < N; n += step, o += stride) {
+      const v = w[row + n];
+      const d = (Number.isFinite(v) ? v : 0) - sc[n] * (((packed[o] >> shift) & 15) - zs[n]);
+      e += d * d;
+    }
+    out[k] = (e * N) / taken;
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
  * protobuf, never runs an inference session itself, and never prints (it logs through ctx.log).
  * A node it cannot handle is left untouched and recorded as a Skip with the reason.
  */
-import type { Dataset, Logger, ModelRunner as Runner, Skip } from '../core/types.js';
+import type { Dataset, Feeds, Logger, ModelRunner as Runner, Skip } from '../core/types.js';
 import type { Model } from '../ir/model.js';
 import type { OptionSchema } from './options.js';
 
@@ -40,6 +40,13 @@ export interface PassContext {
   run?: ModelRunner;
   /** loads an ONNX file (provided by the caller; passes never see protobuf), e.g. distill's --student */
   loadModel?: (path: string) => Promise<Model>;
+  /**
+   * seeded made-up samples of the model's inputs (the fidelity data of `mlc variants`), for a pass
+   * that measures on data when none was given (the int4 target's probe): `tryRun` gets the first
+   * `tryCount` of them (a guessed sequence length is halved while it throws); its result is returned
+   * with the samples. Provided by the API layer (`madeUpData` in src/bench/inputs.ts).
+   */
+  madeUpData?: <T>(model: Model, tryRun: (feeds: Feeds) => Promise<T>, tryCount: number) => Promise<{ data: Dataset; result: T }>;
 }
 
 /** A `mlc compress` flag a pass contributes (commander syntax, e.g. '--prune <sparsity>'). */

@@ -17,11 +17,12 @@
  * | q4f16 | model_q4f16.onnx | q4, then float16 for the remaining float weights (float32 inputs and outputs) |
  *
  * q4's blocks get the scale and zero point of least squared error (the quantize pass's
- * `int4Scales: 'search'`); with `q4Target` (default Q4_TARGET) and data to measure on, the MatMuls
- * whose 4-bit error costs the most stay at 8 bits (MatMulNBits bits = 8) until the data's output
- * cosine to fp32 reaches it. transformers.js's own conversion writes round-to-nearest symmetric
+ * `int4Scales: 'search'`); with `q4Target` (default Q4_TARGET, the quantize pass's int4Target; null
+ * writes int4Target 0) and data to measure on, the MatMuls whose 4-bit error costs the most stay at
+ * 8 bits (MatMulNBits bits = 8) until the data's output cosine to fp32 reaches it. transformers.js's own conversion writes round-to-nearest symmetric
  * blocks, all at 4 bits; both load the same way (MatMulNBits is all onnxruntime needs).
  */
+import { INT4_TARGET } from './quantize/int4-mixed.js';
 import type { RecipeStep } from './registry.js';
 
 export const VARIANT_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16'] as const;
@@ -41,8 +42,8 @@ export const VARIANT_SUFFIX: Record<VariantDtype, string> = {
 /** A step of a variant's pipeline: a recipe step, typed by the passes' option schemas. */
 export type VariantStep = RecipeStep;
 
-/** The probe cosine q4 / q4f16 aim at by default (above the 0.99 floor, so the full data set clears it too). */
-export const Q4_TARGET = 0.995;
+/** The probe cosine q4 / q4f16 aim at by default: the quantize pass's int4 default (above the 0.99 floor, so the full data set clears it too). */
+export const Q4_TARGET = INT4_TARGET;
 
 /**
  * The pipeline of a dtype; `hasConv` says whether the model has Conv nodes (q8 then uses uint8
@@ -54,7 +55,7 @@ export function variantSteps(dtype: VariantDtype, hasConv: boolean, q4Target: nu
   const q8 = (type: 'int8' | 'uint8'): VariantStep => ({ pass: 'quantize', options: { type, mode: 'dynamic', perChannel: false, ...(reduceRange ? { reduceRange } : {}) } });
   const q4: VariantStep = {
     pass: 'quantize',
-    options: { type: 'int4', blockSize: 32, opTypes: ['MatMul', 'Gemm'], int4Scales: 'search', ...(q4Target === null ? {} : { int4Target: q4Target }) },
+    options: { type: 'int4', blockSize: 32, opTypes: ['MatMul', 'Gemm'], int4Scales: 'search', int4Target: q4Target ?? 0 },
   };
   const fp16: VariantStep = { pass: 'quantize', options: { type: 'fp16' } };
   switch (dtype) {

@@ -59,7 +59,9 @@ export function defaultProbe(pass: string, opts: { quantize?: string; quantizeMo
       const type = opts.quantize ?? 'int8';
       const format = type === 'fp16' || type === 'int4';
       const mode = format ? undefined : (opts.quantizeMode ?? 'dynamic');
-      return { label: `quantize ${type}${mode ? ` ${mode}` : ''}`, step: { pass: 'quantize', options: { type: type as 'int8', ...(mode ? { mode: mode as 'dynamic' } : {}) } } };
+      // int4: what 4 bits cost the layer (the int4 target, on by default, could keep it at 8 bits)
+      const options = { type: type as 'int8', ...(mode ? { mode: mode as 'dynamic' } : {}), ...(type === 'int4' ? { int4Target: 0 } : {}) };
+      return { label: `quantize ${type}${mode ? ` ${mode}` : ''}`, step: { pass: 'quantize', options } };
     }
     case 'prune': {
       const s = opts.sparsity ?? 0.5;

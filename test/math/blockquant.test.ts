@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quantizeInt4BlocksSearch, quantizeInt8Blocks, searchInt4Block } from '../../src/math/blockquant.js';
+import { int4RowErrors, quantizeInt4BlocksSearch, quantizeInt8Blocks, searchInt4Block } from '../../src/math/blockquant.js';
 import { dequantizeInt4Blocks, quantizeInt4Blocks } from '../../src/math/quant.js';
 import { seededRng } from '../../src/core/rng.js';
 
@@ -87,5 +87,24 @@ describe('int8 blocks (MatMulNBits bits = 8)', () => {
       }
     // padding past K is the zero point
     for (let i = K % 32; i < 32; i++) expect(blk.packed[(0 * 2 + 1) * 32 + i]).toBe(128);
+  });
+});
+
+describe('int4RowErrors (the int4 target estimate)', () => {
+  it('is the squared error of the dequantized blocks per row of W, exactly with every column and closely from a sample of columns', () => {
+    const g = normal(seededRng(12));
+    const K = 70;
+    const N = 600;
+    const w = Float32Array.from({ length: K * N }, () => g());
+    for (const blk of [quantizeInt4Blocks(w, K, N, 32, true), quantizeInt4BlocksSearch(w, K, N, 32)]) {
+      const deq = dequantizeInt4Blocks(blk, K, N, 32);
+      const want = new Float64Array(K);
+      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) want[k] += (w[k * N + n] - deq[k * N + n]) ** 2;
+      const all = int4RowErrors(w, K, N, 32, blk);
+      for (let k = 0; k < K; k++) expect(all[k]).toBeCloseTo(want[k], 6);
+      const some = int4RowErrors(w, K, N, 32, blk, 100);
+      const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+      expect(Math.abs(sum(some) / sum(want) - 1)).toBeLessThan(0.1);
+    }
   });
 });

@@ -408,14 +408,47 @@ describe('int4 (MatMulNBits)', () => {
       expect(probe.probeCosine).toBeGreaterThanOrEqual(target);
       // on other inputs the loss is far below the all-4-bit one too
       expect(1 - (await compare(m, q, feeds)).cos).toBeLessThan(loss4 / 2);
-      // without data to measure on: a warning, everything at 4 bits
-      const warnings: string[] = [];
-      const { model: q4 } = await quantize(m, { type: 'int4', int4Target: target }, ctxWith({ log: { info() {}, debug() {}, warn: (w) => warnings.push(w) } }));
-      expect(q4.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && attrInt(n, 'bits', 0) === 8)).toHaveLength(0);
-      expect(warnings.join('\n')).toMatch(/no calibration data/);
+      // without a runtime, or without data and made-up inputs: a warning, everything at 4 bits
+      for (const [extra, why] of [[{}, /no runtime/], [{ run }, /no calibration data/]] as const) {
+        const warnings: string[] = [];
+        const { model: q4 } = await quantize(m, { type: 'int4', int4Target: target }, ctxWith({ ...extra, log: { info() {}, debug() {}, warn: (w) => warnings.push(w) } }));
+        expect(q4.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && attrInt(n, 'bits', 0) === 8)).toHaveLength(0);
+        expect(warnings.join('\n')).toMatch(why);
+      }
     } finally {
       await run.release();
     }
+  });
+  it('the default target without calibration data: made-up inputs (ctx.madeUpData), 8-bit blocks in place of the 4-bit ones in the bytes and the details', async () => {
+    const m = buildEncoder({ hidden: 64, heads: 4, ffn: 256, layers: 3, seq: 16, seed: 5 });
+    const feeds = { input: { dtype: 'float', dims: [2, 16, 64], data: uniform(2 * 16 * 64, 1.7, 33) } };
+    const { compress } = await import('../../src/index.js');
+    // (made-up float inputs are uniform in [0, 1): 4 bits cost this encoder little there)
+    const target = 0.99999;
+    const r = await compress(m, [{ pass: 'quantize', options: { type: 'int4', int4Target: target } }], { check: false, passThreads: 1 });
+    const q = r.model;
+    const { stats, details = [] } = r.passes[0];
+    const nb = q.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
+    const eight = nb.filter((n) => attrInt(n, 'bits', 0) === 8);
+    expect(eight.length).toBe(stats.int4EightBit);
+    expect(eight.length).toBeGreaterThan(0);
+    const probe = details.find((d) => d.int4Target !== undefined) as { probe: string; probeCosine: number; allFourBitCosine: number };
+    expect(probe.probe).toBe('made-up');
+    expect(probe.probeCosine).toBeGreaterThanOrEqual(target);
+    expect(probe.allFourBitCosine).toBeLessThan(target);
+    // what the report counts is what the file holds: one details line and its bytes per packed weight
+    const held = new Set(nb.flatMap((n) => n.inputs.slice(1)));
+    const bytes = [...held].reduce((a, n) => a + q.graph.initializers.get(n)!.byteLength, 0);
+    expect(stats.weightBytesAfter).toBe(bytes);
+    const formats = details.filter((d) => d.format !== undefined).map((d) => d.format);
+    expect(formats.filter((f) => f === 'int8 blocks')).toHaveLength(eight.length);
+    expect(formats.filter((f) => f === 'int4')).toHaveLength(nb.length - eight.length);
+    expect([...q.graph.initializers.keys()].filter((n) => /_Q4$/.test(n))).toHaveLength(nb.length - eight.length);
+    // --int4-target 0: every MatMul 4-bit, no model run
+    const plain = await compress(m, [{ pass: 'quantize', options: { type: 'int4', int4Target: 0 } }], { check: false });
+    expect(plain.passes[0].stats.int4EightBit).toBe(0);
+    expect(plain.passes[0].stats.int4ProbeRuns).toBeUndefined();
+    expect((await compare(m, q, feeds)).cos).toBeGreaterThan((await compare(m, plain.model, feeds)).cos);
   });
   it('MLP incl. Gemm transB with bias; asymmetric and block 16 variants', async () => {
     const m = buildMlp();

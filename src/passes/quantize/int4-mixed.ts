@@ -1,32 +1,77 @@
 /**
- * Which MatMuls of an int4 model stay at 8 bits (int4Target): the ones whose 4-bit error costs
- * the model's output the most, measured on a probe, until the probe's cosine to the float model
- * reaches the target.
+ * The int4 target: which MatMuls of an int4 model stay at 8 bits so that its outputs on a probe
+ * reach a cosine to the float model's (int4Target, default INT4_TARGET = 0.995; 0 turns it off:
+ * every MatMul 4-bit).
  *
- * 1. probe: the first PROBE_SAMPLES samples of ctx.calibration; reference: the float model's
- *    outputs (all float outputs, concatenated).
- * 2. the all-4-bit model: if its cosine already reaches the target, nothing stays at 8 bits.
- * 3. sensitivity: for each MatMul / Gemm candidate, the model with only that one at 4 bits; its
- *    loss is 1 − cosine. (Losses of separate layers add up closely: the errors are independent.)
- * 4. the candidates in decreasing loss move to 8 bits while the all-4-bit loss, scaled by the
- *    share of the summed losses still at 4 bits, is above 1 − target; then the chosen model is
- *    run, and while it misses the target the next candidate moves too (at most MAX_CHECKS runs).
+ * 1. probe (`probeFloat`, before the rewrite): the first PROBE_SAMPLES (2) samples of the
+ *    calibration data, or without it of the made-up samples `mlc variants` measures fidelity on
+ *    (ctx.madeUpData, seeded); one sample when an output has 1000 values or more per sample (a
+ *    sequence of hidden states, a classifier's logits). One run of the float model gives the
+ *    reference outputs (every float output, concatenated) and, for every MatMul / Gemm candidate,
+ *    the energy of each column of its input A and of its output.
+ *    (Made-up float inputs are uniform in [0, 1): a model fed other ranges can measure a smaller
+ *    loss on them than on its real data; give --calibration-data for such a model.)
+ * 2. the all-4-bit model (the rewrite, `reachTarget`) runs on the probe: when its cosine reaches
+ *    the target, nothing moves (two model runs in all).
+ * 3. otherwise each MatMul's share of the error is estimated without running anything: the error
+ *    energy its 4-bit blocks add to its output, Σ_k E[a_k²] · Σ_n (W − Ŵ)[k, n]² (int4RowErrors),
+ *    over the energy of its output (its noise-to-signal ratio). The MatMuls of largest share move
+ *    to 8 bits (MatMulNBits bits = 8, same blocks) until the measured loss 1 − cosine, scaled by the
+ *    share still at 4 bits, is below 0.85 · (1 − target); the model runs again, and while it misses
+ *    the target the step repeats with loss ≈ floor + slope · share fitted to the last two runs (the
+ *    floor: what 8-bit MatMuls cannot remove, e.g. 4-bit embedding tables), at most MAX_CHECKS runs.
  *
- * Cost: one model run per candidate plus two or three (each on PROBE_SAMPLES samples). Without
- * ctx.run or calibration data it warns and keeps everything at 4 bits.
+ * Cost: the float model and the int4 model once each on the probe, plus one run per extra step
+ * (usually one or two); the activations are reduced to per-column sums at once. The estimate does
+ * not see how an error propagates to the output (a classifier head, the first layers), so a step
+ * may keep more MatMuls at 8 bits than a per-MatMul measurement would. Without
+ * ctx.run, or when no inputs can be made up, it warns and every MatMul stays at 4 bits.
  */
-import { cloneModel } from '../../ir/clone.js';
+import { MlcError } from '../../core/errors.js';
+import type { Model } from '../../ir/model.js';
+import type { Node } from '../../ir/node.js';
+import { int4RowErrors } from '../../math/blockquant.js';
 import { cosine } from '../../math/stats.js';
 import { feedBatches } from '../activations.js';
-import type { Outputs } from '../pass.js';
+import type { Feeds, Outputs } from '../pass.js';
 import { QuantState } from './common.js';
+import type { NBitsSite } from './int4.js';
 import type { OpRewrites } from './ops.js';
 import { candidates } from './weight-only.js';
 
+/** The probe cosine int4 aims at by default (above the 0.99 floor, so data beyond the probe clears it too). */
+export const INT4_TARGET = 0.995;
 const PROBE_SAMPLES = 2;
+/** a model whose outputs give at least this many values per sample is probed on one sample */
+const ONE_SAMPLE_VALUES = 1000;
 const MAX_CHECKS = 8;
+/** columns of a weight its row errors are estimated on (int4RowErrors) */
+const ERROR_COLUMNS = 256;
+/** each step aims below the budget by this factor (fewer runs; the estimate is rough) */
+const AIM = 0.85;
 
-type Rewrite = (st: QuantState, bitsOf: (k: number) => 0 | 4 | 8) => void;
+/** The float model's outputs on the probe, and per MatMul input / output the energies the estimate needs. */
+export interface FloatProbe {
+  feeds: Feeds;
+  names: string[];
+  ref: Float64Array;
+  /** per input name: Σ over rows of a[r, k]² for each column k */
+  columnEnergy: Map<string, Float64Array>;
+  /** per output name: Σ y² */
+  energy: Map<string, number>;
+  source: 'calibration' | 'made-up';
+}
+
+/** PROBE_SAMPLES, or 1 when an output's declared shape gives ONE_SAMPLE_VALUES values per sample (one run is most of the cost). */
+function probeSamples(model: Model): number {
+  for (const o of model.graph.outputs) {
+    const shape = o.type?.kind === 'tensor' ? o.type.shape : undefined;
+    if (!shape || shape.length < 2) continue;
+    const rest = shape.slice(1);
+    if (rest.every((d) => typeof d === 'number') && (rest as number[]).reduce((a, b) => a * b, 1) >= ONE_SAMPLE_VALUES) return 1;
+  }
+  return PROBE_SAMPLES;
+}
 
 function floatsOf(out: Outputs, names: string[]): Float64Array {
   const parts = names.map((n) => out[n].data as ArrayLike<number>);
@@ -36,62 +81,162 @@ function floatsOf(out: Outputs, names: string[]): Float64Array {
   return all;
 }
 
-export async function chooseEightBit(st: QuantState, rewrite: Rewrite, ops: OpRewrites): Promise<Set<number>> {
-  const { ctx, opts } = st;
-  const target = opts.int4Target as number;
-  const chosen = new Set<number>();
-  if (!ctx.run || !ctx.calibration) {
-    ctx.log.warn('int4 target: no calibration data to measure on; every MatMul stays at 4 bits');
-    return chosen;
+function columnEnergy(a: { dims: number[]; data: unknown }): Float64Array | undefined {
+  if (!(a.data instanceof Float32Array) || !a.dims.length) return undefined;
+  const K = a.dims[a.dims.length - 1];
+  const d = a.data;
+  const out = new Float64Array(K);
+  for (let i = 0; i < d.length; i++) out[i % K] += d[i] * d[i];
+  return out;
+}
+
+/**
+ * The float model on the probe (see the file comment), before the rewrite. The MatMul inputs and
+ * outputs are read as extra graph outputs of the model itself for that one run (no copy of the
+ * weights). Undefined (with a warning) when there is nothing to run it with.
+ */
+export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<FloatProbe | undefined> {
+  const { ctx } = st;
+  const g = st.graph;
+  if (!ctx.run) {
+    ctx.log.warn('int4 target: no runtime to measure with; every MatMul stays at 4 bits');
+    return undefined;
   }
   const run = ctx.run;
-  const feeds = feedBatches(st.model, ctx.calibration, { samples: PROBE_SAMPLES, batch: PROBE_SAMPLES }).next().value;
-  if (!feeds) return chosen;
-  const refOut = await run(st.model, feeds);
-  const names = Object.keys(refOut).filter((n) => refOut[n].data instanceof Float32Array);
-  const ref = floatsOf(refOut, names);
-  const lossOf = async (bitsOf: (k: number) => 0 | 4 | 8): Promise<number> => {
-    const m = cloneModel(st.model);
-    rewrite(new QuantState(m, opts, ctx), bitsOf);
-    return 1 - cosine(ref, floatsOf(await run(m, feeds), names));
-  };
-  // the candidates as rewriteInt4 numbers them (a dry walk on a copy); Gather tables stay 4-bit
-  const sites: number[] = [];
-  let k = 0;
-  for (const { node } of candidates(new QuantState(cloneModel(st.model), opts, ctx), ops)) {
-    if (node.opType !== 'Gather') sites.push(k);
-    k++;
+  // the candidates' inputs and outputs (a dry walk: its skips are the rewrite's to report)
+  const nodes: Node[] = [];
+  for (const { node } of candidates(new QuantState(st.model, st.opts, ctx), ops)) if (node.opType !== 'Gather') nodes.push(node);
+  if (!nodes.length) return undefined;
+  const outputs = new Set(g.outputs.map((o) => o.name));
+  const graphInputs = new Set(g.realInputs().map((i) => i.name));
+  const extra = [...new Set(nodes.flatMap((n) => [n.inputs[0], n.outputs[0]]))].filter((n) => n && !outputs.has(n) && !graphInputs.has(n) && !g.initializers.has(n));
+  const saved = g.outputs;
+  g.outputs = [...saved, ...extra.map((name) => ({ name }))];
+  let feeds: Feeds | undefined;
+  let out: Outputs | undefined;
+  let source: FloatProbe['source'] = 'calibration';
+  const samples = probeSamples(st.model);
+  try {
+    const tryRun = async (f: Feeds) => {
+      const o = await run(st.model, f);
+      feeds = f;
+      return o;
+    };
+    if (ctx.calibration) {
+      const f = feedBatches(st.model, ctx.calibration, { samples, batch: samples }).next().value;
+      if (f) out = await tryRun(f);
+    } else if (ctx.madeUpData) {
+      source = 'made-up';
+      try {
+        out = (await ctx.madeUpData(st.model, tryRun, samples)).result;
+      } catch (err) {
+        if (!(err instanceof MlcError)) throw err;
+        const why = err.message.replace(' for the fidelity check', '').replace(/: give --shape or --data$/, '');
+        ctx.log.warn(`int4 target: ${why}; every MatMul stays at 4 bits (give --calibration-data, or --int4-target 0 to say so)`);
+      }
+    } else ctx.log.warn('int4 target: no calibration data to measure on; every MatMul stays at 4 bits');
+  } catch (err) {
+    if (!(err instanceof MlcError)) throw err;
+    ctx.log.warn(`int4 target: the float model does not run on the probe (${err.message.split('\n')[0]}); every MatMul stays at 4 bits`);
+    out = undefined;
+  } finally {
+    g.outputs = saved;
+    g.touch();
   }
+  if (!out || !feeds) return undefined;
+  const names = saved.map((o) => o.name).filter((n) => out?.[n]?.data instanceof Float32Array);
+  const probe: FloatProbe = { feeds, names, ref: floatsOf(out, names), columnEnergy: new Map(), energy: new Map(), source };
+  for (const n of nodes) {
+    const a = n.inputs[0];
+    const av = out[a] ?? (graphInputs.has(a) ? feeds[a] : undefined);
+    const ce = av && !probe.columnEnergy.has(a) ? columnEnergy(av as { dims: number[]; data: unknown }) : undefined;
+    if (ce) probe.columnEnergy.set(a, ce);
+    const y = out[n.outputs[0]]?.data;
+    if (y instanceof Float32Array) {
+      let e = 0;
+      for (let i = 0; i < y.length; i++) e += y[i] * y[i];
+      probe.energy.set(n.outputs[0], e);
+    }
+  }
+  return probe;
+}
+
+/**
+ * The share of the output error each site's 4-bit blocks add (noise-to-signal ratio of its output
+ * on the probe); sites without probe energies get the ratio of their weight's error instead.
+ */
+function errorShares(sites: NBitsSite[], probe: FloatProbe, blockSize: number): number[] {
+  const withEnergy = sites.every((s) => probe.columnEnergy.get(s.input)?.length === s.K && (probe.energy.get(s.output) ?? 0) > 0);
+  return sites.map((s) => {
+    const blocks = s.packed.blocks;
+    if (!blocks) return 0;
+    const rows = int4RowErrors(s.W, s.K, s.N, blockSize, blocks, ERROR_COLUMNS);
+    if (withEnergy) {
+      const ce = probe.columnEnergy.get(s.input) as Float64Array;
+      let e = 0;
+      for (let k = 0; k < s.K; k++) e += ce[k] * rows[k] * s.alpha * s.alpha;
+      return e / (probe.energy.get(s.output) as number);
+    }
+    let e = 0;
+    let w = 0;
+    for (let k = 0; k < s.K; k++) e += rows[k];
+    for (let i = 0; i < s.W.length; i++) w += s.W[i] * s.W[i];
+    return w > 0 ? e / w : 0;
+  });
+}
+
+/**
+ * After the all-4-bit rewrite: measure the probe, and move MatMuls to 8 bits (`raise`) until its
+ * cosine reaches `target` (see the file comment). Reports int4EightBit (how many stayed 8-bit).
+ */
+export async function reachTarget(st: QuantState, probe: FloatProbe, target: number, sites: NBitsSite[], raise: (s: NBitsSite) => void): Promise<void> {
+  const run = st.ctx.run;
+  if (!run) return;
   const budget = 1 - target;
-  const lossAll = await lossOf(() => 4);
-  st.count('int4ProbeRuns');
-  if (lossAll <= budget || !sites.length) {
-    st.details.push({ int4Target: target, probeCosine: 1 - lossAll, eightBit: 0 });
-    return chosen;
-  }
-  const loss = new Map<number, number>();
-  for (const i of sites) {
-    loss.set(i, Math.max(0, await lossOf((j) => (j === i ? 4 : 0))));
+  const lossOf = async () => {
     st.count('int4ProbeRuns');
+    return 1 - cosine(probe.ref, floatsOf(await run(st.model, probe.feeds), probe.names));
+  };
+  let lossAll: number;
+  try {
+    lossAll = await lossOf();
+  } catch (err) {
+    if (!(err instanceof MlcError)) throw err;
+    st.ctx.log.warn(`int4 target: the int4 model does not run on the probe (${err.message.split('\n')[0]}); every MatMul stays at 4 bits`);
+    st.count('int4EightBit', 0);
+    return;
   }
-  const order = [...sites].sort((a, b) => (loss.get(b) ?? 0) - (loss.get(a) ?? 0) || a - b);
-  const total = order.reduce((a, i) => a + (loss.get(i) ?? 0), 0);
-  let left = total;
-  let next = 0;
-  while (next < order.length && total > 0 && (lossAll * left) / total > budget) {
-    left -= loss.get(order[next]) ?? 0;
-    chosen.add(order[next++]);
+  let loss = lossAll;
+  const four = sites.filter((s) => s.bits === 4);
+  const detail: Record<string, unknown> = { int4Target: target, probe: probe.source, allFourBitCosine: 1 - lossAll };
+  let chosen = 0;
+  if (loss > budget && four.length) {
+    const share = errorShares(four, probe, st.opts.blockSize);
+    const order = four.map((_, i) => i).sort((a, b) => share[b] - share[a] || four[a].k - four[b].k);
+    const total = share.reduce((a, b) => a + b, 0);
+    let left = total;
+    let next = 0;
+    // loss ≈ floor + slope · (share still at 4 bits): the floor (what 8-bit MatMuls cannot remove:
+    // 4-bit tables, the 8-bit blocks' own error) is taken as 0 until two runs fit it
+    let floor = 0;
+    let slope = total > 0 ? loss / total : Number.POSITIVE_INFINITY;
+    for (let checks = 1; loss > budget && next < order.length && checks < MAX_CHECKS; checks++) {
+      const before = { loss, left };
+      do {
+        const i = order[next++];
+        left -= share[i];
+        raise(four[i]);
+        chosen++;
+      } while (next < order.length && floor + slope * left > AIM * budget);
+      loss = await lossOf();
+      if (before.left - left > 0 && before.loss > loss) {
+        slope = (before.loss - loss) / (before.left - left);
+        floor = Math.max(0, loss - slope * left);
+      }
+    }
   }
-  const bitsOf = (j: number): 0 | 4 | 8 => (chosen.has(j) ? 8 : 4);
-  let final = await lossOf(bitsOf);
-  st.count('int4ProbeRuns');
-  for (let checks = 1; final > budget && next < order.length && checks < MAX_CHECKS; checks++) {
-    chosen.add(order[next++]);
-    final = await lossOf(bitsOf);
-    st.count('int4ProbeRuns');
-  }
-  st.count('int4EightBit', chosen.size);
-  st.details.push({ int4Target: target, probeCosine: 1 - final, allFourBitCosine: 1 - lossAll, eightBit: chosen.size, of: sites.length });
-  if (final > budget) ctx.log.warn(`int4 target ${target}: the probe reaches cosine ${(1 - final).toFixed(5)} with ${chosen.size} of ${sites.length} MatMuls at 8 bits`);
-  return chosen;
+  st.count('int4EightBit', chosen);
+  Object.assign(detail, { probeCosine: 1 - loss, eightBit: chosen, of: sites.length });
+  st.details.push(detail);
+  if (loss > budget) st.ctx.log.warn(`int4 target ${target}: the probe reaches cosine ${(1 - loss).toFixed(5)} with ${chosen} of ${sites.length} MatMuls at 8 bits`);
 }

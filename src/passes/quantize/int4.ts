@@ -9,9 +9,14 @@
  *   extreme, z = 8 without a zero-point input (with int4Asymmetric, min / max and zero points);
  *   search: each block's scale and zero point are the ones of least squared error
  *   (src/math/blockquant.ts), zero points written (4 bits per block).
- * - With int4Target (a cosine) and calibration data, the MatMuls whose 4-bit error costs the most
- *   on a probe stay at 8 bits (MatMulNBits bits = 8, same blocks) until the probe's cosine to the
- *   float model reaches the target (int4-mixed.ts).
+ * - The int4 target (int4Target, default 0.995; 0 turns it off): the float model runs once on a
+ *   probe (2 samples of the calibration data, or without it the seeded made-up inputs `mlc variants`
+ *   measures fidelity on; 1 sample for large outputs), then the all-4-bit model; when its cosine to
+ *   the float outputs is below the target, the MatMuls whose 4-bit error costs the most (estimated
+ *   from the probe's activations) move to 8 bits (MatMulNBits bits = 8, same blocks, in place) and
+ *   the model runs again until it reaches it (int4-mixed.ts). Stats: int4EightBit (MatMuls kept
+ *   8-bit), int4ProbeRuns. Plain round-to-nearest 4-bit everywhere, as onnxruntime and
+ *   transformers.js write it, no model run: `--int4-target 0` (with the default --int4-scales rtn).
  * - Gemm (transA = 0) the same, B transposed first when transB = 1, alpha folded into the scales;
  *   C (constant or computed) becomes an Add of beta·C after the MatMulNBits.
  * - The accuracy_level attribute is --int4-accuracy-level (default 4: onnxruntime may run the
@@ -30,19 +35,78 @@ import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { quantizeInt4BlocksSearch, quantizeInt8Blocks } from '../../math/blockquant.js';
-import { quantizeInt4Blocks } from '../../math/quant.js';
+import { type Int4Blocks, quantizeInt4Blocks } from '../../math/quant.js';
 import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel, transpose2d } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
 import type { OpRewrites, WeightSite } from './ops.js';
 
 /** int4: MatMulNBits for MatMul / Gemm, GatherBlockQuantized for embedding tables. */
 export const INT4_OPS: OpRewrites = { MatMul: 'matmul-nbits', Gemm: 'matmul-nbits', Gather: 'gather-block-quantized' };
-import { chooseEightBit } from './int4-mixed.js';
+import { INT4_TARGET, probeFloat, reachTarget } from './int4-mixed.js';
 import { candidates } from './weight-only.js';
 
-type Packed = { bq: string; sc: string; zp?: string; kBlocks: number };
+/** Blocks added to the graph: constant names, the blocks (scales before alpha), bytes, details line. */
+type Packed = { bq: string; sc: string; zp?: string; kBlocks: number; bytes: number; detail: Record<string, unknown>; blocks?: Int4Blocks };
+export type { Packed };
 
-function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, Packed>, bits: 4 | 8): string | undefined {
+/** A MatMul / Gemm the rewrite turned into MatMulNBits: what the int4 target needs to move it to 8 bits. */
+export interface NBitsSite {
+  /** the candidate's number in graph order (rewriteInt4's k) */
+  k: number;
+  /** the MatMulNBits node */
+  node: Node;
+  /** the float node's input A and output (names in the float model: the probe's activations) */
+  input: string;
+  output: string;
+  /** the float weight as MatMul's B [K, N] (Gemm's transposed), the scale folded in later */
+  W: Float32Array;
+  K: number;
+  N: number;
+  alpha: number;
+  key: string;
+  bits: 4 | 8;
+  /** the float weight's name and the node's label (names of the constants and details) */
+  weight: string;
+  label: string;
+  /** the blocks the node reads */
+  packed: Packed;
+}
+
+/** The blocks of W [K, N] at `bits` bits, added as constants once per (weight, orientation, bits) when alpha is 1. */
+function packWeight(st: QuantState, cache: Map<string, Packed>, s: Pick<NBitsSite, 'W' | 'K' | 'N' | 'alpha' | 'key'>, wName: string, label: string, bits: 4 | 8): Packed {
+  const key = `${s.key}|${bits}`;
+  let p = s.alpha === 1 ? cache.get(key) : undefined;
+  if (p) return p;
+  const g = st.graph;
+  const bs = st.opts.blockSize;
+  const { W, K, N } = s;
+  const blk =
+    bits === 8
+      ? quantizeInt8Blocks(W, K, N, bs)
+      : st.opts.int4Scales === 'search'
+        ? quantizeInt4BlocksSearch(W, K, N, bs)
+        : quantizeInt4Blocks(W, K, N, bs, !st.opts.int4Asymmetric);
+  const blob = bits === 8 ? bs : bs / 2;
+  const scales = s.alpha === 1 ? blk.scales : blk.scales.map((x) => x * s.alpha);
+  const bytes = blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
+  const detail = { weight: wName, node: label, format: bits === 8 ? 'int8 blocks' : 'int4', blockSize: bs, K, N };
+  p = {
+    bq: addConst(g, `${wName}_Q${bits}`, new Tensor('', DataType.UINT8, [N, blk.kBlocks, blob], blk.packed)),
+    // (the 8-bit blocks of a weight the int4 target raised are named apart from its 4-bit ones)
+    sc: addConst(g, `${wName}${bits === 8 ? '_Q8' : ''}_scales`, Tensor.float32('', [N * blk.kBlocks], scales)),
+    zp: blk.zeroPoints && addConst(g, `${wName}_zero_points`, new Tensor('', DataType.UINT8, [blk.zeroPoints.length], blk.zeroPoints)),
+    kBlocks: blk.kBlocks,
+    bytes,
+    detail,
+    blocks: blk,
+  };
+  if (s.alpha === 1) cache.set(key, p);
+  st.bytesAfter += bytes;
+  st.details.push(detail);
+  return p;
+}
+
+function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, Packed>, k: number, bits: 4 | 8): NBitsSite | string {
   const g = st.graph;
   const node = site.node;
   const plan = planMatMul(st, site, false);
@@ -53,59 +117,70 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   const wName = node.inputs[site.input];
   const label = nodeLabel(node);
   // a weight shared by several nodes (same orientation, alpha 1) is packed once
-  const key = `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}|${bits}`;
-  let p = plan.alpha === 1 ? cache.get(key) : undefined;
-  if (!p) {
-    const blk =
-      bits === 8
-        ? quantizeInt8Blocks(plan.W, K, N, bs)
-        : st.opts.int4Scales === 'search'
-          ? quantizeInt4BlocksSearch(plan.W, K, N, bs)
-          : quantizeInt4Blocks(plan.W, K, N, bs, !st.opts.int4Asymmetric);
-    const blob = bits === 8 ? bs : bs / 2;
-    const scales = plan.alpha === 1 ? blk.scales : blk.scales.map((s) => s * plan.alpha);
-    p = {
-      bq: addConst(g, `${wName}_Q${bits}`, new Tensor('', DataType.UINT8, [N, blk.kBlocks, blob], blk.packed)),
-      sc: addConst(g, `${wName}_scales`, Tensor.float32('', [N * blk.kBlocks], scales)),
-      zp: blk.zeroPoints && addConst(g, `${wName}_zero_points`, new Tensor('', DataType.UINT8, [blk.zeroPoints.length], blk.zeroPoints)),
-      kBlocks: blk.kBlocks,
-    };
-    if (plan.alpha === 1) cache.set(key, p);
-    st.bytesBefore += site.tensor.byteLength;
-    st.bytesAfter += blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
-    st.details.push({ weight: wName, node: label, format: bits === 8 ? 'int8 blocks' : 'int4', blockSize: bs, K, N });
-  }
+  const s = { W: plan.W, K, N, alpha: plan.alpha, key: `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}` };
+  const counted = s.alpha === 1 && (cache.has(`${s.key}|4`) || cache.has(`${s.key}|8`));
+  const p = packWeight(st, cache, s, wName, label, bits);
+  if (!counted) st.bytesBefore += site.tensor.byteLength;
   const inputs = [node.inputs[0], p.bq, p.sc];
   if (p.zp) inputs.push(p.zp);
   const product = plan.addAfter ? g.uniqueName(`${label}_product`) : plan.output;
   const y = plan.bias ? g.uniqueName(`${label}_MatMulNBits_out`) : product;
-  const nodes: Node[] = [
-    {
-      name: g.uniqueName(`${label}_Q4`),
-      opType: 'MatMulNBits',
-      domain: 'com.microsoft',
-      inputs,
-      outputs: [y],
-      attributes: [
-        intAttr('K', K),
-        intAttr('N', N),
-        intAttr('bits', bits),
-        intAttr('block_size', bs),
-        { name: 'accuracy_level', type: AttrType.INT, value: st.opts.accuracyLevel },
-      ],
-    },
-  ];
+  const nbits: Node = {
+    name: g.uniqueName(`${label}_Q4`),
+    opType: 'MatMulNBits',
+    domain: 'com.microsoft',
+    inputs,
+    outputs: [y],
+    attributes: [
+      intAttr('K', K),
+      intAttr('N', N),
+      intAttr('bits', bits),
+      intAttr('block_size', bs),
+      { name: 'accuracy_level', type: AttrType.INT, value: st.opts.accuracyLevel },
+    ],
+  };
+  const nodes: Node[] = [nbits];
   if (plan.bias) {
     const b = addConst(g, `${label}_bias`, Tensor.float32('', [N], plan.bias));
     nodes.push({ name: g.uniqueName(`${label}_bias_Add`), opType: 'Add', domain: '', inputs: [y, b], outputs: [product], attributes: [] });
   }
   if (plan.addAfter) nodes.push(...addAfterNodes(st, label, product, plan.addAfter, plan.output));
+  const input = node.inputs[0];
+  const output = node.outputs[0];
   g.replaceNode(node, nodes);
   st.model.ensureOpset('com.microsoft', 1);
   dropIfUnused(st, wName);
   if (plan.biasSource) dropIfUnused(st, plan.biasSource);
   st.modified = true;
-  return undefined;
+  return { k, node: nbits, input, output, ...s, bits, weight: wName, label, packed: p };
+}
+
+/**
+ * Move a 4-bit MatMulNBits of the rewrite to 8 bits (same blocks; bits = 8, no zero points): its
+ * weight is packed at 8 bits (once per weight), and the 4-bit constants go when nothing reads them.
+ */
+export function raiseToEightBits(st: QuantState, cache: Map<string, Packed>, site: NBitsSite): void {
+  if (site.bits === 8) return;
+  const g = st.graph;
+  const four = site.packed;
+  const p = packWeight(st, cache, site, site.weight, site.label, 8);
+  const node: Node = {
+    ...site.node,
+    inputs: [site.node.inputs[0], p.bq, p.sc, ...(p.zp ? [p.zp] : [])],
+    attributes: site.node.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', 8) : a)),
+  };
+  g.replaceNode(site.node, [node]);
+  site.node = node;
+  site.bits = 8;
+  site.packed = p;
+  // the 4-bit blocks, once no node reads them: their bytes and their line of the details go
+  if (!g.consumers(four.bq).length) {
+    for (const n of [four.bq, four.sc, four.zp]) if (n) dropIfUnused(st, n);
+    st.bytesAfter -= four.bytes;
+    const i = st.details.indexOf(four.detail);
+    if (i >= 0) st.details.splice(i, 1);
+    if (cache.get(`${site.key}|4`) === four) cache.delete(`${site.key}|4`);
+  }
 }
 
 /** Gather(table, ids) → GatherBlockQuantized(packed table, ids, scales): 4-bit rows in blocks of bs. */
@@ -121,15 +196,19 @@ function applyGatherBlockQuantized(st: QuantState, site: WeightSite, cache: Map<
   if (!p) {
     // rows of the table are the columns of its transpose [H, V]: blocks run along each row
     const blk = quantizeInt4Blocks(transpose2d(site.tensor.data as Float32Array, V, H), H, V, bs, true);
+    const bytes = blk.packed.length + blk.scales.length * 4;
+    const detail = { weight: wName, node: nodeLabel(node), format: 'int4', blockSize: bs, rows: V, columns: H };
     p = {
       bq: addConst(g, `${wName}_Q4`, new Tensor('', DataType.UINT8, [V, H / 2], blk.packed)),
       sc: addConst(g, `${wName}_scales`, Tensor.float32('', [V, blk.kBlocks], blk.scales)),
       kBlocks: blk.kBlocks,
+      bytes,
+      detail,
     };
     cache.set(key, p);
     st.bytesBefore += site.tensor.byteLength;
-    st.bytesAfter += blk.packed.length + blk.scales.length * 4;
-    st.details.push({ weight: wName, node: nodeLabel(node), format: 'int4', blockSize: bs, rows: V, columns: H });
+    st.bytesAfter += bytes;
+    st.details.push(detail);
   }
   g.replaceNode(node, [
     {
@@ -148,23 +227,34 @@ function applyGatherBlockQuantized(st: QuantState, site: WeightSite, cache: Map<
 }
 
 /**
- * The rewrite: candidate k (in graph order) becomes MatMulNBits with bitsOf(k) bits (4 or 8; Gather
- * tables always 4), or stays as it is when bitsOf(k) is 0 (the probes of int4-mixed.ts).
+ * The rewrite: every candidate (in graph order) becomes MatMulNBits at 4 bits (Gather tables
+ * GatherBlockQuantized). Returns the MatMulNBits sites and the block cache (raiseToEightBits).
  */
-export function rewriteInt4(st: QuantState, bitsOf: (k: number) => 0 | 4 | 8 = () => 4): void {
+export function rewriteInt4(st: QuantState): { sites: NBitsSite[]; cache: Map<string, Packed> } {
   const cache = new Map<string, Packed>();
   const tables = new Map<string, Packed>();
+  const sites: NBitsSite[] = [];
   let k = 0;
   for (const { node, site } of candidates(st, INT4_OPS)) {
-    const bits = bitsOf(k++);
-    if (bits === 0) continue;
-    const why = node.opType === 'Gather' ? applyGatherBlockQuantized(st, site, tables) : applyMatMulNBits(st, site, cache, bits);
-    if (why) st.skip(node, why);
-    else st.count(node.opType);
+    const r = node.opType === 'Gather' ? applyGatherBlockQuantized(st, site, tables) : applyMatMulNBits(st, site, cache, k, 4);
+    k++;
+    if (typeof r === 'string') st.skip(node, r);
+    else {
+      st.count(node.opType);
+      if (r) sites.push(r);
+    }
   }
+  return { sites, cache };
 }
 
+/**
+ * int4: the float model's outputs on a probe first (when there is a target), then the 4-bit
+ * rewrite, then the MatMuls that cost the most move to 8 bits until the probe reaches the target.
+ */
 export async function runInt4(st: QuantState): Promise<void> {
-  const eight = st.opts.int4Target === undefined ? new Set<number>() : await chooseEightBit(st, rewriteInt4, INT4_OPS);
-  rewriteInt4(st, (k) => (eight.has(k) ? 8 : 4));
+  const target = st.opts.int4Target ?? INT4_TARGET;
+  const probe = target > 0 ? await probeFloat(st, INT4_OPS) : undefined;
+  const { sites, cache } = rewriteInt4(st);
+  if (probe) await reachTarget(st, probe, target, sites, (s) => raiseToEightBits(st, cache, s));
+  else st.count('int4EightBit', 0);
 }

@@ -1,0 +1,138 @@
+// The int4 default of `mlc compress --quantize int4` (issue 13's 4-bit floor, cosine ≥ 0.99): before
+// (round-to-nearest, every MatMul 4-bit: `--int4-target 0`) and the default (the int4 target 0.995 on
+// made-up inputs), side by side. Run after `npm run build`:
+//   node benchmarks/int4.bench.mjs            all sections
+//   node benchmarks/int4.bench.mjs fidelity   src/models builders (ViT, two encoders, a GPT-2-like decoder):
+//                                             cosine to fp32 on 4 inputs the probe never saw, in
+//                                             onnxruntime-node and onnxruntime-web wasm; MatMuls kept 8-bit;
+//                                             weight bytes; the pass's CPU seconds
+//   node benchmarks/int4.bench.mjs mnist      MNIST fixtures: test accuracy (2000 digits)
+//   node benchmarks/int4.bench.mjs bert       `mlc compress bert.onnx --quantize int4 --no-latency` on a
+//                                             BERT-base-sized encoder (12 × 768, seq 128, ~435 MB), each
+//                                             setting in its own process under /usr/bin/time: wall, CPU
+//                                             (user + sys) and peak RSS, then the cosine on one sample
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dist = new URL('../dist/', import.meta.url);
+const imp = (p) => import(new URL(p, dist).href);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { buildViT, buildEncoder, buildDecoder } = await imp('models/index.js');
+const { compress } = await imp('index.js');
+const { cosine } = await imp('math/stats.js');
+const { openSession } = await imp('runtime/runtimes.js');
+const { inputSpecs, synthesizeFeeds, planShapes } = await imp('bench/inputs.js');
+
+const only = process.argv.slice(2);
+const want = (s) => only.length === 0 || only.includes(s);
+const BEFORE = { type: 'int4', int4Target: 0 };
+const DEFAULT = { type: 'int4' };
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+async function outputsIn(runtime, model, feeds) {
+  const s = await openSession(runtime, model, { intraOpThreads: 1 });
+  try {
+    const o = await s.run(feeds);
+    return o[Object.keys(o)[0]].data;
+  } finally {
+    await s.release();
+  }
+}
+
+async function fidelity() {
+  /** @type {{ name: string, build: () => import('../src/ir/model.js').Model }[]} */
+  const models = [
+    { name: 'ViT (4 layers, hidden 192, seed 3)', build: () => buildViT({ seed: 3, layers: 4, hidden: 192 }) },
+    { name: 'encoder (4 × 256, seq 64, seed 11)', build: () => buildEncoder({ hidden: 256, heads: 4, ffn: 1024, layers: 4, seq: 64, vocab: 1000, seed: 11 }) },
+    { name: 'encoder (6 × 384, seq 128, seed 12)', build: () => buildEncoder({ hidden: 384, heads: 6, ffn: 1536, layers: 6, seq: 128, vocab: 5000, seed: 12 }) },
+    { name: 'decoder (4 × 256, vocab 2000, seed 13)', build: () => buildDecoder({ hidden: 256, heads: 4, layers: 4, vocab: 2000, ctx: 128, linear: 'matmul', seed: 13 }) },
+  ];
+  console.log('\n## fidelity: cosine to fp32 on 4 inputs the probe did not see (node / wasm); floor 0.99');
+  console.log(['model', 'int4', 'cosine node', 'cosine wasm', '8-bit MatMuls', 'weight bytes ×', 'pass CPU s', 'floor'].join('\t'));
+  let below = 0;
+  for (const { name, build } of models) {
+    const model = build();
+    const specs = inputSpecs(model);
+    const feeds = synthesizeFeeds(specs, planShapes(specs, {}, 64).at(4), 101);
+    const ref = { node: await outputsIn('node', model, feeds), wasm: await outputsIn('wasm', model, feeds) };
+    for (const [label, options] of [['before (rtn, all 4-bit)', BEFORE], ['default (target 0.995)', DEFAULT]]) {
+      const c0 = cpuNow();
+      const r = await compress(model, [{ pass: 'quantize', options }], { check: false, passThreads: 1 });
+      const cpu = cpuNow() - c0;
+      const st = r.passes[0].stats;
+      const cos = { node: cosine(ref.node, await outputsIn('node', r.model, feeds)), wasm: cosine(ref.wasm, await outputsIn('wasm', r.model, feeds)) };
+      const ok = cos.node >= 0.99 && cos.wasm >= 0.99;
+      if (!ok && options === DEFAULT) below++;
+      const mm = (st.MatMul ?? 0) + (st.Gemm ?? 0);
+      console.log([name, label, cos.node.toFixed(5), cos.wasm.toFixed(5), `${st.int4EightBit} of ${mm}`, st.weightRatio, cpu.toFixed(2), ok ? 'ok' : 'below'].join('\t'));
+    }
+  }
+  console.log(`fidelity: ${below} model(s) below the floor with the default`);
+}
+
+async function mnist() {
+  const { loadModel } = await imp('onnx/index.js');
+  const { loadDataset } = await imp('data/index.js');
+  const path = (f) => join(root, 'fixtures', f);
+  if (!existsSync(path('mnist-test.npz'))) return console.log('mnist: fixtures missing');
+  console.log('\n## MNIST fixtures: test accuracy (2000 digits), onnxruntime-node');
+  for (const name of ['mnist-mlp.onnx', 'mnist-cnn.onnx']) {
+    const m = await loadModel(path(name));
+    const test = await loadDataset(path('mnist-test.npz'), m);
+    const acc = async (model) => {
+      const out = await outputsIn('node', model, { input: test.inputs.input });
+      let ok = 0;
+      for (let i = 0; i < test.count; i++) {
+        let b = 0;
+        for (let c = 1; c < 10; c++) if (out[i * 10 + c] > out[i * 10 + b]) b = c;
+        if (b === test.labels[i]) ok++;
+      }
+      return (100 * ok) / test.count;
+    };
+    const row = [name, `fp32 ${(await acc(m)).toFixed(2)}`];
+    for (const [label, options] of [['before', BEFORE], ['default', DEFAULT]]) {
+      const r = await compress(m, [{ pass: 'quantize', options }], { check: false, passThreads: 1 });
+      row.push(`${label} ${(await acc(r.model)).toFixed(2)} (${r.passes[0].stats.int4EightBit} 8-bit)`);
+    }
+    console.log(row.join('\t'));
+  }
+}
+
+async function bert() {
+  if (!existsSync('/usr/bin/time')) return console.log('bert: skipped (needs /usr/bin/time)');
+  const dir = mkdtempSync(join(tmpdir(), 'mlc-int4-bench-'));
+  try {
+    const src = join(dir, 'bert.onnx');
+    const o = { hidden: 768, heads: 12, ffn: 3072, layers: 12, seq: 128, vocab: 30522, seed: 1 };
+    const { saveModel } = await imp('onnx/index.js');
+    await saveModel(buildEncoder(o), src);
+    console.log(`\n## BERT-base-sized encoder (12 × 768, seq 128, vocab 30522; ${(readFileSync(src).length / 1e6).toFixed(0)} MB): mlc compress --quantize int4 --no-latency, one process each (load average ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
+    console.log(['setting', 'wall s', 'CPU s (user + sys)', 'peak RSS MB', '8-bit MatMuls', 'weight bytes ×', 'cosine (1 sample)'].join('\t'));
+    const specs = inputSpecs(await (await imp('onnx/index.js')).loadModel(src));
+    const feeds = synthesizeFeeds(specs, planShapes(specs, {}).at(1), 101);
+    const ref = await outputsIn('node', src, feeds).catch(() => null);
+    for (const [label, extra] of [['before: --int4-target 0', ['--int4-target', '0']], ['default', []]]) {
+      const out = join(dir, 'q4.onnx');
+      const tf = join(dir, 'time.txt');
+      const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, process.execPath, join(root, 'bin/mlc.js'), 'compress', src, '--quantize', 'int4', ...extra, '-o', out, '--no-latency', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      if (r.status !== 0) throw new Error(`mlc failed: ${r.stderr}`);
+      const [wall, user, sys, kb] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(/\s+/).map(Number);
+      const st = JSON.parse(r.stdout).passes[0].stats;
+      const q = await (await imp('onnx/index.js')).loadModel(out);
+      const cos = ref ? cosine(ref, await outputsIn('node', q, feeds)).toFixed(5) : '—';
+      console.log([label, wall.toFixed(1), (user + sys).toFixed(1), (kb / 1024).toFixed(0), st.int4EightBit, st.weightRatio, cos].join('\t'));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (want('fidelity')) await fidelity();
+if (want('mnist')) await mnist();
+if (want('bert')) await bert();

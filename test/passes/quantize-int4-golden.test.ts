@@ -1,0 +1,47 @@
+/**
+ * The int4 default changed (the target, #13); what it did before is `int4Target: 0`, byte for
+ * byte. The hashes were taken from the code before that change (commit 0fc3bba) on the MNIST
+ * fixtures and a small encoder, with the formats no other branch works on (fp16, weight-only)
+ * beside them: a change to these files' bytes must be on purpose (then update the hash).
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { cloneModel } from '../../src/ir/clone.js';
+import type { Model } from '../../src/ir/model.js';
+import { buildEncoder } from '../../src/models/encoder.js';
+import { loadModel, modelToBytes } from '../../src/onnx/index.js';
+import { quantizePass } from '../../src/passes/quantize.js';
+import { ctxWith } from './quantize-helpers.js';
+
+const MODES: [string, Record<string, unknown>][] = [
+  ['int4 rtn, target 0', { type: 'int4', int4Target: 0 }],
+  ['int4 search (q4 variant), target 0', { type: 'int4', int4Scales: 'search', opTypes: ['MatMul', 'Gemm'], int4Target: 0 }],
+  ['int8 weight-only', { type: 'int8', mode: 'weight-only' }],
+  ['uint8 weight-only', { type: 'uint8', mode: 'weight-only' }],
+  ['fp16', { type: 'fp16' }],
+];
+
+const GOLDEN: Record<string, string[]> = {
+  mlp: ['76f4b1a67e488417', '21820f9623293f48', '355abae1f2cfedd1', 'aafff06173a12de9', '3d7c428977023051'],
+  cnn: ['30ec2899db10efae', '2e816d3d22574b56', 'c7a0162ecf88be5d', '3cab00e61c179736', '6fb93616b02c62f8'],
+  enc: ['8cf5b51723602297', '771392fa37f8b10d', '838aa2352de4626a', 'ed4b0ebd10d7b33a', '5fa1312fa08f7a3f'],
+};
+
+describe('int4 with --int4-target 0 (and the formats beside it) write the bytes of before', () => {
+  it('MNIST fixtures and an encoder', async () => {
+    const models: Record<string, Model> = {
+      mlp: await loadModel('fixtures/mnist-mlp.onnx'),
+      cnn: await loadModel('fixtures/mnist-cnn.onnx'),
+      enc: buildEncoder({ hidden: 64, heads: 4, ffn: 256, layers: 2, seq: 16, seed: 5 }),
+    };
+    for (const [name, m] of Object.entries(models)) {
+      const got = [];
+      for (const [, raw] of MODES) {
+        const q = cloneModel(m);
+        await quantizePass.run(q, quantizePass.parseOptions(raw), ctxWith());
+        got.push(createHash('sha256').update(modelToBytes(q)).digest('hex').slice(0, 16));
+      }
+      expect(got, name).toEqual(GOLDEN[name]);
+    }
+  });
+});
