@@ -20,7 +20,7 @@ import { definePass, optionSchema, parseWithSchema } from './options.js';
 import { QuantState, type CalibrationMethod, type DynamicForm, type QuantizeOptions } from './quantize/common.js';
 import { runDynamic } from './quantize/dynamic.js';
 import { runFp16 } from './quantize/fp16.js';
-import { runInt4 } from './quantize/int4.js';
+import { INT4_PROBE_MAX_BYTES, runInt4 } from './quantize/int4.js';
 import { INT4_TARGET } from './quantize/int4-mixed.js';
 import { runStatic } from './quantize/static.js';
 import { runWeightOnly } from './quantize/weight-only.js';
@@ -84,7 +84,7 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names / globs to leave alone' },
     { key: 'blockSize', type: 'integer', min: 16, default: 32, check: (n) => ((n & (n - 1)) === 0 ? undefined : 'a power of two ≥ 16'), flag: '--int4-block-size <n>', help: 'int4 block size along K, a power of two ≥ 16' },
     { key: 'int4Scales', type: 'enum', choices: ['rtn', 'search'], default: 'rtn', flag: '--int4-scales <how>', help: 'int4 block scales: rtn (default; the block extreme, as onnxruntime and transformers.js write them) or search (per block the scale and zero point of least squared error, zero points written; about 10x the quantization time)' },
-    { key: 'int4Target', type: 'number', min: 0, max: 1, default: INT4_TARGET, flag: '--int4-target <cosine>', help: 'int4: keep at 8 bits (MatMulNBits bits 8) the MatMuls whose 4-bit error costs the most, until the output cosine to the float model on a probe (2 samples of --calibration-data, else made-up inputs) reaches this (0: every MatMul at 4 bits)' },
+    { key: 'int4Target', type: 'number', min: 0, max: 1, flag: '--int4-target <cosine>', help: `int4: keep at 8 bits (MatMulNBits bits 8) the MatMuls whose 4-bit error costs the most, until the output cosine to the float model on a probe (2 samples of --calibration-data, else made-up inputs) reaches this (0: every MatMul at 4 bits; default ${INT4_TARGET} for models of up to ${INT4_PROBE_MAX_BYTES / 1e6} MB of float weights, 0 above)` },
     { key: 'int4Asymmetric', type: 'boolean', default: false, help: 'int4 rtn with zero points (else symmetric)' },
     { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, default: 4, flag: '--int4-accuracy-level <n>', help: 'int4: MatMulNBits accuracy_level, 4 (default) lets onnxruntime compute in int8, 0 dequantizes to float32' },
     { key: 'minElements', type: 'integer', min: 1, default: 128, help: 'weights with fewer elements stay float' },

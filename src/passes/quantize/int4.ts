@@ -9,7 +9,8 @@
  *   extreme, z = 8 without a zero-point input (with int4Asymmetric, min / max and zero points);
  *   search: each block's scale and zero point are the ones of least squared error
  *   (src/math/blockquant.ts), zero points written (4 bits per block).
- * - The int4 target (int4Target, default 0.995; 0 turns it off): the float model runs once on a
+ * - The int4 target (int4Target, default 0.995 for models of up to INT4_PROBE_MAX_BYTES of float
+ *   weights, 0 above; 0 turns it off): the float model runs once on a
  *   probe (2 samples of the calibration data, or without it the seeded made-up inputs `mlc variants`
  *   measures fidelity on; 1 sample for large outputs), then the all-4-bit model; when its cosine to
  *   the float outputs is below the target, the MatMuls whose 4-bit error costs the most (estimated
@@ -30,7 +31,7 @@
  * below minElements, and K < 16 (smaller than the smallest block onnxruntime accepts); tables whose
  * row length is not a multiple of the block size.
  */
-import { DataType } from '../../ir/dtype.js';
+import { DataType, dtypeInfo } from '../../ir/dtype.js';
 import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
@@ -252,9 +253,29 @@ export function rewriteInt4(st: QuantState): { sites: NBitsSite[]; cache: Map<st
  * rewrite, then the MatMuls that cost the most move to 8 bits until the probe reaches the target.
  */
 export async function runInt4(st: QuantState): Promise<void> {
-  const target = st.opts.int4Target ?? INT4_TARGET;
+  const target = st.opts.int4Target ?? defaultTarget(st);
   const probe = target > 0 ? await probeFloat(st, INT4_OPS) : undefined;
   const { sites, cache } = rewriteInt4(st);
   if (probe) await reachTarget(st, probe, target, sites, (s) => raiseToEightBits(st, cache, s));
   else st.count('int4EightBit', 0);
+}
+
+/**
+ * The weight bytes above which the int4 target is off unless asked for: its probe runs the float
+ * model in onnxruntime beside mlc's copy of it (a BERT-base-size model: +6.5 s of CPU and peak
+ * RSS 4× the file instead of 1.6×), so big models, whose MatMuls are wide and whose 4-bit
+ * cosine is high to begin with (BERT-base: 0.986), get plain 4-bit by default.
+ */
+export const INT4_PROBE_MAX_BYTES = 64_000_000;
+
+/** INT4_TARGET for a model of at most INT4_PROBE_MAX_BYTES of float weights, else 0 (with a note). */
+function defaultTarget(st: QuantState): number {
+  let bytes = 0;
+  for (const t of st.model.graph.initializers.values()) if (dtypeInfo(t.dtype).isFloat) bytes += t.byteLength;
+  if (bytes <= INT4_PROBE_MAX_BYTES) return INT4_TARGET;
+  st.ctx.log.info(
+    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${INT4_PROBE_MAX_BYTES / 1e6} MB (it runs the float model beside this one); --int4-target ${INT4_TARGET} asks for it`,
+  );
+  st.details.push({ int4Target: 0, probe: 'off: model too large for the default probe', weightBytes: bytes });
+  return 0;
 }
