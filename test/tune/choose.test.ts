@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RecipeStep } from '../../src/passes/registry.js';
 import { type Budget, lossPoints, nearMiss, pickWinner, withDistill, withinBudget } from '../../src/tune/choose.js';
 import { pairedDiffSe, proportionSe } from '../../src/tune/evaluate.js';
 import { speedupVerdict } from '../../src/tune/latency.js';
@@ -30,10 +31,10 @@ describe('the budget with a margin', () => {
   });
 
   it('withDistill puts distill after the last prune / lowrank step, before quantize', () => {
-    const d = { pass: 'distill', options: { epochs: 3, trainSamples: 100 } };
-    const q = { pass: 'quantize', options: { type: 'int8' } };
-    const p = { pass: 'prune', options: { sparsity: 0.8 } };
-    const l = { pass: 'lowrank', options: { energy: 0.9 } };
+    const d: RecipeStep = { pass: 'distill', options: { epochs: 3, trainSamples: 100 } };
+    const q: RecipeStep = { pass: 'quantize', options: { type: 'int8' } };
+    const p: RecipeStep = { pass: 'prune', options: { sparsity: 0.8 } };
+    const l: RecipeStep = { pass: 'lowrank', options: { energy: 0.9 } };
     expect(withDistill([l, p, q], d)).toEqual([l, p, d, q]);
     expect(withDistill([p], d)).toEqual([p, d]);
     expect(withDistill([q], d)).toBeUndefined();
