@@ -7,13 +7,17 @@
 //   3. a BERT-like encoder (src/models/encoder.ts: hidden 256, 4 heads, ffn 1024, 4 layers, seq 32,
 //      token ids, seeded random weights) on 600 seeded random samples (no labels),
 //      --objective size --min-agreement 0.99: a recipe that meets it, within 10 minutes;
-//   and, for each, the held-out figure beside the tuning one; plus `mlc sensitivity` on the encoder
-//   (every weight layer, int8 dynamic) with its wall time.
+//   4. MLP fixture, --objective gzip --max-accuracy-drop 0.3 with prune and distill: the near misses
+//      distilled (each against the one it came from);
+//   and, for each, the held-out figure beside the tuning one, the rule that picked the winner and
+//   the held-out checks it made (a candidate whose held-out figure misses the budget is set aside);
+//   plus `mlc sensitivity` on the encoder (every weight layer, int8 dynamic) with its wall time.
+//   The load average is printed first and last: figures from a loaded machine are slower.
 //
-//   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder]
+//   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder] [distill]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +39,9 @@ function tune(model, data, args, name) {
   return { doc: JSON.parse(r.stdout), seconds, recipe };
 }
 
+const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
+console.log(`load average (1, 5, 15 min): ${load()}`);
+
 const pct = (f) => (f === null || f === undefined ? '-' : `${(f * 100).toFixed(2)}%`);
 
 function show(name, { doc, seconds }, objectiveText) {
@@ -43,13 +50,18 @@ function show(name, { doc, seconds }, objectiveText) {
   console.log(`\n${name}: ${t.candidates.length} candidates, search ${t.seconds.toFixed(1)} s (process ${seconds.toFixed(1)} s); split ${doc.split.tuning} tuning / ${doc.split.heldOut} held-out`);
   console.log(`  original: ${objectiveText(t.baseline.objective)}, ${t.metric} ${pct(t.baseline.score)} tuning, ${pct(t.baseline.heldOutScore)} held-out`);
   if (!c) {
-    console.log(`  kept the original: ${doc.keptOriginal}`);
+    console.log(`  kept the original: ${doc.keptOriginal} (${t.choice.heldOutChecks} held-out check(s))`);
+    for (const x of t.candidates.filter((x) => x.speedup)) console.log(`  timed:    ${JSON.stringify(x.recipe.map((s) => s.options?.mode ?? s.options?.type ?? s.pass))} ${speedupText(x.speedup)}`);
     return { t, c };
   }
   console.log(`  chosen:   ${objectiveText(c.objective)}, ${t.metric} ${pct(c.score)} tuning, ${pct(c.heldOutScore)} held-out`);
   console.log(`  recipe:   ${JSON.stringify(c.recipe)}`);
+  if (c.speedup) console.log(`  speedup:  ${speedupText(c.speedup)}`);
+  console.log(`  rule:     ${t.choice.rule} (${t.choice.heldOutChecks} held-out check(s))`);
   return { t, c };
 }
+
+const speedupText = (s) => `${s.median.toFixed(3)}× (${(s.level * 100).toFixed(2)}% interval ${s.ci ? `${s.ci[0].toFixed(3)}–${s.ci[1].toFixed(3)}` : 'none'}, ${s.rounds} rounds: ${s.verdict} against ${s.threshold.toFixed(3)}×)`;
 
 const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
 
@@ -88,4 +100,16 @@ if (want('encoder')) {
   console.log(`  target (a recipe meeting it in ≤ 10 min): ${verdict(!!c && t.seconds <= 600)}; ${c ? `${(t.baseline.objective / c.objective).toFixed(2)}× smaller` : ''}; held-out agreement ≥ 0.99: ${verdict(c && c.heldOutScore >= 0.99)}`);
 }
 
+if (want('distill')) {
+  const r = tune(join(fixtures, 'mnist-mlp.onnx'), join(fixtures, 'mnist-test.npz'), ['--objective', 'gzip', '--max-accuracy-drop', '0.3', '--passes', 'prune,distill'], 'mlp-distill');
+  const { t } = show('MLP, gzip, max drop 0.3 pt, prune + distill', r, (b) => `${(b / 1000).toFixed(1)} kB gzip`);
+  const distilled = t.candidates.map((c, i) => ({ c, i })).filter(({ c }) => c.distilledFrom !== undefined);
+  for (const { c, i } of distilled) {
+    const f = t.candidates[c.distilledFrom];
+    console.log(`  distilled #${i + 1} from #${c.distilledFrom + 1}: ${pct(f.score)} → ${pct(c.score)} tuning (${(c.seconds).toFixed(1)} s), in budget: ${c.meetsBudget ? 'yes' : 'no'}${c.chosen ? ', chosen' : ''}`);
+  }
+  if (!distilled.length) console.log('  no near miss was distilled (none, or training did not improve it)');
+}
+
+console.log(`\nload average (1, 5, 15 min): ${load()}`);
 rmSync(dir, { recursive: true, force: true });

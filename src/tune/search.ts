@@ -387,7 +387,11 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     rule = keptOriginal = `${pick.checked.length === 1 ? 'the best candidate' : `the ${pick.checked.length} best candidates`} ${withinRule} (${names(pick.checked)}) missed it on the held-out split`;
   } else if (candidates.some((c) => c.meetsBudget)) {
     const timed = candidates.filter((c) => c.speedup).sort((a, b) => b.speedup!.median - a.speedup!.median)[0]?.speedup;
-    const interval = timed?.ci ? `; the best timed: ${timed.median.toFixed(3)}× (${(timed.level * 100).toFixed(2)}% interval ${timed.ci[0].toFixed(3)}–${timed.ci[1].toFixed(3)}, ${timed.verdict})` : '';
+    const interval = !latency
+      ? ''
+      : timed
+        ? `; the best timed: ${timed.median.toFixed(3)}×${timed.ci ? ` (${(timed.level * 100).toFixed(2)}% interval ${timed.ci[0].toFixed(3)}–${timed.ci[1].toFixed(3)})` : ''}, ${timed.verdict}`
+        : ` (none was even in the search's screening timing, so none was timed further)`;
     rule = keptOriginal = `no candidate within the budget is ${what}${interval}`;
   } else {
     budgetReached = false;
