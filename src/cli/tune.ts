@@ -103,7 +103,7 @@ export function registerTune(program: Command): Command {
     .option('--min-agreement <fraction>', "budget: share of the original's top-1 predictions to keep (no labels needed)")
     .addOption(new Option('--objective <what>', 'what to minimize: serialized size, gzip size or batch-1 latency').choices(['size', 'gzip', 'latency']).default('size'))
     .option('--passes <list>', 'passes the recipes may use (quantize, prune, lowrank; distill: near misses of prune / lowrank trained against the original)', 'quantize')
-    .option('--margin <z>', "standard errors of the tuning split's figure counted on top of a candidate's loss (0: none)", '1')
+    .option('--margin <z>', "standard errors of the tuning split's figure counted on top of a candidate's loss (0: the plain rule)", '0')
     .option('--distill-epochs <n>', 'epochs of each distilled candidate', '10')
     .option('--time-budget <duration>', 'stop searching after this long (90s, 10m, 1h) and keep the best so far', '10m')
     .option('-o, --output <file>', 'write the chosen model here')

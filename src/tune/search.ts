@@ -71,7 +71,7 @@ export interface TuneOptions {
   /** agreement with the original's top-1 the tuned model must keep */
   minAgreement?: number;
   passes: readonly string[];
-  /** standard errors of the tuning split counted on top of a candidate's loss (default 1; 0: none) */
+  /** standard errors of the tuning split counted on top of a candidate's loss (default 0: the plain rule) */
   margin?: number;
   /** epochs of a distilled candidate (default: the distill pass's, 10) */
   distillEpochs?: number;
@@ -146,7 +146,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   if (opts.passes.includes('distill') && !opts.passes.some((p) => p === 'prune' || p === 'lowrank')) {
     throw new MlcError('USAGE', '--passes distill: distillation recovers what pruning or low-rank lost; add prune or lowrank');
   }
-  const margin = opts.margin ?? 1;
+  const margin = opts.margin ?? 0;
   if (!(margin >= 0)) throw new MlcError('USAGE', `--margin: must be a number of standard errors ≥ 0, got ${margin}`);
   const seed = opts.seed ?? 42;
   const split = splitDataset(data, { heldOutShare: opts.heldOutShare ?? 0.3, maxTuning: opts.maxTuning ?? 2000, maxHeldOut: opts.maxHeldOut ?? 2000, seed });
@@ -373,7 +373,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   for (const c of candidates) c.pareto = front.has(c.index);
   const what = latency ? `confidently at least ${FASTER_BY * 100}% faster than the original` : `${opts.objective === 'gzip' ? 'gzip-' : ''}smaller than the original`;
   const names = (cs: Evaluated[]) => cs.map((c) => `#${c.index + 1}`).join(', ');
-  const withinRule = `within the budget on the tuning split with a margin of ${margin} standard error(s)`;
+  const withinRule = `within the budget on the tuning split${margin ? ` with a margin of ${margin} standard error(s)` : ''}`;
   const missed = pick.checked.filter((c) => c !== chosen);
   let rule: string;
   let keptOriginal: string | undefined;

@@ -103,7 +103,7 @@ describe('mlc tune', () => {
   });
 
   it('--passes lowrank,distill: near misses distilled on the tuning samples only; mlc compress --recipe --train-data re-runs one to the same bytes', async () => {
-    const r = mlc(['tune', MLP, '--data', data, '--objective', 'size', '--max-accuracy-drop', '1.2', '--passes', 'lowrank,distill', '--distill-epochs', '4', '--json']);
+    const r = mlc(['tune', MLP, '--data', data, '--objective', 'size', '--max-accuracy-drop', '1.2', '--passes', 'lowrank,distill', '--distill-epochs', '4', '--margin', '1', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const t = JSON.parse(r.stdout).tune;
@@ -144,7 +144,9 @@ describe('mlc tune', () => {
       ['--max-accuracy-drop', '1', '--min-agreement', '0.9', '-o', out], // two budgets
       ['--max-accuracy-drop', '-1', '-o', out],
       ['--max-accuracy-drop', '1', '--time-budget', 'soon', '-o', out],
-      ['--max-accuracy-drop', '1', '--passes', 'quantize,distill', '-o', out],
+      ['--max-accuracy-drop', '1', '--passes', 'quantize,distill', '-o', out], // distill needs prune or lowrank
+      ['--max-accuracy-drop', '1', '--margin', '-1', '-o', out],
+      ['--max-accuracy-drop', '1', '--distill-epochs', '0', '-o', out],
     ];
     for (const c of cases) {
       const r = mlc(['tune', MLP, '--data', data, ...c]);
