@@ -13,6 +13,8 @@
  *     original gets right and the variant wrong and `gained` the other way round, the per-sample
  *     difference is +1, −1 or 0, so se = √(lost + gained − (lost − gained)²/n) / n;
  *   agreement a (a proportion, the original's own is 1 exactly): se = √(a·(1 − a) / n).
+ * n counts predictions: with several per sample (a token classifier's per-position outputs) they
+ * are taken as independent, which they are not quite, so se is then on the small side.
  */
 import { MlcError } from '../core/errors.js';
 import type { Dataset } from '../core/types.js';
