@@ -9,12 +9,14 @@
 //      --objective size --min-agreement 0.99: a recipe that meets it, within 10 minutes;
 //   4. MLP fixture, --objective gzip --max-accuracy-drop 0.3 with prune and distill: the near misses
 //      distilled (each against the one it came from);
+//   5. CNN fixture, --objective latency --max-accuracy-drop 0.3 with quantize and prune (channel
+//      pruning can make it faster): the confident timing's interval and the held-out re-check;
 //   and, for each, the held-out figure beside the tuning one, the rule that picked the winner and
 //   the held-out checks it made (a candidate whose held-out figure misses the budget is set aside);
 //   plus `mlc sensitivity` on the encoder (every weight layer, int8 dynamic) with its wall time.
 //   The load average is printed first and last: figures from a loaded machine are slower.
 //
-//   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder] [distill]
+//   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder] [distill] [cnn-prune]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -70,6 +72,15 @@ if (want('cnn')) {
   const { t, c } = show('CNN, latency, max drop 0.3 pt', r, (ms) => `${ms.toFixed(3)} ms p50 batch 1`);
   const heldOk = !c || 100 * (t.baseline.heldOutScore - c.heldOutScore) <= 0.3;
   console.log(`  target (faster than fp32, or says none is and keeps fp32): ${verdict(c ? c.objective < t.baseline.objective : r.doc.keptOriginal !== undefined)}; speedup ${c ? (t.baseline.objective / c.objective).toFixed(2) : '1.00 (fp32 kept)'}×; held-out within budget: ${verdict(heldOk)}`);
+}
+
+if (want('cnn-prune')) {
+  const r = tune(join(fixtures, 'mnist-cnn.onnx'), join(fixtures, 'mnist-test.npz'), ['--objective', 'latency', '--max-accuracy-drop', '0.3', '--passes', 'quantize,prune'], 'cnn-prune');
+  const { t, c } = show('CNN, latency, max drop 0.3 pt, quantize + prune', r, (ms) => `${ms.toFixed(3)} ms p50 batch 1`);
+  for (const x of t.candidates.filter((x) => x.heldOutScore !== null && !x.chosen)) {
+    console.log(`  set aside: ${pct(x.score)} tuning, ${pct(x.heldOutScore)} held-out (${(100 * (t.baseline.heldOutScore - x.heldOutScore)).toFixed(2)} pt) — ${JSON.stringify(x.recipe)}`);
+  }
+  console.log(`  held-out drop within 0.3 pt: ${verdict(!c || 100 * (t.baseline.heldOutScore - c.heldOutScore) <= 0.3 + 1e-9)}`);
 }
 
 if (want('mlp')) {
