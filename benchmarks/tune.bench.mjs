@@ -114,12 +114,14 @@ if (want('encoder')) {
 if (want('distill')) {
   const r = tune(join(fixtures, 'mnist-mlp.onnx'), join(fixtures, 'mnist-test.npz'), ['--objective', 'gzip', '--max-accuracy-drop', '0.3', '--passes', 'prune,distill'], 'mlp-distill');
   const { t } = show('MLP, gzip, max drop 0.3 pt, prune + distill', r, (b) => `${(b / 1000).toFixed(1)} kB gzip`);
-  const distilled = t.candidates.map((c, i) => ({ c, i })).filter(({ c }) => c.distilledFrom !== undefined);
-  for (const { c, i } of distilled) {
-    const f = t.candidates[c.distilledFrom];
-    console.log(`  distilled #${i + 1} from #${c.distilledFrom + 1}: ${pct(f.score)} → ${pct(c.score)} tuning (${(c.seconds).toFixed(1)} s), in budget: ${c.meetsBudget ? 'yes' : 'no'}${c.chosen ? ', chosen' : ''}`);
+  for (const d of t.distilled) {
+    const f = t.candidates[d.from];
+    const c = d.candidate === null ? null : t.candidates[d.candidate];
+    console.log(
+      `  distilled #${d.from + 1} (${pct(f.score)} tuning) in ${d.seconds.toFixed(1)} s: ${c ? `#${d.candidate + 1}, ${pct(c.score)} tuning, in budget: ${c.meetsBudget ? 'yes' : 'no'}${c.chosen ? ', chosen' : ''}` : 'training did not improve on its start'}`,
+    );
   }
-  if (!distilled.length) console.log('  no near miss was distilled (none, or training did not improve it)');
+  if (!t.distilled.length) console.log('  no near miss to distill (none within twice the budget that would beat the best)');
 }
 
 console.log(`\nload average (1, 5, 15 min): ${load()}`);

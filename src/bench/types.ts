@@ -215,6 +215,11 @@ export interface TuneReport {
   seconds: number;
   /** the search stopped at its time budget (the best so far is chosen) */
   timedOut?: boolean;
+  /**
+   * the near misses distillation was tried on: `from` and `candidate` index candidates; candidate
+   * null when training did not improve on its start (no candidate then)
+   */
+  distilled?: { from: number; candidate: number | null; seconds: number }[];
   /** how the chosen candidate (or the original) was picked, in words, and the held-out checks made */
   choice?: { rule: string; heldOutChecks: number };
 }

@@ -239,6 +239,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   };
 
   let timedOut = false;
+  const distilled: NonNullable<TuneReport['distilled']> = [];
   try {
     if (opts.passes.includes('quantize')) {
       // every mode on every layer first; then fallbacks, the most promising mode first
@@ -325,8 +326,10 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       for (const { c, steps } of near) {
         if (c.objective >= bar()) continue;
         // the distillation is stopped at the deadline (it checks each epoch)
+        const t1 = performance.now();
         const d = await tryRecipe(steps!, `distill candidate ${c.index + 1}`, AbortSignal.timeout(Math.max(1, Math.ceil(deadline - performance.now()))));
         if (d) d.distilledFrom = c.index;
+        distilled.push({ from: c.index, candidate: d ? d.index : null, seconds: (performance.now() - t1) / 1000 });
       }
     }
   } catch (err) {
@@ -406,6 +409,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     chosen: chosen ? chosen.index : null,
     seconds: (performance.now() - t0) / 1000,
     ...(timedOut ? { timedOut } : {}),
+    ...(opts.passes.includes('distill') ? { distilled } : {}),
     choice: { rule, heldOutChecks: pick.checked.length },
   };
   return {
