@@ -348,7 +348,14 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   let model: Model | undefined;
   let pick: Pick<Evaluated>;
   try {
-    pick = await pickWinner<Evaluated>(best, {
+    // latency: every candidate within the budget is in the race until the confident timing has
+    // spoken, not only those the short screening called faster (a noisy call either way), so the
+    // MAX_CONFIRMS fastest by screening get the same test in every run
+    const race = (aside: ReadonlySet<Evaluated>) =>
+      latency
+        ? candidates.filter((c) => c.meetsBudget && !aside.has(c) && (!c.speedup || c.speedup.verdict === 'faster')).sort((a, b) => a.objective - b.objective || b.score - a.score)[0]
+        : best(aside);
+    pick = await pickWinner<Evaluated>(race, {
       needsTiming: (c) => !!latency && !c.speedup,
       time: async (c) => {
         progress(`timing candidate ${c.index + 1} against the original until the verdict is confident`);
@@ -394,7 +401,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       ? ''
       : timed
         ? `; the best timed: ${timed.median.toFixed(3)}×${timed.ci ? ` (${(timed.level * 100).toFixed(2)}% interval ${timed.ci[0].toFixed(3)}–${timed.ci[1].toFixed(3)})` : ''}, ${timed.verdict}`
-        : ` (none was even in the search's screening timing, so none was timed further)`;
+        : '';
     rule = keptOriginal = `no candidate within the budget is ${what}${interval}`;
   } else {
     budgetReached = false;

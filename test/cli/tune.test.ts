@@ -112,6 +112,7 @@ describe('mlc tune', () => {
     expect(distilled.length).toBeGreaterThan(0);
     const d = distilled[0];
     const from = t.candidates[d.distilledFrom];
+    expect(t.distilled).toContainEqual(expect.objectContaining({ from: d.distilledFrom, candidate: t.candidates.indexOf(d) }));
     // a near miss: out of the budget, by at most twice it (the loss counts one standard error)
     const loss = 100 * (t.baseline.score - from.score) + 100 * from.se;
     expect(from.meetsBudget).toBe(false);
