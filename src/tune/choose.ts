@@ -17,9 +17,10 @@
  * A near miss: budget < loss ≤ NEAR_MISS·budget (a budget of 0 has no near misses).
  *
  * The choice (`pickWinner`): candidates within the budget that beat the original, best objective
- * first; for latency every candidate within the budget, fastest in the screening timing first,
- * first gets the confident timing (src/tune/latency.ts, at most MAX_CONFIRMS of them) and stays in
- * the race only when it says `faster`; the first one is scored on the held-out split, and chosen when
+ * first; for latency every candidate within the budget — those the screening timing called at
+ * least FASTER_BY faster first, then the others, each group fastest first — first gets the
+ * confident timing (src/tune/latency.ts, at most MAX_CONFIRMS of them) and stays in the race only
+ * when it says `faster`; the first one is scored on the held-out split, and chosen when
  * its held-out loss (without margin) is within the budget. When it is not, it is set aside and the
  * next one is scored, at most MAX_HELD_OUT_CHECKS in all: from the second check on, the held-out
  * split has taken part in the choice, and the report says so (`choice.rule`).
@@ -33,7 +34,7 @@ export const NEAR_MISS = 2;
 export const MAX_HELD_OUT_CHECKS = 3;
 
 /** Latency candidates given the confident timing at most. */
-export const MAX_CONFIRMS = 3;
+export const MAX_CONFIRMS = 5;
 
 export interface Budget {
   /** points of accuracy, or 100·(1 − min agreement) */
