@@ -7,13 +7,19 @@
 //   3. a BERT-like encoder (src/models/encoder.ts: hidden 256, 4 heads, ffn 1024, 4 layers, seq 32,
 //      token ids, seeded random weights) on 600 seeded random samples (no labels),
 //      --objective size --min-agreement 0.99: a recipe that meets it, within 10 minutes;
-//   and, for each, the held-out figure beside the tuning one; plus `mlc sensitivity` on the encoder
-//   (every weight layer, int8 dynamic) with its wall time.
+//   4. MLP fixture, --objective gzip --max-accuracy-drop 0.3 with prune and distill: the near misses
+//      distilled (each against the one it came from);
+//   5. CNN fixture, --objective latency --max-accuracy-drop 0.3 with quantize and prune (channel
+//      pruning can make it faster): the confident timing's interval and the held-out re-check;
+//   and, for each, the held-out figure beside the tuning one, the rule that picked the winner and
+//   the held-out checks it made (a candidate whose held-out figure misses the budget is set aside);
+//   plus `mlc sensitivity` on the encoder (every weight layer, int8 dynamic) with its wall time.
+//   The load average is printed first and last: figures from a loaded machine are slower.
 //
-//   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder]
+//   npm run build && node benchmarks/tune.bench.mjs [cnn] [mlp] [encoder] [distill] [cnn-prune]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +41,9 @@ function tune(model, data, args, name) {
   return { doc: JSON.parse(r.stdout), seconds, recipe };
 }
 
+const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
+console.log(`load average (1, 5, 15 min): ${load()}`);
+
 const pct = (f) => (f === null || f === undefined ? '-' : `${(f * 100).toFixed(2)}%`);
 
 function show(name, { doc, seconds }, objectiveText) {
@@ -43,13 +52,18 @@ function show(name, { doc, seconds }, objectiveText) {
   console.log(`\n${name}: ${t.candidates.length} candidates, search ${t.seconds.toFixed(1)} s (process ${seconds.toFixed(1)} s); split ${doc.split.tuning} tuning / ${doc.split.heldOut} held-out`);
   console.log(`  original: ${objectiveText(t.baseline.objective)}, ${t.metric} ${pct(t.baseline.score)} tuning, ${pct(t.baseline.heldOutScore)} held-out`);
   if (!c) {
-    console.log(`  kept the original: ${doc.keptOriginal}`);
+    console.log(`  kept the original: ${doc.keptOriginal} (${t.choice.heldOutChecks} held-out check(s))`);
+    for (const x of t.candidates.filter((x) => x.speedup)) console.log(`  timed:    ${JSON.stringify(x.recipe.map((s) => s.options?.mode ?? s.options?.type ?? s.pass))} ${speedupText(x.speedup)}`);
     return { t, c };
   }
   console.log(`  chosen:   ${objectiveText(c.objective)}, ${t.metric} ${pct(c.score)} tuning, ${pct(c.heldOutScore)} held-out`);
   console.log(`  recipe:   ${JSON.stringify(c.recipe)}`);
+  if (c.speedup) console.log(`  speedup:  ${speedupText(c.speedup)}`);
+  console.log(`  rule:     ${t.choice.rule} (${t.choice.heldOutChecks} held-out check(s))`);
   return { t, c };
 }
+
+const speedupText = (s) => `${s.median.toFixed(3)}× (${(s.level * 100).toFixed(2)}% interval ${s.ci ? `${s.ci[0].toFixed(3)}–${s.ci[1].toFixed(3)}` : 'none'}, ${s.rounds} rounds: ${s.verdict} against ${s.threshold.toFixed(3)}×)`;
 
 const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
 
@@ -58,6 +72,15 @@ if (want('cnn')) {
   const { t, c } = show('CNN, latency, max drop 0.3 pt', r, (ms) => `${ms.toFixed(3)} ms p50 batch 1`);
   const heldOk = !c || 100 * (t.baseline.heldOutScore - c.heldOutScore) <= 0.3;
   console.log(`  target (faster than fp32, or says none is and keeps fp32): ${verdict(c ? c.objective < t.baseline.objective : r.doc.keptOriginal !== undefined)}; speedup ${c ? (t.baseline.objective / c.objective).toFixed(2) : '1.00 (fp32 kept)'}×; held-out within budget: ${verdict(heldOk)}`);
+}
+
+if (want('cnn-prune')) {
+  const r = tune(join(fixtures, 'mnist-cnn.onnx'), join(fixtures, 'mnist-test.npz'), ['--objective', 'latency', '--max-accuracy-drop', '0.3', '--passes', 'quantize,prune'], 'cnn-prune');
+  const { t, c } = show('CNN, latency, max drop 0.3 pt, quantize + prune', r, (ms) => `${ms.toFixed(3)} ms p50 batch 1`);
+  for (const x of t.candidates.filter((x) => x.heldOutScore !== null && !x.chosen)) {
+    console.log(`  set aside: ${pct(x.score)} tuning, ${pct(x.heldOutScore)} held-out (${(100 * (t.baseline.heldOutScore - x.heldOutScore)).toFixed(2)} pt) — ${JSON.stringify(x.recipe)}`);
+  }
+  console.log(`  held-out drop within 0.3 pt: ${verdict(!c || 100 * (t.baseline.heldOutScore - c.heldOutScore) <= 0.3 + 1e-9)}`);
 }
 
 if (want('mlp')) {
@@ -88,4 +111,18 @@ if (want('encoder')) {
   console.log(`  target (a recipe meeting it in ≤ 10 min): ${verdict(!!c && t.seconds <= 600)}; ${c ? `${(t.baseline.objective / c.objective).toFixed(2)}× smaller` : ''}; held-out agreement ≥ 0.99: ${verdict(c && c.heldOutScore >= 0.99)}`);
 }
 
+if (want('distill')) {
+  const r = tune(join(fixtures, 'mnist-mlp.onnx'), join(fixtures, 'mnist-test.npz'), ['--objective', 'gzip', '--max-accuracy-drop', '0.3', '--passes', 'prune,distill'], 'mlp-distill');
+  const { t } = show('MLP, gzip, max drop 0.3 pt, prune + distill', r, (b) => `${(b / 1000).toFixed(1)} kB gzip`);
+  for (const d of t.distilled) {
+    const f = t.candidates[d.from];
+    const c = d.candidate === null ? null : t.candidates[d.candidate];
+    console.log(
+      `  distilled #${d.from + 1} (${pct(f.score)} tuning) in ${d.seconds.toFixed(1)} s: ${c ? `#${d.candidate + 1}, ${pct(c.score)} tuning, in budget: ${c.meetsBudget ? 'yes' : 'no'}${c.chosen ? ', chosen' : ''}` : 'training did not improve on its start'}`,
+    );
+  }
+  if (!t.distilled.length) console.log('  no near miss to distill (none within twice the budget that would beat the best)');
+}
+
+console.log(`\nload average (1, 5, 15 min): ${load()}`);
 rmSync(dir, { recursive: true, force: true });

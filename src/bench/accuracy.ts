@@ -46,6 +46,14 @@ export interface EvalResult {
   agreement: number[];
   cosine: number[];
   maxAbsError: number[];
+  /**
+   * per model after the first, with labels: predictions the first model got right and this one
+   * wrong (`lost`) and the other way round (`gained`), the discordant pairs of a paired comparison
+   */
+  lost: number[];
+  gained: number[];
+  /** predictions scored (samples × predictions per sample) */
+  predictions: number;
 }
 
 function toFloat(o: OutputLike, name: string): Float32Array | Float64Array {
@@ -97,6 +105,8 @@ export async function evaluate(
   const correct = models.map(() => 0);
   let predictions = 0;
   const agree = models.map(() => 0);
+  const lost = models.map(() => 0);
+  const gained = models.map(() => 0);
   const cosSum = models.map(() => 0);
   const maxAbs = models.map(() => 0);
   let perSample = -1;
@@ -147,6 +157,16 @@ export async function evaluate(
         const p = preds[m];
         for (let i = 0; i < n * k; i++) if (p[i] === labels[start * k + i]) correct[m]++;
       }
+      for (let m = 1; m < models.length; m++) {
+        for (let i = 0; i < n * k; i++) {
+          const l = labels[start * k + i];
+          const was = preds[0][i] === l;
+          if (was !== (preds[m][i] === l)) {
+            if (was) lost[m]++;
+            else gained[m]++;
+          }
+        }
+      }
     }
     predictions += n * k;
     for (let m = 1; m < models.length; m++) {
@@ -171,5 +191,8 @@ export async function evaluate(
     agreement: models.slice(1).map((_, i) => agree[i + 1] / predictions),
     cosine: models.slice(1).map((_, i) => cosSum[i + 1] / total),
     maxAbsError: models.slice(1).map((_, i) => maxAbs[i + 1]),
+    lost: models.slice(1).map((_, i) => lost[i + 1]),
+    gained: models.slice(1).map((_, i) => gained[i + 1]),
+    predictions,
   };
 }

@@ -412,7 +412,10 @@ function paretoSection(t: TuneReport): string {
   const chart = svg(W2, H, `Pareto front: ${t.objective} vs ${t.metric}`, `Every candidate recipe the tuner evaluated (${t.candidates.length}), the Pareto front, the budget line, the original (diamond) and the chosen recipe (ring).`, body);
   const summary = ch
     ? `Chosen: <strong>${esc(recipeText(ch.recipe))}</strong> — ${esc(fmt(ch.objective))} (original ${esc(fmt(t.baseline.objective))}), ${esc(t.metric)} ${esc(pct(ch.score, 2))} on the tuning split${ch.heldOutScore !== null ? `, ${esc(pct(ch.heldOutScore, 2))} held out (original ${esc(pct(t.baseline.heldOutScore, 2))})` : ''}.`
-    : 'No candidate met the budget: the original model is kept.';
+    : t.choice
+      ? `The original model is kept: ${esc(t.choice.rule)}.`
+      : 'No candidate met the budget: the original model is kept.';
+  const rule = ch && t.choice ? ` Rule: ${esc(t.choice.rule)}.` : '';
   const rows = t.candidates.map((c, i) => [
     String(i + 1),
     fmt(c.objective),
@@ -427,7 +430,7 @@ function paretoSection(t: TuneReport): string {
   return section(
     'pareto',
     'Tuning: the Pareto front',
-    `<p>${summary} ${t.candidates.length} candidates in ${esc(num(t.seconds))} s.</p>\n${chart}\n<details><summary>All ${t.candidates.length} candidates</summary>${table(['#', t.objective, `${t.metric}`, 'held out', 'meets budget', 'Pareto', '', 'time', 'recipe'], rows, 'Candidates', (i) => i >= 1 && i <= 3)}</details>`,
+    `<p>${summary}${rule} ${t.candidates.length} candidates in ${esc(num(t.seconds))} s.</p>\n${chart}\n<details><summary>All ${t.candidates.length} candidates</summary>${table(['#', t.objective, `${t.metric}`, 'held out', 'meets budget', 'Pareto', '', 'time', 'recipe'], rows, 'Candidates', (i) => i >= 1 && i <= 3)}</details>`,
   );
 }
 

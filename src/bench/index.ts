@@ -27,7 +27,7 @@ import {
   type ShapeOverrides,
   type ShapePlan,
 } from './inputs.js';
-import { ciLevelAt, keptSamples, median, medianCi, summarize, timeInterleaved, timeRounds } from './latency.js';
+import { ciLevelAt, keptSamples, median, medianCi, roundRatios, summarize, timeInterleaved, timeRounds } from './latency.js';
 import type { BenchSettings, Metrics, PassReport, Report, RuntimeResult } from './report.js';
 import { paramsOf } from '../ir/params.js';
 import { brotliSizeOf, diskSize, type DiskSize } from './size.js';
@@ -485,10 +485,6 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
 }
 
 /** Per round, the first job's block median over the second's: the speedup that round. */
-function roundRatios(blockMedians: number[][]): number[] {
-  const n = Math.min(blockMedians[0].length, blockMedians[1].length);
-  return Array.from({ length: n }, (_, i) => blockMedians[0][i] / blockMedians[1][i]).filter((r) => Number.isFinite(r) && r > 0);
-}
 
 /**
  * Does an interval at `level` straddle a latency gate's limit (or is there none yet)? The speedup's

@@ -165,6 +165,12 @@ export function median(values: readonly number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
 
+/** Per round, the first job's block median over the second's (the speedup of the second), finite ones only. */
+export function roundRatios(blockMedians: number[][]): number[] {
+  const n = Math.min(blockMedians[0].length, blockMedians[1].length);
+  return Array.from({ length: n }, (_, i) => blockMedians[0][i] / blockMedians[1][i]).filter((r) => Number.isFinite(r) && r > 0);
+}
+
 const hrNow = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /**

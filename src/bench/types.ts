@@ -181,8 +181,19 @@ export interface TuneCandidate {
   score: number;
   /** the metric on the held-out split (fraction); null when not evaluated */
   heldOutScore: number | null;
-  /** the budget holds on the tuning split */
+  /** standard error of the original's score minus this one on the tuning split (fraction) */
+  se?: number;
+  /** the budget holds on the tuning split, counting `se` budget.margin times on top of the loss */
   meetsBudget: boolean;
+  /** the budget holds on the held-out split (no margin); set for the candidates scored there */
+  heldOutMeetsBudget?: boolean;
+  /** index of the candidate this one is that recipe distilled from */
+  distilledFrom?: number;
+  /**
+   * latency: the confident timing against the original (the sequential interval of the per-round
+   * speedups at `level`); `verdict` 'faster' (the interval clears `threshold`) is needed to be chosen
+   */
+  speedup?: { median: number; ci: [number, number] | null; level: number; threshold: number; verdict: 'faster' | 'not faster' | 'undecided'; rounds: number };
   /** on the Pareto front of objective vs score */
   pareto: boolean;
   chosen: boolean;
@@ -193,8 +204,8 @@ export interface TuneCandidate {
 export interface TuneReport {
   objective: 'size' | 'gzip' | 'latency';
   metric: 'accuracy' | 'agreement';
-  /** the budget as given: max drop in points (accuracy) or min agreement (fraction) */
-  budget: { maxAccuracyDrop?: number; minAgreement?: number };
+  /** the budget as given: max drop in points (accuracy) or min agreement (fraction); the margin in standard errors */
+  budget: { maxAccuracyDrop?: number; minAgreement?: number; margin?: number };
   /** the original model: objective value and metric on both splits */
   baseline: { objective: number; score: number; heldOutScore: number | null };
   candidates: TuneCandidate[];
@@ -204,4 +215,11 @@ export interface TuneReport {
   seconds: number;
   /** the search stopped at its time budget (the best so far is chosen) */
   timedOut?: boolean;
+  /**
+   * the near misses distillation was tried on: `from` and `candidate` index candidates; candidate
+   * null when training did not improve on its start (no candidate then)
+   */
+  distilled?: { from: number; candidate: number | null; seconds: number }[];
+  /** how the chosen candidate (or the original) was picked, in words, and the held-out checks made */
+  choice?: { rule: string; heldOutChecks: number };
 }

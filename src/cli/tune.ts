@@ -1,6 +1,6 @@
 /**
  * `mlc tune <model> --data val.npz --max-accuracy-drop 0.5 | --min-agreement 0.99 --objective
- * size|gzip|latency [--passes quantize,prune,lowrank] [--time-budget 10m] -o tuned.onnx
+ * size|gzip|latency [--passes quantize,prune,lowrank,distill] [--time-budget 10m] -o tuned.onnx
  * --save-recipe tuned.json`: search recipes for the smallest or fastest model within the budget
  * (src/tune/search.ts), write the chosen model and its recipe (`mlc compress --recipe` re-runs it),
  * print the Pareto front and the tuning vs held-out figures.
@@ -64,6 +64,8 @@ function printReport(ui: Ui, file: string, r: TuneReport, split: { tuning: numbe
   }
   const c = r.candidates[r.chosen];
   ui.out(`chosen #${r.chosen + 1}: ${recipeText(c.recipe)}`);
+  if (r.choice) ui.out(`rule: ${r.choice.rule}`);
+  if (c.speedup) ui.out(`speedup ${speedupText(c.speedup)}`);
   for (const line of table(
     [
       ['', r.objective, `${r.metric} (tuning)`, `${r.metric} (held-out)`],
@@ -75,12 +77,20 @@ function printReport(ui: Ui, file: string, r: TuneReport, split: { tuning: numbe
     ui.out(line);
 }
 
-/** Whether a recipe's steps read calibration data (static quantization, prune's refit). */
-function readsData(recipe: readonly { options?: unknown }[]): boolean {
-  return recipe.some((s) => {
+/** `1.12× (98.75% interval 1.05–1.20, faster)` */
+function speedupText(s: NonNullable<TuneReport['candidates'][number]['speedup']>): string {
+  const ci = s.ci ? `${(s.level * 100).toFixed(2)}% interval ${s.ci[0].toFixed(3)}–${s.ci[1].toFixed(3)}` : 'too few rounds for an interval';
+  return `${s.median.toFixed(3)}× (${ci}, ${s.rounds} rounds; ${s.verdict} against ${s.threshold.toFixed(3)}×)`;
+}
+
+/** The data flags `mlc compress --recipe` needs to re-run a recipe: calibration (static quantization, prune's refit), training (distill). */
+function dataFlags(recipe: readonly { pass?: unknown; options?: unknown }[], data: string): string {
+  const calibration = recipe.some((s) => {
     const o = (s.options ?? {}) as { mode?: string; reconstruct?: boolean; dataAware?: boolean };
     return o.mode === 'static' || !!o.reconstruct || !!o.dataAware;
   });
+  const train = recipe.some((s) => s.pass === 'distill');
+  return `${calibration ? ` --calibration-data ${data}` : ''}${train ? ` --train-data ${data}` : ''}`;
 }
 
 export function registerTune(program: Command): Command {
@@ -92,7 +102,9 @@ export function registerTune(program: Command): Command {
     .option('--max-accuracy-drop <points>', 'budget: accuracy points the model may lose (needs labels)')
     .option('--min-agreement <fraction>', "budget: share of the original's top-1 predictions to keep (no labels needed)")
     .addOption(new Option('--objective <what>', 'what to minimize: serialized size, gzip size or batch-1 latency').choices(['size', 'gzip', 'latency']).default('size'))
-    .option('--passes <list>', 'passes the recipes may use (quantize, prune, lowrank)', 'quantize')
+    .option('--passes <list>', 'passes the recipes may use (quantize, prune, lowrank; distill: near misses of prune / lowrank trained against the original)', 'quantize')
+    .option('--margin <z>', "standard errors of the tuning split's figure counted on top of a candidate's loss (0: the plain rule)", '0')
+    .option('--distill-epochs <n>', 'epochs of each distilled candidate', '10')
     .option('--time-budget <duration>', 'stop searching after this long (90s, 10m, 1h) and keep the best so far', '10m')
     .option('-o, --output <file>', 'write the chosen model here')
     .option('--save-recipe <file>', 'write the chosen recipe here (re-run it with mlc compress --recipe, same --calibration-data)')
@@ -104,7 +116,13 @@ export function registerTune(program: Command): Command {
     .option('--json', 'print the report as one JSON document on stdout')
     .action((file: string, _opts: unknown, self: Command) =>
       boundary(self, async (ui, flags) => {
-        const passes = parsePassList(flags.passes, ['quantize', 'prune', 'lowrank']);
+        const passes = parsePassList(flags.passes, ['quantize', 'prune', 'lowrank', 'distill']);
+        if (passes.includes('distill') && !passes.some((p) => p === 'prune' || p === 'lowrank')) {
+          throw new MlcError('USAGE', '--passes distill: distillation recovers what pruning or low-rank lost; add prune or lowrank');
+        }
+        const margin = Number(flags.margin);
+        if (!(margin >= 0) || !Number.isFinite(margin)) throw new MlcError('USAGE', `--margin: must be a number of standard errors ≥ 0, got ${String(flags.margin)}`);
+        const distillEpochs = positiveInt('--distill-epochs', flags.distillEpochs);
         const hasDrop = flags.maxAccuracyDrop !== undefined;
         if (hasDrop === (flags.minAgreement !== undefined)) throw new MlcError('USAGE', 'give exactly one budget: --max-accuracy-drop <points> or --min-agreement <fraction>');
         const maxAccuracyDrop = hasDrop ? Number(flags.maxAccuracyDrop) : undefined;
@@ -122,6 +140,8 @@ export function registerTune(program: Command): Command {
         if (recipePath) await checkOutputPath(recipePath, { input: file });
         const reportPath = flags.report as string | undefined;
         if (reportPath) await checkOutputPath(reportPath, { input: file });
+        // distillation needs TensorFlow.js (an optional peer dependency): say so before any work
+        if (passes.includes('distill')) await (await import('../train/backend.js')).loadTf();
         const { model, data } = await loadModelAndData(file, String(flags.data), ui);
         const { tune } = await import('../tune/search.js');
         const res = await tune(model, data, {
@@ -129,6 +149,8 @@ export function registerTune(program: Command): Command {
           maxAccuracyDrop,
           minAgreement,
           passes,
+          margin,
+          distillEpochs,
           timeBudgetMs,
           seed,
           heldOutShare,
@@ -154,10 +176,11 @@ export function registerTune(program: Command): Command {
         } else {
           printReport(ui, file, res.report, { tuning: res.tuningSamples, heldOut: res.heldOutSamples }, res.keptOriginal);
           if (res.model && output) ui.out(`wrote ${output}`);
-          if (res.recipe && recipePath) ui.out(`wrote ${recipePath} (mlc compress ${file} --recipe ${recipePath}${readsData(res.recipe) ? ` --calibration-data ${String(flags.data)}` : ''} re-runs it)`);
+          if (res.recipe && recipePath) ui.out(`wrote ${recipePath} (mlc compress ${file} --recipe ${recipePath}${dataFlags(res.recipe, String(flags.data))} re-runs it)`);
         }
-        // no candidate within the budget: like a failed gate (1); within it but none better: the original is the answer (0)
-        return res.report.chosen === null && !res.report.candidates.some((c) => c.meetsBudget) ? 1 : 0;
+        // no candidate within the budget (tuning, then held-out split): like a failed gate (1);
+        // within it but none better: the original is the answer (0)
+        return res.budgetReached ? 0 : 1;
       }),
     );
 }

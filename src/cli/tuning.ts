@@ -92,6 +92,7 @@ export function tuneMarkdown(file: string, r: TuneReport): string {
     '',
     `objective ${r.objective}, ${r.metric}; original ${objective(r.baseline.objective)}, ${pct(r.baseline.score)} (held-out ${pct(r.baseline.heldOutScore)}); ${r.candidates.length} candidates in ${r.seconds.toFixed(1)} s; ${r.chosen === null ? 'none chosen' : `chosen: #${r.chosen + 1}`}`,
     '',
+    ...(r.choice ? [`Rule: ${r.choice.rule}.`, ''] : []),
     '| # | recipe | objective | tuning | held-out | in budget | Pareto |',
     '|---|---|---|---|---|---|---|',
     ...rows,

@@ -23,6 +23,7 @@
  * teacher's (INPUT).
  */
 import { MlcError } from '../core/errors.js';
+import { sliceDataset } from '../data/batch.js';
 import { cloneModel } from '../ir/clone.js';
 import { countParams } from '../ir/params.js';
 import { fingerprintModel } from '../ir/fingerprint.js';
@@ -49,6 +50,8 @@ export interface DistillOptions {
   output?: string;
   /** 'mixup' (default): half of each epoch's inputs mixed with a partner and labelled by the teacher */
   augment: 'mixup' | 'none';
+  /** train on the first N samples of the training data only (default: all of them) */
+  trainSamples?: number;
 }
 
 export const DISTILL_DEFAULTS = {
@@ -81,6 +84,7 @@ export const DISTILL_SCHEMA = optionSchema<DistillOptions>()({
     { key: 'keepZeros', type: 'boolean', default: d.keepZeros, help: 'weights that are exactly zero (pruned) stay zero' },
     { key: 'output', type: 'string', help: 'the output to distill (default: the first)' },
     { key: 'augment', type: 'enum', choices: ['mixup', 'none'], default: d.augment, help: 'mixup: each epoch, half the inputs are mixed with a random partner and labelled by the teacher (float inputs only); or none' },
+    { key: 'trainSamples', type: 'integer', min: 1, help: 'train on the first N samples of the training data only (mlc tune keeps its held-out samples out this way)' },
   ],
   cli: {
     triggers: ['distill', 'student', 'studentWidth'],
@@ -134,9 +138,10 @@ async function loadStudent(path: string, teacher: Model, ctx: PassContext): Prom
   return s;
 }
 
-export async function runDistill(target: Model, o: DistillOptions, ctx: PassContext): Promise<PassResult> {
+export async function runDistill(target: Model, o: DistillOptions, given: PassContext): Promise<PassResult> {
   let model = target;
-  if (!ctx.train) throw new MlcError('USAGE', 'distill: needs training inputs (--train-data <file.npz>)');
+  if (!given.train) throw new MlcError('USAGE', 'distill: needs training inputs (--train-data <file.npz>)');
+  const ctx = o.trainSamples !== undefined && given.train.count > o.trainSamples ? { ...given, train: sliceDataset(given.train, 0, o.trainSamples) } : given;
   if (!ctx.run) throw new MlcError('INTERNAL', 'distill: needs ctx.run (onnxruntime) for the teacher');
   const teacher = ctx.original ?? cloneModel(model);
   const skipped: Skip[] = [];

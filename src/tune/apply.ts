@@ -12,23 +12,25 @@ import type { RecipeStep } from '../passes/registry.js';
 import { makeRunner } from '../runtime/index.js';
 
 export interface Applier {
-  apply(steps: readonly RecipeStep[]): Promise<{ model: Model; passes: PassReport[] }>;
+  /** `signal`: aborts this run's passes (distillation checks it each epoch) */
+  apply(steps: readonly RecipeStep[], signal?: AbortSignal): Promise<{ model: Model; passes: PassReport[] }>;
   release(): Promise<void>;
 }
 
-/** `seed`: as `mlc compress --seed` (default 42); `calibration`: as `--calibration-data`. */
-export function makeApplier(original: Model, opts: { calibration?: Dataset; seed?: number; signal?: AbortSignal } = {}): Applier {
+/** `seed`: as `mlc compress --seed` (default 42); `calibration`: as `--calibration-data`; `train`: as `--train-data`. */
+export function makeApplier(original: Model, opts: { calibration?: Dataset; train?: Dataset; seed?: number; signal?: AbortSignal } = {}): Applier {
   const runner = makeRunner();
   return {
-    async apply(steps) {
+    async apply(steps, signal) {
       const model = cloneModel(original);
       const ctx: PassContext = {
         log: silentLogger,
         rng: seededRng(opts.seed ?? 42),
-        signal: opts.signal,
+        signal: signal ?? opts.signal,
         original,
         run: runner,
         calibration: opts.calibration,
+        train: opts.train,
       };
       const { passes } = await runPipeline(model, steps, ctx, { check: false, verifyUnchanged: false });
       return { model, passes };

@@ -7,6 +7,14 @@
  *   metric: top-1 accuracy with labels, else agreement with the original's top-1;
  *   drop (points) = 100 · (baseline − score); with agreement the baseline is 1;
  *   SQNR of a layer output y (original) against ŷ (variant) = 10·log10(Σ y² / Σ (y − ŷ)²) dB.
+ *
+ * The standard error `se` of a score's difference from the baseline (fraction), on n predictions:
+ *   accuracy (paired: both models scored on the same samples): with `lost` predictions the
+ *     original gets right and the variant wrong and `gained` the other way round, the per-sample
+ *     difference is +1, −1 or 0, so se = √(lost + gained − (lost − gained)²/n) / n;
+ *   agreement a (a proportion, the original's own is 1 exactly): se = √(a·(1 − a) / n).
+ * n counts predictions: with several per sample (a token classifier's per-position outputs) they
+ * are taken as independent, which they are not quite, so se is then on the small side.
  */
 import { MlcError } from '../core/errors.js';
 import type { Dataset } from '../core/types.js';
@@ -27,6 +35,19 @@ export interface Score {
   cosine: number;
   /** SQNR of the asked layer output, dB; null when not measured */
   sqnrDb: number | null;
+  /** standard error of `baseline − score` (fraction), see the file comment */
+  se: number;
+}
+
+/** Standard error of a paired accuracy difference (fraction) from its discordant counts. */
+export function pairedDiffSe(lost: number, gained: number, n: number): number {
+  if (!(n > 0)) return 0;
+  return Math.sqrt(Math.max(0, lost + gained - (lost - gained) ** 2 / n)) / n;
+}
+
+/** Standard error of a proportion `p` measured on n trials. */
+export function proportionSe(p: number, n: number): number {
+  return n > 0 ? Math.sqrt(Math.max(0, p * (1 - p)) / n) : 0;
 }
 
 export interface EvaluatorOptions {
@@ -158,6 +179,7 @@ export class Evaluator {
     const r = await evaluate([replay, variant], this.data, this.specs, this.outputName, this.evalOptions());
     const score = this.metric === 'accuracy' ? (r.accuracy[1] ?? 0) : r.agreement[0];
     return {
+      se: this.metric === 'accuracy' ? pairedDiffSe(r.lost[0], r.gained[0], r.predictions) : proportionSe(score, r.predictions),
       score,
       drop: 100 * (this.baseline - score),
       agreement: r.agreement[0],

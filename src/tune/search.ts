@@ -17,26 +17,36 @@
  *      original's layer outputs on the tuning samples (prune's reconstruct), and without when no
  *      refit sparsity meets the budget.
  *   3. lowrank (when allowed): bisection on the energy in front of the best recipe so far.
+ *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
+ *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
+ *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
+ *      lowrank steps (and before quantize), trained against the original on the tuning samples
+ *      only (its `trainSamples` option caps the training data at the tuning split, as static
+ *      calibration is capped), a candidate of its own. A distillation still running at the time
+ *      budget is stopped (the search ends there).
  * Bisection assumes the metric falls as the setting rises; candidates off that line are still
- * scored and kept in the report.
+ * scored and kept in the report. "Within the budget" counts the tuning split's standard error
+ * `margin` times on top of the measured loss (src/tune/choose.ts).
  *
  * The objective: serialized bytes (size), gzip -9 bytes (gzip), or batch-1 p50 ms at 1 thread
  * (latency), each candidate timed interleaved with the original and given as the original's p50
- * times the measured ratio. A candidate is chosen only if it beats the original: smaller, or at
- * least FASTER_BY faster in a second, longer timing — else the original is the answer and the
- * report says so.
+ * times the measured ratio (src/tune/latency.ts). The choice (choose.ts `pickWinner`): the best
+ * candidate within the budget that beats the original — smaller, or, for latency, confidently at
+ * least FASTER_BY faster in the sequential timing of the latency gates — and whose held-out loss is
+ * within the budget; else the next (at most MAX_HELD_OUT_CHECKS), else the original is the answer
+ * and the report says why.
  */
 import { MlcError } from '../core/errors.js';
 import type { Dataset } from '../core/types.js';
 import type { Model } from '../ir/model.js';
-import { datasetFeeds, inputSpecs } from '../bench/inputs.js';
-import { median, timeInterleaved } from '../bench/latency.js';
 import { diskSize } from '../bench/size.js';
 import type { TuneCandidate, TuneReport } from '../bench/types.js';
 import { modelToBytes } from '../onnx/index.js';
 import type { RecipeStep } from '../passes/registry.js';
-import { createSession, type Session } from '../runtime/index.js';
+import { DISTILL_DEFAULTS } from '../passes/distill.js';
 import { makeApplier } from './apply.js';
+import { type Budget, lossPoints, nearMiss, type Pick, pickWinner, withDistill, withinBudget } from './choose.js';
+import { FASTER_BY, LatencyMeter } from './latency.js';
 import { sliceDataset } from '../data/batch.js';
 import { sampleDataset, splitDataset } from './data.js';
 import { Evaluator, type Score } from './evaluate.js';
@@ -44,13 +54,15 @@ import { excludeOf, weightLayers } from './layers.js';
 import { analyseSensitivity, bySensitivity, withExclude, type LayerSensitivity, type Probe } from './sensitivity.js';
 
 export type Objective = 'size' | 'gzip' | 'latency';
-export const TUNE_PASSES = ['quantize', 'prune', 'lowrank'] as const;
+export const TUNE_PASSES = ['quantize', 'prune', 'lowrank', 'distill'] as const;
+
+/** Near-miss candidates distilled at most. */
+export const MAX_DISTILLED = 3;
 
 /** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
 export const SENSITIVITY_SAMPLES = 256;
 
-/** A latency candidate must be at least this much faster than the original (timing noise). */
-export const FASTER_BY = 0.03;
+export { FASTER_BY };
 
 export interface TuneOptions {
   objective: Objective;
@@ -59,6 +71,10 @@ export interface TuneOptions {
   /** agreement with the original's top-1 the tuned model must keep */
   minAgreement?: number;
   passes: readonly string[];
+  /** standard errors of the tuning split counted on top of a candidate's loss (default 0: the plain rule) */
+  margin?: number;
+  /** epochs of a distilled candidate (default: the distill pass's, 10) */
+  distillEpochs?: number;
   /** stop searching after this long, ms (default 10 minutes) */
   timeBudgetMs?: number;
   seed?: number;
@@ -77,6 +93,8 @@ export interface TuneResult {
   model?: Model;
   /** why the original is kept, when it is */
   keptOriginal?: string;
+  /** false when no candidate met the budget (on the tuning split, or then on the held-out split) */
+  budgetReached: boolean;
   /** the split sizes */
   tuningSamples: number;
   heldOutSamples: number;
@@ -116,40 +134,6 @@ interface Evaluated extends TuneCandidate {
 
 class OutOfTime extends Error {}
 
-/** batch-1 p50 ms of candidates, each timed interleaved with the original */
-class LatencyMeter {
-  private constructor(
-    private readonly base: Session,
-    private readonly feeds: Record<string, import('../core/types.js').Feed>,
-    readonly baselineMs: number,
-  ) {}
-
-  static async create(original: Model, data: Dataset): Promise<LatencyMeter> {
-    const specs = inputSpecs(original);
-    const d = specs[0]?.shape?.[0];
-    const feeds = datasetFeeds(data, specs, 0, typeof d === 'number' ? d : 1);
-    const base = await createSession(original);
-    const [s] = await timeInterleaved([() => base.run(feeds)], { warmup: 10, runs: 50, minTimeMs: 1000 });
-    return new LatencyMeter(base, feeds, median(s));
-  }
-
-  /** `confirm`: a longer timing (the one a chosen candidate must pass again) */
-  async measure(model: Model, confirm = false): Promise<number> {
-    const s = await createSession(model);
-    try {
-      const timing = confirm ? { warmup: 10, runs: 100, minTimeMs: 3000 } : { warmup: 5, runs: 30, minTimeMs: 600 };
-      const [a, b] = await timeInterleaved([() => this.base.run(this.feeds), () => s.run(this.feeds)], timing);
-      return (this.baselineMs * median(b)) / median(a);
-    } finally {
-      await s.release();
-    }
-  }
-
-  release(): Promise<void> {
-    return this.base.release();
-  }
-}
-
 export async function tune(original: Model, data: Dataset, opts: TuneOptions): Promise<TuneResult> {
   const t0 = performance.now();
   const deadline = t0 + (opts.timeBudgetMs ?? 600_000);
@@ -159,6 +143,11 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   if (!byAgreement && !data.labels) throw new MlcError('USAGE', '--max-accuracy-drop needs labels in the data (a "labels" array); without labels use --min-agreement');
   const unknown = opts.passes.filter((p) => !(TUNE_PASSES as readonly string[]).includes(p));
   if (unknown.length) throw new MlcError('USAGE', `--passes: ${unknown.join(', ')} cannot be tuned (choose from ${TUNE_PASSES.join(', ')})`);
+  if (opts.passes.includes('distill') && !opts.passes.some((p) => p === 'prune' || p === 'lowrank')) {
+    throw new MlcError('USAGE', '--passes distill: distillation recovers what pruning or low-rank lost; add prune or lowrank');
+  }
+  const margin = opts.margin ?? 0;
+  if (!(margin >= 0)) throw new MlcError('USAGE', `--margin: must be a number of standard errors ≥ 0, got ${margin}`);
   const seed = opts.seed ?? 42;
   const split = splitDataset(data, { heldOutShare: opts.heldOutShare ?? 0.3, maxTuning: opts.maxTuning ?? 2000, maxHeldOut: opts.maxHeldOut ?? 2000, seed });
   // passes that read data (static calibration, prune's refit) read the first N samples of the
@@ -170,8 +159,10 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   progress('scoring the original');
   const ev = await Evaluator.create(original, split.tuning, { agreement: byAgreement, layerOutputs: layers.map((l) => l.output) });
   const held = await Evaluator.create(original, split.heldOut, { agreement: byAgreement });
-  const meets = (s: Score) => (byAgreement ? s.score >= opts.minAgreement! - 1e-12 : s.drop <= opts.maxAccuracyDrop! + 1e-9);
-  const applier = makeApplier(original, { calibration, seed });
+  const budget: Budget = { points: byAgreement ? 100 * (1 - opts.minAgreement!) : opts.maxAccuracyDrop!, byAgreement, margin };
+  const lossOf = (s: { score: number; se?: number }) => lossPoints(budget, s.score, s.se ?? 0, ev.baseline);
+  // the tuning samples are distillation's training data too (its own validation is a share of them)
+  const applier = makeApplier(original, { calibration, train: calibration, seed });
   const latency = opts.objective === 'latency' ? await LatencyMeter.create(original, split.tuning) : undefined;
   const baseBytes = modelToBytes(original);
   const objectiveOf = async (m: Model): Promise<number> => {
@@ -180,7 +171,9 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     return opts.objective === 'size' ? bytes.length : (await diskSize(undefined, { bytes })).gzipBytes;
   };
   const baseObjective = latency ? latency.baselineMs : opts.objective === 'size' ? baseBytes.length : (await diskSize(undefined, { bytes: baseBytes })).gzipBytes;
-  const beatsOriginal = (c: TuneCandidate) => c.meetsBudget && (latency ? c.objective <= baseObjective * (1 - FASTER_BY) : c.objective < baseObjective);
+  // latency: the screening figure until the confident timing has spoken
+  const faster = (c: TuneCandidate) => (c.speedup ? c.speedup.verdict === 'faster' : c.objective <= baseObjective * (1 - FASTER_BY));
+  const beatsOriginal = (c: TuneCandidate) => c.meetsBudget && (latency ? faster(c) : c.objective < baseObjective);
 
   const candidates: Evaluated[] = [];
   const seen = new Map<string, Evaluated>();
@@ -188,7 +181,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   let lastSeconds = 0;
   const timeLeft = () => performance.now() + lastSeconds * 1000 < deadline;
   /** build, score and measure a recipe (once per distinct recipe) */
-  const tryRecipe = async (steps: RecipeStep[], why: string): Promise<Evaluated | undefined> => {
+  const tryRecipe = async (steps: RecipeStep[], why: string, signal?: AbortSignal): Promise<Evaluated | undefined> => {
     const key = JSON.stringify(steps);
     const had = seen.get(key);
     if (had) return had;
@@ -198,11 +191,13 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     let model: Model;
     let score: Score;
     try {
-      const r = await applier.apply(steps);
-      if (!r.passes.some((p) => p.modified)) return undefined;
+      const r = await applier.apply(steps, signal);
+      // a distillation that changed nothing gives its source's model again
+      if (!r.passes.some((p) => p.modified) || r.passes.some((p) => p.name === 'distill' && !p.modified)) return undefined;
       model = r.model;
       score = await ev.score(model);
     } catch (err) {
+      if (signal?.aborted) throw new OutOfTime();
       // a recipe the passes or onnxruntime refuse for this model is not a candidate
       if (err instanceof MlcError && err.code !== 'INTERNAL') return undefined;
       throw err;
@@ -213,7 +208,8 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       objective: await objectiveOf(model),
       score: score.score,
       heldOutScore: null,
-      meetsBudget: meets(score),
+      se: score.se,
+      meetsBudget: withinBudget(budget, lossOf(score)),
       pareto: false,
       chosen: false,
       seconds: (performance.now() - c0) / 1000,
@@ -223,7 +219,9 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     seen.set(key, c);
     return c;
   };
-  const best = (): Evaluated | undefined => candidates.filter(beatsOriginal).sort((a, b) => a.objective - b.objective || b.score - a.score)[0];
+  /** the best candidate that beats the original (and is not set aside) */
+  const best = (aside?: ReadonlySet<Evaluated>): Evaluated | undefined =>
+    candidates.filter((c) => beatsOriginal(c) && !aside?.has(c)).sort((a, b) => a.objective - b.objective || b.score - a.score)[0];
   const ranked = new Map<string, LayerSensitivity[]>();
   let sensEv: Evaluator | undefined;
   /** layers most sensitive to a probe first (once per probe) */
@@ -241,6 +239,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
   };
 
   let timedOut = false;
+  const distilled: NonNullable<TuneReport['distilled']> = [];
   try {
     if (opts.passes.includes('quantize')) {
       // every mode on every layer first; then fallbacks, the most promising mode first
@@ -295,8 +294,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
           exclude,
         );
       const pruneRanked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
-      const budgetPoints = byAgreement ? 100 * (1 - opts.minAgreement!) : opts.maxAccuracyDrop!;
-      const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budgetPoints / 2).map((r) => r.layer);
+      const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budget.points / 2).map((r) => r.layer);
       for (const refit of [true, false]) {
         let found = false;
         for (const exclude of costly.length ? [[], excludeOf(costly)] : [[]]) {
@@ -315,6 +313,25 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
         return (await tryRecipe([{ pass: 'lowrank', options: { energy: e } }, ...tail], `lowrank energy ${e}`))?.meetsBudget ?? false;
       });
     }
+    if (opts.passes.includes('distill')) {
+      // near misses that would beat the best so far (or the original), smallest first
+      const bar = () => best()?.objective ?? (latency ? baseObjective * (1 - FASTER_BY) : baseObjective);
+      const step: RecipeStep = { pass: 'distill', options: { epochs: opts.distillEpochs ?? DISTILL_DEFAULTS.epochs, trainSamples: T } };
+      const near = candidates
+        .filter((c) => nearMiss(budget, lossOf(c)) && c.objective < bar())
+        .map((c) => ({ c, steps: withDistill(c.recipe as unknown as RecipeStep[], step) }))
+        .filter((x) => x.steps)
+        .sort((a, b) => a.c.objective - b.c.objective)
+        .slice(0, MAX_DISTILLED);
+      for (const { c, steps } of near) {
+        if (c.objective >= bar()) continue;
+        // the distillation is stopped at the deadline (it checks each epoch)
+        const t1 = performance.now();
+        const d = await tryRecipe(steps!, `distill candidate ${c.index + 1}`, AbortSignal.timeout(Math.max(1, Math.ceil(deadline - performance.now()))));
+        if (d) d.distilledFrom = c.index;
+        distilled.push({ from: c.index, candidate: d ? d.index : null, seconds: (performance.now() - t1) / 1000 });
+      }
+    }
   } catch (err) {
     if (err instanceof OutOfTime) timedOut = true;
     else {
@@ -324,54 +341,93 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     }
   }
 
-  // latency: the best candidate is timed again, longer; its objective becomes that figure, and
-  // when it no longer beats the original the next best is timed, until one holds or none is left
-  const confirmed = new Set<Evaluated>();
+  // the choice (choose.ts): the best within the budget that beats the original — for latency once
+  // the confident timing says faster — and holds on the held-out split (without the margin)
+  const heldBudget: Budget = { ...budget, margin: 0 };
+  const recipeOf = (c: Evaluated) => c.recipe as unknown as RecipeStep[];
+  let model: Model | undefined;
+  let pick: Pick<Evaluated>;
   try {
-    for (let c = best(); latency && c && !confirmed.has(c); c = best()) {
-      progress(`timing candidate ${c.index + 1} again`);
-      c.objective = await latency.measure((await applier.apply(c.recipe as unknown as RecipeStep[])).model, true);
-      confirmed.add(c);
-    }
+    // latency: every candidate within the budget is in the race until the confident timing has
+    // spoken, not only those the short screening called faster (a noisy call either way): those
+    // first, then the others, each group fastest by screening first (at most MAX_CONFIRMS timed)
+    const screened = (c: Evaluated) => (c.objective <= baseObjective * (1 - FASTER_BY) ? 0 : 1);
+    const race = (aside: ReadonlySet<Evaluated>) =>
+      latency
+        ? candidates
+            .filter((c) => c.meetsBudget && !aside.has(c) && (!c.speedup || c.speedup.verdict === 'faster'))
+            .sort((a, b) => (a.speedup ? 0 : screened(a)) - (b.speedup ? 0 : screened(b)) || a.objective - b.objective || b.score - a.score)[0]
+        : best(aside);
+    pick = await pickWinner<Evaluated>(race, {
+      needsTiming: (c) => !!latency && !c.speedup,
+      time: async (c) => {
+        progress(`timing candidate ${c.index + 1} against the original until the verdict is confident`);
+        const sp = await latency!.confirm((await applier.apply(recipeOf(c))).model);
+        c.speedup = sp;
+        if (Number.isFinite(sp.median) && sp.median > 0) c.objective = baseObjective / sp.median;
+      },
+      holds: async (c) => {
+        progress(`scoring candidate ${c.index + 1} on the held-out split`);
+        const m = (await applier.apply(recipeOf(c))).model;
+        const s = await held.score(m);
+        c.heldOutScore = s.score;
+        c.heldOutMeetsBudget = withinBudget(heldBudget, lossPoints(heldBudget, s.score, 0, held.baseline));
+        if (c.heldOutMeetsBudget) model = m;
+        return c.heldOutMeetsBudget;
+      },
+    });
   } finally {
     await latency?.release();
+    await applier.release();
   }
-
-  const chosen = best();
+  const chosen = pick.chosen;
+  if (chosen) chosen.chosen = true;
   const front = paretoFront(candidates);
   for (const c of candidates) c.pareto = front.has(c.index);
-  let model: Model | undefined;
-  const baseHeld = held.baseline;
-  try {
-    if (chosen) {
-      chosen.chosen = true;
-      progress('scoring the chosen recipe on the held-out split');
-      model = (await applier.apply(chosen.recipe as unknown as RecipeStep[])).model;
-      chosen.heldOutScore = (await held.score(model)).score;
-    }
-  } finally {
-    await applier.release();
+  const what = latency ? `confidently at least ${FASTER_BY * 100}% faster than the original` : `${opts.objective === 'gzip' ? 'gzip-' : ''}smaller than the original`;
+  const names = (cs: Evaluated[]) => cs.map((c) => `#${c.index + 1}`).join(', ');
+  const withinRule = `within the budget on the tuning split${margin ? ` with a margin of ${margin} standard error(s)` : ''}`;
+  const missed = pick.checked.filter((c) => c !== chosen);
+  let rule: string;
+  let keptOriginal: string | undefined;
+  let budgetReached = true;
+  if (chosen) {
+    rule = missed.length
+      ? `${names(missed)} missed the budget on the held-out split; #${chosen.index + 1}, the next best ${withinRule} and ${what}, holds on it (the held-out split took part in this choice)`
+      : `the best candidate ${withinRule} and ${what}; its held-out figure is within the budget`;
+  } else if (pick.checked.length) {
+    budgetReached = false;
+    rule = keptOriginal = `${pick.checked.length === 1 ? 'the best candidate' : `the ${pick.checked.length} best candidates`} ${withinRule} (${names(pick.checked)}) missed it on the held-out split`;
+  } else if (candidates.some((c) => c.meetsBudget)) {
+    const timed = candidates.filter((c) => c.speedup).sort((a, b) => b.speedup!.median - a.speedup!.median)[0]?.speedup;
+    const interval = !latency
+      ? ''
+      : timed
+        ? `; the best timed: ${timed.median.toFixed(3)}×${timed.ci ? ` (${(timed.level * 100).toFixed(2)}% interval ${timed.ci[0].toFixed(3)}–${timed.ci[1].toFixed(3)})` : ''}, ${timed.verdict}`
+        : '';
+    rule = keptOriginal = `no candidate within the budget is ${what}${interval}`;
+  } else {
+    budgetReached = false;
+    rule = keptOriginal = `no candidate met the budget${timedOut ? ` (the time budget ran out after ${candidates.length} candidate(s))` : ''}`;
   }
   const report: TuneReport = {
     objective: opts.objective,
     metric: ev.metric,
-    budget: byAgreement ? { minAgreement: opts.minAgreement } : { maxAccuracyDrop: opts.maxAccuracyDrop },
-    baseline: { objective: baseObjective, score: ev.baseline, heldOutScore: baseHeld },
+    budget: { ...(byAgreement ? { minAgreement: opts.minAgreement } : { maxAccuracyDrop: opts.maxAccuracyDrop }), margin },
+    baseline: { objective: baseObjective, score: ev.baseline, heldOutScore: held.baseline },
     candidates: candidates.map(({ index: _i, ...c }) => c),
     chosen: chosen ? chosen.index : null,
     seconds: (performance.now() - t0) / 1000,
     ...(timedOut ? { timedOut } : {}),
+    ...(opts.passes.includes('distill') ? { distilled } : {}),
+    choice: { rule, heldOutChecks: pick.checked.length },
   };
-  const keptOriginal = chosen
-    ? undefined
-    : candidates.some((c) => c.meetsBudget)
-      ? `no candidate within the budget is ${latency ? `at least ${FASTER_BY * 100}% faster` : 'smaller'} than the original`
-      : `no candidate met the budget${timedOut ? ` (the time budget ran out after ${candidates.length} candidate(s))` : ''}`;
   return {
     report,
-    recipe: chosen ? (chosen.recipe as unknown as RecipeStep[]) : undefined,
+    recipe: chosen ? recipeOf(chosen) : undefined,
     model,
     keptOriginal,
+    budgetReached,
     tuningSamples: split.tuning.count,
     heldOutSamples: split.heldOut.count,
   };

@@ -3,10 +3,13 @@
  * reports, the written model and recipe (which `mlc compress --recipe` re-runs to the same bytes),
  * and bad input (exit 2, nothing written).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readNpz, writeNpz } from '../../src/data/index.js';
+import { sliceDataset } from '../../src/data/batch.js';
+import { loadDataset, readNpz, writeNpz } from '../../src/data/index.js';
+import { loadModel, modelToBytes } from '../../src/onnx/index.js';
+import { makeApplier } from '../../src/tune/apply.js';
 import { ensureBuilt, mlc, ROOT, tempDir } from './helpers.js';
 
 const MLP = join(ROOT, 'fixtures/mnist-mlp.onnx');
@@ -99,6 +102,42 @@ describe('mlc tune', () => {
     expect(r.stdout).toMatch(/^tuned\s/m);
   });
 
+  it('--passes lowrank,distill: near misses distilled on the tuning samples only; mlc compress --recipe --train-data re-runs one to the same bytes', async () => {
+    const r = mlc(['tune', MLP, '--data', data, '--objective', 'size', '--max-accuracy-drop', '1.2', '--passes', 'lowrank,distill', '--distill-epochs', '4', '--margin', '1', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const t = JSON.parse(r.stdout).tune;
+    expect(t.budget).toEqual({ maxAccuracyDrop: 1.2, margin: 1 });
+    const distilled = t.candidates.filter((c: { distilledFrom?: number }) => c.distilledFrom !== undefined);
+    expect(distilled.length).toBeGreaterThan(0);
+    const d = distilled[0];
+    const from = t.candidates[d.distilledFrom];
+    expect(t.distilled).toContainEqual(expect.objectContaining({ from: d.distilledFrom, candidate: t.candidates.indexOf(d) }));
+    // a near miss: out of the budget, by at most twice it (the loss counts one standard error)
+    const loss = 100 * (t.baseline.score - from.score) + 100 * from.se;
+    expect(from.meetsBudget).toBe(false);
+    expect(loss).toBeGreaterThan(1.2);
+    expect(loss).toBeLessThanOrEqual(2.4 + 1e-9);
+    // trained on the 350 tuning samples: the held-out ones (the last 150) are not in its data
+    expect(d.recipe).toEqual([...from.recipe, { pass: 'distill', options: { epochs: 4, trainSamples: 350 } }]);
+    const recipe = join(dir, 'distilled.json');
+    writeFileSync(recipe, JSON.stringify(d.recipe));
+    const out = join(dir, 'distilled.onnx');
+    const re = mlc(['compress', MLP, '--recipe', recipe, '--train-data', data, '-o', out, '--no-latency']);
+    expect(re.code).toBe(0);
+    // what the tuner built and scored (its applier, the tuning range as training data)
+    const model = await loadModel(MLP);
+    const ds = await loadDataset(data, model);
+    const applier = makeApplier(model, { calibration: sliceDataset(ds, 0, 350), train: sliceDataset(ds, 0, 350), seed: 42 });
+    try {
+      const bytes = modelToBytes((await applier.apply(d.recipe)).model);
+      expect(bytes.length).toBe(d.objective);
+      expect(Buffer.from(bytes).equals(readFileSync(out))).toBe(true);
+    } finally {
+      await applier.release();
+    }
+  }, 120_000);
+
   it('refuses bad input with exit 2 and writes nothing', () => {
     const out = join(dir, 'never.onnx');
     const cases = [
@@ -106,7 +145,9 @@ describe('mlc tune', () => {
       ['--max-accuracy-drop', '1', '--min-agreement', '0.9', '-o', out], // two budgets
       ['--max-accuracy-drop', '-1', '-o', out],
       ['--max-accuracy-drop', '1', '--time-budget', 'soon', '-o', out],
-      ['--max-accuracy-drop', '1', '--passes', 'quantize,distill', '-o', out],
+      ['--max-accuracy-drop', '1', '--passes', 'quantize,distill', '-o', out], // distill needs prune or lowrank
+      ['--max-accuracy-drop', '1', '--margin', '-1', '-o', out],
+      ['--max-accuracy-drop', '1', '--distill-epochs', '0', '-o', out],
     ];
     for (const c of cases) {
       const r = mlc(['tune', MLP, '--data', data, ...c]);
