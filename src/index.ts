@@ -20,6 +20,7 @@ import { blameCheck, runPipeline, type PassReport, type PipelineOptions, type Pi
 import { getPass } from './passes/registry.js';
 import { takeDataset } from './data/batch.js';
 import type { Session, SessionKeeper, SessionOptions } from './runtime/index.js';
+import { int8Saturates } from './runtime/cpu.js';
 
 export * from './ir/index.js';
 export { MlcError, exitCodeFor, type ErrorCode } from './core/errors.js';
@@ -254,6 +255,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     original,
     run,
     loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
+    cpu: { int8Saturates: int8Saturates() },
   };
   // the load check after each modifying pass (the last session kept for the measurement when asked)
   const ownCheck = async (m: Model) => (await keeperOf()).check(m);

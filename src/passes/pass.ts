@@ -40,6 +40,12 @@ export interface PassContext {
   run?: ModelRunner;
   /** loads an ONNX file (provided by the caller; passes never see protobuf), e.g. distill's --student */
   loadModel?: (path: string) => Promise<Model>;
+  /**
+   * what the machine's CPU does to onnxruntime's int8 kernels (src/runtime/cpu.ts, filled by the
+   * caller): passes pick CPU-dependent defaults from it (int4's compute path); absent = a CPU with
+   * fast int8 dot products (the defaults onnxruntime documents)
+   */
+  cpu?: { int8Saturates: boolean };
 }
 
 /** A `mlc compress` flag a pass contributes (commander syntax, e.g. '--prune <sparsity>'). */
