@@ -14,6 +14,7 @@ import { QuantState } from '../../src/passes/quantize/common.js';
 import { int4ToInt8Compute } from '../../src/passes/quantize/int4-int8.js';
 import { rewriteInt4 } from '../../src/passes/quantize/int4.js';
 import { quantizePass } from '../../src/passes/quantize.js';
+import { variantSteps } from '../../src/passes/variants.js';
 import { createSession } from '../../src/runtime/index.js';
 import { SATURATES, ctxWith, opCounts, quantize, runModel, uniform } from './quantize-helpers.js';
 
@@ -125,5 +126,9 @@ describe('int4 with int8 compute (--int4-compute int8)', () => {
     expect(level(forced.model)).toEqual([0, 0]);
     const given = await quantize(m, { type: 'int4', int4Compute: 'nbits', accuracyLevel: 4 }, ctxWith({ cpu: { int8Saturates: true } }));
     expect(level(given.model)).toEqual([4, 4]);
+    // transformers.js's q4 (mlc variants) stays MatMulNBits level 4 on every CPU
+    const [step] = variantSteps('q4', false);
+    const v = await quantize(m, step.options as Record<string, unknown>, ctxWith({ cpu: { int8Saturates: true } }));
+    expect(level(v.model)).toEqual([4, 4]);
   });
 });
