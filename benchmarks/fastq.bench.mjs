@@ -27,7 +27,8 @@
 // --profile: where the time goes, per op type, in the graph onnxruntime optimized (fp32, mlc int8,
 // mlc int4), from onnxruntime's profiler (src/runtime/profile.ts).
 // "load ms" is the session creation (the int8-compute int4 model's weights are unpacked there).
-// Per model: p50 latency and ratio to fp32, cosine with fp32 (mean over samples; CNNs also top-1
+// Per model: p50 latency and ratio to fp32 (wall; "CPU ×": the ratio of the process's CPU time per
+// run, steadier on a loaded machine), cosine with fp32 (mean over samples; CNNs also top-1
 // agreement), file and gzip -9 size, and the QuantizeLinear / DequantizeLinear nodes left after
 // onnxruntime's optimizer (read back from optimizedModelFilePath). The onnxruntime rows are skipped
 // when python3 cannot import onnxruntime.quantization. Ratios depend on the CPU: int8 and int4
@@ -155,20 +156,29 @@ async function compare(title, models, samples, classify, rounds) {
   const outs = Object.fromEntries(names.map((k) => [k, []]));
   for (const feed of samples) for (const k of names) outs[k].push(Object.values(await sessions[k].run(feed))[0].data);
   const lat = Object.fromEntries(names.map((k) => [k, []]));
+  // the process's CPU time (user + system) per run too: on a loaded machine it leaves out the time
+  // the run waited for a core
+  const cpu = Object.fromEntries(names.map((k) => [k, []]));
   const warm = 2;
   for (let r = 0; r < rounds + warm; r++) {
     const order = r % 2 ? [...names].reverse() : names;
     for (const k of order) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await sessions[k].run(samples[r % samples.length]);
-      if (r >= warm) lat[k].push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      if (r >= warm) {
+        lat[k].push(performance.now() - t0);
+        cpu[k].push((c.user + c.system) / 1000);
+      }
     }
   }
   for (const s of Object.values(sessions)) await s.release();
   const base = p50(lat[names[0]]);
+  const cpuBase = p50(cpu[names[0]]);
   console.log(`\n${title} (batch 1, 1 intra-op thread, ${rounds} interleaved rounds, ${samples.length} samples)`);
   console.log(
-    `  ${'model'.padEnd(20)} ${'p50 ms'.padStart(8)} ${'× fp32'.padStart(7)} ${'cosine'.padStart(8)}${classify ? ' top-1 agr' : ''} ${'file MB'.padStart(8)} ${'gzip MB'.padStart(8)} ${'load ms'.padStart(8)}  Q/DQ left`,
+    `  ${'model'.padEnd(20)} ${'p50 ms'.padStart(8)} ${'× fp32'.padStart(7)} ${'CPU ×'.padStart(7)} ${'cosine'.padStart(8)}${classify ? ' top-1 agr' : ''} ${'file MB'.padStart(8)} ${'gzip MB'.padStart(8)} ${'load ms'.padStart(8)}  Q/DQ left`,
   );
   for (const k of names) {
     let cos = 0;
@@ -180,7 +190,7 @@ async function compare(title, models, samples, classify, rounds) {
     const bytes = readFileSync(models[k]);
     const gz = bytes.length < 100e6 ? (gzipSync(bytes, { level: 9 }).length / 1e6).toFixed(2) : '-';
     const left = k === names[0] ? '-' : await qdqLeft(models[k]);
-    const row = `  ${k.padEnd(20)} ${p50(lat[k]).toFixed(1).padStart(8)} ${(p50(lat[k]) / base).toFixed(3).padStart(7)} ${(cos / samples.length).toFixed(5).padStart(8)}`;
+    const row = `  ${k.padEnd(20)} ${p50(lat[k]).toFixed(1).padStart(8)} ${(p50(lat[k]) / base).toFixed(3).padStart(7)} ${(p50(cpu[k]) / cpuBase).toFixed(3).padStart(7)} ${(cos / samples.length).toFixed(5).padStart(8)}`;
     console.log(
       `${row}${classify ? `${((100 * agree) / samples.length).toFixed(1).padStart(9)}%` : ''} ${(statSync(models[k]).size / 1e6).toFixed(2).padStart(8)} ${gz.padStart(8)} ${loadMs[k].toFixed(0).padStart(8)}  ${left}`,
     );

@@ -1,15 +1,16 @@
 /**
  * int4 storage, int8 compute: after the int4 rewrite, each MatMulNBits written by this run becomes
  *
- *   B8 = Transpose(Cast_int8(Round(unpack(B_packed) − z) · s / s_col))      (constants only)
+ *   B8 = Cast_int8(Round(((q − c) + (c − z))·r))     [K, N], from constants only (unpackNodes)
  *   Y  = com.microsoft DynamicQuantizeMatMul(A, B8, s_col, , bias?)
  *
- * The file keeps the 4-bit blocks (the same packed bytes, block scales and zero points
- * MatMulNBits reads: the size does not change); the small subgraph in front of the
- * DynamicQuantizeMatMul reads only constants, so onnxruntime's constant folding runs it once when
- * the session starts and the product runs on the int8 GEMM with the weight requantized per
- * output column (s_col = the column's largest |w| / qmax, qmax = 127, or 64 on CPUs whose u8·s8
- * kernels saturate, as --reduce-range).
+ * with q the 4-bit codes, z the block zero points (default c = 8), r = s_block / s_col and s_col
+ * the output column's largest |w| / qmax (qmax = 127, or 64 on CPUs whose u8·s8 kernels saturate,
+ * as --reduce-range). The file keeps the 4-bit codes (re-laid out [K, N] with two columns per
+ * byte, int8Layout), one float factor per block (in place of the block scale), the zero points
+ * one byte per block when there are any, and s_col: about the MatMulNBits size. The subgraph in
+ * front of the DynamicQuantizeMatMul reads only constants, so onnxruntime's constant folding runs
+ * it once when the session starts and the product runs on the int8 GEMM.
  *
  * Why: on x86 CPUs without VNNI onnxruntime's MatMulNBits is no faster than the float MatMul
  * (accuracy level 4 slower still), while its u8·s8 GEMM is about 2× the float one; the
@@ -17,46 +18,70 @@
  * own (the column's largest block is requantized exactly when qmax = 64: its values are 8·q).
  * A following Add of a constant [N] bias is folded into the DynamicQuantizeMatMul.
  *
- * The unpacking uses integer Div / Mod by 16 on int32 (opset ≥ 11 ops; Round needs 11).
+ * Ops: Cast, Gather, Sub, Mul, Add, Round, Reshape, Slice (Round needs opset 11).
  */
 import { DataType } from '../../ir/dtype.js';
 import { attrInt, type Node } from '../../ir/node.js';
-import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { type QuantState, addConst, floatConstant, intAttr, isOnnx, nodeLabel } from './common.js';
+import { type QuantState, addConst, dropIfUnused, floatConstant, intAttr, isOnnx, nodeLabel } from './common.js';
 import { moveResidualBias } from './residual-bias.js';
 
-/** The dequantized [K, N]-column maxima of a MatMulNBits weight (per output column n: max_k |w[k, n]|). */
-export function nbitsColumnMax(
+/**
+ * A MatMulNBits weight (B [N, kBlocks, blob], block scales, zero points) in the layout the int8
+ * path unpacks with few ops: codes `[kBlocks, bs, N′]` (N′ = N rounded up to even; 4-bit: two
+ * neighbouring columns per byte, column 2j in the low nibble; 8-bit: one byte each), the block
+ * factors r = s_block / s_col `[kBlocks, N′]`, the block zero points `[kBlocks, N′]` (only when the
+ * weight had any) and the column scales s_col = max_k |w[k, n]| / qmax `[N]`.
+ */
+export function int8Layout(
   packed: Uint8Array,
   scales: Float32Array,
   zp: Uint8Array | undefined,
-  K: number,
-  N: number,
-  bits: number,
-  bs: number,
-): Float32Array {
+  dims: { K: number; N: number; bits: number; bs: number },
+  qmax: number,
+): { codes: Uint8Array; ratio: Float32Array; zero?: Uint8Array; colScale: Float32Array } {
+  const { K, N, bits, bs } = dims;
   const kBlocks = Math.ceil(K / bs);
   const blob = bits === 4 ? bs / 2 : bs;
   const zs = bits === 4 ? Math.ceil(kBlocks / 2) : kBlocks;
-  const out = new Float32Array(N);
+  const N2 = N + (N & 1);
+  const code = (n: number, k: number): number => {
+    const b = Math.floor(k / bs);
+    const i = k - b * bs;
+    const base = (n * kBlocks + b) * blob;
+    return bits === 4 ? (packed[base + (i >> 1)] >> ((i & 1) * 4)) & 15 : packed[base + i];
+  };
+  const zeroOf = (n: number, b: number): number => {
+    if (!zp) return bits === 4 ? 8 : 128;
+    return bits === 4 ? (zp[n * zs + (b >> 1)] >> ((b & 1) * 4)) & 15 : zp[n * zs + b];
+  };
+  const colScale = new Float32Array(N);
   for (let n = 0; n < N; n++) {
     let m = 0;
-    for (let b = 0; b < kBlocks; b++) {
-      let z = bits === 4 ? 8 : 128;
-      if (zp) z = bits === 4 ? (zp[n * zs + (b >> 1)] >> ((b & 1) * 4)) & 15 : zp[n * zs + b];
-      const s = scales[n * kBlocks + b];
-      const base = (n * kBlocks + b) * blob;
-      const len = Math.min(bs, K - b * bs);
-      for (let i = 0; i < len; i++) {
-        const q = bits === 4 ? (packed[base + (i >> 1)] >> ((i & 1) * 4)) & 15 : packed[base + i];
-        const v = Math.abs((q - z) * s);
-        if (v > m) m = v;
-      }
+    for (let k = 0; k < K; k++) {
+      const b = Math.floor(k / bs);
+      const v = Math.abs((code(n, k) - zeroOf(n, b)) * scales[n * kBlocks + b]);
+      if (v > m) m = v;
     }
-    out[n] = m;
+    colScale[n] = m > 0 ? m / qmax : 1;
   }
-  return out;
+  const ratio = new Float32Array(kBlocks * N2);
+  const zero = zp ? new Uint8Array(kBlocks * N2).fill(bits === 4 ? 8 : 128) : undefined;
+  for (let b = 0; b < kBlocks; b++)
+    for (let n = 0; n < N; n++) {
+      ratio[b * N2 + n] = scales[n * kBlocks + b] / colScale[n];
+      if (zero) zero[b * N2 + n] = zeroOf(n, b);
+    }
+  const rows = kBlocks * bs;
+  const neutral = bits === 4 ? 8 : 128; // the code of 0 (padding: K up to whole blocks, N to even)
+  const codes = new Uint8Array(bits === 4 ? (rows * N2) / 2 : rows * N2);
+  for (let k = 0; k < rows; k++)
+    for (let n = 0; n < N2; n++) {
+      const q = k < K && n < N ? code(n, k) : zero ? zero[Math.floor(k / bs) * N2 + n] : neutral;
+      if (bits === 8) codes[k * N2 + n] = q;
+      else codes[(k * N2 + n) >> 1] |= q << ((n & 1) * 4);
+    }
+  return { codes, ratio, zero, colScale };
 }
 
 /** MatMulNBits nodes of this run → int8 DynamicQuantizeMatMul over their constant-folded 4-bit weights. */
@@ -88,14 +113,20 @@ export function int4ToInt8Compute(st: QuantState, saturates: boolean, keep: Read
     let w = cache.get(key);
     const nodes: Node[] = [];
     if (!w) {
-      const colMax = nbitsColumnMax(bt.data as Uint8Array, sc.data as Float32Array, zt?.data as Uint8Array | undefined, K, N, bits, bs);
-      const sCol = colMax.map((m) => (m > 0 ? m / qmax : 1));
-      const scale = addConst(g, `${B}_int8_scale`, Tensor.float32('', [N], sCol));
+      const l = int8Layout(bt.data as Uint8Array, sc.data as Float32Array, zt?.data as Uint8Array | undefined, { K, N, bits, bs }, qmax);
+      const kBlocks = Math.ceil(K / bs);
+      const N2 = N + (N & 1);
+      const cols = bits === 4 ? [N2 / 2, 2] : [N2];
+      const codes = addConst(g, `${B}_codes`, new Tensor('', DataType.UINT8, [kBlocks, bs, ...cols.slice(0, 1)], l.codes));
+      const ratio = addConst(g, `${B}_block_ratio`, Tensor.float32('', [kBlocks, 1, ...cols], l.ratio));
+      const zero = l.zero && addConst(g, `${B}_block_zero`, new Tensor('', DataType.UINT8, [kBlocks, 1, ...cols], l.zero));
+      const scale = addConst(g, `${B}_int8_scale`, Tensor.float32('', [N], l.colScale));
       const b8 = g.uniqueName(`${B}_int8`);
-      nodes.push(...unpackNodes(st, label, { B, S, Z, K, N, bits, bs, scale, out: b8 }, consts));
+      nodes.push(...unpackNodes(st, label, { codes, ratio, zero, K, N, bits, bs, out: b8 }, consts));
       w = { b8, scale };
       cache.set(key, w);
-      st.bytesAfter += N * 4;
+      st.bytesAfter += l.codes.length + l.ratio.length * 4 + (l.zero?.length ?? 0) + N * 4;
+      st.bytesAfter -= bt.byteLength + sc.byteLength + (zt?.byteLength ?? 0);
     }
     // a following Add of a constant [N] vector is the bias
     const y = node.outputs[0];
@@ -123,6 +154,7 @@ export function int4ToInt8Compute(st: QuantState, saturates: boolean, keep: Read
     if (bias) biased.add(dq.name);
     g.replaceNode(node, [...nodes, dq]);
     if (add) g.removeNode(add);
+    for (const x of [B, S, Z]) if (x) dropIfUnused(st, x);
     st.count('int4Int8Compute');
   }
   const moved = moveResidualBias(st, biased);
@@ -130,30 +162,35 @@ export function int4ToInt8Compute(st: QuantState, saturates: boolean, keep: Read
 }
 
 interface Unpack {
-  B: string;
-  S: string;
-  Z: string;
+  codes: string;
+  ratio: string;
+  zero?: string;
   K: number;
   N: number;
   bits: number;
   bs: number;
-  scale: string;
   out: string;
 }
 
-/** The constant subgraph: packed blocks → float [N, K] weights → int8 per column → [K, N]. */
+/**
+ * The constant subgraph (int8Layout's tensors → int8 [K, N]), few ops over the whole weight as
+ * onnxruntime keeps each folded value as a new initializer: 4-bit codes through a Gather of a
+ * 256-entry table of the two nibbles' values minus 8 (float [kB, bs, N′/2, 2]); 8-bit codes Cast
+ * minus 128. Then (· + (c − z))·r with the block factors (the zero-point term on [kB, 1, N′] only),
+ * Round, Cast to int8, Reshape to [kB·bs, N′] and a Slice to [K, N] when padded.
+ */
 function unpackNodes(st: QuantState, label: string, u: Unpack, consts: Map<string, string>): Node[] {
   const g = st.graph;
   const { K, N, bits, bs } = u;
   const kBlocks = Math.ceil(K / bs);
+  const N2 = N + (N & 1);
   const nodes: Node[] = [];
-  const t = (s: string) => g.uniqueName(`${label}_w_${s}`);
-  const op = (opType: string, inputs: string[], attributes: Node['attributes'] = [], tag = opType): string => {
-    const o = t(tag);
-    nodes.push({ name: g.uniqueName(`${label}_w_${opType}`), opType, domain: '', inputs, outputs: [o], attributes });
+  const op = (opType: string, inputs: string[], attributes: Node['attributes'] = []): string => {
+    const o = g.uniqueName(`${label}_w_${opType}`);
+    nodes.push({ name: o, opType, domain: '', inputs, outputs: [o], attributes });
     return o;
   };
-  // small constants (shapes, 16, the default zero point) are shared by every weight of the run
+  // small constants (shapes, the nibble table, the default zero point) are shared by every weight of the run
   const shared = (key: string, make: () => Tensor): string => {
     let name = consts.get(key);
     if (!name) {
@@ -162,32 +199,32 @@ function unpackNodes(st: QuantState, label: string, u: Unpack, consts: Map<strin
     }
     return name;
   };
-  const i64 = (_: string, v: number[]) => shared(`i64 ${v.join(' ')}`, () => Tensor.int64('', [v.length], v));
-  const f32 = (_: string, v: number) => shared(`f32 ${v}`, () => Tensor.float32('', [], [v]));
-  const sixteen = shared('i32 16', () => new Tensor('', DataType.INT32, [], new Int32Array([16])));
+  const i64 = (v: number[]) => shared(`i64 ${v.join(' ')}`, () => Tensor.int64('', [v.length], v));
+  const f32 = (v: number) => shared(`f32 ${v}`, () => Tensor.float32('', [], [v]));
   const cast = (x: string, to: DataType) => op('Cast', [x], [intAttr('to', to)]);
-  /** uint8 bytes [..., n] → their nibbles [rows, 2n], low first, as float */
-  const nibbles = (x: string, dims: number[]): string => {
-    const xi = cast(x, DataType.INT32);
-    const lo = op('Reshape', [op('Mod', [xi, sixteen]), i64('nib_shape', [...dims, 1])]);
-    const hi = op('Reshape', [op('Div', [xi, sixteen]), i64('nib_shape', [...dims, 1])]);
-    return cast(op('Concat', [lo, hi], [intAttr('axis', dims.length)]), DataType.FLOAT);
-  };
-  // q: float [N, kBlocks, bs]
-  const q = bits === 4 ? op('Reshape', [nibbles(u.B, [N, kBlocks, bs / 2]), i64('blocks', [N, kBlocks, bs])]) : cast(u.B, DataType.FLOAT);
-  let z: string;
-  if (!u.Z) z = f32('zero_point', bits === 4 ? 8 : 128);
-  else if (bits === 4) {
-    const zs = Math.ceil(kBlocks / 2);
-    const all = op('Reshape', [nibbles(u.Z, [N, zs]), i64('zp_all', [N, 2 * zs])]);
-    const sliced = 2 * zs === kBlocks ? all : op('Slice', [all, i64('zero', [0]), i64('kblocks', [kBlocks]), i64('one', [1])]);
-    z = op('Reshape', [sliced, i64('zp_shape', [N, kBlocks, 1])]);
-  } else z = op('Reshape', [cast(u.Z, DataType.FLOAT), i64('zp_shape', [N, kBlocks, 1])]);
-  const s = op('Reshape', [u.S, i64('scale_shape', [N, kBlocks, 1])]);
-  let w = op('Reshape', [op('Mul', [op('Sub', [q, z]), s]), i64('rows', [N, kBlocks * bs])]);
-  if (kBlocks * bs !== K) w = op('Slice', [w, i64('zero', [0]), i64('k', [K]), i64('one', [1])]);
-  const col = op('Reshape', [u.scale, i64('col_shape', [N, 1])]);
-  const q8 = cast(op('Round', [op('Div', [w, col])]), DataType.INT8);
-  nodes.push({ name: g.uniqueName(`${label}_w_Transpose`), opType: 'Transpose', domain: '', inputs: [q8], outputs: [u.out], attributes: [{ name: 'perm', type: AttrType.INTS, value: [1, 0] }] });
+  const center = bits === 4 ? 8 : 128;
+  let w: string;
+  if (bits === 4) {
+    const table = shared('nibbles', () => {
+      const t = new Float32Array(512);
+      for (let b = 0; b < 256; b++) {
+        t[2 * b] = (b & 15) - 8;
+        t[2 * b + 1] = (b >> 4) - 8;
+      }
+      return Tensor.float32('', [256, 2], t);
+    });
+    w = op('Gather', [table, cast(u.codes, DataType.INT32)], [intAttr('axis', 0)]);
+  } else w = op('Sub', [cast(u.codes, DataType.FLOAT), f32(center)]);
+  let r = u.ratio;
+  if (u.zero) {
+    // (q − z)·r = (q − c)·r + (c − z)·r: the second term per block (small), added after the product
+    const off = op('Mul', [op('Sub', [f32(center), cast(u.zero, DataType.FLOAT)]), u.ratio]);
+    w = op('Add', [op('Mul', [w, r]), off]);
+    r = '';
+  }
+  if (r) w = op('Mul', [w, r]);
+  let q8 = op('Reshape', [cast(op('Round', [w]), DataType.INT8), i64([kBlocks * bs, N2])]);
+  if (kBlocks * bs !== K || N2 !== N) q8 = op('Slice', [q8, i64([0, 0]), i64([K, N]), i64([0, 1])]);
+  nodes[nodes.length - 1].outputs = [u.out];
   return nodes;
 }
