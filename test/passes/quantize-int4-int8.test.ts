@@ -22,15 +22,15 @@ const enc = { hidden: 64, heads: 4, ffn: 128, layers: 2, seq: 16, vocab: 96, att
 const encFeeds = () =>
   Object.fromEntries(Object.entries(encoderInputs(enc, 2, 5)).map(([k, v]) => [k, { dtype: 'int64' as const, dims: [2, enc.seq], data: v.data }]));
 
-/** input [N, 80] → MatMul(W [80, 48]) → Add(b) → Relu → MatMul(W2 [48, 24]) → output: K = 80 is 2.5 blocks of 32. */
+/** input [N, 80] → MatMul(W [80, 48]) → Add(b) → Relu → MatMul(W2 [48, 23]) → output: K = 80 is 2.5 blocks of 32, N = 23 odd. */
 function buildOddK(): Model {
   const b = new ModelBuilder({ opset: 17 });
   const x = b.input('input', DataType.FLOAT, ['N', 80]);
   const w = b.init('W', [80, 48], uniform(80 * 48, 0.2, 1));
   const bias = b.init('b', [48], uniform(48, 0.1, 2));
   const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [x, w], {}, { name: 'mm1' }), bias], {}, { name: 'add1' })]);
-  const w2 = b.init('W2', [48, 24], uniform(48 * 24, 0.3, 3));
-  b.output(b.op('MatMul', [h, w2], {}, { name: 'mm2' }), DataType.FLOAT, ['N', 24], 'output');
+  const w2 = b.init('W2', [48, 23], uniform(48 * 23, 0.3, 3));
+  b.output(b.op('MatMul', [h, w2], {}, { name: 'mm2' }), DataType.FLOAT, ['N', 23], 'output');
   return b.build();
 }
 const oddFeeds = { input: { dtype: 'float' as const, dims: [5, 80], data: uniform(5 * 80, 1, 4) } };

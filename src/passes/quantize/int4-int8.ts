@@ -45,42 +45,68 @@ export function int8Layout(
   const blob = bits === 4 ? bs / 2 : bs;
   const zs = bits === 4 ? Math.ceil(kBlocks / 2) : kBlocks;
   const N2 = N + (N & 1);
-  const code = (n: number, k: number): number => {
-    const b = Math.floor(k / bs);
-    const i = k - b * bs;
-    const base = (n * kBlocks + b) * blob;
-    return bits === 4 ? (packed[base + (i >> 1)] >> ((i & 1) * 4)) & 15 : packed[base + i];
-  };
   const zeroOf = (n: number, b: number): number => {
     if (!zp) return bits === 4 ? 8 : 128;
     return bits === 4 ? (zp[n * zs + (b >> 1)] >> ((b & 1) * 4)) & 15 : zp[n * zs + b];
   };
-  const colScale = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let m = 0;
-    for (let k = 0; k < K; k++) {
-      const b = Math.floor(k / bs);
-      const v = Math.abs((code(n, k) - zeroOf(n, b)) * scales[n * kBlocks + b]);
-      if (v > m) m = v;
-    }
-    colScale[n] = m > 0 ? m / qmax : 1;
-  }
-  const ratio = new Float32Array(kBlocks * N2);
-  const zero = zp ? new Uint8Array(kBlocks * N2).fill(bits === 4 ? 8 : 128) : undefined;
-  for (let b = 0; b < kBlocks; b++)
-    for (let n = 0; n < N; n++) {
-      ratio[b * N2 + n] = scales[n * kBlocks + b] / colScale[n];
-      if (zero) zero[b * N2 + n] = zeroOf(n, b);
-    }
   const rows = kBlocks * bs;
-  const neutral = bits === 4 ? 8 : 128; // the code of 0 (padding: K up to whole blocks, N to even)
+  const colScale = new Float32Array(N);
+  const ratio = new Float32Array(kBlocks * N2);
+  const zero = zp ? new Uint8Array(kBlocks * N2) : undefined;
+  // padding (rows past K, the column past an odd N) is sliced off after the unpacking: left 0
   const codes = new Uint8Array(bits === 4 ? (rows * N2) / 2 : rows * N2);
-  for (let k = 0; k < rows; k++)
-    for (let n = 0; n < N2; n++) {
-      const q = k < K && n < N ? code(n, k) : zero ? zero[Math.floor(k / bs) * N2 + n] : neutral;
-      if (bits === 8) codes[k * N2 + n] = q;
-      else codes[(k * N2 + n) >> 1] |= q << ((n & 1) * 4);
+  const colMax = new Float32Array(N);
+  // tiles of 64 columns × one block: the [N, kBlocks, blob] reads and the [rows, N2] writes both
+  // stay within a few cache lines per row
+  for (let n0 = 0; n0 < N; n0 += 64) {
+    const n1 = Math.min(N, n0 + 64);
+    for (let b = 0; b < kBlocks; b++) {
+      const len = Math.min(bs, K - b * bs);
+      for (let n = n0; n < n1; n++) {
+        const z = zeroOf(n, b);
+        if (zero) zero[b * N2 + n] = z;
+        const base = (n * kBlocks + b) * blob;
+        const shift = (n & 1) * 4;
+        let qm = 0;
+        const at0 = b * bs * N2 + n; // element (k = b·bs, n) of the [rows, N2] layout
+        if (bits === 4) {
+          // one packed byte = rows k, k + 1 of column n: nibbles into bytes (k·N2 + n) / 2 and one row on
+          const half = N2 >> 1;
+          let o = at0 >> 1;
+          for (let j = 0; j < len >> 1; j++, o += N2) {
+            const p = packed[base + j];
+            const lo = p & 15;
+            const hi = p >> 4;
+            const d0 = lo > z ? lo - z : z - lo;
+            const d1 = hi > z ? hi - z : z - hi;
+            if (d0 > qm) qm = d0;
+            if (d1 > qm) qm = d1;
+            codes[o] |= lo << shift;
+            codes[o + half] |= hi << shift;
+          }
+          if (len & 1) {
+            const lo = packed[base + (len >> 1)] & 15;
+            const d0 = lo > z ? lo - z : z - lo;
+            if (d0 > qm) qm = d0;
+            codes[o] |= lo << shift;
+          }
+        } else {
+          for (let i = 0, at = at0; i < len; i++, at += N2) {
+            const q = packed[base + i];
+            const d = q > z ? q - z : z - q;
+            if (d > qm) qm = d;
+            codes[at] = q;
+          }
+        }
+        const v = qm * Math.abs(scales[n * kBlocks + b]);
+        if (v > colMax[n]) colMax[n] = v;
+      }
     }
+  }
+  for (let n = 0; n < N; n++) {
+    colScale[n] = colMax[n] > 0 ? colMax[n] / qmax : 1;
+    for (let b = 0; b < kBlocks; b++) ratio[b * N2 + n] = scales[n * kBlocks + b] / colScale[n];
+  }
   return { codes, ratio, zero, colScale };
 }
 
