@@ -3,7 +3,8 @@
 // onnxruntime.quantization.quantize_dynamic run on the same fp32 file (run after `npm run build`):
 //   node benchmarks/decoder.bench.mjs
 // Env: LAYERS (12), HIDDEN (768), HEADS (12), VOCAB (50257), CTX (1024), SEQ (128), ROUNDS (15),
-//      LINEAR (gemm | matmul), LMHEAD (transpose | gemm).
+//      LINEAR (gemm | matmul), LMHEAD (transpose | gemm), PROFILE (1: where the time goes, per op
+//      type in the graph onnxruntime optimized, for every model).
 // Latency: batch 1, 1 intra-op thread, onnxruntime's stock graph transformers, all sessions in
 // this process, runs interleaved (each round runs every model once, in rotating order).
 import { spawnSync } from 'node:child_process';
@@ -142,6 +143,15 @@ try {
     console.log(line);
   }
   for (const [, s] of sessions) await s.release();
+  if (env('PROFILE', '') === '1') {
+    const { profileNodes } = await imp('runtime/profile.js');
+    console.log('where the time goes (onnxruntime profiler, optimized graph, 1 thread, op types by share):');
+    for (const [label, p] of models) {
+      const prof = await profileNodes(await loadModel(p), feeds, 3, { optimization: 'all' });
+      const top = [...prof.ops].sort((a, b) => b[1] - a[1]).slice(0, 8);
+      console.log(`  ${label.padEnd(32)} ${(prof.totalUs / 1000).toFixed(1).padStart(7)} ms: ${top.map(([o, us]) => `${o} ${((100 * us) / prof.totalUs).toFixed(1)}%`).join(', ')}`);
+    }
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

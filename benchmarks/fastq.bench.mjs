@@ -2,7 +2,7 @@
 // their defaults and at their best documented settings, side by side in one run, batch 1,
 // 1 intra-op thread, ratios to fp32 from interleaved rounds.
 //
-//   npm run build && node benchmarks/fastq.bench.mjs [--only cnn|bert] [--rounds 30] [--bert-rounds 8] [--layers 12] [--seq 128]
+//   npm run build && node benchmarks/fastq.bench.mjs [--only cnn|bert] [--rounds 30] [--bert-rounds 8] [--layers 12] [--seq 128] [--profile]
 //
 // CNNs (static int8, 32 calibration images, seeded blocky noise; 64 held-out images):
 //   MobileNetV2 (src/models/mobilenet.ts, 224², BatchNorm folded as torch.onnx exports it) and
@@ -16,11 +16,19 @@
 //                weights, MinMax) — onnxruntime's documented recipe for CNNs on x86
 // BERT-base-like encoder (src/models/encoder.ts: hidden 768, 12 heads, FFN 3072, 30522-token
 // vocabulary, attention mask and token types; 4 sequences of random ids):
-//   mlc int4 L4 / L0     mlc --quantize int4 (block 32) with --int4-accuracy-level 4 / 0
+//   mlc int4             mlc --quantize int4 (block 32), --int4-compute auto: on this CPU int8 compute
+//                        (DynamicQuantizeMatMul over the 4-bit weights, requantized at load) when
+//                        the CPU lacks VNNI, else MatMulNBits
+//   mlc int4 nbits L4/L0 --int4-compute nbits with --int4-accuracy-level 4 / 0
 //   ort int4 default     MatMulNBitsQuantizer(block 128, symmetric) as its docs' example
 //   ort int4 L4          the same with accuracy_level 4 and block 32
 //   mlc int8 / ort int8  mlc --quantize int8 (dynamic) / quantize_dynamic (defaults)
-// Per model: p50 latency and ratio to fp32, cosine with fp32 (mean over samples; CNNs also top-1
+//   mlc int8 -rr / u8    --reduce-range (7-bit weights) / --quantize uint8 (u8·u8 kernels)
+// --profile: where the time goes, per op type, in the graph onnxruntime optimized (fp32, mlc int8,
+// mlc int4), from onnxruntime's profiler (src/runtime/profile.ts).
+// "load ms" is the session creation (the int8-compute int4 model's weights are unpacked there).
+// Per model: p50 latency and ratio to fp32 (wall; "CPU ×": the ratio of the process's CPU time per
+// run, steadier on a loaded machine), cosine with fp32 (mean over samples; CNNs also top-1
 // agreement), file and gzip -9 size, and the QuantizeLinear / DequantizeLinear nodes left after
 // onnxruntime's optimizer (read back from optimizedModelFilePath). The onnxruntime rows are skipped
 // when python3 cannot import onnxruntime.quantization. Ratios depend on the CPU: int8 and int4
@@ -52,7 +60,9 @@ const rounds = Number(opt('--rounds', process.env.ROUNDS ?? 30));
 const bertRounds = Number(opt('--bert-rounds', 8));
 const layers = Number(opt('--layers', 12));
 const seq = Number(opt('--seq', 128));
+const profile = args.includes('--profile');
 const mlcBin = new URL('../bin/mlc.js', import.meta.url).pathname;
+const { profileNodes } = await imp('runtime/profile.js');
 
 const py = spawnSync('python3', ['-c', 'import onnxruntime, onnxruntime.quantization; print(onnxruntime.__version__)'], {
   encoding: 'utf8',
@@ -121,31 +131,54 @@ async function qdqLeft(path) {
   return `${q}/${dq}`;
 }
 
+/** Per op type: ms per run and share of the run, in the graph onnxruntime optimized (1 thread). */
+async function profileOps(label, path, feed) {
+  const p = await profileNodes(await loadModel(path), feed, 3, { optimization: 'all' });
+  const top = [...p.ops].sort((a, b) => b[1] - a[1]).slice(0, 8);
+  console.log(
+    `  ${label.padEnd(20)} ${(p.totalUs / 1000).toFixed(1).padStart(7)} ms: ${top.map(([o, us]) => `${o} ${((100 * us) / p.totalUs).toFixed(1)}%`).join(', ')}`,
+  );
+}
+
 /**
  * Latency (interleaved rounds, p50), cosine with fp32 over the samples (top-1 agreement too when
  * `classify`), file and gzip size, Q/DQ left after onnxruntime's optimizer. models[0] is fp32.
  */
 async function compare(title, models, samples, classify, rounds) {
   const sessions = {};
-  for (const [k, p] of Object.entries(models)) sessions[k] = await createSession(p, { intraOpThreads: 1 });
+  const loadMs = {};
+  for (const [k, p] of Object.entries(models)) {
+    const t0 = performance.now();
+    sessions[k] = await createSession(p, { intraOpThreads: 1 });
+    loadMs[k] = performance.now() - t0;
+  }
   const names = Object.keys(models);
   const outs = Object.fromEntries(names.map((k) => [k, []]));
   for (const feed of samples) for (const k of names) outs[k].push(Object.values(await sessions[k].run(feed))[0].data);
   const lat = Object.fromEntries(names.map((k) => [k, []]));
+  // the process's CPU time (user + system) per run too: on a loaded machine it leaves out the time
+  // the run waited for a core
+  const cpu = Object.fromEntries(names.map((k) => [k, []]));
   const warm = 2;
   for (let r = 0; r < rounds + warm; r++) {
     const order = r % 2 ? [...names].reverse() : names;
     for (const k of order) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await sessions[k].run(samples[r % samples.length]);
-      if (r >= warm) lat[k].push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      if (r >= warm) {
+        lat[k].push(performance.now() - t0);
+        cpu[k].push((c.user + c.system) / 1000);
+      }
     }
   }
   for (const s of Object.values(sessions)) await s.release();
   const base = p50(lat[names[0]]);
+  const cpuBase = p50(cpu[names[0]]);
   console.log(`\n${title} (batch 1, 1 intra-op thread, ${rounds} interleaved rounds, ${samples.length} samples)`);
   console.log(
-    `  ${'model'.padEnd(18)} ${'p50 ms'.padStart(8)} ${'× fp32'.padStart(7)} ${'cosine'.padStart(8)}${classify ? ' top-1 agr' : ''} ${'file MB'.padStart(8)} ${'gzip MB'.padStart(8)}  Q/DQ left`,
+    `  ${'model'.padEnd(20)} ${'p50 ms'.padStart(8)} ${'× fp32'.padStart(7)} ${'CPU ×'.padStart(7)} ${'cosine'.padStart(8)}${classify ? ' top-1 agr' : ''} ${'file MB'.padStart(8)} ${'gzip MB'.padStart(8)} ${'load ms'.padStart(8)}  Q/DQ left`,
   );
   for (const k of names) {
     let cos = 0;
@@ -157,9 +190,9 @@ async function compare(title, models, samples, classify, rounds) {
     const bytes = readFileSync(models[k]);
     const gz = bytes.length < 100e6 ? (gzipSync(bytes, { level: 9 }).length / 1e6).toFixed(2) : '-';
     const left = k === names[0] ? '-' : await qdqLeft(models[k]);
-    const row = `  ${k.padEnd(18)} ${p50(lat[k]).toFixed(1).padStart(8)} ${(p50(lat[k]) / base).toFixed(3).padStart(7)} ${(cos / samples.length).toFixed(5).padStart(8)}`;
+    const row = `  ${k.padEnd(20)} ${p50(lat[k]).toFixed(1).padStart(8)} ${(p50(lat[k]) / base).toFixed(3).padStart(7)} ${(p50(cpu[k]) / cpuBase).toFixed(3).padStart(7)} ${(cos / samples.length).toFixed(5).padStart(8)}`;
     console.log(
-      `${row}${classify ? `${((100 * agree) / samples.length).toFixed(1).padStart(9)}%` : ''} ${(statSync(models[k]).size / 1e6).toFixed(2).padStart(8)} ${gz.padStart(8)}  ${left}`,
+      `${row}${classify ? `${((100 * agree) / samples.length).toFixed(1).padStart(9)}%` : ''} ${(statSync(models[k]).size / 1e6).toFixed(2).padStart(8)} ${gz.padStart(8)} ${loadMs[k].toFixed(0).padStart(8)}  ${left}`,
     );
   }
 }
@@ -208,13 +241,20 @@ try {
     );
     const m = {
       fp32: f,
-      'mlc int4 L4': join(dir, 'b_q4_l4.onnx'),
-      'mlc int4 L0': join(dir, 'b_q4_l0.onnx'),
+      'mlc int4': join(dir, 'b_q4.onnx'),
+      'mlc int4 nbits L4': join(dir, 'b_q4_l4.onnx'),
+      'mlc int4 nbits L0': join(dir, 'b_q4_l0.onnx'),
       'mlc int8': join(dir, 'b_int8.onnx'),
+      'mlc int8 -rr': join(dir, 'b_int8_rr.onnx'),
+      'mlc uint8': join(dir, 'b_uint8.onnx'),
     };
-    mlc(f, '-o', m['mlc int4 L4'], '--quantize', 'int4');
-    mlc(f, '-o', m['mlc int4 L0'], '--quantize', 'int4', '--int4-accuracy-level', '0');
+    console.log(`mlc int4 --int4-compute auto on this CPU: ${int8Saturates() ? 'int8 (DynamicQuantizeMatMul)' : 'nbits (MatMulNBits, level 4)'}`);
+    mlc(f, '-o', m['mlc int4'], '--quantize', 'int4', '--int4-compute', 'auto');
+    mlc(f, '-o', m['mlc int4 nbits L4'], '--quantize', 'int4', '--int4-compute', 'nbits', '--int4-accuracy-level', '4');
+    mlc(f, '-o', m['mlc int4 nbits L0'], '--quantize', 'int4', '--int4-compute', 'nbits', '--int4-accuracy-level', '0');
     mlc(f, '-o', m['mlc int8'], '--quantize', 'int8');
+    mlc(f, '-o', m['mlc int8 -rr'], '--quantize', 'int8', '--reduce-range');
+    mlc(f, '-o', m['mlc uint8'], '--quantize', 'uint8');
     if (ortVersion) {
       m['ort int4 default'] = join(dir, 'b_ort_q4.onnx');
       m['ort int4 L4'] = join(dir, 'b_ort_q4_l4.onnx');
@@ -224,6 +264,10 @@ try {
       ort('dynamic', f, m['ort int8']);
     }
     await compare(`BERT-base-like encoder (${layers} layers, sequence ${seq})`, m, samples, false, bertRounds);
+    if (profile) {
+      console.log('\nwhere the time goes (onnxruntime profiler, optimized graph, 1 thread, op types by share):');
+      for (const k of ['fp32', 'mlc int8', 'mlc int4', 'mlc int4 nbits L4', 'ort int8']) if (m[k]) await profileOps(k, m[k], samples[0]);
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import { blameCheck, runPipeline, type PassReport, type PipelineOptions, type Pi
 import { getPass } from './passes/registry.js';
 import { takeDataset } from './data/batch.js';
 import type { Session, SessionKeeper, SessionOptions } from './runtime/index.js';
+import { int8Saturates } from './runtime/cpu.js';
 
 export * from './ir/index.js';
 export { MlcError, exitCodeFor, type ErrorCode } from './core/errors.js';
@@ -269,6 +270,7 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
     run,
     loadModel: (path) => load(path, { warn: (m) => context.log.warn(m) }),
     madeUpData: async (m, tryRun, tryCount) => (await import('./bench/inputs.js')).madeUpData(m, {}, tryRun, undefined, tryCount),
+    cpu: { int8Saturates: int8Saturates() },
   };
   // the load check after each modifying pass (the last session kept for the measurement when asked)
   const ownCheck = async (m: Model) => (await keeperOf()).check(m);

@@ -47,6 +47,12 @@ export interface PassContext {
    * with the samples. Provided by the API layer (`madeUpData` in src/bench/inputs.ts).
    */
   madeUpData?: <T>(model: Model, tryRun: (feeds: Feeds) => Promise<T>, tryCount: number) => Promise<{ data: Dataset; result: T }>;
+  /**
+   * what the machine's CPU does to onnxruntime's int8 kernels (src/runtime/cpu.ts, filled by the
+   * caller): passes pick CPU-dependent defaults from it (int4's compute path); absent = a CPU with
+   * fast int8 dot products (the defaults onnxruntime documents)
+   */
+  cpu?: { int8Saturates: boolean };
 }
 
 /** A `mlc compress` flag a pass contributes (commander syntax, e.g. '--prune <sparsity>'). */

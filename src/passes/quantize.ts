@@ -22,6 +22,7 @@ import { runDynamic } from './quantize/dynamic.js';
 import { runFp16 } from './quantize/fp16.js';
 import { INT4_PROBE_MAX_BYTES, runInt4 } from './quantize/int4.js';
 import { INT4_TARGET } from './quantize/int4-mixed.js';
+import { int4ToInt8Compute } from './quantize/int4-int8.js';
 import { runStatic } from './quantize/static.js';
 import { runWeightOnly } from './quantize/weight-only.js';
 import { OP_QUANTIZERS } from './quantize/ops.js';
@@ -86,7 +87,8 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
     { key: 'int4Scales', type: 'enum', choices: ['rtn', 'search'], default: 'rtn', flag: '--int4-scales <how>', help: 'int4 block scales: rtn (default; the block extreme, as onnxruntime and transformers.js write them) or search (per block the scale and zero point of least squared error, zero points written; about 10x the quantization time)' },
     { key: 'int4Target', type: 'number', min: 0, max: 1, flag: '--int4-target <cosine>', help: `int4: keep at 8 bits (MatMulNBits bits 8) the MatMuls whose 4-bit error costs the most, until the output cosine to the float model on a probe (2 samples of --calibration-data, else made-up inputs) reaches this (0: every MatMul at 4 bits; default ${INT4_TARGET} for models of up to ${INT4_PROBE_MAX_BYTES / 1e6} MB of float weights, 0 above)` },
     { key: 'int4Asymmetric', type: 'boolean', default: false, help: 'int4 rtn with zero points (else symmetric)' },
-    { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, default: 4, flag: '--int4-accuracy-level <n>', help: 'int4: MatMulNBits accuracy_level, 4 (default) lets onnxruntime compute in int8, 0 dequantizes to float32' },
+    { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, flag: '--int4-accuracy-level <n>', help: 'int4: MatMulNBits accuracy_level, 4 lets onnxruntime compute in int8, 0 dequantizes to float32 (default 4; with --int4-compute auto, 0 on x86 CPUs without VNNI, where it measured faster)' },
+    { key: 'int4Compute', type: 'enum', choices: ['auto', 'nbits', 'int8'], default: 'nbits', flag: '--int4-compute <how>', help: 'int4 compute path: nbits (default: MatMulNBits, the same file on every machine), int8 (the 4-bit weights requantized to int8 when the session starts, DynamicQuantizeMatMul; same file size; 0.57x fp32 on x86 without VNNI where nbits is 1.1x) or auto (chosen by the CPU of the machine running mlc: int8 on x86 without VNNI, else nbits)' },
     { key: 'minElements', type: 'integer', min: 1, default: 128, help: 'weights with fewer elements stay float' },
     { key: 'dynamicForm', type: 'enum', choices: ['contrib', 'standard'], default: 'contrib', help: 'contrib (DynamicQuantizeMatMul) | standard (DynamicQuantizeLinear + MatMulInteger)' },
     { key: 'calibrationSamples', type: 'integer', min: 1, default: 1000, help: 'calibration samples used at most' },
@@ -117,7 +119,8 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
       int4Scales: v.int4Scales as 'search' | 'rtn',
       int4Target: v.int4Target as number | undefined,
       int4Asymmetric: v.int4Asymmetric as boolean,
-      accuracyLevel: v.accuracyLevel as number,
+      accuracyLevel: v.accuracyLevel as number | undefined,
+      int4Compute: v.int4Compute as 'auto' | 'nbits' | 'int8',
       minElements: v.minElements as number,
       dynamicForm: v.dynamicForm as DynamicForm,
       calibrationSamples: v.calibrationSamples as number,
@@ -140,11 +143,29 @@ export function parseQuantizeOptions(raw: unknown): QuantizeOptions {
   return parseWithSchema(QUANTIZE_SCHEMA, raw);
 }
 
+/**
+ * int4's CPU-dependent choices (only with int4Compute 'auto': by default the written file does not
+ * depend on the machine that ran mlc, whose CPU may not be the one that serves the model, and a
+ * recipe re-runs to the same bytes anywhere), resolved from ctx.cpu (src/runtime/cpu.ts via the caller). On x86
+ * without VNNI (AMD EPYC AVX2, measured with benchmarks/fastq.bench.mjs) MatMulNBits ran at
+ * 1.0× fp32 with accuracy level 0 and 1.15× with level 4, the int8 path at 0.56×: auto picks int8
+ * compute there and level 0 for a forced nbits. Elsewhere (VNNI, ARM dot products, or unknown)
+ * MatMulNBits with level 4, onnxruntime's documented fast path.
+ */
+function int4Choices(options: QuantizeOptions, ctx: PassContext): { compute: 'nbits' | 'int8'; accuracyLevel: number } {
+  const slow = ctx.cpu?.int8Saturates === true;
+  const compute = options.int4Compute === 'auto' ? (slow ? 'int8' : 'nbits') : options.int4Compute;
+  return { compute, accuracyLevel: options.accuracyLevel ?? (slow && options.int4Compute === 'auto' ? 0 : 4) };
+}
+
 async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassContext): Promise<PassResult> {
-  const st = new QuantState(model, options, ctx);
+  const int4 = options.type === 'int4' ? int4Choices(options, ctx) : undefined;
+  const st = new QuantState(model, int4 ? { ...options, accuracyLevel: int4.accuracyLevel } : options, ctx);
   const format = typeDef(options.type).run;
+  const before = new Set(model.graph.nodes);
   if (format) await format(st);
   else await modeDef(options.mode).run(st);
+  if (int4?.compute === 'int8') int4ToInt8Compute(st, ctx.cpu?.int8Saturates === true, before);
   // (fp16 stores every float constant, these included)
   if (options.type !== 'fp16') for (const k of recurrentSkips(model, 'quantized')) st.skip(k.node, k.reason);
 
@@ -168,6 +189,10 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
   };
   if (st.bytesBefore > 0) stats.weightRatio = Math.round((st.bytesAfter / st.bytesBefore) * 10000) / 10000;
   if (!typeDef(options.type).run) Object.assign(stats, modeDef(options.mode).stats?.(options));
+  if (int4) {
+    stats.int4Compute = int4.compute;
+    if (int4.compute === 'nbits') stats.int4AccuracyLevel = int4.accuracyLevel;
+  }
   if (options.reduceRange && (options.mode === 'dynamic' || options.mode === 'static') && (options.type === 'int8' || options.type === 'uint8')) {
     stats.reduceRange = 'true';
   }

@@ -53,9 +53,19 @@ export function variantSteps(dtype: VariantDtype, hasConv: boolean, q4Target: nu
   // transformers.js's conversion (scripts/quantize.py) quantizes 8-bit weights per tensor
   // (per_channel and reduce_range off unless asked)
   const q8 = (type: 'int8' | 'uint8'): VariantStep => ({ pass: 'quantize', options: { type, mode: 'dynamic', perChannel: false, ...(reduceRange ? { reduceRange } : {}) } });
+  // q4 is transformers.js's format (MatMulNBits, which its WebGPU and wasm backends run), whatever
+  // this machine's CPU would prefer (--int4-compute auto)
   const q4: VariantStep = {
     pass: 'quantize',
-    options: { type: 'int4', blockSize: 32, opTypes: ['MatMul', 'Gemm'], int4Scales: 'search', int4Target: q4Target ?? 0 },
+    options: {
+      type: 'int4',
+      blockSize: 32,
+      opTypes: ['MatMul', 'Gemm'],
+      int4Scales: 'search',
+      int4Compute: 'nbits',
+      accuracyLevel: 4,
+      int4Target: q4Target ?? 0,
+    },
   };
   const fp16: VariantStep = { pass: 'quantize', options: { type: 'fp16' } };
   switch (dtype) {

@@ -10,6 +10,7 @@ import { seededRng, silentLogger, type PassContext } from '../passes/pass.js';
 import { runPipeline, type PassReport } from '../passes/pipeline.js';
 import type { RecipeStep } from '../passes/registry.js';
 import { makeRunner } from '../runtime/index.js';
+import { int8Saturates } from '../runtime/cpu.js';
 
 export interface Applier {
   /** `signal`: aborts this run's passes (distillation checks it each epoch) */
@@ -31,6 +32,7 @@ export function makeApplier(original: Model, opts: { calibration?: Dataset; trai
         run: runner,
         calibration: opts.calibration,
         train: opts.train,
+        cpu: { int8Saturates: int8Saturates() },
       };
       const { passes } = await runPipeline(model, steps, ctx, { check: false, verifyUnchanged: false });
       return { model, passes };

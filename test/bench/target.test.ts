@@ -103,7 +103,8 @@ describe.skipIf(!hasChromium())('the op coverage data against onnxruntime-web we
         int8: ['--quantize', 'int8'],
         wo8: ['--quantize', 'int8', '--quantize-mode', 'weight-only'],
         wou8: ['--quantize', 'uint8', '--quantize-mode', 'weight-only'],
-        q4: ['--quantize', 'int4'],
+        // MatMulNBits (the WebGPU format) whatever this CPU's --int4-compute auto picks
+        q4: ['--quantize', 'int4', '--int4-compute', 'nbits'],
         fp16: ['--quantize', 'fp16'],
       };
       const models: Model[] = [base];

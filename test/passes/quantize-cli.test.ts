@@ -40,7 +40,7 @@ describe('mlc compress --quantize', () => {
   it('fp16, int4 and uint8 weight-only name their outputs _fp16, _q4, _uint8_weight_only', async () => {
     for (const [args, suffix, op] of [
       [['--quantize', 'fp16'], '_fp16', 'Cast'],
-      [['--quantize', 'int4', '--int4-block-size', '16'], '_q4', 'MatMulNBits'],
+      [['--quantize', 'int4', '--int4-block-size', '16', '--int4-compute', 'nbits'], '_q4', 'MatMulNBits'],
       [['--quantize', 'uint8', '--quantize-mode', 'weight-only', '--no-per-channel'], '_uint8_weight_only', 'DequantizeLinear'],
     ] as const) {
       const r = compress([mlp, ...args]);

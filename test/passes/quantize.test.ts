@@ -39,7 +39,8 @@ describe('quantize options and CLI flags', () => {
     const flagNames = cli.flags.map((f) => f.flags.split(' ')[0]);
     expect(flagNames).toEqual(expect.arrayContaining(['--quantize', '--quantize-mode', '--calibration-method', '--per-channel', '--no-per-channel', '--op-types', '--int4-block-size', '--int4-accuracy-level']));
     expect(quantizePass.parseOptions(cli.fromFlags({ quantize: 'int4', int4AccuracyLevel: '0' })).accuracyLevel).toBe(0);
-    expect(quantizePass.parseOptions({ type: 'int4' }).accuracyLevel).toBe(4);
+    expect(quantizePass.parseOptions({ type: 'int4' }).accuracyLevel).toBeUndefined(); // by the CPU when the pass runs
+    expect(quantizePass.parseOptions(cli.fromFlags({ quantize: 'int4', int4Compute: 'int8' })).int4Compute).toBe('int8');
     expect(() => quantizePass.parseOptions({ type: 'int4', accuracyLevel: 5 })).toThrow(MlcError);
   });
 });

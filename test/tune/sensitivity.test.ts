@@ -80,15 +80,20 @@ describe('sensitivity', () => {
 
   it('profile events are summed by node name', async () => {
     const t = nodeTimes([
-      { cat: 'Node', name: 'a_kernel_time', dur: 5 },
+      { cat: 'Node', name: 'a_kernel_time', dur: 5, args: { op_name: 'MatMul' } },
       { cat: 'Node', name: 'a_fence_before', dur: 1 },
       { cat: 'Session', name: 'model_run', dur: 100 },
-      { cat: 'Node', name: 'a_kernel_time', dur: 3 },
-      { cat: 'Node', name: 'b_kernel_time', dur: 2 },
+      { cat: 'Node', name: 'a_kernel_time', dur: 3, args: { op_name: 'MatMul' } },
+      { cat: 'Node', name: 'b_kernel_time', dur: 2, args: { op_name: 'Relu' } },
     ]);
     expect(Object.fromEntries(t.nodes)).toEqual({ a: 8, b: 2 });
+    expect(Object.fromEntries(t.ops)).toEqual({ MatMul: 8, Relu: 2 });
     expect(t.totalUs).toBe(10);
     const p = await profileNodes(model, { input: { dtype: 'float', dims: [1, 784], data: new Float32Array(784) } }, 3);
     for (const l of weightLayers(model)) expect(p.nodes.get(l.name)).toBeGreaterThan(0);
+    expect(p.ops.get('Gemm')).toBeGreaterThan(0);
+    // the optimized graph: op types as onnxruntime runs them
+    const o = await profileNodes(model, { input: { dtype: 'float', dims: [1, 784], data: new Float32Array(784) } }, 2, { optimization: 'all' });
+    expect([...o.ops.values()].reduce((a, b) => a + b, 0)).toBeCloseTo(o.totalUs, 3);
   });
 });

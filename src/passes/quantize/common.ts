@@ -40,8 +40,10 @@ export interface QuantizeOptions {
   int4Target?: number;
   /** int4 rtn with zero points (asymmetric) instead of symmetric */
   int4Asymmetric: boolean;
-  /** MatMulNBits accuracy_level (0 = fp32 compute, 4 = int8 compute) */
-  accuracyLevel: number;
+  /** MatMulNBits accuracy_level (0 = fp32 compute, 4 = int8 compute); absent: by the CPU (see quantize.ts) */
+  accuracyLevel?: number;
+  /** int4 compute path: MatMulNBits, int8 DynamicQuantizeMatMul over the 4-bit weights, or by the CPU */
+  int4Compute: 'auto' | 'nbits' | 'int8';
   /** tensors with fewer elements stay float */
   minElements: number;
   dynamicForm: DynamicForm;

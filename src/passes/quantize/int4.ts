@@ -137,7 +137,7 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
       intAttr('N', N),
       intAttr('bits', bits),
       intAttr('block_size', bs),
-      { name: 'accuracy_level', type: AttrType.INT, value: st.opts.accuracyLevel },
+      { name: 'accuracy_level', type: AttrType.INT, value: st.opts.accuracyLevel ?? 4 },
     ],
   };
   const nodes: Node[] = [nbits];
