@@ -67,7 +67,7 @@ describe('the speedup figure', () => {
     const [lo, hi] = m.speedupCi!;
     expect(m.speedup!).toBeGreaterThanOrEqual(lo);
     expect(m.speedup!).toBeLessThanOrEqual(hi);
-    const plain = await measureModels({ model: smallMlp() }, null, { latency: false });
+    const plain = await measureModels({ model: smallMlp() }, undefined, { latency: false });
     expect(m.before.params).toBe(plain.before.params);
     expect(m.before.nonzeroParams).toBe(plain.before.nonzeroParams);
   });

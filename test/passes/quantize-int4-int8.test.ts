@@ -12,7 +12,7 @@ import { buildEncoder, encoderInputs } from '../../src/models/encoder.js';
 import { loadModel } from '../../src/onnx/index.js';
 import { QuantState } from '../../src/passes/quantize/common.js';
 import { int4ToInt8Compute } from '../../src/passes/quantize/int4-int8.js';
-import { rewriteInt4 } from '../../src/passes/quantize/int4.js';
+import { raiseToEightBits, rewriteInt4 } from '../../src/passes/quantize/int4.js';
 import { quantizePass } from '../../src/passes/quantize.js';
 import { variantSteps } from '../../src/passes/variants.js';
 import { createSession } from '../../src/runtime/index.js';
@@ -95,7 +95,9 @@ describe('int4 with int8 compute (--int4-compute int8)', () => {
     const m = buildOddK();
     const nb = cloneModel(m);
     const opts = quantizePass.parseOptions({ type: 'int4', int4Compute: 'nbits' });
-    rewriteInt4(new QuantState(nb, opts, ctxWith()), () => 8);
+    const st = new QuantState(nb, opts, ctxWith());
+    const { sites, cache } = rewriteInt4(st);
+    for (const site of sites) raiseToEightBits(st, cache, site);
     nb.graph.topoSort();
     expect(nb.graph.nodes.filter((n) => n.opType === 'MatMulNBits').map((n) => attrInt(n, 'bits', 0))).toEqual([8, 8]);
     const i8 = cloneModel(nb);
@@ -113,19 +115,23 @@ describe('int4 with int8 compute (--int4-compute int8)', () => {
     expect(opCounts(again).MatMulNBits).toBe(2);
   });
 
-  it('auto: int8 compute where the CPU lacks fast int8 dot products (ctx.cpu), else MatMulNBits level 4; level 0 for nbits on such a CPU', async () => {
+  it('the default is MatMulNBits level 4 on every CPU; auto: int8 compute where the CPU lacks fast int8 dot products (ctx.cpu), else MatMulNBits level 4', async () => {
     const m = buildOddK();
     const level = (q: Model) => q.graph.nodes.filter((n) => n.opType === 'MatMulNBits').map((n) => attrInt(n, 'accuracy_level', -1));
-    const slow = await quantize(m, { type: 'int4' }, ctxWith({ cpu: { int8Saturates: true } }));
+    // the default is MatMulNBits level 4 on every CPU (the file must not depend on the machine)
+    const plain = await quantize(m, { type: 'int4' }, ctxWith({ cpu: { int8Saturates: true } }));
+    expect(plain.result.stats).toMatchObject({ int4Compute: 'nbits', int4AccuracyLevel: 4 });
+    expect(level(plain.model)).toEqual([4, 4]);
+    const slow = await quantize(m, { type: 'int4', int4Compute: 'auto' }, ctxWith({ cpu: { int8Saturates: true } }));
     expect(slow.result.stats.int4Compute).toBe('int8');
     expect(opCounts(slow.model).DynamicQuantizeMatMul).toBe(2);
-    const fast = await quantize(m, { type: 'int4' }, ctxWith({ cpu: { int8Saturates: false } }));
+    const fast = await quantize(m, { type: 'int4', int4Compute: 'auto' }, ctxWith({ cpu: { int8Saturates: false } }));
     expect(fast.result.stats).toMatchObject({ int4Compute: 'nbits', int4AccuracyLevel: 4 });
     expect(level(fast.model)).toEqual([4, 4]);
     const unknown = await quantize(m, { type: 'int4' });
     expect(level(unknown.model)).toEqual([4, 4]);
     const forced = await quantize(m, { type: 'int4', int4Compute: 'nbits' }, ctxWith({ cpu: { int8Saturates: true } }));
-    expect(level(forced.model)).toEqual([0, 0]);
+    expect(level(forced.model)).toEqual([4, 4]);
     const given = await quantize(m, { type: 'int4', int4Compute: 'nbits', accuracyLevel: 4 }, ctxWith({ cpu: { int8Saturates: true } }));
     expect(level(given.model)).toEqual([4, 4]);
     // transformers.js's q4 (mlc variants) stays MatMulNBits level 4 on every CPU
