@@ -21,9 +21,12 @@
  *
  * Calibration (src/passes/activations.ts, through ctx.run, one session): up to calibrationSamples
  * samples of ctx.calibration in batches sized to keep about 256 MB of activations per batch (at
- * most calibrationBatch). Pass 1 gets exact min / max of every tensor reduced inside the runtime
- * (a Clip / Relu output's range is its input's, clamped); percentile and entropy add a pass 2
- * that streams the tensors batch by batch into histograms over pass 1's ranges.
+ * most calibrationBatch). Pass 1 gets exact min / max of every tensor reduced inside the runtime;
+ * percentile and entropy add a pass 2 that streams the tensors batch by batch into histograms over
+ * pass 1's ranges. The input of a Relu / Clip that may fold into its producer is not measured (its
+ * reduction would stop onnxruntime fusing the activation into the Conv: the calibration run then
+ * computes what the float model computes, and faster); only a fold that does not fit its bounds
+ * measures it, in one more run for those tensors.
  *
  * Refuses: nodes in subgraphs, excluded nodes, non-float activations, weights that are not float32
  * constants or are tiny; models below opset 10. A model with candidates but no calibration data
@@ -294,23 +297,34 @@ export async function runStatic(st: QuantState): Promise<void> {
   const g = st.graph;
   const allowed = (n: Node) => !st.excluded(n) && !subgraphsOf(n).length;
   const weightOps = (ps: Plan[]) => new Map(ps.map((p) => [p.node, p.inNames]));
-  // calibrate every tensor the region may quantize, folds assumed to succeed (and their inputs, in case not)
+  // calibrate every tensor the region may quantize, folds assumed to succeed: a folded
+  // activation's input (the Conv output) is not measured, so that the calibration session keeps
+  // the runtime's Conv + activation fusion; a fold that does not fit after all needs its input's
+  // range, measured in a second run over the data for those tensors only (exact min / max either
+  // way, so the result is the same as measuring everything at once)
   const optimistic = quantRegion({ graph: g, weightOps: weightOps(plans), allowed, canFold: () => true });
+  const foldFrom = new Map([...optimistic.folds.values()].map((f) => [f.from, f]));
   const tensors = new Set(optimistic.tensors.keys());
-  for (const f of optimistic.folds.values()) tensors.add(f.from);
-  for (const p of plans) for (const t of [...p.inNames, p.node.outputs[0]]) tensors.add(t);
+  for (const p of plans) for (const t of [...p.inNames, p.node.outputs[0]]) if (!foldFrom.has(t)) tensors.add(t);
   const params = await calibrate(st, [...tensors]);
+  const fits = (f: Fold) => params.has(f.act.outputs[0]) && foldFits(params.get(f.act.outputs[0])!, f);
+  const unfolded = [...foldFrom.values()].filter((f) => !fits(f)).map((f) => f.from);
+  if (unfolded.length) for (const [t, p] of await calibrate(st, unfolded)) params.set(t, p);
+
+  // a range for `t`: calibrated, or not needed as `t` goes into a fold that fits
+  const ranged = (t: string) => params.has(t) || (foldFrom.has(t) && fits(foldFrom.get(t)!));
 
   plans = plans.filter((plan) => {
-    const ok = plan.inNames.every((n) => params.has(n)) && (g.isGraphOutput(plan.node.outputs[0]) || params.has(plan.node.outputs[0]));
+    const out = plan.node.outputs[0];
+    const ok = plan.inNames.every((n) => params.has(n)) && (g.isGraphOutput(out) || ranged(out));
     if (!ok) st.skip(plan.node, 'calibration gave no float values for its input or output');
     return ok;
   });
   const region = quantRegion({
     graph: g,
     weightOps: weightOps(plans),
-    allowed: (n) => allowed(n) && (!OWN_RANGE_OPS.includes(n.opType) || params.has(n.outputs[0])),
-    canFold: (f) => params.has(f.act.outputs[0]) && foldFits(params.get(f.act.outputs[0])!, f),
+    allowed: (n) => allowed(n) && (!OWN_RANGE_OPS.includes(n.opType) || ranged(n.outputs[0])),
+    canFold: fits,
   });
 
   // weights and biases first (they need the input scale), then activations
