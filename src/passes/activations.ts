@@ -96,9 +96,10 @@ export function budgetBatch(max: number, budget: number, bytesPerSample: () => n
   };
 }
 
+/** Run a probe model built here (never edited after it is built: the runner need not check). */
 async function runProbe(run: ModelRunner, probe: Model, feeds: Feeds, outputs: string[]): Promise<Awaited<ReturnType<ModelRunner>>> {
   try {
-    return await run(probe, feeds, outputs);
+    return await run(probe, feeds, outputs, { unchanged: true });
   } catch (e) {
     if (e instanceof MlcError && e.code !== 'INPUT') throw e;
     throw new MlcError('INPUT', `calibration run failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
