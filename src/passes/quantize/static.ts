@@ -332,11 +332,15 @@ export async function runStatic(st: QuantState): Promise<void> {
 
   // weights and biases first (they need the input scale), then activations
   const weightCache = new Map<string, { out: string; scale: Float32Array }>();
+  // the float weights and biases no node reads any more go at the end, in one sweep (each look
+  // for readers rebuilds the graph's index after an edit)
+  const replaced: string[] = [];
   for (const plan of plans) {
-    if (plan.weight) quantizeWeightAndBias(st, plan, params.get(plan.inNames[0])!, weightCache);
+    if (plan.weight) quantizeWeightAndBias(st, plan, params.get(plan.inNames[0])!, weightCache, replaced);
     st.count(plan.node.opType);
     st.modified = true;
   }
+  for (const name of replaced) dropIfUnused(st, name);
   // activations: one Q/DQ pair per tensor
   for (const [t, how] of region.tensors) {
     const p = params.get(how.kind === 'same' ? how.from : t);
@@ -362,7 +366,13 @@ function foldFits(p: ScaleZp, f: Fold): boolean {
   return p.scale * (ACT_RANGE.qmin - p.zeroPoint) >= f.lo - half && p.scale * (ACT_RANGE.qmax - p.zeroPoint) <= f.hi + half;
 }
 
-function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Map<string, { out: string; scale: Float32Array }>): void {
+function quantizeWeightAndBias(
+  st: QuantState,
+  plan: Plan,
+  x: ScaleZp,
+  cache: Map<string, { out: string; scale: Float32Array }>,
+  replaced: string[],
+): void {
   const g = st.graph;
   const node = plan.node;
   const site = plan.weight!;
@@ -385,7 +395,7 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Ma
   }
   node.inputs[site.input] = entry.out;
   g.touch();
-  dropIfUnused(st, wName);
+  replaced.push(wName);
 
   // bias: int32, scale s_x·s_w, zero point 0
   const bName = node.inputs[2];
@@ -423,5 +433,5 @@ function quantizeWeightAndBias(st: QuantState, plan: Plan, x: ScaleZp, cache: Ma
   g.touch();
   st.bytesBefore += b.byteLength;
   st.bytesAfter += bytesOf(g, [bq, bs]);
-  dropIfUnused(st, bName);
+  replaced.push(bName);
 }
