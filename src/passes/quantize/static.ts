@@ -233,7 +233,7 @@ function insertQdq(st: QuantState, t: string, p: ScaleZp): string {
 }
 
 /** Producer output Y → Q(activation output range) → DQ producing the activation's output; the Relu / Clip goes. */
-function foldActivation(st: QuantState, fold: Fold, p: ScaleZp): void {
+function foldActivation(st: QuantState, fold: Fold, p: ScaleZp, replaced: string[]): void {
   const g = st.graph;
   const r = fold.act.outputs[0];
   const sc = addConst(g, `${r}_scale`, Tensor.float32('', [], [p.scale]));
@@ -248,8 +248,8 @@ function foldActivation(st: QuantState, fold: Fold, p: ScaleZp): void {
     attributes: [],
   };
   g.replaceNode(fold.act, [q, dqNode(g, `${r}_DequantizeLinear`, [qOut, sc, zp], r, undefined)]);
-  // the Clip's bound constants go once nothing reads them
-  for (const b of fold.act.inputs.slice(1)) if (b) dropIfUnused(st, b);
+  // the Clip's bound constants go once nothing reads them (in the sweep at the end)
+  for (const b of fold.act.inputs.slice(1)) if (b) replaced.push(b);
 }
 
 /**
@@ -332,27 +332,27 @@ export async function runStatic(st: QuantState): Promise<void> {
 
   // weights and biases first (they need the input scale), then activations
   const weightCache = new Map<string, { out: string; scale: Float32Array }>();
-  // the float weights and biases no node reads any more go at the end, in one sweep (each look
-  // for readers rebuilds the graph's index after an edit)
+  // the float weights, biases and Clip bounds no node reads any more go at the end, in one sweep
+  // (each look for readers rebuilds the graph's index after an edit)
   const replaced: string[] = [];
   for (const plan of plans) {
     if (plan.weight) quantizeWeightAndBias(st, plan, params.get(plan.inNames[0])!, weightCache, replaced);
     st.count(plan.node.opType);
     st.modified = true;
   }
-  for (const name of replaced) dropIfUnused(st, name);
   // activations: one Q/DQ pair per tensor
   for (const [t, how] of region.tensors) {
     const p = params.get(how.kind === 'same' ? how.from : t);
     if (!p) continue;
     const fold = region.folds.get(t);
     if (fold) {
-      foldActivation(st, fold, p);
+      foldActivation(st, fold, p, replaced);
       st.count(fold.act.opType === 'Relu' ? 'reluFolded' : 'clipFolded');
     } else {
       insertQdq(st, t, p);
     }
   }
+  for (const name of replaced) dropIfUnused(st, name);
   for (const n of region.ops) st.count(`int8${n.opType}`);
   st.count('activationQdq', region.tensors.size);
 }
