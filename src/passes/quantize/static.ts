@@ -57,7 +57,7 @@ import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, rewriteOf, type OpRewrites,
 export const STATIC_OPS: OpRewrites = { MatMul: 'qdq', Gemm: 'qdq', Conv: 'qdq', Gather: 'gather-dq' };
 import { foldBatchNorms } from './batchnorm.js';
 import { OWN_RANGE_OPS, quantRegion, type Fold } from './region.js';
-import { applyGatherDq, bytesOf, channelAxis, type GatherEntry } from './weight-only.js';
+import { applyGatherDq, channelAxis, type GatherEntry } from './weight-only.js';
 
 interface Plan {
   node: Node;
@@ -366,6 +366,11 @@ function foldFits(p: ScaleZp, f: Fold): boolean {
   return p.scale * (ACT_RANGE.qmin - p.zeroPoint) >= f.lo - half && p.scale * (ACT_RANGE.qmax - p.zeroPoint) <= f.hi + half;
 }
 
+/** Bytes of initializers just added under these names ('' for none). */
+function newBytes(g: Graph, names: string[]): number {
+  return names.reduce((sum, n) => sum + (n ? (g.initializers.get(n)?.byteLength ?? 0) : 0), 0);
+}
+
 function quantizeWeightAndBias(
   st: QuantState,
   plan: Plan,
@@ -381,6 +386,10 @@ function quantizeWeightAndBias(
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = channelAxis(st, site.axis);
   const key = `${st.weightKey(wName)}|${axis ?? 'tensor'}`;
+  // the bias is resolved before any edit: a look-up after one rebuilds the graph's index
+  const bName = node.inputs[2];
+  const biasOp = (node.opType === 'Conv' || node.opType === 'Gemm') && !!bName && !(node.opType === 'Gemm' && attrFloat(node, 'beta', 1) !== 1);
+  const b = biasOp ? floatConstant(st, bName) : undefined;
   let entry = cache.get(key);
   if (!entry) {
     // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
@@ -390,7 +399,7 @@ function quantizeWeightAndBias(
     entry = { out: wOut, scale: w.qt.scale };
     cache.set(key, entry);
     st.bytesBefore += t.byteLength;
-    st.bytesAfter += bytesOf(g, [w.q, w.scale, w.zp]);
+    st.bytesAfter += newBytes(g, [w.q, w.scale, w.zp]);
     st.details.push({ weight: wName, node: nodeLabel(node), format: qtype, axis: axis ?? 'tensor' });
   }
   node.inputs[site.input] = entry.out;
@@ -398,10 +407,6 @@ function quantizeWeightAndBias(
   replaced.push(wName);
 
   // bias: int32, scale s_x·s_w, zero point 0
-  const bName = node.inputs[2];
-  if ((node.opType !== 'Conv' && node.opType !== 'Gemm') || !bName) return;
-  if (node.opType === 'Gemm' && attrFloat(node, 'beta', 1) !== 1) return;
-  const b = floatConstant(st, bName);
   const M = t.dims[site.axis];
   if (!b || b.dims.length !== 1 || b.dims[0] !== M) return;
   const ws = entry.scale;
@@ -432,6 +437,6 @@ function quantizeWeightAndBias(
   node.inputs[2] = bOut;
   g.touch();
   st.bytesBefore += b.byteLength;
-  st.bytesAfter += bytesOf(g, [bq, bs]);
+  st.bytesAfter += newBytes(g, [bq, bs]);
   replaced.push(bName);
 }
