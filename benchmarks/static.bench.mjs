@@ -13,17 +13,54 @@
 //   ort       python3 quantize_static(m.onnx, QDQ, QUInt8 activations, QInt8 per-channel weights,
 //             MinMax, op_types_to_quantize Conv/Gemm/MatMul = mlc's scope), one sample per
 //             get_next() as its CalibrationDataReader examples do
-// (skipped when python3 cannot import onnxruntime.quantization). Prints min / median per tool and
-// the ratio mlc / ort of the medians. Then the quantized models: batch-1 latency at 1 intra-op
-// thread (interleaved rounds, p50) against fp32, and top-1 agreement / mean cosine with fp32 on
-// 64 held-out images.
+// (skipped when python3 cannot import onnxruntime.quantization), each under /usr/bin/time when
+// present (CPU seconds, user + sys, and peak RSS: the wall time moves with the machine's load).
+// Prints min / median per tool and the ratio mlc / ort of the medians. Before the rounds, the
+// stages of one mlc run (STAGES=0 skips them), in a child process through the API the CLI uses:
+// wall and CPU seconds of load + input check + calibration data read, the quantize pass
+// (calibration runs and rewrite), check + save, size (gzip). Then the quantized models: batch-1
+// latency at 1 intra-op thread (interleaved rounds, p50) against fp32, and top-1 agreement / mean
+// cosine with fp32 on 64 held-out images.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, dist).href);
+
+/** Stages of one static int8 run of `compress` (what the CLI does), wall and CPU seconds, as JSON. */
+async function stagesChild(src, cal, samples, out) {
+  const { compress } = await imp('index.js');
+  const { diskSize } = await imp('bench/size.js');
+  const stages = [];
+  let t = performance.now();
+  let c = process.cpuUsage();
+  const mark = (name) => {
+    const cc = process.cpuUsage(c);
+    stages.push({ name, wall: (performance.now() - t) / 1000, cpu: (cc.user + cc.system) / 1e6 });
+    t = performance.now();
+    c = process.cpuUsage();
+  };
+  const inputDisk = diskSize(undefined, { path: src });
+  const r = await compress(src, [{ pass: 'quantize', options: { type: 'int8', mode: 'static' } }], {
+    output: out,
+    calibration: cal,
+    calibrationSamples: samples,
+    onPassStart: () => mark('load, input check, calibration data'),
+    onPassEnd: () => mark('quantize pass (calibration, rewrite)'),
+  });
+  mark('check + save');
+  await Promise.all([inputDisk, diskSize(r.model, { model: r.model, path: out, externalFiles: [] })]);
+  mark('size (gzip of input and output)');
+  console.log(JSON.stringify(stages));
+}
+if (process.argv[2] === '--stages') {
+  await stagesChild(process.argv[3], process.argv[4], Number(process.argv[5]), process.argv[6]);
+  process.exit(0);
+}
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 const { blockyImages, buildMobileNetV2 } = await imp('models/mobilenet.js');
 const { saveModel } = await imp('onnx/index.js');
 const { writeNpz } = await imp('data/index.js');
@@ -54,7 +91,15 @@ try {
   const calPath = join(dir, 'c.npz');
   await saveModel(buildMobileNetV2({ width, resolution: res, dynamicBatch: true }), fp32Path);
   await writeNpz(calPath, { input: { dtype: 'float', dims: [samples, 3, res, res], data: images(samples, 1) } });
-  console.log(`MobileNetV2 width ${width}, ${res}×${res}, ${samples} calibration samples (${((samples * 3 * res * res * 4) / 1e6).toFixed(0)} MB)`);
+  console.log(`MobileNetV2 width ${width}, ${res}×${res}, ${samples} calibration samples (${((samples * 3 * res * res * 4) / 1e6).toFixed(0)} MB); load average ${loadavg()[0].toFixed(1)}`);
+  if (process.env.STAGES !== '0') {
+    const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--stages', fp32Path, calPath, String(samples), join(dir, 'stages.onnx')], { encoding: 'utf8' });
+    if (c.status !== 0) console.log(`stages: failed: ${c.stderr.trim().split('\n').pop()}`);
+    else {
+      console.log('stages of one mlc run (compress through the API, as the CLI; s):');
+      for (const st of JSON.parse(c.stdout.trim().split('\n').pop())) console.log(`  ${st.name.padEnd(40)} wall ${st.wall.toFixed(2).padStart(6)}   CPU ${st.cpu.toFixed(2).padStart(6)}`);
+    }
+  }
 
   const py = spawnSync('python3', ['-c', 'import onnxruntime, onnxruntime.quantization; print(onnxruntime.__version__)'], { encoding: 'utf8' });
   const ortVersion = py.status === 0 ? py.stdout.trim() : undefined;
@@ -86,6 +131,8 @@ quantize_static(sys.argv[1], sys.argv[2], Reader(sys.argv[3], int(sys.argv[4])),
   if (ortVersion) tools.ort = (out) => ['python3', [pyScript, fp32Path, out, calPath, String(samples)]];
   const names = Object.keys(tools);
   const times = Object.fromEntries(names.map((n) => [n, []]));
+  const cpus = Object.fromEntries(names.map((n) => [n, []]));
+  const rss = Object.fromEntries(names.map((n) => [n, []]));
   const outs = Object.fromEntries(names.map((n) => [n, join(dir, `mobilenetv2_${n.replace('+', '_')}.onnx`)]));
   // the default measurement (latency of both models, throughput at batch 64) is slow on a CNN
   // this size: it runs in the first MEAS_ROUNDS rounds only
@@ -96,25 +143,34 @@ quantize_static(sys.argv[1], sys.argv[2], Reader(sys.argv[3], int(sys.argv[4])),
       rmSync(outs[n], { force: true });
       const [cmd, argv] = tools[n](outs[n]);
       const t0 = performance.now();
-      const p = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const p = TIME
+        ? spawnSync(TIME, ['-f', '@@time %U %S %M', cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 << 20 })
+        : spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20 });
       const s = (performance.now() - t0) / 1000;
       if (p.status !== 0) throw new Error(`${n} failed (exit ${p.status}): ${p.stderr.slice(-800)}`);
       times[n].push(s);
-      console.log(`round ${r + 1} ${n.padEnd(8)} ${s.toFixed(2)} s`);
+      const m = /@@time ([\d.]+) ([\d.]+) (\d+)/.exec(p.stderr ?? '');
+      if (m) {
+        cpus[n].push(Number(m[1]) + Number(m[2]));
+        rss[n].push(Number(m[3]) / 1024);
+      }
+      console.log(`round ${r + 1} ${n.padEnd(8)} ${s.toFixed(2)} s${m ? `, CPU ${(Number(m[1]) + Number(m[2])).toFixed(2)} s, peak RSS ${(Number(m[3]) / 1024).toFixed(0)} MB` : ''} (load ${loadavg()[0].toFixed(1)})`);
     }
   }
   console.log('\nwhole-process wall time, s (min / median):');
   for (const n of names) {
     if (!times[n].length) continue;
     const t = stats(times[n]);
-    console.log(`  ${n.padEnd(8)} ${t.min.toFixed(2)} / ${t.median.toFixed(2)}`);
+    const cpu = cpus[n].length ? `   CPU ${stats(cpus[n]).min.toFixed(2)} / ${stats(cpus[n]).median.toFixed(2)}, peak RSS ${stats(rss[n]).median.toFixed(0)} MB` : '';
+    console.log(`  ${n.padEnd(8)} ${t.min.toFixed(2)} / ${t.median.toFixed(2)}${cpu}`);
   }
   if (ortVersion) {
     for (const n of ['mlc', 'mlc+meas']) {
       if (!times[n].length) continue;
       const a = stats(times[n]);
       const b = stats(times.ort);
-      console.log(`  ${n} / onnxruntime ${ortVersion} quantize_static: ${(a.median / b.median).toFixed(2)}× (median), ${(a.min / b.min).toFixed(2)}× (min)`);
+      const cpu = cpus[n].length && cpus.ort.length ? `; CPU ${(stats(cpus[n]).median / stats(cpus.ort).median).toFixed(2)}× (median)` : '';
+      console.log(`  ${n} / onnxruntime ${ortVersion} quantize_static: ${(a.median / b.median).toFixed(2)}× (median), ${(a.min / b.min).toFixed(2)}× (min)${cpu}`);
     }
   }
 

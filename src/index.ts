@@ -258,9 +258,9 @@ export async function compress(input: string | Model, steps: readonly PipelineSt
   }
   // onnxruntime is loaded only when a pass runs a model
   let runner: (ModelRunner & { release(): Promise<void> }) | undefined;
-  const run: ModelRunner = async (m, feeds, outputNames) => {
+  const run: ModelRunner = async (m, feeds, outputNames, runOpts) => {
     if (!runner) runner = (await import('./runtime/index.js')).makeRunner({ intraOpThreads: opts.passThreads ?? defaultPassThreads ?? availableParallelism() });
-    return runner(m, feeds, outputNames);
+    return runner(m, feeds, outputNames, runOpts);
   };
   const context: PassContext = {
     log: opts.log ?? silentLogger,

@@ -30,7 +30,17 @@ export interface Dataset {
  * src/ir; the pass context uses ModelRunner<Model>. src/runtime provides it; passes get it as
  * ctx.run and never import the runtime.
  */
-export type ModelRunner<M> = (model: M, feeds: Feeds, outputNames?: string[]) => Promise<Outputs>;
+export type ModelRunner<M> = (model: M, feeds: Feeds, outputNames?: string[], opts?: RunOptions) => Promise<Outputs>;
+
+export interface RunOptions {
+  /**
+   * the caller vouches that `model` has not changed since it last went through this runner (a
+   * probe model a helper built for its own runs): the runner may reuse that run's session without
+   * serializing the model again to find out (a 14 MB CNN: ~30 ms of CPU per run, more than a
+   * batch-1 inference of it)
+   */
+  unchanged?: boolean;
+}
 
 /** A candidate a pass (or a helper) left alone, and why. */
 export interface Skip {

@@ -54,7 +54,10 @@ function hasText(a: NdArray): string {
 
 async function readBytes(path: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readFile(path));
+    // a view of the file's buffer, not a copy of it (nothing else holds it), unless it is a slice
+    // of Node's pool (small files)
+    const b = await readFile(path);
+    return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
@@ -65,7 +68,7 @@ async function readBytes(path: string): Promise<Uint8Array> {
 /** Read a `.npy` file (or decode `.npy` bytes). */
 export async function readNpy(source: string | Uint8Array): Promise<NdArray> {
   if (typeof source !== 'string') return parseNpy(source);
-  return parseNpy(await readBytes(source), source);
+  return parseNpy(await readBytes(source), source, { own: true });
 }
 
 /** Read a `.npz` file (or decode `.npz` bytes) into arrays by name. */
@@ -116,10 +119,10 @@ async function readArrays(path: string): Promise<{ arrays: Record<string, NdArra
   }
   const ext = extname(path).toLowerCase();
   const bytes = await readBytes(path);
-  if (ext === '.npy') return { arrays: { [basename(path, extname(path))]: parseNpy(bytes, path) }, ordered: undefined };
+  if (ext === '.npy') return { arrays: { [basename(path, extname(path))]: parseNpy(bytes, path, { own: true }) }, ordered: undefined };
   if (ext === '.npz') return { arrays: parseNpz(bytes, path) };
   // sniff the content for other names
-  if (bytes[0] === 0x93 && bytes[1] === 0x4e) return { arrays: { [basename(path, extname(path))]: parseNpy(bytes, path) } };
+  if (bytes[0] === 0x93 && bytes[1] === 0x4e) return { arrays: { [basename(path, extname(path))]: parseNpy(bytes, path, { own: true }) } };
   if (bytes[0] === 0x50 && bytes[1] === 0x4b) return { arrays: parseNpz(bytes, path) };
   throw new MlcError('INPUT', `data file ${path}: unknown format (expected .npz, .npy or an ONNX test_data_set folder)`);
 }

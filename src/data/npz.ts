@@ -22,7 +22,8 @@ export function parseNpz(bytes: Uint8Array, name = 'data.npz'): Record<string, N
   for (const [member, data] of Object.entries(files)) {
     if (member.endsWith('/')) continue; // directory entry
     const key = member.endsWith('.npy') ? member.slice(0, -4) : member;
-    out[key] = parseNpy(data, `${name}[${key}]`);
+    // each member is a fresh copy out of the archive: its arrays may be views of it
+    out[key] = parseNpy(data, `${name}[${key}]`, { own: true });
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { MlcError } from '../core/errors.js';
 import type { Model } from '../ir/model.js';
 import { weightsAsInputs } from '../ir/skeleton.js';
 import { modelToBytes, saveModel, tensorBytesTotal } from '../onnx/index.js';
-import type { ModelRunner as Runner } from '../core/types.js';
+import type { ModelRunner as Runner, RunOptions } from '../core/types.js';
 import { errorMessage, type Feed, fromOrt, type Output, type OrtTensorCtor, toOrtTensor } from './feeds.js';
 import { configEntries, type Session, type SessionOptions } from './options.js';
 
@@ -184,7 +184,8 @@ export function sessionKeeper(opts: SessionOptions = {}): SessionKeeper {
 
 /**
  * A ModelRunner for passes: reuses a session while the model serializes to the same bytes
- * (a pass may call it many times on the same model). Call `release()` when done.
+ * (a pass may call it many times on the same model), or, without serializing it, when the caller
+ * says the model is `unchanged`. Call `release()` when done.
  */
 export function makeRunner(opts: SessionOptions = {}): ModelRunner & { release(): Promise<void> } {
   const cache = new Map<Model, { bytes: Uint8Array; session: Session }>();
@@ -193,9 +194,11 @@ export function makeRunner(opts: SessionOptions = {}): ModelRunner & { release()
     model: Model,
     feeds: Record<string, { dtype: string; dims: number[]; data: ArrayLike<number> | ArrayLike<bigint> }>,
     outputNames?: string[],
+    runOpts?: RunOptions,
   ) => {
-    const bytes = modelToBytes(model);
     let entry = cache.get(model);
+    if (entry && runOpts?.unchanged) return (await entry.session.run(feeds, outputNames)) as unknown as Awaited<ReturnType<ModelRunner>>;
+    const bytes = modelToBytes(model);
     if (entry && !Buffer.from(entry.bytes.buffer, entry.bytes.byteOffset, entry.bytes.length).equals(bytes)) {
       cache.delete(model);
       await entry.session.release();

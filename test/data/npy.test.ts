@@ -19,6 +19,25 @@ describe('parseNpy on files written by numpy', () => {
     expect(Array.from(be.data as Float32Array)).toEqual(Array.from(le.data as Float32Array));
   });
 
+  it('with `own`, aligned little-endian data is a view of the bytes (no copy); without, or misaligned or big-endian, a copy', () => {
+    const bytes = new Uint8Array(readFileSync(join(dir, 'f32_le.npy')));
+    const copied = parseNpy(bytes, 'a');
+    const viewed = parseNpy(bytes, 'a', { own: true });
+    expect((viewed.data as Float32Array).buffer).toBe(bytes.buffer);
+    expect((copied.data as Float32Array).buffer).not.toBe(bytes.buffer);
+    expect(Array.from(viewed.data as Float32Array)).toEqual(Array.from(copied.data as Float32Array));
+    // one byte further into a bigger buffer: the data would be misaligned, so it is copied
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const odd = parseNpy(shifted.subarray(1), 'a', { own: true });
+    expect((odd.data as Float32Array).buffer).not.toBe(shifted.buffer);
+    expect(Array.from(odd.data as Float32Array)).toEqual(Array.from(copied.data as Float32Array));
+    const beBytes = new Uint8Array(readFileSync(join(dir, 'f32_be.npy')));
+    const be = parseNpy(beBytes, 'b', { own: true });
+    expect((be.data as Float32Array).buffer).not.toBe(beBytes.buffer);
+    expect(Array.from(be.data as Float32Array)).toEqual(Array.from(copied.data as Float32Array));
+  });
+
   it('reads big-endian float64', () => {
     const a = read('f64_be.npy');
     expect(a.dtype).toBe('double');

@@ -86,6 +86,30 @@ describe('activation collector', () => {
     }
   });
 
+  it('a Relu / Clip asked for without its input is measured itself: the probe leaves the Conv output one reader', async () => {
+    const m = buildMobileNetV2({ width: 0.25, resolution: 32, classes: 10, dynamicBatch: true });
+    const ds = images(5, 32, 3);
+    const clips = m.graph.nodes.filter((n) => n.opType === 'Clip');
+    const names = clips.map((n) => n.outputs[0]);
+    const ref = await scanned(m, ds, names);
+    const probes: Model[] = [];
+    const got = await activationRanges(
+      async (p, feeds, outs) => {
+        probes.push(p);
+        return runner(p, feeds, outs);
+      },
+      m,
+      names,
+      () => feedBatches(m, ds, { samples: 5, batch: 2 }),
+    );
+    for (const [n, r] of ref) expect(got.get(n), n).toEqual(r);
+    const g = probes[0].graph;
+    for (const c of clips) expect(g.consumers(c.inputs[0]).map((n) => n.opType), c.inputs[0]).toEqual(['Clip']);
+    // asked for together with its input, the Clip's range is the input's, clamped (no reduction of its own)
+    const both = await activationRanges(runner, m, [clips[0].inputs[0], names[0]], () => feedBatches(m, ds, { samples: 5, batch: 5 }));
+    expect(both.get(names[0])).toEqual(ref.get(names[0]));
+  });
+
   it('streaming batch by batch gives exactly the one-shot activations', async () => {
     const m = buildMobileNetV2({ width: 0.25, resolution: 32, classes: 10, dynamicBatch: true });
     const ds = images(5, 32, 4);

@@ -27,13 +27,10 @@ const binsFor = (n: number) => Math.min(2048, Math.max(256, 2 ** Math.round(Math
 
 /** Activation scale per tensor, the one-shot way. */
 async function reference(m: Model, ds: Dataset, tensors: string[], method: string): Promise<Map<string, number>> {
-  // the Conv outputs under the Clips too, as the pass collects them (in case a fold does not fit):
-  // exposed or not, onnxruntime fuses the Clip into the Conv or not, which can move the last bit
-  const under = tensors
-    .map((t) => m.graph.producer(t))
-    .filter((p) => p?.opType === 'Clip')
-    .map((p) => p!.inputs[0]);
-  const acts = await collectActivations(runner, m, ds.inputs, [...tensors, ...under]);
+  // only these tensors exposed, as the pass measures them: a Conv output under a folded Clip is not
+  // (a second reader of it would stop onnxruntime fusing the Clip into the Conv, which can move the
+  // last bit of what follows)
+  const acts = await collectActivations(runner, m, ds.inputs, tensors);
   const out = new Map<string, number>();
   for (const t of tensors) {
     const d = acts[t]!.data;

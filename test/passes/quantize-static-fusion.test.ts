@@ -141,6 +141,9 @@ describe('static QDQ pieces', () => {
     const { model: q, result } = await staticQuant(m, cal);
     expect(result.stats.clipFolded).toBeUndefined();
     expect(opCounts(q).Clip).toBe(1);
+    // the Conv output's own range (measured in a second run, as the fold did not fit) quantizes it
+    expect(result.stats.Conv).toBe(2);
+    expect(q.graph.consumers(q.graph.nodes.find((n) => n.name === 'conv1')!.outputs[0]).map((n) => n.opType)).toEqual(['QuantizeLinear']);
     expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
   });
 

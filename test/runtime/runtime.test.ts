@@ -166,6 +166,23 @@ describe('makeRunner', () => {
       await run.release();
     }
   });
+
+  it('with `unchanged` it reuses the session without looking at the model (what the caller vouches for)', async () => {
+    const run = makeRunner();
+    try {
+      const m = gatherModel();
+      const feeds = { idx: { dtype: 'int64', dims: [3], data: [1, 1, 1] } };
+      // no session yet: `unchanged` cannot skip the first one
+      expect([...((await run(m, feeds, ['y'], { unchanged: true })).y.data as Float32Array)]).toEqual([20, 22, 20, 22, 20, 22]);
+      // an edit the caller does not report is not seen (the session is reused as is) ...
+      (m.graph.initializers.get('scale')!.data as Float32Array)[0] = 3;
+      expect([...((await run(m, feeds, ['y'], { unchanged: true })).y.data as Float32Array)]).toEqual([20, 22, 20, 22, 20, 22]);
+      // ... and is without it
+      expect([...((await run(m, feeds, ['y'])).y.data as Float32Array)]).toEqual([30, 33, 30, 33, 30, 33]);
+    } finally {
+      await run.release();
+    }
+  });
 });
 
 describe('disabledOptimizers', () => {
