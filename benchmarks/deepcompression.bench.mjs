@@ -208,7 +208,10 @@ for (const f of FIXTURES) {
   console.log(`    cluster: ${JSON.stringify(c2.stats)}`);
   if (pk) console.log(`    index streams as bytes: gzip ${pk.gzip} B, brotli ${pk.brotli} B; packed two per byte: gzip ${pk.packedGzip} B, brotli ${pk.packedBrotli} B`);
   console.log(`    bytes: file ${m3.bytes} B, gzip ${m3.gzip} B; ${breakdown(stored)}`);
-  if (opt('--save')) await saveModel(stored, `${opt('--save')}/${f.kind}_stored.onnx`);
+  if (opt('--save')) {
+    await saveModel(clustered, `${opt('--save')}/${f.kind}_clustered.onnx`, { force: true });
+    await saveModel(stored, `${opt('--save')}/${f.kind}_stored.onnx`, { force: true });
+  }
   console.log(`    storage: ${c3.details.map((d) => `${d.weight} ${d.storage} (gzip dense ${d.denseGzip ?? '-'} / sparse ${d.sparseGzip ?? '-'}, brotli ${d.denseBrotli ?? '-'} / ${d.sparseBrotli ?? '-'}, Huffman ${d.huffmanSparseBytes})`).join('; ')}`);
 }
 await runner.release();
