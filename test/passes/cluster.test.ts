@@ -180,6 +180,30 @@ describe('weight clustering', () => {
     });
   }
 
+  it('byte biases (with joint): the clustered layers\' biases int8 on one grid, Cast and Mul back; within half a step', async () => {
+    const m = await pruned(cnn(), 0.8);
+    const full = cloneModel(m);
+    await runCluster(full, parseClusterOptions({ bits: 3, storage: 'sparse', joint: true }), ctx());
+    expect(() => parseClusterOptions({ bits: 3, byteBiases: true })).toThrow(/joint/);
+    expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterJoint: true, clusterByteBiases: true })).byteBiases).toBe(true);
+    const biases = ['cb1', 'fb'].map((b) => m.graph.initializers.get(b)!.toNumbers());
+    const r = await runCluster(m, parseClusterOptions({ bits: 3, storage: 'sparse', joint: true, byteBiases: true }), ctx());
+    expect(r.stats.byteBiases).toBe(2);
+    const bytes = [...m.graph.initializers.values()].filter((t) => t.dtype === DataType.INT8);
+    expect(bytes.map((t) => t.dims)).toEqual([[9]]);
+    const q = Array.from(bytes[0].data as Int8Array);
+    expect(Math.max(...q.map(Math.abs))).toBe(127);
+    const mul = m.graph.nodes.find((n) => n.opType === 'Mul')!;
+    const scale = m.graph.initializers.get(mul.inputs[1])!.toNumbers()[0];
+    const all = biases.flatMap((b) => Array.from(b));
+    expect(scale).toBeCloseTo(Math.max(...all.map(Math.abs)) / 127, 6);
+    all.forEach((v, i) => expect(Math.abs(q[i] * scale - v)).toBeLessThanOrEqual(scale / 2 + 1e-7));
+    const a = await run(full, [2, 2, 8, 8]);
+    const b = await run(m, [2, 2, 8, 8]);
+    const top = Math.max(...Array.from(a, Math.abs));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(b[i] - a[i])).toBeLessThan(2e-2 * top);
+  });
+
   it('joint with dense storage and float32 codebooks: one codebook vector split by size, the Gathers read its parts', async () => {
     const m = await pruned(mlp(), 0.5);
     const apart = cloneModel(m);
