@@ -149,6 +149,74 @@ describe('weight clustering', () => {
     expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterHalf: true })).half).toBe(true);
   });
 
+  for (const opset of [17, 12]) {
+    it(`joint (opset ${opset}): one scatter for all sparse weights, one float vector for codebooks and half biases; same outputs, fewer nodes`, async () => {
+      const m = await pruned(cnn(), 0.8);
+      m.opsetImports = [{ domain: '', version: opset }];
+      const asFloat = cloneModel(m);
+      await runCluster(asFloat, parseClusterOptions({ bits: 3, storage: 'float' }), ctx());
+      const apart = cloneModel(m);
+      await runCluster(apart, parseClusterOptions({ bits: 3, storage: 'sparse', half: true }), ctx());
+      const r = await runCluster(m, parseClusterOptions({ bits: 3, storage: 'sparse', half: true, joint: true }), ctx());
+      expect(r.stats.jointSparseWeights).toBe(3);
+      expect(ops(m).filter((o) => o === 'ScatterElements').length).toBe(1);
+      expect(ops(m).filter((o) => o === 'Split').length).toBe(2); // the index arrays; the floats
+      expect(m.graph.nodes.length).toBeLessThan(apart.graph.nodes.length);
+      // one float16 vector: 3 codebooks of 8 values and the biases cb1 (6) and fb (3)
+      const halves = [...m.graph.initializers.values()].filter((t) => t.dtype === DataType.FLOAT16);
+      expect(halves.map((t) => t.dims)).toEqual([[3 * 8 + 6 + 3]]);
+      for (const w of ['cw1', 'cw2', 'fw', 'cb1', 'fb']) expect(m.graph.initializers.has(w)).toBe(false);
+      const split = m.graph.nodes.find((n) => n.opType === 'Split' && n.outputs.includes('cb1'))!;
+      if (opset >= 13) expect(split.inputs.length).toBe(2);
+      else expect(split.attributes.find((a) => a.name === 'split')?.value).toEqual([8, 8, 8, 6, 3]);
+      const a = await run(apart, [2, 2, 8, 8]);
+      const b = await run(m, [2, 2, 8, 8]);
+      expect(Array.from(b)).toEqual(Array.from(a));
+      const f = await run(asFloat, [2, 2, 8, 8]);
+      const scale = Math.max(...Array.from(f, Math.abs));
+      for (let i = 0; i < f.length; i++) expect(Math.abs(b[i] - f[i])).toBeLessThan(5e-3 * scale);
+      expect(parseClusterOptions({ bits: 3 }).joint).toBe(false);
+      expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterJoint: true })).joint).toBe(true);
+    });
+  }
+
+  it('byte biases (with joint): the clustered layers\' biases int8 on one grid, Cast and Mul back; within half a step', async () => {
+    const m = await pruned(cnn(), 0.8);
+    const full = cloneModel(m);
+    await runCluster(full, parseClusterOptions({ bits: 3, storage: 'sparse', joint: true }), ctx());
+    expect(() => parseClusterOptions({ bits: 3, byteBiases: true })).toThrow(/joint/);
+    expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '3', clusterJoint: true, clusterByteBiases: true })).byteBiases).toBe(true);
+    const biases = ['cb1', 'fb'].map((b) => m.graph.initializers.get(b)!.toNumbers());
+    const r = await runCluster(m, parseClusterOptions({ bits: 3, storage: 'sparse', joint: true, byteBiases: true }), ctx());
+    expect(r.stats.byteBiases).toBe(2);
+    const bytes = [...m.graph.initializers.values()].filter((t) => t.dtype === DataType.INT8);
+    expect(bytes.map((t) => t.dims)).toEqual([[9]]);
+    const q = Array.from(bytes[0].data as Int8Array);
+    expect(Math.max(...q.map(Math.abs))).toBe(127);
+    const mul = m.graph.nodes.find((n) => n.opType === 'Mul')!;
+    const scale = m.graph.initializers.get(mul.inputs[1])!.toNumbers()[0];
+    const all = biases.flatMap((b) => Array.from(b));
+    expect(scale).toBeCloseTo(Math.max(...all.map(Math.abs)) / 127, 6);
+    all.forEach((v, i) => expect(Math.abs(q[i] * scale - v)).toBeLessThanOrEqual(scale / 2 + 1e-7));
+    const a = await run(full, [2, 2, 8, 8]);
+    const b = await run(m, [2, 2, 8, 8]);
+    const top = Math.max(...Array.from(a, Math.abs));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(b[i] - a[i])).toBeLessThan(2e-2 * top);
+  });
+
+  it('joint with dense storage and float32 codebooks: one codebook vector split by size, the Gathers read its parts', async () => {
+    const m = await pruned(mlp(), 0.5);
+    const apart = cloneModel(m);
+    await runCluster(apart, parseClusterOptions({ clusters: 3, storage: 'dense' }), ctx());
+    const r = await runCluster(m, parseClusterOptions({ clusters: 3, storage: 'dense', joint: true }), ctx());
+    expect(r.stats.jointSparseWeights).toBe(0);
+    expect(ops(m).filter((o) => o === 'Split').length).toBe(1);
+    expect(ops(m).filter((o) => o === 'Cast').length).toBe(3); // the index casts only
+    const a = await run(apart, [5, 16]);
+    const b = await run(m, [5, 16]);
+    expect(Array.from(b)).toEqual(Array.from(a));
+  });
+
   it('allocate sensitivity: bits per weight from the measured output error, averaging the requested bits; needs samples', async () => {
     const m = await pruned(cnn(), 0.5);
     const x = randn(32 * 2 * 8 * 8, rng(6));
