@@ -34,16 +34,6 @@ export function weightsAsInputs(model: Model, minElements = SKELETON_MIN_ELEMENT
     }
     if (!declared.has(name)) g.inputs.push({ name, type: tensorType(t.dtype, [...t.dims]) });
   }
-  const m = new Model(g);
-  m.irVersion = model.irVersion;
-  m.opsetImports = model.opsetImports;
-  m.producerName = model.producerName;
-  m.producerVersion = model.producerVersion;
-  m.domain = model.domain;
-  m.modelVersion = model.modelVersion;
-  m.docString = model.docString;
-  m.metadataProps = model.metadataProps;
-  m.functions = model.functions;
-  if (model.extra) m.extra = model.extra;
-  return m;
+  // every model-level field shared (opsets, metadata, functions, extra), the graph replaced
+  return Object.assign(new Model(g), model, { graph: g });
 }

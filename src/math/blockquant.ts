@@ -22,7 +22,7 @@
  * freedom) blocks by about 32%. The zero points cost 4 bits per block: 0.125 bits per weight at
  * block 32 (4.5 → 4.625 bits per weight with the float32 scales).
  */
-import { type Int4Blocks, int4Layout } from './quant.js';
+import { blockColumnExtremes, type Int4Blocks, int4Layout } from './quant.js';
 
 /** Clipping ratios tried for both the symmetric and the asymmetric candidates. */
 export const INT4_SEARCH_RATIOS: readonly number[] = [1, 0.9, 0.8, 0.7, 0.6];
@@ -161,14 +161,7 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   for (let b = 0; b < kBlocks; b++) {
     const k0 = b * blockSize;
     const len = Math.min(blockSize, K - k0);
-    m.fill(0);
-    for (let i = 0; i < len; i++) {
-      const row = (k0 + i) * N;
-      for (let n = 0; n < N; n++) {
-        const v = w[row + n];
-        if (Math.abs(v) > Math.abs(m[n])) m[n] = v;
-      }
-    }
+    blockColumnExtremes(w, N, k0, len, m);
     for (let n = 0; n < N; n++) {
       let s = Math.fround(m[n] / -128);
       if (!(Math.abs(s) >= 1e-30) || !Number.isFinite(s)) s = 1;

@@ -508,6 +508,22 @@ export function int4Layout(K: number, N: number, blockSize: number, withZeroPoin
 }
 
 /**
+ * For each of the N columns of the row-major [K, N] weights `w`, the value of largest magnitude
+ * (sign kept) among rows k0 … k0 + len − 1, into `out` (the extreme a symmetric block scale is
+ * taken from; rows are read whole, contiguous).
+ */
+export function blockColumnExtremes(w: ArrayLike<number>, N: number, k0: number, len: number, out: Float32Array): void {
+  out.fill(0);
+  for (let r = 0; r < len; r++) {
+    const row = (k0 + r) * N;
+    for (let n = 0; n < N; n++) {
+      const v = w[row + n];
+      if (Math.abs(v) > Math.abs(out[n])) out[n] = v;
+    }
+  }
+}
+
+/**
  * Block-wise 4-bit quantization of a row-major weight W [K, N] (MatMul's B) along K, in the layout
  * of com.microsoft MatMulNBits (bits = 4): for column n and block b, the values W[b·bs .. b·bs+bs, n]
  * (zero-padded past K) are packed into packed[n][b][·].
@@ -576,14 +592,7 @@ export function quantizeInt4Blocks(
       continue;
     }
     if (symmetric) {
-      ext.fill(0);
-      for (let r = 0; r < len; r++) {
-        const row = (k0 + r) * N;
-        for (let n = 0; n < N; n++) {
-          const v = w[row + n];
-          if (Math.abs(v) > Math.abs(ext[n])) ext[n] = v;
-        }
-      }
+      blockColumnExtremes(w, N, k0, len, ext);
     } else {
       lo.fill(0);
       hi.fill(0);
