@@ -22,7 +22,8 @@
  * confident timing (src/tune/latency.ts, at most MAX_CONFIRMS of them) and stays in the race only
  * when it says `faster`; the first one is scored on the held-out split, and chosen when
  * its held-out loss (without margin) is within the budget. When it is not, it is set aside and the
- * next one is scored, at most MAX_HELD_OUT_CHECKS in all: from the second check on, the held-out
+ * next one is scored, at most MAX_HELD_OUT_CHECKS in all (a candidate whose model is the same as
+ * one that failed is set aside without a check): from the second check on, the held-out
  * split has taken part in the choice, and the report says so (`choice.rule`).
  */
 import type { RecipeStep } from '../passes/registry.js';
@@ -88,9 +89,18 @@ export interface Pick<C> {
  */
 export async function pickWinner<C>(
   next: (setAside: ReadonlySet<C>) => C | undefined,
-  o: { holds: (c: C) => Promise<boolean>; needsTiming?: (c: C) => boolean; time?: (c: C) => Promise<void>; maxChecks?: number; maxTimings?: number },
+  o: {
+    holds: (c: C) => Promise<boolean>;
+    needsTiming?: (c: C) => boolean;
+    time?: (c: C) => Promise<void>;
+    /** a content key of the candidate's model: a candidate whose model equals one that failed is set aside unscored */
+    modelKey?: (c: C) => Promise<string>;
+    maxChecks?: number;
+    maxTimings?: number;
+  },
 ): Promise<Pick<C>> {
   const setAside = new Set<C>();
+  const failed = new Set<string>();
   const checked: C[] = [];
   let timings = 0;
   for (let c = next(setAside); c !== undefined; c = next(setAside)) {
@@ -100,10 +110,18 @@ export async function pickWinner<C>(
       await o.time!(c);
       continue;
     }
+    // recipes that differ can give the same model (a step that changes nothing): its held-out
+    // verdict is known, and it must not use up a check
+    const key = o.modelKey ? await o.modelKey(c) : undefined;
+    if (key !== undefined && failed.has(key)) {
+      setAside.add(c);
+      continue;
+    }
     if (checked.length >= (o.maxChecks ?? MAX_HELD_OUT_CHECKS)) return { checked, capped: 'held-out checks' };
     checked.push(c);
     if (await o.holds(c)) return { chosen: c, checked };
     setAside.add(c);
+    if (key !== undefined) failed.add(key);
   }
   return { checked };
 }

@@ -38,6 +38,7 @@
  */
 import { MlcError } from '../core/errors.js';
 import type { Dataset } from '../core/types.js';
+import { fingerprintModel } from '../ir/fingerprint.js';
 import type { Model } from '../ir/model.js';
 import { diskSize } from '../bench/size.js';
 import type { TuneCandidate, TuneReport } from '../bench/types.js';
@@ -358,6 +359,8 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
             .filter((c) => c.meetsBudget && !aside.has(c) && (!c.speedup || c.speedup.verdict === 'faster'))
             .sort((a, b) => (a.speedup ? 0 : screened(a)) - (b.speedup ? 0 : screened(b)) || a.objective - b.objective || b.score - a.score)[0]
         : best(aside);
+    // the model a candidate's key was taken from, for its held-out score
+    const applied = new Map<Evaluated, Model>();
     pick = await pickWinner<Evaluated>(race, {
       needsTiming: (c) => !!latency && !c.speedup,
       time: async (c) => {
@@ -366,9 +369,15 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
         c.speedup = sp;
         if (Number.isFinite(sp.median) && sp.median > 0) c.objective = baseObjective / sp.median;
       },
+      modelKey: async (c) => {
+        const m = (await applier.apply(recipeOf(c))).model;
+        applied.clear();
+        applied.set(c, m);
+        return fingerprintModel(m);
+      },
       holds: async (c) => {
         progress(`scoring candidate ${c.index + 1} on the held-out split`);
-        const m = (await applier.apply(recipeOf(c))).model;
+        const m = applied.get(c) ?? (await applier.apply(recipeOf(c))).model;
         const s = await held.score(m);
         c.heldOutScore = s.score;
         c.heldOutMeetsBudget = withinBudget(heldBudget, lossPoints(heldBudget, s.score, 0, held.baseline));

@@ -52,6 +52,24 @@ describe('pickWinner', () => {
   }
   const race = (cs: C[]) => (aside: ReadonlySet<C>) => cs.filter((c) => !aside.has(c) && c.fast !== false).sort((a, b) => a.objective - b.objective)[0];
 
+  it('sets aside, without using up a check, a candidate whose model is the same as one that failed', async () => {
+    const cs: C[] = [
+      { id: 1, objective: 1, held: false },
+      { id: 2, objective: 2, held: false }, // the same model as #1
+      { id: 3, objective: 3, held: false }, // the same model as #1
+      { id: 4, objective: 4, held: false },
+      { id: 5, objective: 5, held: false },
+      { id: 6, objective: 6, held: true },
+    ];
+    const key = async (c: C) => (c.id <= 3 ? 'a' : `m${c.id}`);
+    const p = await pickWinner(race(cs), { holds: async (c) => c.held, modelKey: key });
+    expect(p.checked.map((c) => c.id)).toEqual([1, 4, 5]);
+    expect(p.capped).toBe('held-out checks');
+    const q = await pickWinner(race(cs.filter((c) => c.id !== 4)), { holds: async (c) => c.held, modelKey: key });
+    expect(q.chosen?.id).toBe(6);
+    expect(q.checked.map((c) => c.id)).toEqual([1, 5, 6]);
+  });
+
   it('chooses the best that holds on the held-out split, falling back in objective order', async () => {
     const cs: C[] = [
       { id: 1, objective: 3, held: true },
