@@ -9,9 +9,10 @@
  *   value_int, value_ints, sparse_value),
  * - or the output of a node whose inputs are all constants and whose op is cheap and exact to
  *   evaluate here: Identity, Cast (between numeric types), Reshape, Flatten, Squeeze, Unsqueeze,
- *   Transpose. Exporters hide weights behind these: PyTorch deduplicates identical initializers
- *   into one tensor read through Identity nodes, a tied LM head reads Transpose(embedding), a
- *   Conv1D weight may come through a Reshape.
+ *   Transpose, Slice, Concat. Exporters hide weights behind these: PyTorch deduplicates identical
+ *   initializers into one tensor read through Identity nodes, a tied LM head reads
+ *   Transpose(embedding), a Conv1D weight may come through a Reshape, and an LSTM's weights are
+ *   PyTorch's gate blocks cut out by Slice and put back in ONNX's gate order by Concat.
  *
  * Values inside subgraphs that the subgraph does not define are looked up in the enclosing graph.
  *
@@ -30,7 +31,7 @@ import { DataType, allocData, dtypeInfo, numElements, type TensorData } from './
 import { float32ToHalfArray, halfToFloat } from '../math/float16.js';
 
 /** Ops evaluated through; every one is a data copy or an exact element conversion. */
-export const CONSTANT_CHAIN_OPS: readonly string[] = ['Identity', 'Cast', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose'];
+export const CONSTANT_CHAIN_OPS: readonly string[] = ['Identity', 'Cast', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Slice', 'Concat'];
 
 export interface ConstantInfo {
   tensor: Tensor;
@@ -143,7 +144,8 @@ export class Constants {
     const chain = [producer, ...ins.flatMap((r) => r?.chain ?? [])];
     const sources = [...new Set(ins.flatMap((r) => r?.sources ?? []))];
     let key: string;
-    if (out.kind === 'same') key = x.key;
+    if (producer.opType === 'Concat') key = `${out.kind}(${ins.map((r) => r?.key).join(',')})`;
+    else if (out.kind === 'same') key = x.key;
     else if (out.kind === 'view') key = `view[${out.tensor.dims.join(',')}](${baseOfView(x.key)})`;
     else key = `${out.kind}(${x.key})`;
     return { tensor: out.tensor, direct: false, key, chain, sources };
@@ -340,6 +342,16 @@ function evaluate(node: Node, x: Tensor, rest: (Tensor | undefined)[]): Evaluate
       if (dtypeInfo(x.dtype).bytes < 1 || x.dtype === DataType.COMPLEX64 || x.dtype === DataType.COMPLEX128) return undefined;
       return { tensor: transpose(x, perm), kind: `T[${perm.join(',')}]` };
     }
+    case 'Slice':
+      return slice(node, x, rest);
+    case 'Concat': {
+      let axis = Number(attr(node, 'axis'));
+      if (!Number.isInteger(axis)) return undefined;
+      if (axis < 0) axis += r;
+      const parts = [x, ...rest];
+      if (axis < 0 || axis >= r || parts.some((t) => !t || !concatenable(x, t, axis))) return undefined;
+      return { tensor: concat(parts as Tensor[], axis), kind: `concat[${axis}]` };
+    }
     case 'Cast': {
       const to = Number(attr(node, 'to'));
       if (to === x.dtype) return { tensor: x, kind: 'same' };
@@ -349,6 +361,89 @@ function evaluate(node: Node, x: Tensor, rest: (Tensor | undefined)[]): Evaluate
     default:
       return undefined;
   }
+}
+
+/** Element types stored one per array slot (not packed 4-bit, not interleaved complex, not strings). */
+function slotted(t: Tensor): boolean {
+  return t.dtype !== DataType.STRING && dtypeInfo(t.dtype).bytes >= 1 && t.dtype !== DataType.COMPLEX64 && t.dtype !== DataType.COMPLEX128;
+}
+
+/**
+ * Slice of a constant: opset ≥ 10 (starts, ends, axes, steps inputs) or below (attributes), with
+ * ONNX's clamping of out-of-range starts and ends; undefined for anything malformed.
+ */
+function slice(node: Node, x: Tensor, rest: (Tensor | undefined)[]): Evaluated | undefined {
+  if (!slotted(x)) return undefined;
+  const r = x.dims.length;
+  const starts = rest[0] ? rest[0].toIntArray() : intsOf(attr(node, 'starts'));
+  const ends = rest[1] ? rest[1].toIntArray() : intsOf(attr(node, 'ends'));
+  if (!starts || !ends || starts.length !== ends.length) return undefined;
+  const axes = (rest[2] ? rest[2].toIntArray() : intsOf(attr(node, 'axes'))) ?? starts.map((_, i) => i);
+  const steps = rest[3] ? rest[3].toIntArray() : starts.map(() => 1);
+  if (axes.length !== starts.length || steps.length !== starts.length) return undefined;
+  const begin = x.dims.map(() => 0);
+  const step = x.dims.map(() => 1);
+  const dims = [...x.dims];
+  const seen = new Set<number>();
+  for (let i = 0; i < starts.length; i++) {
+    const a = axes[i] < 0 ? axes[i] + r : axes[i];
+    const st = steps[i];
+    if (a < 0 || a >= r || seen.has(a) || !Number.isFinite(st) || st === 0) return undefined;
+    seen.add(a);
+    const d = x.dims[a];
+    const wrap = (v: number) => (v < 0 ? v + d : v);
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+    const s0 = st > 0 ? clamp(wrap(starts[i]), 0, d) : clamp(wrap(starts[i]), 0, d - 1);
+    const e0 = st > 0 ? clamp(wrap(ends[i]), 0, d) : clamp(wrap(ends[i]), -1, d - 1);
+    begin[a] = s0;
+    step[a] = st;
+    dims[a] = Math.max(0, Math.ceil((e0 - s0) / st));
+  }
+  if (dims.every((d, i) => d === x.dims[i])) return { tensor: x, kind: 'same' };
+  const out = new Tensor(x.name, x.dtype, dims);
+  const src = x.data as unknown as { [i: number]: unknown };
+  const dst = out.data as unknown as { [i: number]: unknown };
+  const strides = stridesOf(x.dims);
+  const n = out.size;
+  const idx = dims.map(() => 0);
+  let off = begin.reduce((s, b, i) => s + b * strides[i], 0);
+  for (let k = 0; k < n; k++) {
+    dst[k] = src[off];
+    for (let d = r - 1; d >= 0; d--) {
+      idx[d]++;
+      off += step[d] * strides[d];
+      if (idx[d] < dims[d]) break;
+      off -= step[d] * strides[d] * dims[d];
+      idx[d] = 0;
+    }
+  }
+  const spec = begin.map((b, i) => `${b}:${dims[i]}:${step[i]}`).join(',');
+  return { tensor: out, kind: `slice[${spec}]` };
+}
+
+/** Whether `t` can follow `x` in a Concat along `axis`: same type and rank, equal dims elsewhere. */
+function concatenable(x: Tensor, t: Tensor, axis: number): boolean {
+  return slotted(t) && t.dtype === x.dtype && t.dims.length === x.dims.length && t.dims.every((d, i) => i === axis || d === x.dims[i]);
+}
+
+function concat(parts: Tensor[], axis: number): Tensor {
+  const x = parts[0];
+  const dims = [...x.dims];
+  dims[axis] = parts.reduce((s, t) => s + t.dims[axis], 0);
+  const out = new Tensor(x.name, x.dtype, dims);
+  const outer = x.dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = x.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const dst = out.data as unknown as { set(a: ArrayLike<unknown>, at: number): void };
+  let at = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const t of parts) {
+      const run = t.dims[axis] * inner;
+      const src = t.data as unknown as { subarray(a: number, b: number): ArrayLike<unknown> };
+      dst.set(src.subarray(o * run, (o + 1) * run), at);
+      at += run;
+    }
+  }
+  return out;
 }
 
 /** General N-D transpose of any fixed-width typed array: out[i_perm] = x[i]. */

@@ -21,6 +21,7 @@ import { QuantState, type CalibrationMethod, type DynamicForm, type QuantizeOpti
 import { runDynamic } from './quantize/dynamic.js';
 import { runFp16 } from './quantize/fp16.js';
 import { INT4_PROBE_MAX_BYTES, runInt4 } from './quantize/int4.js';
+import { quantizeSubgraphs } from './quantize/subgraphs.js';
 import { INT4_TARGET } from './quantize/int4-mixed.js';
 import { int4ToInt8Compute } from './quantize/int4-int8.js';
 import { runStatic } from './quantize/static.js';
@@ -163,8 +164,12 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
   const st = new QuantState(model, int4 ? { ...options, accuracyLevel: int4.accuracyLevel } : options, ctx);
   const format = typeDef(options.type).run;
   const before = new Set(model.graph.nodes);
-  if (format) await format(st);
-  else await modeDef(options.mode).run(st);
+  const run = format ?? modeDef(options.mode).run;
+  await run(st);
+  // subgraphs (If / Loop / Scan bodies) the same way, except static QDQ (it records skips there)
+  // and fp16 (which stores every float constant, subgraphs included); int4's probe runs once, on
+  // the main graph's choice: subgraphs get plain 4-bit
+  if (options.type !== 'fp16' && (format || options.mode !== 'static')) await quantizeSubgraphs(st, run, { ...st.opts, int4Target: 0 });
   if (int4?.compute === 'int8') int4ToInt8Compute(st, ctx.cpu?.int8Saturates === true, before);
   // (fp16 stores every float constant, these included)
   if (options.type !== 'fp16') for (const k of recurrentSkips(model, 'quantized')) st.skip(k.node, k.reason);

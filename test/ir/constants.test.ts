@@ -105,6 +105,47 @@ describe('Constants', () => {
     expect(Array.from(t.data as Float32Array)).toEqual(Array.from(ref.data as Float32Array));
   });
 
+  it('Slice and Concat of constants (the gate blocks of an LSTM put in ONNX order) match onnxruntime, with one key per value', async () => {
+    const b = new ModelBuilder({ opset: 13 });
+    const x = b.input('x', DataType.FLOAT, [1, 3]);
+    const w = b.init('w', [8, 3], iota(24));
+    const cut = (name: string, starts: number[], ends: number[], axes?: number[], steps?: number[]) =>
+      b.op('Slice', [
+        w,
+        b.ints(`${name}_s`, starts),
+        b.ints(`${name}_e`, ends),
+        ...(axes ? [b.ints(`${name}_a`, axes)] : []),
+        ...(steps ? [b.ints(`${name}_st`, steps)] : []),
+      ]);
+    // PyTorch's i, f, g, o blocks of 2 rows → ONNX's i, o, f, c
+    const i = cut('i', [0], [2]);
+    const f = cut('f', [2], [4]);
+    const g = cut('g', [4], [6]);
+    const o = cut('o', [6], [1e9]); // past the end: clamped
+    const gates = b.op('Concat', [i, o, f, g], { axis: 0 });
+    const odd = cut('odd', [-1, 2], [-9, 0], [0, 1], [-2, -1]); // backwards, negative indices
+    const same = cut('same', [0], [8]);
+    const dyn = b.op('Concat', [w, b.op('Identity', [x])], { axis: 0 });
+    for (const v of [gates, odd]) b.output(v, DataType.FLOAT);
+    const s = await createSession(b.build());
+    const ref = await s.run({ x: { dtype: 'float', dims: [1, 3], data: new Float32Array(3) } });
+    await s.release();
+    const c = new Constants(b.graph);
+    for (const [v, k] of [
+      [gates, 0],
+      [odd, 1],
+    ] as const) {
+      const r = ref[s.outputNames[k]];
+      expect(c.get(v)!.dims).toEqual(r.dims);
+      expect(Array.from(c.get(v)!.data as Float32Array)).toEqual(Array.from(r.data as Float32Array));
+    }
+    expect(c.info(gates)!.sources).toContain('w');
+    expect(c.info(gates)!.key).toBe(c.info(b.op('Concat', [i, o, f, g], { axis: 0 }))!.key);
+    expect(c.info(gates)!.key).not.toBe(c.info(b.op('Concat', [i, f, g, o], { axis: 0 }))!.key);
+    expect(c.info(same)!.key).toBe('init:w'); // the whole tensor
+    expect(c.get(dyn)).toBeUndefined();
+  });
+
   it('re-validates memoised answers after graph edits', () => {
     const b = new ModelBuilder();
     const w = b.init('w', [2, 2], [1, 2, 3, 4]);

@@ -258,11 +258,9 @@ for (const model of MODELS) {
 }
 
 describe('pass contract: weights a pass leaves alone are named', () => {
-  it('quantize (8- and 4-bit), prune and lowrank list LSTM / GRU nodes, whose W and R they do not rewrite', async () => {
+  it('quantize int4, prune and lowrank list LSTM / GRU nodes, whose W and R they do not rewrite', async () => {
     const runs: [string, Record<string, unknown>, RegExp][] = [
-      ['quantize', { type: 'int8' }, /weights \(W, R\) are not quantized/],
       ['quantize', { type: 'int4' }, /are not quantized/],
-      ['quantize', { type: 'int8', mode: 'weight-only' }, /are not quantized/],
       ['prune', { sparsity: 0.5 }, /are not pruned/],
       ['lowrank', { ratio: 0.5 }, /are not factored/],
       ['cluster', { clusters: 15 }, /are not clustered/],
@@ -276,6 +274,28 @@ describe('pass contract: weights a pass leaves alone are named', () => {
         const rnn = m.graph.nodes.filter((n) => n.opType === 'LSTM' || n.opType === 'GRU');
         expect(rnn.length).toBeGreaterThan(0);
         for (const n of rnn) expect(r.skipped.some((s) => s.node.includes(n.name) && reason.test(s.reason)), `${passName} on ${name}`).toBe(true);
+      }
+    }
+  });
+
+  it('8-bit quantization (dynamic, weight-only) stores LSTM / GRU weights W and R 8-bit, dequantized by a Cast and a Mul onnxruntime folds at load', async () => {
+    for (const name of ['lstm', 'gru']) {
+      const e = MODEL_BUILDERS.find((x) => x.name === name)!;
+      for (const mode of ['dynamic', 'weight-only']) {
+        const m = e.build();
+        const pass = passes.find((p) => p.name === 'quantize')!;
+        const r = await pass.run(m, pass.parseOptions({ type: 'int8', mode }), { log: silentLogger, rng: seededRng(1) });
+        const rnn = m.graph.nodes.filter((n) => n.opType === 'LSTM' || n.opType === 'GRU');
+        expect(rnn.length).toBeGreaterThan(0);
+        for (const n of rnn) {
+          expect(r.skipped.some((s) => s.node.includes(n.name)), `${name} ${mode}: ${JSON.stringify(r.skipped)}`).toBe(false);
+          for (const i of [1, 2]) {
+            expect(m.graph.constantValue(n.inputs[i]), `${name} ${mode} input ${i} is no float constant any more`).toBeUndefined();
+            expect(m.graph.producer(n.inputs[i])?.opType).toBe('Mul');
+          }
+        }
+        const key = mode === 'dynamic' ? `${rnn[0].opType}(weight-only)` : rnn[0].opType;
+        expect(r.stats?.[key]).toBe(2 * rnn.length);
       }
     }
   });

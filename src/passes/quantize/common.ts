@@ -75,17 +75,38 @@ export class QuantState implements Consts {
   /** constant look-ups through Identity / Cast / Reshape / Transpose / … chains (src/ir/constants.ts) */
   readonly consts: Constants;
 
+  /**
+   * `scope`: a subgraph (If / Loop / Scan body) of `model` to rewrite instead of the main graph
+   * (src/passes/quantize/subgraphs.ts); its constants resolve through the enclosing graphs.
+   */
   constructor(
     readonly model: Model,
     readonly opts: QuantizeOptions,
     readonly ctx: PassContext,
+    readonly scope?: Graph,
   ) {
-    if (model.irVersion < 4) for (const i of model.graph.inputs) if (model.graph.initializers.has(i.name)) this.legacyInits.add(i.name);
-    this.consts = new Constants(model.graph, { legacyInitializers: model.irVersion < 4 });
+    const g = scope ?? model.graph;
+    if (!scope && model.irVersion < 4) for (const i of g.inputs) if (g.initializers.has(i.name)) this.legacyInits.add(i.name);
+    this.consts = new Constants(g, { legacyInitializers: model.irVersion < 4 });
+  }
+
+  /** A state for one subgraph of the model, with these options (or `opts`). */
+  sub(scope: Graph, opts: QuantizeOptions = this.opts): QuantState {
+    return new QuantState(this.model, opts, this.ctx, scope);
+  }
+
+  /** Take over what a subgraph's state recorded (skips, counts, details, bytes, modified). */
+  absorb(s: QuantState): void {
+    this.skipped.push(...s.skipped);
+    for (const [k, v] of Object.entries(s.counts)) this.count(k, v);
+    this.details.push(...s.details);
+    this.bytesBefore += s.bytesBefore;
+    this.bytesAfter += s.bytesAfter;
+    this.modified ||= s.modified;
   }
 
   /**
-   * The constant tensor behind `name` in the root graph: an initializer, a Constant node, or a
+   * The constant tensor behind `name` in this state's graph (or an enclosing one): an initializer, a Constant node, or a
    * value computed from those through Identity / Cast / Reshape / Transpose / … (a fresh tensor
    * then: never edit it in place).
    */
@@ -110,8 +131,9 @@ export class QuantState implements Consts {
     for (const [k, t] of g.initializers) if (!listed.has(k)) g.inputs.push({ name: k, type: tensorType(t.dtype, [...t.dims]) });
   }
 
+  /** The graph this state rewrites: the main graph, or the subgraph it was made for. */
   get graph(): Graph {
-    return this.model.graph;
+    return this.scope ?? this.model.graph;
   }
 
   skip(node: Node | string, reason: string): void {

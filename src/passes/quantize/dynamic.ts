@@ -39,8 +39,8 @@ import {
 } from './common.js';
 import { rewriteOf, type OpRewrites, type WeightSite } from './ops.js';
 
-/** dynamic: MatMul / Gemm get integer compute; Conv and Gather tables are stored 8-bit (weight-only). */
-export const DYNAMIC_OPS: OpRewrites = { MatMul: 'dynamic-matmul', Gemm: 'dynamic-matmul', Conv: 'dq-weight', Gather: 'gather-dq' };
+/** dynamic: MatMul / Gemm get integer compute; Conv and recurrent weights and Gather tables are stored 8-bit (weight-only). */
+export const DYNAMIC_OPS: OpRewrites = { MatMul: 'dynamic-matmul', Gemm: 'dynamic-matmul', Conv: 'dq-weight', Gather: 'gather-dq', LSTM: 'dq-weight', GRU: 'dq-weight', RNN: 'dq-weight' };
 import { moveResidualBias } from './residual-bias.js';
 import { applyDqWeight, applyGatherDq, bytesOf, candidates, weightFormat, type GatherEntry } from './weight-only.js';
 

@@ -9,6 +9,11 @@
  *   Gemm     B [K, N] (1) or [N, K] transB (0)  dq-weight    dynamic-matmul   qdq     matmul-nbits
  *   Conv     W [M, C/g, k…] (0)                 dq-weight    dq-weight        qdq     —
  *   Gather   data [V, H] with axis 0 (1)        gather-dq    gather-dq        gather-dq  gather-block-quantized
+ *   LSTM / GRU / RNN  W [D, G·H, I] (1) and     dq-weight    dq-weight        —       —
+ *            R [D, G·H, H] (1)
+ *
+ * A recurrent node has two weights: `locate` gives W, `more` the others (R), each rewritten and
+ * counted as its own weight.
  */
 import { attrInt, type Node } from '../../ir/node.js';
 import type { Tensor } from '../../ir/tensor.js';
@@ -33,6 +38,8 @@ export interface WeightSite {
 export interface OpQuantizer {
   /** The node's constant float weight, or why the node has none the pass can use. */
   locate(node: Node, g: Consts): WeightSite | string;
+  /** Further weights of the same node (a recurrent node's R), each a site or why it is left alone. */
+  more?(node: Node, g: Consts): (WeightSite | string)[];
 }
 
 function constWeight(node: Node, g: Consts, input: number, what: string): Tensor | string {
@@ -83,11 +90,27 @@ const gather: OpQuantizer = {
   },
 };
 
+/** LSTM / GRU / RNN: W (input 1) and R (input 2), [directions, gates·hidden, ·]; channels on axis 1. */
+function recurrentWeight(node: Node, g: Consts, input: number, what: string): WeightSite | string {
+  const t = constWeight(node, g, input, what);
+  if (typeof t === 'string') return t;
+  if (t.dims.length !== 3) return `${what} ${t.name} has rank ${t.dims.length} (recurrent weights are 3-D)`;
+  return { node, input, tensor: t, axis: 1 };
+}
+
+const recurrent: OpQuantizer = {
+  locate: (node, g) => recurrentWeight(node, g, 1, 'weight W'),
+  more: (node, g) => [recurrentWeight(node, g, 2, 'recurrence weight R')],
+};
+
 export const OP_QUANTIZERS = {
   MatMul: matmul,
   Gemm: gemm,
   Conv: conv,
   Gather: gather,
+  LSTM: recurrent,
+  GRU: recurrent,
+  RNN: recurrent,
 } as const satisfies Record<string, OpQuantizer>;
 
 /** Op types a mode handles by default. */

@@ -34,12 +34,12 @@ import {
   dqNode,
   dropIfUnused,
   nodeLabel,
-  skipSubgraphNodes,
 } from './common.js';
-import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, rewriteOf, type OpRewrites, type WeightSite } from './ops.js';
+import { defaultOpTypes, quantizerOf, rewriteOf, type OpRewrites, type WeightSite } from './ops.js';
+import { weightIsLocal } from './subgraphs.js';
 
 /** weight-only: 8-bit weights behind DequantizeLinear for every op type the pass knows. */
-export const WEIGHT_ONLY_OPS: OpRewrites = { MatMul: 'dq-weight', Gemm: 'dq-weight', Conv: 'dq-weight', Gather: 'gather-dq' };
+export const WEIGHT_ONLY_OPS: OpRewrites = { MatMul: 'dq-weight', Gemm: 'dq-weight', Conv: 'dq-weight', Gather: 'gather-dq', LSTM: 'dq-weight', GRU: 'dq-weight', RNN: 'dq-weight' };
 
 /** Symmetric int8 or asymmetric uint8, per the quantize type. */
 export function weightFormat(st: QuantState): { qtype: 'int8' | 'uint8'; symmetric: boolean } {
@@ -78,8 +78,11 @@ export function channelAxis(st: QuantState, axis: number, contribOk = false): nu
  * faster than the float MatMul (0.84× on the encoder). Needs opset ≥ 7 (numpy-style broadcasting).
  */
 function foldableDequantize(st: QuantState, site: WeightSite): boolean {
-  return (site.node.opType === 'Conv' || site.node.opType === 'Gemm') && st.opset >= 7;
+  return FOLDED_DEQUANTIZE.has(site.node.opType) && st.opset >= 7;
 }
+
+/** Op types whose weight is dequantized by Cast → Mul (folded at load); the recurrent ops have no 8-bit kernel either. */
+const FOLDED_DEQUANTIZE = new Set(['Conv', 'Gemm', 'LSTM', 'GRU', 'RNN']);
 
 /** Cast(q) → [Sub z] → Mul s producing `out`; the scale / zero point become broadcastable float tensors. */
 function castMulNodes(st: QuantState, name: string, q: string, scale: string, zp: string, axis: number | undefined, rank: number, out: string): { nodes: Node[]; zp: string } {
@@ -205,29 +208,35 @@ export function bytesOf(g: Graph, names: string[]): number {
   return b;
 }
 
-/** Shared candidate walk: each root-graph node whose op type the mode handles and the user selected. */
+/**
+ * Shared candidate walk: each node of the state's graph (the main graph, or one subgraph: see
+ * subgraphs.ts) whose op type the mode handles and the user selected; a node with several
+ * weights (a recurrent node's W and R) yields each.
+ */
 export function* candidates(st: QuantState, ops: OpRewrites): Generator<{ node: Node; site: WeightSite }> {
   const defaults = defaultOpTypes(ops);
-  skipSubgraphNodes(
-    st,
-    Object.keys(OP_QUANTIZERS).filter((k) => st.selected(k, defaults) && rewriteOf(ops, k)),
-  );
   for (const node of [...st.graph.nodes]) {
     const q = quantizerOf(node);
     if (!q || !rewriteOf(ops, node.opType) || !st.selected(node.opType, defaults)) continue;
-    const site = q.locate(node, st);
-    if (typeof site === 'string') {
-      // a weight shared with a node handled earlier already reads the DequantizeLinear
-      if (node.inputs.some((i) => readsDequantized(st, i))) st.count(node.opType);
-      else st.skip(node, site);
-      continue;
+    for (const site of [q.locate(node, st), ...(q.more?.(node, st) ?? [])]) {
+      if (typeof site === 'string') {
+        // a weight shared with a node handled earlier already reads the DequantizeLinear
+        if (node.inputs.some((i) => readsDequantized(st, i))) st.count(node.opType);
+        else st.skip(node, site);
+        continue;
+      }
+      const problem = st.siteProblem(node, site.tensor);
+      if (problem) {
+        st.skip(node, problem);
+        continue;
+      }
+      const w = node.inputs[site.input];
+      if (!weightIsLocal(st, w)) {
+        st.skip(node, `weight ${w} is also read outside this subgraph: left float (quantizing it here would store it twice)`);
+        continue;
+      }
+      yield { node, site };
     }
-    const problem = st.siteProblem(node, site.tensor);
-    if (problem) {
-      st.skip(node, problem);
-      continue;
-    }
-    yield { node, site };
   }
 }
 
