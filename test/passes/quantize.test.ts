@@ -527,3 +527,24 @@ describe('static int8 (QDQ)', () => {
     }
   });
 });
+
+describe('quantize: what is listed as skipped', () => {
+  it('a Gather over computed values (a shape, hidden states) is data movement: not listed; a MatMul of two activations is', async () => {
+    const b = new ModelBuilder({ opset: 13 });
+    const x = b.input('x', DataType.FLOAT, [4, 8]);
+    const dim = b.op('Gather', [b.op('Shape', [x]), b.ints('zero', [0])], { axis: 0 }, { name: 'shape_gather' });
+    const rows = b.op('Gather', [x, b.ints('idx', [1, 2])], { axis: 0 }, { name: 'row_gather' });
+    const sq = b.op('MatMul', [rows, b.op('Transpose', [rows], { perm: [1, 0] })], {}, { name: 'act_matmul' });
+    const y = b.op('MatMul', [x, b.init('w', [8, 8], uniform(64, 1, 5))], {}, { name: 'fc' });
+    b.output(dim, DataType.INT64);
+    b.output(sq, DataType.FLOAT);
+    b.output(y, DataType.FLOAT);
+    const m = b.build();
+    const r = await quantizePass.run(m, quantizePass.parseOptions({ type: 'int8', minElements: 1 }), ctxWith());
+    expect(r.stats?.MatMul).toBe(1);
+    const listed = r.skipped.map((s) => s.node);
+    expect(listed).toContain('act_matmul');
+    expect(listed).not.toContain('shape_gather');
+    expect(listed).not.toContain('row_gather');
+  });
+});

@@ -40,6 +40,11 @@ export interface OpQuantizer {
   locate(node: Node, g: Consts): WeightSite | string;
   /** Further weights of the same node (a recurrent node's R), each a site or why it is left alone. */
   more?(node: Node, g: Consts): (WeightSite | string)[];
+  /**
+   * Whether this node is data movement rather than a layer with a weight (a Gather over a shape or
+   * over hidden states): left alone without being listed as skipped.
+   */
+  weightless?(node: Node, g: Consts): boolean;
 }
 
 function constWeight(node: Node, g: Consts, input: number, what: string): Tensor | string {
@@ -88,6 +93,7 @@ const gather: OpQuantizer = {
     if (attrInt(node, 'axis', 0) !== 0) return 'Gather axis is not 0';
     return { node, input: 0, tensor: t, axis: 1 };
   },
+  weightless: (node, g) => !g.constant(node.inputs[0]),
 };
 
 /** LSTM / GRU / RNN: W (input 1) and R (input 2), [directions, gates·hidden, ·]; channels on axis 1. */

@@ -262,7 +262,7 @@ function quantizeGathers(st: QuantState): void {
   const defaults = defaultOpTypes(STATIC_OPS);
   if (!st.selected('Gather', defaults)) return;
   for (const node of [...st.graph.nodes]) {
-    if (node.opType !== 'Gather' || !isOnnx(node)) continue;
+    if (node.opType !== 'Gather' || !isOnnx(node) || OP_QUANTIZERS.Gather.weightless?.(node, st)) continue;
     const site = OP_QUANTIZERS.Gather.locate(node, st);
     if (typeof site === 'string') {
       st.skip(node, site);

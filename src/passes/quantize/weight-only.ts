@@ -217,7 +217,7 @@ export function* candidates(st: QuantState, ops: OpRewrites): Generator<{ node: 
   const defaults = defaultOpTypes(ops);
   for (const node of [...st.graph.nodes]) {
     const q = quantizerOf(node);
-    if (!q || !rewriteOf(ops, node.opType) || !st.selected(node.opType, defaults)) continue;
+    if (!q || !rewriteOf(ops, node.opType) || !st.selected(node.opType, defaults) || q.weightless?.(node, st)) continue;
     for (const site of [q.locate(node, st), ...(q.more?.(node, st) ?? [])]) {
       if (typeof site === 'string') {
         // a weight shared with a node handled earlier already reads the DequantizeLinear
