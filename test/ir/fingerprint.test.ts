@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ModelBuilder } from '../../src/ir/builder.js';
 import { cloneModel } from '../../src/ir/clone.js';
 import { fingerprintModel } from '../../src/ir/fingerprint.js';
 import { DataType } from '../../src/ir/dtype.js';
@@ -67,5 +68,29 @@ describe('fingerprintModel', () => {
     const g = fingerprintModel(m);
     view[70_000] ^= 1;
     expect(fingerprintModel(m)).not.toBe(g);
+  });
+});
+
+describe('fingerprintModel with sampleAbove', () => {
+  it('hashes large tensors from windows: a change in a window shows, the same model gives the same print, small tensors stay exact', () => {
+    const make = () => {
+      const b = new ModelBuilder();
+      const x = b.input('x', DataType.FLOAT, [1, 512]);
+      b.output(b.op('MatMul', [b.op('Add', [x, b.init('bias', [512], new Float32Array(512))]), b.init('w', [512, 512], new Float32Array(512 * 512).map((_, i) => i % 7))]), DataType.FLOAT);
+      return b.build();
+    };
+    const a = make();
+    const opts = { sampleAbove: 1 << 16 };
+    expect(fingerprintModel(a, opts)).toBe(fingerprintModel(make(), opts));
+    const w = a.graph.initializers.get('w')!.data as Float32Array;
+    w[0] = 99; // the first window
+    expect(fingerprintModel(a, opts)).not.toBe(fingerprintModel(make(), opts));
+    const c = make();
+    (c.graph.initializers.get('bias')!.data as Float32Array)[3] = 1; // 2 kB: hashed whole
+    expect(fingerprintModel(c, opts)).not.toBe(fingerprintModel(make(), opts));
+    // the exact print (no sampleAbove) sees any word; the sampled one is a different digest of the same model
+    const d = make();
+    (d.graph.initializers.get('w')!.data as Float32Array)[1000] = 5;
+    expect(fingerprintModel(d)).not.toBe(fingerprintModel(make()));
   });
 });
