@@ -472,6 +472,26 @@ describe('static int8 (QDQ)', () => {
     await expect(quantize(buildCnn(), { type: 'int8', mode: 'static' })).rejects.toMatchObject({ code: 'USAGE' });
   });
 
+  it('below opset 13 (PaddleOCR exports at 11): per-channel weights and int32 biases through com.microsoft DequantizeLinear, still fused into QLinearConv', async () => {
+    const m = buildCnn();
+    m.opsetImports = m.opsetImports.map((o) => (o.domain === '' ? { ...o, version: 11 } : o));
+    const run = makeRunner();
+    try {
+      const { model: q, result } = await quantize(m, { type: 'int8', mode: 'static', minElements: 1 }, ctxWith({ calibration: calib, run }));
+      expect(result.stats['perTensorFallback(opset<13)']).toBeUndefined();
+      expect(result.stats.biasKeptFloat).toBeUndefined();
+      const conv2 = q.graph.nodes.find((n) => n.name === 'conv2')!;
+      for (const i of [1, 2]) {
+        const dq = q.graph.producer(conv2.inputs[i])!;
+        expect([dq.opType, dq.domain, attrInt(dq, 'axis', -1)]).toEqual(['DequantizeLinear', 'com.microsoft', 0]);
+      }
+      expect(q.graph.initializers.get(q.graph.producer(conv2.inputs[1])!.inputs[1])!.dims).toEqual([8]); // a scale per channel
+      expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.99);
+    } finally {
+      await run.release();
+    }
+  });
+
   for (const method of ['minmax', 'percentile', 'entropy']) {
     it(`CNN, ${method}: Q/DQ around Conv and Gemm, ReLU folded, int32 biases, outputs close`, async () => {
       const m = buildCnn();
