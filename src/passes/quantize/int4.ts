@@ -10,7 +10,8 @@
  *   search: each block's scale and zero point are the ones of least squared error
  *   (src/math/blockquant.ts), zero points written (4 bits per block).
  * - The int4 target (int4Target, default 0.995 for models of up to INT4_PROBE_MAX_BYTES of float
- *   weights, 0 above; 0 turns it off): the float model runs once on a
+ *   weights, 0 above, where an asked-for target's reference is the model with every weight in
+ *   8-bit blocks instead of the float model; 0 turns it off): the float model runs once on a
  *   probe (2 samples of the calibration data, or without it the seeded made-up inputs `mlc variants`
  *   measures fidelity on; 1 sample for large outputs), then the all-4-bit model; when its cosine to
  *   the float outputs is below the target, the MatMuls whose 4-bit error costs the most (estimated
