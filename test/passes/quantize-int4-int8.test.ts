@@ -12,7 +12,7 @@ import { buildEncoder, encoderInputs } from '../../src/models/encoder.js';
 import { loadModel } from '../../src/onnx/index.js';
 import { QuantState } from '../../src/passes/quantize/common.js';
 import { int4ToInt8Compute } from '../../src/passes/quantize/int4-int8.js';
-import { raiseToEightBits, rewriteInt4 } from '../../src/passes/quantize/int4.js';
+import { rewriteInt4, setBits } from '../../src/passes/quantize/int4.js';
 import { quantizePass } from '../../src/passes/quantize.js';
 import { variantSteps } from '../../src/passes/variants.js';
 import { createSession } from '../../src/runtime/index.js';
@@ -97,7 +97,7 @@ describe('int4 with int8 compute (--int4-compute int8)', () => {
     const opts = quantizePass.parseOptions({ type: 'int4', int4Compute: 'nbits' });
     const st = new QuantState(nb, opts, ctxWith());
     const { sites, cache } = rewriteInt4(st);
-    for (const site of sites) raiseToEightBits(st, cache, site);
+    for (const site of sites) setBits(st, cache, site, 8);
     nb.graph.topoSort();
     expect(nb.graph.nodes.filter((n) => n.opType === 'MatMulNBits').map((n) => attrInt(n, 'bits', 0))).toEqual([8, 8]);
     const i8 = cloneModel(nb);

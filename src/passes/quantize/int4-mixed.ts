@@ -1,8 +1,9 @@
 /**
  * The int4 target: which MatMuls of an int4 model stay at 8 bits so that its outputs on a probe
  * reach a cosine to the float model's (int4Target, default INT4_TARGET = 0.995 up to 64 MB of float
- * weights, int4.ts INT4_PROBE_MAX_BYTES; 0 turns it off:
- * every MatMul 4-bit).
+ * weights, int4.ts INT4_PROBE_MAX_BYTES; 0 turns it off: every MatMul 4-bit). Above that size an
+ * asked-for target compares with the model in 8-bit blocks instead (probeModel on the rewritten
+ * model, before its weights are lowered to 4 bits; int4.ts runInt4).
  *
  * 1. probe (`probeFloat`, before the rewrite): the first PROBE_SAMPLES (2) samples of the
  *    calibration data, or without it of the made-up samples `mlc variants` measures fidelity on
@@ -61,6 +62,8 @@ export interface FloatProbe {
   /** per output name: Σ y² */
   energy: Map<string, number>;
   source: 'calibration' | 'made-up';
+  /** what the outputs are compared with: the float model, or (big models) the model in 8-bit blocks */
+  reference: 'float' | '8-bit blocks';
 }
 
 /** PROBE_SAMPLES, or 1 when an output's declared shape gives ONE_SAMPLE_VALUES values per sample (one run is most of the cost). */
@@ -92,11 +95,29 @@ function columnEnergy(a: { dims: number[]; data: unknown }): Float64Array | unde
 }
 
 /**
- * The float model on the probe (see the file comment), before the rewrite. The MatMul inputs and
- * outputs are read as extra graph outputs of the model itself for that one run (no copy of the
- * weights). Undefined (with a warning) when there is nothing to run it with.
+ * The float model on the probe (see the file comment), before the rewrite: probeModel on the
+ * inputs and outputs of the MatMul / Gemm candidates. Undefined (with a warning) when there is
+ * nothing to run it with.
  */
 export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<FloatProbe | undefined> {
+  // the candidates' inputs and outputs (a dry walk: its skips are the rewrite's to report)
+  const nodes: Node[] = [];
+  for (const { node } of candidates(new QuantState(st.model, st.opts, st.ctx), ops)) if (node.opType !== 'Gather') nodes.push(node);
+  if (!nodes.length) return undefined;
+  return probeModel(
+    st,
+    nodes.map((n) => ({ input: n.inputs[0], output: n.outputs[0] })),
+    'float',
+  );
+}
+
+/**
+ * The model as it is now (the float model, or the big models' 8-bit reference) on the probe: its
+ * outputs, and the energies of the given MatMul inputs and outputs, read as extra graph outputs of
+ * the model itself for that one run (no copy of the weights). Undefined (with a warning) when there
+ * is nothing to run it with.
+ */
+export async function probeModel(st: QuantState, pairs: { input: string; output: string }[], reference: FloatProbe['reference']): Promise<FloatProbe | undefined> {
   const { ctx } = st;
   const g = st.graph;
   if (!ctx.run) {
@@ -104,19 +125,16 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
     return undefined;
   }
   const run = ctx.run;
-  // the candidates' inputs and outputs (a dry walk: its skips are the rewrite's to report)
-  const nodes: Node[] = [];
-  for (const { node } of candidates(new QuantState(st.model, st.opts, ctx), ops)) if (node.opType !== 'Gather') nodes.push(node);
-  if (!nodes.length) return undefined;
   const outputs = new Set(g.outputs.map((o) => o.name));
   const graphInputs = new Set(g.realInputs().map((i) => i.name));
-  const extra = [...new Set(nodes.flatMap((n) => [n.inputs[0], n.outputs[0]]))].filter((n) => n && !outputs.has(n) && !graphInputs.has(n) && !g.initializers.has(n));
+  const extra = [...new Set(pairs.flatMap((p) => [p.input, p.output]))].filter((n) => n && !outputs.has(n) && !graphInputs.has(n) && !g.initializers.has(n));
   const saved = g.outputs;
   g.outputs = [...saved, ...extra.map((name) => ({ name }))];
   let feeds: Feeds | undefined;
   let out: Outputs | undefined;
   let source: FloatProbe['source'] = 'calibration';
   const samples = probeSamples(st.model);
+  const what = reference === 'float' ? 'the float model' : 'the model in 8-bit blocks';
   try {
     const tryRun = async (f: Feeds) => {
       const o = await run(st.model, f);
@@ -138,7 +156,7 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
     } else ctx.log.warn('int4 target: no calibration data to measure on; every MatMul stays at 4 bits');
   } catch (err) {
     if (!(err instanceof MlcError)) throw err;
-    ctx.log.warn(`int4 target: the float model does not run on the probe (${err.message.split('\n')[0]}); every MatMul stays at 4 bits`);
+    ctx.log.warn(`int4 target: ${what} does not run on the probe (${err.message.split('\n')[0]}); every MatMul stays at 4 bits`);
     out = undefined;
   } finally {
     g.outputs = saved;
@@ -146,17 +164,16 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
   }
   if (!out || !feeds) return undefined;
   const names = saved.map((o) => o.name).filter((n) => out?.[n]?.data instanceof Float32Array);
-  const probe: FloatProbe = { feeds, names, ref: floatsOf(out, names), columnEnergy: new Map(), energy: new Map(), source };
-  for (const n of nodes) {
-    const a = n.inputs[0];
+  const probe: FloatProbe = { feeds, names, ref: floatsOf(out, names), columnEnergy: new Map(), energy: new Map(), source, reference };
+  for (const { input: a, output: y0 } of pairs) {
     const av = out[a] ?? (graphInputs.has(a) ? feeds[a] : undefined);
     const ce = av && !probe.columnEnergy.has(a) ? columnEnergy(av as { dims: number[]; data: unknown }) : undefined;
     if (ce) probe.columnEnergy.set(a, ce);
-    const y = out[n.outputs[0]]?.data;
-    if (y instanceof Float32Array) {
+    const y = out[y0]?.data;
+    if (y instanceof Float32Array && !probe.energy.has(y0)) {
       let e = 0;
       for (let i = 0; i < y.length; i++) e += y[i] * y[i];
-      probe.energy.set(n.outputs[0], e);
+      probe.energy.set(y0, e);
     }
   }
   return probe;
@@ -209,7 +226,7 @@ export async function reachTarget(st: QuantState, probe: FloatProbe, target: num
   }
   let loss = lossAll;
   const four = sites.filter((s) => s.bits === 4);
-  const detail: Record<string, unknown> = { int4Target: target, probe: probe.source, allFourBitCosine: 1 - lossAll };
+  const detail: Record<string, unknown> = { int4Target: target, probe: probe.source, reference: probe.reference, allFourBitCosine: 1 - lossAll };
   let chosen = 0;
   if (loss > budget && four.length) {
     const share = errorShares(four, probe, st.opts.blockSize);

@@ -10,7 +10,8 @@
  *   search: each block's scale and zero point are the ones of least squared error
  *   (src/math/blockquant.ts), zero points written (4 bits per block).
  * - The int4 target (int4Target, default 0.995 for models of up to INT4_PROBE_MAX_BYTES of float
- *   weights, 0 above; 0 turns it off): the float model runs once on a
+ *   weights, 0 above, where an asked-for target's reference is the model with every weight in
+ *   8-bit blocks instead of the float model; 0 turns it off): the float model runs once on a
  *   probe (2 samples of the calibration data, or without it the seeded made-up inputs `mlc variants`
  *   measures fidelity on; 1 sample for large outputs), then the all-4-bit model; when its cosine to
  *   the float outputs is below the target, the MatMuls whose 4-bit error costs the most (estimated
@@ -43,7 +44,7 @@ import type { OpRewrites, WeightSite } from './ops.js';
 
 /** int4: MatMulNBits for MatMul / Gemm, GatherBlockQuantized for embedding tables. */
 export const INT4_OPS: OpRewrites = { MatMul: 'matmul-nbits', Gemm: 'matmul-nbits', Gather: 'gather-block-quantized' };
-import { INT4_TARGET, probeFloat, reachTarget } from './int4-mixed.js';
+import { INT4_TARGET, probeFloat, probeModel, reachTarget } from './int4-mixed.js';
 import { candidates } from './weight-only.js';
 
 /** Blocks added to the graph: constant names, the blocks (scales before alpha), bytes, details line. */
@@ -157,125 +158,227 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
 }
 
 /**
- * Move a 4-bit MatMulNBits of the rewrite to 8 bits (same blocks; bits = 8, no zero points): its
- * weight is packed at 8 bits (once per weight), and the 4-bit constants go when nothing reads them.
+ * Move a MatMulNBits of the rewrite between 4 and 8 bits (same blocks; bits = 8 has no zero
+ * points): its weight is packed at the new width (once per weight), and the old constants go when
+ * nothing reads them.
  */
-export function raiseToEightBits(st: QuantState, cache: Map<string, Packed>, site: NBitsSite): void {
-  if (site.bits === 8) return;
-  const g = st.graph;
-  const four = site.packed;
-  const p = packWeight(st, cache, site, site.weight, site.label, 8);
+export function setBits(st: QuantState, cache: Map<string, Packed>, site: NBitsSite, bits: 4 | 8): void {
+  if (site.bits === bits) return;
+  const old = site.packed;
+  const oldKey = `${site.key}|${site.bits}`;
+  const p = packWeight(st, cache, site, site.weight, site.label, bits);
   const node: Node = {
     ...site.node,
     inputs: [site.node.inputs[0], p.bq, p.sc, ...(p.zp ? [p.zp] : [])],
-    attributes: site.node.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', 8) : a)),
+    attributes: site.node.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', bits) : a)),
   };
-  g.replaceNode(site.node, [node]);
-  site.node = node;
-  site.bits = 8;
-  site.packed = p;
-  // the 4-bit blocks, once no node reads them: their bytes and their line of the details go
-  if (!g.consumers(four.bq).length) {
-    for (const n of [four.bq, four.sc, four.zp]) if (n) dropIfUnused(st, n);
-    st.bytesAfter -= four.bytes;
-    const i = st.details.indexOf(four.detail);
-    if (i >= 0) st.details.splice(i, 1);
-    if (cache.get(`${site.key}|4`) === four) cache.delete(`${site.key}|4`);
-  }
+  st.graph.replaceNode(site.node, [node]);
+  Object.assign(site, { node, bits, packed: p });
+  dropBlocks(st, cache, oldKey, old);
 }
 
-/** Gather(table, ids) → GatherBlockQuantized(packed table, ids, scales): 4-bit rows in blocks of bs. */
-function applyGatherBlockQuantized(st: QuantState, site: WeightSite, cache: Map<string, Packed>): string | undefined {
+/** An embedding table the rewrite turned into GatherBlockQuantized (4 bits, or 8 for the big models' reference). */
+export interface TableSite {
+  node: Node;
+  /** the float table [V, H] */
+  table: Float32Array;
+  V: number;
+  H: number;
+  key: string;
+  bits: 4 | 8;
+  weight: string;
+  label: string;
+  packed: Packed;
+}
+
+/** The blocks of a table's rows at `bits` bits (symmetric; 8 bits: the default zero point 128), added once per table and width. */
+function packTable(st: QuantState, cache: Map<string, Packed>, s: Pick<TableSite, 'table' | 'V' | 'H' | 'key' | 'weight' | 'label'>, bits: 4 | 8): Packed {
+  const key = `${s.key}|${bits}`;
+  let p = cache.get(key);
+  if (p) return p;
+  const { V, H } = s;
+  const bs = st.opts.blockSize;
+  let blk = takeSpare(cache, key);
+  if (!blk) {
+    // rows of the table are the columns of its transpose [H, V]: blocks run along each row; at 8
+    // bits (the big models' reference, lowered to 4 next) the 4-bit blocks are made from the same
+    // transpose and kept aside
+    const t = transpose2d(s.table, V, H);
+    if (bits === 8) spareOf(cache).set(`${s.key}|4`, quantizeInt4Blocks(t, H, V, bs, true));
+    blk = bits === 8 ? quantizeInt8Blocks(t, H, V, bs) : quantizeInt4Blocks(t, H, V, bs, true);
+  }
+  const bytes = blk.packed.length + blk.scales.length * 4;
+  const detail = { weight: s.weight, node: s.label, format: bits === 8 ? 'int8 blocks' : 'int4', blockSize: bs, rows: V, columns: H };
+  p = {
+    bq: addConst(st.graph, `${s.weight}_Q${bits}`, new Tensor('', DataType.UINT8, [V, bits === 8 ? H : H / 2], blk.packed)),
+    sc: addConst(st.graph, `${s.weight}${bits === 8 ? '_Q8' : ''}_scales`, Tensor.float32('', [V, blk.kBlocks], blk.scales)),
+    kBlocks: blk.kBlocks,
+    bytes,
+    detail,
+    blocks: blk,
+  };
+  cache.set(key, p);
+  st.bytesAfter += bytes;
+  st.details.push(detail);
+  return p;
+}
+
+/** Gather(table, ids) → GatherBlockQuantized(packed table, ids, scales): rows in blocks of bs at `bits` bits. */
+function applyGatherBlockQuantized(st: QuantState, site: WeightSite, cache: Map<string, Packed>, bits: 4 | 8): TableSite | string {
   const g = st.graph;
   const node = site.node;
   const [V, H] = site.tensor.dims;
   const bs = st.opts.blockSize;
   if (H % bs !== 0) return `table row length ${H} is not a multiple of the block size ${bs}`;
   const wName = node.inputs[0];
-  const key = st.weightKey(wName);
-  let p = cache.get(key);
-  if (!p) {
-    // rows of the table are the columns of its transpose [H, V]: blocks run along each row
-    const blk = quantizeInt4Blocks(transpose2d(site.tensor.data as Float32Array, V, H), H, V, bs, true);
-    const bytes = blk.packed.length + blk.scales.length * 4;
-    const detail = { weight: wName, node: nodeLabel(node), format: 'int4', blockSize: bs, rows: V, columns: H };
-    p = {
-      bq: addConst(g, `${wName}_Q4`, new Tensor('', DataType.UINT8, [V, H / 2], blk.packed)),
-      sc: addConst(g, `${wName}_scales`, Tensor.float32('', [V, blk.kBlocks], blk.scales)),
-      kBlocks: blk.kBlocks,
-      bytes,
-      detail,
-    };
-    cache.set(key, p);
-    st.bytesBefore += site.tensor.byteLength;
-    st.bytesAfter += bytes;
-    st.details.push(detail);
-  }
-  g.replaceNode(node, [
-    {
-      name: node.name || g.uniqueName(`${nodeLabel(node)}_Q4`),
-      opType: 'GatherBlockQuantized',
-      domain: 'com.microsoft',
-      inputs: [p.bq, node.inputs[1], p.sc],
-      outputs: [node.outputs[0]],
-      attributes: [intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', bs), intAttr('bits', 4)],
-    },
-  ]);
+  const s = { table: site.tensor.data as Float32Array, V, H, key: st.weightKey(wName), weight: wName, label: nodeLabel(node) };
+  if (!cache.has(`${s.key}|4`) && !cache.has(`${s.key}|8`)) st.bytesBefore += site.tensor.byteLength;
+  const p = packTable(st, cache, s, bits);
+  const gbq: Node = {
+    name: node.name || g.uniqueName(`${s.label}_Q4`),
+    opType: 'GatherBlockQuantized',
+    domain: 'com.microsoft',
+    inputs: [p.bq, node.inputs[1], p.sc],
+    outputs: [node.outputs[0]],
+    attributes: [intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', bs), intAttr('bits', bits)],
+  };
+  g.replaceNode(node, [gbq]);
   st.model.ensureOpset('com.microsoft', 1);
   dropIfUnused(st, wName);
   st.modified = true;
-  return undefined;
+  return { ...s, node: gbq, bits, packed: p };
 }
 
 /**
- * The rewrite: every candidate (in graph order) becomes MatMulNBits at 4 bits (Gather tables
- * GatherBlockQuantized). Returns the MatMulNBits sites and the block cache (raiseToEightBits).
+ * Blocks computed ahead of their use, per block cache and key: the 4-bit blocks of a table made
+ * from the transpose its 8-bit reference blocks were made from (see packTable).
  */
-export function rewriteInt4(st: QuantState): { sites: NBitsSite[]; cache: Map<string, Packed> } {
+const spares = new WeakMap<Map<string, Packed>, Map<string, Int4Blocks>>();
+function spareOf(cache: Map<string, Packed>): Map<string, Int4Blocks> {
+  let m = spares.get(cache);
+  if (!m) spares.set(cache, (m = new Map()));
+  return m;
+}
+function takeSpare(cache: Map<string, Packed>, key: string): Int4Blocks | undefined {
+  const m = spares.get(cache);
+  const b = m?.get(key);
+  if (b) m?.delete(key);
+  return b;
+}
+
+/** Drop a site's old blocks once no node reads them: their constants, bytes and line of the details. */
+function dropBlocks(st: QuantState, cache: Map<string, Packed>, key: string, old: Packed): void {
+  if (st.graph.consumers(old.bq).length) return;
+  for (const n of [old.bq, old.sc, old.zp]) if (n) dropIfUnused(st, n);
+  st.bytesAfter -= old.bytes;
+  const i = st.details.indexOf(old.detail);
+  if (i >= 0) st.details.splice(i, 1);
+  if (cache.get(key) === old) cache.delete(key);
+}
+
+/** Move an embedding table between 4 and 8 bits (the big models' probe reference is 8-bit). */
+export function setTableBits(st: QuantState, cache: Map<string, Packed>, site: TableSite, bits: 4 | 8): void {
+  if (site.bits === bits) return;
+  const old = site.packed;
+  const oldKey = `${site.key}|${site.bits}`;
+  const p = packTable(st, cache, site, bits);
+  const node: Node = {
+    ...site.node,
+    inputs: [p.bq, site.node.inputs[1], p.sc],
+    attributes: site.node.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', bits) : a)),
+  };
+  st.graph.replaceNode(site.node, [node]);
+  Object.assign(site, { node, bits, packed: p });
+  dropBlocks(st, cache, oldKey, old);
+}
+
+/**
+ * The rewrite: every candidate (in graph order) becomes MatMulNBits at `bits` bits (Gather tables
+ * GatherBlockQuantized). Returns the sites and the block caches (setBits, setTableBits).
+ */
+export function rewriteInt4(
+  st: QuantState,
+  bits: 4 | 8 = 4,
+): { sites: NBitsSite[]; cache: Map<string, Packed>; tableSites: TableSite[]; tables: Map<string, Packed> } {
   const cache = new Map<string, Packed>();
   const tables = new Map<string, Packed>();
   const sites: NBitsSite[] = [];
+  const tableSites: TableSite[] = [];
   let k = 0;
   for (const { node, site } of candidates(st, INT4_OPS)) {
-    const r = node.opType === 'Gather' ? applyGatherBlockQuantized(st, site, tables) : applyMatMulNBits(st, site, cache, k, 4);
+    const gather = node.opType === 'Gather';
+    const r = gather ? applyGatherBlockQuantized(st, site, tables, bits) : applyMatMulNBits(st, site, cache, k, bits);
     k++;
     if (typeof r === 'string') st.skip(node, r);
     else {
       st.count(node.opType);
-      if (r) sites.push(r);
+      if ('table' in r) tableSites.push(r);
+      else sites.push(r);
     }
   }
-  return { sites, cache };
+  return { sites, cache, tableSites, tables };
 }
 
 /**
- * int4: the float model's outputs on a probe first (when there is a target), then the 4-bit
+ * int4: the reference outputs on a probe first (when there is a target), then the 4-bit
  * rewrite, then the MatMuls that cost the most move to 8 bits until the probe reaches the target.
+ * Up to int4ProbeMaxBytes of float weights the reference is the float model and the target is on
+ * by default; above, the target is off unless asked for, and the reference is the model with every
+ * weight in 8-bit blocks (run in place: its float weights are never serialized, and its session is
+ * the one the next probe run replaces).
  */
 export async function runInt4(st: QuantState): Promise<void> {
-  const target = st.opts.int4Target ?? defaultTarget(st);
-  const probe = target > 0 ? await probeFloat(st, INT4_OPS) : undefined;
-  const { sites, cache } = rewriteInt4(st);
-  if (probe) await reachTarget(st, probe, target, sites, (s) => raiseToEightBits(st, cache, s));
+  const large = floatWeightBytes(st) > maxProbeBytes(st);
+  const target = st.opts.int4Target ?? (large ? 0 : INT4_TARGET);
+  if (large && st.opts.int4Target === undefined) noteLargeDefault(st);
+  if (!(target > 0)) {
+    rewriteInt4(st);
+    st.count('int4EightBit', 0);
+    return;
+  }
+  if (!large) {
+    const probe = await probeFloat(st, INT4_OPS);
+    const { sites, cache } = rewriteInt4(st);
+    if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8));
+    else st.count('int4EightBit', 0);
+    return;
+  }
+  const { sites, cache, tableSites, tables } = rewriteInt4(st, 8);
+  const probe = await probeModel(
+    st,
+    sites.map((s) => ({ input: s.input, output: s.output })),
+    '8-bit blocks',
+  );
+  for (const s of sites) setBits(st, cache, s, 4);
+  for (const t of tableSites) setTableBits(st, tables, t, 4);
+  if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8));
   else st.count('int4EightBit', 0);
 }
 
 /**
- * The weight bytes above which the int4 target is off unless asked for: its probe runs the float
- * model in onnxruntime beside mlc's copy of it (a BERT-base-size model: +6.5 s of CPU and peak
- * RSS 4× the file instead of 1.6×), so big models, whose MatMuls are wide and whose 4-bit
- * cosine is high to begin with (BERT-base: 0.986), get plain 4-bit by default.
+ * The float weight bytes above which the int4 target is off by default (int4ProbeMaxBytes,
+ * default INT4_PROBE_MAX_BYTES), and its reference, when asked for, is the model in 8-bit blocks:
+ * the probe costs several onnxruntime sessions and runs of the model (BERT-base, 434 MB: about
+ * +10 s of CPU; peak RSS 2.7–2.9× the file, 4.1× with the float model as the reference), beyond
+ * the 5 s / 2.5× budget of `compress --no-latency` on such a model, while plain 4-bit blocks
+ * there reach cosine 0.96–0.99 (README, int4).
  */
 export const INT4_PROBE_MAX_BYTES = 64_000_000;
 
-/** INT4_TARGET for a model of at most INT4_PROBE_MAX_BYTES of float weights, else 0 (with a note). */
-function defaultTarget(st: QuantState): number {
+function maxProbeBytes(st: QuantState): number {
+  return st.opts.int4ProbeMaxBytes ?? INT4_PROBE_MAX_BYTES;
+}
+
+function floatWeightBytes(st: QuantState): number {
   let bytes = 0;
   for (const t of st.model.graph.initializers.values()) if (dtypeInfo(t.dtype).isFloat) bytes += t.byteLength;
-  if (bytes <= INT4_PROBE_MAX_BYTES) return INT4_TARGET;
+  return bytes;
+}
+
+function noteLargeDefault(st: QuantState): void {
+  const bytes = floatWeightBytes(st);
   st.ctx.log.info(
-    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${INT4_PROBE_MAX_BYTES / 1e6} MB (it runs the float model beside this one); --int4-target ${INT4_TARGET} asks for it`,
+    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${Math.round(maxProbeBytes(st) / 1e6)} MB (plain 4-bit blocks; it runs the model several times); --int4-target ${INT4_TARGET} asks for it (MatMuls kept at 8 bits until the probe reaches it, against the model in 8-bit blocks)`,
   );
   st.details.push({ int4Target: 0, probe: 'off: model too large for the default probe', weightBytes: bytes });
-  return 0;
 }

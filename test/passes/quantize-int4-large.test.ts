@@ -1,0 +1,75 @@
+// int4 on models above the probe threshold (int4ProbeMaxBytes, lowered here so that a small
+// encoder counts as large): no probe by default; with a target, the probe's reference is the model
+// in 8-bit blocks (MatMulNBits bits 8, GatherBlockQuantized bits 8), lowered to 4 bits after one run.
+import { describe, expect, it } from 'vitest';
+import type { Model } from '../../src/ir/model.js';
+import { attrInt } from '../../src/ir/node.js';
+import { buildEncoder, encoderInputs } from '../../src/models/encoder.js';
+import { modelToBytes } from '../../src/onnx/save.js';
+import { compare } from './quantize-helpers.js';
+
+const feedsOf = (s: ReturnType<typeof encoderInputs>) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, { dtype: v.dtype, dims: v.dims, data: v.data }]));
+
+async function int4(m: Model, options: Record<string, unknown>) {
+  const { compress } = await import('../../src/index.js');
+  const r = await compress(m, [{ pass: 'quantize', options: { type: 'int4', int4ProbeMaxBytes: 1000, ...options } }], { check: false, passThreads: 1 });
+  const { stats, details = [] } = r.passes[0];
+  const probe = details.find((d) => d.int4Target !== undefined) as { reference?: string; probe: string; probeCosine: number; allFourBitCosine: number };
+  return { q: r.model, stats, details, probe };
+}
+
+describe('int4 above the probe threshold', () => {
+  it('default: plain 4-bit blocks, no model run; with a target: the reference is the model in 8-bit blocks (embedding table included), lowered to 4 bits after its run', async () => {
+    const o = { hidden: 64, heads: 4, ffn: 256, layers: 3, seq: 16, vocab: 512, seed: 5 };
+    const m = buildEncoder(o);
+    const feeds = feedsOf(encoderInputs(o, 2, 77));
+    // the default above the threshold: no probe, the bytes of --int4-target 0
+    const plain = await int4(m, {});
+    expect(plain.stats.int4ProbeRuns).toBeUndefined();
+    expect(plain.stats.int4EightBit).toBe(0);
+    expect(plain.probe.probe).toMatch(/^off/);
+    const zero = await int4(m, { int4Target: 0 });
+    expect(Buffer.from(modelToBytes(plain.q)).equals(Buffer.from(modelToBytes(zero.q)))).toBe(true);
+
+    const r = await int4(m, { int4Target: 0.995 });
+    expect(r.probe.reference).toBe('8-bit blocks');
+    expect(r.probe.probeCosine).toBeGreaterThanOrEqual(0.995);
+    const gbq = r.q.graph.nodes.filter((n) => n.opType === 'GatherBlockQuantized');
+    expect(gbq).toHaveLength(1);
+    expect(attrInt(gbq[0], 'bits', 0)).toBe(4);
+    // nothing of the 8-bit reference is left over (this encoder reaches the target at 4 bits)
+    expect(r.stats.int4EightBit).toBe(0);
+    expect(r.details.filter((d) => d.format === 'int8 blocks')).toHaveLength(0);
+    expect((await compare(plain.q, r.q, feeds)).maxAbs).toBe(0);
+    expect((await compare(m, r.q, feeds)).cos).toBeGreaterThanOrEqual(0.99);
+  });
+
+  it('a target above the all-4-bit cosine: the costliest MatMuls go back to 8 bits until the probe reaches it', async () => {
+    const o = { hidden: 64, heads: 4, ffn: 256, layers: 3, seq: 16, seed: 5 };
+    const m = buildEncoder(o);
+    const feeds = feedsOf(encoderInputs(o, 2, 77));
+    const plain = await int4(m, {});
+    const plainCos = (await compare(m, plain.q, feeds)).cos;
+    // a third of the all-4-bit loss on the probe (made-up inputs), read from a first run
+    const target = 1 - (1 - (await int4(m, { int4Target: 0.999999 })).probe.allFourBitCosine) / 3;
+    const { q, stats, details, probe } = await int4(m, { int4Target: target });
+    expect(probe.reference).toBe('8-bit blocks');
+    expect(probe.allFourBitCosine).toBeLessThan(target);
+    expect(probe.probeCosine).toBeGreaterThanOrEqual(target);
+    const nb = q.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
+    const eight = nb.filter((n) => attrInt(n, 'bits', 0) === 8);
+    expect(eight.length).toBe(stats.int4EightBit);
+    expect(eight.length).toBeGreaterThan(0);
+    expect(eight.length).toBeLessThan(nb.length);
+    // what the report counts is what the file holds, and no constant is left unread
+    const read = new Set(q.graph.nodes.flatMap((n) => n.inputs));
+    expect([...q.graph.initializers.keys()].filter((n) => !read.has(n))).toEqual([]);
+    const held = new Set(nb.flatMap((n) => n.inputs.slice(1)));
+    expect(stats.weightBytesAfter).toBe([...held].reduce((a, n) => a + q.graph.initializers.get(n)!.byteLength, 0));
+    expect(details.filter((d) => d.format === 'int8 blocks')).toHaveLength(eight.length);
+    // against the float model on other inputs
+    const cos = (await compare(m, q, feeds)).cos;
+    expect(cos).toBeGreaterThanOrEqual(0.99);
+    expect(1 - cos).toBeLessThan((1 - plainCos) / 2);
+  });
+});
