@@ -17,7 +17,7 @@
  * type is known and not float is reported as non-float and never read).
  */
 import { MlcError } from '../core/errors.js';
-import { cloneModel } from '../ir/clone.js';
+import { shallowCopyModel } from '../ir/clone.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -46,7 +46,8 @@ function isFloat(g: Graph, name: string): boolean {
 
 /** A copy of `model` with `names` added as float graph outputs (those already outputs stay as they are). */
 export function probeModel(model: Model, names: readonly string[]): Model {
-  const probe = cloneModel(model);
+  // no tensor copied: the probe only gets more outputs
+  const probe = shallowCopyModel(model);
   const g = probe.graph;
   const have = new Set(g.outputs.map((o) => o.name));
   for (const n of names) {
@@ -201,7 +202,8 @@ export async function activationRanges(
   onBatch?: (counts: Map<string, number>) => void,
   opts: RangeOptions = {},
 ): Promise<Map<string, ValueRange>> {
-  const probe = cloneModel(model);
+  // no tensor copied: the probe only gets more nodes and outputs
+  const probe = shallowCopyModel(model);
   const g = probe.graph;
   const uniq = [...new Set(names)].filter((n) => isFloat(model.graph, n));
   // values that are a clamp of another measured value (Relu, Clip with constant bounds): range of
