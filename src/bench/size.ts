@@ -10,7 +10,10 @@
  * one per core) wants the opposite: `compressInline(true)` makes every gzip and brotli figure of
  * the process run on the calling thread (zlib's sync API), so that the worker uses one core and
  * `--jobs N` workers use N; files over 64 MB compressed whole (`exact`) still stream through the
- * thread pool, lest a whole file be held in memory. The figures are the same bytes.
+ * thread pool, lest a whole file be held in memory. The figures are the same bytes. Files up to
+ * 64 MB are read whole and deflated in one piece (gzipSize), with no call back to the main thread
+ * until the end: onnxruntime-node runs a session on the main thread, and a stream, which needs the
+ * main thread for every 16 KiB, stalled while a pass's calibration ran beside it.
  *
  * It is level 9 throughout: on float weights lower levels are barely faster (BERT-base weights:
  * ~30 MB/s of CPU at -1, -6 and -9 alike, sizes within 0.04 %), so a faster level would buy little
@@ -80,7 +83,7 @@ export function compressInline(on: boolean): void {
   inline = on;
 }
 
-const gzipAsync = (b: Uint8Array, o: { level: number }) => (inline ? Promise.resolve(gzipSync(b, o)) : promisify(gzip)(b, o));
+const gzipAsync = (b: Uint8Array, o: { level: number; chunkSize?: number }) => (inline ? Promise.resolve(gzipSync(b, o)) : promisify(gzip)(b, o));
 const brotliAsync = (b: Uint8Array, o: { params: Record<number, number> }) =>
   inline ? Promise.resolve(brotliCompressSync(b, o)) : promisify(brotliCompress)(b, o);
 const deflateRawAsync = (b: Uint8Array, o: { level: number; chunkSize?: number }) => (inline ? Promise.resolve(deflateRawSync(b, o)) : promisify(deflateRaw)(b, o));
@@ -114,9 +117,15 @@ export async function brotliFilesSize(paths: string[]): Promise<{ bytes: number;
   return { bytes, quality };
 }
 
-/** gzip -9 size of bytes in memory (compressed in the thread pool). */
+/**
+ * gzip -9 size of bytes in memory, compressed in the thread pool in one piece: one output chunk
+ * for the whole input, so that zlib calls back to the main thread once at the end instead of once
+ * per 16 KiB. A stream needs the main thread for every chunk, and it is not free while a pass
+ * runs onnxruntime (whose runs take the main thread): a model's gzip streamed beside static
+ * quantization's calibration made no progress until the calibration was done.
+ */
 export async function gzipSize(bytes: Uint8Array): Promise<number> {
-  return (await gzipAsync(bytes, { level: 9 })).length;
+  return (await gzipAsync(bytes, { level: 9, chunkSize: bytes.length + (1 << 16) })).length;
 }
 
 /**
@@ -175,11 +184,22 @@ export async function gzipFileSize(path: string): Promise<number> {
   });
 }
 
+const cannotRead = (path: string, e: unknown) =>
+  new MlcError('INPUT', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+
 function readWhole(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new MlcError('INPUT', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw cannotRead(path, e);
+  }
+}
+
+async function readWholeAsync(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw cannotRead(path, e);
   }
 }
 
@@ -189,7 +209,7 @@ async function gzipFileEstimate(path: string, size: number, opts: GzipOptions['s
   try {
     fh = await open(path, 'r');
   } catch (e) {
-    throw new MlcError('INPUT', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw cannotRead(path, e);
   }
   try {
     return await gzipEstimate(size, async (offset, length) => {
@@ -216,14 +236,15 @@ export async function filesSize(paths: string[], opts: GzipOptions = {}): Promis
       try {
         size = (await stat(p)).size;
       } catch (e) {
-        throw new MlcError('INPUT', `cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+        throw cannotRead(p, e);
       }
       if (size > limit) {
         const e = await gzipFileEstimate(p, size, opts.sample);
         return { size, gz: e.gzipBytes, sample: e.sample };
       }
-      // inline (a fleet worker): a file of at most `limit` bytes (or 64 MB with `exact`) is read whole
-      if (inline && size <= Math.min(limit, GZIP_SAMPLE_ABOVE)) return { size, gz: gzipSync(readWhole(p), { level: 9 }).length, sample: null };
+      // a file of at most `limit` bytes (or 64 MB with `exact`) is read whole: compressed inline (a
+      // fleet worker) or in one piece in the thread pool
+      if (size <= Math.min(limit, GZIP_SAMPLE_ABOVE)) return { size, gz: inline ? gzipSync(readWhole(p), { level: 9 }).length : await gzipSize(await readWholeAsync(p)), sample: null };
       return { size, gz: await gzipFileSize(p), sample: null };
     }),
   );

@@ -9,7 +9,7 @@
  * size the model fixes), inputs whose batch sizes differ, labels that are not integers
  * or do not match the batch size.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { MlcError } from '../core/errors.js';
 import { dtypeName } from '../ir/dtype.js';
@@ -17,7 +17,7 @@ import type { Model } from '../ir/model.js';
 import { elemTypeOf, shapeOf, type Dim, type ValueInfo } from '../ir/types.js';
 import type { Dataset } from '../core/types.js';
 import { parseNpy, type NdArray } from './npy.js';
-import { parseNpz } from './npz.js';
+import { parseNpz, zipDataOffset, zipDirectory } from './npz.js';
 
 export type { Dataset };
 
@@ -52,6 +52,12 @@ function hasText(a: NdArray): string {
   return `${a.dtype} ${fmtShape(a.dims)}`;
 }
 
+function readError(path: string, e: unknown): MlcError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
+  return new MlcError('INPUT', `cannot read data file ${path}: ${why}`, { cause: e });
+}
+
 async function readBytes(path: string): Promise<Uint8Array> {
   try {
     // a view of the file's buffer, not a copy of it (nothing else holds it), unless it is a slice
@@ -59,9 +65,53 @@ async function readBytes(path: string): Promise<Uint8Array> {
     const b = await readFile(path);
     return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
-    throw new MlcError('INPUT', `cannot read data file ${path}: ${why}`, { cause: e });
+    throw readError(path, e);
+  }
+}
+
+/**
+ * The bytes of an `.npz` file, placed in memory so that the array data of its largest stored
+ * member starts 8-byte aligned: parseNpz then hands that array out as a view of the file's bytes
+ * instead of copying it (a zip puts member data at any offset). The zip directory and the
+ * member's headers are read first, in three small reads; a file this does not understand is
+ * read as it is.
+ */
+async function readNpzBytes(path: string): Promise<Uint8Array> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw readError(path, e);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const at = async (pos: number, n: number) => {
+      const b = new Uint8Array(Math.max(0, Math.min(n, size - pos)));
+      await fh.read(b, 0, b.length, pos);
+      return b;
+    };
+    let shift = 0;
+    const tailLen = Math.min(size, 1 << 16);
+    const biggest = zipDirectory(await at(size - tailLen, tailLen), size)
+      ?.filter((e) => e.method === 0)
+      .sort((a, b) => b.size - a.size)[0];
+    const data = biggest && zipDataOffset(await at(biggest.local, 30), biggest);
+    if (data !== undefined) {
+      const npy = await at(data, 12);
+      const start = data + (npy[6] === 1 ? 10 + (npy[8] | (npy[9] << 8)) : 12 + new DataView(npy.buffer).getUint32(8, true));
+      shift = (8 - (start % 8)) % 8;
+    }
+    const bytes = new Uint8Array(new ArrayBuffer(size + shift), shift, size);
+    for (let done = 0; done < size; ) {
+      const { bytesRead } = await fh.read(bytes, done, size - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return bytes;
+  } catch (e) {
+    throw readError(path, e);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -74,7 +124,7 @@ export async function readNpy(source: string | Uint8Array): Promise<NdArray> {
 /** Read a `.npz` file (or decode `.npz` bytes) into arrays by name. */
 export async function readNpz(source: string | Uint8Array): Promise<Record<string, NdArray>> {
   if (typeof source !== 'string') return parseNpz(source);
-  return parseNpz(await readBytes(source), source);
+  return parseNpz(await readNpzBytes(source), source, { own: true });
 }
 
 /** The test_data_set folder's `<prefix>_K.pb` files, ordered by K. */
@@ -118,12 +168,12 @@ async function readArrays(path: string): Promise<{ arrays: Record<string, NdArra
     return { arrays, ordered, outputs };
   }
   const ext = extname(path).toLowerCase();
-  const bytes = await readBytes(path);
+  const bytes = ext === '.npz' ? await readNpzBytes(path) : await readBytes(path);
   if (ext === '.npy') return { arrays: { [basename(path, extname(path))]: parseNpy(bytes, path, { own: true }) }, ordered: undefined };
-  if (ext === '.npz') return { arrays: parseNpz(bytes, path) };
+  if (ext === '.npz') return { arrays: parseNpz(bytes, path, { own: true }) };
   // sniff the content for other names
   if (bytes[0] === 0x93 && bytes[1] === 0x4e) return { arrays: { [basename(path, extname(path))]: parseNpy(bytes, path, { own: true }) } };
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b) return { arrays: parseNpz(bytes, path) };
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b) return { arrays: parseNpz(bytes, path, { own: true }) };
   throw new MlcError('INPUT', `data file ${path}: unknown format (expected .npz, .npy or an ONNX test_data_set folder)`);
 }
 
@@ -162,7 +212,10 @@ function checkInput(v: ValueInfo, a: NdArray, source: string, symbols: Map<strin
     if (typeof d === 'string' && d !== '') {
       const seen = symbols.get(d);
       if (seen !== undefined && seen !== a.dims[i]) {
-        throw new MlcError('INPUT', `${where}: dimension '${d}' is ${a.dims[i]} here but ${seen} in another input (the file has ${hasText(a)})`);
+        throw new MlcError(
+          'INPUT',
+          `${where}: dimension '${d}' is ${a.dims[i]} here but ${seen} in another input (the file has ${hasText(a)})`,
+        );
       }
       symbols.set(d, a.dims[i]);
     }

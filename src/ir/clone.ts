@@ -73,3 +73,23 @@ export function cloneModel(m: Model): Model {
   if (m.extra) c.extra = structuredClone(m.extra);
   return c;
 }
+
+/**
+ * A copy of `model` whose root graph has its own lists of nodes and outputs and its own index, and
+ * shares everything else with `model`: the node objects, initializers (the map and its tensors),
+ * inputs, value_info, subgraphs and model-level fields. For a throwaway variant that only adds
+ * nodes and graph outputs (an activation probe): no tensor is copied.
+ */
+export function shallowCopyModel(m: Model): Model {
+  const src = m.graph;
+  const g = new Graph(src.name);
+  g.docString = src.docString;
+  g.nodes = [...src.nodes];
+  g.inputs = src.inputs;
+  g.outputs = [...src.outputs];
+  g.valueInfo = src.valueInfo;
+  g.initializers = src.initializers;
+  g.sparseInitializers = src.sparseInitializers;
+  if (src.extra) g.extra = src.extra;
+  return Object.assign(new Model(g), m, { graph: g });
+}

@@ -9,13 +9,15 @@
  * - `activationRanges`: exact min / max / element count of each value, reduced inside the model
  *   (ReduceMin / ReduceMax / Size on the value), so only scalars leave the runtime: no copy of the
  *   activations at all. A value whose reduction gives NaN is read back and scanned here instead,
- *   skipping NaNs as the scan always did.
+ *   skipping NaNs as the scan always did. For a caller whose ranges always hold zero, a value
+ *   that is ≥ 0 by construction (Relu, Clip) gets only its max, by a GlobalMaxPool that keeps
+ *   onnxruntime's blocked-channel layout (RangeOptions.zeroFloor).
  *
  * Values are assumed float32 unless the graph says otherwise (a graph input or a value whose
  * type is known and not float is reported as non-float and never read).
  */
 import { MlcError } from '../core/errors.js';
-import { cloneModel } from '../ir/clone.js';
+import { shallowCopyModel } from '../ir/clone.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -44,7 +46,8 @@ function isFloat(g: Graph, name: string): boolean {
 
 /** A copy of `model` with `names` added as float graph outputs (those already outputs stay as they are). */
 export function probeModel(model: Model, names: readonly string[]): Model {
-  const probe = cloneModel(model);
+  // no tensor copied: the probe only gets more outputs
+  const probe = shallowCopyModel(model);
   const g = probe.graph;
   const have = new Set(g.outputs.map((o) => o.name));
   for (const n of names) {
@@ -169,10 +172,25 @@ export function updateRange(r: ValueRange, d: ArrayLike<number>): void {
   r.count += d.length;
 }
 
+export interface RangeOptions {
+  /**
+   * The caller reads each min only as min(min, 0) (a range that always holds zero: asymmetric
+   * uint8 activations calibrated by min / max). A value that is ≥ 0 by construction (the output
+   * of a Relu, or of a Clip whose lower bound is ≥ 0) then gets no min reduction: its min is
+   * reported as that bound (≥ 0 and ≤ its true min, so min(min, 0) = 0 either way), and its max is
+   * taken by a GlobalMaxPool then a ReduceMax of the per-channel maxima when the value is known to
+   * have 3 or more dimensions. onnxruntime runs GlobalMaxPool in its blocked-channel (NCHWc)
+   * layout, so the value is never reordered back to NCHW for a reduction: a MobileNetV2's
+   * calibration runs took about a fifth less CPU (35 of its 66 measured values are ReLU6 outputs).
+   */
+  zeroFloor?: boolean;
+}
+
 /**
- * Exact min / max / count of each named value over all batches. Values that are not float32
- * are left out of the result. The reductions run inside the model: per value a ReduceMin, a
- * ReduceMax and a Size node whose scalar outputs are the only outputs of the probe.
+ * Exact min / max / count of each named value over all batches (with `opts.zeroFloor`, some mins
+ * are a bound instead: see RangeOptions). Values that are not float32 are left out of the result.
+ * The reductions run inside the model: per value a ReduceMin, a ReduceMax and a Size node whose
+ * scalar outputs are the only outputs of the probe.
  */
 export async function activationRanges(
   run: ModelRunner,
@@ -182,8 +200,10 @@ export async function activationRanges(
   signal?: AbortSignal,
   /** called after each batch with its element count per measured value */
   onBatch?: (counts: Map<string, number>) => void,
+  opts: RangeOptions = {},
 ): Promise<Map<string, ValueRange>> {
-  const probe = cloneModel(model);
+  // no tensor copied: the probe only gets more nodes and outputs
+  const probe = shallowCopyModel(model);
   const g = probe.graph;
   const uniq = [...new Set(names)].filter((n) => isFloat(model.graph, n));
   // values that are a clamp of another measured value (Relu, Clip with constant bounds): range of
@@ -200,17 +220,28 @@ export async function activationRanges(
     if (d) derived.set(n, d);
     measured.add(d ? d.from : n);
   }
-  const outs: { name: string; min: string; max: string; size: string }[] = [];
+  /** min / max / count outputs of each measured value; `floor`: no min reduction, the min is this bound */
+  const outs: { name: string; min: string; max: string; size: string; floor?: number }[] = [];
   // each value's Size / ReduceMax / ReduceMin right after its producer (graph inputs: first), so
   // that the runtime can free the value as early as before; one splice for all of them
   const after = new Map<Node | undefined, Node[]>();
   const keep1 = () => [{ name: 'keepdims', type: AttrType.INT, value: 1 }];
+  const deep = atLeast3d(model.graph);
   for (const n of measured) {
     const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
-    const node = (opType: string, out: string, attributes: Node['attributes']): Node => ({ name: g.uniqueName(`${out}_${opType}`), opType, domain: '', inputs: [n], outputs: [out], attributes });
+    const node = (opType: string, out: string, attributes: Node['attributes'], input = n): Node => ({ name: g.uniqueName(`${out}_${opType}`), opType, domain: '', inputs: [input], outputs: [out], attributes });
     const p = g.producer(n);
     if (!after.has(p)) after.set(p, []);
+    const floor = opts.zeroFloor ? clampOf(model.graph, n)?.lo : undefined;
     // keepdims 1: the runtime refuses keepdims 0 over an empty dimension
+    if (floor !== undefined && floor >= 0) {
+      const pooled = deep(n) ? g.uniqueName(`${n}_mlc_channel_max`) : undefined;
+      if (pooled) after.get(p)!.push(node('GlobalMaxPool', pooled, []));
+      after.get(p)!.push(node('Size', o.size, []), node('ReduceMax', o.max, keep1(), pooled));
+      g.outputs.push({ name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
+      outs.push({ ...o, floor });
+      continue;
+    }
     after.get(p)!.push(node('Size', o.size, []), node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
     g.outputs.push({ name: o.min }, { name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
     outs.push(o);
@@ -220,7 +251,7 @@ export async function activationRanges(
   const ranges = new Map<string, ValueRange>([...measured].map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
   const nan = new Set<string>();
   const nonFloat = new Set<string>();
-  const outputNames = outs.flatMap((o) => [o.min, o.max, o.size]);
+  const outputNames = outs.flatMap((o) => (o.floor === undefined ? [o.min, o.max, o.size] : [o.max, o.size]));
   let reduced = outs.length > 0;
   for (const feeds of reduced ? batches() : []) {
     if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
@@ -238,13 +269,14 @@ export async function activationRanges(
       const counts = new Map<string, number>();
       for (const o of outs) {
         const r = ranges.get(o.name)!;
-        if (!(res[o.min]?.data instanceof Float32Array) || !(res[o.max]?.data instanceof Float32Array)) {
+        if ((o.floor === undefined && !(res[o.min]?.data instanceof Float32Array)) || !(res[o.max]?.data instanceof Float32Array)) {
           nonFloat.add(o.name);
           continue;
         }
-        const lo = Number(res[o.min].data[0]);
-        const hi = Number(res[o.max].data[0]);
         const size = Number(res[o.size].data[0]);
+        const hi = Number(res[o.max].data[0]);
+        // a bounded value's min is its bound once it has values (an empty one keeps min > max)
+        const lo = o.floor === undefined ? Number(res[o.min].data[0]) : size > 0 ? o.floor : Infinity;
         if (Number.isNaN(lo) || Number.isNaN(hi)) nan.add(o.name);
         if (lo < r.min) r.min = lo;
         if (hi > r.max) r.max = hi;
@@ -285,6 +317,35 @@ export async function activationRanges(
     else out.set(n, { min: Math.min(Math.max(r.min, d.lo), d.hi), max: Math.min(Math.max(r.max, d.lo), d.hi), count: r.count });
   }
   return out;
+}
+
+/** Ops whose output has the rank of their first input, and that need 3 or more dimensions. */
+const SPATIAL_OPS = new Set(['Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool', 'InstanceNormalization', 'LRN']);
+/** Elementwise ops: the output has the largest rank of the inputs. */
+const ELEMENTWISE_OPS = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Softplus', 'Identity', 'Neg', 'Abs', 'Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Sum', 'BatchNormalization', 'Concat']);
+
+/**
+ * Whether a value is known to have 3 or more dimensions (then GlobalMaxPool applies to it): its
+ * declared shape says so, or its producer is a Conv / pool (which needs as many) or an
+ * elementwise op, Concat or BatchNormalization with an input known to have them.
+ */
+function atLeast3d(g: Graph): (name: string) => boolean {
+  const memo = new Map<string, boolean>();
+  const known = (name: string): boolean => {
+    const m = memo.get(name);
+    if (m !== undefined) return m;
+    memo.set(name, false); // a cycle (none in a valid graph) proves nothing
+    const shape = shapeOf(g.valueInfoOf(name));
+    const p = g.producer(name);
+    const onnx = !!p && (p.domain === '' || p.domain === 'ai.onnx') && p.outputs[0] === name;
+    const r =
+      (shape !== undefined && shape.length >= 3) ||
+      (onnx && SPATIAL_OPS.has(p.opType)) ||
+      (onnx && ELEMENTWISE_OPS.has(p.opType) && p.inputs.some((i) => !!i && known(i)));
+    memo.set(name, r);
+    return r;
+  };
+  return known;
 }
 
 /** `name` = clamp(`from`, lo, hi) elementwise (lo may be -Infinity, hi Infinity). */

@@ -185,9 +185,11 @@ export function sessionKeeper(opts: SessionOptions = {}): SessionKeeper {
 /**
  * A ModelRunner for passes: reuses a session while the model serializes to the same bytes
  * (a pass may call it many times on the same model), or, without serializing it, when the caller
- * says the model is `unchanged`. Call `release()` when done.
+ * says the model is `unchanged`. Call `release()` when done. Its sessions do not spin (unless
+ * `opts.spinning`): a pass wants its runs done with the least CPU, not each run's lowest latency.
  */
-export function makeRunner(opts: SessionOptions = {}): ModelRunner & { release(): Promise<void> } {
+export function makeRunner(options: SessionOptions = {}): ModelRunner & { release(): Promise<void> } {
+  const opts: SessionOptions = { spinning: false, ...options };
   const cache = new Map<Model, { bytes: Uint8Array; session: Session }>();
   const MAX = 4;
   const runner = async (

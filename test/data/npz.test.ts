@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeNpz, parseNpz } from '../../src/data/npz.js';
+import { readNpz } from '../../src/data/dataset.js';
+import { encodeNpz, parseNpz, zipDirectory } from '../../src/data/npz.js';
 
 const dir = join(__dirname, 'files');
 const bytes = (f: string) => new Uint8Array(readFileSync(join(dir, f)));
@@ -33,9 +34,38 @@ describe('npz', () => {
     expect(Buffer.from(encodeNpz(arrays)).equals(Buffer.from(stored))).toBe(true);
   });
 
+  it("stored archives (zip64 too) read from a file: the same arrays, the largest one a view of the file's bytes, aligned", async () => {
+    for (const f of ['stored.npz', 'zip64.npz', 'deflated.npz', 'two_inputs.npz']) {
+      const ref = parseNpz(bytes(f), f);
+      const got = await readNpz(join(dir, f));
+      expect(got, f).toEqual(ref);
+      const size = bytes(f).length;
+      // a view of the file's bytes (one buffer of the file's size plus at most 7 bytes of shift),
+      // not a copy of the member
+      const input = got.input ?? got.a;
+      if (f !== 'deflated.npz') expect(input.data.buffer.byteLength - size, f).toBeLessThan(8);
+      else expect(input.data.buffer.byteLength, f).toBeLessThan(size);
+      expect(input.data.byteOffset % 8).toBe(0);
+    }
+    const dirOf = (f: string) => zipDirectory(bytes(f), bytes(f).length)!.map((e) => [e.name, e.method]);
+    expect(dirOf('zip64.npz')).toEqual([
+      ['input.npy', 0],
+      ['labels.npy', 0],
+    ]);
+    expect(dirOf('deflated.npz')).toEqual([
+      ['input.npy', 8],
+      ['labels.npy', 8],
+    ]);
+    // a directory out of reach of the bytes given: unknown (the caller unzips the whole file)
+    const b = bytes('stored.npz');
+    expect(zipDirectory(b.subarray(b.length - 30), b.length)).toBeUndefined();
+    expect(zipDirectory(b.subarray(0, 300), 300)).toBeUndefined();
+  });
+
   it('refuses files that are not zip archives, and bad members name the member', () => {
     expect(() => parseNpz(new Uint8Array([1, 2, 3, 4, 5]), 'x.npz')).toThrow(/x\.npz: not a \.npz file/);
     const cut = bytes('stored.npz').subarray(0, 300);
     expect(() => parseNpz(cut, 'cut.npz')).toThrow(/cut\.npz/);
+    expect(() => parseNpz(cut, 'cut.npz', { own: true })).toThrow(/cut\.npz/);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AttrType, DataType, Graph, ModelBuilder, Tensor, cloneModel, subgraphsOf } from '../../src/ir/index.js';
+import { AttrType, DataType, Graph, ModelBuilder, Tensor, cloneModel, shallowCopyModel, subgraphsOf } from '../../src/ir/index.js';
+import { modelToBytes } from '../../src/onnx/index.js';
 import { branch, ifNode, node } from './helpers.js';
 
 function modelWithSubgraph() {
@@ -95,5 +96,29 @@ describe('cloneModel', () => {
     expect(i2.data).toEqual(new BigInt64Array([1n, -2n]));
     (i2.data as BigInt64Array)[0] = 5n;
     expect((i64.data as BigInt64Array)[0]).toBe(1n);
+  });
+});
+
+describe('shallowCopyModel', () => {
+  it('shares tensors, nodes and model fields; nodes and outputs added to the copy leave the original as it was', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [2]);
+    b.output(b.op('Relu', [b.op('Add', [x, b.init('w', [2], [1, 2])])]), DataType.FLOAT, [2], 'y');
+    const m = b.build();
+    m.metadataProps.push({ key: 'author', value: 'me' });
+    const before = modelToBytes(m);
+    const c = shallowCopyModel(m);
+    expect(c.graph).not.toBe(m.graph);
+    expect(c.graph.initializers.get('w')).toBe(m.graph.initializers.get('w'));
+    expect(c.graph.nodes[0]).toBe(m.graph.nodes[0]);
+    expect(c.metadataProps).toBe(m.metadataProps);
+    expect(modelToBytes(c)).toEqual(before);
+    const sum = c.graph.nodes[0].outputs[0];
+    expect(c.graph.producer(sum)).toBe(m.graph.nodes[0]);
+    c.graph.addNode({ name: 'probe_max', opType: 'ReduceMax', domain: '', inputs: [sum], outputs: ['probe_out'], attributes: [] });
+    c.graph.outputs.push({ name: 'probe_out' });
+    expect(c.graph.nodes.length).toBe(m.graph.nodes.length + 1);
+    expect(m.graph.consumers(sum).map((n) => n.opType)).not.toContain('ReduceMax');
+    expect(modelToBytes(m)).toEqual(before);
   });
 });

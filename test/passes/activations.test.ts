@@ -32,6 +32,16 @@ function counting(): ModelRunner & { calls: number[] } {
   return run;
 }
 
+/** A runner that keeps every probe model it is given. */
+function capturing(): { run: ModelRunner; probes: Model[] } {
+  const probes: Model[] = [];
+  const run: ModelRunner = async (p, feeds, outs) => {
+    probes.push(p);
+    return runner(p, feeds, outs);
+  };
+  return { run, probes };
+}
+
 /** Every float value a node writes, and the graph input. */
 function allValues(m: Model): string[] {
   return [m.graph.inputs[0].name, ...m.graph.nodes.filter((n) => n.opType !== 'Constant').flatMap((n) => n.outputs)];
@@ -92,22 +102,53 @@ describe('activation collector', () => {
     const clips = m.graph.nodes.filter((n) => n.opType === 'Clip');
     const names = clips.map((n) => n.outputs[0]);
     const ref = await scanned(m, ds, names);
-    const probes: Model[] = [];
-    const got = await activationRanges(
-      async (p, feeds, outs) => {
-        probes.push(p);
-        return runner(p, feeds, outs);
-      },
-      m,
-      names,
-      () => feedBatches(m, ds, { samples: 5, batch: 2 }),
-    );
+    const { run, probes } = capturing();
+    const got = await activationRanges(run, m, names, () => feedBatches(m, ds, { samples: 5, batch: 2 }));
     for (const [n, r] of ref) expect(got.get(n), n).toEqual(r);
     const g = probes[0].graph;
-    for (const c of clips) expect(g.consumers(c.inputs[0]).map((n) => n.opType), c.inputs[0]).toEqual(['Clip']);
+    for (const c of clips)
+      expect(
+        g.consumers(c.inputs[0]).map((n) => n.opType),
+        c.inputs[0],
+      ).toEqual(['Clip']);
     // asked for together with its input, the Clip's range is the input's, clamped (no reduction of its own)
     const both = await activationRanges(runner, m, [clips[0].inputs[0], names[0]], () => feedBatches(m, ds, { samples: 5, batch: 5 }));
     expect(both.get(names[0])).toEqual(ref.get(names[0]));
+  });
+
+  it('zeroFloor: a Relu / Clip output gets its max only (GlobalMaxPool when it has 3+ dims), its min the bound; min(min, 0) and max are exact', async () => {
+    const m = buildMobileNetV2({ width: 0.25, resolution: 32, classes: 10, dynamicBatch: true });
+    // and a 2-D Relu (the classifier's output, ReLU'd): no GlobalMaxPool for it
+    const g = m.graph;
+    const out = g.outputs[0].name;
+    g.addNode({ name: 'head_relu', opType: 'Relu', domain: '', inputs: [out], outputs: ['head_relu_out'], attributes: [] });
+    g.outputs.push({ name: 'head_relu_out' });
+    const ds = images(5, 32, 6);
+    const clips = g.nodes.filter((n) => n.opType === 'Clip').map((n) => n.outputs[0]);
+    const convs = g.nodes
+      .filter((n) => n.opType === 'Conv' && !g.consumers(n.outputs[0]).some((c) => c.opType === 'Clip'))
+      .map((n) => n.outputs[0]);
+    const names = ['input', ...clips, ...convs, 'head_relu_out'];
+    const ref = await scanned(m, ds, names);
+    const { run, probes } = capturing();
+    const got = await activationRanges(run, m, names, () => feedBatches(m, ds, { samples: 5, batch: 2 }), undefined, undefined, {
+      zeroFloor: true,
+    });
+    for (const [n, r] of ref) {
+      const bounded = clips.includes(n) || n === 'head_relu_out';
+      expect(got.get(n), n).toEqual(bounded ? { ...r, min: 0 } : r);
+      expect(Math.min(got.get(n)!.min, 0), n).toBe(Math.min(r.min, 0));
+    }
+    const pg = probes[0].graph;
+    const readers = (v: string) =>
+      pg
+        .consumers(v)
+        .map((c) => c.opType)
+        .sort();
+    for (const c of clips) expect(readers(c), c).toContain('GlobalMaxPool');
+    for (const c of clips) expect(readers(c), c).not.toContain('ReduceMin');
+    expect(readers('head_relu_out')).toEqual(['ReduceMax', 'Size']);
+    for (const c of convs) expect(readers(c), c).toContain('ReduceMin');
   });
 
   it('streaming batch by batch gives exactly the one-shot activations', async () => {

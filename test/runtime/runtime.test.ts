@@ -6,7 +6,7 @@ import { MlcError } from '../../src/core/errors.js';
 import { AttrType, DataType, Model, ModelBuilder } from '../../src/ir/index.js';
 import { weightsAsInputs } from '../../src/ir/skeleton.js';
 import { modelToBytes } from '../../src/onnx/index.js';
-import { CHECK_OPTIONS, DEFAULT_DISABLED_OPTIMIZERS, checkGraphLoads, checkModelLoads, createSession, makeRunner, sessionKeeper } from '../../src/runtime/index.js';
+import { CHECK_OPTIONS, DEFAULT_DISABLED_OPTIMIZERS, checkGraphLoads, configEntries, checkModelLoads, createSession, makeRunner, sessionKeeper } from '../../src/runtime/index.js';
 
 /** y = Gather(table, idx) * scale; also returns idx + 1 (int64) and idx > 1 (bool). */
 function gatherModel(): Model {
@@ -97,6 +97,32 @@ describe('check sessions', () => {
     } finally {
       await a.release();
       await c.release();
+    }
+  });
+
+  it('worker threads that do not spin (a pass runner) are a session config entry, beside prepacking; the values are the same', async () => {
+    expect(configEntries({})).toEqual({});
+    expect(configEntries({ spinning: false, prepack: false })).toEqual({ extra: { session: { disable_prepacking: '1', intra_op: { allow_spinning: '0' } } } });
+    expect(configEntries({ spinning: true })).toEqual({});
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [8, 64]);
+    const w = b.init('w', [64, 64], Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i)));
+    b.output(b.op('Relu', [b.op('MatMul', [x, w])]), DataType.FLOAT, [8, 64], 'y');
+    const m = b.build();
+    const feeds = { x: { dtype: 'float', dims: [8, 64], data: Float32Array.from({ length: 512 }, (_, i) => Math.cos(i)) } };
+    const a = await createSession(m);
+    const c = await createSession(m, { intraOpThreads: 2, spinning: false });
+    const run = makeRunner({ intraOpThreads: 2 });
+    try {
+      const ya = (await a.run(feeds)).y.data as Float32Array;
+      for (const yc of [(await c.run(feeds)).y.data as Float32Array, (await run(m, feeds)).y.data as Float32Array]) {
+        expect(yc.length).toBe(512);
+        for (let i = 0; i < 512; i++) expect(Math.abs(yc[i] - ya[i])).toBeLessThan(1e-4 * (1 + Math.abs(ya[i])));
+      }
+    } finally {
+      await a.release();
+      await c.release();
+      await run.release();
     }
   });
 });

@@ -23,7 +23,8 @@
  * samples of ctx.calibration in batches sized to keep about 64 MB of activations per batch (at
  * most calibrationBatch). Pass 1 gets exact min / max of every tensor reduced inside the runtime;
  * percentile and entropy add a pass 2 that streams the tensors batch by batch into histograms over
- * pass 1's ranges. The input of a Relu / Clip that may fold into its producer is not measured (its
+ * pass 1's ranges; with minmax, a Relu / Clip output gets only its max (its range holds zero
+ * anyway). The input of a Relu / Clip that may fold into its producer is not measured (its
  * reduction would stop onnxruntime fusing the activation into the Conv: the calibration run then
  * computes what the float model computes, and faster); only a fold that does not fit its bounds
  * measures it, in one more run for those tensors.
@@ -155,6 +156,8 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
     (counts) => {
       largest ??= Math.max(0, ...counts.values());
     },
+    // min / max ranges hold zero: the min of a value that is ≥ 0 by construction is not needed
+    { zeroFloor: st.opts.calibrationMethod === 'minmax' },
   );
   const method = st.opts.calibrationMethod;
   const hists = new Map<string, Histogram>();

@@ -37,3 +37,9 @@ np.savez('float64_input.npz', input=x.astype('<f8'), labels=y)
 np.savez('wrong_shape.npz', input=np.zeros((5, 3), dtype='<f4'), labels=y)
 np.savez('float_labels.npz', input=x, labels=y.astype('<f4'))
 np.savez('short_labels.npz', input=x, labels=y[:4].copy())
+# zip64 records (numpy writes them for members over 4 GB; forced here on small ones)
+import zipfile
+with zipfile.ZipFile('zip64.npz', 'w', allowZip64=True) as z:
+    for k, a in [('input', x), ('labels', y)]:
+        with z.open(k + '.npy', 'w', force_zip64=True) as f:
+            np.lib.format.write_array(f, a, allow_pickle=False)
