@@ -2,10 +2,12 @@
 // on the MNIST fixtures, with the recipe the README gives (recipes/deep-compression.json; a
 // fixture-specific recipes/deep-compression-<kind>.json when one exists).
 //
-//   npm run build && node benchmarks/deepcompression.bench.mjs [--only mlp|cnn|cnn-plain] [--recipe file]
+//   npm run build && node benchmarks/deepcompression.bench.mjs [--only mlp|cnn|cnn-plain|cnn-torch] [--recipe file]
 //
 // cnn-plain: a LeNet-5 trained in the bench with a plain recipe (Adam, no weight decay, no
 // augmentation; plainLenet5), compressed with the CNN recipe: the method, not the fixture.
+// cnn-torch: a LeNet-5 trained and exported by PyTorch (benchmarks/lenet5_torch.py: Adam, no weight
+// decay, 3 epochs, torch.onnx.export), compressed with the CNN recipe; skipped without python3 + torch.
 //
 // Stages (each measured on the model as an ONNX file):
 //   fp32        the fixture
@@ -22,6 +24,7 @@
 // batch 1, 1 intra-op thread, the pruned and the stored model interleaved in one process.
 // Wall time: the whole recipe (all training included), with the process's CPU time beside it (on a
 // shared machine the wall time also counts the other processes' share of the cores).
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,12 +46,25 @@ const only = opt('--only');
 const TRAIN = 'fixtures/mnist-train.npz';
 const TEST = 'fixtures/mnist-test.npz';
 const PLAIN = join(tmpdir(), `mlc-deepcompression-${process.pid}-lenet5-plain.onnx`);
+const TORCH = join(tmpdir(), `mlc-deepcompression-${process.pid}-lenet5-torch.onnx`);
+const hasTorch = () => spawnSync('python3', ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
 const FIXTURES = [
   { kind: 'mlp', file: 'fixtures/mnist-mlp.onnx', target: 50 },
   { kind: 'cnn', file: 'fixtures/mnist-cnn.onnx', target: 40 },
   // a LeNet-5 not trained by the fixture recipe: the method, not the fixture (see plainLenet5)
-  { kind: 'cnn-plain', recipeKind: 'cnn', file: PLAIN, make: plainLenet5, target: 40 },
-].filter((f) => !only || f.kind === only);
+  { kind: 'cnn-plain', recipeKind: 'cnn', file: PLAIN, make: plainLenet5, target: 40, label: 'LeNet-5 (plain recipe)' },
+  // the same architecture trained and exported by PyTorch (benchmarks/lenet5_torch.py)
+  { kind: 'cnn-torch', recipeKind: 'cnn', file: TORCH, make: torchLenet5, target: 40, label: 'LeNet-5 (PyTorch, Adam)' },
+].filter((f) => (only ? f.kind === only : f.kind !== 'cnn-torch' || hasTorch()));
+
+/** A LeNet-5 trained and exported by PyTorch (Adam 1e-3, no weight decay, 3 epochs): benchmarks/lenet5_torch.py. */
+async function torchLenet5(file) {
+  if (!hasTorch()) throw new Error('cnn-torch needs python3 with torch and onnx');
+  const t0 = performance.now();
+  const r = spawnSync('python3', ['benchmarks/lenet5_torch.py', file, opt('--torch-seed') ?? '0'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`benchmarks/lenet5_torch.py failed (exit ${r.status})`);
+  console.log(`${file}: LeNet-5 trained and exported by PyTorch in ${((performance.now() - t0) / 1000).toFixed(0)} s (not counted in the recipe's wall time)`);
+}
 
 /**
  * A LeNet-5 trained here with a plain recipe, as a model trained elsewhere would be: Adam at a
@@ -215,7 +231,7 @@ for (const f of FIXTURES) {
   const nz0 = nonzeroWeights(r1.original);
   const nz1 = nonzeroWeights(pruned);
   const bits = `${steps[ci].options.bits ?? Math.ceil(Math.log2((steps[ci].options.clusters ?? 15) + 1))}${c2.stats.allocatedBits ? ' (average)' : ''}`;
-  const name = f.make ? 'LeNet-5 (plain recipe)' : f.file.replace('fixtures/', '');
+  const name = f.label ?? f.file.replace('fixtures/', '');
   const pts = (m) => (100 * (m.acc - m0.acc)).toFixed(2);
   const row = (stage, kept, b, m) =>
     `| ${name} | ${stage} | ${kept} | ${b} | ${kB(m.gzip)} | ${(m0.gzip / m.gzip).toFixed(1)}× | ${kB(m.brotli)} | ${(m0.brotli / m.brotli).toFixed(1)}× | ${(100 * m.acc).toFixed(2)}% | ${pts(m)} |`;

@@ -104,6 +104,14 @@ describe('weight clustering', () => {
       }
       const d = r.details!.map((x) => x.storage);
       if (storage !== 'auto') expect(d).toEqual([storage, storage, storage]);
+      // codes in order of frequency: code 1 the most frequent cluster, code 2 the next, …
+      for (const w of ['w1', 'w2', 'w3']) {
+        const count = [0, 0, 0, 0];
+        for (const c of m.graph.initializers.get(`${w}_idx`)!.data as Uint8Array) count[c]++;
+        expect(count[1]).toBeGreaterThanOrEqual(count[2]);
+        expect(count[2]).toBeGreaterThanOrEqual(count[3]);
+        expect(count[1]).toBeGreaterThan(count[3]);
+      }
       if (storage === 'dense') expect(ops(m).filter((o) => o === 'Gather').length).toBe(3);
       if (storage === 'sparse') expect(ops(m).filter((o) => o === 'ScatterElements').length).toBe(3);
       expect(Number(r.stats.weightBytesAfter)).toBeLessThan(Number(r.stats.weightBytesBefore));
