@@ -86,8 +86,8 @@ function speedupText(s: NonNullable<TuneReport['candidates'][number]['speedup']>
 /** The data flags `mlc compress --recipe` needs to re-run a recipe: calibration (static quantization, prune's refit), training (distill). */
 function dataFlags(recipe: readonly { pass?: unknown; options?: unknown }[], data: string): string {
   const calibration = recipe.some((s) => {
-    const o = (s.options ?? {}) as { mode?: string; reconstruct?: boolean; dataAware?: boolean };
-    return o.mode === 'static' || !!o.reconstruct || !!o.dataAware;
+    const o = (s.options ?? {}) as { mode?: string; reconstruct?: boolean; dataAware?: boolean; criterion?: string; allocate?: string };
+    return o.mode === 'static' || !!o.reconstruct || !!o.dataAware || o.criterion === 'activation' || o.allocate === 'sensitivity';
   });
   const train = recipe.some((s) => s.pass === 'distill');
   return `${calibration ? ` --calibration-data ${data}` : ''}${train ? ` --train-data ${data}` : ''}`;

@@ -4,19 +4,25 @@
  *
  * The search, in stages, each bounded by the time budget (it stops with the best so far):
  *   1. quantize (when allowed): every type / mode the objective can gain from (size and gzip:
- *      int4, int4 with int8 for the layers int4 leaves, int8, fp16; latency: int8 dynamic, int8
- *      static, int4) on every layer. Then each mode that missed the budget, smallest first, falls
+ *      int4, int4 with int8 for the layers int4 leaves, int8, fp16, and for gzip weight sharing
+ *      (the cluster pass) at 4 and 3 bits per index; latency: int8 dynamic, int8 static, int4) on
+ *      every layer. Then each mode that missed the budget, smallest first, falls
  *      back the layers most sensitive to it (per-layer sensitivity on at most SENSITIVITY_SAMPLES
  *      samples, src/tune/sensitivity.ts) to float: 1, 2, 4, … layers until the budget holds, then
  *      bisection on the count; for size and gzip a fallback stops once it is no smaller than the
  *      best candidate so far (more float layers only grow it).
- *   2. prune (when allowed): bisection on the sparsity in front of the best recipe so far —
+ *   2. prune (when allowed): bisection on the sparsity in front of the best recipe so far and,
+ *      for size and gzip with quantize allowed, in front of the smallest weight-sharing recipe
+ *      within the budget (a bisection of its own: a pruned weight shared at b bits is stored as
+ *      the gaps and indices of its non-zeros, much less than int4's half byte per weight, zeros
+ *      included; for size, where stage 1 has none, at 4 bits) —
  *      unstructured with LAMP's per-layer allocation for gzip, channels for size and latency —
  *      once with every layer and once with the layers that alone cost more than half the budget
  *      left dense (per-layer sensitivity to pruning); with the kept weights refit to the
  *      original's layer outputs on the tuning samples (prune's reconstruct), and without when no
  *      refit sparsity meets the budget.
- *   3. lowrank (when allowed): bisection on the energy in front of the best recipe so far.
+ *   3. lowrank (when allowed): bisection on the energy in front of the best recipe so far and of
+ *      the weight-sharing tail, factored against the tuning samples' activations (dataAware).
  *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
  *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
  *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
@@ -125,8 +131,19 @@ export function quantizeModes(objective: Objective, calibrationSamples: number):
     { label: 'int4 + int8', steps: [{ pass: 'quantize', options: { type: 'int4' } }, { pass: 'quantize', options: { type: 'int8', mode: 'weight-only' } }] },
     { label: 'int8', steps: [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }] },
     { label: 'fp16', steps: [{ pass: 'quantize', options: { type: 'fp16' } }] },
+    // weight sharing stores a dense weight as one byte per index: smaller than int4 under gzip
+    // only (3 bits of entropy per weight); its sparse form after pruning is in clusterTails
+    ...(objective === 'gzip' ? clusterModes() : []),
   ];
 }
+
+/** Weight sharing (the cluster pass) at CLUSTER_BITS bits per index, joint storage, float16 codebooks and biases. */
+export function clusterModes(): { label: string; steps: RecipeStep[] }[] {
+  return CLUSTER_BITS.map((bits) => ({ label: `cluster ${bits} bits`, steps: [{ pass: 'cluster', options: { bits, joint: true, half: true } } as RecipeStep] }));
+}
+
+/** Index bits the tuner tries weight sharing at (2^b − 1 shared values per weight and the zero). */
+export const CLUSTER_BITS = [4, 3] as const;
 
 interface Evaluated extends TuneCandidate {
   /** index in the report */
@@ -277,8 +294,22 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       }
     }
     const tailOf = () => (best()?.recipe as unknown as RecipeStep[] | undefined) ?? [];
+    // size, gzip: the smallest weight-sharing recipe within the budget (the quantize stage's, its
+    // fallbacks included), a tail of its own for prune and lowrank beside the best recipe: a
+    // pruned weight shared at b bits is stored as its non-zeros' gaps and indices (a fraction of
+    // int4's half byte per weight, zeros included), and low-rank factors shared at b bits are
+    // dense b-bit codes; one that misses the budget alone is no tail (more loss in front of it)
+    const sharing = (): RecipeStep[][] => {
+      if (latency || !opts.passes.includes('quantize')) return [];
+      const c = candidates.filter((x) => x.meetsBudget && x.recipe.length && x.recipe.every((st) => st.pass === 'cluster')).sort((a, b) => a.objective - b.objective)[0];
+      if (c) return [c.recipe as unknown as RecipeStep[]];
+      // size: weight sharing stores dense weights as one byte per index (no quantize stage
+      // candidate), the sparse form after pruning is what can win
+      return opts.objective === 'size' ? [clusterModes()[0].steps] : [];
+    };
+    const quantizeTails = sharing();
     if (opts.passes.includes('prune')) {
-      const tail = tailOf().filter((s) => s.pass !== 'prune' && s.pass !== 'lowrank');
+      const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'prune' && s.pass !== 'lowrank'), ...quantizeTails]);
       const pattern = opts.objective === 'gzip' ? 'unstructured' : 'channel';
       // with reconstruct, the kept weights are refit by least squares to the original's layer
       // outputs on the tuning samples (prune/reconstruct.ts); without it as a fallback
@@ -296,23 +327,33 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
         );
       const pruneRanked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
       const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budget.points / 2).map((r) => r.layer);
-      for (const refit of [true, false]) {
-        let found = false;
-        for (const exclude of costly.length ? [[], excludeOf(costly)] : [[]]) {
-          const label = (s: number) => `prune ${round2(s)}${refit ? ' refit' : ''}${exclude.length ? `, ${costly.length} sensitive layer(s) dense` : ''}`;
-          const s = await bisect(0, 0.95, 0.02, async (x) => (await tryRecipe([step(round2(x), exclude, refit), ...tail], label(x)))?.meetsBudget ?? false);
-          if (s !== undefined) found = true;
+      for (const tail of tails) {
+        const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
+        for (const refit of [true, false]) {
+          let found = false;
+          for (const exclude of costly.length ? [[], excludeOf(costly)] : [[]]) {
+            const label = (s: number) => `prune ${round2(s)}${refit ? ' refit' : ''}${exclude.length ? `, ${costly.length} sensitive layer(s) dense` : ''}${then}`;
+            const s = await bisect(0, 0.95, 0.02, async (x) => (await tryRecipe([step(round2(x), exclude, refit), ...tail], label(x)))?.meetsBudget ?? false);
+            if (s !== undefined) found = true;
+          }
+          if (found) break;
         }
-        if (found) break;
       }
     }
     if (opts.passes.includes('lowrank')) {
-      const tail = tailOf().filter((s) => s.pass !== 'lowrank');
-      // lower energy = smaller: find the lowest energy that meets the budget
-      await bisect(0.5, 0.99, 0.02, async (x) => {
-        const e = round2(1.49 - x);
-        return (await tryRecipe([{ pass: 'lowrank', options: { energy: e } }, ...tail], `lowrank energy ${e}`))?.meetsBudget ?? false;
-      });
+      // in front of the best recipe so far and of the weight-sharing tail; factored against the
+      // tuning samples' activations (lowrank's dataAware: the error on the data, not on the
+      // weights, is minimized; an input that is always zero costs no rank)
+      const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'lowrank'), ...quantizeTails]);
+      for (const tail of tails) {
+        const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
+        // lower energy = smaller: find the lowest energy that meets the budget
+        await bisect(0.5, 0.99, 0.02, async (x) => {
+          const e = round2(1.49 - x);
+          const step: RecipeStep = { pass: 'lowrank', options: { energy: e, dataAware: true, dataSamples: Math.min(1024, T) } };
+          return (await tryRecipe([step, ...tail], `lowrank energy ${e} (data-aware)${then}`))?.meetsBudget ?? false;
+        });
+      }
     }
     if (opts.passes.includes('distill')) {
       // near misses that would beat the best so far (or the original), smallest first
@@ -443,6 +484,24 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The recipes without repeats (same steps, same options). */
+function uniqueRecipes(recipes: readonly RecipeStep[][]): RecipeStep[][] {
+  const seen = new Set<string>();
+  return recipes.filter((r) => {
+    const k = JSON.stringify(r);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** A step in a few words, for progress lines: `quantize int4`, `cluster 3 bits`. */
+function recipeLabel(s: RecipeStep): string {
+  const o = (s.options ?? {}) as { type?: string; mode?: string; bits?: number; exclude?: string[] };
+  const what = s.pass === 'cluster' ? `${o.bits} bits` : [o.type, o.mode].filter(Boolean).join(' ');
+  return `${s.pass}${what ? ` ${what}` : ''}${o.exclude?.length ? ' (some layers float)' : ''}`;
+}
 
 /**
  * The largest x in [lo, hi] for which `ok(x)` holds, assuming ok is true below some point: tries
