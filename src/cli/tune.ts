@@ -42,7 +42,7 @@ export function recipeText(recipe: readonly Record<string, unknown>[]): string {
 }
 
 function printReport(ui: Ui, file: string, r: TuneReport, split: { tuning: number; heldOut: number }, kept: string | undefined): void {
-  ui.out(`${file}: ${r.candidates.length} candidates in ${r.seconds.toFixed(1)} s; objective ${r.objective}, ${r.metric} on ${split.tuning} tuning / ${split.heldOut} held-out samples`);
+  ui.out(`${file}: ${r.candidates.length} candidates in ${r.seconds.toFixed(1)} s${r.cpuSeconds !== undefined ? ` (${r.cpuSeconds.toFixed(1)} CPU s)` : ''}; objective ${r.objective}, ${r.metric} on ${split.tuning} tuning / ${split.heldOut} held-out samples`);
   if (r.timedOut) ui.out('stopped at the time budget: the best candidate so far is chosen');
   ui.out(`original: ${objectiveText(r, r.baseline.objective)}, ${r.metric} ${pct(r.baseline.score)} (tuning) ${pct(r.baseline.heldOutScore)} (held-out)`);
   ui.out('');

@@ -21,8 +21,9 @@
  *      left dense (per-layer sensitivity to pruning); with the kept weights refit to the
  *      original's layer outputs on the tuning samples (prune's reconstruct), and without when no
  *      refit sparsity meets the budget.
- *   3. lowrank (when allowed): bisection on the energy in front of the best recipe so far and of
- *      the weight-sharing tail, factored against the tuning samples' activations (dataAware).
+ *   3. lowrank (when allowed): bisection on the energy (on the log of the energy left out, 0.5 …
+ *      0.0003: factors fit to the data need 0.99 and more) in front of the best recipe so far and
+ *      of the weight-sharing tail, factored against the tuning samples' activations (dataAware).
  *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
  *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
  *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
@@ -154,6 +155,7 @@ class OutOfTime extends Error {}
 
 export async function tune(original: Model, data: Dataset, opts: TuneOptions): Promise<TuneResult> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const deadline = t0 + (opts.timeBudgetMs ?? 600_000);
   const progress = opts.onProgress ?? (() => {});
   const byAgreement = opts.minAgreement !== undefined;
@@ -347,9 +349,10 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'lowrank'), ...quantizeTails]);
       for (const tail of tails) {
         const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
-        // lower energy = smaller: find the lowest energy that meets the budget
-        await bisect(0.5, 0.99, 0.02, async (x) => {
-          const e = round2(1.49 - x);
+        // lower energy = smaller: find the lowest energy that meets the budget, bisecting on the
+        // log of the energy left out (energyAt), as data-aware factors need 0.99 and more
+        await bisect(0, 1, 0.04, async (x) => {
+          const e = energyAt(x);
           const step: RecipeStep = { pass: 'lowrank', options: { energy: e, dataAware: true, dataSamples: Math.min(1024, T) } };
           return (await tryRecipe([step, ...tail], `lowrank energy ${e} (data-aware)${then}`))?.meetsBudget ?? false;
         });
@@ -468,6 +471,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     candidates: candidates.map(({ index: _i, ...c }) => c),
     chosen: chosen ? chosen.index : null,
     seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: cpuSecondsSince(cpu0),
     ...(timedOut ? { timedOut } : {}),
     ...(opts.passes.includes('distill') ? { distilled } : {}),
     choice: { rule, heldOutChecks: pick.checked.length },
@@ -484,6 +488,20 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return Math.round((u.user + u.system) / 1e4) / 100;
+}
+
+/**
+ * The low-rank energy at bisection point x ∈ [0, 1] (higher x, smaller model): the energy left out,
+ * 1 − e, runs from 10^-3.5 (x = 0) to 0.5 (x = 1) on a log scale, 4 decimals.
+ */
+export function energyAt(x: number): number {
+  const left = 10 ** (-3.5 + x * (3.5 + Math.log10(0.5)));
+  return Math.round((1 - left) * 1e4) / 1e4;
+}
 
 /** The recipes without repeats (same steps, same options). */
 function uniqueRecipes(recipes: readonly RecipeStep[][]): RecipeStep[][] {
