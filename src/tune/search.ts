@@ -23,7 +23,10 @@
  *      refit sparsity meets the budget.
  *   3. lowrank (when allowed): bisection on the energy (on the log of the energy left out, 0.5 …
  *      0.0003: factors fit to the data need 0.99 and more) in front of the best recipe so far and
- *      of the weight-sharing tail, factored against the tuning samples' activations (dataAware).
+ *      of the weight-sharing tail, factored against the tuning samples' activations (dataAware);
+ *      then the next lower energy the bisection tried (which missed the budget) with the layers
+ *      most sensitive to it left unfactored, 1, 2, … (at most MAX_UNFACTORED) until the budget
+ *      holds or the candidate can no longer beat the best so far.
  *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
  *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
  *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
@@ -66,6 +69,9 @@ export const TUNE_PASSES = ['quantize', 'prune', 'lowrank', 'distill'] as const;
 
 /** Near-miss candidates distilled at most. */
 export const MAX_DISTILLED = 3;
+
+/** Layers a low-rank candidate leaves unfactored at most (the most sensitive first). */
+export const MAX_UNFACTORED = 3;
 
 /** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
 export const SENSITIVITY_SAMPLES = 256;
@@ -347,15 +353,29 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       // tuning samples' activations (lowrank's dataAware: the error on the data, not on the
       // weights, is minimized; an input that is always zero costs no rank)
       const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'lowrank'), ...quantizeTails]);
+      const step = (e: number, exclude: string[]): RecipeStep => withExclude({ pass: 'lowrank', options: { energy: e, dataAware: true, dataSamples: Math.min(1024, T) } }, exclude);
       for (const tail of tails) {
         const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
+        const label = (e: number, k: number) => `lowrank energy ${e} (data-aware)${k ? `, ${k} layer(s) unfactored` : ''}${then}`;
         // lower energy = smaller: find the lowest energy that meets the budget, bisecting on the
         // log of the energy left out (energyAt), as data-aware factors need 0.99 and more
-        await bisect(0, 1, 0.04, async (x) => {
-          const e = energyAt(x);
-          const step: RecipeStep = { pass: 'lowrank', options: { energy: e, dataAware: true, dataSamples: Math.min(1024, T) } };
-          return (await tryRecipe([step, ...tail], `lowrank energy ${e} (data-aware)${then}`))?.meetsBudget ?? false;
+        const failed: number[] = [];
+        const good = await bisect(0, 1, 0.04, async (x) => {
+          const ok = (await tryRecipe([step(energyAt(x), []), ...tail], label(energyAt(x), 0)))?.meetsBudget ?? false;
+          if (!ok) failed.push(x);
+          return ok;
         });
+        // then the next lower energy tried, with the layers most sensitive to it left unfactored,
+        // 1, 2, … until the budget holds (a classifier's last layer, typically), as long as that
+        // can still beat the best so far
+        const next = failed.filter((x) => good === undefined || x > good).sort((a, b) => a - b)[0];
+        if (next === undefined) continue;
+        const e = energyAt(next);
+        const order = (await sensitivities({ label: `lowrank energy ${e} (data-aware)`, step: step(e, []) })).map((r) => r.layer);
+        for (let k = 1; k <= Math.min(order.length - 1, MAX_UNFACTORED); k++) {
+          const c = await tryRecipe([step(e, excludeOf(order.slice(0, k))), ...tail], label(e, k));
+          if (!c || c.meetsBudget || (best() && c.objective >= best()!.objective)) break;
+        }
       }
     }
     if (opts.passes.includes('distill')) {
