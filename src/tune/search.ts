@@ -26,7 +26,9 @@
  *      of the weight-sharing tail, factored against the tuning samples' activations (dataAware);
  *      then the next lower energy the bisection tried (which missed the budget) with the layers
  *      most sensitive to it left unfactored, 1, 2, … (at most MAX_UNFACTORED) until the budget
- *      holds or the candidate can no longer beat the best so far.
+ *      holds or the candidate can no longer beat the best so far. Last, the smallest low-rank
+ *      candidate with a prune step that missed the budget by a little (choose.ts nearMiss) and
+ *      would beat the best so far gets a bisection on its sparsity, the factors kept.
  *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
  *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
  *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
@@ -376,6 +378,19 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
           const c = await tryRecipe([step(e, excludeOf(order.slice(0, k))), ...tail], label(e, k));
           if (!c || c.meetsBudget || (best() && c.objective >= best()!.objective)) break;
         }
+      }
+      // factors pruned: the smallest low-rank candidate with a prune step (its sparsity is the
+      // one found on the unfactored weights) that misses the budget by a little and would beat
+      // the best so far gets a bisection on that sparsity, the factors kept
+      const stepsOf = (c: Evaluated) => c.recipe as unknown as RecipeStep[];
+      const factoredPruned = candidates
+        .filter((c) => stepsOf(c)[0]?.pass === 'lowrank' && stepsOf(c)[1]?.pass === 'prune' && nearMiss(budget, lossOf(c)) && c.objective < (best()?.objective ?? baseObjective))
+        .sort((a, b) => a.objective - b.objective)[0];
+      if (factoredPruned) {
+        const [factor, prune, ...tail] = stepsOf(factoredPruned);
+        const at = (x: number): RecipeStep => ({ pass: 'prune', options: { ...prune.options, sparsity: round2(x) } }) as RecipeStep;
+        const e = (factor.options as { energy: number }).energy;
+        await bisect(0, (prune.options as { sparsity: number }).sparsity, 0.02, async (x) => (await tryRecipe([factor, at(x), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors`))?.meetsBudget ?? false);
       }
     }
     if (opts.passes.includes('distill')) {
