@@ -12,10 +12,9 @@
  *      bisection on the count; for size and gzip a fallback stops once it is no smaller than the
  *      best candidate so far (more float layers only grow it).
  *   2. prune (when allowed): bisection on the sparsity in front of the best recipe so far and,
- *      for size and gzip with quantize allowed, in front of the smallest weight-sharing recipe
- *      within the budget (a bisection of its own: a pruned weight shared at b bits is stored as
- *      the gaps and indices of its non-zeros, much less than int4's half byte per weight, zeros
- *      included; for size, where stage 1 has none, at 4 bits) —
+ *      for gzip with quantize allowed, in front of the smallest weight-sharing recipe within the
+ *      budget (a bisection of its own: a pruned weight shared at b bits is stored as the gaps and
+ *      indices of its non-zeros, much less than int4's half byte per weight, zeros included) —
  *      unstructured with LAMP's per-layer allocation for gzip, channels for size and latency —
  *      once with every layer and once with the layers that alone cost more than half the budget
  *      left dense (per-layer sensitivity to pruning); with the kept weights refit to the
@@ -304,18 +303,17 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       }
     }
     const tailOf = () => (best()?.recipe as unknown as RecipeStep[] | undefined) ?? [];
-    // size, gzip: the smallest weight-sharing recipe within the budget (the quantize stage's, its
+    // gzip: the smallest weight-sharing recipe within the budget (the quantize stage's, its
     // fallbacks included), a tail of its own for prune and lowrank beside the best recipe: a
     // pruned weight shared at b bits is stored as its non-zeros' gaps and indices (a fraction of
     // int4's half byte per weight, zeros included), and low-rank factors shared at b bits are
     // dense b-bit codes; one that misses the budget alone is no tail (more loss in front of it)
+    // (gzip only: for size, weight sharing stores an index per weight in a byte, int4 half a byte,
+    // and the size search prunes channels, which leaves no zeros to skip)
     const sharing = (): RecipeStep[][] => {
-      if (latency || !opts.passes.includes('quantize')) return [];
+      if (opts.objective !== 'gzip' || !opts.passes.includes('quantize')) return [];
       const c = candidates.filter((x) => x.meetsBudget && x.recipe.length && x.recipe.every((st) => st.pass === 'cluster')).sort((a, b) => a.objective - b.objective)[0];
-      if (c) return [c.recipe as unknown as RecipeStep[]];
-      // size: weight sharing stores dense weights as one byte per index (no quantize stage
-      // candidate), the sparse form after pruning is what can win
-      return opts.objective === 'size' ? [clusterModes()[0].steps] : [];
+      return c ? [c.recipe as unknown as RecipeStep[]] : [];
     };
     const quantizeTails = sharing();
     if (opts.passes.includes('prune')) {
