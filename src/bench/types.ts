@@ -213,6 +213,8 @@ export interface TuneReport {
   chosen: number | null;
   /** wall time of the search */
   seconds: number;
+  /** CPU seconds of the process during the search (user + system, onnxruntime's threads included): the wall time on a shared machine says less */
+  cpuSeconds?: number;
   /** the search stopped at its time budget (the best so far is chosen) */
   timedOut?: boolean;
   /**

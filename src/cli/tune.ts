@@ -42,7 +42,7 @@ export function recipeText(recipe: readonly Record<string, unknown>[]): string {
 }
 
 function printReport(ui: Ui, file: string, r: TuneReport, split: { tuning: number; heldOut: number }, kept: string | undefined): void {
-  ui.out(`${file}: ${r.candidates.length} candidates in ${r.seconds.toFixed(1)} s; objective ${r.objective}, ${r.metric} on ${split.tuning} tuning / ${split.heldOut} held-out samples`);
+  ui.out(`${file}: ${r.candidates.length} candidates in ${r.seconds.toFixed(1)} s${r.cpuSeconds !== undefined ? ` (${r.cpuSeconds.toFixed(1)} CPU s)` : ''}; objective ${r.objective}, ${r.metric} on ${split.tuning} tuning / ${split.heldOut} held-out samples`);
   if (r.timedOut) ui.out('stopped at the time budget: the best candidate so far is chosen');
   ui.out(`original: ${objectiveText(r, r.baseline.objective)}, ${r.metric} ${pct(r.baseline.score)} (tuning) ${pct(r.baseline.heldOutScore)} (held-out)`);
   ui.out('');
@@ -86,8 +86,8 @@ function speedupText(s: NonNullable<TuneReport['candidates'][number]['speedup']>
 /** The data flags `mlc compress --recipe` needs to re-run a recipe: calibration (static quantization, prune's refit), training (distill). */
 function dataFlags(recipe: readonly { pass?: unknown; options?: unknown }[], data: string): string {
   const calibration = recipe.some((s) => {
-    const o = (s.options ?? {}) as { mode?: string; reconstruct?: boolean; dataAware?: boolean };
-    return o.mode === 'static' || !!o.reconstruct || !!o.dataAware;
+    const o = (s.options ?? {}) as { mode?: string; reconstruct?: boolean; dataAware?: boolean; criterion?: string; allocate?: string };
+    return o.mode === 'static' || !!o.reconstruct || !!o.dataAware || o.criterion === 'activation' || o.allocate === 'sensitivity';
   });
   const train = recipe.some((s) => s.pass === 'distill');
   return `${calibration ? ` --calibration-data ${data}` : ''}${train ? ` --train-data ${data}` : ''}`;

@@ -12,6 +12,8 @@
  *     1 − N/M; --prune, if given, must agree.
  *   - channel: remove whole output neurons / filters and shrink their dependants (see
  *     prune/channel.ts); the model gets fewer parameters and runs faster.
+ *   - with criterion `activation` and samples (unstructured, N:M): weights ranked by |w| times the
+ *     RMS of the input they multiply (Wanda; see prune/criterion.ts) instead of |w|.
  *   - with reconstruct and samples: refit the kept MatMul / Gemm / Conv weights by least squares so each
  *     layer reproduces the original model's output (see prune/reconstruct.ts).
  *   - with a schedule (gradual pruning, Zhu & Gupta 2017): unstructured pruning in steps of rising
@@ -40,6 +42,7 @@ import { parseDistillOptions, runDistill } from './distill.js';
 import { definePass, optionSchema, parseWithSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { pruneChannels } from './prune/channel.js';
+import { activationScores } from './prune/criterion.js';
 import { recurrentSkips } from './recurrent.js';
 import { Layer, markLegacyInitializers, materializeLayers, selectLayers, syncInitializerInputs } from './prune/layers.js';
 import { refitLayers } from './prune/reconstruct.js';
@@ -72,6 +75,8 @@ export interface PruneOptions {
   schedule?: number[];
   /** distillation epochs after each step of the schedule */
   scheduleEpochs: number;
+  /** magnitude: |w|; activation: |w| times the RMS of the input it multiplies on samples (prune/criterion.ts) */
+  criterion: 'magnitude' | 'activation';
 }
 
 /** The prune options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
@@ -89,11 +94,13 @@ export const PRUNE_SCHEMA = optionSchema<PruneOptions>()({
     { key: 'reconstructSamples', type: 'integer', min: 1, default: 1024, help: 'samples used by reconstruct' },
     { key: 'schedule', type: 'string', flag: '--prune-schedule <steps>', help: 'gradual pruning: sparsities of successive steps (0.5,0.8,0.9,0.95) or cubic:<final>:<steps>, each step followed by a distillation round (needs --train-data)' },
     { key: 'scheduleEpochs', type: 'integer', min: 1, default: 1, flag: '--prune-schedule-epochs <n>', help: 'distillation epochs after each step of --prune-schedule' },
+    { key: 'criterion', type: 'enum', choices: ['magnitude', 'activation'], default: 'magnitude', flag: '--prune-criterion <c>', help: 'what a weight is ranked by (unstructured, N:M): magnitude |w|, or activation: |w| times the RMS of the input it multiplies on the first reconstructSamples samples of --calibration-data (or --train-data); weights on inputs that are always zero go first' },
   ],
   finish(v, fail) {
     const pattern = String(v.pattern).toLowerCase();
     const nm = parseNM(pattern);
     if (pattern !== 'unstructured' && pattern !== 'channel' && !nm) fail('pattern', `must be unstructured, channel or N:M with 0 < N < M (e.g. 2:4), got "${pattern}"`);
+    if (v.criterion === 'activation' && pattern === 'channel') fail('criterion', 'activation ranks single weights: use it with unstructured or N:M pruning');
     let sparsity = v.sparsity as number | undefined;
     let schedule: number[] | undefined;
     if (v.schedule !== undefined) {
@@ -124,6 +131,7 @@ export const PRUNE_SCHEMA = optionSchema<PruneOptions>()({
       reconstructSamples: v.reconstructSamples as number,
       ...(schedule ? { schedule } : {}),
       scheduleEpochs: v.scheduleEpochs as number,
+      criterion: v.criterion as PruneOptions['criterion'],
     };
   },
   cli: { triggers: ['prune', 'prunePattern', 'sparseStorage', 'pruneSchedule'], outputSuffix: () => '_pruned' },
@@ -165,29 +173,30 @@ interface Before {
   dims: string;
 }
 
-/** Zero weights in place; returns the layers left alone (N:M shape mismatch). */
-function unstructured(layers: Layer[], opts: PruneOptions, skipped: Skip[]): Set<Layer> {
+/** Zero weights in place, the lowest `scores` first (default |w|); returns the layers left alone (N:M shape mismatch). */
+function unstructured(layers: Layer[], opts: PruneOptions, skipped: Skip[], scores?: readonly ArrayLike<number>[]): Set<Layer> {
+  const scoreOf = (l: Layer, i: number) => scores?.[i] ?? l.tensor.toNumbers();
   const left = new Set<Layer>();
   const nm = parseNM(opts.pattern);
   if (nm) {
-    for (const l of layers) {
+    for (const [i, l] of layers.entries()) {
       const view = axisView(l.tensor.dims, l.inputAxis);
       if (view.axisLen % nm.m !== 0) {
         skipped.push({ node: l.label, reason: `input dimension ${view.axisLen} of ${l.weightName} is not a multiple of ${nm.m}` });
         left.add(l);
         continue;
       }
-      applyMask(l.tensor.data as NumericArray, nmMask(l.tensor.toNumbers(), view, nm.n, nm.m));
+      applyMask(l.tensor.data as NumericArray, nmMask(scoreOf(l, i), view, nm.n, nm.m));
     }
     return left;
   }
   if (opts.sparsity === 0) return left;
   if (opts.scope === 'global' || opts.scope === 'lamp') {
-    const scores = layers.map((l) => (opts.scope === 'lamp' ? lampScores(l.tensor.toNumbers()) : l.tensor.toNumbers()));
-    const masks = magnitudeMasks(scores, opts.sparsity);
+    const ranked = layers.map((l, i) => (opts.scope === 'lamp' ? lampScores(scoreOf(l, i)) : scoreOf(l, i)));
+    const masks = magnitudeMasks(ranked, opts.sparsity);
     layers.forEach((l, i) => applyMask(l.tensor.data as NumericArray, masks[i]));
   } else {
-    for (const l of layers) applyMask(l.tensor.data as NumericArray, magnitudeMasks([l.tensor.toNumbers()], opts.sparsity)[0]);
+    for (const [i, l] of layers.entries()) applyMask(l.tensor.data as NumericArray, magnitudeMasks([scoreOf(l, i)], opts.sparsity)[0]);
   }
   return left;
 }
@@ -222,6 +231,8 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
   const data = ctx?.calibration ?? ctx?.train;
   if (opts.reconstruct && (!data || !ctx?.run))
     throw new MlcError('USAGE', 'prune: reconstruct needs samples (--calibration-data or --train-data)');
+  if (opts.criterion === 'activation' && (!data || !ctx?.run))
+    throw new MlcError('USAGE', 'prune: the activation criterion needs samples (--calibration-data or --train-data)');
   markLegacyInitializers(g, model.irVersion);
   const { layers, skipped } = selectLayers(g, opts);
   // weights found behind Identity / Reshape / Transpose … get a stored initializer to edit in place
@@ -255,7 +266,14 @@ export async function runPrune(model: Model, opts: PruneOptions, ctx?: PassConte
   } else {
     const before = new Map<Layer, Before>();
     for (const l of layers) before.set(l, { zeros: zerosOf(l.tensor), dims: l.tensor.dims.join('x') });
-    const left = unstructured(layers, opts, skipped);
+    let scores: Float64Array[] | undefined;
+    if (opts.criterion === 'activation' && data && ctx?.run && opts.sparsity > 0) {
+      const r = await activationScores(model, layers, data, ctx.run, opts.reconstructSamples);
+      scores = r.scores;
+      stats.criterion = 'activation';
+      stats.activationScoredLayers = r.measured;
+    }
+    const left = unstructured(layers, opts, skipped, scores);
     let total = 0;
     let zeros = 0;
     let pruned = 0;

@@ -4,19 +4,30 @@
  *
  * The search, in stages, each bounded by the time budget (it stops with the best so far):
  *   1. quantize (when allowed): every type / mode the objective can gain from (size and gzip:
- *      int4, int4 with int8 for the layers int4 leaves, int8, fp16; latency: int8 dynamic, int8
- *      static, int4) on every layer. Then each mode that missed the budget, smallest first, falls
+ *      int4, int4 with int8 for the layers int4 leaves, int8, fp16, and for gzip weight sharing
+ *      (the cluster pass) at 4 and 3 bits per index; latency: int8 dynamic, int8 static, int4) on
+ *      every layer. Then each mode that missed the budget, smallest first, falls
  *      back the layers most sensitive to it (per-layer sensitivity on at most SENSITIVITY_SAMPLES
  *      samples, src/tune/sensitivity.ts) to float: 1, 2, 4, … layers until the budget holds, then
  *      bisection on the count; for size and gzip a fallback stops once it is no smaller than the
  *      best candidate so far (more float layers only grow it).
- *   2. prune (when allowed): bisection on the sparsity in front of the best recipe so far —
+ *   2. prune (when allowed): bisection on the sparsity in front of the best recipe so far and,
+ *      for gzip with quantize allowed, in front of the smallest weight-sharing recipe within the
+ *      budget (a bisection of its own: a pruned weight shared at b bits is stored as the gaps and
+ *      indices of its non-zeros, much less than int4's half byte per weight, zeros included) —
  *      unstructured with LAMP's per-layer allocation for gzip, channels for size and latency —
  *      once with every layer and once with the layers that alone cost more than half the budget
  *      left dense (per-layer sensitivity to pruning); with the kept weights refit to the
  *      original's layer outputs on the tuning samples (prune's reconstruct), and without when no
  *      refit sparsity meets the budget.
- *   3. lowrank (when allowed): bisection on the energy in front of the best recipe so far.
+ *   3. lowrank (when allowed): bisection on the energy (on the log of the energy left out, 0.5 …
+ *      0.0003: factors fit to the data need 0.99 and more) in front of the best recipe so far and
+ *      of the weight-sharing tail, factored against the tuning samples' activations (dataAware);
+ *      then the next lower energy the bisection tried (which missed the budget) with the layers
+ *      most sensitive to it left unfactored, 1, 2, … (at most MAX_UNFACTORED) until the budget
+ *      holds or the candidate can no longer beat the best so far. Last, the smallest low-rank
+ *      candidate with a prune step that missed the budget by a little (choose.ts nearMiss) and
+ *      would beat the best so far gets a bisection on its sparsity, the factors kept.
  *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
  *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
  *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
@@ -59,6 +70,9 @@ export const TUNE_PASSES = ['quantize', 'prune', 'lowrank', 'distill'] as const;
 
 /** Near-miss candidates distilled at most. */
 export const MAX_DISTILLED = 3;
+
+/** Layers a low-rank candidate leaves unfactored at most (the most sensitive first). */
+export const MAX_UNFACTORED = 3;
 
 /** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
 export const SENSITIVITY_SAMPLES = 256;
@@ -125,8 +139,19 @@ export function quantizeModes(objective: Objective, calibrationSamples: number):
     { label: 'int4 + int8', steps: [{ pass: 'quantize', options: { type: 'int4' } }, { pass: 'quantize', options: { type: 'int8', mode: 'weight-only' } }] },
     { label: 'int8', steps: [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }] },
     { label: 'fp16', steps: [{ pass: 'quantize', options: { type: 'fp16' } }] },
+    // weight sharing stores a dense weight as one byte per index: smaller than int4 under gzip
+    // only (3 bits of entropy per weight); its sparse form after pruning is in clusterTails
+    ...(objective === 'gzip' ? clusterModes() : []),
   ];
 }
+
+/** Weight sharing (the cluster pass) at CLUSTER_BITS bits per index, joint storage, float16 codebooks and biases. */
+export function clusterModes(): { label: string; steps: RecipeStep[] }[] {
+  return CLUSTER_BITS.map((bits) => ({ label: `cluster ${bits} bits`, steps: [{ pass: 'cluster', options: { bits, joint: true, half: true } } as RecipeStep] }));
+}
+
+/** Index bits the tuner tries weight sharing at (2^b − 1 shared values per weight and the zero). */
+export const CLUSTER_BITS = [4, 3] as const;
 
 interface Evaluated extends TuneCandidate {
   /** index in the report */
@@ -137,6 +162,7 @@ class OutOfTime extends Error {}
 
 export async function tune(original: Model, data: Dataset, opts: TuneOptions): Promise<TuneResult> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const deadline = t0 + (opts.timeBudgetMs ?? 600_000);
   const progress = opts.onProgress ?? (() => {});
   const byAgreement = opts.minAgreement !== undefined;
@@ -277,8 +303,21 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       }
     }
     const tailOf = () => (best()?.recipe as unknown as RecipeStep[] | undefined) ?? [];
+    // gzip: the smallest weight-sharing recipe within the budget (the quantize stage's, its
+    // fallbacks included), a tail of its own for prune and lowrank beside the best recipe: a
+    // pruned weight shared at b bits is stored as its non-zeros' gaps and indices (a fraction of
+    // int4's half byte per weight, zeros included), and low-rank factors shared at b bits are
+    // dense b-bit codes; one that misses the budget alone is no tail (more loss in front of it)
+    // (gzip only: for size, weight sharing stores an index per weight in a byte, int4 half a byte,
+    // and the size search prunes channels, which leaves no zeros to skip)
+    const sharing = (): RecipeStep[][] => {
+      if (opts.objective !== 'gzip' || !opts.passes.includes('quantize')) return [];
+      const c = candidates.filter((x) => x.meetsBudget && x.recipe.length && x.recipe.every((st) => st.pass === 'cluster')).sort((a, b) => a.objective - b.objective)[0];
+      return c ? [c.recipe as unknown as RecipeStep[]] : [];
+    };
+    const quantizeTails = sharing();
     if (opts.passes.includes('prune')) {
-      const tail = tailOf().filter((s) => s.pass !== 'prune' && s.pass !== 'lowrank');
+      const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'prune' && s.pass !== 'lowrank'), ...quantizeTails]);
       const pattern = opts.objective === 'gzip' ? 'unstructured' : 'channel';
       // with reconstruct, the kept weights are refit by least squares to the original's layer
       // outputs on the tuning samples (prune/reconstruct.ts); without it as a fallback
@@ -296,23 +335,61 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
         );
       const pruneRanked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
       const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budget.points / 2).map((r) => r.layer);
-      for (const refit of [true, false]) {
-        let found = false;
-        for (const exclude of costly.length ? [[], excludeOf(costly)] : [[]]) {
-          const label = (s: number) => `prune ${round2(s)}${refit ? ' refit' : ''}${exclude.length ? `, ${costly.length} sensitive layer(s) dense` : ''}`;
-          const s = await bisect(0, 0.95, 0.02, async (x) => (await tryRecipe([step(round2(x), exclude, refit), ...tail], label(x)))?.meetsBudget ?? false);
-          if (s !== undefined) found = true;
+      for (const tail of tails) {
+        const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
+        for (const refit of [true, false]) {
+          let found = false;
+          for (const exclude of costly.length ? [[], excludeOf(costly)] : [[]]) {
+            const label = (s: number) => `prune ${round2(s)}${refit ? ' refit' : ''}${exclude.length ? `, ${costly.length} sensitive layer(s) dense` : ''}${then}`;
+            const s = await bisect(0, 0.95, 0.02, async (x) => (await tryRecipe([step(round2(x), exclude, refit), ...tail], label(x)))?.meetsBudget ?? false);
+            if (s !== undefined) found = true;
+          }
+          if (found) break;
         }
-        if (found) break;
       }
     }
     if (opts.passes.includes('lowrank')) {
-      const tail = tailOf().filter((s) => s.pass !== 'lowrank');
-      // lower energy = smaller: find the lowest energy that meets the budget
-      await bisect(0.5, 0.99, 0.02, async (x) => {
-        const e = round2(1.49 - x);
-        return (await tryRecipe([{ pass: 'lowrank', options: { energy: e } }, ...tail], `lowrank energy ${e}`))?.meetsBudget ?? false;
-      });
+      // in front of the best recipe so far and of the weight-sharing tail; factored against the
+      // tuning samples' activations (lowrank's dataAware: the error on the data, not on the
+      // weights, is minimized; an input that is always zero costs no rank)
+      const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'lowrank'), ...quantizeTails]);
+      const step = (e: number, exclude: string[]): RecipeStep => withExclude({ pass: 'lowrank', options: { energy: e, dataAware: true, dataSamples: Math.min(1024, T) } }, exclude);
+      for (const tail of tails) {
+        const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
+        const label = (e: number, k: number) => `lowrank energy ${e} (data-aware)${k ? `, ${k} layer(s) unfactored` : ''}${then}`;
+        // lower energy = smaller: find the lowest energy that meets the budget, bisecting on the
+        // log of the energy left out (energyAt), as data-aware factors need 0.99 and more
+        const failed: number[] = [];
+        const good = await bisect(0, 1, 0.04, async (x) => {
+          const ok = (await tryRecipe([step(energyAt(x), []), ...tail], label(energyAt(x), 0)))?.meetsBudget ?? false;
+          if (!ok) failed.push(x);
+          return ok;
+        });
+        // then the next lower energy tried, with the layers most sensitive to it left unfactored,
+        // 1, 2, … until the budget holds (a classifier's last layer, typically), as long as that
+        // can still beat the best so far
+        const next = failed.filter((x) => good === undefined || x > good).sort((a, b) => a - b)[0];
+        if (next === undefined) continue;
+        const e = energyAt(next);
+        const order = (await sensitivities({ label: `lowrank energy ${e} (data-aware)`, step: step(e, []) })).map((r) => r.layer);
+        for (let k = 1; k <= Math.min(order.length - 1, MAX_UNFACTORED); k++) {
+          const c = await tryRecipe([step(e, excludeOf(order.slice(0, k))), ...tail], label(e, k));
+          if (!c || c.meetsBudget || (best() && c.objective >= best()!.objective)) break;
+        }
+      }
+      // factors pruned: the smallest low-rank candidate with a prune step (its sparsity is the
+      // one found on the unfactored weights) that misses the budget by a little and would beat
+      // the best so far gets a bisection on that sparsity, the factors kept
+      const stepsOf = (c: Evaluated) => c.recipe as unknown as RecipeStep[];
+      const factoredPruned = candidates
+        .filter((c) => stepsOf(c)[0]?.pass === 'lowrank' && stepsOf(c)[1]?.pass === 'prune' && nearMiss(budget, lossOf(c)) && c.objective < (best()?.objective ?? baseObjective))
+        .sort((a, b) => a.objective - b.objective)[0];
+      if (factoredPruned) {
+        const [factor, prune, ...tail] = stepsOf(factoredPruned);
+        const at = (x: number): RecipeStep => ({ pass: 'prune', options: { ...prune.options, sparsity: round2(x) } }) as RecipeStep;
+        const e = (factor.options as { energy: number }).energy;
+        await bisect(0, (prune.options as { sparsity: number }).sparsity, 0.02, async (x) => (await tryRecipe([factor, at(x), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors`))?.meetsBudget ?? false);
+      }
     }
     if (opts.passes.includes('distill')) {
       // near misses that would beat the best so far (or the original), smallest first
@@ -427,6 +504,7 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
     candidates: candidates.map(({ index: _i, ...c }) => c),
     chosen: chosen ? chosen.index : null,
     seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: cpuSecondsSince(cpu0),
     ...(timedOut ? { timedOut } : {}),
     ...(opts.passes.includes('distill') ? { distilled } : {}),
     choice: { rule, heldOutChecks: pick.checked.length },
@@ -443,6 +521,38 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return Math.round((u.user + u.system) / 1e4) / 100;
+}
+
+/**
+ * The low-rank energy at bisection point x ∈ [0, 1] (higher x, smaller model): the energy left out,
+ * 1 − e, runs from 10^-3.5 (x = 0) to 0.5 (x = 1) on a log scale, 4 decimals.
+ */
+export function energyAt(x: number): number {
+  const left = 10 ** (-3.5 + x * (3.5 + Math.log10(0.5)));
+  return Math.round((1 - left) * 1e4) / 1e4;
+}
+
+/** The recipes without repeats (same steps, same options). */
+function uniqueRecipes(recipes: readonly RecipeStep[][]): RecipeStep[][] {
+  const seen = new Set<string>();
+  return recipes.filter((r) => {
+    const k = JSON.stringify(r);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** A step in a few words, for progress lines: `quantize int4`, `cluster 3 bits`. */
+function recipeLabel(s: RecipeStep): string {
+  const o = (s.options ?? {}) as { type?: string; mode?: string; bits?: number; exclude?: string[] };
+  const what = s.pass === 'cluster' ? `${o.bits} bits` : [o.type, o.mode].filter(Boolean).join(' ');
+  return `${s.pass}${what ? ` ${what}` : ''}${o.exclude?.length ? ' (some layers float)' : ''}`;
+}
 
 /**
  * The largest x in [lo, hi] for which `ok(x)` holds, assuming ok is true below some point: tries

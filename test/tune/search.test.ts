@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bisect, paretoFront, quantizeModes } from '../../src/tune/search.js';
+import { bisect, energyAt, paretoFront, quantizeModes } from '../../src/tune/search.js';
 import { parsePass } from './helpers.js';
 
 describe('tune search helpers', () => {
@@ -38,5 +38,14 @@ describe('tune search helpers', () => {
     }
     const stat = quantizeModes('latency', 300).find((m) => m.label.includes('static'))!;
     expect((stat.steps[0].options as { calibrationSamples: number }).calibrationSamples).toBe(300);
+  });
+
+  it('energyAt: the low-rank energy falls from 0.9997 to 0.5 as the bisection point rises, on a log scale of what is left out', () => {
+    expect(energyAt(0)).toBe(0.9997);
+    expect(energyAt(1)).toBe(0.5);
+    const xs = Array.from({ length: 11 }, (_, i) => i / 10);
+    for (let i = 1; i < xs.length; i++) expect(energyAt(xs[i])).toBeLessThan(energyAt(xs[i - 1]));
+    // half way: the energy left out is the geometric mean of its ends
+    expect(1 - energyAt(0.5)).toBeCloseTo(Math.sqrt(10 ** -3.5 * 0.5), 4);
   });
 });
