@@ -30,19 +30,24 @@ interface Kind {
   make: (buf: ArrayBuffer, n: number, offset?: number) => NdData;
 }
 
+/** A kind read into (and written from) views of the typed array `C`. */
+function kind(dtype: string, C: { new (b: ArrayBuffer, offset: number, n: number): NdData; BYTES_PER_ELEMENT: number }): Kind {
+  return { dtype, bytes: C.BYTES_PER_ELEMENT, make: (b, n, o = 0) => new C(b, o, n) };
+}
+
 const KINDS: Record<string, Kind> = {
-  f2: { dtype: 'float16', bytes: 2, make: (b, n, o = 0) => new Uint16Array(b, o, n) },
-  f4: { dtype: 'float', bytes: 4, make: (b, n, o = 0) => new Float32Array(b, o, n) },
-  f8: { dtype: 'double', bytes: 8, make: (b, n, o = 0) => new Float64Array(b, o, n) },
-  i1: { dtype: 'int8', bytes: 1, make: (b, n, o = 0) => new Int8Array(b, o, n) },
-  i2: { dtype: 'int16', bytes: 2, make: (b, n, o = 0) => new Int16Array(b, o, n) },
-  i4: { dtype: 'int32', bytes: 4, make: (b, n, o = 0) => new Int32Array(b, o, n) },
-  i8: { dtype: 'int64', bytes: 8, make: (b, n, o = 0) => new BigInt64Array(b, o, n) },
-  u1: { dtype: 'uint8', bytes: 1, make: (b, n, o = 0) => new Uint8Array(b, o, n) },
-  u2: { dtype: 'uint16', bytes: 2, make: (b, n, o = 0) => new Uint16Array(b, o, n) },
-  u4: { dtype: 'uint32', bytes: 4, make: (b, n, o = 0) => new Uint32Array(b, o, n) },
-  u8: { dtype: 'uint64', bytes: 8, make: (b, n, o = 0) => new BigUint64Array(b, o, n) },
-  b1: { dtype: 'bool', bytes: 1, make: (b, n, o = 0) => new Uint8Array(b, o, n) },
+  f2: kind('float16', Uint16Array),
+  f4: kind('float', Float32Array),
+  f8: kind('double', Float64Array),
+  i1: kind('int8', Int8Array),
+  i2: kind('int16', Int16Array),
+  i4: kind('int32', Int32Array),
+  i8: kind('int64', BigInt64Array),
+  u1: kind('uint8', Uint8Array),
+  u2: kind('uint16', Uint16Array),
+  u4: kind('uint32', Uint32Array),
+  u8: kind('uint64', BigUint64Array),
+  b1: kind('bool', Uint8Array),
 };
 
 /** numpy type code per mlc dtype name, for writing. */

@@ -64,7 +64,7 @@ import { OP_QUANTIZERS, defaultOpTypes, quantizerOf, rewriteOf, type OpRewrites,
 export const STATIC_OPS: OpRewrites = { MatMul: 'qdq', Gemm: 'qdq', Conv: 'qdq', Gather: 'gather-dq' };
 import { foldBatchNorms } from './batchnorm.js';
 import { OWN_RANGE_OPS, quantRegion, type Fold } from './region.js';
-import { applyGatherDq, type GatherEntry } from './weight-only.js';
+import { applyGatherDq, axisDqDomain, type GatherEntry } from './weight-only.js';
 
 interface Plan {
   node: Node;
@@ -394,8 +394,6 @@ function quantizeWeightAndBias(
   const t = site.tensor;
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = st.opts.perChannel ? site.axis : undefined;
-  const contrib = axis !== undefined && st.opset < 13;
-  if (contrib) st.model.ensureOpset('com.microsoft', 1);
   const key = `${st.weightKey(wName)}|${axis ?? 'tensor'}`;
   // the bias is resolved before any edit: a look-up after one rebuilds the graph's index
   const bName = node.inputs[2];
@@ -406,7 +404,7 @@ function quantizeWeightAndBias(
     // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
     const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true, st.opts.reduceRange);
     const wOut = g.uniqueName(`${wName}_DequantizeLinear_Output`);
-    g.addNode(dqNode(g, `${wName}_DequantizeLinear`, [w.q, w.scale, w.zp], wOut, axis, contrib ? 'com.microsoft' : ''), { before: node });
+    g.addNode(dqNode(g, `${wName}_DequantizeLinear`, [w.q, w.scale, w.zp], wOut, axis, axis === undefined ? '' : axisDqDomain(st)), { before: node });
     entry = { out: wOut, scale: w.qt.scale };
     cache.set(key, entry);
     st.bytesBefore += t.byteLength;
@@ -437,11 +435,8 @@ function quantizeWeightAndBias(
   const bq = addConst(g, `${bName}_quantized`, new Tensor('', DataType.INT32, [M], q));
   const bs = addConst(g, `${bName}_scale`, Tensor.float32('', [M], bScale));
   const bOut = g.uniqueName(`${bName}_DequantizeLinear_Output`);
-  // per-channel DQ needs opset 13; below it onnxruntime's com.microsoft DequantizeLinear (as the weight's)
-  const biasContrib = st.opset < 13;
-  if (biasContrib) st.model.ensureOpset('com.microsoft', 1);
   // zero point omitted: it defaults to 0
-  g.addNode(dqNode(g, `${bName}_DequantizeLinear`, [bq, bs], bOut, 0, biasContrib ? 'com.microsoft' : ''), { before: node });
+  g.addNode(dqNode(g, `${bName}_DequantizeLinear`, [bq, bs], bOut, 0, axisDqDomain(st)), { before: node });
   node.inputs[2] = bOut;
   g.touch();
   st.bytesBefore += b.byteLength;

@@ -24,17 +24,8 @@ import type { QuantState } from './common.js';
 
 /** Every subgraph of `g`, outer ones first (a body before the bodies nested in it). */
 export function subgraphsDeep(g: Graph): Graph[] {
-  const out: Graph[] = [];
-  const visit = (x: Graph) => {
-    for (const n of x.nodes) {
-      for (const s of subgraphsOf(n)) {
-        out.push(s);
-        visit(s);
-      }
-    }
-  };
-  visit(g);
-  return out;
+  // allNodes is depth first: a body's holder comes before the nodes of the body
+  return [...g.allNodes()].flatMap(({ node }) => subgraphsOf(node));
 }
 
 /** Whether `g` is `scope` or nested in it. */

@@ -57,6 +57,17 @@ export function weightDqDomain(st: QuantState): string {
   return 'com.microsoft';
 }
 
+/**
+ * Domain of a per-axis DequantizeLinear (a per-channel weight or int32 bias): the standard op from
+ * opset 13, where it gained `axis`; below that onnxruntime's com.microsoft DequantizeLinear, which
+ * its QDQ fusion takes as it takes the standard one.
+ */
+export function axisDqDomain(st: QuantState): string {
+  if (st.opset >= 13) return '';
+  st.model.ensureOpset('com.microsoft', 1);
+  return 'com.microsoft';
+}
+
 /** Channel axis to use, or undefined for per-tensor (option off, or standard DequantizeLinear below opset 13). */
 export function channelAxis(st: QuantState, axis: number, contribOk = false): number | undefined {
   if (!st.opts.perChannel) return undefined;
