@@ -47,6 +47,14 @@ export * from './size.js';
  */
 export const BOXED_MIN_RUNS = 6;
 
+/**
+ * A model whose first run takes at least half the time box (a 1024×1024 segmentation network in
+ * fp16: about 10 s a run on this CPU) is timed with 3 runs per model and one warm-up (none for the
+ * first model, whose first run was one): about 8 runs in all instead of 17. Three samples give a
+ * median but no 95% interval, which the report then leaves out; `--runs` asks for more.
+ */
+export const SLOW_MIN_RUNS = 3;
+
 export interface BenchModel {
   model: Model;
   /** the model file, for bytes on disk; without it the model is serialized in memory */
@@ -282,6 +290,7 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
     let inputShapes: Record<string, number[]> | null = null;
     const runsModel = !skip && (doLatency || !!opts.data);
     let feeds1: Feeds | undefined; // the latency feeds (batch 1, or the fixed batch)
+    let firstMs: number | undefined; // the first model's first run, ms (a warm-up run)
     try {
       if (runsModel) {
         for (let i = 0; i < benchModels.length; i++) {
@@ -296,13 +305,22 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         const b1 = fixed ?? 1;
         feeds1 = feedsFor(specs, b1, opts, plan);
         progress('a first run');
-        if (!opts.data) {
+        const t0 = performance.now();
+        if (opts.data) {
+          // the first model's first run: a warm-up run, and how slow the model is
+          if (doLatency) {
+            await sessions[0].run(feeds1);
+            firstMs = performance.now() - t0;
+          }
+        } else {
           // made-up inputs may not suit the model (a shape guessed wrong, values it rejects); a
           // sequence length mlc chose is halved until the model runs (fewer positions than 128)
           let first: { err: MlcError; shapes: Feeds } | undefined;
           for (let len = SEQUENCE_LENGTH; ; ) {
             try {
+              const t1 = performance.now();
               await sessions[0].run(feeds1);
+              firstMs = performance.now() - t1;
               break;
             } catch (err) {
               if (!measurementError(err)) throw err;
@@ -327,6 +345,8 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
         const box = opts.runs === undefined ? (opts.timeBoxMs ?? 4000) : undefined;
         const b1 = fixed ?? 1;
         const f1 = feeds1!;
+        const slow = box !== undefined && firstMs !== undefined && firstMs >= box / 2;
+        if (slow) progress(`a run takes ${(firstMs! / 1000).toFixed(1)} s: ${SLOW_MIN_RUNS} timed runs per model`);
         progress(`latency: ${warmup} warm-up and ${minTimeMs ? `at least ${runs} runs / ${minTimeMs} ms` : `${runs} runs`} per model`);
         // with a target width, timing goes on (up to its own time box) until the interval is narrow
         const ci = box && opts.ciTarget ? { target: opts.ciTarget, box: Math.max(box, opts.ciTimeBoxMs ?? 15_000) } : undefined;
@@ -344,7 +364,9 @@ export async function measureModels(base: BenchModel, other: BenchModel | undefi
               await Promise.all(disks).catch(() => {});
               progress('timed runs');
             },
-            ...(box ? { maxTimeMs: ci?.box ?? box, warmupMaxMs: box / 4, minRuns: BOXED_MIN_RUNS } : {}),
+            ...(firstMs !== undefined ? { warmedUp: [1] } : {}),
+            ...(box ? { maxTimeMs: ci?.box ?? box, warmupMaxMs: box / 4, minRuns: slow ? SLOW_MIN_RUNS : BOXED_MIN_RUNS } : {}),
+            ...(slow ? { warmupMinRuns: 1 } : {}),
             ...(ci ? { narrow: (bm: number[][]) => narrowEnough(bm, ci.target) } : {}),
             ...(settle && (settle.minSpeedup !== undefined || settle.maxLatencyMs !== undefined)
               ? { extend: { maxMs: settle.maxMs ?? 20_000, undecided: (bm: number[][], k: number) => straddles(bm, settle, ciLevelAt(k)) } }

@@ -83,6 +83,13 @@ export interface TimingOptions {
    * warming up (after at least 2 runs) (default: no limit)
    */
   warmupMaxMs?: number;
+  /**
+   * per job, the warm-up runs the caller already made (e.g. 1: a first run that checked the model
+   * runs); they count towards `warmup`, and with a `warmupMaxMs` box towards `warmupMinRuns` too
+   */
+  warmedUp?: number[];
+  /** the fewest warm-up runs before `warmupMaxMs` may stop a job's warm-up (default 2) */
+  warmupMinRuns?: number;
   /** minimum timed runs per model (default 50) */
   runs?: number;
   /** minimum total wall time of the timed phase, ms (default 2000; 0 = exactly `runs`) */
@@ -202,16 +209,20 @@ export async function timeRounds(
   // with a time box, a slow job's blocks shrink so that one block takes about an eighth of the
   // box (estimated from its last warm-up run), lest a single round overrun it
   const blocks = jobs.map(() => block);
+  const warmupMin = Math.max(1, opts.warmupMinRuns ?? 2);
   for (let j = 0; j < jobs.length; j++) {
     const t0 = now();
     let last = 0;
-    for (let i = 0; i < warmup; i++) {
+    const done = Math.min(warmup, opts.warmedUp?.[j] ?? 0);
+    const enough = done >= warmupMin && Number.isFinite(warmupMax);
+    for (let i = done; i < warmup && !enough; i++) {
       const t1 = now();
       const own = await jobs[j]();
       last = typeof own === 'number' ? own : now() - t1;
-      if (i >= 1 && now() - t0 >= warmupMax) break;
+      if (i >= warmupMin - 1 && now() - t0 >= warmupMax) break;
     }
-    if (Number.isFinite(maxTime) && warmup > 0) blocks[j] = Math.max(1, Math.min(block, Math.floor(maxTime / 8 / Math.max(last, 1e-3))));
+    if (Number.isFinite(maxTime) && warmup > done && !enough) blocks[j] = Math.max(1, Math.min(block, Math.floor(maxTime / 8 / Math.max(last, 1e-3))));
+    else if (Number.isFinite(maxTime) && enough) blocks[j] = 1; // a job too slow to warm up again
   }
   await opts.beforeTimed?.();
   const samples: number[][] = jobs.map(() => []);

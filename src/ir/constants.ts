@@ -28,7 +28,7 @@ import type { Graph } from './graph.js';
 import { AttrType, isOnnxDomain, type Node, type SparseTensor } from './node.js';
 import { Tensor } from './tensor.js';
 import { DataType, allocData, dtypeInfo, numElements, type TensorData } from './dtype.js';
-import { float32ToHalfArray, halfToFloat } from '../math/float16.js';
+import { float32ToHalfArray, halfToFloatTable } from '../math/float16.js';
 
 /** Ops evaluated through; every one is a data copy or an exact element conversion. */
 export const CONSTANT_CHAIN_OPS: readonly string[] = ['Identity', 'Cast', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Slice', 'Concat'];
@@ -505,7 +505,8 @@ function cast(x: Tensor, to: number): Tensor | undefined {
   const out = allocData(to, n) as Float32Array | Float64Array | Int32Array;
   if (from === DataType.FLOAT16) {
     const h = x.data as Uint16Array;
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(h[i]);
+    const table = halfToFloatTable();
+    for (let i = 0; i < n; i++) out[i] = table[h[i]];
   } else if (to === DataType.BOOL) {
     const v = x.toNumbers();
     for (let i = 0; i < n; i++) out[i] = v[i] !== 0 ? 1 : 0;

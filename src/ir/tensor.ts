@@ -1,6 +1,6 @@
 /** A constant tensor (initializer, Constant value, tensor attribute): typed array + dims. */
 import { DataType, TensorData, allocData, dtypeInfo, dtypeName, numElements } from './dtype.js';
-import { bfloat16ToFloat, halfToFloat } from '../math/float16.js';
+import { bfloat16ToFloat, halfArrayToFloat32, halfToFloatTable } from '../math/float16.js';
 
 export class Tensor {
   name: string;
@@ -49,15 +49,27 @@ export class Tensor {
     return new Tensor(name, DataType.INT64, dims, data);
   }
 
+  /**
+   * The values for reading as numbers without a float64 copy: float32 data itself (a view: do not
+   * write to it), float16 and bfloat16 decoded to float32, other types as `toNumbers()`.
+   */
+  readValues(): Float32Array | Float64Array {
+    if (this.dtype === DataType.FLOAT) return this.data as Float32Array;
+    if (this.dtype === DataType.FLOAT16) return halfArrayToFloat32(this.data as Uint16Array);
+    return this.toNumbers();
+  }
+
   /** Numeric values as float64 numbers (int64 converted with Number(); float16 decoded). */
   toNumbers(): Float64Array {
     const n = this.size;
     const out = new Float64Array(n);
     const d = this.data;
     switch (this.dtype) {
-      case DataType.FLOAT16:
-        for (let i = 0; i < n; i++) out[i] = halfToFloat((d as Uint16Array)[i]);
+      case DataType.FLOAT16: {
+        const table = halfToFloatTable();
+        for (let i = 0; i < n; i++) out[i] = table[(d as Uint16Array)[i]];
         return out;
+      }
       case DataType.BFLOAT16:
         for (let i = 0; i < n; i++) out[i] = bfloat16ToFloat((d as Uint16Array)[i]);
         return out;

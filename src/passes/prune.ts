@@ -175,7 +175,7 @@ interface Before {
 
 /** Zero weights in place, the lowest `scores` first (default |w|); returns the layers left alone (N:M shape mismatch). */
 function unstructured(layers: Layer[], opts: PruneOptions, skipped: Skip[], scores?: readonly ArrayLike<number>[]): Set<Layer> {
-  const scoreOf = (l: Layer, i: number) => scores?.[i] ?? l.tensor.toNumbers();
+  const scoreOf = (l: Layer, i: number) => scores?.[i] ?? l.tensor.readValues();
   const left = new Set<Layer>();
   const nm = parseNM(opts.pattern);
   if (nm) {

@@ -89,4 +89,25 @@ describe('timeInterleaved', () => {
     // without a time box, the count is `runs`
     expect((await timeInterleaved([fast], { warmup: 0, runs: 30, minTimeMs: 0, minRuns: 6 }))[0].length).toBe(30);
   });
+  it('a very slow model: the caller\'s first run counts as a warm-up, one warm-up at most, 3 timed runs', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const calls = [0, 0];
+    const a = async () => void (calls[0]++, await sleep(12));
+    const b = async () => void (calls[1]++, await sleep(12));
+    const box = { warmup: 10, warmupMaxMs: 5, runs: 50, minTimeMs: 0, blockSize: 10, maxTimeMs: 1, minRuns: 3 };
+    const samples = await timeInterleaved([a, b], { ...box, warmedUp: [1], warmupMinRuns: 1 });
+    // a: run once by the caller, so no warm-up here; b: one warm-up run (12 ms ≥ the 5 ms box)
+    expect(calls[0] - samples[0].length).toBe(0);
+    expect(calls[1] - samples[1].length).toBe(1);
+    expect(samples.map((s) => s.length)).toEqual([3, 3]);
+    // without warmupMinRuns, two warm-up runs each (the caller's one counted for a)
+    calls.fill(0);
+    const two = await timeInterleaved([a, b], { ...box, warmedUp: [1] });
+    expect(calls[0] - two[0].length).toBe(1);
+    expect(calls[1] - two[1].length).toBe(2);
+    // without a time box, warmedUp still counts towards `warmup`
+    calls.fill(0);
+    const exact = await timeInterleaved([a], { warmup: 3, runs: 2, minTimeMs: 0, warmedUp: [1] });
+    expect(calls[0] - exact[0].length).toBe(2);
+  });
 });

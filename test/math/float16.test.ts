@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { beyondHalfRange, float32ToHalfArray, floatToHalf, halfToFloat } from '../../src/math/float16.js';
+import { beyondHalfRange, float32ToHalfArray, floatToHalf, halfArrayToFloat32, halfToFloat } from '../../src/math/float16.js';
 import { useWasmKernels } from '../../src/math/wasm.js';
 
 describe('float32ToHalfArray', () => {
@@ -42,6 +42,18 @@ describe('beyondHalfRange', () => {
         expect(beyondHalfRange(a)).toBe(-70000);
         a[at] = 1;
       }
+    }
+  });
+});
+
+describe('halfArrayToFloat32', () => {
+  it('decodes every float16 bit pattern as halfToFloat does', () => {
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const out = halfArrayToFloat32(all);
+    for (let h = 0; h < 65536; h++) {
+      const want = halfToFloat(h);
+      if (Number.isNaN(want)) expect(Number.isNaN(out[h])).toBe(true);
+      else if (out[h] !== want || Object.is(out[h], -0) !== Object.is(want, -0)) throw new Error(`0x${h.toString(16)}: ${out[h]} != ${want}`);
     }
   });
 });
