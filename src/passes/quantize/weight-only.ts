@@ -95,8 +95,23 @@ function foldableDequantize(st: QuantState, site: WeightSite): boolean {
 /** Op types whose weight is dequantized by Cast → Mul (folded at load); the recurrent ops have no 8-bit kernel either. */
 const FOLDED_DEQUANTIZE = new Set(['Conv', 'Gemm', 'LSTM', 'GRU', 'RNN']);
 
-/** Cast(q) → [Sub z] → Mul s producing `out`; the scale / zero point become broadcastable float tensors. */
-function castMulNodes(st: QuantState, name: string, q: string, scale: string, zp: string, axis: number | undefined, rank: number, out: string): { nodes: Node[]; zp: string } {
+/**
+ * Cast(q) → [Sub z] → Mul s producing `out`; the scale / zero point become broadcastable float
+ * tensors. For a float16 weight a Cast to float16 follows: onnxruntime's CPU provider has no
+ * float16 Mul, so a Mul in float16 would not fold at load and would run on every inference, while
+ * this chain folds to a float16 constant.
+ */
+function castMulNodes(
+  st: QuantState,
+  name: string,
+  q: string,
+  scale: string,
+  zp: string,
+  axis: number | undefined,
+  rank: number,
+  out: string,
+  half = false,
+): { nodes: Node[]; zp: string } {
   const g = st.graph;
   const bshape = (t: Tensor) => {
     if (axis !== undefined) t.dims = Array.from({ length: rank }, (_, i) => (i === axis ? t.size : 1));
@@ -115,7 +130,9 @@ function castMulNodes(st: QuantState, name: string, q: string, scale: string, zp
     x = g.uniqueName(`${name}_centered`);
     nodes.push({ name: g.uniqueName(`${name}_Sub`), opType: 'Sub', domain: '', inputs: [casted, zp], outputs: [x], attributes: [] });
   }
-  nodes.push({ name: g.uniqueName(`${name}_Mul`), opType: 'Mul', domain: '', inputs: [x, scale], outputs: [out], attributes: [] });
+  const product = half ? g.uniqueName(`${name}_float`) : out;
+  nodes.push({ name: g.uniqueName(`${name}_Mul`), opType: 'Mul', domain: '', inputs: [x, scale], outputs: [product], attributes: [] });
+  if (half) nodes.push({ name: g.uniqueName(`${name}_CastHalf`), opType: 'Cast', domain: '', inputs: [product], outputs: [out], attributes: [intAttr('to', DataType.FLOAT16)] });
   return { nodes, zp };
 }
 
@@ -140,15 +157,16 @@ export function applyDqWeight(st: QuantState, site: WeightSite, done: Map<string
   // a weight computed through Identity / Reshape / Transpose …: a fresh dequantized value, the chain stays for others
   const computed = !st.consts.info(name)?.direct;
   const { qtype, symmetric } = weightFormat(st);
-  const fold = foldableDequantize(st, site);
+  // a float16 weight: Cast → Mul in float16 (DequantizeLinear gives float32 below opset 19)
+  const fold = foldableDequantize(st, site) || site.half === true;
   const axis = fold ? (st.opts.perChannel ? site.axis : undefined) : channelAxis(st, site.axis, true);
-  const before = t.byteLength;
+  const before = site.half ? t.size * 2 : t.byteLength;
   const { q, scale, zp: zp0 } = addQuantizedWeight(g, name, t.data as Float32Array, t.dims, qtype, symmetric, axis);
   const shared = computed || g.consumers(name).some((c) => st.excluded(c)) || g.isGraphOutput(name);
   const outName = shared ? g.uniqueName(`${name}_dequantized`) : name;
   let zp = zp0;
   let dq: Node[];
-  if (fold) ({ nodes: dq, zp } = castMulNodes(st, name, q, scale, zp0, axis, t.dims.length, outName));
+  if (fold) ({ nodes: dq, zp } = castMulNodes(st, name, q, scale, zp0, axis, t.dims.length, outName, site.half));
   else dq = [dqNode(g, `${name}_DequantizeLinear`, [q, scale, zp], outName, axis, weightDqDomain(st))];
   const constNode = g.producer(name);
   if (shared) {
@@ -229,7 +247,9 @@ export function* candidates(st: QuantState, ops: OpRewrites): Generator<{ node: 
   for (const node of [...st.graph.nodes]) {
     const q = quantizerOf(node);
     if (!q || !rewriteOf(ops, node.opType) || !st.selected(node.opType, defaults) || q.weightless?.(node, st)) continue;
-    for (const site of [q.locate(node, st), ...(q.more?.(node, st) ?? [])]) {
+    // float16 weights only where the rewrite is dq-weight, the one that gives the node float16 back
+    const half = { half: rewriteOf(ops, node.opType) === 'dq-weight' && st.opset >= 7 };
+    for (const site of [q.locate(node, st, half), ...(q.more?.(node, st, half) ?? [])]) {
       if (typeof site === 'string') {
         // a weight shared with a node handled earlier already reads the DequantizeLinear
         if (node.inputs.some((i) => readsDequantized(st, i))) st.count(node.opType);
