@@ -3,11 +3,19 @@
 // fixture-specific recipes/deep-compression-<kind>.json when one exists).
 //
 //   npm run build && node benchmarks/deepcompression.bench.mjs [--only mlp|cnn|cnn-plain|cnn-torch] [--recipe file]
+//        [--torch-seed n] [--torch-onnx file] [--save-pruned file | --pruned file]
+//
+// --save-pruned file writes the model after the recipe's steps before the cluster step; --pruned
+// file starts from it (the original model still the teacher) and runs the cluster step and what
+// follows only: variants of the weight-sharing step measured on the same pruned weights. (The
+// cluster step's seeded shuffles then start from the seed, not where the earlier steps left it.)
 //
 // cnn-plain: a LeNet-5 trained in the bench with a plain recipe (Adam, no weight decay, no
 // augmentation; plainLenet5), compressed with the CNN recipe: the method, not the fixture.
-// cnn-torch: a LeNet-5 trained and exported by PyTorch (benchmarks/lenet5_torch.py: Adam, no weight
-// decay, 3 epochs, torch.onnx.export), compressed with the CNN recipe; skipped without python3 + torch.
+// cnn-torch: a LeNet-5 trained and exported by PyTorch (benchmarks/lenet5_torch.py: Adam with a
+// one-cycle rate, no weight decay, 20 epochs, torch.onnx.export; --torch-seed n, default 0),
+// compressed with the CNN recipe; skipped without python3 + torch. --torch-onnx file: that file
+// (written by lenet5_torch.py earlier) instead of training one.
 //
 // Stages (each measured on the model as an ONNX file):
 //   fp32        the fixture
@@ -25,11 +33,11 @@
 // Wall time: the whole recipe (all training included), with the process's CPU time beside it (on a
 // shared machine the wall time also counts the other processes' share of the cores).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, constants as zc, gzipSync } from 'node:zlib';
-import { compress, getPass } from '../dist/index.js';
+import { compress, getPass, load } from '../dist/index.js';
 import { cloneModel } from '../dist/ir/clone.js';
 import { loadDataset } from '../dist/data/index.js';
 import { argmaxRows } from '../dist/bench/accuracy.js';
@@ -55,10 +63,15 @@ const FIXTURES = [
   { kind: 'cnn-plain', recipeKind: 'cnn', file: PLAIN, make: plainLenet5, target: 40, label: 'LeNet-5 (plain recipe)' },
   // the same architecture trained and exported by PyTorch (benchmarks/lenet5_torch.py)
   { kind: 'cnn-torch', recipeKind: 'cnn', file: TORCH, make: torchLenet5, target: 40, label: 'LeNet-5 (PyTorch, Adam)' },
-].filter((f) => (only ? f.kind === only : f.kind !== 'cnn-torch' || hasTorch()));
+].filter((f) => (only ? f.kind === only : f.kind !== 'cnn-torch' || hasTorch() || opt('--torch-onnx')));
 
-/** A LeNet-5 trained and exported by PyTorch (Adam 1e-3, no weight decay, 3 epochs): benchmarks/lenet5_torch.py. */
+/** A LeNet-5 trained and exported by PyTorch (Adam, one-cycle rate up to 3e-3, no weight decay, 20 epochs): benchmarks/lenet5_torch.py. */
 async function torchLenet5(file) {
+  if (opt('--torch-onnx')) {
+    copyFileSync(opt('--torch-onnx'), file);
+    console.log(`${file}: a copy of ${opt('--torch-onnx')} (--torch-onnx)`);
+    return;
+  }
   if (!hasTorch()) throw new Error('cnn-torch needs python3 with torch and onnx');
   const t0 = performance.now();
   const r = spawnSync('python3', ['benchmarks/lenet5_torch.py', file, opt('--torch-seed') ?? '0'], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -194,13 +207,20 @@ for (const f of FIXTURES) {
   const { file: recipeFile, steps } = recipeFor(f.recipeKind ?? f.kind);
   const ci = steps.findIndex((s) => s.pass === 'cluster');
   if (ci < 0) throw new Error(`${recipeFile}: no cluster step`);
-  const log = { info: (s) => process.stderr.write(`    ${s}\n`), warn: (s) => process.stderr.write(`    warn: ${s}\n`), debug() {} };
-  console.log(`${f.file}: ${recipeFile}`);
   const t0 = performance.now();
+  // each line with the seconds since the recipe started (where the wall time goes)
+  const at = () => `[${((performance.now() - t0) / 1000).toFixed(1)} s]`;
+  const log = { info: (s) => process.stderr.write(`    ${at()} ${s}\n`), warn: (s) => process.stderr.write(`    ${at()} warn: ${s}\n`), debug() {} };
+  console.log(`${f.file}: ${recipeFile}`);
   const cpu0 = process.cpuUsage();
-  // prune (+ distill): the recipe up to the cluster step
-  const r1 = await compress(f.file, steps.slice(0, ci), { train: TRAIN, log });
+  // prune (+ distill): the recipe up to the cluster step (--pruned: a model saved by --save-pruned
+  // instead, the original model as the teacher; only the cluster step then counts in wall and CPU)
+  const r1 = opt('--pruned')
+    ? { ...(await compress(f.file, [], { train: TRAIN, log })), model: await load(opt('--pruned')) }
+    : await compress(f.file, steps.slice(0, ci), { train: TRAIN, log });
+  if (opt('--pruned')) console.log(`    the steps before the cluster step: ${opt('--pruned')} (--pruned)`);
   const pruned = cloneModel(r1.model);
+  if (opt('--save-pruned')) await saveModel(pruned, opt('--save-pruned'), { force: true });
   // + cluster: the cluster step as the recipe gives it, its values kept as float weights
   const cluster = getPass('cluster');
   const clustered = r1.model;

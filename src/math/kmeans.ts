@@ -13,6 +13,12 @@
  *             to the nearest chosen centroid (Arthur & Vassilvitskii 2007), seeded rng;
  *   density   c_j at the quantiles (j + ½)/k of the values.
  * Values with at most k distinct values are returned as they are (one cluster per value).
+ *
+ * With `weights` (h_i ≥ 0, one per value): weighted k-means, minimizing Σ h_i (x_i − c_j)² —
+ * Hessian-weighted k-means (Choi, El-Khamy & Lee, "Towards the limit of network quantization",
+ * 2017) when h_i estimates how much the loss grows per squared error of value i. Assignment is
+ * unchanged (the nearest centroid, whatever h_i), the update is the weighted mean Σ h_i x_i / Σ h_i
+ * (the plain mean for a cluster whose weights are all 0). `sse` stays unweighted.
  */
 
 export type KMeansInit = 'linear' | 'kmeans++' | 'density';
@@ -31,7 +37,7 @@ export interface KMeansResult {
 export function kmeans1d(
   values: ArrayLike<number>,
   k: number,
-  opts: { init?: KMeansInit; iterations?: number; rng?: () => number } = {},
+  opts: { init?: KMeansInit; iterations?: number; rng?: () => number; weights?: ArrayLike<number> } = {},
 ): KMeansResult {
   if (!(Number.isInteger(k) && k >= 1 && k <= 65535)) throw new RangeError(`k must be an integer in [1, 65535], got ${k}`);
   const n = values.length;
@@ -48,6 +54,7 @@ export function kmeans1d(
     prefix[i + 1] = prefix[i] + x[i];
     prefix2[i + 1] = prefix2[i] + x[i] * x[i];
   }
+  const weighted = opts.weights ? weightedPrefix(x, order, opts.weights) : undefined;
   let c = initCentroids(x, k, opts.init ?? 'linear', opts.rng ?? Math.random);
   const maxIter = opts.iterations ?? 100;
   const start = new Int32Array(k + 1); // cluster j holds sorted values [start[j], start[j+1])
@@ -63,7 +70,8 @@ export function kmeans1d(
     const next = new Float64Array(k);
     for (let j = 0; j < k; j++) {
       const a = start[j], b = start[j + 1];
-      next[j] = b > a ? (prefix[b] - prefix[a]) / (b - a) : c[j];
+      const w = weighted ? weighted.h[b] - weighted.h[a] : 0;
+      next[j] = w > 0 ? (weighted!.hx[b] - weighted!.hx[a]) / w : b > a ? (prefix[b] - prefix[a]) / (b - a) : c[j];
       if (next[j] !== c[j]) moved = true;
     }
     c = next;
@@ -80,6 +88,20 @@ export function kmeans1d(
     if (m) sse += prefix2[b] - prefix2[a] - 2 * c[j] * (prefix[b] - prefix[a]) + m * c[j] * c[j];
   }
   return { centroids: c, assign, iterations: it, sse: Math.max(0, sse) };
+}
+
+/** Prefix sums of the weights and of weight × value in sorted order (weighted k-means). */
+function weightedPrefix(x: Float64Array, order: number[], weights: ArrayLike<number>): { h: Float64Array; hx: Float64Array } {
+  if (weights.length !== x.length) throw new RangeError(`weights: ${weights.length} for ${x.length} values`);
+  const h = new Float64Array(x.length + 1);
+  const hx = new Float64Array(x.length + 1);
+  for (let i = 0; i < x.length; i++) {
+    const w = weights[order[i]];
+    if (!(w >= 0 && Number.isFinite(w))) throw new RangeError(`weights must be finite and ≥ 0, got ${w}`);
+    h[i + 1] = h[i] + w;
+    hx[i + 1] = hx[i] + w * x[i];
+  }
+  return { h, hx };
 }
 
 /** At most k distinct values: each its own cluster (already shared values stay exactly as they are). */

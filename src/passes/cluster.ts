@@ -7,6 +7,11 @@
  * Rewrites, per weight W (float32 or float16, in the main graph):
  *   - k-means of W's non-zero values (per layer, or one codebook shared by all layers), init
  *     `linear` (default, the paper's best), `kmeans++` or `density`;
+ *   - weighting `activation` (clusterWeights): weighted k-means, each value weighted by the mean
+ *     square of the input it multiplies on samples, E[x²] — the diagonal of the layer's Hessian
+ *     XᵀX/n of the output's squared error, so that moving w by δ costs ≈ δ²·E[x²] at the layer's
+ *     output (Hessian-weighted k-means, Choi et al. 2017): centroids sit where the weights on
+ *     busy inputs are, and weights reading an input that is always zero do not pull them;
  *   - allocate `sensitivity` (per-layer codebooks): the number of values differs per weight, from
  *     the measured output error of clustering each weight alone at each bit count (allocateBits),
  *     at the same average index bits per non-zero as `clusters` asks;
@@ -84,6 +89,7 @@ import { DISTILL_DEFAULTS } from './distill.js';
 import { definePass, optionSchema, parseWithSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { type Layer, markLegacyInitializers, materializeLayers, selectLayers } from './prune/layers.js';
+import { activationScores } from './prune/criterion.js';
 import { recurrentSkips } from './recurrent.js';
 
 export type ClusterStorage = 'auto' | 'dense' | 'sparse' | 'float';
@@ -114,6 +120,8 @@ export interface ClusterOptions {
    * output error of clustering it alone (needs samples: training or calibration data)
    */
   allocate: 'uniform' | 'sensitivity';
+  /** none: plain k-means; activation: each value weighted by E[x²] of the input it multiplies (clusterWeights) */
+  weighting: 'none' | 'activation';
 }
 
 /** The cluster options, declared once: parsing, flags, `mlc passes` and the recipe JSON Schema derive from it. */
@@ -130,6 +138,7 @@ export const CLUSTER_SCHEMA = optionSchema<ClusterOptions>()({
     { key: 'batchSize', type: 'integer', min: 1, default: DISTILL_DEFAULTS.batchSize, help: 'mini-batch size of the centroid fine-tuning' },
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names (globs) to leave alone' },
     { key: 'allocate', type: 'enum', choices: ['uniform', 'sensitivity'], default: 'uniform', flag: '--cluster-allocate <how>', help: 'uniform: every weight gets the same number of values; sensitivity: that number sets the average bits per non-zero weight, and each weight gets more or fewer bits from the measured output error of clustering it alone (needs --train-data or --calibration-data)' },
+    { key: 'weighting', type: 'enum', choices: ['none', 'activation'], default: 'none', flag: '--cluster-weighting <w>', help: 'none: plain k-means; activation: k-means weighted by the mean square of the input each weight multiplies on samples of --train-data or --calibration-data (the diagonal of the layer Hessian: Hessian-weighted k-means)' },
     { key: 'half', type: 'boolean', default: false, flag: '--cluster-half', help: 'store the codebooks and the biases of clustered Gemm / Conv layers as float16 (Cast to float, folded at load): half their bytes' },
     { key: 'byteBiases', type: 'boolean', default: false, flag: '--cluster-byte-biases', help: 'with --cluster-joint: store the biases of clustered Gemm / Conv layers as int8 on one grid (scale max |b| / 127; Cast and Mul, folded at load): a quarter of their float32 bytes' },
     { key: 'joint', type: 'boolean', default: false, flag: '--cluster-joint', help: 'one expansion chain for all weights: the sparse index streams concatenated and split after one scatter, the codebooks (and half biases) in one vector (fewer nodes and tensors: smaller small models)' },
@@ -153,6 +162,7 @@ export const CLUSTER_SCHEMA = optionSchema<ClusterOptions>()({
       joint: v.joint as boolean,
       byteBiases: v.byteBiases as boolean,
       allocate: v.allocate as ClusterOptions['allocate'],
+      weighting: v.weighting as ClusterOptions['weighting'],
     };
   },
   cli: { triggers: ['cluster', 'clusterBits'], outputSuffix: () => '_clustered' },
@@ -441,7 +451,14 @@ const SENSITIVITY_SAMPLES = 256;
  * sensitive layers (first convolutions) end with more values, large tolerant ones (the big fully
  * connected layers) with fewer, at the same index bytes. Returns clusters per item.
  */
-async function allocateBits(model: Model, items: Item[], valuesOf: Map<Item, Float64Array>, opts: ClusterOptions, ctx?: PassContext): Promise<Map<Item, number>> {
+async function allocateBits(
+  model: Model,
+  items: Item[],
+  valuesOf: Map<Item, Float64Array>,
+  weightsOf: Map<Item, Float64Array> | undefined,
+  opts: ClusterOptions,
+  ctx?: PassContext,
+): Promise<Map<Item, number>> {
   const data = ctx?.calibration ?? ctx?.train;
   if (!data || !ctx?.run) throw new MlcError('USAGE', 'cluster: allocate sensitivity measures the output error on samples and needs --train-data or --calibration-data');
   const feeds = takeDataset(data, SENSITIVITY_SAMPLES).inputs;
@@ -459,7 +476,7 @@ async function allocateBits(model: Model, items: Item[], valuesOf: Map<Item, Flo
     const saved = data.slice();
     const e = new Float64Array(hi + 1);
     for (let b = lo; b <= hi; b++) {
-      const r = kmeans1d(valuesOf.get(it)!, 2 ** b - 1, { init: opts.init, rng: ctx.rng });
+      const r = kmeans1d(valuesOf.get(it)!, 2 ** b - 1, { init: opts.init, rng: ctx.rng, weights: weightsOf?.get(it) });
       writeClustered({ ...it, assign: r.assign, centroids: r.centroids });
       const y = await run();
       let s = 0;
@@ -487,6 +504,30 @@ async function allocateBits(model: Model, items: Item[], valuesOf: Map<Item, Flo
     used -= best.nz.length;
   }
   return new Map(items.map((it) => [it, 2 ** bits.get(it)! - 1]));
+}
+
+/** Samples the activation weighting measures its input statistics on. */
+const WEIGHTING_SAMPLES = 512;
+
+/**
+ * Weighting `activation`: for each item, the weight of each non-zero value in k-means, E[x²] of
+ * the input feature it multiplies (MatMul / Gemm: its input column; Conv: its input channel) on
+ * the first WEIGHTING_SAMPLES samples of the model as it is, from the activation criterion's
+ * |w|·√E[x²] (prune/criterion.ts) divided by |w|. A weight whose input cannot be measured gets
+ * weights 1 (plain k-means). Returns the weights and how many items were measured.
+ */
+async function clusterWeights(model: Model, items: Item[], valuesOf: Map<Item, Float64Array>, ctx?: PassContext): Promise<{ weights: Map<Item, Float64Array>; measured: number }> {
+  const data = ctx?.calibration ?? ctx?.train;
+  if (!data || !ctx?.run) throw new MlcError('USAGE', 'cluster: weighting activation measures the inputs on samples and needs --train-data or --calibration-data');
+  const { scores, measured } = await activationScores(model, items.map((it) => it.layer), data, ctx.run, WEIGHTING_SAMPLES);
+  const weights = new Map<Item, Float64Array>();
+  items.forEach((it, k) => {
+    const v = valuesOf.get(it)!;
+    const h = new Float64Array(v.length);
+    for (let j = 0; j < v.length; j++) h[j] = (scores[k][it.nz[j]] / Math.abs(v[j])) ** 2;
+    weights.set(it, h);
+  });
+  return { weights, measured };
 }
 
 /** A Cast of the float16 initializer `h` to float, first in the graph; returns its output. */
@@ -564,18 +605,27 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
     valuesOf.set(item, vals);
     items.push(item);
   }
+  let weightsOf: Map<Item, Float64Array> | undefined;
+  if (opts.weighting === 'activation' && items.length) {
+    const w = await clusterWeights(model, items, valuesOf, ctx);
+    weightsOf = w.weights;
+    stats.weighting = 'activation';
+    stats.weightedLayers = w.measured;
+  }
   if (opts.codebook === 'shared') {
     // one codebook per dtype (float32 and float16 weights cannot share a Gather)
     for (const dtype of [DataType.FLOAT, DataType.FLOAT16]) {
       const group = items.filter((it) => it.layer.tensor.dtype === dtype);
       if (!group.length) continue;
       const all = new Float64Array(group.reduce((s, it) => s + it.nz.length, 0));
+      const allWeights = weightsOf ? new Float64Array(all.length) : undefined;
       let o = 0;
       for (const it of group) {
         all.set(valuesOf.get(it)!, o);
+        allWeights?.set(weightsOf!.get(it)!, o);
         o += it.nz.length;
       }
-      const r = kmeans1d(all, opts.clusters, { init: opts.init, rng });
+      const r = kmeans1d(all, opts.clusters, { init: opts.init, rng, weights: allWeights });
       o = 0;
       for (const it of group) {
         it.assign = r.assign.slice(o, o + it.nz.length);
@@ -584,10 +634,10 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
       }
     }
   } else {
-    const ks = opts.allocate === 'sensitivity' ? await allocateBits(model, items, valuesOf, opts, ctx) : undefined;
+    const ks = opts.allocate === 'sensitivity' ? await allocateBits(model, items, valuesOf, weightsOf, opts, ctx) : undefined;
     if (ks) stats.allocatedBits = items.map((it) => `${it.layer.weightName}:${Math.log2(ks.get(it)! + 1)}`).join(',');
     for (const it of items) {
-      const r = kmeans1d(valuesOf.get(it)!, ks?.get(it) ?? opts.clusters, { init: opts.init, rng });
+      const r = kmeans1d(valuesOf.get(it)!, ks?.get(it) ?? opts.clusters, { init: opts.init, rng, weights: weightsOf?.get(it) });
       it.assign = r.assign;
       it.centroids = r.centroids;
     }

@@ -54,6 +54,31 @@ describe('kmeans1d', () => {
     expect(kmeans1d([], 4).centroids.length).toBe(0);
     expect(() => kmeans1d([1], 0)).toThrow(RangeError);
   });
+
+  it('weights: centroids are weighted means of their members, zero weights do not pull them', () => {
+    const rng = seededRng(11);
+    const x = Float64Array.from({ length: 400 }, () => rng() * 2 - 1);
+    // values below 0 weigh 0 in every other place, the rest 1 … 4
+    const h = Float64Array.from(x, (v, i) => (v < 0 && i % 2 ? 0 : 1 + (i % 4)));
+    const r = kmeans1d(x, 5, { weights: h });
+    const plain = kmeans1d(x, 5);
+    const sw = new Float64Array(5);
+    const swx = new Float64Array(5);
+    for (let i = 0; i < x.length; i++) {
+      // assignment stays the nearest centroid
+      for (const c of r.centroids) expect(Math.abs(x[i] - r.centroids[r.assign[i]])).toBeLessThanOrEqual(Math.abs(x[i] - c) + 1e-12);
+      sw[r.assign[i]] += h[i];
+      swx[r.assign[i]] += h[i] * x[i];
+    }
+    for (let j = 0; j < 5; j++) expect(r.centroids[j]).toBeCloseTo(swx[j] / sw[j], 10);
+    const werr = (c: Float64Array, a: Uint16Array) => x.reduce((s, v, i) => s + h[i] * (v - c[a[i]]) ** 2, 0);
+    expect(werr(r.centroids, r.assign)).toBeLessThan(werr(plain.centroids, plain.assign));
+    // all-zero weights in a cluster: its plain mean; weights of 1: plain k-means
+    expect(kmeans1d([0, 0.1, 5, 5.2], 2, { weights: [0, 0, 1, 3] }).centroids[0]).toBeCloseTo(0.05, 12);
+    expect(Array.from(kmeans1d(x, 5, { weights: new Float64Array(400).fill(1) }).centroids)).toEqual(Array.from(plain.centroids).map((c) => expect.closeTo(c, 12)));
+    expect(() => kmeans1d([1, 2, 3], 2, { weights: [1, 2] })).toThrow(RangeError);
+    expect(() => kmeans1d([1, 2, 3], 2, { weights: [1, -1, 2] })).toThrow(RangeError);
+  });
 });
 
 describe('huffmanBits', () => {

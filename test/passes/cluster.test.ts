@@ -252,6 +252,50 @@ describe('weight clustering', () => {
     expect((await run(m, [2, 2, 8, 8])).every(Number.isFinite)).toBe(true);
   });
 
+  it('weighting activation: centroids are means weighted by E[x²] of each weight\'s input; inputs that are always zero do not pull them; needs samples', async () => {
+    const m = await pruned(mlp(), 0.25);
+    // features 0-7 of the input are always zero, 8-15 random with growing scale
+    const x = randn(64 * 16, rng(5));
+    for (let i = 0; i < x.length; i++) x[i] = i % 16 < 8 ? 0 : x[i] * (1 + (i % 16) / 4);
+    const train: Dataset = { inputs: { input: { dtype: 'float', dims: [64, 16], data: x } }, count: 64 };
+    const ex2 = Float64Array.from({ length: 16 }, (_, k) => {
+      let s = 0;
+      for (let n = 0; n < 64; n++) s += x[n * 16 + k] ** 2;
+      return s / 64;
+    });
+    expect(parseClusterOptions({ bits: 2 }).weighting).toBe('none');
+    expect(clusterPass.parseOptions(clusterPass.cli!.fromFlags({ clusterBits: '2', clusterWeighting: 'activation' })).weighting).toBe('activation');
+    expect(() => parseClusterOptions({ bits: 2, weighting: 'hessian' })).toThrow(/weighting/);
+    const opts = { bits: 2, storage: 'float', exclude: ['w2', 'w3'] };
+    await expect(runCluster(cloneModel(m), parseClusterOptions({ ...opts, weighting: 'activation' }), ctx())).rejects.toThrow(/train-data/);
+    const w = Array.from(m.graph.initializers.get('w1')!.data as Float32Array); // [12, 16], transB: feature k = column
+    const check = async (weighting: 'none' | 'activation') => {
+      const c = cloneModel(m);
+      const r = await runCluster(c, parseClusterOptions({ ...opts, weighting }), { ...ctx(), train });
+      const shared = c.graph.initializers.get('w1')!.data as Float32Array;
+      // each shared value is the (weighted) mean of the weights that took it
+      const members = new Map<number, number[]>();
+      shared.forEach((v, i) => {
+        if (v !== 0) members.set(v, [...(members.get(v) ?? []), i]);
+      });
+      expect(members.size).toBe(3);
+      for (const [v, idx] of members) {
+        const h = idx.map((i) => (weighting === 'activation' ? ex2[i % 16] : 1));
+        const mean = idx.reduce((s, i, j) => s + h[j] * w[i], 0) / h.reduce((a, b) => a + b, 0);
+        expect(v).toBeCloseTo(mean, 5);
+      }
+      return { r, shared };
+    };
+    const plain = await check('none');
+    const weighted = await check('activation');
+    expect(weighted.r.stats.weighting).toBe('activation');
+    expect(weighted.r.stats.weightedLayers).toBe(1);
+    expect(plain.r.stats.weighting).toBeUndefined();
+    // the layer's output error on the samples: smaller with the weighting
+    const err = (s: Float32Array) => s.reduce((a, v, i) => (w[i] !== 0 ? a + ex2[i % 16] * (v - w[i]) ** 2 : a), 0);
+    expect(err(weighted.shared)).toBeLessThan(err(plain.shared));
+  });
+
   it('no-ops: all-zero weights, excluded weights, float storage of already shared values', async () => {
     const m = mlp();
     for (const w of ['w1', 'w2', 'w3']) (m.graph.initializers.get(w)!.data as Float32Array).fill(0);
