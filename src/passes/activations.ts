@@ -238,6 +238,7 @@ export async function activationRanges(
   // count comes from its shape instead when the shape follows from the feeds' (shapeRules)
   const inputShapes = Object.fromEntries(model.graph.realInputs().map((i) => [i.name, (shapeOf(i) ?? []).map((d) => (typeof d === 'number' ? d : 1))]));
   const shaped = shapes(inputShapes);
+  const shapesBySize = new Map<string, (name: string) => number[] | undefined>();
   for (const n of measured) {
     const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
     const node = (opType: string, out: string, attributes: Node['attributes'], input = n): Node => ({ name: g.uniqueName(`${out}_${opType}`), opType, domain: '', inputs: [input], outputs: [out], attributes });
@@ -281,7 +282,11 @@ export async function activationRanges(
     }
     {
       const counts = new Map<string, number>();
-      const shapeOfValue = shapes(Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, f.dims])));
+      // batches of the same size have the same shapes: one inference per size
+      const dims = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, f.dims]));
+      const key = JSON.stringify(dims);
+      let shapeOfValue = shapesBySize.get(key);
+      if (!shapeOfValue) shapesBySize.set(key, (shapeOfValue = shapes(dims)));
       for (const o of outs) {
         const r = ranges.get(o.name)!;
         if ((o.floor === undefined && !(res[o.min]?.data instanceof Float32Array)) || !(res[o.max]?.data instanceof Float32Array)) {
