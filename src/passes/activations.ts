@@ -190,8 +190,8 @@ export interface RangeOptions {
  * Exact min / max / count of each named value over all batches (with `opts.zeroFloor`, some mins
  * are a bound instead: see RangeOptions). Values that are not float32 are left out of the result.
  * The reductions run inside the model: per value a ReduceMin, a ReduceMax and a Size node whose
- * scalar outputs are the only outputs of the probe (a value measured by GlobalMaxPool whose shape
- * follows from the inputs' by shapeRules gets no Size: its count is its shape's product).
+ * scalar outputs are the only outputs of the probe (a value whose shape follows from the inputs'
+ * by shapeRules gets no Size: its count is its shape's product).
  */
 export async function activationRanges(
   run: ModelRunner,
@@ -234,8 +234,9 @@ export async function activationRanges(
   const shapes = shapeRules(model.graph);
   // a value's Size is one more reader of it: for a value in onnxruntime's blocked-channel layout,
   // whose only other reader is a GlobalMaxPool, that reader costs a reorder of the whole value
-  // back to NCHW (MobileNetV2: its 35 largest values, a tenth of the calibration's CPU time). Its
-  // count comes from its shape instead when the shape follows from the feeds' (shapeRules)
+  // back to NCHW (MobileNetV2: its 35 largest values, a tenth of the calibration's CPU time), and
+  // one more node to run per batch for any value. Its count comes from its shape instead when the
+  // shape follows from the feeds' (shapeRules)
   const inputShapes = Object.fromEntries(model.graph.realInputs().map((i) => [i.name, (shapeOf(i) ?? []).map((d) => (typeof d === 'number' ? d : 1))]));
   const shaped = shapes(inputShapes);
   const shapesBySize = new Map<string, (name: string) => number[] | undefined>();
@@ -248,7 +249,7 @@ export async function activationRanges(
     // keepdims 1: the runtime refuses keepdims 0 over an empty dimension
     if (floor !== undefined && floor >= 0) {
       const pooled = deep(n) ? g.uniqueName(`${n}_mlc_channel_max`) : undefined;
-      const counted = !pooled || !shaped(n);
+      const counted = !shaped(n);
       if (pooled) after.get(p)!.push(node('GlobalMaxPool', pooled, []));
       if (counted) after.get(p)!.push(node('Size', o.size, []));
       after.get(p)!.push(node('ReduceMax', o.max, keep1(), pooled));
@@ -257,9 +258,12 @@ export async function activationRanges(
       outs.push({ ...o, floor, ...(counted ? {} : { size: undefined }) });
       continue;
     }
-    after.get(p)!.push(node('Size', o.size, []), node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
-    g.outputs.push({ name: o.min }, { name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
-    outs.push(o);
+    const counted = !shaped(n);
+    if (counted) after.get(p)!.push(node('Size', o.size, []));
+    after.get(p)!.push(node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
+    g.outputs.push({ name: o.min }, { name: o.max });
+    if (counted) g.outputs.push({ name: o.size, type: tensorType(DataType.INT64, []) });
+    outs.push({ ...o, ...(counted ? {} : { size: undefined }) });
   }
   g.nodes = [...(after.get(undefined) ?? []), ...g.nodes.flatMap((nd) => [nd, ...(after.get(nd) ?? [])])];
   g.touch();

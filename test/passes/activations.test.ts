@@ -170,6 +170,8 @@ describe('activation collector', () => {
     for (const c of clips) expect(readers(c), c).not.toContain('Size');
     expect(readers('head_relu_out')).toEqual(['ReduceMax', 'Size']);
     for (const c of convs) expect(readers(c), c).toContain('ReduceMin');
+    // a Conv output's count comes from its shape too; the 2-D head's (Gemm: no shape rule) from Size
+    expect(pg.nodes.filter((n) => n.opType === 'Size').map((n) => n.inputs[0])).toEqual(['head_relu_out']);
   });
 
   it('shapeRules: the shapes onnxruntime computes, for Conv / pools / elementwise / Concat; none past another op', async () => {
