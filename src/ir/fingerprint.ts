@@ -38,20 +38,71 @@ const TAG = {
   set: 12,
 } as const;
 
-function tag(h: Hash, t: number): void {
-  h.update(Uint8Array.of(t));
+/**
+ * The hash's input, gathered in a buffer: the walk writes many small pieces (a tag, a length, a
+ * name), each of which would otherwise be one call into the hash and one Buffer (a MobileNetV2's
+ * walk: 60 ms of CPU cold, most of it in those calls). The hash sees the same bytes in the same
+ * order, so the fingerprint is the same.
+ */
+class Sink {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  private pos = 0;
+  constructor(readonly hash: Hash) {}
+
+  private room(n: number): void {
+    if (this.pos + n > this.buf.length) this.flush();
+  }
+
+  flush(): void {
+    if (this.pos) this.hash.update(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+  }
+
+  update(b: Uint8Array): void {
+    if (b.byteLength > this.buf.length >>> 2) {
+      this.flush();
+      this.hash.update(b);
+      return;
+    }
+    this.room(b.byteLength);
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
+  }
+
+  byte(t: number): void {
+    this.room(1);
+    this.buf[this.pos++] = t;
+  }
+
+  double(n: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(n, this.pos);
+    this.pos += 8;
+  }
+
+  /** length (as a double) then the UTF-8 bytes */
+  string(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.double(n);
+    if (n > this.buf.length >>> 2) {
+      this.update(Buffer.from(s, 'utf8'));
+      return;
+    }
+    this.room(n);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
 }
 
-function len(h: Hash, n: number): void {
-  const b = Buffer.allocUnsafe(8);
-  b.writeDoubleLE(n);
-  h.update(b);
+function tag(h: Sink, t: number): void {
+  h.byte(t);
 }
 
-function str(h: Hash, s: string): void {
-  const b = Buffer.from(s, 'utf8');
-  len(h, b.length);
-  h.update(b);
+function len(h: Sink, n: number): void {
+  h.double(n);
+}
+
+function str(h: Sink, s: string): void {
+  h.string(s);
 }
 
 /** Views at least this large (and 4-byte aligned) are pre-hashed by laneHash. */
@@ -97,7 +148,7 @@ function laneHash(w: Uint32Array): Uint8Array {
   return new Uint8Array(Int32Array.of(a, b, c, d).buffer);
 }
 
-function bytes(h: Hash, u8: Uint8Array): void {
+function bytes(h: Sink, u8: Uint8Array): void {
   if (u8.byteLength > sampleAbove) {
     const span = u8.byteLength - SAMPLE_BYTES;
     for (let i = 0; i < SAMPLE_WINDOWS; i++) {
@@ -115,7 +166,7 @@ function bytes(h: Hash, u8: Uint8Array): void {
   h.update(u8.subarray(words * 4));
 }
 
-function value(h: Hash, v: unknown): void {
+function value(h: Sink, v: unknown): void {
   if (v === undefined) return tag(h, TAG.undef);
   if (v === null) return tag(h, TAG.null);
   switch (typeof v) {
@@ -174,7 +225,7 @@ function value(h: Hash, v: unknown): void {
 }
 
 /** A graph's content (not its parent link nor its look-up caches). */
-function graph(h: Hash, g: Graph): void {
+function graph(h: Sink, g: Graph): void {
   tag(h, TAG.graph);
   value(h, g.name);
   value(h, g.docString);
@@ -189,7 +240,7 @@ function graph(h: Hash, g: Graph): void {
 
 /** SHA-256 (hex) of everything the model holds (large tensors sampled above `opts.sampleAbove` bytes). */
 export function fingerprintModel(m: Model, opts: { sampleAbove?: number } = {}): string {
-  const h = createHash('sha256');
+  const h = new Sink(createHash('sha256'));
   const { graph: g, ...rest } = m;
   sampleAbove = Math.max(opts.sampleAbove ?? Number.POSITIVE_INFINITY, SAMPLE_WINDOWS * SAMPLE_BYTES);
   try {
@@ -198,5 +249,6 @@ export function fingerprintModel(m: Model, opts: { sampleAbove?: number } = {}):
   } finally {
     sampleAbove = Number.POSITIVE_INFINITY;
   }
-  return h.digest('hex');
+  h.flush();
+  return h.hash.digest('hex');
 }

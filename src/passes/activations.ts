@@ -21,7 +21,7 @@ import { shallowCopyModel } from '../ir/clone.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { AttrType, type Node } from '../ir/node.js';
+import { AttrType, attrInt, attrInts, attrString, isOnnxDomain, subgraphsOf, type Node } from '../ir/node.js';
 import { shapeOf, tensorType } from '../ir/types.js';
 import { sliceDataset } from '../data/batch.js';
 import type { Dataset, ModelRunner } from './pass.js';
@@ -178,8 +178,8 @@ export interface RangeOptions {
    * uint8 activations calibrated by min / max). A value that is ≥ 0 by construction (the output
    * of a Relu, or of a Clip whose lower bound is ≥ 0) then gets no min reduction: its min is
    * reported as that bound (≥ 0 and ≤ its true min, so min(min, 0) = 0 either way), and its max is
-   * taken by a GlobalMaxPool then a ReduceMax of the per-channel maxima when the value is known to
-   * have 3 or more dimensions. onnxruntime runs GlobalMaxPool in its blocked-channel (NCHWc)
+   * taken by a GlobalMaxPool when the value is known to have 3 or more dimensions (the N × C
+   * per-channel maxima come back and their max is taken here). onnxruntime runs GlobalMaxPool in its blocked-channel (NCHWc)
    * layout, so the value is never reordered back to NCHW for a reduction: a MobileNetV2's
    * calibration runs took about a fifth less CPU (35 of its 66 measured values are ReLU6 outputs).
    */
@@ -190,7 +190,8 @@ export interface RangeOptions {
  * Exact min / max / count of each named value over all batches (with `opts.zeroFloor`, some mins
  * are a bound instead: see RangeOptions). Values that are not float32 are left out of the result.
  * The reductions run inside the model: per value a ReduceMin, a ReduceMax and a Size node whose
- * scalar outputs are the only outputs of the probe.
+ * scalar outputs are the only outputs of the probe (a value whose shape follows from the inputs'
+ * by shapeRules gets no Size: its count is its shape's product).
  */
 export async function activationRanges(
   run: ModelRunner,
@@ -220,13 +221,25 @@ export async function activationRanges(
     if (d) derived.set(n, d);
     measured.add(d ? d.from : n);
   }
-  /** min / max / count outputs of each measured value; `floor`: no min reduction, the min is this bound */
-  const outs: { name: string; min: string; max: string; size: string; floor?: number }[] = [];
+  /**
+   * min / max / count outputs of each measured value; `floor`: no min reduction, the min is this
+   * bound; no `size`: the count is the product of the shape shapeRules gives for the batch
+   */
+  const outs: { name: string; min: string; max: string; size?: string; floor?: number }[] = [];
   // each value's Size / ReduceMax / ReduceMin right after its producer (graph inputs: first), so
   // that the runtime can free the value as early as before; one splice for all of them
   const after = new Map<Node | undefined, Node[]>();
   const keep1 = () => [{ name: 'keepdims', type: AttrType.INT, value: 1 }];
   const deep = atLeast3d(model.graph);
+  const shapes = shapeRules(model.graph);
+  // a value's Size is one more reader of it: for a value in onnxruntime's blocked-channel layout,
+  // whose only other reader is a GlobalMaxPool, that reader costs a reorder of the whole value
+  // back to NCHW (MobileNetV2: its 35 largest values, a tenth of the calibration's CPU time), and
+  // one more node to run per batch for any value. Its count comes from its shape instead when the
+  // shape follows from the feeds' (shapeRules)
+  const inputShapes = Object.fromEntries(model.graph.realInputs().map((i) => [i.name, (shapeOf(i) ?? []).map((d) => (typeof d === 'number' ? d : 1))]));
+  const shaped = shapes(inputShapes);
+  const shapesBySize = new Map<string, (name: string) => number[] | undefined>();
   for (const n of measured) {
     const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
     const node = (opType: string, out: string, attributes: Node['attributes'], input = n): Node => ({ name: g.uniqueName(`${out}_${opType}`), opType, domain: '', inputs: [input], outputs: [out], attributes });
@@ -235,23 +248,30 @@ export async function activationRanges(
     const floor = opts.zeroFloor ? clampOf(model.graph, n)?.lo : undefined;
     // keepdims 1: the runtime refuses keepdims 0 over an empty dimension
     if (floor !== undefined && floor >= 0) {
-      const pooled = deep(n) ? g.uniqueName(`${n}_mlc_channel_max`) : undefined;
-      if (pooled) after.get(p)!.push(node('GlobalMaxPool', pooled, []));
-      after.get(p)!.push(node('Size', o.size, []), node('ReduceMax', o.max, keep1(), pooled));
-      g.outputs.push({ name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
-      outs.push({ ...o, floor });
+      // the per-channel maxima of a value with 3+ dims are the output (N × C numbers), their max
+      // taken here: a ReduceMax would be one more node per batch, behind a reorder of its own
+      const counted = !shaped(n);
+      if (deep(n)) after.get(p)!.push(node('GlobalMaxPool', o.max, []));
+      else after.get(p)!.push(node('ReduceMax', o.max, keep1()));
+      if (counted) after.get(p)!.push(node('Size', o.size, []));
+      g.outputs.push({ name: o.max });
+      if (counted) g.outputs.push({ name: o.size, type: tensorType(DataType.INT64, []) });
+      outs.push({ ...o, floor, ...(counted ? {} : { size: undefined }) });
       continue;
     }
-    after.get(p)!.push(node('Size', o.size, []), node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
-    g.outputs.push({ name: o.min }, { name: o.max }, { name: o.size, type: tensorType(DataType.INT64, []) });
-    outs.push(o);
+    const counted = !shaped(n);
+    if (counted) after.get(p)!.push(node('Size', o.size, []));
+    after.get(p)!.push(node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
+    g.outputs.push({ name: o.min }, { name: o.max });
+    if (counted) g.outputs.push({ name: o.size, type: tensorType(DataType.INT64, []) });
+    outs.push({ ...o, ...(counted ? {} : { size: undefined }) });
   }
   g.nodes = [...(after.get(undefined) ?? []), ...g.nodes.flatMap((nd) => [nd, ...(after.get(nd) ?? [])])];
   g.touch();
   const ranges = new Map<string, ValueRange>([...measured].map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
   const nan = new Set<string>();
   const nonFloat = new Set<string>();
-  const outputNames = outs.flatMap((o) => (o.floor === undefined ? [o.min, o.max, o.size] : [o.max, o.size]));
+  const outputNames = outs.flatMap((o) => [...(o.floor === undefined ? [o.min] : []), o.max, ...(o.size ? [o.size] : [])]);
   let reduced = outs.length > 0;
   for (const feeds of reduced ? batches() : []) {
     if (signal?.aborted) throw new MlcError('INTERNAL', 'calibration aborted');
@@ -267,14 +287,19 @@ export async function activationRanges(
     }
     {
       const counts = new Map<string, number>();
+      // batches of the same size have the same shapes: one inference per size
+      const dims = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, f.dims]));
+      const key = JSON.stringify(dims);
+      let shapeOfValue = shapesBySize.get(key);
+      if (!shapeOfValue) shapesBySize.set(key, (shapeOfValue = shapes(dims)));
       for (const o of outs) {
         const r = ranges.get(o.name)!;
         if ((o.floor === undefined && !(res[o.min]?.data instanceof Float32Array)) || !(res[o.max]?.data instanceof Float32Array)) {
           nonFloat.add(o.name);
           continue;
         }
-        const size = Number(res[o.size].data[0]);
-        const hi = Number(res[o.max].data[0]);
+        const size = o.size ? Number(res[o.size].data[0]) : (shapeOfValue(o.name)?.reduce((a, b) => a * b, 1) ?? 1);
+        const hi = largest(res[o.max].data as Float32Array);
         // a bounded value's min is its bound once it has values (an empty one keeps min > max)
         const lo = o.floor === undefined ? Number(res[o.min].data[0]) : size > 0 ? o.floor : Infinity;
         if (Number.isNaN(lo) || Number.isNaN(hi)) nan.add(o.name);
@@ -319,6 +344,17 @@ export async function activationRanges(
   return out;
 }
 
+/** The largest value (NaN when there is one, as a reduction gives; -Infinity when empty). */
+function largest(d: Float32Array): number {
+  let hi = -Infinity;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    if (v !== v) return Number.NaN;
+    if (v > hi) hi = v;
+  }
+  return hi;
+}
+
 /** Ops whose output has the rank of their first input, and that need 3 or more dimensions. */
 const SPATIAL_OPS = new Set(['Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool', 'InstanceNormalization', 'LRN']);
 /** Elementwise ops: the output has the largest rank of the inputs. */
@@ -346,6 +382,106 @@ function atLeast3d(g: Graph): (name: string) => boolean {
     return r;
   };
   return known;
+}
+
+/** Elementwise ops with one data input: the output has its shape. */
+const UNARY_OPS = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Softplus', 'Identity', 'Neg', 'Abs', 'BatchNormalization']);
+/** Elementwise ops over all their inputs: the output has their broadcast shape. */
+const BROADCAST_OPS = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Sum']);
+
+/** numpy broadcast of `shapes`, undefined when they do not broadcast. */
+function broadcast(shapes: number[][]): number[] | undefined {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d = 1;
+    for (const s of shapes) {
+      const x = s[s.length - rank + i] ?? 1;
+      if (x === d || x === 1) continue;
+      if (d !== 1) return undefined;
+      d = x;
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/**
+ * Output spatial sizes of a Conv or pool on input spatial sizes `sp` with kernel `k`, as ONNX
+ * defines them (auto_pad, pads, strides, dilations); undefined for a pool with ceil_mode.
+ */
+function windowOut(node: Node, sp: number[], k: number[]): number[] | undefined {
+  if (node.opType !== 'Conv' && attrInt(node, 'ceil_mode', 0) !== 0) return undefined;
+  const n = sp.length;
+  const strides = attrInts(node, 'strides') ?? new Array<number>(n).fill(1);
+  const dil = attrInts(node, 'dilations') ?? new Array<number>(n).fill(1);
+  const pads = attrInts(node, 'pads') ?? new Array<number>(2 * n).fill(0);
+  const auto = attrString(node, 'auto_pad', 'NOTSET');
+  if (k.length !== n || strides.length !== n || dil.length !== n || pads.length !== 2 * n) return undefined;
+  return sp.map((x, i) => {
+    const span = (k[i] - 1) * dil[i] + 1;
+    if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') return Math.ceil(x / strides[i]);
+    const padded = auto === 'VALID' ? x : x + pads[i] + pads[n + i];
+    return Math.floor((padded - span) / strides[i]) + 1;
+  });
+}
+
+/**
+ * Shapes of values computed from the shapes of the model's inputs, through the ops whose output
+ * shape follows from their input shapes and attributes alone: elementwise ops (broadcast),
+ * BatchNormalization, Conv with a constant weight, MaxPool / AveragePool (without ceil_mode),
+ * global pools and Concat. `shapes(inputs)(name)` is undefined when an op on the way is another
+ * one (the caller then asks the runtime: a Size node).
+ */
+export function shapeRules(g: Graph): (inputs: Record<string, readonly number[]>) => (name: string) => number[] | undefined {
+  return (inputs) => {
+    const memo = new Map<string, number[] | undefined>();
+    const get = (name: string): number[] | undefined => {
+      if (memo.has(name)) return memo.get(name);
+      memo.set(name, undefined); // a cycle (none in a valid graph) proves nothing
+      const r = compute(name);
+      memo.set(name, r);
+      return r;
+    };
+    const compute = (name: string): number[] | undefined => {
+      if (inputs[name]) return [...inputs[name]];
+      const c = g.constantValue(name);
+      if (c) return [...c.dims];
+      const p = g.producer(name);
+      if (!p || !isOnnxDomain(p) || p.outputs[0] !== name || subgraphsOf(p).length) return undefined;
+      const op = p.opType;
+      if (UNARY_OPS.has(op)) return get(p.inputs[0]);
+      if (BROADCAST_OPS.has(op)) {
+        const all = p.inputs.map((i) => (i ? get(i) : undefined));
+        return all.every((x): x is number[] => !!x) ? broadcast(all) : undefined;
+      }
+      const x = get(p.inputs[0]);
+      if (!x || x.length < 3) return undefined;
+      if (op === 'GlobalMaxPool' || op === 'GlobalAveragePool') return [x[0], x[1], ...x.slice(2).map(() => 1)];
+      if (op === 'Conv') {
+        const w = g.constantValue(p.inputs[1]);
+        if (!w || w.dims.length !== x.length) return undefined;
+        const k = attrInts(p, 'kernel_shape') ?? w.dims.slice(2);
+        const sp = windowOut(p, x.slice(2), k);
+        return sp && [x[0], w.dims[0], ...sp];
+      }
+      if ((op === 'MaxPool' && p.outputs.length === 1) || op === 'AveragePool') {
+        const k = attrInts(p, 'kernel_shape');
+        const sp = k && windowOut(p, x.slice(2), k);
+        return sp && [x[0], x[1], ...sp];
+      }
+      if (op === 'Concat') {
+        const all = p.inputs.map((i) => (i ? get(i) : undefined));
+        if (!all.every((s): s is number[] => !!s && s.length === x.length)) return undefined;
+        const axis = attrInt(p, 'axis', 0);
+        const a = axis < 0 ? axis + x.length : axis;
+        if (a < 0 || a >= x.length) return undefined;
+        return x.map((d, i) => (i === a ? all.reduce((sum, s) => sum + s[a], 0) : d));
+      }
+      return undefined;
+    };
+    return get;
+  };
 }
 
 /** `name` = clamp(`from`, lo, hi) elementwise (lo may be -Infinity, hi Infinity). */

@@ -5,12 +5,14 @@ import { DataType } from '../../src/ir/dtype.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import type { Model } from '../../src/ir/model.js';
 import { buildMobileNetV2 } from '../../src/models/mobilenet.js';
+import { buildResNet, resnetInputs } from '../../src/models/resnet.js';
 import { loadModel } from '../../src/onnx/index.js';
 import {
   activationRanges,
   budgetBatch,
   collectActivations,
   feedBatches,
+  shapeRules,
   streamActivations,
   updateRange,
   type ValueRange,
@@ -64,6 +66,22 @@ function images(n: number, res: number, seed: number): Dataset {
   const x = new Float32Array(n * 3 * res * res);
   for (let i = 0; i < x.length; i++) x[i] = (r() * 2 - 1) * 2.5;
   return { inputs: { input: { dtype: 'float', dims: [n, 3, res, res], data: x } }, count: n };
+}
+
+/** Convs and pools with auto_pad SAME / VALID, dilations, odd sizes, a broadcast Mul, a Concat. */
+function windows(): Model {
+  const b = new ModelBuilder({ opset: 17 });
+  const r = seededRng(9);
+  const w = (name: string, dims: number[]) => b.init(name, dims, Float32Array.from({ length: dims.reduce((a, x) => a * x, 1) }, () => r() - 0.5));
+  const x = b.input('input', DataType.FLOAT, ['N', 3, 'H', 'W']);
+  const a = b.op('Conv', [x, w('wa', [8, 3, 3, 3])], { auto_pad: 'SAME_UPPER', strides: [2, 2] }, { name: 'same' });
+  const v = b.op('Conv', [x, w('wv', [8, 3, 2, 3])], { auto_pad: 'VALID', strides: [2, 2], dilations: [2, 1] }, { name: 'valid' });
+  const p = b.op('AveragePool', [a], { kernel_shape: [3, 2], pads: [1, 0, 1, 1], strides: [1, 2] }, { name: 'avg' });
+  const m = b.op('MaxPool', [v], { kernel_shape: [2, 2], strides: [1, 2], dilations: [1, 2] }, { name: 'max' });
+  const s = b.op('Mul', [b.op('Relu', [m], {}, { name: 'relu' }), w('scale', [8, 1, 1])], {}, { name: 'mul' });
+  const c = b.op('Concat', [b.op('Conv', [p, w('wp', [8, 8, 3, 2])], {}, { name: 'pw' }), s], { axis: 1 }, { name: 'cat' });
+  b.output(b.op('GlobalMaxPool', [c], {}, { name: 'gmp' }), DataType.FLOAT, undefined, 'out');
+  return b.build();
 }
 
 describe('activation collector', () => {
@@ -147,8 +165,39 @@ describe('activation collector', () => {
         .sort();
     for (const c of clips) expect(readers(c), c).toContain('GlobalMaxPool');
     for (const c of clips) expect(readers(c), c).not.toContain('ReduceMin');
+    // their counts come from their shapes (Conv / Clip from the input's): no Size, so no reorder
+    // of onnxruntime's blocked-channel layout for it; the counts above are still exact
+    for (const c of clips) expect(readers(c), c).not.toContain('Size');
     expect(readers('head_relu_out')).toEqual(['ReduceMax', 'Size']);
     for (const c of convs) expect(readers(c), c).toContain('ReduceMin');
+    // a Conv output's count comes from its shape too; the 2-D head's (Gemm: no shape rule) from Size
+    expect(pg.nodes.filter((n) => n.opType === 'Size').map((n) => n.inputs[0])).toEqual(['head_relu_out']);
+  });
+
+  it('shapeRules: the shapes onnxruntime computes, for Conv / pools / elementwise / Concat; none past another op', async () => {
+    const cases: [Model, Dataset['inputs']][] = [
+      [buildMobileNetV2({ width: 0.25, resolution: 40, classes: 10, dynamicBatch: true }), images(3, 40, 2).inputs],
+      // stem Conv stride 2 pad 3, MaxPool stride 2, strided blocks, residual Add, BatchNorm kept
+      [buildResNet({ channels: [8, 16], blocks: [1, 1], image: 37 }), resnetInputs({ image: 37 }, 2, 1) as Dataset['inputs']],
+      [windows(), images(2, 23, 3).inputs],
+    ];
+    for (const [m, feeds] of cases) {
+      const g = m.graph;
+      const names = g.nodes.filter((n) => n.opType !== 'Constant').map((n) => n.outputs[0]);
+      const acts = await collectActivations(runner, m, feeds, names);
+      const shape = shapeRules(g)(Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, f.dims])));
+      let known = 0;
+      for (const n of names) {
+        const op = g.producer(n)!.opType;
+        if (['Flatten', 'Gemm', 'Reshape', 'Shape', 'Gather', 'Unsqueeze'].includes(op) && shape(n) === undefined) continue;
+        expect(shape(n), `${op} ${n}`).toEqual(acts[n]!.dims);
+        known++;
+      }
+      expect(known).toBeGreaterThan(names.length / 2);
+      // past an op it has no rule for (Flatten), nothing
+      const flat = g.nodes.find((n) => n.opType === 'Flatten');
+      if (flat) expect(shape(flat.outputs[0])).toBeUndefined();
+    }
   });
 
   it('streaming batch by batch gives exactly the one-shot activations', async () => {

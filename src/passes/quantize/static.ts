@@ -42,7 +42,7 @@
 import { MlcError } from '../../core/errors.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
-import { attrFloat, subgraphsOf, type Node } from '../../ir/node.js';
+import { attrFloat, isOnnxDomain, subgraphsOf, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { Histogram, computeScaleZp, entropyThreshold, percentileRange, qRange, type ScaleZp } from '../../math/quant.js';
 import { activationRanges, budgetBatch, feedBatches, streamActivations } from '../activations.js';
@@ -72,6 +72,9 @@ interface Plan {
   acts: number[];
   inNames: string[];
   weight?: WeightSite;
+  /** resolved before any edit (resolveWeights): a look-up after one rebuilds the graph's index */
+  weightKey?: string;
+  bias?: Tensor;
 }
 
 const ACT_RANGE = qRange('uint8');
@@ -211,14 +214,40 @@ async function calibrate(st: QuantState, tensors: string[]): Promise<Map<string,
   return params;
 }
 
+/**
+ * Producers and readers of the values as they were before the activation edits, kept up to date
+ * by those edits: each look-up through the graph after an edit would rebuild its whole index
+ * (MobileNetV2: 66 rebuilds of a 400-node index).
+ */
+interface Wiring {
+  producer: Map<string, Node>;
+  readers: Map<string, Node[]>;
+}
+
+function wiringOf(g: Graph): Wiring {
+  const producer = new Map<string, Node>();
+  const readers = new Map<string, Node[]>();
+  for (const n of g.nodes) {
+    for (const o of n.outputs) if (o) producer.set(o, n);
+    for (const i of new Set(n.inputs)) {
+      if (!i) continue;
+      const l = readers.get(i);
+      if (l) l.push(n);
+      else readers.set(i, [n]);
+    }
+  }
+  return { producer, readers };
+}
+
 /** Q → DQ on tensor `t` (produced by `after`, or a graph input when undefined); readers move to the DQ output. */
-function insertQdq(st: QuantState, t: string, p: ScaleZp): string {
+function insertQdq(st: QuantState, t: string, p: ScaleZp, w: Wiring): string {
   const g = st.graph;
   const sc = addConst(g, `${t}_scale`, Tensor.float32('', [], [p.scale]));
   const zp = addConst(g, `${t}_zero_point`, new Tensor('', DataType.UINT8, [], Uint8Array.of(p.zeroPoint)));
   const qOut = g.uniqueName(`${t}_QuantizeLinear_Output`);
   const dqOut = g.uniqueName(`${t}_DequantizeLinear_Output`);
-  const readers = g.consumers(t).filter((c) => c.inputs.includes(t));
+  // direct readers only (a subgraph that reads `t` as an outer value keeps reading it)
+  const readers = (w.readers.get(t) ?? []).filter((c) => c.inputs.includes(t));
   const q: Node = {
     name: g.uniqueName(`${t}_QuantizeLinear`),
     opType: 'QuantizeLinear',
@@ -228,21 +257,24 @@ function insertQdq(st: QuantState, t: string, p: ScaleZp): string {
     attributes: [],
   };
   const dq = dqNode(g, `${t}_DequantizeLinear`, [qOut, sc, zp], dqOut, undefined);
-  const producer = g.producer(t);
+  const producer = w.producer.get(t);
   if (producer) {
     g.addNode(q, { after: producer });
     g.addNode(dq, { after: q });
   } else {
     g.nodes.unshift(q, dq);
-    g.touch();
   }
+  // the graph's index is rebuilt once, after all the edits (runStatic)
   for (const r of readers) r.inputs = r.inputs.map((x) => (x === t ? dqOut : x));
-  g.touch();
+  w.readers.set(t, [q]);
+  w.readers.set(qOut, [dq]);
+  w.producer.set(qOut, q);
+  w.producer.set(dqOut, dq);
   return dqOut;
 }
 
 /** Producer output Y → Q(activation output range) → DQ producing the activation's output; the Relu / Clip goes. */
-function foldActivation(st: QuantState, fold: Fold, p: ScaleZp, replaced: string[]): void {
+function foldActivation(st: QuantState, fold: Fold, p: ScaleZp, replaced: string[], w: Wiring): void {
   const g = st.graph;
   const r = fold.act.outputs[0];
   const sc = addConst(g, `${r}_scale`, Tensor.float32('', [], [p.scale]));
@@ -256,7 +288,12 @@ function foldActivation(st: QuantState, fold: Fold, p: ScaleZp, replaced: string
     outputs: [qOut],
     attributes: [],
   };
-  g.replaceNode(fold.act, [q, dqNode(g, `${r}_DequantizeLinear`, [qOut, sc, zp], r, undefined)]);
+  const dq = dqNode(g, `${r}_DequantizeLinear`, [qOut, sc, zp], r, undefined);
+  g.replaceNode(fold.act, [q, dq]);
+  w.readers.set(fold.from, [...(w.readers.get(fold.from) ?? []).filter((n) => n !== fold.act), q]);
+  w.readers.set(qOut, [dq]);
+  w.producer.set(qOut, q);
+  w.producer.set(r, dq);
   // the Clip's bound constants go once nothing reads them (in the sweep at the end)
   for (const b of fold.act.inputs.slice(1)) if (b) replaced.push(b);
 }
@@ -344,26 +381,53 @@ export async function runStatic(st: QuantState): Promise<void> {
   // the float weights, biases and Clip bounds no node reads any more go at the end, in one sweep
   // (each look for readers rebuilds the graph's index after an edit)
   const replaced: string[] = [];
+  // every look-up first, then the edits: the graph's index is rebuilt once, after them
+  resolveWeights(st, plans);
   for (const plan of plans) {
     if (plan.weight) quantizeWeightAndBias(st, plan, params.get(plan.inNames[0])!, weightCache, replaced);
     st.count(plan.node.opType);
     st.modified = true;
   }
-  // activations: one Q/DQ pair per tensor
+  // activations: one Q/DQ pair per tensor (the weights' rewiring reads and writes no activation)
+  const wiring = wiringOf(g);
   for (const [t, how] of region.tensors) {
     const p = params.get(how.kind === 'same' ? how.from : t);
     if (!p) continue;
     const fold = region.folds.get(t);
     if (fold) {
-      foldActivation(st, fold, p, replaced);
+      foldActivation(st, fold, p, replaced, wiring);
       st.count(fold.act.opType === 'Relu' ? 'reluFolded' : 'clipFolded');
     } else {
-      insertQdq(st, t, p);
+      insertQdq(st, t, p, wiring);
     }
   }
-  for (const name of replaced) dropIfUnused(st, name);
+  g.touch();
+  dropUnused(st, replaced);
   for (const n of region.ops) st.count(`int8${n.opType}`);
   st.count('activationQdq', region.tensors.size);
+}
+
+/**
+ * Drop what the rewrite left unread (float weights, biases, folded Clips' bounds). A Constant node
+ * nothing reads (a Clip bound) goes in one sweep of the node list with the others: removed one by
+ * one, each removal made the next look-up rebuild the graph's index (MobileNetV2: 70 rebuilds).
+ * Removing a Constant changes no other value's readers, so this is what one-by-one removal leaves.
+ */
+function dropUnused(st: QuantState, names: string[]): void {
+  const g = st.graph;
+  const dead = new Set<Node>();
+  const rest: string[] = [];
+  for (const name of new Set(names)) {
+    const p = g.producer(name);
+    const unread = (o: string) => !o || (!g.consumers(o).length && !g.isGraphOutput(o));
+    if (p && p.opType === 'Constant' && isOnnxDomain(p) && p.outputs.every(unread)) dead.add(p);
+    else rest.push(name);
+  }
+  if (dead.size) {
+    g.nodes = g.nodes.filter((n) => !dead.has(n));
+    g.touch();
+  }
+  for (const name of rest) dropIfUnused(st, name);
 }
 
 /**
@@ -380,6 +444,18 @@ function newBytes(g: Graph, names: string[]): number {
   return names.reduce((sum, n) => sum + (n ? (g.initializers.get(n)?.byteLength ?? 0) : 0), 0);
 }
 
+/** Each weight's identity and each bias constant, looked up before any edit. */
+function resolveWeights(st: QuantState, plans: Plan[]): void {
+  for (const plan of plans) {
+    const node = plan.node;
+    if (!plan.weight) continue;
+    plan.weightKey = st.weightKey(node.inputs[plan.weight.input]);
+    const bName = node.inputs[2];
+    const biasOp = (node.opType === 'Conv' || node.opType === 'Gemm') && !!bName && !(node.opType === 'Gemm' && attrFloat(node, 'beta', 1) !== 1);
+    plan.bias = biasOp ? floatConstant(st, bName) : undefined;
+  }
+}
+
 function quantizeWeightAndBias(
   st: QuantState,
   plan: Plan,
@@ -394,11 +470,9 @@ function quantizeWeightAndBias(
   const t = site.tensor;
   const qtype = st.opts.type === 'uint8' ? 'uint8' : 'int8';
   const axis = st.opts.perChannel ? site.axis : undefined;
-  const key = `${st.weightKey(wName)}|${axis ?? 'tensor'}`;
-  // the bias is resolved before any edit: a look-up after one rebuilds the graph's index
+  const key = `${plan.weightKey}|${axis ?? 'tensor'}`;
   const bName = node.inputs[2];
-  const biasOp = (node.opType === 'Conv' || node.opType === 'Gemm') && !!bName && !(node.opType === 'Gemm' && attrFloat(node, 'beta', 1) !== 1);
-  const b = biasOp ? floatConstant(st, bName) : undefined;
+  const b = plan.bias;
   let entry = cache.get(key);
   if (!entry) {
     // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
@@ -411,8 +485,7 @@ function quantizeWeightAndBias(
     st.bytesAfter += newBytes(g, [w.q, w.scale, w.zp]);
     st.details.push({ weight: wName, node: nodeLabel(node), format: qtype, axis: axis ?? 'tensor' });
   }
-  node.inputs[site.input] = entry.out;
-  g.touch();
+  node.inputs[site.input] = entry.out; // the graph's index is rebuilt after all the edits
   replaced.push(wName);
 
   // bias: int32, scale s_x·s_w, zero point 0
@@ -438,7 +511,6 @@ function quantizeWeightAndBias(
   // zero point omitted: it defaults to 0
   g.addNode(dqNode(g, `${bName}_DequantizeLinear`, [bq, bs], bOut, 0, axisDqDomain(st)), { before: node });
   node.inputs[2] = bOut;
-  g.touch();
   st.bytesBefore += b.byteLength;
   st.bytesAfter += newBytes(g, [bq, bs]);
   replaced.push(bName);
