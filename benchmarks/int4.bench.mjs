@@ -15,6 +15,9 @@
 //                                             8-bit blocks), each in its own process under /usr/bin/time:
 //                                             wall, CPU (user + sys), peak RSS, then the cosine on one
 //                                             made-up sample. INT4_FILES=a.onnx,b.onnx … big: files too
+//   node benchmarks/int4.bench.mjs groups bert gpt   data-free choices of the MatMuls kept at 8 bits: plain
+//                                             4-bit with a group of MatMuls left float (an upper bound
+//                                             for 8 bits) by position or kind, cosine on one made-up sample
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -151,9 +154,50 @@ async function big(key) {
   }
 }
 
-if (want('fidelity')) await fidelity();
-if (want('mnist')) await mnist();
-for (const key of Object.keys(BIG)) if (want(key) || (only.length === 0 && key === 'bert')) await big(key);
+/** Groups of MatMuls (node-name patterns per model) left float, the rest plain 4-bit: which data-free choice reaches 0.99? */
+const GROUPS = {
+  bert: [
+    ['tables float', { opTypes: ['MatMul', 'Gemm'] }],
+    ['first half of the layers float', /layer\.[0-5]\//],
+    ['last half of the layers float', /layer\.([6-9]|1[01])\//],
+    ['value + FFN down float, every layer', /self\/value|layer\.[0-9]+\/output\/dense/],
+    ["llama.cpp use_more_bits layers: value + FFN down float", /layer\.(0|1|3|6|9|10|11)\/(attention\/self\/value|output\/dense)/],
+  ],
+  gpt: [
+    ['tables + tied LM head float', { opTypes: ['MatMul', 'Gemm'], lmHead: true }],
+    ['first half of the layers float', /h\.[0-5]\//],
+    ['first 9 of 12 layers float', /h\.[0-8]\//],
+    ['last half of the layers float', /h\.([6-9]|1[01])\//],
+    ['attention + MLP output projections float', /c_proj/],
+    ["llama.cpp use_more_bits layers: QKV + MLP down float", /h\.(0|1|3|6|9|10|11)\/(attn\/c_attn|mlp\/c_proj)/],
+  ],
+};
+
+async function groups(key) {
+  const model = BIG[key].build();
+  const specs = inputSpecs(model);
+  const feeds = synthesizeFeeds(specs, planShapes(specs, {}).at(1), 101);
+  const ref = await outputsIn('node', model, feeds);
+  const mm = model.graph.nodes.filter((n) => n.opType === 'MatMul' || n.opType === 'Gemm').map((n) => n.name);
+  console.log(`\n## ${BIG[key].label}: plain 4-bit (--int4-target 0) with a group of MatMuls left float; cosine on one made-up sample`);
+  console.log(['group', 'MatMul / Gemm names excluded', 'cosine'].join('\t'));
+  for (const [label, g] of [['none (all 4-bit)', null], ...GROUPS[key]]) {
+    /** @type {Record<string, unknown>} */
+    const options = { ...BEFORE };
+    if (g instanceof RegExp) options.exclude = mm.filter((n) => g.test(n));
+    else if (g) {
+      options.opTypes = g.opTypes;
+      if (g.lmHead) options.exclude = mm.filter((n) => /lm_head/.test(n));
+    }
+    const r = await compress(model, [{ pass: 'quantize', options }], { check: false });
+    console.log([label, /** @type {string[] | undefined} */ (options.exclude)?.length ?? 0, cosine(ref, await outputsIn('node', r.model, feeds)).toFixed(5)].join('\t'));
+  }
+}
+
+if (want('fidelity') && !only.includes('groups')) await fidelity();
+if (want('mnist') && !only.includes('groups')) await mnist();
+if (only.includes('groups')) for (const key of Object.keys(GROUPS)) if (only.includes(key)) await groups(key);
+for (const key of Object.keys(BIG)) if (!only.includes('groups') && (want(key) || (only.length === 0 && key === 'bert'))) await big(key);
 // files above the threshold that are not in the repository (e.g. a transformers-exported BERT-base):
 // INT4_FILES=/tmp/hfbert/bert.onnx node benchmarks/int4.bench.mjs big
 for (const f of (process.env.INT4_FILES ?? '').split(',').filter(Boolean)) if (want('big')) await big(f);

@@ -205,7 +205,6 @@ async function variantsSection() {
   const { join } = await import('node:path');
   const { execFileSync } = await import('node:child_process');
   const { saveModel } = await imp('onnx/index.js');
-  const { inputSpecs, planShapes, synthesizeFeeds, SEQUENCE_LENGTH } = await imp('bench/inputs.js');
   const BEFORE = [
     ['q4 before (round-to-nearest, all 4-bit)', [{ pass: 'quantize', options: { type: 'int4', blockSize: 32, int4Scales: 'rtn', int4Target: 0 } }], 4],
     ['int8 before (per-channel)', [{ pass: 'quantize', options: { type: 'int8', mode: 'dynamic' } }], 8],
@@ -229,8 +228,11 @@ async function variantsSection() {
         console.log([name, v.dtype, `${(v.sizeBytes / 1e6).toFixed(2)} MB (${(fp32 / v.sizeBytes).toFixed(2)}x smaller)`, ...v.runtimes.map((x) => (x.cosine === null ? '—' : x.cosine.toFixed(5))), ok ? 'ok' : 'FAIL'].join('\t'));
       }
       // before: the same made-up inputs as the command's
-      const specs = inputSpecs(model);
-      const feeds = synthesizeFeeds(specs, planShapes(specs, {}, SEQUENCE_LENGTH).at(8), 7);
+      // (madeUpData halves a guessed sequence length until the model runs, as the command does:
+      // the decoder's 64 positions)
+      const s0 = await openSession('node', model);
+      const feeds = (await madeUpData(model, {}, (f) => s0.run(f))).data.inputs;
+      await s0.release();
       const ref = {};
       for (const rt of runtimes) {
         const s = await openSession(rt, model);

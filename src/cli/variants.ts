@@ -17,7 +17,7 @@ import type { Dataset } from '../core/types.js';
 import type { Model } from '../ir/model.js';
 import { formatBytes, formatMs } from '../bench/format.js';
 import type { RuntimeResult } from '../bench/types.js';
-import { parseVariantDtypes, Q4_TARGET, VARIANT_DTYPES, VARIANT_SUFFIX, type VariantDtype, variantSteps } from '../passes/variants.js';
+import { parseVariantDtypes, Q4_TARGET, Q8_TARGET, VARIANT_DTYPES, VARIANT_SUFFIX, type VariantDtype, variantSteps } from '../passes/variants.js';
 import { parseRuntimes, type RuntimeName } from '../runtime/runtimes.js';
 import { table } from './format.js';
 import { collect, positiveInt } from './measure.js';
@@ -36,6 +36,13 @@ export interface VariantRow {
   runtimes: { runtime: string; latencyMs: number | null; speedup: number | null; cosine: number | null; maxAbsError: number | null; notMeasured: string | null }[];
 }
 
+
+/** `--q4-target` / `--q8-target`: the cosine, the default when not given, null for `--no-…`. */
+function targetFlag(flag: unknown, name: string, dflt: number): number | null {
+  const t = flag === false ? null : flag === undefined || flag === true ? dflt : Number(flag);
+  if (t !== null && !(t > 0 && t <= 1)) throw new MlcError('USAGE', `--${name}-target: expected a cosine in (0, 1], got ${JSON.stringify(flag)}`);
+  return t;
+}
 
 /**
  * Made-up fidelity data when no --data is given: 8 seeded samples shaped as the measurement shapes
@@ -67,6 +74,8 @@ export function registerVariants(program: Command): Command {
     .addOption(new Option('--warmup <n>', 'warm-up runs per model (default 10)').argParser(positiveInt('warmup')))
     .option('--q4-target <cosine>', `q4 / q4f16: keep at 8 bits the MatMuls whose 4-bit error costs the most on the fidelity data until its cosine to fp32 reaches this (default ${Q4_TARGET}); --no-q4-target: every MatMul at 4 bits`)
     .option('--no-q4-target', 'q4 / q4f16 with every MatMul at 4 bits')
+    .option('--q8-target <cosine>', `q8 / int8 / uint8: leave float the MatMuls whose 8-bit weights and activations cost the most on the fidelity data until its cosine to fp32 reaches this (default ${Q8_TARGET}); --no-q8-target: every MatMul 8-bit, as transformers.js's conversion writes them`)
+    .option('--no-q8-target', 'q8 / int8 / uint8 with every MatMul 8-bit')
     .option('--reduce-range', 'q8 / int8 / uint8 with 7-bit weights: exact in onnxruntime-node on x86 CPUs without VNNI (transformers.js\'s conversion leaves it off)')
     .option('--no-latency', 'sizes and fidelity only')
     .option('--external-data', 'store every variant\'s tensors in <file>_data')
@@ -75,8 +84,8 @@ export function registerVariants(program: Command): Command {
   cmd.action((file: string, _opts: unknown, self: Command) =>
     boundary(self, async (ui, flags) => {
       const dtypes = typeof flags.dtypes === 'string' ? parseVariantDtypes(flags.dtypes) : [...VARIANT_DTYPES];
-      const q4Target = flags.q4Target === false ? null : flags.q4Target === undefined || flags.q4Target === true ? Q4_TARGET : Number(flags.q4Target);
-      if (q4Target !== null && !(q4Target > 0 && q4Target <= 1)) throw new MlcError('USAGE', `--q4-target: expected a cosine in (0, 1], got ${JSON.stringify(flags.q4Target)}`);
+      const q4Target = targetFlag(flags.q4Target, 'q4', Q4_TARGET);
+      const q8Target = targetFlag(flags.q8Target, 'q8', Q8_TARGET);
       if (typeof dtypes === 'string') throw new MlcError('USAGE', `--dtypes: ${dtypes}`);
       const runtimes = (flags.runtime as RuntimeName[] | undefined) ?? ['node'];
       const { parseShapeFlags } = await import('../bench/inputs.js');
@@ -116,7 +125,7 @@ export function registerVariants(program: Command): Command {
       for (const dtype of dtypes) {
         const path = join(outDir, `${base}${VARIANT_SUFFIX[dtype]}.onnx`);
         ui.progress(`${dtype}: ${path}`);
-        let steps = variantSteps(dtype, hasConv, q4Target, !!flags.reduceRange);
+        let steps = variantSteps(dtype, hasConv, q4Target, !!flags.reduceRange, q8Target);
         // q4f16 is q4 then fp16: from the q4 model when it was just made (its probe runs once)
         const q4 = dtype === 'q4f16' ? written.find((w) => w.dtype === 'q4') : undefined;
         if (q4) steps = steps.slice(1);

@@ -18,7 +18,7 @@ import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, PassResult } from './pass.js';
 import { definePass, optionSchema, parseWithSchema } from './options.js';
 import { QuantState, type CalibrationMethod, type DynamicForm, type QuantizeOptions } from './quantize/common.js';
-import { runDynamic } from './quantize/dynamic.js';
+import { INT8_TARGET, runDynamicTarget } from './quantize/dynamic-target.js';
 import { runFp16 } from './quantize/fp16.js';
 import { INT4_PROBE_MAX_BYTES, runInt4 } from './quantize/int4.js';
 import { quantizeSubgraphs } from './quantize/subgraphs.js';
@@ -46,7 +46,7 @@ interface ModeDef {
  * holds its rewrite and its `OpRewrites` table (which op types it handles, and how).
  */
 export const MODES = {
-  dynamic: { run: runDynamic, suffix: '', help: 'MatMul / Gemm → DynamicQuantizeMatMul (or DynamicQuantizeLinear + MatMulInteger); Conv and Gather weight-only' },
+  dynamic: { run: runDynamicTarget, suffix: '', help: 'MatMul / Gemm → DynamicQuantizeMatMul (or DynamicQuantizeLinear + MatMulInteger); Conv and Gather weight-only' },
   static: { run: runStatic, suffix: '_static', help: 'QDQ around Conv / MatMul / Gemm with calibrated activation ranges (needs --calibration-data)', stats: (o) => ({ calibration: o.calibrationMethod }) },
   'weight-only': { run: runWeightOnly, suffix: '_weight_only', help: '8-bit weights behind DequantizeLinear; compute stays float' },
 } satisfies Record<string, ModeDef>;
@@ -87,6 +87,7 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
     { key: 'blockSize', type: 'integer', min: 16, default: 32, check: (n) => ((n & (n - 1)) === 0 ? undefined : 'a power of two ≥ 16'), flag: '--int4-block-size <n>', help: 'int4 block size along K, a power of two ≥ 16' },
     { key: 'int4Scales', type: 'enum', choices: ['rtn', 'search'], default: 'rtn', flag: '--int4-scales <how>', help: 'int4 block scales: rtn (default; the block extreme, as onnxruntime and transformers.js write them) or search (per block the scale and zero point of least squared error, zero points written; about 10x the quantization time)' },
     { key: 'int4Target', type: 'number', min: 0, max: 1, flag: '--int4-target <cosine>', help: `int4: keep at 8 bits (MatMulNBits bits 8) the MatMuls whose 4-bit error costs the most, until the output cosine on a probe (2 samples of --calibration-data, else made-up inputs) to the float model reaches this (0: every MatMul at 4 bits, no model run; default ${INT4_TARGET} for models of up to ${INT4_PROBE_MAX_BYTES / 1e6} MB of float weights, 0 above, where an asked-for target compares with the model in 8-bit blocks)` },
+    { key: 'int8Target', type: 'number', min: 0, max: 1, flag: '--int8-target <cosine>', help: `dynamic int8 / uint8: leave float the MatMuls whose 8-bit weights and activations cost the most, until the output cosine on a probe (2 samples of --calibration-data, else made-up inputs) to the float model reaches this (default 0: every MatMul 8-bit, no model run; mlc variants uses ${INT8_TARGET})` },
     { key: 'int4ProbeMaxBytes', type: 'integer', min: 0, help: 'int4: float weight bytes above which the target compares with the model in 8-bit blocks instead of the float model (default 64 MB)' },
     { key: 'int4Asymmetric', type: 'boolean', default: false, help: 'int4 rtn with zero points (else symmetric)' },
     { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, flag: '--int4-accuracy-level <n>', help: 'int4: MatMulNBits accuracy_level, 4 lets onnxruntime compute in int8, 0 dequantizes to float32 (default 4; with --int4-compute auto, 0 on x86 CPUs without VNNI, where it measured faster)' },
@@ -120,6 +121,7 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
       blockSize: v.blockSize as number,
       int4Scales: v.int4Scales as 'search' | 'rtn',
       int4Target: v.int4Target as number | undefined,
+      int8Target: v.int8Target as number | undefined,
       int4ProbeMaxBytes: v.int4ProbeMaxBytes as number | undefined,
       int4Asymmetric: v.int4Asymmetric as boolean,
       accuracyLevel: v.accuracyLevel as number | undefined,
@@ -171,7 +173,7 @@ async function runQuantize(model: Model, options: QuantizeOptions, ctx: PassCont
   // subgraphs (If / Loop / Scan bodies) the same way, except static QDQ (it records skips there)
   // and fp16 (which stores every float constant, subgraphs included); int4's probe runs once, on
   // the main graph's choice: subgraphs get plain 4-bit
-  if (options.type !== 'fp16' && (format || options.mode !== 'static')) await quantizeSubgraphs(st, run, { ...st.opts, int4Target: 0 });
+  if (options.type !== 'fp16' && (format || options.mode !== 'static')) await quantizeSubgraphs(st, run, { ...st.opts, int4Target: 0, int8Target: 0 });
   if (int4?.compute === 'int8') int4ToInt8Compute(st, ctx.cpu?.int8Saturates === true, before);
   // (fp16 stores every float constant, these included)
   if (options.type !== 'fp16') for (const k of recurrentSkips(model, 'quantized')) st.skip(k.node, k.reason);

@@ -21,7 +21,12 @@
  * writes int4Target 0) and data to measure on, the MatMuls whose 4-bit error costs the most stay at
  * 8 bits (MatMulNBits bits = 8) until the data's output cosine to fp32 reaches it. transformers.js's own conversion writes round-to-nearest symmetric
  * blocks, all at 4 bits; both load the same way (MatMulNBits is all onnxruntime needs).
+ *
+ * q8 / int8 / uint8 with `q8Target` (the CLI's default Q8_TARGET; null: every MatMul 8-bit) leave
+ * float the MatMuls whose 8-bit weights and run-time activation quantization cost the output the
+ * most, until the data's cosine reaches it (the quantize pass's `int8Target`, dynamic-target.ts).
  */
+import { INT8_TARGET } from './quantize/dynamic-target.js';
 import { INT4_TARGET } from './quantize/int4-mixed.js';
 import type { RecipeStep } from './registry.js';
 
@@ -42,6 +47,9 @@ export const VARIANT_SUFFIX: Record<VariantDtype, string> = {
 /** A step of a variant's pipeline: a recipe step, typed by the passes' option schemas. */
 export type VariantStep = RecipeStep;
 
+/** The probe cosine q8 / int8 / uint8 aim at by default: the dynamic pass's int8 target (the MatMuls whose 8-bit weights and activations cost the most stay float). */
+export const Q8_TARGET = INT8_TARGET;
+
 /** The probe cosine q4 / q4f16 aim at by default: the quantize pass's int4 default (above the 0.99 floor, so the full data set clears it too). */
 export const Q4_TARGET = INT4_TARGET;
 
@@ -49,10 +57,13 @@ export const Q4_TARGET = INT4_TARGET;
  * The pipeline of a dtype; `hasConv` says whether the model has Conv nodes (q8 then uses uint8
  * weights); `q4Target` the cosine q4 aims at on the calibration data (null: every MatMul 4-bit).
  */
-export function variantSteps(dtype: VariantDtype, hasConv: boolean, q4Target: number | null = null, reduceRange = false): VariantStep[] {
+export function variantSteps(dtype: VariantDtype, hasConv: boolean, q4Target: number | null = null, reduceRange = false, q8Target: number | null = null): VariantStep[] {
   // transformers.js's conversion (scripts/quantize.py) quantizes 8-bit weights per tensor
   // (per_channel and reduce_range off unless asked)
-  const q8 = (type: 'int8' | 'uint8'): VariantStep => ({ pass: 'quantize', options: { type, mode: 'dynamic', perChannel: false, ...(reduceRange ? { reduceRange } : {}) } });
+  const q8 = (type: 'int8' | 'uint8'): VariantStep => ({
+    pass: 'quantize',
+    options: { type, mode: 'dynamic', perChannel: false, ...(reduceRange ? { reduceRange } : {}), ...(q8Target ? { int8Target: q8Target } : {}) },
+  });
   // q4 is transformers.js's format (MatMulNBits, which its WebGPU and wasm backends run), whatever
   // this machine's CPU would prefer (--int4-compute auto)
   const q4: VariantStep = {

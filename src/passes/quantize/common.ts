@@ -38,6 +38,8 @@ export interface QuantizeOptions {
   int4Scales: 'search' | 'rtn';
   /** int4: the probe cosine to reach by keeping the costliest MatMuls at 8 bits (needs calibration data) */
   int4Target?: number;
+  /** dynamic: the probe cosine to reach by leaving the costliest MatMuls float (dynamic-target.ts; 0 / absent: off) */
+  int8Target?: number;
   /** int4: float weight bytes above which the target's reference is the model in 8-bit blocks, not the float model (default INT4_PROBE_MAX_BYTES) */
   int4ProbeMaxBytes?: number;
   /** int4 rtn with zero points (asymmetric) instead of symmetric */
@@ -68,6 +70,8 @@ export class QuantState implements Consts {
   modified = false;
   /** weights this run replaced by a DequantizeLinear of the same name (their readers are done) */
   readonly dequantized = new Set<string>();
+  /** MatMul / Gemm nodes (by label) that dynamic mode's int8 target leaves float (dynamic-target.ts) */
+  readonly keptFloat = new Set<string>();
 
   /**
    * IR < 4 requires every initializer to be listed as a graph input, so there a listed initializer
@@ -164,6 +168,7 @@ export class QuantState implements Consts {
    */
   siteProblem(node: Node, weight?: Tensor): string | undefined {
     if (this.excluded(node, weight?.name)) return 'excluded';
+    if (this.keptFloat.size && this.keptFloat.has(nodeLabel(node))) return 'kept float by the int8 target';
     return weight && weightProblem(weight, this.opts.minElements);
   }
 

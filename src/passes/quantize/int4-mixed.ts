@@ -61,6 +61,9 @@ export interface FloatProbe {
   columnEnergy: Map<string, Float64Array>;
   /** per output name: Σ y² */
   energy: Map<string, number>;
+  /** per input name: max(hi, 0) − min(lo, 0) over its values (the range dynamic int8 quantizes it to), and its rows (values / last dimension) */
+  range: Map<string, number>;
+  rows: Map<string, number>;
   source: 'calibration' | 'made-up';
   /** what the outputs are compared with: the float model, or (big models) the model in 8-bit blocks */
   reference: 'float' | '8-bit blocks';
@@ -77,7 +80,7 @@ function probeSamples(model: Model): number {
   return PROBE_SAMPLES;
 }
 
-function floatsOf(out: Outputs, names: string[]): Float64Array {
+export function floatsOf(out: Outputs, names: string[]): Float64Array {
   const parts = names.map((n) => out[n].data as ArrayLike<number>);
   const all = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
@@ -85,13 +88,20 @@ function floatsOf(out: Outputs, names: string[]): Float64Array {
   return all;
 }
 
-function columnEnergy(a: { dims: number[]; data: unknown }): Float64Array | undefined {
+function columnEnergy(a: { dims: number[]; data: unknown }): { energy: Float64Array; range: number; rows: number } | undefined {
   if (!(a.data instanceof Float32Array) || !a.dims.length) return undefined;
   const K = a.dims[a.dims.length - 1];
   const d = a.data;
   const out = new Float64Array(K);
-  for (let i = 0; i < d.length; i++) out[i % K] += d[i] * d[i];
-  return out;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i];
+    out[i % K] += v * v;
+    if (v < lo) lo = v;
+    else if (v > hi) hi = v;
+  }
+  return { energy: out, range: hi - lo, rows: K ? d.length / K : 0 };
 }
 
 /**
@@ -117,11 +127,12 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
  * the model itself for that one run (no copy of the weights). Undefined (with a warning) when there
  * is nothing to run it with.
  */
-export async function probeModel(st: QuantState, pairs: { input: string; output: string }[], reference: FloatProbe['reference']): Promise<FloatProbe | undefined> {
+export async function probeModel(st: QuantState, pairs: { input: string; output: string }[], reference: FloatProbe['reference'], what = 'int4 target'): Promise<FloatProbe | undefined> {
   const { ctx } = st;
   const g = st.graph;
+  const fallback = what === 'int4 target' ? 'every MatMul stays at 4 bits' : 'every MatMul stays at 8 bits';
   if (!ctx.run) {
-    ctx.log.warn('int4 target: no runtime to measure with; every MatMul stays at 4 bits');
+    ctx.log.warn(`${what}: no runtime to measure with; ${fallback}`);
     return undefined;
   }
   const run = ctx.run;
@@ -134,7 +145,7 @@ export async function probeModel(st: QuantState, pairs: { input: string; output:
   let out: Outputs | undefined;
   let source: FloatProbe['source'] = 'calibration';
   const samples = probeSamples(st.model);
-  const what = reference === 'float' ? 'the float model' : 'the model in 8-bit blocks';
+  const ran = reference === 'float' ? 'the float model' : 'the model in 8-bit blocks';
   try {
     const tryRun = async (f: Feeds) => {
       const o = await run(st.model, f);
@@ -151,12 +162,12 @@ export async function probeModel(st: QuantState, pairs: { input: string; output:
       } catch (err) {
         if (!(err instanceof MlcError)) throw err;
         const why = err.message.replace(' for the fidelity check', '').replace(/: give --shape or --data$/, '');
-        ctx.log.warn(`int4 target: ${why}; every MatMul stays at 4 bits (give --calibration-data, or --int4-target 0 to say so)`);
+        ctx.log.warn(`${what}: ${why}; ${fallback} (give --calibration-data, or --${what.replace(' ', '-')} 0 to say so)`);
       }
-    } else ctx.log.warn('int4 target: no calibration data to measure on; every MatMul stays at 4 bits');
+    } else ctx.log.warn(`${what}: no calibration data to measure on; ${fallback}`);
   } catch (err) {
     if (!(err instanceof MlcError)) throw err;
-    ctx.log.warn(`int4 target: ${what} does not run on the probe (${err.message.split('\n')[0]}); every MatMul stays at 4 bits`);
+    ctx.log.warn(`${what}: ${ran} does not run on the probe (${err.message.split('\n')[0]}); ${fallback}`);
     out = undefined;
   } finally {
     g.outputs = saved;
@@ -164,11 +175,15 @@ export async function probeModel(st: QuantState, pairs: { input: string; output:
   }
   if (!out || !feeds) return undefined;
   const names = saved.map((o) => o.name).filter((n) => out?.[n]?.data instanceof Float32Array);
-  const probe: FloatProbe = { feeds, names, ref: floatsOf(out, names), columnEnergy: new Map(), energy: new Map(), source, reference };
+  const probe: FloatProbe = { feeds, names, ref: floatsOf(out, names), columnEnergy: new Map(), energy: new Map(), range: new Map(), rows: new Map(), source, reference };
   for (const { input: a, output: y0 } of pairs) {
     const av = out[a] ?? (graphInputs.has(a) ? feeds[a] : undefined);
     const ce = av && !probe.columnEnergy.has(a) ? columnEnergy(av as { dims: number[]; data: unknown }) : undefined;
-    if (ce) probe.columnEnergy.set(a, ce);
+    if (ce) {
+      probe.columnEnergy.set(a, ce.energy);
+      probe.range.set(a, ce.range);
+      probe.rows.set(a, ce.rows);
+    }
     const y = out[y0]?.data;
     if (y instanceof Float32Array && !probe.energy.has(y0)) {
       let e = 0;
