@@ -74,6 +74,10 @@ export const MAX_DISTILLED = 3;
 /** Layers a low-rank candidate leaves unfactored at most (the most sensitive first). */
 export const MAX_UNFACTORED = 3;
 
+/** Energies the low-rank × prune grid tries per tail, and their distance on the energy bisection's scale (energyAt). */
+export const FACTOR_ENERGIES = 4;
+export const ENERGY_STEP = 0.07;
+
 /** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
 export const SENSITIVITY_SAMPLES = 256;
 
@@ -316,23 +320,30 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       return c ? [c.recipe as unknown as RecipeStep[]] : [];
     };
     const quantizeTails = sharing();
+    const pattern = opts.objective === 'gzip' ? 'unstructured' : 'channel';
+    // with reconstruct, the kept weights are refit by least squares to the original's layer
+    // outputs on the tuning samples (prune/reconstruct.ts); without it as a fallback. Unstructured
+    // weights are ranked by |w| times the RMS of the input they multiply on the tuning samples
+    // (prune's activation criterion, Wanda): a weight on an input that is (near) constant zero on
+    // the data — a blank border pixel, a dead unit — goes first at no cost, whatever its magnitude
+    // (a model trained without weight decay keeps its random initial values there)
+    const pruneStep = (s: number, exclude: string[], refit: boolean): RecipeStep =>
+      withExclude(
+        {
+          pass: 'prune',
+          options: {
+            sparsity: s,
+            ...(pattern === 'unstructured' ? { scope: 'lamp', criterion: 'activation' } : { pattern: 'channel' }),
+            ...(refit ? { reconstruct: true } : {}),
+            // the samples the refit and the activation criterion read: the first of the tuning split
+            ...(refit || pattern === 'unstructured' ? { reconstructSamples: Math.min(1024, T) } : {}),
+          },
+        } as RecipeStep,
+        exclude,
+      );
     if (opts.passes.includes('prune')) {
       const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'prune' && s.pass !== 'lowrank'), ...quantizeTails]);
-      const pattern = opts.objective === 'gzip' ? 'unstructured' : 'channel';
-      // with reconstruct, the kept weights are refit by least squares to the original's layer
-      // outputs on the tuning samples (prune/reconstruct.ts); without it as a fallback
-      const step = (s: number, exclude: string[], refit: boolean): RecipeStep =>
-        withExclude(
-          {
-            pass: 'prune',
-            options: {
-              sparsity: s,
-              ...(pattern === 'unstructured' ? { scope: 'lamp' } : { pattern: 'channel' }),
-              ...(refit ? { reconstruct: true, reconstructSamples: Math.min(1024, T) } : {}),
-            },
-          } as RecipeStep,
-          exclude,
-        );
+      const step = pruneStep;
       const pruneRanked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
       const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budget.points / 2).map((r) => r.layer);
       for (const tail of tails) {
@@ -354,17 +365,24 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       // weights, is minimized; an input that is always zero costs no rank)
       const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'lowrank'), ...quantizeTails]);
       const step = (e: number, exclude: string[]): RecipeStep => withExclude({ pass: 'lowrank', options: { energy: e, dataAware: true, dataSamples: Math.min(1024, T) } }, exclude);
-      for (const tail of tails) {
-        const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
-        const label = (e: number, k: number) => `lowrank energy ${e} (data-aware)${k ? `, ${k} layer(s) unfactored` : ''}${then}`;
-        // lower energy = smaller: find the lowest energy that meets the budget, bisecting on the
-        // log of the energy left out (energyAt), as data-aware factors need 0.99 and more
+      const then = (tail: readonly RecipeStep[]) => (tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '');
+      const label = (e: number, k: number, tail: readonly RecipeStep[]) => `lowrank energy ${e} (data-aware)${k ? `, ${k} layer(s) unfactored` : ''}${then(tail)}`;
+      // lower energy = smaller: the lowest energy that meets the budget in front of a tail, by
+      // bisection on the log of the energy left out (energyAt), as data-aware factors need 0.99
+      // and more; `good` and the points that missed, on the bisection's scale
+      const lowest = new Map<string, number | undefined>();
+      const lowestEnergy = async (tail: RecipeStep[]) => {
         const failed: number[] = [];
         const good = await bisect(0, 1, 0.04, async (x) => {
-          const ok = (await tryRecipe([step(energyAt(x), []), ...tail], label(energyAt(x), 0)))?.meetsBudget ?? false;
+          const ok = (await tryRecipe([step(energyAt(x), []), ...tail], label(energyAt(x), 0, tail)))?.meetsBudget ?? false;
           if (!ok) failed.push(x);
           return ok;
         });
+        lowest.set(JSON.stringify(tail), good);
+        return { good, failed };
+      };
+      for (const tail of tails) {
+        const { good, failed } = await lowestEnergy(tail);
         // then the next lower energy tried, with the layers most sensitive to it left unfactored,
         // 1, 2, … until the budget holds (a classifier's last layer, typically), as long as that
         // can still beat the best so far
@@ -373,22 +391,26 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
         const e = energyAt(next);
         const order = (await sensitivities({ label: `lowrank energy ${e} (data-aware)`, step: step(e, []) })).map((r) => r.layer);
         for (let k = 1; k <= Math.min(order.length - 1, MAX_UNFACTORED); k++) {
-          const c = await tryRecipe([step(e, excludeOf(order.slice(0, k))), ...tail], label(e, k));
+          const c = await tryRecipe([step(e, excludeOf(order.slice(0, k))), ...tail], label(e, k, tail));
           if (!c || c.meetsBudget || (best() && c.objective >= best()!.objective)) break;
         }
       }
-      // factors pruned: the smallest low-rank candidate with a prune step (its sparsity is the
-      // one found on the unfactored weights) that misses the budget by a little and would beat
-      // the best so far gets a bisection on that sparsity, the factors kept
-      const stepsOf = (c: Evaluated) => c.recipe as unknown as RecipeStep[];
-      const factoredPruned = candidates
-        .filter((c) => stepsOf(c)[0]?.pass === 'lowrank' && stepsOf(c)[1]?.pass === 'prune' && nearMiss(budget, lossOf(c)) && c.objective < (best()?.objective ?? baseObjective))
-        .sort((a, b) => a.objective - b.objective)[0];
-      if (factoredPruned) {
-        const [factor, prune, ...tail] = stepsOf(factoredPruned);
-        const at = (x: number): RecipeStep => ({ pass: 'prune', options: { ...prune.options, sparsity: round2(x) } }) as RecipeStep;
-        const e = (factor.options as { energy: number }).energy;
-        await bisect(0, (prune.options as { sparsity: number }).sparsity, 0.02, async (x) => (await tryRecipe([factor, at(x), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors`))?.meetsBudget ?? false);
+      // factors pruned (gzip, with prune allowed): the two settings searched together. For
+      // FACTOR_ENERGIES energies, from the lowest that met the budget alone in front of a tail
+      // without a prune step upwards (ENERGY_STEP apart on the bisection's scale: more energy kept
+      // leaves more room for pruning), a bisection on the sparsity of the factors (LAMP, ranked by
+      // activation, refit), the tail after. A factor pair holds r·(m + n) weights of an m×n
+      // weight's m·n; pruning them too stores a fraction of those: on an MLP trained without
+      // weight decay the pair of settings found this way is much smaller than either alone.
+      if (pattern === 'unstructured' && opts.passes.includes('prune')) {
+        for (const tail of uniqueRecipes(tails.map((t) => t.filter((s) => s.pass !== 'prune')))) {
+          const x0 = lowest.has(JSON.stringify(tail)) ? lowest.get(JSON.stringify(tail)) : (await lowestEnergy(tail)).good;
+          if (x0 === undefined) continue;
+          for (let k = 0; k < FACTOR_ENERGIES && x0 - k * ENERGY_STEP >= 0; k++) {
+            const e = energyAt(x0 - k * ENERGY_STEP);
+            await bisect(0, 0.9, 0.03, async (x) => (await tryRecipe([step(e, []), pruneStep(round2(x), [], true), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors${then(tail)}`))?.meetsBudget ?? false);
+          }
+        }
       }
     }
     if (opts.passes.includes('distill')) {
