@@ -15,7 +15,9 @@
  *      for gzip with quantize allowed, in front of the smallest weight-sharing recipe within the
  *      budget (a bisection of its own: a pruned weight shared at b bits is stored as the gaps and
  *      indices of its non-zeros, much less than int4's half byte per weight, zeros included) —
- *      unstructured with LAMP's per-layer allocation for gzip, channels for size and latency —
+ *      unstructured with LAMP's per-layer allocation for gzip, weights ranked by |w| times the RMS
+ *      of the input they multiply on the tuning samples (prune's activation criterion: weights on
+ *      inputs that are always zero go first), channels for size and latency —
  *      once with every layer and once with the layers that alone cost more than half the budget
  *      left dense (per-layer sensitivity to pruning); with the kept weights refit to the
  *      original's layer outputs on the tuning samples (prune's reconstruct), and without when no
@@ -25,9 +27,10 @@
  *      of the weight-sharing tail, factored against the tuning samples' activations (dataAware);
  *      then the next lower energy the bisection tried (which missed the budget) with the layers
  *      most sensitive to it left unfactored, 1, 2, … (at most MAX_UNFACTORED) until the budget
- *      holds or the candidate can no longer beat the best so far. Last, the smallest low-rank
- *      candidate with a prune step that missed the budget by a little (choose.ts nearMiss) and
- *      would beat the best so far gets a bisection on its sparsity, the factors kept.
+ *      holds or the candidate can no longer beat the best so far. Last (gzip, prune allowed), the
+ *      factors pruned: for FACTOR_ENERGIES energies around the lowest that met the budget alone in
+ *      front of a tail (ENERGY_STEP apart on the bisection's scale), a bisection on the sparsity of
+ *      the factors (LAMP, activation-ranked, refit), the tail after.
  *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
  *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
  *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
@@ -74,8 +77,13 @@ export const MAX_DISTILLED = 3;
 /** Layers a low-rank candidate leaves unfactored at most (the most sensitive first). */
 export const MAX_UNFACTORED = 3;
 
-/** Energies the low-rank × prune grid tries per tail, and their distance on the energy bisection's scale (energyAt). */
-export const FACTOR_ENERGIES = 4;
+/**
+ * The energies the low-rank × prune grid tries per tail, in steps of ENERGY_STEP on the energy
+ * bisection's scale (energyAt; + is a lower energy) from the lowest that met the budget alone, in
+ * this order: that one, one lower (prune's refit also repairs some of what the factors lost), then
+ * higher ones (more room for pruning).
+ */
+export const FACTOR_ENERGIES = [0, 1, -1, 2] as const;
 export const ENERGY_STEP = 0.07;
 
 /** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
@@ -395,20 +403,22 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
           if (!c || c.meetsBudget || (best() && c.objective >= best()!.objective)) break;
         }
       }
-      // factors pruned (gzip, with prune allowed): the two settings searched together. For
-      // FACTOR_ENERGIES energies, from the lowest that met the budget alone in front of a tail
-      // without a prune step upwards (ENERGY_STEP apart on the bisection's scale: more energy kept
-      // leaves more room for pruning), a bisection on the sparsity of the factors (LAMP, ranked by
-      // activation, refit), the tail after. A factor pair holds r·(m + n) weights of an m×n
+      // factors pruned (gzip, with prune allowed): the two settings searched together. For the
+      // FACTOR_ENERGIES energies around the lowest that met the budget alone in front of a tail
+      // without a prune step (ENERGY_STEP apart on the bisection's scale: more energy kept leaves
+      // more room for pruning, less can be repaired by the refit), a bisection on the sparsity of
+      // the factors (LAMP, ranked by activation, refit; 0 … 0.8, to 0.05), the tail after. A factor pair holds r·(m + n) weights of an m×n
       // weight's m·n; pruning them too stores a fraction of those: on an MLP trained without
       // weight decay the pair of settings found this way is much smaller than either alone.
       if (pattern === 'unstructured' && opts.passes.includes('prune')) {
         for (const tail of uniqueRecipes(tails.map((t) => t.filter((s) => s.pass !== 'prune')))) {
           const x0 = lowest.has(JSON.stringify(tail)) ? lowest.get(JSON.stringify(tail)) : (await lowestEnergy(tail)).good;
           if (x0 === undefined) continue;
-          for (let k = 0; k < FACTOR_ENERGIES && x0 - k * ENERGY_STEP >= 0; k++) {
-            const e = energyAt(x0 - k * ENERGY_STEP);
-            await bisect(0, 0.9, 0.03, async (x) => (await tryRecipe([step(e, []), pruneStep(round2(x), [], true), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors${then(tail)}`))?.meetsBudget ?? false);
+          for (const k of FACTOR_ENERGIES) {
+            const x = x0 + k * ENERGY_STEP;
+            if (x < 0 || x > 1) continue;
+            const e = energyAt(x);
+            await bisect(0, 0.8, 0.05, async (x) => (await tryRecipe([step(e, []), pruneStep(round2(x), [], true), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors${then(tail)}`))?.meetsBudget ?? false);
           }
         }
       }
