@@ -80,8 +80,8 @@ export const MAX_UNFACTORED = 3;
 /**
  * The energies the low-rank × prune grid tries per tail, in steps of ENERGY_STEP on the energy
  * bisection's scale (energyAt; + is a lower energy) from the lowest that met the budget alone, in
- * this order: that one, one lower (prune's refit also repairs some of what the factors lost), then
- * higher ones (more room for pruning).
+ * this order: that one, one step lower (prune's refit also repairs some of what the factors lost),
+ * one step higher (more room for pruning), two steps lower.
  */
 export const FACTOR_ENERGIES = [0, 1, -1, 2] as const;
 export const ENERGY_STEP = 0.07;
@@ -216,9 +216,11 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
 
   const candidates: Evaluated[] = [];
   const seen = new Map<string, Evaluated>();
-  // a candidate is not started when the last one's time would take the search past the deadline
+  // a candidate is not started when the last one's time would take the search past the deadline,
+  // with as much again left for the choice (the winner is built again and scored on the held-out
+  // split), so that search and choice together fit in the time budget
   let lastSeconds = 0;
-  const timeLeft = () => performance.now() + lastSeconds * 1000 < deadline;
+  const timeLeft = () => performance.now() + 2 * lastSeconds * 1000 < deadline;
   /** build, score and measure a recipe (once per distinct recipe) */
   const tryRecipe = async (steps: RecipeStep[], why: string, signal?: AbortSignal): Promise<Evaluated | undefined> => {
     const key = JSON.stringify(steps);
