@@ -15,7 +15,9 @@
  *      for gzip with quantize allowed, in front of the smallest weight-sharing recipe within the
  *      budget (a bisection of its own: a pruned weight shared at b bits is stored as the gaps and
  *      indices of its non-zeros, much less than int4's half byte per weight, zeros included) —
- *      unstructured with LAMP's per-layer allocation for gzip, channels for size and latency —
+ *      unstructured with LAMP's per-layer allocation for gzip, weights ranked by |w| times the RMS
+ *      of the input they multiply on the tuning samples (prune's activation criterion: weights on
+ *      inputs that are always zero go first), channels for size and latency —
  *      once with every layer and once with the layers that alone cost more than half the budget
  *      left dense (per-layer sensitivity to pruning); with the kept weights refit to the
  *      original's layer outputs on the tuning samples (prune's reconstruct), and without when no
@@ -25,9 +27,10 @@
  *      of the weight-sharing tail, factored against the tuning samples' activations (dataAware);
  *      then the next lower energy the bisection tried (which missed the budget) with the layers
  *      most sensitive to it left unfactored, 1, 2, … (at most MAX_UNFACTORED) until the budget
- *      holds or the candidate can no longer beat the best so far. Last, the smallest low-rank
- *      candidate with a prune step that missed the budget by a little (choose.ts nearMiss) and
- *      would beat the best so far gets a bisection on its sparsity, the factors kept.
+ *      holds or the candidate can no longer beat the best so far. Last (gzip, prune allowed), the
+ *      factors pruned: for FACTOR_ENERGIES energies around the lowest that met the budget alone in
+ *      front of a tail (ENERGY_STEP apart on the bisection's scale), a bisection on the sparsity of
+ *      the factors (LAMP, activation-ranked, refit), the tail after.
  *   4. distill (when allowed, with prune or lowrank): the candidates that missed the budget by a
  *      little (src/tune/choose.ts: at most NEAR_MISS times it) and would beat the best so far,
  *      smallest first, at most MAX_DISTILLED: each recipe with a distill step after its prune /
@@ -73,6 +76,15 @@ export const MAX_DISTILLED = 3;
 
 /** Layers a low-rank candidate leaves unfactored at most (the most sensitive first). */
 export const MAX_UNFACTORED = 3;
+
+/**
+ * The energies the low-rank × prune grid tries per tail, in steps of ENERGY_STEP on the energy
+ * bisection's scale (energyAt; + is a lower energy) from the lowest that met the budget alone, in
+ * this order: that one, one step lower (prune's refit also repairs some of what the factors lost),
+ * one step higher (more room for pruning), two steps lower.
+ */
+export const FACTOR_ENERGIES = [0, 1, -1, 2] as const;
+export const ENERGY_STEP = 0.07;
 
 /** Samples the per-layer sensitivities that order the fallbacks are measured on at most (a seeded pick of the tuning split). */
 export const SENSITIVITY_SAMPLES = 256;
@@ -204,9 +216,11 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
 
   const candidates: Evaluated[] = [];
   const seen = new Map<string, Evaluated>();
-  // a candidate is not started when the last one's time would take the search past the deadline
+  // a candidate is not started when the last one's time would take the search past the deadline,
+  // with as much again left for the choice (the winner is built again and scored on the held-out
+  // split), so that search and choice together fit in the time budget
   let lastSeconds = 0;
-  const timeLeft = () => performance.now() + lastSeconds * 1000 < deadline;
+  const timeLeft = () => performance.now() + 2 * lastSeconds * 1000 < deadline;
   /** build, score and measure a recipe (once per distinct recipe) */
   const tryRecipe = async (steps: RecipeStep[], why: string, signal?: AbortSignal): Promise<Evaluated | undefined> => {
     const key = JSON.stringify(steps);
@@ -316,23 +330,30 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       return c ? [c.recipe as unknown as RecipeStep[]] : [];
     };
     const quantizeTails = sharing();
+    const pattern = opts.objective === 'gzip' ? 'unstructured' : 'channel';
+    // with reconstruct, the kept weights are refit by least squares to the original's layer
+    // outputs on the tuning samples (prune/reconstruct.ts); without it as a fallback. Unstructured
+    // weights are ranked by |w| times the RMS of the input they multiply on the tuning samples
+    // (prune's activation criterion, Wanda): a weight on an input that is (near) constant zero on
+    // the data — a blank border pixel, a dead unit — goes first at no cost, whatever its magnitude
+    // (a model trained without weight decay keeps its random initial values there)
+    const pruneStep = (s: number, exclude: string[], refit: boolean): RecipeStep =>
+      withExclude(
+        {
+          pass: 'prune',
+          options: {
+            sparsity: s,
+            ...(pattern === 'unstructured' ? { scope: 'lamp', criterion: 'activation' } : { pattern: 'channel' }),
+            ...(refit ? { reconstruct: true } : {}),
+            // the samples the refit and the activation criterion read: the first of the tuning split
+            ...(refit || pattern === 'unstructured' ? { reconstructSamples: Math.min(1024, T) } : {}),
+          },
+        } as RecipeStep,
+        exclude,
+      );
     if (opts.passes.includes('prune')) {
       const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'prune' && s.pass !== 'lowrank'), ...quantizeTails]);
-      const pattern = opts.objective === 'gzip' ? 'unstructured' : 'channel';
-      // with reconstruct, the kept weights are refit by least squares to the original's layer
-      // outputs on the tuning samples (prune/reconstruct.ts); without it as a fallback
-      const step = (s: number, exclude: string[], refit: boolean): RecipeStep =>
-        withExclude(
-          {
-            pass: 'prune',
-            options: {
-              sparsity: s,
-              ...(pattern === 'unstructured' ? { scope: 'lamp' } : { pattern: 'channel' }),
-              ...(refit ? { reconstruct: true, reconstructSamples: Math.min(1024, T) } : {}),
-            },
-          } as RecipeStep,
-          exclude,
-        );
+      const step = pruneStep;
       const pruneRanked = await sensitivities({ label: `prune ${pattern} 0.5`, step: step(0.5, [], false) });
       const costly = pruneRanked.filter((r) => (r.drop ?? 0) > budget.points / 2).map((r) => r.layer);
       for (const tail of tails) {
@@ -354,17 +375,24 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
       // weights, is minimized; an input that is always zero costs no rank)
       const tails = uniqueRecipes([tailOf().filter((s) => s.pass !== 'lowrank'), ...quantizeTails]);
       const step = (e: number, exclude: string[]): RecipeStep => withExclude({ pass: 'lowrank', options: { energy: e, dataAware: true, dataSamples: Math.min(1024, T) } }, exclude);
-      for (const tail of tails) {
-        const then = tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '';
-        const label = (e: number, k: number) => `lowrank energy ${e} (data-aware)${k ? `, ${k} layer(s) unfactored` : ''}${then}`;
-        // lower energy = smaller: find the lowest energy that meets the budget, bisecting on the
-        // log of the energy left out (energyAt), as data-aware factors need 0.99 and more
+      const then = (tail: readonly RecipeStep[]) => (tail.length ? `, then ${tail.map((t) => recipeLabel(t)).join(' + ')}` : '');
+      const label = (e: number, k: number, tail: readonly RecipeStep[]) => `lowrank energy ${e} (data-aware)${k ? `, ${k} layer(s) unfactored` : ''}${then(tail)}`;
+      // lower energy = smaller: the lowest energy that meets the budget in front of a tail, by
+      // bisection on the log of the energy left out (energyAt), as data-aware factors need 0.99
+      // and more; `good` and the points that missed, on the bisection's scale
+      const lowest = new Map<string, number | undefined>();
+      const lowestEnergy = async (tail: RecipeStep[]) => {
         const failed: number[] = [];
         const good = await bisect(0, 1, 0.04, async (x) => {
-          const ok = (await tryRecipe([step(energyAt(x), []), ...tail], label(energyAt(x), 0)))?.meetsBudget ?? false;
+          const ok = (await tryRecipe([step(energyAt(x), []), ...tail], label(energyAt(x), 0, tail)))?.meetsBudget ?? false;
           if (!ok) failed.push(x);
           return ok;
         });
+        lowest.set(JSON.stringify(tail), good);
+        return { good, failed };
+      };
+      for (const tail of tails) {
+        const { good, failed } = await lowestEnergy(tail);
         // then the next lower energy tried, with the layers most sensitive to it left unfactored,
         // 1, 2, … until the budget holds (a classifier's last layer, typically), as long as that
         // can still beat the best so far
@@ -373,22 +401,28 @@ export async function tune(original: Model, data: Dataset, opts: TuneOptions): P
         const e = energyAt(next);
         const order = (await sensitivities({ label: `lowrank energy ${e} (data-aware)`, step: step(e, []) })).map((r) => r.layer);
         for (let k = 1; k <= Math.min(order.length - 1, MAX_UNFACTORED); k++) {
-          const c = await tryRecipe([step(e, excludeOf(order.slice(0, k))), ...tail], label(e, k));
+          const c = await tryRecipe([step(e, excludeOf(order.slice(0, k))), ...tail], label(e, k, tail));
           if (!c || c.meetsBudget || (best() && c.objective >= best()!.objective)) break;
         }
       }
-      // factors pruned: the smallest low-rank candidate with a prune step (its sparsity is the
-      // one found on the unfactored weights) that misses the budget by a little and would beat
-      // the best so far gets a bisection on that sparsity, the factors kept
-      const stepsOf = (c: Evaluated) => c.recipe as unknown as RecipeStep[];
-      const factoredPruned = candidates
-        .filter((c) => stepsOf(c)[0]?.pass === 'lowrank' && stepsOf(c)[1]?.pass === 'prune' && nearMiss(budget, lossOf(c)) && c.objective < (best()?.objective ?? baseObjective))
-        .sort((a, b) => a.objective - b.objective)[0];
-      if (factoredPruned) {
-        const [factor, prune, ...tail] = stepsOf(factoredPruned);
-        const at = (x: number): RecipeStep => ({ pass: 'prune', options: { ...prune.options, sparsity: round2(x) } }) as RecipeStep;
-        const e = (factor.options as { energy: number }).energy;
-        await bisect(0, (prune.options as { sparsity: number }).sparsity, 0.02, async (x) => (await tryRecipe([factor, at(x), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors`))?.meetsBudget ?? false);
+      // factors pruned (gzip, with prune allowed): the two settings searched together. For the
+      // FACTOR_ENERGIES energies around the lowest that met the budget alone in front of a tail
+      // without a prune step (ENERGY_STEP apart on the bisection's scale: more energy kept leaves
+      // more room for pruning, less can be repaired by the refit), a bisection on the sparsity of
+      // the factors (LAMP, ranked by activation, refit; 0 … 0.8, to 0.05), the tail after. A factor pair holds r·(m + n) weights of an m×n
+      // weight's m·n; pruning them too stores a fraction of those: on an MLP trained without
+      // weight decay the pair of settings found this way is much smaller than either alone.
+      if (pattern === 'unstructured' && opts.passes.includes('prune')) {
+        for (const tail of uniqueRecipes(tails.map((t) => t.filter((s) => s.pass !== 'prune')))) {
+          const x0 = lowest.has(JSON.stringify(tail)) ? lowest.get(JSON.stringify(tail)) : (await lowestEnergy(tail)).good;
+          if (x0 === undefined) continue;
+          for (const k of FACTOR_ENERGIES) {
+            const x = x0 + k * ENERGY_STEP;
+            if (x < 0 || x > 1) continue;
+            const e = energyAt(x);
+            await bisect(0, 0.8, 0.05, async (x) => (await tryRecipe([step(e, []), pruneStep(round2(x), [], true), ...tail], `lowrank energy ${e} (data-aware), prune ${round2(x)} of the factors${then(tail)}`))?.meetsBudget ?? false);
+          }
+        }
       }
     }
     if (opts.passes.includes('distill')) {

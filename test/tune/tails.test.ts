@@ -83,6 +83,11 @@ describe('tune: weight sharing and its tails', () => {
     const factored = cands.filter((c) => steps(c)[0].pass === 'lowrank');
     expect(factored.some((c) => endsWith(c, 'lowrank'))).toBe(true);
     for (const c of factored) expect(steps(c)[0].options).toMatchObject({ dataAware: true, dataSamples: r.tuningSamples });
+    // unstructured pruning ranks weights by activation (the blank features' weights go first)
+    for (const c of cands) for (const st of steps(c)) if (st.pass === 'prune') expect(st.options).toMatchObject({ scope: 'lamp', criterion: 'activation', reconstructSamples: r.tuningSamples });
+    // the factors pruned: lowrank, then prune at sparsities of a bisection, then the sharing tail
+    const grid = cands.filter((c) => passes(c).slice(0, 2).join() === 'lowrank,prune' && JSON.stringify(steps(c).slice(2)) === tail);
+    expect(new Set(grid.map((c) => (steps(c)[1].options as { sparsity: number }).sparsity)).size).toBeGreaterThan(2);
     // a pruned, shared model beats the dense shared one
     const pruned = cands.filter((c) => c.meetsBudget && endsWith(c, 'prune'));
     expect(Math.min(...pruned.map((c) => c.objective))).toBeLessThan(sharing.objective);
