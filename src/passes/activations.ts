@@ -241,30 +241,30 @@ export async function activationRanges(
   const shaped = shapes(inputShapes);
   const shapesBySize = new Map<string, (name: string) => number[] | undefined>();
   for (const n of measured) {
-    const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size: g.uniqueName(`${n}_mlc_size`) };
+    // no Size for a value whose count follows from its shape (shapeRules)
+    const size = shaped(n) ? undefined : g.uniqueName(`${n}_mlc_size`);
+    const o = { name: n, min: g.uniqueName(`${n}_mlc_min`), max: g.uniqueName(`${n}_mlc_max`), size };
     const node = (opType: string, out: string, attributes: Node['attributes'], input = n): Node => ({ name: g.uniqueName(`${out}_${opType}`), opType, domain: '', inputs: [input], outputs: [out], attributes });
     const p = g.producer(n);
     if (!after.has(p)) after.set(p, []);
+    const list = after.get(p)!;
     const floor = opts.zeroFloor ? clampOf(model.graph, n)?.lo : undefined;
+    const bounded = floor !== undefined && floor >= 0;
     // keepdims 1: the runtime refuses keepdims 0 over an empty dimension
-    if (floor !== undefined && floor >= 0) {
+    if (bounded) {
       // the per-channel maxima of a value with 3+ dims are the output (N × C numbers), their max
       // taken here: a ReduceMax would be one more node per batch, behind a reorder of its own
-      const counted = !shaped(n);
-      if (deep(n)) after.get(p)!.push(node('GlobalMaxPool', o.max, []));
-      else after.get(p)!.push(node('ReduceMax', o.max, keep1()));
-      if (counted) after.get(p)!.push(node('Size', o.size, []));
+      list.push(deep(n) ? node('GlobalMaxPool', o.max, []) : node('ReduceMax', o.max, keep1()));
       g.outputs.push({ name: o.max });
-      if (counted) g.outputs.push({ name: o.size, type: tensorType(DataType.INT64, []) });
-      outs.push({ ...o, floor, ...(counted ? {} : { size: undefined }) });
-      continue;
+    } else {
+      list.push(node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
+      g.outputs.push({ name: o.min }, { name: o.max });
     }
-    const counted = !shaped(n);
-    if (counted) after.get(p)!.push(node('Size', o.size, []));
-    after.get(p)!.push(node('ReduceMax', o.max, keep1()), node('ReduceMin', o.min, keep1()));
-    g.outputs.push({ name: o.min }, { name: o.max });
-    if (counted) g.outputs.push({ name: o.size, type: tensorType(DataType.INT64, []) });
-    outs.push({ ...o, ...(counted ? {} : { size: undefined }) });
+    if (size) {
+      list.push(node('Size', size, []));
+      g.outputs.push({ name: size, type: tensorType(DataType.INT64, []) });
+    }
+    outs.push(bounded ? { ...o, floor } : o);
   }
   g.nodes = [...(after.get(undefined) ?? []), ...g.nodes.flatMap((nd) => [nd, ...(after.get(nd) ?? [])])];
   g.touch();

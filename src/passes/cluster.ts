@@ -89,7 +89,7 @@ import { DISTILL_DEFAULTS } from './distill.js';
 import { definePass, optionSchema, parseWithSchema } from './options.js';
 import type { Pass, PassContext, PassResult, Skip } from './pass.js';
 import { type Layer, markLegacyInitializers, materializeLayers, selectLayers } from './prune/layers.js';
-import { activationScores } from './prune/criterion.js';
+import { inputSquares } from './prune/criterion.js';
 import { recurrentSkips } from './recurrent.js';
 
 export type ClusterStorage = 'auto' | 'dense' | 'sparse' | 'float';
@@ -512,20 +512,18 @@ const WEIGHTING_SAMPLES = 512;
 /**
  * Weighting `activation`: for each item, the weight of each non-zero value in k-means, E[x²] of
  * the input feature it multiplies (MatMul / Gemm: its input column; Conv: its input channel) on
- * the first WEIGHTING_SAMPLES samples of the model as it is, from the activation criterion's
- * |w|·√E[x²] (prune/criterion.ts) divided by |w|. A weight whose input cannot be measured gets
- * weights 1 (plain k-means). Returns the weights and how many items were measured.
+ * the first WEIGHTING_SAMPLES samples of the model as it is (inputSquares of prune/criterion.ts).
+ * A weight whose input cannot be measured gets weights 1 (plain k-means). Returns the weights and
+ * how many items were measured.
  */
-async function clusterWeights(model: Model, items: Item[], valuesOf: Map<Item, Float64Array>, ctx?: PassContext): Promise<{ weights: Map<Item, Float64Array>; measured: number }> {
+async function clusterWeights(model: Model, items: Item[], ctx?: PassContext): Promise<{ weights: Map<Item, Float64Array>; measured: number }> {
   const data = ctx?.calibration ?? ctx?.train;
   if (!data || !ctx?.run) throw new MlcError('USAGE', 'cluster: weighting activation measures the inputs on samples and needs --train-data or --calibration-data');
-  const { scores, measured } = await activationScores(model, items.map((it) => it.layer), data, ctx.run, WEIGHTING_SAMPLES);
+  const { squares, measured } = await inputSquares(model, items.map((it) => it.layer), data, ctx.run, WEIGHTING_SAMPLES);
   const weights = new Map<Item, Float64Array>();
   items.forEach((it, k) => {
-    const v = valuesOf.get(it)!;
-    const h = new Float64Array(v.length);
-    for (let j = 0; j < v.length; j++) h[j] = (scores[k][it.nz[j]] / Math.abs(v[j])) ** 2;
-    weights.set(it, h);
+    const sq = squares[k];
+    weights.set(it, Float64Array.from(it.nz, (i) => (sq ? sq(i) : 1)));
   });
   return { weights, measured };
 }
@@ -607,7 +605,7 @@ export async function runCluster(model: Model, opts: ClusterOptions, ctx?: PassC
   }
   let weightsOf: Map<Item, Float64Array> | undefined;
   if (opts.weighting === 'activation' && items.length) {
-    const w = await clusterWeights(model, items, valuesOf, ctx);
+    const w = await clusterWeights(model, items, ctx);
     weightsOf = w.weights;
     stats.weighting = 'activation';
     stats.weightedLayers = w.measured;

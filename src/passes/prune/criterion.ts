@@ -68,17 +68,17 @@ async function featureSquares(
 }
 
 /**
- * Activation-aware scores of `layers`' weights (same order and length as each weight), from the
- * model's inputs on `data` (the first `samples` samples); a layer that cannot be measured gets |w|.
- * `measured` counts the layers scored from activations.
+ * E[x²] of the input feature each element of `layers`' weights multiplies (by element index,
+ * summed over the layer's readers), from the model's inputs on `data` (the first `samples`
+ * samples); undefined for a layer that cannot be measured. `measured` counts the others.
  */
-export async function activationScores(
+export async function inputSquares(
   model: Model,
   layers: readonly Layer[],
   data: Dataset,
   run: ModelRunner,
   samples: number,
-): Promise<{ scores: Float64Array[]; measured: number }> {
+): Promise<{ squares: (((i: number) => number) | undefined)[]; measured: number }> {
   const wanted = new Map<string, 'last' | 'channel'>();
   for (const l of layers) {
     for (const r of l.group ?? [l]) {
@@ -87,24 +87,35 @@ export async function activationScores(
     }
   }
   const stats = wanted.size ? await featureSquares(model, wanted, data, run, samples) : new Map<string, { sq: Float64Array; rows: number }>();
-  let measured = 0;
-  const scores = layers.map((l) => {
+  const squares = layers.map((l) => featureMeans(l, stats));
+  return { squares, measured: squares.filter(Boolean).length };
+}
+
+/**
+ * Activation-aware scores of `layers`' weights (same order and length as each weight), |w|·√E[x²]
+ * (inputSquares); a layer that cannot be measured gets |w|. `measured` counts the layers scored
+ * from activations.
+ */
+export async function activationScores(
+  model: Model,
+  layers: readonly Layer[],
+  data: Dataset,
+  run: ModelRunner,
+  samples: number,
+): Promise<{ scores: Float64Array[]; measured: number }> {
+  const { squares, measured } = await inputSquares(model, layers, data, run, samples);
+  const scores = layers.map((l, k) => {
     const w = l.tensor.toNumbers();
     const out = new Float64Array(w.length);
-    const norms = featureNorms(l, stats);
-    if (!norms) {
-      for (let i = 0; i < w.length; i++) out[i] = Math.abs(w[i]);
-      return out;
-    }
-    measured++;
-    for (let i = 0; i < w.length; i++) out[i] = Math.abs(w[i]) * norms.of(i);
+    const sq = squares[k];
+    for (let i = 0; i < w.length; i++) out[i] = sq ? Math.abs(w[i]) * Math.sqrt(sq(i)) : Math.abs(w[i]);
     return out;
   });
   return { scores, measured };
 }
 
-/** The input norm each weight element multiplies (by element index), summed over the readers; undefined when a reader is not measurable. */
-function featureNorms(l: Layer, stats: Map<string, { sq: Float64Array; rows: number }>): { of: (i: number) => number } | undefined {
+/** The input mean square each weight element multiplies (by element index), summed over the readers; undefined when a reader is not measurable. */
+function featureMeans(l: Layer, stats: Map<string, { sq: Float64Array; rows: number }>): ((i: number) => number) | undefined {
   const dims = l.tensor.dims;
   const conv = l.op === 'Conv';
   // MatMul / Gemm: the feature of element e is its index along the input axis; Conv [O, C/g, kh, kw]: its channel in its group
@@ -119,10 +130,10 @@ function featureNorms(l: Layer, stats: Map<string, { sq: Float64Array; rows: num
     for (let f = 0; f < width; f++) sum[f] += s.sq[f] / s.rows;
   }
   if (!sum) return undefined;
-  const norm = sum.map(Math.sqrt);
-  if (!conv) return { of: (i) => norm[Math.floor(i / view.inner) % view.axisLen] };
+  const m = sum;
+  if (!conv) return (i) => m[Math.floor(i / view.inner) % view.axisLen];
   const groups = attrInt(l.node, 'group', 1);
   const perGroup = dims[0] / groups;
   const filter = view.axisLen * view.inner;
-  return { of: (i) => norm[Math.floor(Math.floor(i / filter) / perGroup) * view.axisLen + (Math.floor(i / view.inner) % view.axisLen)] };
+  return (i) => m[Math.floor(Math.floor(i / filter) / perGroup) * view.axisLen + (Math.floor(i / view.inner) % view.axisLen)];
 }
