@@ -12,13 +12,17 @@
  *   4. a symbolic name (dim_param) resolved elsewhere: given by `--shape` for another input, or the
  *      name of another input's dimension 0 (→ the batch), e.g. a state [2, batch, 64];
  *   5. a batch-like name (batch, batch_size, bs, b, n) → the batch;
- *   6. an expression of names resolved here, e.g. "past_sequence_length + 1";
- *   7. a sequence-like name → SEQUENCE_LENGTH (128; the measurements halve it while onnxruntime
+ *   6. a dimension after the batch of a cache input (a float input whose name has the word past,
+ *      cache or pkv: `past_key_values.0.key`, `cache_v`), when its name is no plain dimension of
+ *      another input → 0, an empty cache, as transformers.js feeds a decoder at its first step
+ *      (the measurements then time the prompt: the sequence below with nothing cached);
+ *   7. an expression of names resolved here, e.g. "past_sequence_length + 1";
+ *   8. a sequence-like name → SEQUENCE_LENGTH (128; the measurements halve it while onnxruntime
  *      cannot run the model at that length): one of its words (split at _ - . spaces,
  *      digits and camelCase) is seq, seqlen, sequence, len, length, time, t, timesteps, steps,
  *      tokens, token, frames or positions; so are the dynamic dimensions after the batch of an
  *      int32 / int64 / bool input (token ids, masks and positions are sequences, not images);
- *   8. anything else (an image's height and width, "unk__12") stays unknown: the measurements that
+ *   9. anything else (an image's height and width, "unk__12") stays unknown: the measurements that
  *      run the model are skipped with one warning naming the input and --shape.
  * Values (`synthesizeFeeds`): floats seeded uniform [0, 1); int / bool inputs whose name has "mask"
  * are ones; integer inputs whose name has "position" count 0, 1, ... along the last axis; integer
@@ -239,6 +243,10 @@ export function dimWords(name: string): string[] {
 }
 
 export const isSequenceName = (name: string): boolean => dimWords(name).some((w) => SEQ_WORDS.has(w));
+const CACHE_WORDS = new Set(['past', 'cache', 'pkv']);
+/** A decoder's cache input (past keys and values, a state cache): a float input named with past / cache / pkv. */
+const isCacheInput = (s: InputSpec): boolean =>
+  s.elemType !== DataType.INT64 && s.elemType !== DataType.INT32 && s.elemType !== DataType.BOOL && dimWords(s.name).some((w) => CACHE_WORDS.has(w));
 const isBatchName = (name: string): boolean => {
   if (/[+*/()]/.test(name)) return false; // an expression ("2*batch") is not the batch
   const w = dimWords(name);
@@ -352,6 +360,16 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
   const tokenSymbols = new Set<string>();
   const isTokenInput = (s: InputSpec) => s.elemType === DataType.INT64 || s.elemType === DataType.INT32 || s.elemType === DataType.BOOL;
   for (const s of specs) if (isTokenInput(s)) s.shape?.forEach((d, i) => i > 0 && typeof d === 'string' && d !== '' && tokenSymbols.add(d));
+  // symbols after the batch of cache inputs only (not a plain dimension of another input): the cached length
+  const cacheSymbols = new Set<string>();
+  const otherSymbols = new Set<string>();
+  for (const s of specs) {
+    const into = isCacheInput(s) ? cacheSymbols : otherSymbols;
+    s.shape?.forEach((d, i) => {
+      if (i > 0 && typeof d === 'string' && d !== '') into.add(d);
+    });
+  }
+  for (const d of otherSymbols) cacheSymbols.delete(d);
 
   const why = new Map<string, string>();
   let usedSequence = false;
@@ -364,6 +382,9 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
     if (isBatchName(name)) {
       v = 'batch';
       why.set(name, 'batch-like name');
+    } else if (cacheSymbols.has(name)) {
+      v = 0;
+      why.set(name, 'a cache input: empty');
     } else if ((v = evalExpression(name, symbol)) !== undefined) {
       why.set(name, 'expression');
     } else if (isSequenceName(name)) {
@@ -403,11 +424,11 @@ export function planShapes(specs: InputSpec[], overrides: ShapeOverrides = {}, s
         chosen.push(`${s.name}: dimension ${i} = ${vi} (value_info)`);
         return vi;
       }
-      const v = typeof d === 'string' && d !== '' ? symbol(d) : isTokenInput(s) ? sequenceLength : undefined;
-      if ((d === null || d === '') && v !== undefined) usedSequence = true;
+      const v = typeof d === 'string' && d !== '' ? symbol(d) : isCacheInput(s) ? 0 : isTokenInput(s) ? sequenceLength : undefined;
+      if ((d === null || d === '') && v) usedSequence = true;
       if (v === undefined) missing.push(typeof d === 'string' && d !== '' ? `"${d}" (dimension ${i})` : `dimension ${i}`);
       else if (typeof d === 'string' && why.has(d)) chosen.push(`${s.name}: "${d}" = ${v} (${why.get(d)})`);
-      else if (d === null || d === '') chosen.push(`${s.name}: dimension ${i} = ${v} (a sequence of an integer input)`);
+      else if (d === null || d === '') chosen.push(`${s.name}: dimension ${i} = ${v} (${v === 0 ? 'a cache input: empty' : 'a sequence of an integer input'})`);
       return v;
     });
     plan.push(dims);

@@ -76,7 +76,7 @@ export function registerVariants(program: Command): Command {
     .option('--no-q4-target', 'q4 / q4f16 with every MatMul at 4 bits')
     .option('--q8-target <cosine>', `q8 / int8 / uint8: leave float the MatMuls whose 8-bit weights and activations cost the most on the fidelity data until its cosine to fp32 reaches this (default ${Q8_TARGET}); --no-q8-target: every MatMul 8-bit, as transformers.js's conversion writes them`)
     .option('--no-q8-target', 'q8 / int8 / uint8 with every MatMul 8-bit')
-    .option('--reduce-range', 'q8 / int8 / uint8 with 7-bit weights: exact in onnxruntime-node on x86 CPUs without VNNI (transformers.js\'s conversion leaves it off)')
+    .option('--reduce-range', 'q8 / int8 / uint8 with 7-bit weights (transformers.js\'s conversion leaves it off; the default pair-safe 8-bit weights are already exact on x86 CPUs without VNNI)')
     .option('--no-latency', 'sizes and fidelity only')
     .option('--external-data', 'store every variant\'s tensors in <file>_data')
     .option('--force', 'allow overwriting the input file')
@@ -217,10 +217,6 @@ export function registerVariants(program: Command): Command {
         `(latency: batch 1, ${flags.threads ?? 1} thread(s), speedup against fp32 in the same runtime; cosine: against fp32 on ${typeof flags.data === 'string' ? flags.data : `${data.count} made-up samples`}; gzip -9, brotli quality ${q})`,
       );
       for (const r of rows) for (const x of r.runtimes) if (x.notMeasured) ui.warn(`${r.dtype} in ${x.runtime}: ${x.notMeasured}`);
-      const { int8Saturates } = await import('../runtime/cpu.js');
-      if (runtimes.includes('node') && !flags.reduceRange && dtypes.some((d) => d === 'int8' || (d === 'q8' && !hasConv)) && int8Saturates()) {
-        ui.warn("this CPU has no VNNI: onnxruntime-node's uint8 × int8 kernels saturate, so int8-weight variants measure lower in node than they are (onnxruntime-web is exact); --reduce-range writes 7-bit weights that do not saturate");
-      }
       return 0;
     }),
   );

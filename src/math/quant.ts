@@ -200,11 +200,29 @@ export interface QuantizedTensor {
 export function quantizeTensor(
   data: Float32Array,
   dims: readonly number[],
-  opts: { qtype: 'int8' | 'uint8'; symmetric: boolean; axis?: number; reduceRange?: boolean },
+  opts: { qtype: 'int8' | 'uint8'; symmetric: boolean; axis?: number; reduceRange?: boolean; pairSafe?: boolean },
 ): QuantizedTensor {
   const range = qRange(opts.qtype, opts.symmetric, opts.reduceRange);
   const n = data.length;
   const q = opts.qtype === 'int8' ? new Int8Array(n) : new Uint8Array(n);
+  // pairs along the axis that is not the channel one (K of a [K, N] weight; per tensor: dims[0])
+  if (opts.pairSafe && opts.qtype === 'int8' && opts.symmetric && !opts.reduceRange && dims.length === 2) {
+    const pm = opts.axis === 0 ? pairMaxima(data, dims[0], dims[1], 1) : pairMaxima(data, dims[0], dims[1]);
+    if (opts.axis === undefined) {
+      const m = pm.reduce((a, b) => (b > a ? b : a), 0);
+      const { scale, zeroPoint } = computeScaleZp(-m, m, range, true);
+      quantizeRun(data, q, 0, n, scale, zeroPoint, range);
+      return { q, scale: Float32Array.of(scale), zeroPoint: Int8Array.of(zeroPoint) };
+    }
+    if (opts.axis === 1) return quantizeColumns(data, q, pm, range);
+    const scale = new Float32Array(dims[0]);
+    const zeroPoint = new Int8Array(dims[0]);
+    for (let r = 0; r < dims[0]; r++) {
+      scale[r] = computeScaleZp(-pm[r], pm[r], range, true).scale;
+      quantizeRun(data, q, r * dims[1], (r + 1) * dims[1], scale[r], 0, range);
+    }
+    return { q, scale, zeroPoint, axis: 0 };
+  }
   if (opts.axis === undefined) {
     const [lo, hi] = minMax(data);
     const { scale, zeroPoint } = computeScaleZp(lo, hi, range, opts.symmetric);
@@ -225,33 +243,7 @@ export function quantizeTensor(
     scale[ch] = p.scale;
     zeroPoint[ch] = p.zeroPoint;
   }
-  if (inner === 1) {
-    // channels on the last axis (MatMul weights [K, N]): one pass over rows
-    const { qmin, qmax } = range;
-    const inv = new Float64Array(c);
-    const zf = new Float64Array(c);
-    for (let ch = 0; ch < c; ch++) {
-      inv[ch] = 1 / scale[ch];
-      zf[ch] = zeroPoint[ch];
-    }
-    const wasm = n >= WASM_MIN ? wasmKernels() : null;
-    if (wasm) {
-      wasm.quantize8Channels(data, q, c, inv, zeroPoint, qmin, qmax);
-      return { q, scale, zeroPoint, axis };
-    }
-    for (let o = 0; o < outer; o++) {
-      const base = o * c;
-      for (let ch = 0; ch < c; ch++) {
-        const x = data[base + ch] * inv[ch];
-        let v = x + RINT_MAGIC - RINT_MAGIC + zf[ch];
-        if (v < qmin) v = qmin;
-        else if (v > qmax) v = qmax;
-        else if (v !== v) v = zf[ch];
-        q[base + ch] = v;
-      }
-    }
-    return { q, scale, zeroPoint, axis };
-  }
+  if (inner === 1) return quantizeLastAxis(data, q, scale, zeroPoint, range, axis);
   for (let o = 0; o < outer; o++) {
     for (let ch = 0; ch < c; ch++) {
       const base = (o * c + ch) * inner;
@@ -260,6 +252,93 @@ export function quantizeTensor(
     }
   }
   return { q, scale, zeroPoint, axis };
+}
+
+/** Channels on the last axis (MatMul weights [K, N], scales per column): one pass over rows. */
+function quantizeLastAxis(data: Float32Array, q: Int8Array | Uint8Array, scale: Float32Array, zeroPoint: Int8Array | Uint8Array, range: QRange, axis: number): QuantizedTensor {
+  const c = scale.length;
+  const n = data.length;
+  const outer = c === 0 ? 0 : n / c;
+  const { qmin, qmax } = range;
+  const inv = new Float64Array(c);
+  const zf = new Float64Array(c);
+  for (let ch = 0; ch < c; ch++) {
+    inv[ch] = 1 / scale[ch];
+    zf[ch] = zeroPoint[ch];
+  }
+  const wasm = n >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    wasm.quantize8Channels(data, q, c, inv, zeroPoint, qmin, qmax);
+    return { q, scale, zeroPoint, axis };
+  }
+  for (let o = 0; o < outer; o++) {
+    const base = o * c;
+    for (let ch = 0; ch < c; ch++) {
+      const x = data[base + ch] * inv[ch];
+      let v = x + RINT_MAGIC - RINT_MAGIC + zf[ch];
+      if (v < qmin) v = qmin;
+      else if (v > qmax) v = qmax;
+      else if (v !== v) v = zf[ch];
+      q[base + ch] = v;
+    }
+  }
+  return { q, scale, zeroPoint, axis };
+}
+
+/**
+ * Per column n of W [K, N]: the largest same-signed sum over the row pairs (2j, 2j + 1), max(w₁⁺ + w₂⁺,
+ * w₁⁻ + w₂⁻) (a lone last row counts alone); `along` 1: per row, over its column pairs. An x86 CPU without VNNI multiplies uint8 activations by
+ * int8 weights with vpmaddubsw, which adds the two products of such a pair in 16 bits and saturates:
+ * 255·(q₁ + q₂) must stay ≤ 32767. With the scale m / 127 (m this maximum) every pair's codes add
+ * up to at most 128 after rounding (255 · 128 = 32640), so the product is exact on every CPU, at
+ * the price of a scale at most twice the plain absmax / 127 (about 1.4× on Gaussian weights: half a
+ * bit, where --reduce-range's [-64, 64] costs a whole one).
+ */
+export function pairMaxima(w: Float32Array, K: number, N: number, along: 0 | 1 = 0): Float64Array {
+  if (along === 1) {
+    // pairs of columns (2j, 2j + 1) of each row: a table [V, H] read as the weight [H, V] of its transpose
+    const out = new Float64Array(K);
+    for (let r = 0; r < K; r++) {
+      let best = 0;
+      for (let c = 0; c < N; c += 2) {
+        const a = w[r * N + c];
+        const b = c + 1 < N ? w[r * N + c + 1] : 0;
+        const pos = (a > 0 ? a : 0) + (b > 0 ? b : 0);
+        const neg = (a < 0 ? -a : 0) + (b < 0 ? -b : 0);
+        const m = pos > neg ? pos : neg;
+        if (m > best) best = m;
+      }
+      out[r] = best;
+    }
+    return out;
+  }
+  const out = new Float64Array(N);
+  for (let k = 0; k < K; k += 2) {
+    const r1 = k * N;
+    const r2 = k + 1 < K ? r1 + N : -1;
+    for (let n = 0; n < N; n++) {
+      const a = w[r1 + n];
+      const b = r2 >= 0 ? w[r2 + n] : 0;
+      const pos = (a > 0 ? a : 0) + (b > 0 ? b : 0);
+      const neg = (a < 0 ? -a : 0) + (b < 0 ? -b : 0);
+      const m = pos > neg ? pos : neg;
+      if (m > out[n]) out[n] = m;
+    }
+  }
+  return out;
+}
+
+/** Symmetric int8 per column with the scales of pairMaxima. */
+function quantizeColumns(data: Float32Array, q: Int8Array | Uint8Array, pm: Float64Array, range: QRange): QuantizedTensor {
+  const c = pm.length;
+  const scale = new Float32Array(c);
+  const zeroPoint = new Int8Array(c);
+  for (let ch = 0; ch < c; ch++) {
+    const p = computeScaleZp(-pm[ch], pm[ch], range, true);
+    scale[ch] = p.scale;
+    zeroPoint[ch] = p.zeroPoint;
+  }
+  return quantizeLastAxis(data, q, scale, zeroPoint, range, 1);
 }
 
 function quantizeRun(

@@ -27,6 +27,15 @@
  * them normal instead), LayerNorm gains 1 and offsets 0. Every weight is allocated once and filled
  * in place with core/rng's fillNormal (seed `seed`, default 1234; a 2.5 GB model holds one copy of
  * its weights). Output: `logits` float [batch, seq, vocab].
+ *
+ * `kvCache`: the layout transformers.js generates text with (a `model.onnx` as optimum / the dynamo
+ * exporter write it with a cache): inputs `input_ids`, `attention_mask` [batch_size,
+ * total_sequence_length] and `position_ids` (int64), and per layer `past_key_values.{l}.key` /
+ * `.value` float [batch_size, heads, past_sequence_length, head size]; outputs `logits` and
+ * `present.{l}.key` / `.value` [batch_size, heads, total_sequence_length, head size] (the past with
+ * this step's keys and values appended). The causal mask is the triangular buffer's rows
+ * [past, past + seq), cut to the total length, and'ed with the attention mask. An empty past (length
+ * 0) is the first step.
  */
 import { fillNormal, seededRng } from '../core/rng.js';
 import { DataType } from '../ir/dtype.js';
@@ -60,6 +69,8 @@ export interface DecoderOptions {
   /** ai.onnx opset, ≥ 13 (default 17); LayerNormalization needs 17, else the decomposed form is used */
   opset?: number;
   seed?: number;
+  /** past / present key-value inputs and outputs, as transformers.js generates with (default false) */
+  kvCache?: boolean;
 }
 
 export function buildDecoder(opts: DecoderOptions = {}): Model {
@@ -99,9 +110,15 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
   const op = (type: string, inputs: string[], name: string, attrs: Record<string, unknown> = {}, types?: Record<string, AttrType>) =>
     b.op(type, inputs, attrs as never, { name, types });
 
-  const batchDim = opts.batch ?? 'batch';
-  const seqDim = opts.seq ?? 'seq';
+  const cache = opts.kvCache ?? false;
+  const batchDim = opts.batch ?? (cache ? 'batch_size' : 'batch');
+  const seqDim = opts.seq ?? (cache ? 'sequence_length' : 'seq');
   const ids = b.input('input_ids', DataType.INT64, [batchDim, seqDim]);
+  const attnMask = cache ? b.input('attention_mask', DataType.INT64, [batchDim, 'total_sequence_length']) : '';
+  const posInput = cache ? b.input('position_ids', DataType.INT64, [batchDim, seqDim]) : '';
+  const pastDims = [batchDim, nh, 'past_sequence_length', hd];
+  const pastKV = cache ? Array.from({ length: L }, (_, l) => ['key', 'value'].map((kv) => b.input(`past_key_values.${l}.${kv}`, DataType.FLOAT, pastDims))) : [];
+  const presentKV: string[][] = [];
 
   const wte = weight('transformer.wte.weight', [V, H], normal(0.02));
   const wpe = weight('transformer.wpe.weight', [ctxLen, H], normal(0.01));
@@ -109,10 +126,16 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
   // seq = Shape(input_ids)[1]; position_ids = Unsqueeze(Range(0, seq, 1), 0)
   const idsShape = op('Shape', [ids], '/transformer/Shape');
   const seqLen = op('Gather', [idsShape, b.init('/transformer/Constant_output_0', [], [1], DataType.INT64)], '/transformer/Gather', { axis: 0 });
-  const zero = b.init('/transformer/Constant_1_output_0', [], [0], DataType.INT64);
-  const oneI = b.init('/transformer/Constant_2_output_0', [], [1], DataType.INT64);
-  const range = op('Range', [zero, seqLen, oneI], '/transformer/Range');
-  const posIds = op('Unsqueeze', [range, ints('/transformer/Constant_3_output_0', [0])], '/transformer/Unsqueeze');
+  const posIds = cache
+    ? posInput
+    : op(
+        'Unsqueeze',
+        [
+          op('Range', [b.init('/transformer/Constant_1_output_0', [], [0], DataType.INT64), seqLen, b.init('/transformer/Constant_2_output_0', [], [1], DataType.INT64)], '/transformer/Range'),
+          ints('/transformer/Constant_3_output_0', [0]),
+        ],
+        '/transformer/Unsqueeze',
+      );
   const tokEmb = op('Gather', [wte, ids], '/transformer/wte/Gather', { axis: 0 });
   const posEmb = op('Gather', [wpe, posIds], '/transformer/wpe/Gather', { axis: 0 });
   let x = op('Add', [tokEmb, posEmb], '/transformer/Add');
@@ -149,9 +172,20 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
   };
 
   const minF32 = -3.4028234663852886e38;
-  const maskStarts = ints('/transformer/mask_starts', [0, 0]);
+  const plainStarts = cache ? '' : ints('/transformer/mask_starts', [0, 0]);
   const maskAxes = ints('/transformer/mask_axes', [2, 3]);
-  const maskEnds = op('Concat', [seq1, seq1], '/transformer/mask_ends', { axis: 0 });
+  // with a cache: rows [past, past + seq) and columns [0, past + seq) of the triangle, and'ed with the attention mask
+  let maskEnds: string;
+  let padMask = '';
+  let pastLen1 = '';
+  if (cache) {
+    const ps = op('Shape', [pastKV[0][0]], '/transformer/past_Shape');
+    pastLen1 = op('Slice', [ps, ints('/transformer/past_start', [2]), ints('/transformer/past_end', [3])], '/transformer/past_Slice');
+    const total1 = op('Add', [pastLen1, seq1], '/transformer/total_Add');
+    maskEnds = op('Concat', [total1, total1], '/transformer/mask_ends', { axis: 0 });
+    padMask = op('Cast', [op('Unsqueeze', [attnMask, ints('/transformer/pad_axes', [1, 2])], '/transformer/pad_Unsqueeze')], '/transformer/pad_Cast', { to: DataType.BOOL });
+  } else maskEnds = op('Concat', [seq1, seq1], '/transformer/mask_ends', { axis: 0 });
+  const maskStarts = cache ? op('Concat', [pastLen1, ints('/transformer/mask_col_start', [0])], '/transformer/mask_starts', { axis: 0 }) : plainStarts;
   const sqrtD = scalar('/transformer/attn_scale', Math.sqrt(hd));
   const splitSizes = ints('/transformer/split_sizes', [H, H, H]);
   const headShape = ints('/transformer/head_shape', [0, 0, nh, hd]);
@@ -172,8 +206,19 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
     const heads = (t: string, perm: number[], name: string) =>
       op('Transpose', [op('Reshape', [t, headShape], `${np}/attn/${name}/Reshape`)], `${np}/attn/${name}/Transpose`, { perm });
     const q = heads(q0, [0, 2, 1, 3], 'q');
-    const k = heads(k0, [0, 2, 3, 1], 'k');
-    const v = heads(v0, [0, 2, 1, 3], 'v');
+    let k: string;
+    let v: string;
+    if (cache) {
+      // present = Concat(past, this step) along the sequence; the scores read it transposed
+      const pk = op('Concat', [pastKV[l][0], heads(k0, [0, 2, 1, 3], 'k')], `${np}/attn/present_key`, { axis: 2 });
+      const pv = op('Concat', [pastKV[l][1], heads(v0, [0, 2, 1, 3], 'v')], `${np}/attn/present_value`, { axis: 2 });
+      presentKV.push([pk, pv]);
+      k = op('Transpose', [pk], `${np}/attn/k/Transpose_present`, { perm: [0, 1, 3, 2] });
+      v = pv;
+    } else {
+      k = heads(k0, [0, 2, 3, 1], 'k');
+      v = heads(v0, [0, 2, 1, 3], 'v');
+    }
     const scores = op('Div', [op('MatMul', [q, k], `${np}/attn/MatMul`), sqrtD], `${np}/attn/Div`);
     // the layer's causal-mask buffer, sliced to [1, 1, seq, seq]
     let masked: string;
@@ -181,12 +226,14 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
       const tri = new Uint8Array(ctxLen * ctxLen);
       for (let i = 0; i < ctxLen; i++) tri.fill(1, i * ctxLen, i * ctxLen + i + 1);
       const buf = b.init(`${p}.attn.bias`, [1, 1, ctxLen, ctxLen], tri, DataType.BOOL);
-      const m = op('Slice', [buf, maskStarts, maskEnds, maskAxes], `${np}/attn/Slice`);
+      const tm = op('Slice', [buf, maskStarts, maskEnds, maskAxes], `${np}/attn/Slice`);
+      const m = cache ? op('And', [tm, padMask], `${np}/attn/And`) : tm;
       masked = op('Where', [m, scores, maskFill], `${np}/attn/Where`);
     } else {
       const add = weight(`${p}.attn.masked_bias`, [1, 1, ctxLen, ctxLen], (a) => {
         for (let i = 0; i < ctxLen; i++) a.fill(-10000, i * ctxLen + i + 1, (i + 1) * ctxLen);
       });
+      if (cache) throw new RangeError("kvCache needs mask 'where'");
       const m = op('Slice', [add, maskStarts, maskEnds, maskAxes], `${np}/attn/Slice`);
       masked = op('Add', [scores, m], `${np}/attn/Add`);
     }
@@ -217,6 +264,10 @@ export function buildDecoder(opts: DecoderOptions = {}): Model {
     logits = op('Reshape', [y, outShape], '/lm_head/Reshape_1');
   }
   b.output(logits, DataType.FLOAT, [batchDim, seqDim, V], 'logits');
+  presentKV.forEach(([pk, pv], l) => {
+    b.output(pk, DataType.FLOAT, [batchDim, nh, 'total_sequence_length', hd], `present.${l}.key`);
+    b.output(pv, DataType.FLOAT, [batchDim, nh, 'total_sequence_length', hd], `present.${l}.value`);
+  });
   const model = b.build();
   model.irVersion = irVersionFor(opset);
   model.producerName = 'pytorch';

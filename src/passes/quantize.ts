@@ -97,6 +97,14 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
     { key: 'calibrationSamples', type: 'integer', min: 1, default: 1000, help: 'calibration samples used at most' },
     { key: 'calibrationBatch', type: 'integer', min: 1, default: 64, help: 'calibration batch size' },
     { key: 'reduceRange', type: 'boolean', default: false, flag: '--reduce-range', help: '7-bit int8 weights (dynamic / static): exact on x86 CPUs without VNNI, whose int8 kernels saturate' },
+    {
+      key: 'pairSafe',
+      type: 'boolean',
+      default: true,
+      flag: '--pair-safe',
+      negatable: 'int8 weights of dynamic MatMul / Gemm scaled to the full [-127, 127] (their products can saturate on x86 CPUs without VNNI)',
+      help: 'dynamic int8 MatMul / Gemm weights scaled so that no two adjacent weights along K add up past 128 codes: the uint8 × int8 product is exact on x86 CPUs without VNNI too (whose kernels add such pairs in 16 bits and saturate), at about half a bit of weight precision (--reduce-range: a whole bit)',
+    },
   ],
   finish(v, fail) {
     const type = v.type as QuantizeType;
@@ -131,6 +139,7 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
       calibrationSamples: v.calibrationSamples as number,
       calibrationBatch: v.calibrationBatch as number,
       reduceRange: v.reduceRange as boolean,
+      pairSafe: v.pairSafe as boolean,
     };
   },
   cli: {

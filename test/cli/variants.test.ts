@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cosine } from '../../src/math/stats.js';
-import { buildEncoder, buildViT } from '../../src/models/index.js';
+import { buildDecoder, buildEncoder, buildViT } from '../../src/models/index.js';
 import { saveModel } from '../../src/onnx/index.js';
 import { ensureBuilt, mlc, tempDir } from './helpers.js';
 
@@ -149,6 +149,60 @@ describe('mlc variants', () => {
       rmSync(d, { recursive: true, force: true });
     }
   }, 300_000);
+
+  it('a GPT-2-like decoder with a KV cache (no --shape): every variant generates in transformers.js with the cache, logits at the floor', async () => {
+    const d = tempDir('mlc-variants-kv-');
+    try {
+      const cfg = { layers: 2, hidden: 64, heads: 4, vocab: 100, ctx: 64, seed: 23 };
+      mkdirSync(join(d, 'src'));
+      const src = join(d, 'src', 'model.onnx');
+      await saveModel(buildDecoder({ ...cfg, kvCache: true }), src);
+      const repo = join(d, 'tiny-gpt2');
+      const r = mlc(['variants', src, '--out-dir', join(repo, 'onnx'), '--runtime', 'node', '--no-latency', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout) as { variants: { dtype: string; runtimes: { runtime: string; cosine: number | null }[] }[] };
+      for (const v of doc.variants) expect(v.runtimes[0].cosine!, v.dtype).toBeGreaterThanOrEqual(EIGHT_BIT.has(v.dtype) ? 0.999 : 0.99);
+      writeFileSync(
+        join(repo, 'config.json'),
+        JSON.stringify({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_head: cfg.heads, n_layer: cfg.layers, n_embd: cfg.hidden, vocab_size: cfg.vocab, n_positions: cfg.ctx, bos_token_id: 0, eos_token_id: 0 }),
+      );
+      const { env, AutoModelForCausalLM, Tensor } = await import('@huggingface/transformers');
+      env.allowRemoteModels = false;
+      env.allowLocalModels = true;
+      env.localModelPath = d;
+      const i64 = (a: number[]) => new Tensor('int64', BigInt64Array.from(a.map(BigInt)), [1, a.length]);
+      const prompt = [5, 17, 42, 8];
+      let refTokens: number[] = [];
+      let refLogits: number[] = [];
+      for (const dtype of DTYPES) {
+        const model = await AutoModelForCausalLM.from_pretrained('tiny-gpt2', { dtype: dtype as 'fp32', local_files_only: true });
+        try {
+          // greedy generation through transformers.js's own cache handling
+          const out = (await model.generate({ input_ids: i64(prompt), attention_mask: i64(prompt.map(() => 1)), max_new_tokens: 8, do_sample: false } as never)) as { data: BigInt64Array };
+          const tokens = Array.from(out.data, Number);
+          expect(tokens.length, dtype).toBe(prompt.length + 8);
+          if (dtype === 'fp32') refTokens = tokens;
+          // the logits of every step on fp32's tokens, the cache fed back step by step
+          const logits: number[] = [];
+          let past: Record<string, unknown> | null = null;
+          const forward = async (step: number[], start: number) => {
+            const o = (await model({ input_ids: i64(step), attention_mask: i64(Array(start + step.length).fill(1)), past_key_values: past } as never)) as Record<string, { data: Float32Array; dims: number[] }>;
+            const V = o.logits.dims[2];
+            logits.push(...o.logits.data.subarray(o.logits.data.length - V));
+            past = Object.fromEntries(Object.entries(o).filter(([k]) => k.startsWith('present')).map(([k, v]) => [k.replace('present', 'past_key_values'), v]));
+          };
+          await forward(refTokens.slice(0, prompt.length), 0);
+          for (let t = prompt.length; t < refTokens.length - 1; t++) await forward([refTokens[t]], t);
+          if (dtype === 'fp32') refLogits = logits;
+          else expect(cosine(Float32Array.from(refLogits), Float32Array.from(logits), 0, logits.length), dtype).toBeGreaterThanOrEqual(EIGHT_BIT.has(dtype) ? 0.999 : 0.99);
+        } finally {
+          await model.dispose();
+        }
+      }
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
 
   it('--external-data: tensors in <file>_data, the name transformers.js loads; the measurement reads them', () => {
     const d = tempDir();

@@ -71,6 +71,38 @@ describe('quantizeTensor', () => {
     for (let i = 0; i < 64; i++) expect(Math.abs(back[i] - data[i])).toBeLessThanOrEqual(qt.scale[i % 8] / 2 + 1e-6);
   });
 
+  it('pairSafe: adjacent codes along the non-channel axis add up to at most 128 with one sign; the scale grows at most 2×', () => {
+    const rng = seeded(3);
+    const K = 33; // odd: the last row pairs with nothing
+    const N = 6;
+    const w = Float32Array.from({ length: K * N }, () => (rng() - 0.5) * 2);
+    w[4 * N + 2] = 1.5; // a same-signed pair of large values
+    w[5 * N + 2] = 1.4;
+    const pairsOk = (q: Int8Array, along: 0 | 1, rows: number, cols: number) => {
+      if (along === 0) for (let k = 0; k + 1 < rows; k += 2) for (let c = 0; c < cols; c++) expect(Math.abs(q[k * cols + c] + q[(k + 1) * cols + c])).toBeLessThanOrEqual(128);
+      else for (let r = 0; r < rows; r++) for (let c = 0; c + 1 < cols; c += 2) expect(Math.abs(q[r * cols + c] + q[r * cols + c + 1])).toBeLessThanOrEqual(128);
+    };
+    for (const axis of [1, undefined] as const) {
+      const plain = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis });
+      const safe = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis, pairSafe: true });
+      pairsOk(safe.q as Int8Array, 0, K, N);
+      expect(plain.q[4 * N + 2] + plain.q[5 * N + 2]).toBeGreaterThan(128); // what saturates
+      for (let c = 0; c < safe.scale.length; c++) {
+        expect(safe.scale[c]).toBeGreaterThanOrEqual(plain.scale[c]);
+        expect(safe.scale[c]).toBeLessThanOrEqual(2 * plain.scale[c] + 1e-7);
+      }
+      const back = dequantizeTensor(safe, [K, N]);
+      for (let i = 0; i < w.length; i++) expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual(safe.scale[axis === 1 ? i % N : 0] / 2 + 1e-6);
+    }
+    // rows of a table [V, H] read through its transpose: pairs along each row
+    const t = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 0, pairSafe: true });
+    pairsOk(t.q as Int8Array, 1, K, N);
+    expect(t.scale.length).toBe(K);
+    // uint8, asymmetric and 7-bit weights ignore it
+    expect(quantizeTensor(w, [K, N], { qtype: 'uint8', symmetric: false, axis: 1, pairSafe: true }).q).toEqual(quantizeTensor(w, [K, N], { qtype: 'uint8', symmetric: false, axis: 1 }).q);
+    expect(quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 1, reduceRange: true, pairSafe: true }).q).toEqual(quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 1, reduceRange: true }).q);
+  });
+
   it('per channel: each channel error is at most half its scale; all-zero channel stays exact', () => {
     const rng = seeded(1);
     const K = 16;

@@ -105,6 +105,44 @@ describe('GPT-2-like decoder builder', () => {
     }
   });
 
+  it('kvCache: the transformers.js layout; a step on the cache gives the logits of the full sequence', async () => {
+    const opts: DecoderOptions = { ...TINY, kvCache: true, seed: 8 };
+    const m = buildDecoder(opts);
+    const L = opts.layers!;
+    const hd = opts.hidden! / opts.heads!;
+    expect(m.graph.realInputs().map((i) => i.name)).toEqual(['input_ids', 'attention_mask', 'position_ids', ...Array.from({ length: L }, (_, l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`]).flat()]);
+    expect(m.graph.outputs.map((o) => o.name)).toEqual(['logits', ...Array.from({ length: L }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat()]);
+    const V = TINY.vocab!;
+    const tokens = [5, 17, 42, 8, 61, 3];
+    const i64 = (a: number[]) => ({ dtype: 'int64', dims: [1, a.length], data: BigInt64Array.from(a.map(BigInt)) });
+    const feeds = (tok: number[], start: number, past: Float32Array[] | null, pastLen: number) => {
+      const f: Record<string, { dtype: string; dims: number[]; data: BigInt64Array | Float32Array }> = {
+        input_ids: i64(tok),
+        attention_mask: i64(Array(start + tok.length).fill(1)),
+        position_ids: i64(tok.map((_, i) => start + i)),
+      };
+      for (let l = 0; l < L; l++) {
+        for (const [j, kv] of ['key', 'value'].entries()) f[`past_key_values.${l}.${kv}`] = { dtype: 'float', dims: [1, opts.heads!, pastLen, hd], data: past ? past[2 * l + j] : new Float32Array(0) };
+      }
+      return f;
+    };
+    const full = await runModel(m, feeds(tokens, 0, null, 0));
+    expect(full.length).toBe(1 + 2 * L);
+    const first = await runModel(m, feeds(tokens.slice(0, 4), 0, null, 0));
+    let past = first.slice(1);
+    for (let t = 4; t < tokens.length; t++) {
+      const step = await runModel(m, feeds([tokens[t]], t, past, t));
+      for (let j = 0; j < V; j++) expect(step[0][j]).toBeCloseTo(full[0][t * V + j], 4);
+      past = step.slice(1);
+      expect(past[0].length).toBe((t + 1) * hd * opts.heads!);
+    }
+    // with an empty cache it is the plain decoder (same weights for the same seed)
+    const plainFeeds = ids(1, 6, V);
+    plainFeeds.input_ids.data = BigInt64Array.from(tokens.map(BigInt));
+    const [plain] = await runModel(buildDecoder({ ...TINY, seed: 8 }), plainFeeds);
+    for (let j = 0; j < plain.length; j++) expect(full[0][j]).toBeCloseTo(plain[j], 4);
+  });
+
   it('fixed batch / seq dims when asked', () => {
     const m = buildDecoder({ ...TINY, batch: 1, seq: 8 });
     const i = m.graph.inputs[0];

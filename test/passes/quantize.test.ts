@@ -8,7 +8,7 @@ import { elemTypeOf } from '../../src/ir/types.js';
 import { buildEncoder } from '../../src/models/encoder.js';
 import { quantizePass } from '../../src/passes/quantize.js';
 import { makeRunner } from '../../src/runtime/index.js';
-import { buildCnn, buildMlp, compare, ctxWith, dataset, opCounts, quantize, runModel, uniform } from './quantize-helpers.js';
+import { SATURATES, buildCnn, buildMlp, compare, ctxWith, dataset, opCounts, quantize, runModel, uniform } from './quantize-helpers.js';
 
 const mlpFeeds = { input: { dtype: 'float', dims: [16, 32], data: uniform(16 * 32, 1, 99) } };
 
@@ -61,6 +61,57 @@ describe('dynamic int8', () => {
     }
     const { result: full } = await quantize(m, { type: 'int8', reduceRange: false });
     expect(full.stats.reduceRange).toBeUndefined();
+  });
+
+  it('pair-safe weights (the default): onnxruntime-node computes the exact integer product on every CPU', async () => {
+    // a MatMul whose adjacent weights along K are large and of one sign, fed large positive
+    // activations: on an x86 CPU without VNNI the uint8 × int8 kernel adds such pairs in 16 bits
+    const K = 64;
+    const N = 8;
+    const w = new Float32Array(K * N);
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) w[k * N + n] = (k % 4 < 2 ? 1 : -0.9) * (0.8 + 0.2 * Math.sin(k * 7 + n));
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('x', DataType.FLOAT, [4, K]);
+    b.output(b.op('MatMul', [x, b.init('W', [K, N], w)]), DataType.FLOAT, [4, N], 'y');
+    const m = b.build();
+    const xs = Float32Array.from({ length: 4 * K }, (_, i) => (i % 5 === 0 ? -0.05 : 1 - (i % 7) * 0.01));
+    const feeds = { x: { dtype: 'float', dims: [4, K], data: xs } };
+    /** DynamicQuantizeMatMul's integer math, exactly (uint8 activations, per-column int8 weights) */
+    const exact = (q: typeof m) => {
+      const n = q.graph.nodes.find((v) => v.opType === 'DynamicQuantizeMatMul')!;
+      const qw = q.graph.initializers.get(n.inputs[1])!.data as Int8Array;
+      const sw = q.graph.initializers.get(n.inputs[2])!.data as Float32Array;
+      const lo = Math.min(0, ...xs);
+      const hi = Math.max(0, ...xs);
+      const sa = Math.fround((hi - lo) / 255);
+      const za = Math.min(255, Math.max(0, Math.round(-lo / sa)));
+      const qa = Array.from(xs, (v) => Math.min(255, Math.max(0, Math.round(v / sa) + za)));
+      const y = new Float64Array(4 * N);
+      for (let r = 0; r < 4; r++) for (let c = 0; c < N; c++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += (qa[r * K + k] - za) * qw[k * N + c];
+        y[r * N + c] = acc * sa * sw[sw.length === 1 ? 0 : c];
+      }
+      return { y, qw };
+    };
+    const err = async (raw: Record<string, unknown>) => {
+      const { model: q } = await quantize(m, { type: 'int8', reduceRange: false, ...raw });
+      const { y, qw } = exact(q);
+      const [got] = await runModel(q, feeds);
+      let e = 0;
+      for (let i = 0; i < y.length; i++) e = Math.max(e, Math.abs(got[i] - y[i]) / (Math.abs(y[i]) + 1e-3));
+      return { e, qw };
+    };
+    for (const perChannel of [true, false]) {
+      const { e, qw } = await err({ perChannel });
+      expect(e, `perChannel ${perChannel}`).toBeLessThan(1e-4);
+      // no two adjacent codes along K add up past 128 with one sign
+      for (let k = 0; k < K; k += 2) for (let c = 0; c < N; c++) expect(Math.abs(qw[k * N + c] + qw[(k + 1) * N + c])).toBeLessThanOrEqual(128);
+    }
+    // full-range weights saturate where the CPU's kernels do (x86 without VNNI); exact elsewhere
+    const full = await err({ pairSafe: false });
+    if (SATURATES) expect(full.e).toBeGreaterThan(1e-3);
+    else expect(full.e).toBeLessThan(1e-4);
   });
 
   it('contrib form: MatMul+Add, Gemm and MatMul become DynamicQuantizeMatMul; outputs stay close', async () => {

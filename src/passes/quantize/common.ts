@@ -57,6 +57,8 @@ export interface QuantizeOptions {
   calibrationBatch: number;
   /** 7-bit int8 weights for dynamic / static mode (no u8·s8 saturation on x86 CPUs without VNNI) */
   reduceRange: boolean;
+  /** dynamic int8 MatMul / Gemm weights: adjacent pairs along K stay within 128 codes (math/quant.ts pairMaxima) */
+  pairSafe: boolean;
 }
 
 /** Per-run state shared by the mode implementations. */
