@@ -113,7 +113,10 @@ describe('dynamic int8', () => {
     expect(opCounts(q).DynamicQuantizeMatMul).toBe(12);
     expect(opCounts(q).MatMul).toBe(4);
     expect(result.skipped).toHaveLength(4);
-    for (const s of result.skipped) expect(s.reason).toMatch(/not a constant/);
+    for (const s of result.skipped) expect(s.reason).toMatch(/both inputs are computed .*kept float/);
+    expect(result.skipped.map((s) => s.node).sort()).toEqual(
+      [0, 1].flatMap((l) => [`/encoder/layer.${l}/attention/self/MatMul`, `/encoder/layer.${l}/attention/self/MatMul_1`]).sort(),
+    );
     const feeds = { input: { dtype: 'float', dims: [2, 16, 64], data: uniform(2 * 16 * 64, 1.7, 3) } };
     expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.999);
   });
