@@ -401,7 +401,7 @@ try {
       const fusedLine = ort('opt-dynamic', f, m['ort opt int8'], '12', '768')
         .split('\n')
         .find((l) => l.startsWith('fused:'));
-      console.log(`  onnxruntime's optimizer ${fusedLine}`);
+      console.log(`  onnxruntime's optimizer ${fusedLine ?? 'fused: (not reported)'}`);
       m['ort opt int8 attn'] = at('ort_opt8_attn');
       ort('opt-dynamic-attn', f, m['ort opt int8 attn'], '12', '768');
       await compare(title, m, bertSamples, false, bertRounds, 'mlc int8');
