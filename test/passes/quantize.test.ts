@@ -5,6 +5,7 @@ import { ModelBuilder } from '../../src/ir/builder.js';
 import { attrInt } from '../../src/ir/node.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { elemTypeOf } from '../../src/ir/types.js';
+import { buildDecoder } from '../../src/models/decoder.js';
 import { buildEncoder } from '../../src/models/encoder.js';
 import { quantizePass } from '../../src/passes/quantize.js';
 import { makeRunner } from '../../src/runtime/index.js';
@@ -164,8 +165,23 @@ describe('dynamic int8', () => {
     expect(opCounts(q).DynamicQuantizeMatMul).toBe(12);
     expect(opCounts(q).MatMul).toBe(4);
     expect(result.skipped).toHaveLength(4);
-    for (const s of result.skipped) expect(s.reason).toMatch(/not a constant/);
+    for (const s of result.skipped) expect(s.reason).toMatch(/both inputs are computed .*kept float/);
+    expect(result.skipped.map((s) => s.node).sort()).toEqual(
+      [0, 1].flatMap((l) => [`/encoder/layer.${l}/attention/self/MatMul`, `/encoder/layer.${l}/attention/self/MatMul_1`]).sort(),
+    );
     const feeds = { input: { dtype: 'float', dims: [2, 16, 64], data: uniform(2 * 16 * 64, 1.7, 3) } };
+    expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.999);
+  });
+
+  it('decoder: the attention MatMuls (causal, fused c_attn) are listed as activation products kept float', async () => {
+    const m = buildDecoder({ layers: 2, hidden: 32, heads: 2, vocab: 64, ctx: 16, seed: 3 });
+    const { model: q, result } = await quantize(m, { type: 'int8' });
+    expect(opCounts(q).MatMul).toBe(4);
+    expect(result.skipped.map((s) => s.node).sort()).toEqual(
+      [0, 1].flatMap((l) => [`/transformer/h.${l}/attn/MatMul`, `/transformer/h.${l}/attn/MatMul_1`]).sort(),
+    );
+    for (const s of result.skipped) expect(s.reason).toMatch(/both inputs are computed .*kept float/);
+    const feeds = { input_ids: { dtype: 'int64', dims: [2, 16], data: BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 37 + 11) % 64)) } };
     expect((await compare(m, q, feeds)).cos).toBeGreaterThan(0.999);
   });
 

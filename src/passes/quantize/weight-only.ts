@@ -253,7 +253,7 @@ export function* candidates(st: QuantState, ops: OpRewrites): Generator<{ node: 
       if (typeof site === 'string') {
         // a weight shared with a node handled earlier already reads the DequantizeLinear
         if (node.inputs.some((i) => readsDequantized(st, i))) st.count(node.opType);
-        else st.skip(node, site);
+        else st.skip(node, activationProduct(st, node) ?? site);
         continue;
       }
       const problem = st.siteProblem(node, site.tensor);
@@ -269,6 +269,18 @@ export function* candidates(st: QuantState, ops: OpRewrites): Generator<{ node: 
       yield { node, site };
     }
   }
+}
+
+/**
+ * Why a MatMul of two computed values (attention's Q·Kᵀ and scores·V) is left float: there is no
+ * weight to store in 8 or 4 bits. Quantizing both activations at run time (MatMulInteger on two
+ * DynamicQuantizeLinear outputs, or onnxruntime's QAttention) measured no faster than keeping them
+ * float beside mlc's int8 projections (benchmarks/fastq.bench.mjs --only attn; README).
+ */
+function activationProduct(st: QuantState, node: Node): string | undefined {
+  if (node.opType !== 'MatMul' || node.inputs.length !== 2) return undefined;
+  if (!node.inputs.every((i) => st.graph.producer(i) && !st.constant(i))) return undefined;
+  return 'both inputs are computed (an activation × activation product such as attention scores): no weight, kept float';
 }
 
 /** Whether `name` is (an Identity / Reshape / … view of) a weight this run replaced by a DequantizeLinear. */
