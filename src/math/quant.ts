@@ -200,31 +200,19 @@ export interface QuantizedTensor {
 export function quantizeTensor(
   data: Float32Array,
   dims: readonly number[],
-  opts: { qtype: 'int8' | 'uint8'; symmetric: boolean; axis?: number; reduceRange?: boolean; pairSafe?: boolean },
+  opts: { qtype: 'int8' | 'uint8'; symmetric: boolean; axis?: number; reduceRange?: boolean; pairs?: PairLayout },
 ): QuantizedTensor {
   const range = qRange(opts.qtype, opts.symmetric, opts.reduceRange);
   const n = data.length;
   const q = opts.qtype === 'int8' ? new Int8Array(n) : new Uint8Array(n);
-  // pairs along the axis that is not the channel one (K of a [K, N] weight; per tensor: dims[0])
-  if (opts.pairSafe && opts.qtype === 'int8' && opts.symmetric && !opts.reduceRange && dims.length === 2) {
-    const pm = opts.axis === 0 ? pairMaxima(data, dims[0], dims[1], 1) : pairMaxima(data, dims[0], dims[1]);
-    if (opts.axis === undefined) {
-      const m = pm.reduce((a, b) => (b > a ? b : a), 0);
-      const { scale, zeroPoint } = computeScaleZp(-m, m, range, true);
-      quantizeRun(data, q, 0, n, scale, zeroPoint, range);
-      return { q, scale: Float32Array.of(scale), zeroPoint: Int8Array.of(zeroPoint) };
-    }
-    if (opts.axis === 1) return quantizeColumns(data, q, pm, range);
-    const scale = new Float32Array(dims[0]);
-    const zeroPoint = new Int8Array(dims[0]);
-    for (let r = 0; r < dims[0]; r++) {
-      scale[r] = computeScaleZp(-pm[r], pm[r], range, true).scale;
-      quantizeRun(data, q, r * dims[1], (r + 1) * dims[1], scale[r], 0, range);
-    }
-    return { q, scale, zeroPoint, axis: 0 };
-  }
+  // pair-safe symmetric int8: each channel's (or the tensor's) range is its largest pair sum
+  const pm = opts.pairs && opts.qtype === 'int8' && opts.symmetric && !opts.reduceRange ? pairRanges(data, dims, opts.pairs, opts.axis) : undefined;
   if (opts.axis === undefined) {
-    const [lo, hi] = minMax(data);
+    let [lo, hi] = minMax(data);
+    if (pm) {
+      hi = pm.reduce((a, b) => (b > a ? b : a), 0);
+      lo = -hi;
+    }
     const { scale, zeroPoint } = computeScaleZp(lo, hi, range, opts.symmetric);
     quantizeRun(data, q, 0, n, scale, zeroPoint, range);
     const zp = opts.qtype === 'int8' ? Int8Array.of(zeroPoint) : Uint8Array.of(zeroPoint);
@@ -235,7 +223,7 @@ export function quantizeTensor(
   let inner = 1;
   for (let i = axis + 1; i < dims.length; i++) inner *= dims[i];
   const outer = c === 0 ? 0 : n / (c * inner);
-  const { min, max } = minMaxPerChannel(data, dims, axis);
+  const { min, max } = pm ? { min: pm.map((v) => -v), max: pm } : minMaxPerChannel(data, dims, axis);
   const scale = new Float32Array(c);
   const zeroPoint = opts.qtype === 'int8' ? new Int8Array(c) : new Uint8Array(c);
   for (let ch = 0; ch < c; ch++) {
@@ -286,59 +274,75 @@ function quantizeLastAxis(data: Float32Array, q: Int8Array | Uint8Array, scale: 
 }
 
 /**
- * Per column n of W [K, N]: the largest same-signed sum over the row pairs (2j, 2j + 1), max(w₁⁺ + w₂⁺,
- * w₁⁻ + w₂⁻) (a lone last row counts alone); `along` 1: per row, over its column pairs. An x86 CPU without VNNI multiplies uint8 activations by
- * int8 weights with vpmaddubsw, which adds the two products of such a pair in 16 bits and saturates:
- * 255·(q₁ + q₂) must stay ≤ 32767. With the scale m / 127 (m this maximum) every pair's codes add
- * up to at most 128 after rounding (255 · 128 = 32640), so the product is exact on every CPU, at
- * the price of a scale at most twice the plain absmax / 127 (about 1.4× on Gaussian weights: half a
- * bit, where --reduce-range's [-64, 64] costs a whole one).
+ * Where a weight's pairs of adjacent K values lie, as onnxruntime's int8 GEMMs read them:
+ * - 'rows': a MatMul weight [K, N] (pairs of rows (2j, 2j + 1) in each column);
+ * - 'columns': a weight [N, K] read transposed (Gemm transB, a tied embedding table [V, H] read by
+ *   the LM head): pairs of columns in each row;
+ * - 'conv': a Conv filter [M, C, k…]: onnxruntime's QLinearConv reorders it so that K runs over
+ *   the kernel positions with the input channels fastest (K = position · C + c) and pairs (2j,
+ *   2j + 1) of that order; its indirect (ConvSym) kernels pad the channels of each position, pairing
+ *   channels (2i, 2i + 1) of one position. The two agree when C is even; with C odd both are taken.
+ *
+ * An x86 CPU without VNNI multiplies uint8 activations by int8 weights with vpmaddubsw, which adds
+ * the two products of such a pair in 16 bits and saturates: 255·(q₁ + q₂) must stay ≤ 32767. The
+ * range pairRanges gives a channel is its largest same-signed pair sum max(w₁⁺ + w₂⁺, w₁⁻ + w₂⁻)
+ * (a lone value counts alone, so never less than the largest |w|): with the scale range / 127 the
+ * codes of every pair add up to at most 128 after rounding (255 · 128 = 32640), so the product is
+ * exact on every CPU, at the price of a scale at most twice the plain absmax / 127 (about 1.4× on
+ * Gaussian weights: half a bit, where --reduce-range's [-64, 64] costs a whole one).
  */
-export function pairMaxima(w: Float32Array, K: number, N: number, along: 0 | 1 = 0): Float64Array {
-  if (along === 1) {
-    // pairs of columns (2j, 2j + 1) of each row: a table [V, H] read as the weight [H, V] of its transpose
-    const out = new Float64Array(K);
-    for (let r = 0; r < K; r++) {
+export type PairLayout = 'rows' | 'columns' | 'conv';
+
+/** Per channel of `axis` (or one value when per tensor): the range that keeps every pair of the layout within 127 codes; undefined when the axis is not the layout's channel axis. */
+export function pairRanges(w: ArrayLike<number>, dims: readonly number[], layout: PairLayout, axis: number | undefined): Float64Array | undefined {
+  if (layout === 'conv') {
+    if (dims.length < 3 || (axis !== undefined && axis !== 0)) return undefined;
+    const M = dims[0];
+    const C = dims[1];
+    let P = 1;
+    for (let i = 2; i < dims.length; i++) P *= dims[i];
+    const out = new Float64Array(M);
+    for (let m = 0; m < M; m++) {
+      const base = m * C * P;
+      const at = (kk: number) => w[base + (kk % C) * P + Math.floor(kk / C)]; // K order: position-major, channel fastest
       let best = 0;
-      for (let c = 0; c < N; c += 2) {
-        const a = w[r * N + c];
-        const b = c + 1 < N ? w[r * N + c + 1] : 0;
-        const pos = (a > 0 ? a : 0) + (b > 0 ? b : 0);
-        const neg = (a < 0 ? -a : 0) + (b < 0 ? -b : 0);
-        const m = pos > neg ? pos : neg;
-        if (m > best) best = m;
+      for (let kk = 0; kk < C * P; kk += 2) best = Math.max(best, pairSum(at(kk), kk + 1 < C * P ? at(kk + 1) : 0));
+      if (C % 2 === 1) {
+        // channels (2i, 2i + 1) of one position, the odd last channel alone
+        for (let p = 0; p < P; p++) for (let c = 0; c < C; c += 2) best = Math.max(best, pairSum(w[base + c * P + p], c + 1 < C ? w[base + (c + 1) * P + p] : 0));
       }
-      out[r] = best;
+      out[m] = best;
     }
     return out;
   }
-  const out = new Float64Array(N);
-  for (let k = 0; k < K; k += 2) {
-    const r1 = k * N;
-    const r2 = k + 1 < K ? r1 + N : -1;
-    for (let n = 0; n < N; n++) {
-      const a = w[r1 + n];
-      const b = r2 >= 0 ? w[r2 + n] : 0;
-      const pos = (a > 0 ? a : 0) + (b > 0 ? b : 0);
-      const neg = (a < 0 ? -a : 0) + (b < 0 ? -b : 0);
-      const m = pos > neg ? pos : neg;
-      if (m > out[n]) out[n] = m;
+  if (dims.length !== 2) return undefined;
+  const [R, Cn] = dims;
+  if (layout === 'rows') {
+    if (axis !== undefined && axis !== 1) return undefined;
+    const out = new Float64Array(Cn);
+    for (let k = 0; k < R; k += 2) {
+      for (let n = 0; n < Cn; n++) {
+        const m = pairSum(w[k * Cn + n], k + 1 < R ? w[(k + 1) * Cn + n] : 0);
+        if (m > out[n]) out[n] = m;
+      }
     }
+    return out;
+  }
+  if (axis !== undefined && axis !== 0) return undefined;
+  const out = new Float64Array(R);
+  for (let r = 0; r < R; r++) {
+    let best = 0;
+    for (let c = 0; c < Cn; c += 2) best = Math.max(best, pairSum(w[r * Cn + c], c + 1 < Cn ? w[r * Cn + c + 1] : 0));
+    out[r] = best;
   }
   return out;
 }
 
-/** Symmetric int8 per column with the scales of pairMaxima. */
-function quantizeColumns(data: Float32Array, q: Int8Array | Uint8Array, pm: Float64Array, range: QRange): QuantizedTensor {
-  const c = pm.length;
-  const scale = new Float32Array(c);
-  const zeroPoint = new Int8Array(c);
-  for (let ch = 0; ch < c; ch++) {
-    const p = computeScaleZp(-pm[ch], pm[ch], range, true);
-    scale[ch] = p.scale;
-    zeroPoint[ch] = p.zeroPoint;
-  }
-  return quantizeLastAxis(data, q, scale, zeroPoint, range, 1);
+/** The larger same-signed sum of a pair: max(a⁺ + b⁺, a⁻ + b⁻). */
+function pairSum(a: number, b: number): number {
+  const pos = (a > 0 ? a : 0) + (b > 0 ? b : 0);
+  const neg = (a < 0 ? -a : 0) + (b < 0 ? -b : 0);
+  return pos > neg ? pos : neg;
 }
 
 function quantizeRun(

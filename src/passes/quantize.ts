@@ -102,8 +102,8 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
       type: 'boolean',
       default: true,
       flag: '--pair-safe',
-      negatable: 'int8 weights of dynamic MatMul / Gemm scaled to the full [-127, 127] (their products can saturate on x86 CPUs without VNNI)',
-      help: 'dynamic int8 MatMul / Gemm weights scaled so that no two adjacent weights along K add up past 128 codes: the uint8 × int8 product is exact on x86 CPUs without VNNI too (whose kernels add such pairs in 16 bits and saturate), at about half a bit of weight precision (--reduce-range: a whole bit)',
+      negatable: 'int8 weights scaled to the full [-127, 127] (their products can saturate on x86 CPUs without VNNI)',
+      help: 'int8 weights (dynamic and static MatMul / Gemm / Conv) scaled so that no two weights onnxruntime pairs along K add up past 128 codes: the uint8 × int8 product is exact on x86 CPUs without VNNI too (whose kernels add such pairs in 16 bits and saturate), at about half a bit of weight precision (--reduce-range: a whole bit)',
     },
   ],
   finish(v, fail) {

@@ -71,7 +71,7 @@ describe('quantizeTensor', () => {
     for (let i = 0; i < 64; i++) expect(Math.abs(back[i] - data[i])).toBeLessThanOrEqual(qt.scale[i % 8] / 2 + 1e-6);
   });
 
-  it('pairSafe: adjacent codes along the non-channel axis add up to at most 128 with one sign; the scale grows at most 2×', () => {
+  it('pairs: adjacent codes along K add up to at most 128 with one sign; the scale grows at most 2×', () => {
     const rng = seeded(3);
     const K = 33; // odd: the last row pairs with nothing
     const N = 6;
@@ -84,7 +84,7 @@ describe('quantizeTensor', () => {
     };
     for (const axis of [1, undefined] as const) {
       const plain = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis });
-      const safe = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis, pairSafe: true });
+      const safe = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis, pairs: 'rows' });
       pairsOk(safe.q as Int8Array, 0, K, N);
       expect(plain.q[4 * N + 2] + plain.q[5 * N + 2]).toBeGreaterThan(128); // what saturates
       for (let c = 0; c < safe.scale.length; c++) {
@@ -95,12 +95,12 @@ describe('quantizeTensor', () => {
       for (let i = 0; i < w.length; i++) expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual(safe.scale[axis === 1 ? i % N : 0] / 2 + 1e-6);
     }
     // rows of a table [V, H] read through its transpose: pairs along each row
-    const t = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 0, pairSafe: true });
+    const t = quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 0, pairs: 'columns' });
     pairsOk(t.q as Int8Array, 1, K, N);
     expect(t.scale.length).toBe(K);
     // uint8, asymmetric and 7-bit weights ignore it
-    expect(quantizeTensor(w, [K, N], { qtype: 'uint8', symmetric: false, axis: 1, pairSafe: true }).q).toEqual(quantizeTensor(w, [K, N], { qtype: 'uint8', symmetric: false, axis: 1 }).q);
-    expect(quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 1, reduceRange: true, pairSafe: true }).q).toEqual(quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 1, reduceRange: true }).q);
+    expect(quantizeTensor(w, [K, N], { qtype: 'uint8', symmetric: false, axis: 1, pairs: 'rows' }).q).toEqual(quantizeTensor(w, [K, N], { qtype: 'uint8', symmetric: false, axis: 1 }).q);
+    expect(quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 1, reduceRange: true, pairs: 'rows' }).q).toEqual(quantizeTensor(w, [K, N], { qtype: 'int8', symmetric: true, axis: 1, reduceRange: true }).q);
   });
 
   it('per channel: each channel error is at most half its scale; all-zero channel stays exact', () => {

@@ -199,6 +199,50 @@ describe('dynamic int8', () => {
   });
 });
 
+describe('pair-safe static int8', () => {
+  it('Conv (3 and 16 input channels), MatMul and Gemm weights: onnxruntime-node gives what onnxruntime-web (exact integer math) gives', async () => {
+    // adjacent weights of one sign along onnxruntime's K order (kernel positions, channels fastest)
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('input', DataType.FLOAT, ['N', 3, 8, 8]);
+    const big = (n: number, seed: number) => Float32Array.from(uniform(n, 0.3, seed), (v, i) => (i % 4 < 2 ? 1 : -1) * (0.7 + Math.abs(v)));
+    const c1 = b.op('Relu', [b.op('Conv', [x, b.init('w1', [16, 3, 3, 3], big(432, 1)), b.init('b1', [16], new Float32Array(16))], { pads: [1, 1, 1, 1] }, { name: 'conv1' })]);
+    const c2 = b.op('Relu', [b.op('Conv', [c1, b.init('w2', [8, 16, 3, 3], big(1152, 2)), b.init('b2', [8], new Float32Array(8))], { pads: [1, 1, 1, 1] }, { name: 'conv2' })]);
+    const f = b.op('Flatten', [b.op('GlobalAveragePool', [c2])], { axis: 1 });
+    const h = b.op('Relu', [b.op('MatMul', [f, b.init('w3', [8, 16], big(128, 3))], {}, { name: 'mm' })]);
+    b.output(b.op('Gemm', [h, b.init('w4', [10, 16], big(160, 4))], { transB: 1 }, { name: 'fc' }), DataType.FLOAT, ['N', 10], 'output');
+    const m = b.build();
+    const calib = dataset('input', [16, 3, 8, 8], 5, 2);
+    const feeds = { input: { dtype: 'float', dims: [4, 3, 8, 8], data: Float32Array.from(uniform(4 * 192, 1, 6), (v) => Math.abs(v)) } };
+    const { openSession } = await import('../../src/runtime/runtimes.js');
+    const run = makeRunner();
+    const gap = async (raw: Record<string, unknown>) => {
+      const { model: q } = await quantize(m, { type: 'int8', mode: 'static', reduceRange: false, ...raw }, ctxWith({ calibration: calib, run }));
+      expect(opCounts(q).DequantizeLinear).toBeGreaterThanOrEqual(4);
+      const [node] = await runModel(q, feeds);
+      const web = await openSession('wasm', q);
+      try {
+        const out = (await web.run(feeds as never)) as Record<string, { data: Float32Array }>;
+        const w = out.output.data;
+        let e = 0;
+        let ref = 0;
+        for (let i = 0; i < w.length; i++) (e = Math.max(e, Math.abs(w[i] - node[i]))), (ref = Math.max(ref, Math.abs(w[i])));
+        return e / ref;
+      } finally {
+        await web.release();
+      }
+    };
+    try {
+      expect(await gap({})).toBeLessThan(1e-5);
+      // full-range weights differ in node where its kernels saturate (x86 without VNNI)
+      const full = await gap({ pairSafe: false });
+      if (SATURATES) expect(full).toBeGreaterThan(1e-3);
+      else expect(full).toBeLessThan(1e-5);
+    } finally {
+      await run.release();
+    }
+  });
+});
+
 describe('--exclude in every mode', () => {
   const calib = dataset('input', [64, 32], 7);
   for (const raw of [

@@ -9,7 +9,7 @@ import type { Model } from '../../ir/model.js';
 import { AttrType, isOnnxDomain, type Attribute, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
-import { allFinite, quantizeTensor, type QuantizedTensor } from '../../math/quant.js';
+import { allFinite, quantizeTensor, type PairLayout, type QuantizedTensor } from '../../math/quant.js';
 import { isExcluded, type PassContext, type Skip } from '../pass.js';
 
 // The types and modes are the keys of the TYPES / MODES tables in ../quantize.ts.
@@ -57,7 +57,7 @@ export interface QuantizeOptions {
   calibrationBatch: number;
   /** 7-bit int8 weights for dynamic / static mode (no u8·s8 saturation on x86 CPUs without VNNI) */
   reduceRange: boolean;
-  /** dynamic int8 MatMul / Gemm weights: adjacent pairs along K stay within 128 codes (math/quant.ts pairMaxima) */
+  /** int8 MatMul / Gemm / Conv weights (dynamic, static): the pairs onnxruntime adds along K stay within 128 codes (math/quant.ts pairRanges) */
   pairSafe: boolean;
 }
 
@@ -242,8 +242,9 @@ export function addQuantizedWeight(
   axis: number | undefined,
   keepZeroPoint = false,
   reduceRange = false,
+  pairs?: PairLayout,
 ): { q: string; scale: string; zp: string; qt: QuantizedTensor } {
-  const qt = quantizeTensor(data, dims, { qtype, symmetric, axis, reduceRange });
+  const qt = quantizeTensor(data, dims, { qtype, symmetric, axis, reduceRange, pairs });
   const perChannel = axis !== undefined;
   const q = addConst(g, `${base}_quantized`, intTensor('', qt.q, dims));
   const scale = addConst(g, `${base}_scale`, scalarOrVector('', qt.scale, perChannel));

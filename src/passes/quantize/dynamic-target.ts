@@ -66,7 +66,7 @@ function shares(st: QuantState, probe: FloatProbe): Site[] {
     const K = t.dims[kAxis];
     if (ce.length !== K) continue;
     const W = t.data as Float32Array;
-    const qt = quantizeTensor(W, t.dims, { qtype, symmetric, axis: st.opts.perChannel ? site.axis : undefined, reduceRange: st.opts.reduceRange, pairSafe: st.opts.pairSafe && site.axis === 1 });
+    const qt = quantizeTensor(W, t.dims, { qtype, symmetric, axis: st.opts.perChannel ? site.axis : undefined, reduceRange: st.opts.reduceRange, pairs: st.opts.pairSafe ? (site.axis === 1 ? 'rows' : 'columns') : undefined });
     const cols = t.dims[1];
     const rowErr = new Float64Array(K);
     let w2 = 0;

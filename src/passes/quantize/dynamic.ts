@@ -129,7 +129,7 @@ function quantizeMatMulWeight(st: QuantState, base: string, plan: MatMulPlan): Q
   const { qtype, symmetric } = weightFormat(st);
   // per-column scales are plain inputs of the MatMul rewrite: no opset requirement
   const axis = st.opts.perChannel ? 1 : undefined;
-  const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis, reduceRange: st.opts.reduceRange, pairSafe: st.opts.pairSafe });
+  const qt = quantizeTensor(plan.W, [plan.K, plan.N], { qtype, symmetric, axis, reduceRange: st.opts.reduceRange, pairs: st.opts.pairSafe ? 'rows' : undefined });
   const q = storeCompressible(st, base, qt.q, plan);
   const perChannel = axis !== undefined;
   const zeroIsZero = qt.zeroPoint.every((z) => z === 0);
@@ -290,7 +290,7 @@ function tiedTable(st: QuantState, name: string, t: Tensor, cache: Map<string, T
   const g = st.graph;
   const { qtype, symmetric } = weightFormat(st);
   const [V, H] = t.dims;
-  const qt = quantizeTensor(t.data as Float32Array, [V, H], { qtype, symmetric, axis: 0, reduceRange: st.opts.reduceRange, pairSafe: st.opts.pairSafe });
+  const qt = quantizeTensor(t.data as Float32Array, [V, H], { qtype, symmetric, axis: 0, reduceRange: st.opts.reduceRange, pairs: st.opts.pairSafe ? 'columns' : undefined });
   const q = addConst(g, `${name}_quantized`, intTensor('', qt.q, [V, H]));
   const scale = addConst(g, `${name}_scale`, Tensor.float32('', [V], qt.scale));
   const zeroIsZero = qt.zeroPoint.every((z) => z === 0);

@@ -44,7 +44,7 @@ import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import { attrFloat, isOnnxDomain, subgraphsOf, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { Histogram, computeScaleZp, entropyThreshold, percentileRange, qRange, type ScaleZp } from '../../math/quant.js';
+import { Histogram, computeScaleZp, entropyThreshold, percentileRange, qRange, type PairLayout, type ScaleZp } from '../../math/quant.js';
 import { activationRanges, budgetBatch, feedBatches, streamActivations } from '../activations.js';
 import {
   QuantState,
@@ -476,7 +476,7 @@ function quantizeWeightAndBias(
   let entry = cache.get(key);
   if (!entry) {
     // symmetric weights: one zero point for all channels (QLinearConv wants that for uint8)
-    const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true, st.opts.reduceRange);
+    const w = addQuantizedWeight(g, wName, t.data as Float32Array, t.dims, qtype, true, axis, true, st.opts.reduceRange, st.opts.pairSafe ? pairLayout(node.opType, site.axis) : undefined);
     const wOut = g.uniqueName(`${wName}_DequantizeLinear_Output`);
     g.addNode(dqNode(g, `${wName}_DequantizeLinear`, [w.q, w.scale, w.zp], wOut, axis, axis === undefined ? '' : axisDqDomain(st)), { before: node });
     entry = { out: wOut, scale: w.qt.scale };
@@ -514,4 +514,11 @@ function quantizeWeightAndBias(
   st.bytesBefore += b.byteLength;
   st.bytesAfter += newBytes(g, [bq, bs]);
   replaced.push(bName);
+}
+
+/** Where onnxruntime's int8 kernels pair a weight's K values (math/quant.ts PairLayout): Conv filters, MatMul [K, N], Gemm's B read transposed. */
+function pairLayout(opType: string, channelAxis: number): PairLayout | undefined {
+  if (opType === 'Conv') return 'conv';
+  if (opType === 'MatMul' || opType === 'Gemm') return channelAxis === 1 ? 'rows' : 'columns';
+  return undefined;
 }
