@@ -42,6 +42,36 @@ async function outputsCos(a: Model, b: Model, feeds: Parameters<typeof runModel>
 }
 
 describe('int4 with int8 compute (--int4-compute int8)', () => {
+  it('pair-safe column scales (the default): the file does not depend on the CPU, and onnxruntime-node computes what onnxruntime-web does', async () => {
+    const m = buildOddK();
+    const { openSession } = await import('../../src/runtime/runtimes.js');
+    const gap = async (raw: Record<string, unknown>) => {
+      const { model: q } = await quantize(m, { type: 'int4', int4Compute: 'int8', reduceRange: false, ...raw });
+      const [node] = await runModel(q, oddFeeds);
+      const web = await openSession('wasm', q);
+      try {
+        const w = ((await web.run(oddFeeds as never)) as Record<string, { data: Float32Array }>).output.data;
+        let e = 0;
+        let ref = 0;
+        for (let i = 0; i < w.length; i++) {
+          e = Math.max(e, Math.abs(w[i] - node[i]));
+          ref = Math.max(ref, Math.abs(w[i]));
+        }
+        return { rel: e / ref, q };
+      } finally {
+        await web.release();
+      }
+    };
+    const safe = await gap({});
+    expect(safe.rel).toBeLessThan(1e-5);
+    // the same bytes whatever the CPU of the machine that wrote them (only --no-pair-safe asks the CPU)
+    const st = new QuantState(cloneModel(m), quantizePass.parseOptions({ type: 'int4', int4Compute: 'int8' }), ctxWith());
+    expect(st.opts.pairSafe).toBe(true);
+    const again = await quantize(m, { type: 'int4', int4Compute: 'int8', reduceRange: false }, ctxWith({ cpu: { int8Saturates: !SATURATES } }));
+    const bytes = (x: Model) => [...x.graph.initializers.values()].map((t) => Buffer.from((t.data as Uint8Array).buffer, (t.data as Uint8Array).byteOffset, t.byteLength).toString('base64')).join();
+    expect(bytes(again.model)).toBe(bytes(safe.q));
+  });
+
   it('BERT-like encoder: every MatMulNBits becomes a DynamicQuantizeMatMul over the 4-bit codes; onnxruntime folds the unpacking at load', async () => {
     const m = buildEncoder(enc);
     const { model: nb } = await quantize(m, { type: 'int4', int4Compute: 'nbits' });

@@ -5,8 +5,10 @@
  *   Y  = com.microsoft DynamicQuantizeMatMul(A, B8, s_col, , bias?)
  *
  * with q the 4-bit codes, z the block zero points (default c = 8), r = s_block / s_col and s_col
- * the output column's largest |w| / qmax (qmax = 127, or 64 on CPUs whose u8·s8 kernels saturate,
- * as --reduce-range). The file keeps the 4-bit codes (re-laid out [K, N] with two columns per
+ * the output column's largest same-signed sum over the row pairs (2j, 2j + 1) / 127 (pair-safe,
+ * the default: exact on CPUs whose u8·s8 kernels saturate too, see math/quant.ts PairLayout), or
+ * its largest |w| / qmax with --no-pair-safe (qmax = 127, or 64 on CPUs that saturate) and with
+ * --reduce-range (64). The file keeps the 4-bit codes (re-laid out [K, N] with two columns per
  * byte, int8Layout), one float factor per block (in place of the block scale), the zero points
  * one byte per block when there are any, and s_col: about the MatMulNBits size. The subgraph in
  * front of the DynamicQuantizeMatMul reads only constants, so onnxruntime's constant folding runs
@@ -39,6 +41,7 @@ export function int8Layout(
   zp: Uint8Array | undefined,
   dims: { K: number; N: number; bits: number; bs: number },
   qmax: number,
+  pairs = false,
 ): { codes: Uint8Array; ratio: Float32Array; zero?: Uint8Array; colScale: Float32Array } {
   const { K, N, bits, bs } = dims;
   const kBlocks = Math.ceil(K / bs);
@@ -56,6 +59,9 @@ export function int8Layout(
   // padding (rows past K, the column past an odd N) is sliced off after the unpacking: left 0
   const codes = new Uint8Array(bits === 4 ? (rows * N2) / 2 : rows * N2);
   const colMax = new Float32Array(N);
+  // pairs: the largest same-signed sum of rows (2j, 2j + 1) of each column instead (math/quant.ts
+  // PairLayout 'rows'; blocks are even, so no pair straddles two), in code units per block
+  const pairOf = (d0: number, d1: number) => Math.max((d0 > 0 ? d0 : 0) + (d1 > 0 ? d1 : 0), (d0 < 0 ? -d0 : 0) + (d1 < 0 ? -d1 : 0));
   // tiles of 64 columns × one block: the [N, kBlocks, blob] reads and the [rows, N2] writes both
   // stay within a few cache lines per row
   for (let n0 = 0; n0 < N; n0 += 64) {
@@ -77,8 +83,8 @@ export function int8Layout(
             const p = packed[base + j];
             const lo = p & 15;
             const hi = p >> 4;
-            const d0 = lo > z ? lo - z : z - lo;
-            const d1 = hi > z ? hi - z : z - hi;
+            const d0 = pairs ? pairOf(lo - z, hi - z) : lo > z ? lo - z : z - lo;
+            const d1 = pairs ? 0 : hi > z ? hi - z : z - hi;
             if (d0 > qm) qm = d0;
             if (d1 > qm) qm = d1;
             codes[o] |= lo << shift;
@@ -93,7 +99,7 @@ export function int8Layout(
         } else {
           for (let i = 0, at = at0; i < len; i++, at += N2) {
             const q = packed[base + i];
-            const d = q > z ? q - z : z - q;
+            const d = pairs ? (i & 1 ? 0 : pairOf(q - z, i + 1 < len ? packed[base + i + 1] - z : 0)) : q > z ? q - z : z - q;
             if (d > qm) qm = d;
             codes[at] = q;
           }
@@ -117,7 +123,9 @@ export function int4ToInt8Compute(st: QuantState, saturates: boolean, keep: Read
     st.count('int4ComputeKeptNBits');
     return;
   }
-  const qmax = saturates || st.opts.reduceRange ? 64 : 127;
+  // pair-safe (the default): every pair of rows within 127 codes, on every CPU; else 64 (7 bits) where the kernels saturate
+  const pairs = st.opts.pairSafe && !st.opts.reduceRange;
+  const qmax = st.opts.reduceRange || (saturates && !pairs) ? 64 : 127;
   const biased = new Set<string>();
   /** the int8 [K, N] weight and its column scales, per (B, scales, zp) triple */
   const cache = new Map<string, { b8: string; scale: string }>();
@@ -139,7 +147,7 @@ export function int4ToInt8Compute(st: QuantState, saturates: boolean, keep: Read
     let w = cache.get(key);
     const nodes: Node[] = [];
     if (!w) {
-      const l = int8Layout(bt.data as Uint8Array, sc.data as Float32Array, zt?.data as Uint8Array | undefined, { K, N, bits, bs }, qmax);
+      const l = int8Layout(bt.data as Uint8Array, sc.data as Float32Array, zt?.data as Uint8Array | undefined, { K, N, bits, bs }, qmax, pairs);
       const kBlocks = Math.ceil(K / bs);
       const N2 = N + (N & 1);
       const cols = bits === 4 ? [N2 / 2, 2] : [N2];
