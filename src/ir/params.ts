@@ -236,6 +236,10 @@ export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: 
         if (end & 1 && (d[base + pairs] & 15) !== zp) nonzero++;
         continue;
       }
+      if (bits === 8) {
+        for (let i = base; i < base + end; i++) if (d[i] !== zp) nonzero++;
+        continue;
+      }
       for (let i = 0; i < end; i++) {
         const q = (d[base + Math.floor((i * bits) / 8)] >> ((i * bits) % 8)) & mask;
         if (q !== zp) nonzero++;

@@ -47,6 +47,17 @@ export interface Int4BlockRow {
   out: Uint8Array;
 }
 
+export interface Int8BlockRow {
+  /** `rows` is len × N (one block row of W) */
+  rows: Float32Array;
+  len: number;
+  N: number;
+  /** ext[n] is column n's value of largest magnitude (0 when none): fill inv[n] = 1 / scale */
+  scales(ext: Float32Array, inv: Float64Array): void;
+  /** len × N bytes: q = clamp(round(w · inv) + 128, 0, 255) (ties to even, NaN → 128) */
+  out: Uint8Array;
+}
+
 /** Runs shorter than this stay in JavaScript (the call and the copies cost more than they save). */
 export const WASM_MIN = 1024;
 
@@ -112,6 +123,8 @@ export interface WasmKernels {
   beyondHalf(data: Float32Array): boolean;
   /** q = clamp(round(w / s) + z, 0, 15) (ties to even, NaN → z) of one block row, packed. */
   int4BlockRow(job: Int4BlockRow): void;
+  /** The 8-bit codes of one block row (symmetric, zero point 128), row-major like the input. */
+  int8BlockRow(job: Int8BlockRow): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -256,6 +269,22 @@ function kernels(k: Exports): WasmKernels {
       }
       k.q4pack(src, len, bs, N, sc, z, zlo, zhi, dst);
       out.set(new Uint8Array(buf, dst, (bs / 2) * N));
+    },
+    int8BlockRow({ rows, len, N, scales, out }) {
+      // layout: inv f64[N] | z, lo, hi i32[N] | ext f32[N] | rows f32[len·N] | out u8[len·N]
+      const e1 = N * 20;
+      const src = N * 24;
+      const dst = src + len * N * 4;
+      const buf = withMemory(k, dst + len * N);
+      new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
+      const ext = new Float32Array(buf, e1, N).fill(0);
+      k.absext(src, len, N, e1);
+      scales(ext, new Float64Array(buf, 0, N));
+      new Int32Array(buf, N * 8, N).fill(128);
+      new Int32Array(buf, N * 12, N).fill(-128);
+      new Int32Array(buf, N * 16, N).fill(127);
+      k.q8c(src, dst, len, N, 0, N * 8, N * 12, N * 16);
+      out.set(new Uint8Array(buf, dst, len * N));
     },
   };
 }
