@@ -273,6 +273,29 @@ export function quantizeInt4Rows(table: Float32Array, V: number, H: number, bloc
 }
 
 /**
+ * The noise-to-signal ratio Σ (T − T̂)² / Σ T² of a table's 4-bit rows (quantizeInt4Rows: blocks
+ * along each row, symmetric, zero point 8), on every `rowStep`-th row; non-finite values count as 0.
+ */
+export function int4RowsNoise(table: Float32Array, V: number, H: number, blockSize: number, blk: Int4Blocks, rowStep = 1): number {
+  const kBlocks = H / blockSize;
+  let e = 0;
+  let w = 0;
+  for (let v = 0; v < V; v += rowStep) {
+    for (let b = 0; b < kBlocks; b++) {
+      const s = blk.scales[v * kBlocks + b];
+      const at = v * H + b * blockSize;
+      for (let i = 0; i < blockSize; i++) {
+        const x = Number.isFinite(table[at + i]) ? table[at + i] : 0;
+        const d = x - s * (((blk.packed[(at + i) >> 1] >> (((at + i) & 1) * 4)) & 15) - 8);
+        e += d * d;
+        w += x * x;
+      }
+    }
+  }
+  return w > 0 ? e / w : 0;
+}
+
+/**
  * The squared error of 4-bit blocks (the MatMulNBits layout of quantizeInt4Blocks /
  * quantizeInt4BlocksSearch: packed [N, kBlocks, blockSize / 2], scales [N · kBlocks], zero points
  * [N · ⌈kBlocks / 2⌉] or 8) against W [K, N], summed per row k of W: out[k] = Σ_n (W[k, n] − ŵ[k, n])².

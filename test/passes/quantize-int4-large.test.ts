@@ -79,6 +79,26 @@ describe('int4 above the probe threshold', () => {
   });
 });
 
+describe('int4 target: embedding tables are candidates for 8 bits too', () => {
+  it('at a target the 4-bit weights cannot reach, the table goes to 8 bits with the MatMuls (float and 8-bit-block references alike), and nothing of its 4-bit blocks is left', async () => {
+    const o = { hidden: 64, heads: 4, ffn: 256, layers: 2, seq: 16, vocab: 512, seed: 6 };
+    const m = buildEncoder(o);
+    for (const maxBytes of [1000, undefined]) {
+      const r = await int4(m, { int4Target: 0.9999999, int4ProbeMaxBytes: maxBytes });
+      expect(r.probe.reference).toBe(maxBytes ? '8-bit blocks' : 'float');
+      expect(r.stats.int4EightBitTables).toBe(1);
+      const gbq = r.q.graph.nodes.filter((n) => n.opType === 'GatherBlockQuantized');
+      expect(gbq.map((n) => attrInt(n, 'bits', 0))).toEqual([8]);
+      const table = r.q.graph.initializers.get(gbq[0].inputs[0])!;
+      expect(table.dims).toEqual([512, 64]);
+      expect(r.details.filter((d) => d.format === 'int8 blocks' && d.rows === 512)).toHaveLength(1);
+      expect(r.details.filter((d) => d.format === 'int4' && d.rows === 512)).toHaveLength(0);
+      const read = new Set(r.q.graph.nodes.flatMap((n) => n.inputs));
+      expect([...r.q.graph.initializers.keys()].filter((n) => !read.has(n))).toEqual([]);
+    }
+  });
+});
+
 describe('int4 probe on the switched model', () => {
   it('one serialization and one session for the reference and every step; the result holds no If, no probe input or output; most MatMuls at 8 bits: a warning', async () => {
     const { makeRunner } = await import('../../src/runtime/index.js');

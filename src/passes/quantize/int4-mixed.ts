@@ -17,11 +17,13 @@
  *    the target, nothing moves (two model runs in all).
  * 3. otherwise each MatMul's share of the error is estimated without running anything: the error
  *    energy its 4-bit blocks add to its output, Σ_k E[a_k²] · Σ_n (W − Ŵ)[k, n]² (int4RowErrors),
- *    over the energy of its output (its noise-to-signal ratio). The MatMuls of largest share move
- *    to 8 bits (MatMulNBits bits = 8, same blocks) until the measured loss 1 − cosine, scaled by the
+ *    over the energy of its output (its noise-to-signal ratio); an embedding table's share is its
+ *    blocks' own ratio Σ (T − T̂)² / Σ T² (a table is one weight, but its 4-bit error can be a fifth
+ *    of the model's: BERT-base's). The weights of largest share move to 8 bits (MatMulNBits bits =
+ *    8, GatherBlockQuantized bits = 8, same blocks) until the measured loss 1 − cosine, scaled by the
  *    share still at 4 bits, is below 0.85 · (1 − target); the model runs again, and while it misses
  *    the target the step repeats with loss ≈ floor + slope · share fitted to the last two runs (the
- *    floor: what 8-bit MatMuls cannot remove, e.g. 4-bit embedding tables), at most MAX_CHECKS runs.
+ *    floor: what no 8-bit weight removes), at most MAX_CHECKS runs.
  *
  * Cost: the float model and the int4 model once each on the probe, plus one run per extra step
  * (usually one or two); the activations are reduced to per-column sums at once. The estimate does
@@ -240,6 +242,16 @@ function errorShares(sites: NBitsSite[], probe: FloatProbe, blockSize: number): 
 }
 
 /**
+ * An embedding table (GatherBlockQuantized) the target may keep at 8 bits like a MatMul: `share`
+ * is its 4-bit blocks' noise-to-signal ratio (Σ (T − T̂)² / Σ T², which is its output's on rows
+ * drawn alike), in the units of the MatMuls' shares.
+ */
+export interface TableCandidate {
+  share: number;
+  raise: () => void;
+}
+
+/**
  * What errorShares needs of a site's float weight: its 4-bit blocks' squared error per row
  * (int4RowErrors on ERROR_COLUMNS columns) and the weight's energy Σ W² (on the same columns, scaled); undefined without blocks.
  * Computed ahead when the float weight is to be dropped before the probe (int4.ts).
@@ -265,6 +277,7 @@ export async function reachTarget(
   sites: NBitsSite[],
   raise: (s: NBitsSite) => void,
   measure?: (feeds: Feeds) => Promise<Outputs>,
+  tables: TableCandidate[] = [],
 ): Promise<void> {
   const run = st.ctx.run;
   if (!run) return;
@@ -287,9 +300,11 @@ export async function reachTarget(
   const four = sites.filter((s) => s.bits === 4);
   const detail: Record<string, unknown> = { int4Target: target, probe: probe.source, reference: probe.reference, allFourBitCosine: 1 - lossAll };
   let chosen = 0;
-  if (loss > budget && four.length) {
-    const share = errorShares(four, probe, st.opts.blockSize);
-    const order = four.map((_, i) => i).sort((a, b) => share[b] - share[a] || four[a].k - four[b].k);
+  let tablesChosen = 0;
+  if (loss > budget && four.length + tables.length) {
+    // MatMuls first in graph order, then the tables (index ≥ four.length)
+    const share = [...errorShares(four, probe, st.opts.blockSize), ...tables.map((t) => t.share)];
+    const order = share.map((_, i) => i).sort((a, b) => share[b] - share[a] || a - b);
     const total = share.reduce((a, b) => a + b, 0);
     let left = total;
     let next = 0;
@@ -302,8 +317,13 @@ export async function reachTarget(
       do {
         const i = order[next++];
         left -= share[i];
-        raise(four[i]);
-        chosen++;
+        if (i < four.length) {
+          raise(four[i]);
+          chosen++;
+        } else {
+          tables[i - four.length].raise();
+          tablesChosen++;
+        }
       } while (next < order.length && floor + slope * left > AIM * budget);
       loss = await lossOf();
       if (before.left - left > 0 && before.loss > loss) {
@@ -313,7 +333,8 @@ export async function reachTarget(
     }
   }
   st.count('int4EightBit', chosen);
-  Object.assign(detail, { probeCosine: 1 - loss, eightBit: chosen, of: sites.length });
+  if (tablesChosen) st.count('int4EightBitTables', tablesChosen);
+  Object.assign(detail, { probeCosine: 1 - loss, eightBit: chosen, of: sites.length, ...(tables.length ? { tablesEightBit: tablesChosen, tables: tables.length } : {}) });
   st.details.push(detail);
   if (loss > budget) st.ctx.log.warn(`int4 target ${target}: the probe reaches cosine ${(1 - loss).toFixed(5)} with ${chosen} of ${sites.length} MatMuls at 8 bits`);
 }

@@ -9,7 +9,7 @@
  * activations), the all-4-bit run and each step of int4-mixed.ts's reachTarget are `session.run`
  * calls on the same session with other bools: one serialization, one session, no weight
  * re-quantized between runs. The activations are fetched on the reference run only. Afterwards
- * every `If` gives its place back to the 4-bit node, and the caller moves the raised sites to
+ * every `If` gives its place back to the 4-bit node, and the caller moves the raised weights to
  * their 8-bit blocks.
  */
 import { DataType } from '../../ir/dtype.js';
@@ -30,16 +30,18 @@ export interface Switch {
 
 /**
  * The probe on the switched model (see the file comment). `sites` are the MatMul switches' sites,
- * in the order of `switches` (tables follow them in `switches` and are never raised). Returns the
- * sites reachTarget raised to 8 bits, or undefined when the probe could not run (warned); the graph
- * is back to its 4-bit nodes either way.
+ * in the order of `switches`; the embedding tables' switches follow, with their shares (int4-mixed.ts
+ * TableCandidate) in `tableShares`. Returns the sites and the tables (their numbers) reachTarget
+ * raised to 8 bits, or undefined when the probe could not run (warned); the graph is back to its
+ * 4-bit nodes either way.
  */
 export async function probeSwitched(
   st: QuantState,
   target: number,
   sites: NBitsSite[],
   switches: Switch[],
-): Promise<Set<NBitsSite> | undefined> {
+  tableShares: number[],
+): Promise<{ sites: Set<NBitsSite>; tables: Set<number> } | undefined> {
   const g = st.graph;
   const conds: string[] = [];
   const ifs: Node[] = [];
@@ -82,6 +84,7 @@ export async function probeSwitched(
   const bools = (all: boolean): Feeds =>
     Object.fromEntries(conds.map((c, i) => [c, { dtype: 'bool', dims: [], data: new Uint8Array([all || on.has(i) ? 1 : 0]) }]));
   const raised = new Set<NBitsSite>();
+  const tables = new Set<number>();
   try {
     let fetched: Outputs = {};
     const probe = await probeModel(st, [], '8-bit blocks', 'int4 target', {
@@ -115,8 +118,15 @@ export async function probeSwitched(
         raised.add(s);
       },
       (feeds) => run(st.model, { ...feeds, ...bools(false) }, probe.names, { unchanged: true }),
+      tableShares.map((share, t) => ({
+        share,
+        raise: () => {
+          on.add(sites.length + t);
+          tables.add(t);
+        },
+      })),
     );
-    return raised;
+    return { sites: raised, tables };
   } finally {
     for (const n of sums.nodes) g.removeNode(n);
     for (const c of sums.consts) g.initializers.delete(c);

@@ -36,7 +36,7 @@ import { DataType, dtypeInfo } from '../../ir/dtype.js';
 import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { quantizeInt4BlocksSearch, quantizeInt4Rows, quantizeInt8Blocks, quantizeInt8Rows } from '../../math/blockquant.js';
+import { int4RowsNoise, quantizeInt4BlocksSearch, quantizeInt4Rows, quantizeInt8Blocks, quantizeInt8Rows } from '../../math/blockquant.js';
 import { type Int4Blocks, quantizeInt4Blocks } from '../../math/quant.js';
 import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
@@ -181,6 +181,23 @@ export function setBits(
   dropBlocks(st, cache, oldKey, old);
 }
 
+/** Move an embedding table between 4 and 8 bits (the int4 target's choice; `p`: blocks packed ahead). */
+function setTableBits(st: QuantState, cache: Map<string, Packed>, site: TableSite, bits: 4 | 8, p = packTable(st, cache, site, bits)): void {
+  if (site.bits === bits) return;
+  const old = site.packed;
+  const oldKey = `${site.key}|${site.bits}`;
+  const node = gatherOn(site.node, p, bits);
+  st.graph.replaceNode(site.node, [node]);
+  Object.assign(site, { node, bits, packed: p });
+  dropBlocks(st, cache, oldKey, old);
+}
+
+/** The int4 target's view of a table at 4 bits: its blocks' noise-to-signal ratio (on up to ~2048 rows). */
+function tableShare(st: QuantState, t: TableSite): number {
+  const blk = t.packed.blocks;
+  return blk ? int4RowsNoise(t.table, t.V, t.H, st.opts.blockSize, blk, Math.max(1, Math.floor(t.V / 2048))) : 0;
+}
+
 /** A GatherBlockQuantized node on other blocks (`bits` wide). */
 function gatherOn(n: Node, p: Packed, bits: 4 | 8): Node {
   return { ...n, inputs: [p.bq, n.inputs[1], p.sc], attributes: n.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', bits) : a)) };
@@ -317,8 +334,9 @@ export async function runInt4(st: QuantState): Promise<void> {
   }
   if (!large) {
     const probe = await probeFloat(st, INT4_OPS);
-    const { sites, cache } = rewriteInt4(st);
-    if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8));
+    const { sites, cache, tableSites, tables } = rewriteInt4(st);
+    const candidates = tableSites.map((t) => ({ share: tableShare(st, t), raise: () => setTableBits(st, tables, t, 8) }));
+    if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8), undefined, candidates);
     else st.count('int4EightBit', 0);
     warnEightBitShare(st, sites, target);
     return;
@@ -329,15 +347,17 @@ export async function runInt4(st: QuantState): Promise<void> {
   const eight = sites.map((s) => packWeight(st, cache, s, s.weight, s.label, 8));
   const tableEight = tableSites.map((t) => packTable(st, tables, t, 8));
   for (const s of sites) s.errors = siteErrors(s, st.opts.blockSize);
+  const shares = tableSites.map((t) => tableShare(st, t));
   for (const s of sites) s.W = EMPTY;
   for (const t of tableSites) t.table = EMPTY;
   const switches = [
     ...sites.map((s, i) => ({ four: s.node, eight: nbitsOn(s.node, eight[i], 8) })),
     ...tableSites.map((t, i) => ({ four: t.node, eight: gatherOn(t.node, tableEight[i], 8) })),
   ];
-  const raised = await probeSwitched(st, target, sites, switches);
+  const raised = await probeSwitched(st, target, sites, switches, shares);
   if (!raised) st.count('int4EightBit', 0);
-  for (let i = 0; i < sites.length; i++) if (raised?.has(sites[i])) setBits(st, cache, sites[i], 8, eight[i]);
+  for (let i = 0; i < sites.length; i++) if (raised?.sites.has(sites[i])) setBits(st, cache, sites[i], 8, eight[i]);
+  for (let i = 0; i < tableSites.length; i++) if (raised?.tables.has(i)) setTableBits(st, tables, tableSites[i], 8, tableEight[i]);
   // the 8-bit blocks no node reads (once per block set: weights shared by several nodes)
   const unused = new Map<Packed, string>();
   for (let i = 0; i < sites.length; i++) unused.set(eight[i], `${sites[i].key}|8`);
