@@ -172,21 +172,27 @@ export function setBits(
   bits: 4 | 8,
   p = packWeight(st, cache, site, site.weight, site.label, bits),
 ): void {
-  if (site.bits === bits) return;
-  const old = site.packed;
-  const oldKey = `${site.key}|${site.bits}`;
-  const node = nbitsOn(site.node, p, bits);
-  st.graph.replaceNode(site.node, [node]);
-  Object.assign(site, { node, bits, packed: p });
-  dropBlocks(st, cache, oldKey, old);
+  swapBlocks(st, cache, site, bits, p, nbitsOn);
 }
 
 /** Move an embedding table between 4 and 8 bits (the int4 target's choice; `p`: blocks packed ahead). */
 function setTableBits(st: QuantState, cache: Map<string, Packed>, site: TableSite, bits: 4 | 8, p = packTable(st, cache, site, bits)): void {
+  swapBlocks(st, cache, site, bits, p, gatherOn);
+}
+
+/** A site's node on other blocks (`on` makes it); the old blocks go when nothing reads them. */
+function swapBlocks(
+  st: QuantState,
+  cache: Map<string, Packed>,
+  site: { node: Node; bits: 4 | 8; packed: Packed; key: string },
+  bits: 4 | 8,
+  p: Packed,
+  on: (n: Node, p: Packed, bits: 4 | 8) => Node,
+): void {
   if (site.bits === bits) return;
   const old = site.packed;
   const oldKey = `${site.key}|${site.bits}`;
-  const node = gatherOn(site.node, p, bits);
+  const node = on(site.node, p, bits);
   st.graph.replaceNode(site.node, [node]);
   Object.assign(site, { node, bits, packed: p });
   dropBlocks(st, cache, oldKey, old);
