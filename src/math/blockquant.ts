@@ -158,13 +158,14 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   const scales = new Float32Array(N * kBlocks);
   packed.fill(128);
   const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
-  // one block row at a time, W read row by row (contiguous): the extremes, the scales, the codes
-  // (row-major [len, N]), then each column's run of codes into its block
+  // one block row at a time, W read row by row (contiguous): the extremes, the scales, then the
+  // codes column by column ([N, len]: column n's at n·len), each run copied into its block
   const m = new Float32Array(N);
   const inv = new Float64Array(N);
   const codes = new Uint8Array(blockSize * N);
-  // (the word view reads little-endian bytes: every platform Node runs on)
+  // (the word views read little-endian bytes: every platform Node runs on)
   const words = blockSize % 4 === 0 ? new Uint32Array(packed.buffer) : undefined;
+  const codeWords = new Uint32Array(codes.buffer);
   const scalesOf = (b: number, ext: Float32Array, into: Float64Array) => {
     for (let n = 0; n < N; n++) {
       let s = Math.fround(ext[n] / -128);
@@ -183,29 +184,25 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
       scalesOf(b, m, inv);
       for (let i = 0; i < len; i++) {
         const row = (k0 + i) * N;
-        for (let n = 0; n < N; n++) {
+        for (let n = 0, at = i; n < N; n++, at += len) {
           let q = w[row + n] * inv[n] + RINT_MAGIC - RINT_MAGIC;
           if (q < -128) q = -128;
           else if (q > 127) q = 127;
           else if (q !== q) q = 0;
-          codes[i * N + n] = q + 128;
+          codes[at] = q + 128;
         }
       }
     }
     if (words && len === blockSize) {
-      // four codes a word (blockSize a multiple of 4: every block starts on a word)
-      const N2 = 2 * N;
-      const N3 = 3 * N;
+      // whole blocks: a word at a time (every block starts on a word)
+      const lw = len >> 2;
       for (let n = 0; n < N; n++) {
-        let o = ((n * kBlocks + b) * blockSize) >> 2;
-        for (let at = n, end = n + len * N; at < end; at += 4 * N)
-          words[o++] = codes[at] | (codes[at + N] << 8) | (codes[at + N2] << 16) | (codes[at + N3] << 24);
+        const o = ((n * kBlocks + b) * blockSize) >> 2;
+        const at = n * lw;
+        for (let j = 0; j < lw; j++) words[o + j] = codeWords[at + j];
       }
     } else {
-      for (let n = 0; n < N; n++) {
-        let o = (n * kBlocks + b) * blockSize;
-        for (let i = 0, at = n; i < len; i++, at += N) packed[o++] = codes[at];
-      }
+      for (let n = 0; n < N; n++) packed.set(codes.subarray(n * len, n * len + len), (n * kBlocks + b) * blockSize);
     }
   }
   return { packed, scales, kBlocks };

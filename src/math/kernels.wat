@@ -214,7 +214,27 @@
     (local.get $cnt))
 
   ;; how many of n bytes at $src equal $z
-  (func (export "eq8") (param $src i32) (param $n i32) (param $z i32) (result i32)
+;; tr8: the transpose of $rows rows of $N bytes at $src ([rows, N]) into [N, rows] at $dst
+  (func (export "tr8") (param $src i32) (param $rows i32) (param $N i32) (param $dst i32)
+    (local $n i32) (local $r i32) (local $s i32) (local $d i32)
+    (local.set $d (local.get $dst))
+    (block $cols_done
+      (loop $cols
+        (br_if $cols_done (i32.ge_u (local.get $n) (local.get $N)))
+        (local.set $s (i32.add (local.get $src) (local.get $n)))
+        (local.set $r (i32.const 0))
+        (block $rows_done
+          (loop $rows_loop
+            (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+            (i32.store8 (local.get $d) (i32.load8_u (local.get $s)))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (local.set $s (i32.add (local.get $s) (local.get $N)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows_loop)))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $cols))))
+
+    (func (export "eq8") (param $src i32) (param $n i32) (param $z i32) (result i32)
     (local $i i32) (local $n16 i32) (local $acc v128) (local $vz v128) (local $cnt i32)
     (local.set $vz (i8x16.splat (local.get $z)))
     (local.set $n16 (i32.and (local.get $n) (i32.const -16)))

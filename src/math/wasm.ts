@@ -20,6 +20,7 @@ interface Exports {
   lanehash(src: number, n4: number, state: number): void;
   zeros32(src: number, n: number): number;
   eq8(src: number, n: number, z: number): number;
+  tr8(src: number, rows: number, N: number, dst: number): void;
   half(src: number, dst: number, n: number): void;
   zeros16(src: number, n: number): number;
   beyondhalf(src: number, n: number): number;
@@ -54,7 +55,7 @@ export interface Int8BlockRow {
   N: number;
   /** ext[n] is column n's value of largest magnitude (0 when none): fill inv[n] = 1 / scale */
   scales(ext: Float32Array, inv: Float64Array): void;
-  /** len × N bytes: q = clamp(round(w · inv) + 128, 0, 255) (ties to even, NaN → 128) */
+  /** N × len bytes, column by column (column n's codes at n · len): q = clamp(round(w · inv) + 128, 0, 255) (ties to even, NaN → 128) */
   out: Uint8Array;
 }
 
@@ -123,7 +124,7 @@ export interface WasmKernels {
   beyondHalf(data: Float32Array): boolean;
   /** q = clamp(round(w / s) + z, 0, 15) (ties to even, NaN → z) of one block row, packed. */
   int4BlockRow(job: Int4BlockRow): void;
-  /** The 8-bit codes of one block row (symmetric, zero point 128), row-major like the input. */
+  /** The 8-bit codes of one block row (symmetric, zero point 128), column by column. */
   int8BlockRow(job: Int8BlockRow): void;
 }
 
@@ -271,11 +272,12 @@ function kernels(k: Exports): WasmKernels {
       out.set(new Uint8Array(buf, dst, (bs / 2) * N));
     },
     int8BlockRow({ rows, len, N, scales, out }) {
-      // layout: inv f64[N] | z, lo, hi i32[N] | ext f32[N] | rows f32[len·N] | out u8[len·N]
+      // layout: inv f64[N] | z, lo, hi i32[N] | ext f32[N] | rows f32[len·N] | codes u8[len·N] | out u8[N·len]
       const e1 = N * 20;
       const src = N * 24;
       const dst = src + len * N * 4;
-      const buf = withMemory(k, dst + len * N);
+      const tr = dst + len * N;
+      const buf = withMemory(k, tr + len * N);
       new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
       const ext = new Float32Array(buf, e1, N).fill(0);
       k.absext(src, len, N, e1);
@@ -284,7 +286,8 @@ function kernels(k: Exports): WasmKernels {
       new Int32Array(buf, N * 12, N).fill(-128);
       new Int32Array(buf, N * 16, N).fill(127);
       k.q8c(src, dst, len, N, 0, N * 8, N * 12, N * 16);
-      out.set(new Uint8Array(buf, dst, len * N));
+      k.tr8(dst, len, N, tr);
+      out.set(new Uint8Array(buf, tr, len * N));
     },
   };
 }
