@@ -223,11 +223,17 @@ function rowBlockScale(x: Float32Array, at: number, len: number, low: number): n
  * quantizeInt8Blocks of the transpose of a row-major table [V, H] (GatherBlockQuantized, bits = 8,
  * blocks of blockSize along each row, H a multiple of it), read in place: packed [V, H], scales
  * [V · H / blockSize]; the same bytes as quantizeInt8Blocks(transpose(table), H, V, blockSize).
+ * Large tables in WebAssembly (the same arithmetic).
  */
 export function quantizeInt8Rows(table: Float32Array, V: number, H: number, blockSize: number): Int4Blocks {
   const kBlocks = H / blockSize;
   const packed = new Uint8Array(V * H);
   const scales = new Float32Array(V * kBlocks);
+  const wasm = V * H >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    wasm.rowBlocks(table.subarray(0, V * H), blockSize, 8, scales, packed);
+    return { packed, scales, kBlocks };
+  }
   for (let blk = 0, at = 0; blk < V * kBlocks; blk++, at += blockSize) {
     const s = (scales[blk] = rowBlockScale(table, at, blockSize, -128));
     const inv = 1 / s;
@@ -246,12 +252,18 @@ export function quantizeInt8Rows(table: Float32Array, V: number, H: number, bloc
  * quantizeInt4Blocks (symmetric) of the transpose of a row-major table [V, H]
  * (GatherBlockQuantized, bits = 4, blocks of blockSize along each row, H a multiple of it), read
  * in place: packed [V, H / 2], scales [V · H / blockSize]; the same bytes as
- * quantizeInt4Blocks(transpose(table), H, V, blockSize, true) without the transpose.
+ * quantizeInt4Blocks(transpose(table), H, V, blockSize, true) without the transpose. Large tables in
+ * WebAssembly (the same arithmetic).
  */
 export function quantizeInt4Rows(table: Float32Array, V: number, H: number, blockSize: number): Int4Blocks {
   const kBlocks = H / blockSize;
   const packed = new Uint8Array((V * H) / 2);
   const scales = new Float32Array(V * kBlocks);
+  const wasm = V * H >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    wasm.rowBlocks(table.subarray(0, V * H), blockSize, 4, scales, packed);
+    return { packed, scales, kBlocks };
+  }
   for (let blk = 0, at = 0; blk < V * kBlocks; blk++, at += blockSize) {
     const s = (scales[blk] = rowBlockScale(table, at, blockSize, -8));
     for (let i = at; i < at + blockSize; i += 2) {

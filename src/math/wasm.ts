@@ -21,6 +21,7 @@ interface Exports {
   zeros32(src: number, n: number): number;
   eq8(src: number, n: number, z: number): number;
   tr8(src: number, rows: number, N: number, dst: number): void;
+  rowsq(src: number, n: number, bs: number, bits: number, scales: number, dst: number): void;
   half(src: number, dst: number, n: number): void;
   zeros16(src: number, n: number): number;
   beyondhalf(src: number, n: number): number;
@@ -126,6 +127,12 @@ export interface WasmKernels {
   int4BlockRow(job: Int4BlockRow): void;
   /** The 8-bit codes of one block row (symmetric, zero point 128), column by column. */
   int8BlockRow(job: Int8BlockRow): void;
+  /**
+   * Blocks of `bs` consecutive values (a table's rows, length a multiple of bs), symmetric at
+   * `bits` (4 or 8): the scale of each block into `scales`, the codes into `out` (8 bits: a byte
+   * each, zero point 128; 4 bits: two a byte, the first in the low nibble, zero point 8).
+   */
+  rowBlocks(data: Float32Array, bs: number, bits: 4 | 8, scales: Float32Array, out: Uint8Array): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -270,6 +277,21 @@ function kernels(k: Exports): WasmKernels {
       }
       k.q4pack(src, len, bs, N, sc, z, zlo, zhi, dst);
       out.set(new Uint8Array(buf, dst, (bs / 2) * N));
+    },
+    rowBlocks(data, bs, bits, scales, out) {
+      // chunks of whole blocks (CHUNK is a multiple of every power-of-two block size up to it)
+      const step = Math.max(bs, CHUNK - (CHUNK % bs));
+      for (let start = 0; start < data.length; start += step) {
+        const n = Math.min(step, data.length - start);
+        const nb = n / bs;
+        const codes = bits === 8 ? n : n / 2;
+        // layout: src f32[n] | scales f32[n / bs] | out u8[codes]
+        const buf = withMemory(k, n * 4 + nb * 4 + codes);
+        new Float32Array(buf, 0, n).set(data.subarray(start, start + n));
+        k.rowsq(0, n, bs, bits, n * 4, n * 4 + nb * 4);
+        scales.set(new Float32Array(buf, n * 4, nb), start / bs);
+        out.set(new Uint8Array(buf, n * 4 + nb * 4, codes), bits === 8 ? start : start / 2);
+      }
     },
     int8BlockRow({ rows, len, N, scales, out }) {
       // layout: inv f64[N] | z, lo, hi i32[N] | ext f32[N] | rows f32[len·N] | codes u8[len·N] | out u8[N·len]

@@ -121,12 +121,23 @@ describe('int8 blocks: the WebAssembly path and the table rows', () => {
     }
   });
 
-  it('quantizeInt8Rows / quantizeInt4Rows of a table [V, H] are the blocks of its transpose, without the transpose', () => {
+  it('quantizeInt8Rows / quantizeInt4Rows of a table [V, H] are the blocks of its transpose, without the transpose (WebAssembly and JavaScript)', () => {
     const V = 61;
     const H = 96;
     const t = awkward(V * H, 22);
+    // values the clamps and the scale guard see: ±Inf, a tiny block, a huge one
+    t[700] = Number.POSITIVE_INFINITY;
+    t[1500] = Number.NEGATIVE_INFINITY;
+    for (let i = 2048; i < 2080; i++) t[i] = 1e-33 * (i - 2064);
+    for (let i = 3072; i < 3104; i++) t[i] = 3e38 * Math.sin(i);
     const tt = transposed(t, V, H);
-    for (const bs of [16, 32]) {
+    for (const [bs, wasm] of [
+      [16, true],
+      [32, true],
+      [16, false],
+      [32, false],
+    ] as const) {
+      useWasmKernels(wasm);
       const r8 = quantizeInt8Rows(t, V, H, bs);
       const b8 = quantizeInt8Blocks(tt, H, V, bs);
       expect(Buffer.from(r8.packed).equals(Buffer.from(b8.packed))).toBe(true);
@@ -137,6 +148,7 @@ describe('int8 blocks: the WebAssembly path and the table rows', () => {
       expect(r4.scales).toEqual(b4.scales);
       expect(r4.kBlocks).toBe(b4.kBlocks);
     }
+    useWasmKernels(true);
   });
 });
 
