@@ -11,10 +11,12 @@
 //   node benchmarks/int4.bench.mjs vit gpt    BERT-base-sized encoder (12 × 768, seq 128, ~435 MB; the
 //                                             default), ViT-B/16 (~346 MB), a GPT-2-small-like decoder
 //                                             (~498 MB): the default (no probe above 64 MB) and
-//                                             --int4-target 0.99 / 0.995 (the probe against the model in
-//                                             8-bit blocks), each in its own process under /usr/bin/time:
-//                                             wall, CPU (user + sys), peak RSS, then the cosine on one
-//                                             made-up sample. INT4_FILES=a.onnx,b.onnx … big: files too
+//                                             --int4-target 0.99 / 0.995 (the probe on one session of the
+//                                             switched model, against the model in 8-bit blocks), each in
+//                                             its own process under /usr/bin/time: wall, CPU (user + sys),
+//                                             peak RSS, probe runs, weights kept at 8 bits, then the cosine
+//                                             to fp32 on 4 made-up samples the probe never saw (mean, min).
+//                                             INT4_FILES=a.onnx,b.onnx … big: files too
 //   node benchmarks/int4.bench.mjs groups bert gpt   data-free choices of the MatMuls kept at 8 bits: plain
 //                                             4-bit with a group of MatMuls left float (an upper bound
 //                                             for 8 bits) by position or kind, cosine on one made-up sample
@@ -77,7 +79,7 @@ async function fidelity() {
       const ok = cos.node >= 0.99 && cos.wasm >= 0.99;
       if (!ok && options === DEFAULT) below++;
       const mm = (st.MatMul ?? 0) + (st.Gemm ?? 0);
-      console.log([name, label, cos.node.toFixed(5), cos.wasm.toFixed(5), `${st.int4EightBit} of ${mm}`, st.weightRatio, cpu.toFixed(2), ok ? 'ok' : 'below'].join('\t'));
+      console.log([name, label, cos.node.toFixed(5), cos.wasm.toFixed(5), `${st.int4EightBit} of ${mm}${st.int4EightBitTables ? ` + ${st.int4EightBitTables} table` : ''}`, st.weightRatio, cpu.toFixed(2), ok ? 'ok' : 'below'].join('\t'));
     }
   }
   console.log(`fidelity: ${below} model(s) below the floor with the default`);
@@ -128,10 +130,14 @@ async function big(key) {
     if (!given) await saveModel(BIG[key].build(), src);
     const label = given ? src : BIG[key].label;
     console.log(`\n## ${label} (${(readFileSync(src).length / 1e6).toFixed(0)} MB): mlc compress --quantize int4 --no-latency, one process each (load average ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
-    console.log(['setting', 'wall s', 'CPU s (user + sys)', 'peak RSS MB', 'RSS × file', '8-bit MatMuls', 'weight bytes ×', 'cosine (1 sample)'].join('\t'));
+    console.log(
+      ['setting', 'wall s', 'CPU s (user + sys)', 'peak RSS MB', 'RSS × file', 'probe runs', '8-bit MatMuls', '8-bit tables', 'weight bytes ×', 'cosine (mean of 4 fresh samples)', 'min'].join('\t'),
+    );
     const specs = inputSpecs(await loadModel(src));
-    const feeds = synthesizeFeeds(specs, planShapes(specs, {}).at(1), 101);
-    const ref = await outputsIn('node', src, feeds).catch(() => null);
+    // four samples the probe never sees (its made-up inputs use seed 7)
+    const fresh = [101, 102, 103, 104].map((seed) => synthesizeFeeds(specs, planShapes(specs, {}).at(1), seed));
+    const refs = [];
+    for (const f of fresh) refs.push(await outputsIn('node', src, f).catch(() => null));
     const fileBytes = readFileSync(src).length;
     const settings = [
       ['default (above 64 MB: no probe)', []],
@@ -146,8 +152,13 @@ async function big(key) {
       const [wall, user, sys, kb] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(/\s+/).map(Number);
       const st = JSON.parse(r.stdout).passes[0].stats;
       const q = await loadModel(out);
-      const cos = ref ? cosine(ref, await outputsIn('node', q, feeds)).toFixed(5) : '—';
-      console.log([name, wall.toFixed(1), (user + sys).toFixed(1), (kb / 1024).toFixed(0), ((kb * 1024) / fileBytes).toFixed(2), st.int4EightBit, st.weightRatio, cos].join('\t'));
+      const cos = [];
+      for (let i = 0; i < fresh.length; i++) if (refs[i]) cos.push(cosine(refs[i], await outputsIn('node', q, fresh[i])));
+      const mean = cos.length ? (cos.reduce((a, b) => a + b, 0) / cos.length).toFixed(5) : '—';
+      const min = cos.length ? Math.min(...cos).toFixed(5) : '—';
+      console.log(
+        [name, wall.toFixed(1), (user + sys).toFixed(1), (kb / 1024).toFixed(0), ((kb * 1024) / fileBytes).toFixed(2), st.int4ProbeRuns ?? 0, st.int4EightBit, st.int4EightBitTables ?? 0, st.weightRatio, mean, min].join('\t'),
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

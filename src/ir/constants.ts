@@ -193,6 +193,8 @@ export class Constants {
     if (init) {
       if (!this.isStoredInitializer(name)) return 0;
       g.initializers.delete(name);
+      // (the memo would keep the removed weight's data alive)
+      this.memo.delete(name);
       if (g.isGraphInput(name)) g.inputs = g.inputs.filter((i) => i.name !== name);
       return 1;
     }
@@ -203,6 +205,7 @@ export class Constants {
     if (p.opType !== 'Constant' && !this.has(name)) return 0;
     const inputs = p.opType === 'Constant' ? [] : [...p.inputs];
     g.removeNode(p);
+    this.memo.delete(name);
     let removed = 1;
     for (const i of inputs) removed += this.removeIfUnused(i);
     return removed;

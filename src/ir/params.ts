@@ -223,6 +223,9 @@ export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: 
   const d = t.data as Uint8Array;
   let nonzero = 0;
   const lut = bits === 4 ? nibbleLut() : undefined;
+  // 8 bits, one zero point for all, no padding: every byte is a value
+  const wasm = bits === 8 && !zpData && K % bs === 0 && t.size >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) return { params: K * N, nonzero: t.size - wasm.countEqualBytes(d, 128) };
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < kBlocks; b++) {
       const zp = zpData ? (zpData[n * zpStride + Math.floor((b * bits) / 8)] >> ((b * bits) % 8)) & mask : 1 << (bits - 1);
@@ -234,6 +237,10 @@ export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: 
         const row = zp << 8;
         for (let j = 0; j < pairs; j++) nonzero += lut[row | d[base + j]];
         if (end & 1 && (d[base + pairs] & 15) !== zp) nonzero++;
+        continue;
+      }
+      if (bits === 8) {
+        for (let i = base; i < base + end; i++) if (d[i] !== zp) nonzero++;
         continue;
       }
       for (let i = 0; i < end; i++) {

@@ -23,6 +23,7 @@
  * block 32 (4.5 → 4.625 bits per weight with the float32 scales).
  */
 import { blockColumnExtremes, type Int4Blocks, int4Layout } from './quant.js';
+import { WASM_MIN, wasmKernels } from './wasm.js';
 
 /** Clipping ratios tried for both the symmetric and the asymmetric candidates. */
 export const INT4_SEARCH_RATIOS: readonly number[] = [1, 0.9, 0.8, 0.7, 0.6];
@@ -147,7 +148,8 @@ export function quantizeInt4BlocksSearch(w: Float32Array, K: number, N: number, 
  * Block-wise 8-bit quantization of W [K, N] along K in the MatMulNBits layout with bits = 8:
  * packed [N, kBlocks, blockSize] uint8, scales [N · kBlocks], no zero points (the kernel's default
  * 128). Symmetric round to nearest: m = the block's value of largest |m|, s = m / −128,
- * q = clamp(round(w / s) + 128, 0, 255), so m maps to q = 0 exactly. Used for the MatMuls an int4
+ * q = clamp(round(w · (1 / s)) + 128, 0, 255), so m maps to q = 0. Large weights in WebAssembly
+ * SIMD (the same arithmetic). Used for the MatMuls an int4
  * model keeps at 8 bits (the ones whose 4-bit error costs the most).
  */
 export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockSize: number): Int4Blocks {
@@ -155,35 +157,151 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   const packed = new Uint8Array(N * kBlocks * blockSize);
   const scales = new Float32Array(N * kBlocks);
   packed.fill(128);
-  // one block row at a time, W read row by row (contiguous): the extremes, then the codes
+  const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
+  // one block row at a time, W read row by row (contiguous): the extremes, the scales, then the
+  // codes column by column ([N, len]: column n's at n·len), each run copied into its block
   const m = new Float32Array(N);
-  const sc = new Float64Array(N);
+  const inv = new Float64Array(N);
+  const codes = new Uint8Array(blockSize * N);
+  // (the word views read little-endian bytes: every platform Node runs on)
+  const words = blockSize % 4 === 0 ? new Uint32Array(packed.buffer) : undefined;
+  const codeWords = new Uint32Array(codes.buffer);
+  const scalesOf = (b: number, ext: Float32Array, into: Float64Array) => {
+    for (let n = 0; n < N; n++) {
+      let s = Math.fround(ext[n] / -128);
+      if (!(Math.abs(s) >= 1e-30) || !Number.isFinite(s)) s = 1;
+      scales[n * kBlocks + b] = s;
+      into[n] = 1 / s;
+    }
+  };
   for (let b = 0; b < kBlocks; b++) {
     const k0 = b * blockSize;
     const len = Math.min(blockSize, K - k0);
-    blockColumnExtremes(w, N, k0, len, m);
-    for (let n = 0; n < N; n++) {
-      let s = Math.fround(m[n] / -128);
-      if (!(Math.abs(s) >= 1e-30) || !Number.isFinite(s)) s = 1;
-      scales[n * kBlocks + b] = s;
-      sc[n] = s;
-    }
-    // tiles of 64 columns: the block of each column is written whole while its cache line is hot
-    for (let n0 = 0; n0 < N; n0 += 64) {
-      const n1 = Math.min(N, n0 + 64);
+    if (wasm) {
+      wasm.int8BlockRow({ rows: w.subarray(k0 * N, (k0 + len) * N), len, N, scales: (ext, into) => scalesOf(b, ext, into), out: codes });
+    } else {
+      blockColumnExtremes(w, N, k0, len, m);
+      scalesOf(b, m, inv);
       for (let i = 0; i < len; i++) {
         const row = (k0 + i) * N;
-        for (let n = n0; n < n1; n++) {
-          let q = w[row + n] / sc[n] + RINT_MAGIC - RINT_MAGIC + 128;
-          if (q < 0) q = 0;
-          else if (q > 255) q = 255;
-          else if (q !== q) q = 128;
-          packed[(n * kBlocks + b) * blockSize + i] = q;
+        for (let n = 0, at = i; n < N; n++, at += len) {
+          let q = w[row + n] * inv[n] + RINT_MAGIC - RINT_MAGIC;
+          if (q < -128) q = -128;
+          else if (q > 127) q = 127;
+          else if (q !== q) q = 0;
+          codes[at] = q + 128;
         }
       }
     }
+    if (words && len === blockSize) {
+      // whole blocks: a word at a time (every block starts on a word)
+      const lw = len >> 2;
+      for (let n = 0; n < N; n++) {
+        const o = ((n * kBlocks + b) * blockSize) >> 2;
+        const at = n * lw;
+        for (let j = 0; j < lw; j++) words[o + j] = codeWords[at + j];
+      }
+    } else {
+      for (let n = 0; n < N; n++) packed.set(codes.subarray(n * len, n * len + len), (n * kBlocks + b) * blockSize);
+    }
   }
   return { packed, scales, kBlocks };
+}
+
+/**
+ * The symmetric scale of x[at .. at + len): the value of largest |m| (the first on a tie; NaN never
+ * wins) over `low` (−128 or −8, the code it maps to), as float32; 1 for an all-zero block.
+ */
+function rowBlockScale(x: Float32Array, at: number, len: number, low: number): number {
+  let m = 0;
+  for (let i = at; i < at + len; i++) if (Math.abs(x[i]) > Math.abs(m)) m = x[i];
+  const s = Math.fround(m / low);
+  return !(Math.abs(s) >= 1e-30) || !Number.isFinite(s) ? 1 : s;
+}
+
+/**
+ * quantizeInt8Blocks of the transpose of a row-major table [V, H] (GatherBlockQuantized, bits = 8,
+ * blocks of blockSize along each row, H a multiple of it), read in place: packed [V, H], scales
+ * [V · H / blockSize]; the same bytes as quantizeInt8Blocks(transpose(table), H, V, blockSize).
+ * Large tables in WebAssembly (the same arithmetic).
+ */
+export function quantizeInt8Rows(table: Float32Array, V: number, H: number, blockSize: number): Int4Blocks {
+  const kBlocks = H / blockSize;
+  const packed = new Uint8Array(V * H);
+  const scales = new Float32Array(V * kBlocks);
+  const wasm = V * H >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    wasm.rowBlocks(table.subarray(0, V * H), blockSize, 8, scales, packed);
+    return { packed, scales, kBlocks };
+  }
+  for (let blk = 0, at = 0; blk < V * kBlocks; blk++, at += blockSize) {
+    const s = (scales[blk] = rowBlockScale(table, at, blockSize, -128));
+    const inv = 1 / s;
+    for (let i = at; i < at + blockSize; i++) {
+      let q = table[i] * inv + RINT_MAGIC - RINT_MAGIC;
+      if (q < -128) q = -128;
+      else if (q > 127) q = 127;
+      else if (q !== q) q = 0;
+      packed[i] = q + 128;
+    }
+  }
+  return { packed, scales, kBlocks };
+}
+
+/**
+ * quantizeInt4Blocks (symmetric) of the transpose of a row-major table [V, H]
+ * (GatherBlockQuantized, bits = 4, blocks of blockSize along each row, H a multiple of it), read
+ * in place: packed [V, H / 2], scales [V · H / blockSize]; the same bytes as
+ * quantizeInt4Blocks(transpose(table), H, V, blockSize, true) without the transpose. Large tables in
+ * WebAssembly (the same arithmetic).
+ */
+export function quantizeInt4Rows(table: Float32Array, V: number, H: number, blockSize: number): Int4Blocks {
+  const kBlocks = H / blockSize;
+  const packed = new Uint8Array((V * H) / 2);
+  const scales = new Float32Array(V * kBlocks);
+  const wasm = V * H >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    wasm.rowBlocks(table.subarray(0, V * H), blockSize, 4, scales, packed);
+    return { packed, scales, kBlocks };
+  }
+  for (let blk = 0, at = 0; blk < V * kBlocks; blk++, at += blockSize) {
+    const s = (scales[blk] = rowBlockScale(table, at, blockSize, -8));
+    for (let i = at; i < at + blockSize; i += 2) {
+      let q0 = table[i] / s + RINT_MAGIC - RINT_MAGIC + 8;
+      if (q0 < 0) q0 = 0;
+      else if (q0 > 15) q0 = 15;
+      else if (q0 !== q0) q0 = 8;
+      let q1 = table[i + 1] / s + RINT_MAGIC - RINT_MAGIC + 8;
+      if (q1 < 0) q1 = 0;
+      else if (q1 > 15) q1 = 15;
+      else if (q1 !== q1) q1 = 8;
+      packed[i >> 1] = q0 | (q1 << 4);
+    }
+  }
+  return { packed, scales, kBlocks };
+}
+
+/**
+ * The noise-to-signal ratio Σ (T − T̂)² / Σ T² of a table's 4-bit rows (quantizeInt4Rows: blocks
+ * along each row, symmetric, zero point 8), on every `rowStep`-th row; non-finite values count as 0.
+ */
+export function int4RowsNoise(table: Float32Array, V: number, H: number, blockSize: number, blk: Int4Blocks, rowStep = 1): number {
+  const kBlocks = H / blockSize;
+  let e = 0;
+  let w = 0;
+  for (let v = 0; v < V; v += rowStep) {
+    for (let b = 0; b < kBlocks; b++) {
+      const s = blk.scales[v * kBlocks + b];
+      const at = v * H + b * blockSize;
+      for (let i = 0; i < blockSize; i++) {
+        const x = Number.isFinite(table[at + i]) ? table[at + i] : 0;
+        const d = x - s * (((blk.packed[(at + i) >> 1] >> (((at + i) & 1) * 4)) & 15) - 8);
+        e += d * d;
+        w += x * x;
+      }
+    }
+  }
+  return w > 0 ? e / w : 0;
 }
 
 /**
@@ -193,9 +311,18 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
  * With the per-column energy of a layer's input, Σ_k E[x_k²] · out[k] is the expected energy of the
  * error the blocks add to the layer's output (the errors of different k are close to uncorrelated).
  * With `maxColumns` below N, every ⌈N / maxColumns⌉-th column is summed and the sum scaled to N
- * columns (an estimate at a fraction of the cost).
+ * columns (an estimate at a fraction of the cost). `energy[0]`, when given, gets Σ W² (finite
+ * values) on the same columns, scaled the same way, added to it.
  */
-export function int4RowErrors(w: Float32Array, K: number, N: number, blockSize: number, blk: Int4Blocks, maxColumns = N): Float64Array {
+export function int4RowErrors(
+  w: Float32Array,
+  K: number,
+  N: number,
+  blockSize: number,
+  blk: Int4Blocks,
+  maxColumns = N,
+  energy?: Float64Array,
+): Float64Array {
   const out = new Float64Array(K);
   const { packed, scales, zeroPoints, kBlocks } = blk;
   const blob = blockSize / 2;
@@ -220,12 +347,15 @@ export function int4RowErrors(w: Float32Array, K: number, N: number, blockSize: 
     const stride = kBlocks * blob * step;
     const row = k * N;
     let e = 0;
+    let e2 = 0;
     for (let n = 0; n < N; n += step, o += stride) {
-      const v = w[row + n];
-      const d = (Number.isFinite(v) ? v : 0) - sc[n] * (((packed[o] >> shift) & 15) - zs[n]);
+      const v = Number.isFinite(w[row + n]) ? w[row + n] : 0;
+      const d = v - sc[n] * (((packed[o] >> shift) & 15) - zs[n]);
       e += d * d;
+      e2 += v * v;
     }
     out[k] = (e * N) / taken;
+    if (energy) energy[0] += (e2 * N) / taken;
   }
   return out;
 }

@@ -214,7 +214,96 @@
     (local.get $cnt))
 
   ;; how many of n bytes at $src equal $z
-  (func (export "eq8") (param $src i32) (param $n i32) (param $z i32) (result i32)
+;; rowsq: $n floats at $src in blocks of $bs (a row of a table, blocks along it), symmetric:
+  ;; m = the value of largest |m| (first on a tie; NaN never wins), s = m / −2^(bits−1) as f32 (1
+  ;; when |s| < 1e-30 or not finite) into the f32 at $scales + 4b; 8 bits: q = clamp(round(x · (1/s)),
+  ;; −128, 127) + 128, one byte each; 4 bits: q = clamp(round(x / s), −8, 7) + 8, two a byte (the
+  ;; first in the low nibble); round to nearest even, NaN → the zero point
+  (func (export "rowsq") (param $src i32) (param $n i32) (param $bs i32) (param $bits i32) (param $scales i32) (param $dst i32)
+    (local $b i32) (local $i i32) (local $p i32) (local $end i32) (local $m f32) (local $x f32) (local $s f32)
+    (local $sd f64) (local $inv f64) (local $q i32) (local $lo i32) (local $o i32)
+    (local.set $lo (select (i32.const -128) (i32.const -8) (i32.eq (local.get $bits) (i32.const 8))))
+    (block $blocks_done
+      (loop $blocks
+        (br_if $blocks_done (i32.ge_u (local.get $p) (local.get $n)))
+        (local.set $end (i32.add (local.get $p) (local.get $bs)))
+        (local.set $m (f32.const 0))
+        (local.set $i (local.get $p))
+        (block $ext_done
+          (loop $ext
+            (br_if $ext_done (i32.ge_u (local.get $i) (local.get $end)))
+            (local.set $x (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
+            (if (f32.gt (f32.abs (local.get $x)) (f32.abs (local.get $m))) (then (local.set $m (local.get $x))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $ext)))
+        (local.set $s (f32.div (local.get $m) (f32.convert_i32_s (local.get $lo))))
+        (if (i32.eqz
+              (i32.and
+                (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30))
+                (f32.lt (f32.abs (local.get $s)) (f32.const inf))))
+          (then (local.set $s (f32.const 1))))
+        (f32.store (i32.add (local.get $scales) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
+        (local.set $sd (f64.promote_f32 (local.get $s)))
+        (local.set $inv (f64.div (f64.const 1) (local.get $sd)))
+        (local.set $i (local.get $p))
+        (if (i32.eq (local.get $bits) (i32.const 8))
+          (then
+            (block $q8_done
+              (loop $q8
+                (br_if $q8_done (i32.ge_u (local.get $i) (local.get $end)))
+                (local.set $q
+                  (i32.trunc_sat_f64_s
+                    (f64.nearest (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))) (local.get $inv)))))
+                (local.set $q (select (i32.const -128) (local.get $q) (i32.lt_s (local.get $q) (i32.const -128))))
+                (local.set $q (select (i32.const 127) (local.get $q) (i32.gt_s (local.get $q) (i32.const 127))))
+                (i32.store8 (i32.add (local.get $dst) (local.get $i)) (i32.add (local.get $q) (i32.const 128)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $q8))))
+          (else
+            ;; two values a byte: x[i] in the low nibble, x[i + 1] in the high one
+            (block $q4_done
+              (loop $q4
+                (br_if $q4_done (i32.ge_u (local.get $i) (local.get $end)))
+                (local.set $q
+                  (i32.trunc_sat_f64_s
+                    (f64.nearest (f64.div (f64.promote_f32 (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))) (local.get $sd)))))
+                (local.set $q (select (i32.const -8) (local.get $q) (i32.lt_s (local.get $q) (i32.const -8))))
+                (local.set $q (select (i32.const 7) (local.get $q) (i32.gt_s (local.get $q) (i32.const 7))))
+                (local.set $o
+                  (i32.trunc_sat_f64_s
+                    (f64.nearest
+                      (f64.div (f64.promote_f32 (f32.load offset=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))) (local.get $sd)))))
+                (local.set $o (select (i32.const -8) (local.get $o) (i32.lt_s (local.get $o) (i32.const -8))))
+                (local.set $o (select (i32.const 7) (local.get $o) (i32.gt_s (local.get $o) (i32.const 7))))
+                (i32.store8 (i32.add (local.get $dst) (i32.shr_u (local.get $i) (i32.const 1)))
+                  (i32.or (i32.add (local.get $q) (i32.const 8)) (i32.shl (i32.add (local.get $o) (i32.const 8)) (i32.const 4))))
+                (local.set $i (i32.add (local.get $i) (i32.const 2)))
+                (br $q4)))))
+        (local.set $p (local.get $end))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $blocks))))
+
+  ;; tr8: the transpose of $rows rows of $N bytes at $src ([rows, N]) into [N, rows] at $dst
+  (func (export "tr8") (param $src i32) (param $rows i32) (param $N i32) (param $dst i32)
+    (local $n i32) (local $r i32) (local $s i32) (local $d i32)
+    (local.set $d (local.get $dst))
+    (block $cols_done
+      (loop $cols
+        (br_if $cols_done (i32.ge_u (local.get $n) (local.get $N)))
+        (local.set $s (i32.add (local.get $src) (local.get $n)))
+        (local.set $r (i32.const 0))
+        (block $rows_done
+          (loop $rows_loop
+            (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+            (i32.store8 (local.get $d) (i32.load8_u (local.get $s)))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (local.set $s (i32.add (local.get $s) (local.get $N)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows_loop)))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $cols))))
+
+    (func (export "eq8") (param $src i32) (param $n i32) (param $z i32) (result i32)
     (local $i i32) (local $n16 i32) (local $acc v128) (local $vz v128) (local $cnt i32)
     (local.set $vz (i8x16.splat (local.get $z)))
     (local.set $n16 (i32.and (local.get $n) (i32.const -16)))

@@ -20,6 +20,8 @@ interface Exports {
   lanehash(src: number, n4: number, state: number): void;
   zeros32(src: number, n: number): number;
   eq8(src: number, n: number, z: number): number;
+  tr8(src: number, rows: number, N: number, dst: number): void;
+  rowsq(src: number, n: number, bs: number, bits: number, scales: number, dst: number): void;
   half(src: number, dst: number, n: number): void;
   zeros16(src: number, n: number): number;
   beyondhalf(src: number, n: number): number;
@@ -44,6 +46,17 @@ export interface Int4BlockRow {
    */
   scales(ext: Float32Array | null, lo: Float32Array | null, hi: Float32Array | null, sc: Float64Array, z: Int32Array): void;
   /** bs / 2 × N bytes: row j column n = q(row 2j) | q(row 2j + 1) << 4 */
+  out: Uint8Array;
+}
+
+export interface Int8BlockRow {
+  /** `rows` is len × N (one block row of W) */
+  rows: Float32Array;
+  len: number;
+  N: number;
+  /** ext[n] is column n's value of largest magnitude (0 when none): fill inv[n] = 1 / scale */
+  scales(ext: Float32Array, inv: Float64Array): void;
+  /** N × len bytes, column by column (column n's codes at n · len): q = clamp(round(w · inv) + 128, 0, 255) (ties to even, NaN → 128) */
   out: Uint8Array;
 }
 
@@ -112,6 +125,14 @@ export interface WasmKernels {
   beyondHalf(data: Float32Array): boolean;
   /** q = clamp(round(w / s) + z, 0, 15) (ties to even, NaN → z) of one block row, packed. */
   int4BlockRow(job: Int4BlockRow): void;
+  /** The 8-bit codes of one block row (symmetric, zero point 128), column by column. */
+  int8BlockRow(job: Int8BlockRow): void;
+  /**
+   * Blocks of `bs` consecutive values (a table's rows, length a multiple of bs), symmetric at
+   * `bits` (4 or 8): the scale of each block into `scales`, the codes into `out` (8 bits: a byte
+   * each, zero point 128; 4 bits: two a byte, the first in the low nibble, zero point 8).
+   */
+  rowBlocks(data: Float32Array, bs: number, bits: 4 | 8, scales: Float32Array, out: Uint8Array): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -256,6 +277,39 @@ function kernels(k: Exports): WasmKernels {
       }
       k.q4pack(src, len, bs, N, sc, z, zlo, zhi, dst);
       out.set(new Uint8Array(buf, dst, (bs / 2) * N));
+    },
+    rowBlocks(data, bs, bits, scales, out) {
+      // chunks of whole blocks (CHUNK is a multiple of every power-of-two block size up to it)
+      const step = Math.max(bs, CHUNK - (CHUNK % bs));
+      for (let start = 0; start < data.length; start += step) {
+        const n = Math.min(step, data.length - start);
+        const nb = n / bs;
+        const codes = bits === 8 ? n : n / 2;
+        // layout: src f32[n] | scales f32[n / bs] | out u8[codes]
+        const buf = withMemory(k, n * 4 + nb * 4 + codes);
+        new Float32Array(buf, 0, n).set(data.subarray(start, start + n));
+        k.rowsq(0, n, bs, bits, n * 4, n * 4 + nb * 4);
+        scales.set(new Float32Array(buf, n * 4, nb), start / bs);
+        out.set(new Uint8Array(buf, n * 4 + nb * 4, codes), bits === 8 ? start : start / 2);
+      }
+    },
+    int8BlockRow({ rows, len, N, scales, out }) {
+      // layout: inv f64[N] | z, lo, hi i32[N] | ext f32[N] | rows f32[len·N] | codes u8[len·N] | out u8[N·len]
+      const e1 = N * 20;
+      const src = N * 24;
+      const dst = src + len * N * 4;
+      const tr = dst + len * N;
+      const buf = withMemory(k, tr + len * N);
+      new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
+      const ext = new Float32Array(buf, e1, N).fill(0);
+      k.absext(src, len, N, e1);
+      scales(ext, new Float64Array(buf, 0, N));
+      new Int32Array(buf, N * 8, N).fill(128);
+      new Int32Array(buf, N * 12, N).fill(-128);
+      new Int32Array(buf, N * 16, N).fill(127);
+      k.q8c(src, dst, len, N, 0, N * 8, N * 12, N * 16);
+      k.tr8(dst, len, N, tr);
+      out.set(new Uint8Array(buf, tr, len * N));
     },
   };
 }

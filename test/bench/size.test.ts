@@ -105,6 +105,23 @@ describe('countParams', () => {
       expect(st.nonzeroParams).toBe(K * N - zeros + nzScales);
     }
   });
+  it('MatMulNBits bits 8 (the blocks int4 keeps at 8 bits): zero where q is 128, the padded tail not counted', async () => {
+    const { quantizeInt8Blocks } = await import('../../src/math/blockquant.js');
+    // K = 64 (no padding: the bytes are counted at once) and K = 50 (a padded block, counted per block)
+    for (const K of [64, 50]) {
+      const N = 40;
+      const bs = 32;
+      const w = Float32Array.from({ length: K * N }, (_, i) => (i % 5 === 0 ? 0 : Math.sin(i) + 2));
+      const blk = quantizeInt8Blocks(w, K, N, bs);
+      const b = new ModelBuilder({ opsets: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }] });
+      const x = b.input('x', DataType.FLOAT, ['M', K]);
+      const ins = [x, b.init('B', [N, blk.kBlocks, bs], blk.packed, DataType.UINT8), b.init('S', [N * blk.kBlocks], blk.scales)];
+      b.output(b.op('MatMulNBits', ins, { K, N, bits: 8, block_size: bs }, { domain: 'com.microsoft' }), DataType.FLOAT, ['M', N]);
+      const st = countParams(b.build());
+      expect(st.params).toBe(K * N + N * blk.kBlocks);
+      expect(st.nonzeroParams).toBe(K * N - w.filter((v) => v === 0).length + N * blk.kBlocks);
+    }
+  });
   it('paramsOf: the counts remembered for a model (a copy), else counted', () => {
     const b = new ModelBuilder();
     const x = b.input('x', DataType.FLOAT, [2]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { int4RowErrors, quantizeInt4BlocksSearch, quantizeInt8Blocks, searchInt4Block } from '../../src/math/blockquant.js';
+import { int4RowErrors, quantizeInt4BlocksSearch, quantizeInt4Rows, quantizeInt8Blocks, quantizeInt8Rows, searchInt4Block } from '../../src/math/blockquant.js';
+import { useWasmKernels } from '../../src/math/wasm.js';
 import { dequantizeInt4Blocks, quantizeInt4Blocks } from '../../src/math/quant.js';
 import { seededRng } from '../../src/core/rng.js';
 
@@ -90,6 +91,67 @@ describe('int8 blocks (MatMulNBits bits = 8)', () => {
   });
 });
 
+/** The transpose of row-major a [R, C]. */
+const transposed = (a: Float32Array, R: number, C: number) => Float32Array.from({ length: R * C }, (_, i) => a[(i % R) * C + Math.floor(i / R)]);
+
+/** Gaussian values with the block cases a rounding can differ on: ties between ±extremes, exact halves, zeros, a NaN. */
+function awkward(n: number, seed: number): Float32Array {
+  const g = normal(seededRng(seed));
+  const w = Float32Array.from({ length: n }, () => g());
+  for (let i = 0; i < n; i += 97) w[i] = -w[i + 1] || 1;
+  for (let i = 5; i < n; i += 131) w[i] = 0.5;
+  for (let i = 64; i < Math.min(n, 96); i++) w[i] = 0;
+  w[n - 3] = Number.NaN;
+  return w;
+}
+
+describe('int8 blocks: the WebAssembly path and the table rows', () => {
+  it('quantizeInt8Blocks gives the same bytes in WebAssembly as in JavaScript (partial last block, odd N)', () => {
+    const K = 83;
+    const N = 77;
+    const w = awkward(K * N, 21);
+    const wasm = quantizeInt8Blocks(w, K, N, 32);
+    useWasmKernels(false);
+    try {
+      const js = quantizeInt8Blocks(w, K, N, 32);
+      expect(Buffer.from(wasm.packed).equals(Buffer.from(js.packed))).toBe(true);
+      expect(wasm.scales).toEqual(js.scales);
+    } finally {
+      useWasmKernels(true);
+    }
+  });
+
+  it('quantizeInt8Rows / quantizeInt4Rows of a table [V, H] are the blocks of its transpose, without the transpose (WebAssembly and JavaScript)', () => {
+    const V = 61;
+    const H = 96;
+    const t = awkward(V * H, 22);
+    // values the clamps and the scale guard see: ±Inf, a tiny block, a huge one
+    t[700] = Number.POSITIVE_INFINITY;
+    t[1500] = Number.NEGATIVE_INFINITY;
+    for (let i = 2048; i < 2080; i++) t[i] = 1e-33 * (i - 2064);
+    for (let i = 3072; i < 3104; i++) t[i] = 3e38 * Math.sin(i);
+    const tt = transposed(t, V, H);
+    for (const [bs, wasm] of [
+      [16, true],
+      [32, true],
+      [16, false],
+      [32, false],
+    ] as const) {
+      useWasmKernels(wasm);
+      const r8 = quantizeInt8Rows(t, V, H, bs);
+      const b8 = quantizeInt8Blocks(tt, H, V, bs);
+      expect(Buffer.from(r8.packed).equals(Buffer.from(b8.packed))).toBe(true);
+      expect(r8.scales).toEqual(b8.scales);
+      const r4 = quantizeInt4Rows(t, V, H, bs);
+      const b4 = quantizeInt4Blocks(tt, H, V, bs, true);
+      expect(Buffer.from(r4.packed).equals(Buffer.from(b4.packed))).toBe(true);
+      expect(r4.scales).toEqual(b4.scales);
+      expect(r4.kBlocks).toBe(b4.kBlocks);
+    }
+    useWasmKernels(true);
+  });
+});
+
 describe('int4RowErrors (the int4 target estimate)', () => {
   it('is the squared error of the dequantized blocks per row of W, exactly with every column and closely from a sample of columns', () => {
     const g = normal(seededRng(12));
@@ -102,9 +164,13 @@ describe('int4RowErrors (the int4 target estimate)', () => {
       for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) want[k] += (w[k * N + n] - deq[k * N + n]) ** 2;
       const all = int4RowErrors(w, K, N, 32, blk);
       for (let k = 0; k < K; k++) expect(all[k]).toBeCloseTo(want[k], 6);
-      const some = int4RowErrors(w, K, N, 32, blk, 100);
+      const energy = new Float64Array(1);
+      const some = int4RowErrors(w, K, N, 32, blk, 100, energy);
       const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
       expect(Math.abs(sum(some) / sum(want) - 1)).toBeLessThan(0.1);
+      // Σ W² from the same columns, scaled to all of them
+      const all2 = w.reduce((a, v) => a + v * v, 0);
+      expect(Math.abs(energy[0] / all2 - 1)).toBeLessThan(0.1);
     }
   });
 });

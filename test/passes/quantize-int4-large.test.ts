@@ -1,12 +1,17 @@
 // int4 on models above the probe threshold (int4ProbeMaxBytes, lowered here so that a small
 // encoder counts as large): no probe by default; with a target, the probe's reference is the model
-// in 8-bit blocks (MatMulNBits bits 8, GatherBlockQuantized bits 8), lowered to 4 bits after one run.
+// in 8-bit blocks (MatMulNBits bits 8, GatherBlockQuantized bits 8), and the whole search runs on
+// one session of the switched model (int4-probe.ts: an If per weight between its 4-bit and 8-bit
+// node), nothing of which is left in the result.
 import { describe, expect, it } from 'vitest';
 import type { Model } from '../../src/ir/model.js';
 import { attrInt } from '../../src/ir/node.js';
 import { buildEncoder, encoderInputs } from '../../src/models/encoder.js';
 import { modelToBytes } from '../../src/onnx/save.js';
-import { compare } from './quantize-helpers.js';
+import { quantizePass } from '../../src/passes/quantize.js';
+import type { RunOptions } from '../../src/core/types.js';
+import type { Feeds } from '../../src/passes/pass.js';
+import { compare, ctxWith } from './quantize-helpers.js';
 
 const feedsOf = (s: ReturnType<typeof encoderInputs>) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, { dtype: v.dtype, dims: v.dims, data: v.data }]));
 
@@ -71,5 +76,68 @@ describe('int4 above the probe threshold', () => {
     const cos = (await compare(m, q, feeds)).cos;
     expect(cos).toBeGreaterThanOrEqual(0.99);
     expect(1 - cos).toBeLessThan((1 - plainCos) / 2);
+  });
+});
+
+describe('int4 target: embedding tables are candidates for 8 bits too', () => {
+  it('at a target the 4-bit weights cannot reach, the table goes to 8 bits with the MatMuls (float and 8-bit-block references alike), and nothing of its 4-bit blocks is left', async () => {
+    const o = { hidden: 64, heads: 4, ffn: 256, layers: 2, seq: 16, vocab: 512, seed: 6 };
+    const m = buildEncoder(o);
+    for (const maxBytes of [1000, undefined]) {
+      const r = await int4(m, { int4Target: 0.9999999, int4ProbeMaxBytes: maxBytes });
+      expect(r.probe.reference).toBe(maxBytes ? '8-bit blocks' : 'float');
+      expect(r.stats.int4EightBitTables).toBe(1);
+      const gbq = r.q.graph.nodes.filter((n) => n.opType === 'GatherBlockQuantized');
+      expect(gbq.map((n) => attrInt(n, 'bits', 0))).toEqual([8]);
+      const table = r.q.graph.initializers.get(gbq[0].inputs[0])!;
+      expect(table.dims).toEqual([512, 64]);
+      expect(r.details.filter((d) => d.format === 'int8 blocks' && d.rows === 512)).toHaveLength(1);
+      expect(r.details.filter((d) => d.format === 'int4' && d.rows === 512)).toHaveLength(0);
+      const read = new Set(r.q.graph.nodes.flatMap((n) => n.inputs));
+      expect([...r.q.graph.initializers.keys()].filter((n) => !read.has(n))).toEqual([]);
+    }
+  });
+});
+
+describe('int4 probe on the switched model', () => {
+  it('one serialization and one session for the reference and every step; the result holds no If, no probe input or output; most MatMuls at 8 bits: a warning', async () => {
+    const { makeRunner } = await import('../../src/runtime/index.js');
+    const { madeUpData } = await import('../../src/bench/inputs.js');
+    const o = { hidden: 64, heads: 4, ffn: 256, layers: 3, seq: 16, seed: 5 };
+    const m = buildEncoder(o);
+    const runner = makeRunner({ intraOpThreads: 1 });
+    const calls: { unchanged: boolean; fetched: number }[] = [];
+    const warns: string[] = [];
+    const inputs = m.graph.inputs.map((i) => i.name);
+    const outputs = m.graph.outputs.map((x) => x.name);
+    try {
+      const ctx = {
+        ...ctxWith(),
+        log: { info: () => {}, warn: (w: string) => warns.push(w), debug: () => {} },
+        run: async (model: Model, feeds: Feeds, names?: string[], opts?: RunOptions) => {
+          const out = await runner(model, feeds, names, opts);
+          calls.push({ unchanged: !!opts?.unchanged, fetched: Object.keys(out).length });
+          return out;
+        },
+        madeUpData: (model: Model, tryRun: (f: Feeds) => Promise<unknown>, count?: number) => madeUpData(model, {}, tryRun, undefined, count),
+      };
+      const r = await quantizePass.run(m, quantizePass.parseOptions({ type: 'int4', int4ProbeMaxBytes: 1000, int4Target: 0.999999 }), ctx as never);
+      // the reference run serializes the switched model; every step reuses its session and fetches the outputs only
+      expect(calls.filter((c) => !c.unchanged)).toHaveLength(1);
+      expect(calls.length).toBe(1 + (r.stats.int4ProbeRuns as number));
+      expect(calls[0].fetched).toBeGreaterThan(outputs.length);
+      for (const c of calls.slice(1)) expect(c.fetched).toBe(outputs.length);
+      // the result: no probe leftovers, and at this target nearly every MatMul at 8 bits, said plainly
+      expect(m.graph.nodes.filter((n) => n.opType === 'If' || n.opType === 'ReduceSumSquare')).toEqual([]);
+      expect(m.graph.inputs.map((i) => i.name)).toEqual(inputs);
+      expect(m.graph.outputs.map((x) => x.name)).toEqual(outputs);
+      const eight = m.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && attrInt(n, 'bits', 0) === 8);
+      expect(eight.length).toBe(r.stats.int4EightBit);
+      expect(warns.join('\n')).toMatch(new RegExp(`${eight.length} of 18 MatMuls \\(\\d+ % of the MatMul weights\\) are kept at 8 bits.*--quantize int8`));
+      const read = new Set(m.graph.nodes.flatMap((n) => n.inputs));
+      expect([...m.graph.initializers.keys()].filter((n) => !read.has(n))).toEqual([]);
+    } finally {
+      await runner.release();
+    }
   });
 });

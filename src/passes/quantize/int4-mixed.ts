@@ -17,11 +17,13 @@
  *    the target, nothing moves (two model runs in all).
  * 3. otherwise each MatMul's share of the error is estimated without running anything: the error
  *    energy its 4-bit blocks add to its output, Σ_k E[a_k²] · Σ_n (W − Ŵ)[k, n]² (int4RowErrors),
- *    over the energy of its output (its noise-to-signal ratio). The MatMuls of largest share move
- *    to 8 bits (MatMulNBits bits = 8, same blocks) until the measured loss 1 − cosine, scaled by the
+ *    over the energy of its output (its noise-to-signal ratio); an embedding table's share is its
+ *    blocks' own ratio Σ (T − T̂)² / Σ T² (a table is one weight, but its 4-bit error can be a fifth
+ *    of the model's: BERT-base's). The weights of largest share move to 8 bits (MatMulNBits bits =
+ *    8, GatherBlockQuantized bits = 8, same blocks) until the measured loss 1 − cosine, scaled by the
  *    share still at 4 bits, is below 0.85 · (1 − target); the model runs again, and while it misses
  *    the target the step repeats with loss ≈ floor + slope · share fitted to the last two runs (the
- *    floor: what 8-bit MatMuls cannot remove, e.g. 4-bit embedding tables), at most MAX_CHECKS runs.
+ *    floor: what no 8-bit weight removes), at most MAX_CHECKS runs.
  *
  * Cost: the float model and the int4 model once each on the probe, plus one run per extra step
  * (usually one or two); the activations are reduced to per-column sums at once. The estimate does
@@ -31,6 +33,7 @@
  */
 import { MlcError } from '../../core/errors.js';
 import type { Model } from '../../ir/model.js';
+import type { ValueInfo } from '../../ir/types.js';
 import type { Node } from '../../ir/node.js';
 import { int4RowErrors } from '../../math/blockquant.js';
 import { cosine } from '../../math/stats.js';
@@ -121,13 +124,31 @@ export async function probeFloat(st: QuantState, ops: OpRewrites): Promise<Float
   );
 }
 
+/** How probeModel runs: `feeds` added to every run (not part of the probe's feeds); `keepOutputs`: the activations stay graph outputs after the run (the caller restores them; later runs of the same session fetch probe.names only). */
+export interface ProbeRunOptions {
+  feeds?: Feeds;
+  keepOutputs?: boolean;
+  /** graph inputs of the runs only, fed by `feeds` (the data and the made-up inputs do not see them; they stay after the run) */
+  inputs?: ValueInfo[];
+  /** the model's own outputs (the reference), when the graph has other outputs of the caller's */
+  compare?: string[];
+  /** every output of the reference run, for the caller's own outputs */
+  onOutputs?: (out: Outputs) => void;
+}
+
 /**
  * The model as it is now (the float model, or the big models' 8-bit reference) on the probe: its
  * outputs, and the energies of the given MatMul inputs and outputs, read as extra graph outputs of
  * the model itself for that one run (no copy of the weights). Undefined (with a warning) when there
  * is nothing to run it with.
  */
-export async function probeModel(st: QuantState, pairs: { input: string; output: string }[], reference: FloatProbe['reference'], what = 'int4 target'): Promise<FloatProbe | undefined> {
+export async function probeModel(
+  st: QuantState,
+  pairs: { input: string; output: string }[],
+  reference: FloatProbe['reference'],
+  what = 'int4 target',
+  opts: ProbeRunOptions = {},
+): Promise<FloatProbe | undefined> {
   const { ctx } = st;
   const g = st.graph;
   const fallback = what === 'int4 target' ? 'every MatMul stays at 4 bits' : 'every MatMul stays at 8 bits';
@@ -147,8 +168,10 @@ export async function probeModel(st: QuantState, pairs: { input: string; output:
   const samples = probeSamples(st.model);
   const ran = reference === 'float' ? 'the float model' : 'the model in 8-bit blocks';
   try {
+    const baseInputs = g.inputs;
     const tryRun = async (f: Feeds) => {
-      const o = await run(st.model, f);
+      if (opts.inputs) g.inputs = [...baseInputs, ...opts.inputs];
+      const o = await run(st.model, opts.feeds ? { ...f, ...opts.feeds } : f);
       feeds = f;
       return o;
     };
@@ -170,11 +193,14 @@ export async function probeModel(st: QuantState, pairs: { input: string; output:
     ctx.log.warn(`${what}: ${ran} does not run on the probe (${err.message.split('\n')[0]}); ${fallback}`);
     out = undefined;
   } finally {
-    g.outputs = saved;
-    g.touch();
+    if (!opts.keepOutputs) {
+      g.outputs = saved;
+      g.touch();
+    }
   }
   if (!out || !feeds) return undefined;
-  const names = saved.map((o) => o.name).filter((n) => out?.[n]?.data instanceof Float32Array);
+  opts.onOutputs?.(out);
+  const names = (opts.compare ?? saved.map((o) => o.name)).filter((n) => out?.[n]?.data instanceof Float32Array);
   const probe: FloatProbe = { feeds, names, ref: floatsOf(out, names), columnEnergy: new Map(), energy: new Map(), range: new Map(), rows: new Map(), source, reference };
   for (const { input: a, output: y0 } of pairs) {
     const av = out[a] ?? (graphInputs.has(a) ? feeds[a] : undefined);
@@ -201,34 +227,65 @@ export async function probeModel(st: QuantState, pairs: { input: string; output:
 function errorShares(sites: NBitsSite[], probe: FloatProbe, blockSize: number): number[] {
   const withEnergy = sites.every((s) => probe.columnEnergy.get(s.input)?.length === s.K && (probe.energy.get(s.output) ?? 0) > 0);
   return sites.map((s) => {
-    const blocks = s.packed.blocks;
-    if (!blocks) return 0;
-    const rows = int4RowErrors(s.W, s.K, s.N, blockSize, blocks, ERROR_COLUMNS);
+    const w = s.errors ?? siteErrors(s, blockSize);
+    if (!w) return 0;
     if (withEnergy) {
       const ce = probe.columnEnergy.get(s.input) as Float64Array;
       let e = 0;
-      for (let k = 0; k < s.K; k++) e += ce[k] * rows[k] * s.alpha * s.alpha;
+      for (let k = 0; k < s.K; k++) e += ce[k] * w.rows[k] * s.alpha * s.alpha;
       return e / (probe.energy.get(s.output) as number);
     }
     let e = 0;
-    let w = 0;
-    for (let k = 0; k < s.K; k++) e += rows[k];
-    for (let i = 0; i < s.W.length; i++) w += s.W[i] * s.W[i];
-    return w > 0 ? e / w : 0;
+    for (let k = 0; k < s.K; k++) e += w.rows[k];
+    return w.energy > 0 ? e / w.energy : 0;
   });
+}
+
+/**
+ * An embedding table (GatherBlockQuantized) the target may keep at 8 bits like a MatMul: `share`
+ * is its 4-bit blocks' noise-to-signal ratio (Σ (T − T̂)² / Σ T², which is its output's on rows
+ * drawn alike), in the units of the MatMuls' shares.
+ */
+export interface TableCandidate {
+  share: number;
+  raise: () => void;
+}
+
+/**
+ * What errorShares needs of a site's float weight: its 4-bit blocks' squared error per row
+ * (int4RowErrors on ERROR_COLUMNS columns) and the weight's energy Σ W² (on the same columns, scaled); undefined without blocks.
+ * Computed ahead when the float weight is to be dropped before the probe (int4.ts).
+ */
+export function siteErrors(s: NBitsSite, blockSize: number): NonNullable<NBitsSite['errors']> | undefined {
+  const blocks = s.packed.blocks;
+  if (!blocks || s.bits !== 4) return undefined;
+  const energy = new Float64Array(1);
+  const rows = int4RowErrors(s.W, s.K, s.N, blockSize, blocks, ERROR_COLUMNS, energy);
+  return { rows, energy: energy[0] };
 }
 
 /**
  * After the all-4-bit rewrite: measure the probe, and move MatMuls to 8 bits (`raise`) until its
  * cosine reaches `target` (see the file comment). Reports int4EightBit (how many stayed 8-bit).
+ * `measure` runs the model on the probe's feeds (default ctx.run on st.model; int4-probe.ts: the
+ * switched model's session).
  */
-export async function reachTarget(st: QuantState, probe: FloatProbe, target: number, sites: NBitsSite[], raise: (s: NBitsSite) => void): Promise<void> {
+export async function reachTarget(
+  st: QuantState,
+  probe: FloatProbe,
+  target: number,
+  sites: NBitsSite[],
+  raise: (s: NBitsSite) => void,
+  measure?: (feeds: Feeds) => Promise<Outputs>,
+  tables: TableCandidate[] = [],
+): Promise<void> {
   const run = st.ctx.run;
   if (!run) return;
+  const runProbe = measure ?? ((f: Feeds) => run(st.model, f));
   const budget = 1 - target;
   const lossOf = async () => {
     st.count('int4ProbeRuns');
-    return 1 - cosine(probe.ref, floatsOf(await run(st.model, probe.feeds), probe.names));
+    return 1 - cosine(probe.ref, floatsOf(await runProbe(probe.feeds), probe.names));
   };
   let lossAll: number;
   try {
@@ -243,9 +300,11 @@ export async function reachTarget(st: QuantState, probe: FloatProbe, target: num
   const four = sites.filter((s) => s.bits === 4);
   const detail: Record<string, unknown> = { int4Target: target, probe: probe.source, reference: probe.reference, allFourBitCosine: 1 - lossAll };
   let chosen = 0;
-  if (loss > budget && four.length) {
-    const share = errorShares(four, probe, st.opts.blockSize);
-    const order = four.map((_, i) => i).sort((a, b) => share[b] - share[a] || four[a].k - four[b].k);
+  let tablesChosen = 0;
+  if (loss > budget && four.length + tables.length) {
+    // MatMuls first in graph order, then the tables (index ≥ four.length)
+    const share = [...errorShares(four, probe, st.opts.blockSize), ...tables.map((t) => t.share)];
+    const order = share.map((_, i) => i).sort((a, b) => share[b] - share[a] || a - b);
     const total = share.reduce((a, b) => a + b, 0);
     let left = total;
     let next = 0;
@@ -258,8 +317,13 @@ export async function reachTarget(st: QuantState, probe: FloatProbe, target: num
       do {
         const i = order[next++];
         left -= share[i];
-        raise(four[i]);
-        chosen++;
+        if (i < four.length) {
+          raise(four[i]);
+          chosen++;
+        } else {
+          tables[i - four.length].raise();
+          tablesChosen++;
+        }
       } while (next < order.length && floor + slope * left > AIM * budget);
       loss = await lossOf();
       if (before.left - left > 0 && before.loss > loss) {
@@ -269,7 +333,8 @@ export async function reachTarget(st: QuantState, probe: FloatProbe, target: num
     }
   }
   st.count('int4EightBit', chosen);
-  Object.assign(detail, { probeCosine: 1 - loss, eightBit: chosen, of: sites.length });
+  if (tablesChosen) st.count('int4EightBitTables', tablesChosen);
+  Object.assign(detail, { probeCosine: 1 - loss, eightBit: chosen, of: sites.length, ...(tables.length ? { tablesEightBit: tablesChosen, tables: tables.length } : {}) });
   st.details.push(detail);
   if (loss > budget) st.ctx.log.warn(`int4 target ${target}: the probe reaches cosine ${(1 - loss).toFixed(5)} with ${chosen} of ${sites.length} MatMuls at 8 bits`);
 }

@@ -36,15 +36,16 @@ import { DataType, dtypeInfo } from '../../ir/dtype.js';
 import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { quantizeInt4BlocksSearch, quantizeInt8Blocks } from '../../math/blockquant.js';
+import { int4RowsNoise, quantizeInt4BlocksSearch, quantizeInt4Rows, quantizeInt8Blocks, quantizeInt8Rows } from '../../math/blockquant.js';
 import { type Int4Blocks, quantizeInt4Blocks } from '../../math/quant.js';
-import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel, transpose2d } from './common.js';
+import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
 import type { OpRewrites, WeightSite } from './ops.js';
 
 /** int4: MatMulNBits for MatMul / Gemm, GatherBlockQuantized for embedding tables. */
 export const INT4_OPS: OpRewrites = { MatMul: 'matmul-nbits', Gemm: 'matmul-nbits', Gather: 'gather-block-quantized' };
-import { INT4_TARGET, probeFloat, probeModel, reachTarget } from './int4-mixed.js';
+import { INT4_TARGET, probeFloat, reachTarget, siteErrors } from './int4-mixed.js';
+import { probeSwitched } from './int4-probe.js';
 import { candidates } from './weight-only.js';
 
 /** Blocks added to the graph: constant names, the blocks (scales before alpha), bytes, details line. */
@@ -72,6 +73,8 @@ export interface NBitsSite {
   label: string;
   /** the blocks the node reads */
   packed: Packed;
+  /** its 4-bit blocks' error per row of W and Σ W² (int4-mixed.ts siteErrors), when computed before W was dropped */
+  errors?: { rows: Float64Array; energy: number };
 }
 
 /** The blocks of W [K, N] at `bits` bits, added as constants once per (weight, orientation, bits) when alpha is 1. */
@@ -162,19 +165,57 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
  * points): its weight is packed at the new width (once per weight), and the old constants go when
  * nothing reads them.
  */
-export function setBits(st: QuantState, cache: Map<string, Packed>, site: NBitsSite, bits: 4 | 8): void {
+export function setBits(
+  st: QuantState,
+  cache: Map<string, Packed>,
+  site: NBitsSite,
+  bits: 4 | 8,
+  p = packWeight(st, cache, site, site.weight, site.label, bits),
+): void {
+  swapBlocks(st, cache, site, bits, p, nbitsOn);
+}
+
+/** Move an embedding table between 4 and 8 bits (the int4 target's choice; `p`: blocks packed ahead). */
+function setTableBits(st: QuantState, cache: Map<string, Packed>, site: TableSite, bits: 4 | 8, p = packTable(st, cache, site, bits)): void {
+  swapBlocks(st, cache, site, bits, p, gatherOn);
+}
+
+/** A site's node on other blocks (`on` makes it); the old blocks go when nothing reads them. */
+function swapBlocks(
+  st: QuantState,
+  cache: Map<string, Packed>,
+  site: { node: Node; bits: 4 | 8; packed: Packed; key: string },
+  bits: 4 | 8,
+  p: Packed,
+  on: (n: Node, p: Packed, bits: 4 | 8) => Node,
+): void {
   if (site.bits === bits) return;
   const old = site.packed;
   const oldKey = `${site.key}|${site.bits}`;
-  const p = packWeight(st, cache, site, site.weight, site.label, bits);
-  const node: Node = {
-    ...site.node,
-    inputs: [site.node.inputs[0], p.bq, p.sc, ...(p.zp ? [p.zp] : [])],
-    attributes: site.node.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', bits) : a)),
-  };
+  const node = on(site.node, p, bits);
   st.graph.replaceNode(site.node, [node]);
   Object.assign(site, { node, bits, packed: p });
   dropBlocks(st, cache, oldKey, old);
+}
+
+/** The int4 target's view of a table at 4 bits: its blocks' noise-to-signal ratio (on up to ~2048 rows). */
+function tableShare(st: QuantState, t: TableSite): number {
+  const blk = t.packed.blocks;
+  return blk ? int4RowsNoise(t.table, t.V, t.H, st.opts.blockSize, blk, Math.max(1, Math.floor(t.V / 2048))) : 0;
+}
+
+/** A GatherBlockQuantized node on other blocks (`bits` wide). */
+function gatherOn(n: Node, p: Packed, bits: 4 | 8): Node {
+  return { ...n, inputs: [p.bq, n.inputs[1], p.sc], attributes: n.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', bits) : a)) };
+}
+
+/** A MatMulNBits node on other blocks (`bits` wide). */
+function nbitsOn(n: Node, p: Packed, bits: 4 | 8): Node {
+  return {
+    ...n,
+    inputs: [n.inputs[0], p.bq, p.sc, ...(p.zp ? [p.zp] : [])],
+    attributes: n.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', bits) : a)),
+  };
 }
 
 /** An embedding table the rewrite turned into GatherBlockQuantized (4 bits, or 8 for the big models' reference). */
@@ -198,15 +239,9 @@ function packTable(st: QuantState, cache: Map<string, Packed>, s: Pick<TableSite
   if (p) return p;
   const { V, H } = s;
   const bs = st.opts.blockSize;
-  let blk = takeSpare(cache, key);
-  if (!blk) {
-    // rows of the table are the columns of its transpose [H, V]: blocks run along each row; at 8
-    // bits (the big models' reference, lowered to 4 next) the 4-bit blocks are made from the same
-    // transpose and kept aside
-    const t = transpose2d(s.table, V, H);
-    if (bits === 8) spareOf(cache).set(`${s.key}|4`, quantizeInt4Blocks(t, H, V, bs, true));
-    blk = bits === 8 ? quantizeInt8Blocks(t, H, V, bs) : quantizeInt4Blocks(t, H, V, bs, true);
-  }
+  // blocks run along each row (those of quantizeInt4Blocks / quantizeInt8Blocks on the table's
+  // transpose [H, V], read in place)
+  const blk = bits === 8 ? quantizeInt8Rows(s.table, V, H, bs) : quantizeInt4Rows(s.table, V, H, bs);
   const bytes = blk.packed.length + blk.scales.length * 4;
   const detail = { weight: s.weight, node: s.label, format: bits === 8 ? 'int8 blocks' : 'int4', blockSize: bs, rows: V, columns: H };
   p = {
@@ -249,23 +284,6 @@ function applyGatherBlockQuantized(st: QuantState, site: WeightSite, cache: Map<
   return { ...s, node: gbq, bits, packed: p };
 }
 
-/**
- * Blocks computed ahead of their use, per block cache and key: the 4-bit blocks of a table made
- * from the transpose its 8-bit reference blocks were made from (see packTable).
- */
-const spares = new WeakMap<Map<string, Packed>, Map<string, Int4Blocks>>();
-function spareOf(cache: Map<string, Packed>): Map<string, Int4Blocks> {
-  let m = spares.get(cache);
-  if (!m) spares.set(cache, (m = new Map()));
-  return m;
-}
-function takeSpare(cache: Map<string, Packed>, key: string): Int4Blocks | undefined {
-  const m = spares.get(cache);
-  const b = m?.get(key);
-  if (b) m?.delete(key);
-  return b;
-}
-
 /** Drop a site's old blocks once no node reads them: their constants, bytes and line of the details. */
 function dropBlocks(st: QuantState, cache: Map<string, Packed>, key: string, old: Packed): void {
   if (st.graph.consumers(old.bq).length) return;
@@ -274,22 +292,6 @@ function dropBlocks(st: QuantState, cache: Map<string, Packed>, key: string, old
   const i = st.details.indexOf(old.detail);
   if (i >= 0) st.details.splice(i, 1);
   if (cache.get(key) === old) cache.delete(key);
-}
-
-/** Move an embedding table between 4 and 8 bits (the big models' probe reference is 8-bit). */
-export function setTableBits(st: QuantState, cache: Map<string, Packed>, site: TableSite, bits: 4 | 8): void {
-  if (site.bits === bits) return;
-  const old = site.packed;
-  const oldKey = `${site.key}|${site.bits}`;
-  const p = packTable(st, cache, site, bits);
-  const node: Node = {
-    ...site.node,
-    inputs: [p.bq, site.node.inputs[1], p.sc],
-    attributes: site.node.attributes.map((a) => (a.name === 'bits' ? intAttr('bits', bits) : a)),
-  };
-  st.graph.replaceNode(site.node, [node]);
-  Object.assign(site, { node, bits, packed: p });
-  dropBlocks(st, cache, oldKey, old);
 }
 
 /**
@@ -338,21 +340,68 @@ export async function runInt4(st: QuantState): Promise<void> {
   }
   if (!large) {
     const probe = await probeFloat(st, INT4_OPS);
-    const { sites, cache } = rewriteInt4(st);
-    if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8));
+    const { sites, cache, tableSites, tables } = rewriteInt4(st);
+    const candidates = tableSites.map((t) => ({ share: tableShare(st, t), raise: () => setTableBits(st, tables, t, 8) }));
+    if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8), undefined, candidates);
     else st.count('int4EightBit', 0);
+    warnEightBitShare(st, sites, target);
     return;
   }
-  const { sites, cache, tableSites, tables } = rewriteInt4(st, 8);
-  const probe = await probeModel(
-    st,
-    sites.map((s) => ({ input: s.input, output: s.output })),
-    '8-bit blocks',
+  const { sites, cache, tableSites, tables } = rewriteInt4(st);
+  // every weight's 8-bit blocks too (the probe's reference and the steps), and what the error
+  // estimate needs of the float weights; then the float weights go before anything runs
+  const eight = sites.map((s) => packWeight(st, cache, s, s.weight, s.label, 8));
+  const tableEight = tableSites.map((t) => packTable(st, tables, t, 8));
+  for (const s of sites) s.errors = siteErrors(s, st.opts.blockSize);
+  const shares = tableSites.map((t) => tableShare(st, t));
+  for (const s of sites) s.W = EMPTY;
+  for (const t of tableSites) t.table = EMPTY;
+  const switches = [
+    ...sites.map((s, i) => ({ four: s.node, eight: nbitsOn(s.node, eight[i], 8) })),
+    ...tableSites.map((t, i) => ({ four: t.node, eight: gatherOn(t.node, tableEight[i], 8) })),
+  ];
+  const raised = await probeSwitched(st, target, sites, switches, shares);
+  if (!raised) st.count('int4EightBit', 0);
+  for (let i = 0; i < sites.length; i++) if (raised?.sites.has(sites[i])) setBits(st, cache, sites[i], 8, eight[i]);
+  for (let i = 0; i < tableSites.length; i++) if (raised?.tables.has(i)) setTableBits(st, tables, tableSites[i], 8, tableEight[i]);
+  // the 8-bit blocks no node reads (once per block set: weights shared by several nodes)
+  const unused = new Map<Packed, string>();
+  for (let i = 0; i < sites.length; i++) unused.set(eight[i], `${sites[i].key}|8`);
+  for (const [p, key] of unused) dropBlocks(st, cache, key, p);
+  for (let i = 0; i < tableSites.length; i++) dropBlocks(st, tables, `${tableSites[i].key}|8`, tableEight[i]);
+  warnEightBitShare(st, sites, target);
+}
+
+const EMPTY = new Float32Array(0);
+
+function noteLargeDefault(st: QuantState): void {
+  const bytes = floatWeightBytes(st);
+  st.ctx.log.info(
+    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${Math.round(maxProbeBytes(st) / 1e6)} MB (plain 4-bit blocks; it runs the model several times); --int4-target ${INT4_TARGET} asks for it (MatMuls kept at 8 bits until the probe reaches it, against the model in 8-bit blocks)`,
   );
-  for (const s of sites) setBits(st, cache, s, 4);
-  for (const t of tableSites) setTableBits(st, tables, t, 4);
-  if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8));
-  else st.count('int4EightBit', 0);
+  st.details.push({ int4Target: 0, probe: 'off: model too large for the default probe', weightBytes: bytes });
+}
+
+/**
+ * The share of the MatMul weights at 8 bits (in the details as eightBitShare); from half of them on
+ * a warning: the file is then near an int8 one in size, and int8 runs faster on CPU.
+ */
+function warnEightBitShare(st: QuantState, sites: NBitsSite[], target: number): void {
+  let all = 0;
+  let eight = 0;
+  for (const s of sites) {
+    all += s.K * s.N;
+    if (s.bits === 8) eight += s.K * s.N;
+  }
+  const n = sites.filter((s) => s.bits === 8).length;
+  if (!n || !all) return;
+  const share = eight / all;
+  const detail = st.details.find((d) => 'int4Target' in d && 'eightBit' in d);
+  if (detail) detail.eightBitShare = Number(share.toFixed(4));
+  if (share < 0.5) return;
+  st.ctx.log.warn(
+    `int4 target ${target}: ${n} of ${sites.length} MatMuls (${(100 * share).toFixed(0)} % of the MatMul weights) are kept at 8 bits to reach it: the file is near an int8 one in size, and --quantize int8 would be about as small and faster on CPU (--int4-target 0: every MatMul at 4 bits, below the target)`,
+  );
 }
 
 /**
@@ -373,12 +422,4 @@ function floatWeightBytes(st: QuantState): number {
   let bytes = 0;
   for (const t of st.model.graph.initializers.values()) if (dtypeInfo(t.dtype).isFloat) bytes += t.byteLength;
   return bytes;
-}
-
-function noteLargeDefault(st: QuantState): void {
-  const bytes = floatWeightBytes(st);
-  st.ctx.log.info(
-    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${Math.round(maxProbeBytes(st) / 1e6)} MB (plain 4-bit blocks; it runs the model several times); --int4-target ${INT4_TARGET} asks for it (MatMuls kept at 8 bits until the probe reaches it, against the model in 8-bit blocks)`,
-  );
-  st.details.push({ int4Target: 0, probe: 'off: model too large for the default probe', weightBytes: bytes });
 }
