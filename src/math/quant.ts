@@ -339,7 +339,7 @@ export function pairRanges(w: ArrayLike<number>, dims: readonly number[], layout
 }
 
 /** The larger same-signed sum of a pair: max(a⁺ + b⁺, a⁻ + b⁻). */
-function pairSum(a: number, b: number): number {
+export function pairSum(a: number, b: number): number {
   const pos = (a > 0 ? a : 0) + (b > 0 ? b : 0);
   const neg = (a < 0 ? -a : 0) + (b < 0 ? -b : 0);
   return pos > neg ? pos : neg;

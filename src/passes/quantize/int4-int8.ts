@@ -25,6 +25,7 @@
 import { DataType } from '../../ir/dtype.js';
 import { attrInt, type Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
+import { pairSum } from '../../math/quant.js';
 import { type QuantState, addConst, dropIfUnused, floatConstant, intAttr, isOnnx, nodeLabel } from './common.js';
 import { moveResidualBias } from './residual-bias.js';
 
@@ -61,7 +62,6 @@ export function int8Layout(
   const colMax = new Float32Array(N);
   // pairs: the largest same-signed sum of rows (2j, 2j + 1) of each column instead (math/quant.ts
   // PairLayout 'rows'; blocks are even, so no pair straddles two), in code units per block
-  const pairOf = (d0: number, d1: number) => Math.max((d0 > 0 ? d0 : 0) + (d1 > 0 ? d1 : 0), (d0 < 0 ? -d0 : 0) + (d1 < 0 ? -d1 : 0));
   // tiles of 64 columns × one block: the [N, kBlocks, blob] reads and the [rows, N2] writes both
   // stay within a few cache lines per row
   for (let n0 = 0; n0 < N; n0 += 64) {
@@ -83,7 +83,7 @@ export function int8Layout(
             const p = packed[base + j];
             const lo = p & 15;
             const hi = p >> 4;
-            const d0 = pairs ? pairOf(lo - z, hi - z) : lo > z ? lo - z : z - lo;
+            const d0 = pairs ? pairSum(lo - z, hi - z) : lo > z ? lo - z : z - lo;
             const d1 = pairs ? 0 : hi > z ? hi - z : z - hi;
             if (d0 > qm) qm = d0;
             if (d1 > qm) qm = d1;
@@ -99,7 +99,7 @@ export function int8Layout(
         } else {
           for (let i = 0, at = at0; i < len; i++, at += N2) {
             const q = packed[base + i];
-            const d = pairs ? (i & 1 ? 0 : pairOf(q - z, i + 1 < len ? packed[base + i + 1] - z : 0)) : q > z ? q - z : z - q;
+            const d = pairs ? (i & 1 ? 0 : pairSum(q - z, i + 1 < len ? packed[base + i + 1] - z : 0)) : q > z ? q - z : z - q;
             if (d > qm) qm = d;
             codes[at] = q;
           }
