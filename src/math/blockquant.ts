@@ -220,52 +220,37 @@ function rowBlockScale(x: Float32Array, at: number, len: number, low: number): n
 }
 
 /**
- * quantizeInt8Blocks of the transpose of a row-major table [V, H] (GatherBlockQuantized, bits = 8,
- * blocks of blockSize along each row, H a multiple of it), read in place: packed [V, H], scales
- * [V · H / blockSize]; the same bytes as quantizeInt8Blocks(transpose(table), H, V, blockSize).
- * Large tables in WebAssembly (the same arithmetic).
+ * The blocks of the transpose of a row-major table [V, H] (GatherBlockQuantized: blocks of
+ * blockSize along each row, H a multiple of it), read in place, symmetric at `bits`:
+ * - 8: packed [V, H], a byte per value (zero point 128): the same bytes as
+ *   quantizeInt8Blocks(transpose(table), H, V, blockSize);
+ * - 4: packed [V, H / 2], two values a byte, the first in the low nibble (zero point 8): the same
+ *   bytes as quantizeInt4Blocks(transpose(table), H, V, blockSize, true).
+ * Scales [V · H / blockSize]. Large tables in WebAssembly (the same arithmetic).
  */
-export function quantizeInt8Rows(table: Float32Array, V: number, H: number, blockSize: number): Int4Blocks {
+export function quantizeTableRows(table: Float32Array, V: number, H: number, blockSize: number, bits: 4 | 8): Int4Blocks {
   const kBlocks = H / blockSize;
-  const packed = new Uint8Array(V * H);
+  const packed = new Uint8Array(bits === 8 ? V * H : (V * H) / 2);
   const scales = new Float32Array(V * kBlocks);
   const wasm = V * H >= WASM_MIN ? wasmKernels() : null;
   if (wasm) {
-    wasm.rowBlocks(table.subarray(0, V * H), blockSize, 8, scales, packed);
+    wasm.rowBlocks(table.subarray(0, V * H), blockSize, bits, scales, packed);
     return { packed, scales, kBlocks };
   }
+  const low = bits === 8 ? -128 : -8;
   for (let blk = 0, at = 0; blk < V * kBlocks; blk++, at += blockSize) {
-    const s = (scales[blk] = rowBlockScale(table, at, blockSize, -128));
-    const inv = 1 / s;
-    for (let i = at; i < at + blockSize; i++) {
-      let q = table[i] * inv + RINT_MAGIC - RINT_MAGIC;
-      if (q < -128) q = -128;
-      else if (q > 127) q = 127;
-      else if (q !== q) q = 0;
-      packed[i] = q + 128;
+    const s = (scales[blk] = rowBlockScale(table, at, blockSize, low));
+    if (bits === 8) {
+      const inv = 1 / s;
+      for (let i = at; i < at + blockSize; i++) {
+        let q = table[i] * inv + RINT_MAGIC - RINT_MAGIC;
+        if (q < -128) q = -128;
+        else if (q > 127) q = 127;
+        else if (q !== q) q = 0;
+        packed[i] = q + 128;
+      }
+      continue;
     }
-  }
-  return { packed, scales, kBlocks };
-}
-
-/**
- * quantizeInt4Blocks (symmetric) of the transpose of a row-major table [V, H]
- * (GatherBlockQuantized, bits = 4, blocks of blockSize along each row, H a multiple of it), read
- * in place: packed [V, H / 2], scales [V · H / blockSize]; the same bytes as
- * quantizeInt4Blocks(transpose(table), H, V, blockSize, true) without the transpose. Large tables in
- * WebAssembly (the same arithmetic).
- */
-export function quantizeInt4Rows(table: Float32Array, V: number, H: number, blockSize: number): Int4Blocks {
-  const kBlocks = H / blockSize;
-  const packed = new Uint8Array((V * H) / 2);
-  const scales = new Float32Array(V * kBlocks);
-  const wasm = V * H >= WASM_MIN ? wasmKernels() : null;
-  if (wasm) {
-    wasm.rowBlocks(table.subarray(0, V * H), blockSize, 4, scales, packed);
-    return { packed, scales, kBlocks };
-  }
-  for (let blk = 0, at = 0; blk < V * kBlocks; blk++, at += blockSize) {
-    const s = (scales[blk] = rowBlockScale(table, at, blockSize, -8));
     for (let i = at; i < at + blockSize; i += 2) {
       let q0 = table[i] / s + RINT_MAGIC - RINT_MAGIC + 8;
       if (q0 < 0) q0 = 0;
@@ -282,7 +267,7 @@ export function quantizeInt4Rows(table: Float32Array, V: number, H: number, bloc
 }
 
 /**
- * The noise-to-signal ratio Σ (T − T̂)² / Σ T² of a table's 4-bit rows (quantizeInt4Rows: blocks
+ * The noise-to-signal ratio Σ (T − T̂)² / Σ T² of a table's 4-bit rows (quantizeTableRows at 4 bits: blocks
  * along each row, symmetric, zero point 8), on every `rowStep`-th row; non-finite values count as 0.
  */
 export function int4RowsNoise(table: Float32Array, V: number, H: number, blockSize: number, blk: Int4Blocks, rowStep = 1): number {

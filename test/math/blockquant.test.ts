@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { int4RowErrors, quantizeInt4BlocksSearch, quantizeInt4Rows, quantizeInt8Blocks, quantizeInt8Rows, searchInt4Block } from '../../src/math/blockquant.js';
+import { int4RowErrors, quantizeInt4BlocksSearch, quantizeInt8Blocks, quantizeTableRows, searchInt4Block } from '../../src/math/blockquant.js';
 import { useWasmKernels } from '../../src/math/wasm.js';
 import { dequantizeInt4Blocks, quantizeInt4Blocks } from '../../src/math/quant.js';
 import { seededRng } from '../../src/core/rng.js';
@@ -121,7 +121,7 @@ describe('int8 blocks: the WebAssembly path and the table rows', () => {
     }
   });
 
-  it('quantizeInt8Rows / quantizeInt4Rows of a table [V, H] are the blocks of its transpose, without the transpose (WebAssembly and JavaScript)', () => {
+  it('quantizeTableRows (8 and 4 bits) of a table [V, H] are the blocks of its transpose, without the transpose (WebAssembly and JavaScript)', () => {
     const V = 61;
     const H = 96;
     const t = awkward(V * H, 22);
@@ -138,11 +138,11 @@ describe('int8 blocks: the WebAssembly path and the table rows', () => {
       [32, false],
     ] as const) {
       useWasmKernels(wasm);
-      const r8 = quantizeInt8Rows(t, V, H, bs);
+      const r8 = quantizeTableRows(t, V, H, bs, 8);
       const b8 = quantizeInt8Blocks(tt, H, V, bs);
       expect(Buffer.from(r8.packed).equals(Buffer.from(b8.packed))).toBe(true);
       expect(r8.scales).toEqual(b8.scales);
-      const r4 = quantizeInt4Rows(t, V, H, bs);
+      const r4 = quantizeTableRows(t, V, H, bs, 4);
       const b4 = quantizeInt4Blocks(tt, H, V, bs, true);
       expect(Buffer.from(r4.packed).equals(Buffer.from(b4.packed))).toBe(true);
       expect(r4.scales).toEqual(b4.scales);

@@ -36,7 +36,7 @@ import { DataType, dtypeInfo } from '../../ir/dtype.js';
 import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { int4RowsNoise, quantizeInt4BlocksSearch, quantizeInt4Rows, quantizeInt8Blocks, quantizeInt8Rows } from '../../math/blockquant.js';
+import { int4RowsNoise, quantizeInt4BlocksSearch, quantizeInt8Blocks, quantizeTableRows } from '../../math/blockquant.js';
 import { type Int4Blocks, quantizeInt4Blocks } from '../../math/quant.js';
 import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
@@ -241,7 +241,7 @@ function packTable(st: QuantState, cache: Map<string, Packed>, s: Pick<TableSite
   const bs = st.opts.blockSize;
   // blocks run along each row (those of quantizeInt4Blocks / quantizeInt8Blocks on the table's
   // transpose [H, V], read in place)
-  const blk = bits === 8 ? quantizeInt8Rows(s.table, V, H, bs) : quantizeInt4Rows(s.table, V, H, bs);
+  const blk = quantizeTableRows(s.table, V, H, bs, bits);
   const bytes = blk.packed.length + blk.scales.length * 4;
   const detail = { weight: s.weight, node: s.label, format: bits === 8 ? 'int8 blocks' : 'int4', blockSize: bs, rows: V, columns: H };
   p = {
@@ -389,11 +389,14 @@ function noteLargeDefault(st: QuantState): void {
 function warnEightBitShare(st: QuantState, sites: NBitsSite[], target: number): void {
   let all = 0;
   let eight = 0;
+  let n = 0;
   for (const s of sites) {
     all += s.K * s.N;
-    if (s.bits === 8) eight += s.K * s.N;
+    if (s.bits === 8) {
+      eight += s.K * s.N;
+      n++;
+    }
   }
-  const n = sites.filter((s) => s.bits === 8).length;
   if (!n || !all) return;
   const share = eight / all;
   const detail = st.details.find((d) => 'int4Target' in d && 'eightBit' in d);
