@@ -20,13 +20,18 @@
  * and change the figure (on pruned int8 weights -9 is ~5x slower than -6, ~3 MB/s, for 0.3 %
  * smaller: the figure users compare with `gzip -9` wins; fleet workers run it inline). What
  * costs is the volume: a file larger than `sampleAbove` (default 64 MB) is not compressed whole
- * but estimated from a systematic sample — `GZIP_SAMPLE_BLOCKS` (24) blocks of 1 MiB spread evenly
- * over the file, each deflated at level 9 on its own — as the ratio estimate
+ * but estimated from a systematic sample — `GZIP_SAMPLE_BLOCKS` (32) blocks of 256 KiB spread
+ * evenly over the file, each deflated at level 9 on its own — as the ratio estimate
  *   gzip ≈ S · Σcᵢ / Σbᵢ + 18   (S file bytes, bᵢ block bytes, cᵢ their deflated bytes, 18 B of
  *   gzip header and trailer), with relative standard error
  *   sqrt((1 − n/N) / n · Σ(cᵢ − R̂bᵢ)² / (n − 1)) / (R̂·b̄),  R̂ = Σcᵢ/Σbᵢ, n of N blocks.
  * (Blocks compressed apart lose up to 32 KiB of history at their start, a bias of under 0.1 % on
- * weight data.) `exact: true` always compresses whole files; the figure then is `gzip -9`'s.
+ * weight data.) The sample was 24 blocks of 1 MiB: 24 MiB at level 9 is 0.5–1 s of CPU per file
+ * (input and output both), which on a 2-core machine took that much from the pass and its
+ * onnxruntime runs beside it; 8 MiB costs a third and the estimates stayed within 0.8 % of
+ * gzip -9 on BERT-base (fp32, int8, int4) and ISNet files (benchmarks: `node
+ * benchmarks/io.bench.mjs gzip`). `exact: true` always compresses whole files; the figure then
+ * is `gzip -9`'s.
  *
  * brotli (quality 11, 16 MiB window: what a CDN serves pre-compressed; brotliSizeOf) is measured
  * only when asked (`--brotli`), in the thread pool, for models up to `BROTLI_MAX` bytes in all:
@@ -60,15 +65,16 @@ export interface GzipOptions {
   exact?: boolean;
   /** files (or in-memory models) larger than this are estimated from a sample; default 64 MB */
   sampleAbove?: number;
-  /** blocks of an estimate's sample (default GZIP_SAMPLE_BLOCKS) and their bytes (default 1 MiB) */
+  /** blocks of an estimate's sample (default GZIP_SAMPLE_BLOCKS) and their bytes (default GZIP_SAMPLE_BLOCK) */
   sample?: { blocks?: number; blockBytes?: number };
 }
 
 /** Files above this many bytes get a sampled gzip estimate unless `exact`. */
 export const GZIP_SAMPLE_ABOVE = 64_000_000;
-/** Blocks of 1 MiB deflated for an estimate. */
-export const GZIP_SAMPLE_BLOCKS = 24;
-const GZIP_SAMPLE_BLOCK = 1 << 20;
+/** Blocks of GZIP_SAMPLE_BLOCK bytes deflated for an estimate. */
+export const GZIP_SAMPLE_BLOCKS = 32;
+/** 256 KiB */
+export const GZIP_SAMPLE_BLOCK = 1 << 18;
 /** gzip header (10 B) and trailer (CRC-32 and length, 8 B) around the deflate stream */
 const GZIP_FRAME = 18;
 
