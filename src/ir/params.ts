@@ -202,6 +202,26 @@ function nibbleLut(): Uint8Array {
 }
 
 /**
+ * How many of the 4-bit values packed in `d` (two a byte) are not 8, 32 bits at a time: x ^ 0x88888888
+ * has a zero nibble exactly where a value is 8; OR-folding each nibble's bits into its low bit
+ * leaves one bit per value that is not 8, and those bits are counted (popcount).
+ */
+export function nibblesNot8(d: Uint8Array): number {
+  const words = d.length >> 2;
+  const w = new Uint32Array(d.buffer, d.byteOffset, words);
+  let n = 0;
+  for (let i = 0; i < words; i++) {
+    const y = w[i] ^ 0x88888888;
+    let f = (y | (y >>> 1) | (y >>> 2) | (y >>> 3)) & 0x11111111;
+    // popcount of at most 8 bits spread one per nibble: sum the nibbles
+    f = (f + (f >>> 4)) & 0x0f0f0f0f;
+    n += Math.imul(f, 0x01010101) >>> 24;
+  }
+  for (let i = words << 2; i < d.length; i++) n += ((d[i] & 15) !== 8 ? 1 : 0) + (d[i] >> 4 !== 8 ? 1 : 0);
+  return n;
+}
+
+/**
  * The packed weight B [N, ⌈K/bs⌉, bs·bits/8] of a MatMulNBits reading `name` as input 1: its K·N
  * values and how many differ from their block's zero point (input 3, packed like B, or 2^(bits−1)).
  */
@@ -226,6 +246,8 @@ export function matMulNBitsCounts(g: Graph, name: string, t: Tensor): { params: 
   // 8 bits, one zero point for all, no padding: every byte is a value
   const wasm = bits === 8 && !zpData && K % bs === 0 && t.size >= WASM_MIN ? wasmKernels() : null;
   if (wasm) return { params: K * N, nonzero: t.size - wasm.countEqualBytes(d, 128) };
+  // 4 bits, the default zero point 8, no padding: every nibble is a value, counted a word at a time
+  if (bits === 4 && !zpData && K % bs === 0 && d.byteOffset % 4 === 0) return { params: K * N, nonzero: nibblesNot8(d) };
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < kBlocks; b++) {
       const zp = zpData ? (zpData[n * zpStride + Math.floor((b * bits) / 8)] >> ((b * bits) % 8)) & mask : 1 << (bits - 1);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BROTLI_MAX, brotliSize, brotliSizeOf, compressInline, filesSize, gzipEstimate, measureSize } from '../../src/bench/size.js';
-import { countNonzero, countParams, paramsOf, rememberParams } from '../../src/ir/params.js';
+import { countNonzero, countParams, nibblesNot8, paramsOf, rememberParams } from '../../src/ir/params.js';
 import { seededRng } from '../../src/passes/pass.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
@@ -80,7 +80,7 @@ describe('countParams', () => {
   });
   it('MatMulNBits weights count K·N values, zero where q equals the block zero point', () => {
     // K not a multiple of the block: the padded tail does not count (an odd K ends mid-byte)
-    for (const [K, symmetric] of [[20, true], [20, false], [21, true], [21, false]] as const) {
+    for (const [K, symmetric] of [[20, true], [20, false], [21, true], [21, false], [32, true], [48, false]] as const) {
       const N = 3;
       const bs = 16;
       // integers in [-5, 10] (asymmetric scale 1) or with max |w| = 8 (symmetric scale 1): exact
@@ -105,6 +105,21 @@ describe('countParams', () => {
       expect(st.nonzeroParams).toBe(K * N - zeros + nzScales);
     }
   });
+  it('nibblesNot8 counts the 4-bit values other than 8, a word at a time, as value by value', () => {
+    const rng = seededRng(5);
+    for (const len of [0, 1, 3, 4, 7, 64, 1001]) {
+      for (const offset of [0, 4]) {
+        const buf = new Uint8Array(len + offset);
+        // mostly 8s (the zero code), some of every other nibble
+        for (let i = 0; i < buf.length; i++) buf[i] = rng() < 0.5 ? 0x88 : Math.floor(rng() * 256);
+        const d = buf.subarray(offset);
+        let want = 0;
+        for (const v of d) want += ((v & 15) !== 8 ? 1 : 0) + (v >> 4 !== 8 ? 1 : 0);
+        expect(nibblesNot8(d)).toBe(want);
+      }
+    }
+  });
+
   it('MatMulNBits bits 8 (the blocks int4 keeps at 8 bits): zero where q is 128, the padded tail not counted', async () => {
     const { quantizeInt8Blocks } = await import('../../src/math/blockquant.js');
     // K = 64 (no padding: the bytes are counted at once) and K = 50 (a padded block, counted per block)
