@@ -20,44 +20,52 @@ interface Exports {
   lanehash(src: number, n4: number, state: number): void;
   zeros32(src: number, n: number): number;
   eq8(src: number, n: number, z: number): number;
-  tr8(src: number, rows: number, N: number, dst: number): void;
-  rowsq(src: number, n: number, bs: number, bits: number, scales: number, dst: number): void;
   half(src: number, dst: number, n: number): void;
   zeros16(src: number, n: number): number;
   beyondhalf(src: number, n: number): number;
-  absext(src: number, rows: number, N: number, ext: number): void;
-  q4pack(src: number, len: number, bs: number, N: number, sc: number, z: number, zlo: number, zhi: number, out: number): void;
+  trf(src: number, rows: number, N: number, dst: number): void;
+  colq(src: number, rows: number, nb: number, bs: number, mode: number, scales: number, ss: number, zps: number, dst: number, ds: number): void;
+  colerr(
+    src: number,
+    rows: number,
+    nb: number,
+    bs: number,
+    len: number,
+    step: number,
+    mode: number,
+    scales: number,
+    ss: number,
+    zps: number,
+    dst: number,
+    ds: number,
+    err: number,
+    e2: number,
+  ): void;
 }
 
-/**
- * One block row of a 4-bit block quantization: the block's extremes per column, handed to
- * `scales`, which fills every column's scale and zero point; then the packed bytes.
- */
-export interface Int4BlockRow {
-  /** `rows` is len × N (the block's rows of W), len ≤ bs; rows past len count as zeros */
-  rows: Float32Array;
-  len: number;
+/** The kinds of MatMulNBits blocks: 4-bit symmetric (z = 8), 4-bit asymmetric, 8-bit symmetric (z = 128). */
+export type BlockMode = 'int4' | 'int4-asym' | 'int8';
+const MODE_CODE: Record<BlockMode, number> = { int4: 0, 'int4-asym': 1, int8: 2 };
+
+/** MatMulNBits blocks of a row-major W [K, N] along K, in the layout [N, kBlocks, blob]. */
+export interface BlocksJob {
+  w: Float32Array;
+  K: number;
+  N: number;
   bs: number;
-  N: number;
-  symmetric: boolean;
+  mode: BlockMode;
+  /** N · kBlocks · blob bytes (blob = bs / 2, or bs at 8 bits) */
+  packed: Uint8Array;
+  /** N · kBlocks */
+  scales: Float32Array;
+  /** int4-asym: N · kBlocks bytes, block (n, b)'s zero point at n · kBlocks + b (one a byte, unpacked) */
+  zeroPoints?: Uint8Array;
   /**
-   * symmetric: ext[n] is column n's value of largest magnitude (0 when none); asymmetric: lo[n],
-   * hi[n] its range widened to 0. Fill sc[n] (the float32 scale, as a number) and z[n].
+   * 4 bits: also, on the columns n = 0, step, 2·step, …, per row k of W the sums Σ_n d² into
+   * rows[k] and Σ_n v² into energy[k] (v = W[k, n] if finite else 0, d = v − ŵ[k, n]), each in
+   * the order of the columns (int4RowErrors' sums)
    */
-  scales(ext: Float32Array | null, lo: Float32Array | null, hi: Float32Array | null, sc: Float64Array, z: Int32Array): void;
-  /** bs / 2 × N bytes: row j column n = q(row 2j) | q(row 2j + 1) << 4 */
-  out: Uint8Array;
-}
-
-export interface Int8BlockRow {
-  /** `rows` is len × N (one block row of W) */
-  rows: Float32Array;
-  len: number;
-  N: number;
-  /** ext[n] is column n's value of largest magnitude (0 when none): fill inv[n] = 1 / scale */
-  scales(ext: Float32Array, inv: Float64Array): void;
-  /** N × len bytes, column by column (column n's codes at n · len): q = clamp(round(w · inv) + 128, 0, 255) (ties to even, NaN → 128) */
-  out: Uint8Array;
+  errors?: { step: number; rows: Float64Array; energy: Float64Array };
 }
 
 /** Runs shorter than this stay in JavaScript (the call and the copies cost more than they save). */
@@ -123,16 +131,18 @@ export interface WasmKernels {
   toHalf(data: Float32Array, out: Uint16Array): void;
   /** Whether some finite value has |x| > 65504 (the largest float16). */
   beyondHalf(data: Float32Array): boolean;
-  /** q = clamp(round(w / s) + z, 0, 15) (ties to even, NaN → z) of one block row, packed. */
-  int4BlockRow(job: Int4BlockRow): void;
-  /** The 8-bit codes of one block row (symmetric, zero point 128), column by column. */
-  int8BlockRow(job: Int8BlockRow): void;
   /**
    * Blocks of `bs` consecutive values (a table's rows, length a multiple of bs), symmetric at
    * `bits` (4 or 8): the scale of each block into `scales`, the codes into `out` (8 bits: a byte
    * each, zero point 128; 4 bits: two a byte, the first in the low nibble, zero point 8).
    */
   rowBlocks(data: Float32Array, bs: number, bits: 4 | 8, scales: Float32Array, out: Uint8Array): void;
+  /**
+   * The blocks of W [K, N] (quantizeInt4Blocks / quantizeInt8Blocks): W is transposed a band of
+   * rows at a time in the module's memory (zero rows past K), so that each column's blocks are
+   * contiguous and its codes go straight into the layout.
+   */
+  blocks(job: BlocksJob): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -250,37 +260,11 @@ function kernels(k: Exports): WasmKernels {
     beyondHalf(data) {
       return throughMemory(k, data, (n) => !!k.beyondhalf(0, n));
     },
-    int4BlockRow({ rows, len, bs, N, symmetric, scales, out }) {
-      // layout: sc f64[N] | z, zlo, zhi i32[N] | ext (or lo) f32[N] | hi f32[N] | rows f32[len·N] | out u8[bs/2·N]
-      const sc = 0;
-      const z = N * 8;
-      const zlo = N * 12;
-      const zhi = N * 16;
-      const e1 = N * 20;
-      const e2 = N * 24;
-      const src = N * 28;
-      const dst = src + len * N * 4;
-      const buf = withMemory(k, dst + (bs / 2) * N);
-      new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
-      const a = new Float32Array(buf, e1, N).fill(0);
-      const b = new Float32Array(buf, e2, N).fill(0);
-      if (symmetric) k.absext(src, len, N, e1);
-      else k.mmc(src, len, N, e1, e2);
-      const scv = new Float64Array(buf, sc, N);
-      const zv = new Int32Array(buf, z, N);
-      scales(symmetric ? a : null, symmetric ? null : a, symmetric ? null : b, scv, zv);
-      const lo = new Int32Array(buf, zlo, N);
-      const hi = new Int32Array(buf, zhi, N);
-      for (let n = 0; n < N; n++) {
-        lo[n] = -zv[n];
-        hi[n] = 15 - zv[n];
-      }
-      k.q4pack(src, len, bs, N, sc, z, zlo, zhi, dst);
-      out.set(new Uint8Array(buf, dst, (bs / 2) * N));
-    },
     rowBlocks(data, bs, bits, scales, out) {
-      // chunks of whole blocks (CHUNK is a multiple of every power-of-two block size up to it)
+      // chunks of whole blocks (CHUNK is a multiple of every power-of-two block size up to it),
+      // each chunk one row of blocks for colq
       const step = Math.max(bs, CHUNK - (CHUNK % bs));
+      const mode = MODE_CODE[bits === 8 ? 'int8' : 'int4'];
       for (let start = 0; start < data.length; start += step) {
         const n = Math.min(step, data.length - start);
         const nb = n / bs;
@@ -288,28 +272,49 @@ function kernels(k: Exports): WasmKernels {
         // layout: src f32[n] | scales f32[n / bs] | out u8[codes]
         const buf = withMemory(k, n * 4 + nb * 4 + codes);
         new Float32Array(buf, 0, n).set(data.subarray(start, start + n));
-        k.rowsq(0, n, bs, bits, n * 4, n * 4 + nb * 4);
+        k.colq(0, 1, nb, bs, mode, n * 4, 0, 0, n * 4 + nb * 4, 0);
         scales.set(new Float32Array(buf, n * 4, nb), start / bs);
         out.set(new Uint8Array(buf, n * 4 + nb * 4, codes), bits === 8 ? start : start / 2);
       }
     },
-    int8BlockRow({ rows, len, N, scales, out }) {
-      // layout: inv f64[N] | z, lo, hi i32[N] | ext f32[N] | rows f32[len·N] | codes u8[len·N] | out u8[N·len]
-      const e1 = N * 20;
-      const src = N * 24;
-      const dst = src + len * N * 4;
-      const tr = dst + len * N;
-      const buf = withMemory(k, tr + len * N);
-      new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
-      const ext = new Float32Array(buf, e1, N).fill(0);
-      k.absext(src, len, N, e1);
-      scales(ext, new Float64Array(buf, 0, N));
-      new Int32Array(buf, N * 8, N).fill(128);
-      new Int32Array(buf, N * 12, N).fill(-128);
-      new Int32Array(buf, N * 16, N).fill(127);
-      k.q8c(src, dst, len, N, 0, N * 8, N * 12, N * 16);
-      k.tr8(dst, len, N, tr);
-      out.set(new Uint8Array(buf, tr, len * N));
+    blocks({ w, K, N, bs, mode, packed, scales, zeroPoints, errors }) {
+      const kBlocks = Math.ceil(K / bs);
+      const blob = mode === 'int8' ? bs : bs / 2;
+      const m = MODE_CODE[mode];
+      // a band of R rows of W (whole blocks, about CHUNK values) at a time
+      const R = Math.min(kBlocks * bs, Math.max(bs, Math.floor(CHUNK / Math.max(N, 1) / bs) * bs));
+      // layout: scales f32[N·kBlocks] | zero points u8[N·kBlocks] | codes u8[N·kBlocks·blob] |
+      // err, e2 f64[K] | band f32[R·N] | its transpose f32[N·R]
+      const at16 = (x: number) => Math.ceil(x / 16) * 16;
+      const sc = 0;
+      const zp = at16(N * kBlocks * 4);
+      const out = at16(zp + N * kBlocks);
+      const err = at16(out + N * kBlocks * blob);
+      const e2 = err + (errors ? K * 8 : 0);
+      const src = at16(e2 + (errors ? K * 8 : 0));
+      const tr = src + R * N * 4;
+      const buf = withMemory(k, tr + R * N * 4);
+      if (errors) new Float64Array(buf, err, 2 * K).fill(0);
+      for (let k0 = 0; k0 < K; k0 += R) {
+        const len = Math.min(R, K - k0);
+        const rows = Math.ceil(len / bs) * bs;
+        const band = new Float32Array(buf, src, rows * N);
+        band.set(w.subarray(k0 * N, (k0 + len) * N));
+        band.fill(0, len * N);
+        k.trf(src, rows, N, tr);
+        const b0 = k0 / bs;
+        const args = [tr, N, rows / bs, bs] as const;
+        const place = [sc + b0 * 4, kBlocks, zp + b0, out + b0 * blob, kBlocks * blob] as const;
+        k.colq(...args, m, ...place);
+        if (errors) k.colerr(...args, len, errors.step, m, ...place, err + k0 * 8, e2 + k0 * 8);
+      }
+      scales.set(new Float32Array(buf, sc, N * kBlocks));
+      packed.set(new Uint8Array(buf, out, N * kBlocks * blob));
+      zeroPoints?.set(new Uint8Array(buf, zp, N * kBlocks));
+      if (errors) {
+        errors.rows.set(new Float64Array(buf, err, K));
+        errors.energy.set(new Float64Array(buf, e2, K));
+      }
     },
   };
 }
