@@ -431,37 +431,39 @@
         (br $tail))))
 
   ;; the value of largest magnitude among $bs floats at $p (the first one on a tie; NaN never wins;
-  ;; 0 when none): four lanes, each with the index of its value, then the lanes and the last values
+  ;; 0 when none): four lanes, each with its largest |x| and the index of its first one, then the
+  ;; lanes (the least index among those with the largest |x|) and the last values
   (func $extreme (param $p i32) (param $bs i32) (result f32)
-    (local $i i32) (local $bs4 i32) (local $x v128) (local $best v128) (local $bi v128) (local $idx v128) (local $gt v128)
-    (local $m f32) (local $mi i32) (local $v f32) (local $vi i32)
+    (local $i i32) (local $bs4 i32) (local $ax v128) (local $best v128) (local $bi v128) (local $idx v128) (local $gt v128)
+    (local $t v128) (local $m f32) (local $v f32)
     (local.set $bs4 (i32.and (local.get $bs) (i32.const -4)))
     (local.set $bi (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
     (local.set $idx (v128.const i32x4 0 1 2 3))
     (block $done
       (loop $step
         (br_if $done (i32.ge_u (local.get $i) (local.get $bs4)))
-        (local.set $x (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
-        (local.set $gt (f32x4.gt (f32x4.abs (local.get $x)) (f32x4.abs (local.get $best))))
-        (local.set $best (v128.bitselect (local.get $x) (local.get $best) (local.get $gt)))
+        (local.set $ax
+          (v128.and (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+            (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)))
+        (local.set $gt (f32x4.gt (local.get $ax) (local.get $best)))
+        ;; pmax(best, ax) = best < ax ? ax : best: the same test as $gt
+        (local.set $best (f32x4.pmax (local.get $best) (local.get $ax)))
         (local.set $bi (v128.bitselect (local.get $idx) (local.get $bi) (local.get $gt)))
         (local.set $idx (i32x4.add (local.get $idx) (v128.const i32x4 4 4 4 4)))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $step)))
-    (local.set $m (f32x4.extract_lane 0 (local.get $best)))
-    (local.set $mi (i32x4.extract_lane 0 (local.get $bi)))
-    (local.set $v (f32x4.extract_lane 1 (local.get $best)))
-    (local.set $vi (i32x4.extract_lane 1 (local.get $bi)))
-    (if (call $before (local.get $v) (local.get $vi) (local.get $m) (local.get $mi))
-      (then (local.set $m (local.get $v)) (local.set $mi (local.get $vi))))
-    (local.set $v (f32x4.extract_lane 2 (local.get $best)))
-    (local.set $vi (i32x4.extract_lane 2 (local.get $bi)))
-    (if (call $before (local.get $v) (local.get $vi) (local.get $m) (local.get $mi))
-      (then (local.set $m (local.get $v)) (local.set $mi (local.get $vi))))
-    (local.set $v (f32x4.extract_lane 3 (local.get $best)))
-    (local.set $vi (i32x4.extract_lane 3 (local.get $bi)))
-    (if (call $before (local.get $v) (local.get $vi) (local.get $m) (local.get $mi))
-      (then (local.set $m (local.get $v))))
+    ;; the largest |x| in every lane, then the least index of the lanes that hold it
+    (local.set $t (f32x4.pmax (local.get $best) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $best) (local.get $best))))
+    (local.set $t (f32x4.pmax (local.get $t) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $t) (local.get $t))))
+    (local.set $bi
+      (v128.bitselect (local.get $bi) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)
+        (f32x4.eq (local.get $best) (local.get $t))))
+    (local.set $bi (i32x4.min_s (local.get $bi) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $bi) (local.get $bi))))
+    (local.set $bi (i32x4.min_s (local.get $bi) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $bi) (local.get $bi))))
+    (if (f32.gt (f32x4.extract_lane 0 (local.get $t)) (f32.const 0))
+      (then
+        (local.set $m
+          (f32.load (i32.add (local.get $p) (i32.shl (i32x4.extract_lane 0 (local.get $bi)) (i32.const 2)))))))
     (block $tail_done
       (loop $tail
         (br_if $tail_done (i32.ge_u (local.get $i) (local.get $bs)))
@@ -470,11 +472,6 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail)))
     (local.get $m))
-
-  ;; whether lane value v (index vi) wins over m (index mi): larger |v|, or as large and earlier
-  (func $before (param $v f32) (param $vi i32) (param $m f32) (param $mi i32) (result i32)
-    (i32.or (f32.gt (f32.abs (local.get $v)) (f32.abs (local.get $m)))
-      (i32.and (f32.eq (f32.abs (local.get $v)) (f32.abs (local.get $m))) (i32.lt_s (local.get $vi) (local.get $mi)))))
 
   ;; the asymmetric 4-bit scale of $bs floats at $p (quant.ts computeScaleZp on [min(lo, 0),
   ;; max(hi, 0)], NaN ignored, an infinite end taken as ∓3.4e38): s = (hi − lo) / 15 in float64,

@@ -74,6 +74,8 @@ export const WASM_MIN = 1024;
 /** Elements per chunk through the module's memory (4 MiB of float32 in, 1 MiB out). */
 const CHUNK = 1 << 20;
 const PAGE = 65536;
+/** Values of W per band of blocks() (the last one padded to whole blocks). */
+const BAND = 1 << 16;
 
 let enabled = process.env.MLC_NO_WASM !== '1';
 let instance: Exports | null | undefined;
@@ -281,8 +283,9 @@ function kernels(k: Exports): WasmKernels {
       const kBlocks = Math.ceil(K / bs);
       const blob = mode === 'int8' ? bs : bs / 2;
       const m = MODE_CODE[mode];
-      // a band of R rows of W (whole blocks, about CHUNK values) at a time
-      const R = Math.min(kBlocks * bs, Math.max(bs, Math.floor(CHUNK / Math.max(N, 1) / bs) * bs));
+      // a band of R rows of W (whole blocks, about BAND values: the band and its transpose stay in
+      // the core's cache for colq) at a time
+      const R = Math.min(kBlocks * bs, Math.max(bs, Math.floor(BAND / Math.max(N, 1) / bs) * bs));
       // layout: scales f32[N·kBlocks] | zero points u8[N·kBlocks] | codes u8[N·kBlocks·blob] |
       // err, e2 f64[K] | band f32[R·N] | its transpose f32[N·R]
       const at16 = (x: number) => Math.ceil(x / 16) * 16;

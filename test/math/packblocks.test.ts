@@ -103,7 +103,7 @@ describe('MatMulNBits blocks in WebAssembly (transposed bands)', () => {
     }
   });
   it('weights taller than one band (several transposes, the last band padded)', () => {
-    // 1 << 20 values a band: 2100 × 600 is 3 bands of 1728 rows at bs 32 (the last one partial)
+    // 1 << 16 values a band: 2100 × 600 is 22 bands of 96 rows at bs 32 (the last one 84 rows, padded)
     const K = 2100;
     const N = 600;
     const w = weights(K, N, 5);
