@@ -348,9 +348,10 @@ export function int4RowErrors(
 
 /**
  * quantizeInt4Blocks(w, K, N, blockSize, symmetric) and int4RowErrors of those blocks on
- * `maxColumns` columns (the same figures, with `energy` its Σ W²) in one pass: in WebAssembly the
- * error sums are taken on the transposed copy of W the blocks are packed from (no second read of
- * W and of the codes), in the same order, so the figures are the same to the bit.
+ * `maxColumns` columns (the same figures, with `energy` its Σ W²), and with `withEight` also
+ * quantizeInt8Blocks(w, K, N, blockSize), in one pass: in WebAssembly all are taken from the
+ * transposed copy of W the 4-bit blocks are packed from (symmetric: the 8-bit scales from the same
+ * block extremes), the error sums in the same order, so every byte and figure is the same.
  */
 export function quantizeInt4BlocksWithErrors(
   w: Float32Array,
@@ -359,23 +360,27 @@ export function quantizeInt4BlocksWithErrors(
   blockSize: number,
   symmetric: boolean,
   maxColumns: number,
-): { blocks: Int4Blocks; rows: Float64Array; energy: number } {
+  withEight = false,
+): { blocks: Int4Blocks; rows: Float64Array; energy: number; eight?: Int4Blocks } {
   const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
   if (!wasm) {
     const blocks = quantizeInt4Blocks(w, K, N, blockSize, symmetric);
     const energy = new Float64Array(1);
-    return { blocks, rows: int4RowErrors(w, K, N, blockSize, blocks, maxColumns, energy), energy: energy[0] };
+    const rows = int4RowErrors(w, K, N, blockSize, blocks, maxColumns, energy);
+    return { blocks, rows, energy: energy[0], eight: withEight ? quantizeInt8Blocks(w, K, N, blockSize) : undefined };
   }
   const step = Math.max(1, Math.ceil(N / Math.max(1, maxColumns)));
   const taken = Math.ceil(N / step);
   const rows = new Float64Array(K);
   const sq = new Float64Array(K);
-  const blocks = int4BlocksWasm(wasm, w, K, N, blockSize, symmetric, { step, rows, energy: sq });
+  const kBlocks = Math.ceil(K / blockSize);
+  const eight = withEight ? { packed: new Uint8Array(N * kBlocks * blockSize), scales: new Float32Array(N * kBlocks), kBlocks } : undefined;
+  const blocks = int4BlocksWasm(wasm, w, K, N, blockSize, symmetric, { step, rows, energy: sq }, eight);
   // scaled to N columns as int4RowErrors does
   let energy = 0;
   for (let k = 0; k < K; k++) {
     rows[k] = (rows[k] * N) / taken;
     energy += (sq[k] * N) / taken;
   }
-  return { blocks, rows, energy };
+  return { blocks, rows, energy, eight };
 }

@@ -617,18 +617,28 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail))))
 
+  ;; the symmetric scale m / low as float32, 1 when |s| < 1e-30 or not finite
+  (func $symscale (param $m f32) (param $low f32) (result f32)
+    (local $s f32)
+    (local.set $s (f32.div (local.get $m) (local.get $low)))
+    (select (local.get $s) (f32.const 1)
+      (i32.and
+        (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30))
+        (f32.lt (f32.abs (local.get $s)) (f32.const inf)))))
+
   ;; colq: $rows rows at $src of $nb blocks of $bs floats each (a transposed band of W, or a table's
   ;; rows); $mode 0: 4-bit symmetric (s = m / −8 with m the value of largest |m|, z = 8), 1: 4-bit
-  ;; asymmetric ($range), 2: 8-bit symmetric (s = m / −128, z = 128); a symmetric s is float32 and
-  ;; 1 when |s| < 1e-30 or not finite. Row n's block b: the f32 scale at $scales + 4(n·$ss + b), the
-  ;; zero point byte at $zps + n·$ss + b (mode 1), the codes at $dst + n·$ds + b·blob (blob = bs / 2,
-  ;; or bs at 8 bits). 4-bit codes are round(x / s) + z, 8-bit ones round(x · (1 / s)) + 128.
+  ;; asymmetric ($range), 2: 8-bit symmetric (s = m / −128, z = 128), 3: both 0 and 2 from one m
+  ;; (the 8-bit blocks at $scales8 and $dst8, row stride $ds8); a symmetric s is float32 and 1 when
+  ;; |s| < 1e-30 or not finite. Row n's block b: the f32 scale at $scales + 4(n·$ss + b), the zero
+  ;; point byte at $zps + n·$ss + b (mode 1), the codes at $dst + n·$ds + b·blob (blob = bs / 2, or
+  ;; bs at 8 bits). 4-bit codes are round(x / s) + z, 8-bit ones round(x · (1 / s)) + 128.
   (func (export "colq") (param $src i32) (param $rows i32) (param $nb i32) (param $bs i32) (param $mode i32)
     (param $scales i32) (param $ss i32) (param $zps i32) (param $dst i32) (param $ds i32)
-    (local $n i32) (local $b i32) (local $p i32) (local $blob i32) (local $s f32) (local $z i32) (local $low f32)
-    (local $sp i32) (local $zp i32) (local $op i32)
+    (param $scales8 i32) (param $dst8 i32) (param $ds8 i32)
+    (local $n i32) (local $b i32) (local $p i32) (local $blob i32) (local $s f32) (local $z i32) (local $m f32)
+    (local $sp i32) (local $zp i32) (local $op i32) (local $sp8 i32) (local $op8 i32)
     (local.set $blob (select (local.get $bs) (i32.shr_u (local.get $bs) (i32.const 1)) (i32.eq (local.get $mode) (i32.const 2))))
-    (local.set $low (select (f32.const -128) (f32.const -8) (i32.eq (local.get $mode) (i32.const 2))))
     (local.set $p (local.get $src))
     (block $rows_done
       (loop $rows_loop
@@ -636,6 +646,8 @@
         (local.set $sp (i32.add (local.get $scales) (i32.shl (i32.mul (local.get $n) (local.get $ss)) (i32.const 2))))
         (local.set $zp (i32.add (local.get $zps) (i32.mul (local.get $n) (local.get $ss))))
         (local.set $op (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $ds))))
+        (local.set $sp8 (i32.add (local.get $scales8) (i32.shl (i32.mul (local.get $n) (local.get $ss)) (i32.const 2))))
+        (local.set $op8 (i32.add (local.get $dst8) (i32.mul (local.get $n) (local.get $ds8))))
         (local.set $b (i32.const 0))
         (block $blocks_done
           (loop $blocks
@@ -645,12 +657,9 @@
                 (local.set $s (call $range (local.get $p) (local.get $bs) (i32.add (local.get $zp) (local.get $b))))
                 (local.set $z (i32.load8_u (i32.add (local.get $zp) (local.get $b)))))
               (else
-                (local.set $s (f32.div (call $extreme (local.get $p) (local.get $bs)) (local.get $low)))
-                (if (i32.eqz
-                      (i32.and
-                        (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30))
-                        (f32.lt (f32.abs (local.get $s)) (f32.const inf))))
-                  (then (local.set $s (f32.const 1))))
+                (local.set $m (call $extreme (local.get $p) (local.get $bs)))
+                (local.set $s (call $symscale (local.get $m)
+                  (select (f32.const -128) (f32.const -8) (i32.eq (local.get $mode) (i32.const 2)))))
                 (local.set $z (i32.const 8))))
             (f32.store (i32.add (local.get $sp) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
             (if (i32.eq (local.get $mode) (i32.const 2))
@@ -660,6 +669,12 @@
               (else
                 (call $codes4 (local.get $p) (local.get $bs) (f64.promote_f32 (local.get $s)) (local.get $z)
                   (i32.add (local.get $op) (i32.mul (local.get $b) (local.get $blob))))))
+            (if (i32.eq (local.get $mode) (i32.const 3))
+              (then
+                (local.set $s (call $symscale (local.get $m) (f32.const -128)))
+                (f32.store (i32.add (local.get $sp8) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
+                (call $codes8 (local.get $p) (local.get $bs) (f64.div (f64.const 1) (f64.promote_f32 (local.get $s)))
+                  (i32.add (local.get $op8) (i32.mul (local.get $b) (local.get $bs))))))
             (local.set $p (i32.add (local.get $p) (i32.shl (local.get $bs) (i32.const 2))))
             (local.set $b (i32.add (local.get $b) (i32.const 1)))
             (br $blocks)))
@@ -669,45 +684,76 @@
   ;; colerr: after colq (4-bit) on a transposed band ($rows columns of W, each $nb blocks of $bs,
   ;; the first $len values real), for the columns n = 0, $step, 2·$step, …: err[i] += d², e2[i] += v²
   ;; (float64 at $err + 8i, $e2 + 8i), v = x if finite else 0, d = v − s·(q − z) (z = 8 unless
-  ;; $mode is 1); the columns in order, so each row's sums add in the order of int4RowErrors
+  ;; $mode is 1); the columns in order, so each row's sums add in the order of int4RowErrors. Two
+  ;; rows at a time (the two codes of a byte), the same float64 operations in each lane.
   (func (export "colerr") (param $src i32) (param $rows i32) (param $nb i32) (param $bs i32) (param $len i32) (param $step i32)
     (param $mode i32) (param $scales i32) (param $ss i32) (param $zps i32) (param $dst i32) (param $ds i32)
     (param $err i32) (param $e2 i32)
-    (local $n i32) (local $i i32) (local $b i32) (local $j i32) (local $x f32) (local $v f64) (local $d f64) (local $s f64)
-    (local $z i32) (local $q i32) (local $byte i32) (local $p i32)
+    (local $n i32) (local $b i32) (local $j i32) (local $i i32) (local $end i32) (local $p i32) (local $o i32)
+    (local $s f64) (local $z i32) (local $byte i32) (local $vs v128) (local $v v128) (local $d v128) (local $q v128)
+    (local $x f32) (local $vx f64) (local $dx f64)
     (block $rows_done
       (loop $rows_loop
         (br_if $rows_done (i32.ge_u (local.get $n) (local.get $rows)))
         (local.set $p (i32.add (local.get $src) (i32.shl (i32.mul (local.get $n) (i32.mul (local.get $nb) (local.get $bs))) (i32.const 2))))
-        (local.set $i (i32.const 0))
-        (block $vals_done
-          (loop $vals
-            (br_if $vals_done (i32.ge_u (local.get $i) (local.get $len)))
-            (local.set $b (i32.div_u (local.get $i) (local.get $bs)))
-            (local.set $j (i32.sub (local.get $i) (i32.mul (local.get $b) (local.get $bs))))
+        (local.set $o (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $ds))))
+        (local.set $b (i32.const 0))
+        (block $blocks_done
+          (loop $blocks
+            (br_if $blocks_done (i32.ge_u (i32.mul (local.get $b) (local.get $bs)) (local.get $len)))
             (local.set $s
               (f64.promote_f32
                 (f32.load (i32.add (local.get $scales) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $ss)) (local.get $b)) (i32.const 2))))))
+            (local.set $vs (f64x2.splat (local.get $s)))
             (local.set $z
               (if (result i32) (i32.eq (local.get $mode) (i32.const 1))
                 (then (i32.load8_u (i32.add (local.get $zps) (i32.add (i32.mul (local.get $n) (local.get $ss)) (local.get $b)))))
                 (else (i32.const 8))))
-            (local.set $byte
-              (i32.load8_u
-                (i32.add (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $ds)))
-                  (i32.add (i32.mul (local.get $b) (i32.shr_u (local.get $bs) (i32.const 1))) (i32.shr_u (local.get $j) (i32.const 1))))))
-            (local.set $q (i32.and (i32.shr_u (local.get $byte) (i32.shl (i32.and (local.get $j) (i32.const 1)) (i32.const 2))) (i32.const 15)))
-            (local.set $x (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
-            (local.set $v
-              (select (f64.promote_f32 (local.get $x)) (f64.const 0) (f32.lt (f32.abs (local.get $x)) (f32.const inf))))
-            (local.set $d
-              (f64.sub (local.get $v) (f64.mul (local.get $s) (f64.convert_i32_s (i32.sub (local.get $q) (local.get $z))))))
-            (f64.store (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))
-              (f64.add (f64.load (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))) (f64.mul (local.get $d) (local.get $d))))
-            (f64.store (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))
-              (f64.add (f64.load (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))) (f64.mul (local.get $v) (local.get $v))))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $vals)))
+            (local.set $i (i32.mul (local.get $b) (local.get $bs)))
+            (local.set $end (i32.add (local.get $i) (local.get $bs)))
+            (if (i32.gt_u (local.get $end) (local.get $len)) (then (local.set $end (local.get $len))))
+            (local.set $j (i32.const 0))
+            ;; pairs of rows i, i + 1 (one byte of codes)
+            (block $pairs_done
+              (loop $pairs
+                (br_if $pairs_done (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $end)))
+                (local.set $byte (i32.load8_u (i32.add (local.get $o) (i32.shr_u (local.get $j) (i32.const 1)))))
+                (local.set $q
+                  (f64x2.convert_low_i32x4_s
+                    (i32x4.replace_lane 1
+                      (i32x4.splat (i32.sub (i32.and (local.get $byte) (i32.const 15)) (local.get $z)))
+                      (i32.sub (i32.shr_u (local.get $byte) (i32.const 4)) (local.get $z)))))
+                (local.set $v (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))))
+                (local.set $v
+                  (v128.and (local.get $v)
+                    (f64x2.lt (f64x2.abs (local.get $v)) (v128.const f64x2 inf inf))))
+                (local.set $d (f64x2.sub (local.get $v) (f64x2.mul (local.get $vs) (local.get $q))))
+                (v128.store align=8 (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64x2.add (v128.load align=8 (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3))))
+                    (f64x2.mul (local.get $d) (local.get $d))))
+                (v128.store align=8 (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64x2.add (v128.load align=8 (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3))))
+                    (f64x2.mul (local.get $v) (local.get $v))))
+                (local.set $i (i32.add (local.get $i) (i32.const 2)))
+                (local.set $j (i32.add (local.get $j) (i32.const 2)))
+                (br $pairs)))
+            ;; an odd last row (K odd): its code is the low nibble
+            (if (i32.lt_u (local.get $i) (local.get $end))
+              (then
+                (local.set $x (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
+                (local.set $vx (select (f64.promote_f32 (local.get $x)) (f64.const 0) (f32.lt (f32.abs (local.get $x)) (f32.const inf))))
+                (local.set $dx
+                  (f64.sub (local.get $vx)
+                    (f64.mul (local.get $s)
+                      (f64.convert_i32_s
+                        (i32.sub (i32.and (i32.load8_u (i32.add (local.get $o) (i32.shr_u (local.get $j) (i32.const 1)))) (i32.const 15)) (local.get $z))))))
+                (f64.store (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64.add (f64.load (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))) (f64.mul (local.get $dx) (local.get $dx))))
+                (f64.store (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64.add (f64.load (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))) (f64.mul (local.get $vx) (local.get $vx))))))
+            (local.set $o (i32.add (local.get $o) (i32.shr_u (local.get $bs) (i32.const 1))))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $blocks)))
         (local.set $n (i32.add (local.get $n) (local.get $step)))
         (br $rows_loop))))
 )

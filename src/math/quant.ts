@@ -695,8 +695,8 @@ export function quantizeInt4Blocks(
 
 /**
  * quantizeInt4Blocks in WebAssembly (W transposed a band at a time: the same arithmetic, the same
- * bytes); with `errors`, also the sums of int4RowErrors on every `errors.step`-th column (see
- * BlocksJob).
+ * bytes); with `errors`, also the sums of int4RowErrors on every `errors.step`-th column, with
+ * `eight` the 8-bit blocks of quantizeInt8Blocks, from the same pass (see BlocksJob).
  */
 export function int4BlocksWasm(
   wasm: WasmKernels,
@@ -706,10 +706,11 @@ export function int4BlocksWasm(
   blockSize: number,
   symmetric: boolean,
   errors?: BlocksJob['errors'],
+  eight?: BlocksJob['eight'],
 ): Int4Blocks {
   const { packed, scales, zeroPoints, kBlocks, zpStride } = int4Layout(K, N, blockSize, !symmetric);
   const zb = zeroPoints && new Uint8Array(N * kBlocks);
-  wasm.blocks({ w, K, N, bs: blockSize, mode: symmetric ? 'int4' : 'int4-asym', packed, scales, zeroPoints: zb, errors });
+  wasm.blocks({ w, K, N, bs: blockSize, mode: symmetric ? 'int4' : 'int4-asym', packed, scales, zeroPoints: zb, errors, eight });
   if (zb && zeroPoints) {
     // one a byte → two a byte, block 2i in the low nibble
     for (let n = 0; n < N; n++) {

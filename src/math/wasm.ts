@@ -11,6 +11,11 @@
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
 
+/** A transposed band of W in the module's memory: its address, columns (rows here), blocks per column, block size. */
+type Band = [src: number, rows: number, nb: number, bs: number];
+/** Where colq puts each column's blocks: scales, their column stride, zero points, codes, their column stride. */
+type Place = [scales: number, ss: number, zps: number, dst: number, ds: number];
+
 interface Exports {
   memory: WebAssembly.Memory;
   q8s(src: number, dst: number, n: number, inv: number, zp: number, lo: number, hi: number): void;
@@ -24,23 +29,8 @@ interface Exports {
   zeros16(src: number, n: number): number;
   beyondhalf(src: number, n: number): number;
   trf(src: number, rows: number, N: number, dst: number): void;
-  colq(src: number, rows: number, nb: number, bs: number, mode: number, scales: number, ss: number, zps: number, dst: number, ds: number): void;
-  colerr(
-    src: number,
-    rows: number,
-    nb: number,
-    bs: number,
-    len: number,
-    step: number,
-    mode: number,
-    scales: number,
-    ss: number,
-    zps: number,
-    dst: number,
-    ds: number,
-    err: number,
-    e2: number,
-  ): void;
+  colq(...a: [...Band, mode: number, ...Place, scales8: number, dst8: number, ds8: number]): void;
+  colerr(...a: [...Band, len: number, step: number, mode: number, ...Place, err: number, e2: number]): void;
 }
 
 /** The kinds of MatMulNBits blocks: 4-bit symmetric (z = 8), 4-bit asymmetric, 8-bit symmetric (z = 128). */
@@ -66,6 +56,11 @@ export interface BlocksJob {
    * the order of the columns (int4RowErrors' sums)
    */
   errors?: { step: number; rows: Float64Array; energy: Float64Array };
+  /**
+   * 4 bits: also the 8-bit blocks of W (quantizeInt8Blocks: packed N · kBlocks · bs bytes, scales
+   * N · kBlocks) from the same transposed bands (symmetric: from the same block extremes)
+   */
+  eight?: { packed: Uint8Array; scales: Float32Array };
 }
 
 /** Runs shorter than this stay in JavaScript (the call and the copies cost more than they save). */
@@ -274,25 +269,30 @@ function kernels(k: Exports): WasmKernels {
         // layout: src f32[n] | scales f32[n / bs] | out u8[codes]
         const buf = withMemory(k, n * 4 + nb * 4 + codes);
         new Float32Array(buf, 0, n).set(data.subarray(start, start + n));
-        k.colq(0, 1, nb, bs, mode, n * 4, 0, 0, n * 4 + nb * 4, 0);
+        k.colq(0, 1, nb, bs, mode, n * 4, 0, 0, n * 4 + nb * 4, 0, 0, 0, 0);
         scales.set(new Float32Array(buf, n * 4, nb), start / bs);
         out.set(new Uint8Array(buf, n * 4 + nb * 4, codes), bits === 8 ? start : start / 2);
       }
     },
-    blocks({ w, K, N, bs, mode, packed, scales, zeroPoints, errors }) {
+    blocks({ w, K, N, bs, mode, packed, scales, zeroPoints, errors, eight }) {
       const kBlocks = Math.ceil(K / bs);
       const blob = mode === 'int8' ? bs : bs / 2;
-      const m = MODE_CODE[mode];
+      // symmetric 4 and 8 bits from the same extremes (mode 3); asymmetric 4 bits, then 8 bits
+      const m = eight && mode === 'int4' ? 3 : MODE_CODE[mode];
+      const after8 = eight && mode === 'int4-asym';
       // a band of R rows of W (whole blocks, about BAND values: the band and its transpose stay in
       // the core's cache for colq) at a time
       const R = Math.min(kBlocks * bs, Math.max(bs, Math.floor(BAND / Math.max(N, 1) / bs) * bs));
       // layout: scales f32[N·kBlocks] | zero points u8[N·kBlocks] | codes u8[N·kBlocks·blob] |
-      // err, e2 f64[K] | band f32[R·N] | its transpose f32[N·R]
+      // 8-bit scales f32[N·kBlocks] | 8-bit codes u8[N·kBlocks·bs] | err, e2 f64[K] | band f32[R·N] |
+      // its transpose f32[N·R]
       const at16 = (x: number) => Math.ceil(x / 16) * 16;
       const sc = 0;
       const zp = at16(N * kBlocks * 4);
       const out = at16(zp + N * kBlocks);
-      const err = at16(out + N * kBlocks * blob);
+      const sc8 = at16(out + N * kBlocks * blob);
+      const out8 = sc8 + (eight ? N * kBlocks * 4 : 0);
+      const err = at16(out8 + (eight ? N * kBlocks * bs : 0));
       const e2 = err + (errors ? K * 8 : 0);
       const src = at16(e2 + (errors ? K * 8 : 0));
       const tr = src + R * N * 4;
@@ -308,12 +308,18 @@ function kernels(k: Exports): WasmKernels {
         const b0 = k0 / bs;
         const args = [tr, N, rows / bs, bs] as const;
         const place = [sc + b0 * 4, kBlocks, zp + b0, out + b0 * blob, kBlocks * blob] as const;
-        k.colq(...args, m, ...place);
-        if (errors) k.colerr(...args, len, errors.step, m, ...place, err + k0 * 8, e2 + k0 * 8);
+        const place8 = [sc8 + b0 * 4, kBlocks, 0, out8 + b0 * bs, kBlocks * bs] as const;
+        k.colq(...args, m, ...place, place8[0], place8[3], place8[4]);
+        if (after8) k.colq(...args, MODE_CODE.int8, ...place8, 0, 0, 0);
+        if (errors) k.colerr(...args, len, errors.step, MODE_CODE[mode], ...place, err + k0 * 8, e2 + k0 * 8);
       }
       scales.set(new Float32Array(buf, sc, N * kBlocks));
       packed.set(new Uint8Array(buf, out, N * kBlocks * blob));
       zeroPoints?.set(new Uint8Array(buf, zp, N * kBlocks));
+      if (eight) {
+        eight.scales.set(new Float32Array(buf, sc8, N * kBlocks));
+        eight.packed.set(new Uint8Array(buf, out8, N * kBlocks * bs));
+      }
       if (errors) {
         errors.rows.set(new Float64Array(buf, err, K));
         errors.energy.set(new Float64Array(buf, e2, K));

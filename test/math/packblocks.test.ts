@@ -126,7 +126,7 @@ describe('MatMulNBits blocks in WebAssembly (transposed bands)', () => {
       }
     }
   });
-  it('the row errors taken while packing are int4RowErrors of the blocks, to the bit', () => {
+  it('the row errors and the 8-bit blocks taken while packing are int4RowErrors of the blocks (to the bit) and quantizeInt8Blocks', () => {
     for (const [K, N, cols] of [
       [100, 37, 256],
       [768, 768, 256],
@@ -136,9 +136,13 @@ describe('MatMulNBits blocks in WebAssembly (transposed bands)', () => {
     ]) {
       const w = weights(K, N, K * 3 + N);
       for (const sym of [true, false]) {
-        const [a, b] = both(() => quantizeInt4BlocksWithErrors(w, K, N, 32, sym, cols));
+        const [a, b] = both(() => quantizeInt4BlocksWithErrors(w, K, N, 32, sym, cols, true));
         const label = `${K}×${N} sym ${sym} columns ${cols}`;
         same(a.blocks, b.blocks, label);
+        // the 8-bit blocks of the same pass are quantizeInt8Blocks' (JavaScript's)
+        if (!a.eight || !b.eight) throw new Error('no 8-bit blocks');
+        same(a.eight, b.eight, `${label} 8-bit`);
+        same(a.eight, quantizeInt8Blocks(w, K, N, 32), `${label} 8-bit alone`);
         expect(Array.from(a.rows), label).toEqual(Array.from(b.rows));
         expect(a.energy, label).toBe(b.energy);
         const energy = new Float64Array(1);

@@ -59,6 +59,8 @@ type Packed = {
   blocks?: Int4Blocks;
   /** the 4-bit blocks' error per row of W and Σ W² (int4-mixed.ts siteErrors), when taken while packing */
   errors?: { rows: Float64Array; energy: number };
+  /** the weight's 8-bit blocks, taken while packing these 4-bit ones, until packWeight at 8 bits uses them */
+  eight?: Int4Blocks;
 };
 export type { Packed };
 
@@ -89,16 +91,18 @@ export interface NBitsSite {
 
 /**
  * The blocks of W [K, N] at `bits` bits, added as constants once per (weight, orientation, bits) when alpha is 1;
- * `withErrors`: 4-bit blocks of round to nearest come with their errors (siteErrors' figures, taken in the same pass).
+ * `withErrors`: 4-bit blocks of round to nearest come with their errors (siteErrors' figures), and with
+ * `withEight` the 8-bit blocks too, all taken in the same pass (8 bits: the site's 4-bit blocks' `eight` if there).
  */
 function packWeight(
   st: QuantState,
   cache: Map<string, Packed>,
-  s: Pick<NBitsSite, 'W' | 'K' | 'N' | 'alpha' | 'key'>,
+  s: Pick<NBitsSite, 'W' | 'K' | 'N' | 'alpha' | 'key'> & { packed?: Packed },
   wName: string,
   label: string,
   bits: 4 | 8,
   withErrors = false,
+  withEight = false,
 ): Packed {
   const key = `${s.key}|${bits}`;
   let p = s.alpha === 1 ? cache.get(key) : undefined;
@@ -107,9 +111,13 @@ function packWeight(
   const bs = st.opts.blockSize;
   const { W, K, N } = s;
   const search = st.opts.int4Scales === 'search';
-  const both = bits === 4 && !search && withErrors ? quantizeInt4BlocksWithErrors(W, K, N, bs, !st.opts.int4Asymmetric, ERROR_COLUMNS) : undefined;
+  const both =
+    bits === 4 && !search && withErrors ? quantizeInt4BlocksWithErrors(W, K, N, bs, !st.opts.int4Asymmetric, ERROR_COLUMNS, withEight) : undefined;
+  const pre = bits === 8 ? s.packed?.eight : undefined;
+  if (s.packed) s.packed.eight = undefined;
   const blk =
     both?.blocks ??
+    pre ??
     (bits === 8 ? quantizeInt8Blocks(W, K, N, bs) : search ? quantizeInt4BlocksSearch(W, K, N, bs) : quantizeInt4Blocks(W, K, N, bs, !st.opts.int4Asymmetric));
   const blob = bits === 8 ? bs : bs / 2;
   const scales = s.alpha === 1 ? blk.scales : blk.scales.map((x) => x * s.alpha);
@@ -125,6 +133,7 @@ function packWeight(
     detail,
     blocks: blk,
     errors: both && { rows: both.rows, energy: both.energy },
+    eight: both?.eight,
   };
   if (s.alpha === 1) cache.set(key, p);
   st.bytesAfter += bytes;
@@ -132,7 +141,15 @@ function packWeight(
   return p;
 }
 
-function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, Packed>, k: number, bits: 4 | 8, withErrors: boolean): NBitsSite | string {
+function applyMatMulNBits(
+  st: QuantState,
+  site: WeightSite,
+  cache: Map<string, Packed>,
+  k: number,
+  bits: 4 | 8,
+  withErrors: boolean,
+  withEight: boolean,
+): NBitsSite | string {
   const g = st.graph;
   const node = site.node;
   const plan = planMatMul(st, site, false);
@@ -145,7 +162,7 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   // a weight shared by several nodes (same orientation, alpha 1) is packed once
   const s = { W: plan.W, K, N, alpha: plan.alpha, key: `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}` };
   const counted = s.alpha === 1 && (cache.has(`${s.key}|4`) || cache.has(`${s.key}|8`));
-  const p = packWeight(st, cache, s, wName, label, bits, withErrors);
+  const p = packWeight(st, cache, s, wName, label, bits, withErrors, withEight);
   if (!counted) st.bytesBefore += site.tensor.byteLength;
   const inputs = [node.inputs[0], p.bq, p.sc];
   if (p.zp) inputs.push(p.zp);
@@ -323,6 +340,7 @@ export function rewriteInt4(
   st: QuantState,
   bits: 4 | 8 = 4,
   withErrors = false,
+  withEight = false,
 ): { sites: NBitsSite[]; cache: Map<string, Packed>; tableSites: TableSite[]; tables: Map<string, Packed> } {
   const cache = new Map<string, Packed>();
   const tables = new Map<string, Packed>();
@@ -331,7 +349,7 @@ export function rewriteInt4(
   let k = 0;
   for (const { node, site } of candidates(st, INT4_OPS)) {
     const gather = node.opType === 'Gather';
-    const r = gather ? applyGatherBlockQuantized(st, site, tables, bits) : applyMatMulNBits(st, site, cache, k, bits, withErrors);
+    const r = gather ? applyGatherBlockQuantized(st, site, tables, bits) : applyMatMulNBits(st, site, cache, k, bits, withErrors, withEight);
     k++;
     if (typeof r === 'string') st.skip(node, r);
     else {
@@ -369,7 +387,7 @@ export async function runInt4(st: QuantState): Promise<void> {
     warnEightBitShare(st, sites, target);
     return;
   }
-  const { sites, cache, tableSites, tables } = rewriteInt4(st, 4, true);
+  const { sites, cache, tableSites, tables } = rewriteInt4(st, 4, true, true);
   // every weight's 8-bit blocks too (the probe's reference and the steps), and what the error
   // estimate needs of the float weights; then the float weights go before anything runs
   const eight = sites.map((s) => packWeight(st, cache, s, s.weight, s.label, 8));
