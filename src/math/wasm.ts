@@ -258,9 +258,9 @@ function kernels(k: Exports): WasmKernels {
       return throughMemory(k, data, (n) => !!k.beyondhalf(0, n));
     },
     rowBlocks(data, bs, bits, scales, out) {
-      // chunks of whole blocks (CHUNK is a multiple of every power-of-two block size up to it),
+      // chunks of whole blocks (BAND is a multiple of every power-of-two block size up to it),
       // each chunk one row of blocks for colq
-      const step = Math.max(bs, CHUNK - (CHUNK % bs));
+      const step = Math.max(bs, BAND - (BAND % bs));
       const mode = MODE_CODE[bits === 8 ? 'int8' : 'int4'];
       for (let start = 0; start < data.length; start += step) {
         const n = Math.min(step, data.length - start);
