@@ -71,6 +71,8 @@ const CHUNK = 1 << 20;
 const PAGE = 65536;
 /** Values of W per band of blocks() (the last one padded to whole blocks). */
 const BAND = 1 << 16;
+/** Bytes of blocks a slab of columns of blocks() keeps in the module (the module's memory never shrinks). */
+const SLAB = 8 << 20;
 
 let enabled = process.env.MLC_NO_WASM !== '1';
 let instance: Exports | null | undefined;
@@ -280,45 +282,61 @@ function kernels(k: Exports): WasmKernels {
       // symmetric 4 and 8 bits from the same extremes (mode 3); asymmetric 4 bits, then 8 bits
       const m = eight && mode === 'int4' ? 3 : MODE_CODE[mode];
       const after8 = eight && mode === 'int4-asym';
-      // a band of R rows of W (whole blocks, about BAND values: the band and its transpose stay in
-      // the core's cache for colq) at a time
-      const R = Math.min(kBlocks * bs, Math.max(bs, Math.floor(BAND / Math.max(N, 1) / bs) * bs));
-      // layout: scales f32[N·kBlocks] | zero points u8[N·kBlocks] | codes u8[N·kBlocks·blob] |
-      // 8-bit scales f32[N·kBlocks] | 8-bit codes u8[N·kBlocks·bs] | err, e2 f64[K] | band f32[R·N] |
-      // its transpose f32[N·R]
+      // a slab of C columns at a time (their blocks, at most about SLAB bytes, stay in the module
+      // until the slab is done: in the layout a slab's blocks are one run), down its rows a band of
+      // R rows (whole blocks, about BAND values: the band and its transpose stay in the core's cache)
+      const perColumn = kBlocks * (4 + 1 + blob + (eight ? 4 + bs : 0));
+      const C = Math.min(N, Math.max(4, Math.floor(SLAB / perColumn / 4) * 4));
+      const R = Math.min(kBlocks * bs, Math.max(bs, Math.floor(BAND / C / bs) * bs));
+      // layout: scales f32[C·kBlocks] | zero points u8[C·kBlocks] | codes u8[C·kBlocks·blob] |
+      // 8-bit scales f32[C·kBlocks] | 8-bit codes u8[C·kBlocks·bs] | err, e2 f64[K] | band f32[R·C] |
+      // its transpose f32[C·R]
       const at16 = (x: number) => Math.ceil(x / 16) * 16;
       const sc = 0;
-      const zp = at16(N * kBlocks * 4);
-      const out = at16(zp + N * kBlocks);
-      const sc8 = at16(out + N * kBlocks * blob);
-      const out8 = sc8 + (eight ? N * kBlocks * 4 : 0);
-      const err = at16(out8 + (eight ? N * kBlocks * bs : 0));
+      const zp = at16(C * kBlocks * 4);
+      const out = at16(zp + C * kBlocks);
+      const sc8 = at16(out + C * kBlocks * blob);
+      const out8 = sc8 + (eight ? C * kBlocks * 4 : 0);
+      const err = at16(out8 + (eight ? C * kBlocks * bs : 0));
       const e2 = err + (errors ? K * 8 : 0);
       const src = at16(e2 + (errors ? K * 8 : 0));
-      const tr = src + R * N * 4;
-      const buf = withMemory(k, tr + R * N * 4);
+      const tr = src + R * C * 4;
+      const buf = withMemory(k, tr + R * C * 4);
+      // (the error sums run on over the slabs, the columns in order)
       if (errors) new Float64Array(buf, err, 2 * K).fill(0);
-      for (let k0 = 0; k0 < K; k0 += R) {
-        const len = Math.min(R, K - k0);
-        const rows = Math.ceil(len / bs) * bs;
-        const band = new Float32Array(buf, src, rows * N);
-        band.set(w.subarray(k0 * N, (k0 + len) * N));
-        band.fill(0, len * N);
-        k.trf(src, rows, N, tr);
-        const b0 = k0 / bs;
-        const args = [tr, N, rows / bs, bs] as const;
-        const place = [sc + b0 * 4, kBlocks, zp + b0, out + b0 * blob, kBlocks * blob] as const;
-        const place8 = [sc8 + b0 * 4, kBlocks, 0, out8 + b0 * bs, kBlocks * bs] as const;
-        k.colq(...args, m, ...place, place8[0], place8[3], place8[4]);
-        if (after8) k.colq(...args, MODE_CODE.int8, ...place8, 0, 0, 0);
-        if (errors) k.colerr(...args, len, errors.step, MODE_CODE[mode], ...place, err + k0 * 8, e2 + k0 * 8);
-      }
-      scales.set(new Float32Array(buf, sc, N * kBlocks));
-      packed.set(new Uint8Array(buf, out, N * kBlocks * blob));
-      zeroPoints?.set(new Uint8Array(buf, zp, N * kBlocks));
-      if (eight) {
-        eight.scales.set(new Float32Array(buf, sc8, N * kBlocks));
-        eight.packed.set(new Uint8Array(buf, out8, N * kBlocks * bs));
+      for (let n0 = 0; n0 < N; n0 += C) {
+        const c = Math.min(C, N - n0);
+        for (let k0 = 0; k0 < K; k0 += R) {
+          const len = Math.min(R, K - k0);
+          const rows = Math.ceil(len / bs) * bs;
+          const band = new Float32Array(buf, src, rows * c);
+          if (c === N) band.set(w.subarray(k0 * N, (k0 + len) * N));
+          else for (let r = 0, at = (k0 * N) + n0; r < len; r++, at += N) band.set(w.subarray(at, at + c), r * c);
+          band.fill(0, len * c);
+          k.trf(src, rows, c, tr);
+          const b0 = k0 / bs;
+          const nb = rows / bs;
+          const place = [sc + b0 * 4, kBlocks, zp + b0, out + b0 * blob, kBlocks * blob] as const;
+          const place8 = [sc8 + b0 * 4, kBlocks, 0, out8 + b0 * bs, kBlocks * bs] as const;
+          k.colq(tr, c, nb, bs, m, ...place, place8[0], place8[3], place8[4]);
+          if (after8) k.colq(tr, c, nb, bs, MODE_CODE.int8, ...place8, 0, 0, 0);
+          if (errors) {
+            // the columns n = 0, step, 2·step, … of W that are in this slab: from its `first`
+            const first = (errors.step - (n0 % errors.step)) % errors.step;
+            if (first < c) {
+              const [s0, ss, z0, d0, ds] = place;
+              const f = first * kBlocks;
+              k.colerr(tr + first * rows * 4, c - first, nb, bs, len, errors.step, MODE_CODE[mode], s0 + f * 4, ss, z0 + f, d0 + f * blob, ds, err + k0 * 8, e2 + k0 * 8);
+            }
+          }
+        }
+        scales.set(new Float32Array(buf, sc, c * kBlocks), n0 * kBlocks);
+        packed.set(new Uint8Array(buf, out, c * kBlocks * blob), n0 * kBlocks * blob);
+        zeroPoints?.set(new Uint8Array(buf, zp, c * kBlocks), n0 * kBlocks);
+        if (eight) {
+          eight.scales.set(new Float32Array(buf, sc8, c * kBlocks), n0 * kBlocks);
+          eight.packed.set(new Uint8Array(buf, out8, c * kBlocks * bs), n0 * kBlocks * bs);
+        }
       }
       if (errors) {
         errors.rows.set(new Float64Array(buf, err, K));

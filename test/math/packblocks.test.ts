@@ -38,9 +38,19 @@ function weights(K: number, N: number, seed: number): Float32Array {
   return w;
 }
 
+/** The same weights with the huge and non-finite values replaced by 0.5. */
+function moderate(w: Float32Array): Float32Array {
+  return w.map((v) => (Number.isFinite(v) && Math.abs(v) < 100 ? v : 0.5));
+}
+
 function same(a: Int4Blocks, b: Int4Blocks, label: string): void {
   expect(Buffer.from(a.packed).equals(Buffer.from(b.packed)), `${label}: codes`).toBe(true);
-  expect(Buffer.from(a.scales.buffer, a.scales.byteOffset, a.scales.byteLength).equals(Buffer.from(b.scales.buffer, b.scales.byteOffset, b.scales.byteLength)), `${label}: scales`).toBe(true);
+  expect(
+    Buffer.from(a.scales.buffer, a.scales.byteOffset, a.scales.byteLength).equals(
+      Buffer.from(b.scales.buffer, b.scales.byteOffset, b.scales.byteLength),
+    ),
+    `${label}: scales`,
+  ).toBe(true);
   expect(a.zeroPoints === undefined, `${label}: zero points`).toBe(b.zeroPoints === undefined);
   if (a.zeroPoints && b.zeroPoints) expect(Buffer.from(a.zeroPoints).equals(Buffer.from(b.zeroPoints)), `${label}: zero points`).toBe(true);
   expect(a.kBlocks).toBe(b.kBlocks);
@@ -112,6 +122,23 @@ describe('MatMulNBits blocks in WebAssembly (transposed bands)', () => {
     const [c, d] = both(() => quantizeInt8Blocks(w, K, N, 32));
     same(c, d, `${K}×${N} int8`);
   });
+  it('weights wider than one slab (the blocks of 8 MB of columns at a time; the sampled columns across slabs)', () => {
+    // 4 + 8 bits at K = 768: 1368 bytes of blocks a column, so 6200 columns are two slabs (6132 and
+    // 68 columns; the sampled columns, every 25th, start at the second slab's 18th)
+    const K = 768;
+    const N = 6200;
+    // (moderate values: a huge column's error would absorb the others' in every row's sum)
+    const w = moderate(weights(K, N, 77));
+    for (const sym of [true, false]) {
+      const [a, b] = both(() => quantizeInt4BlocksWithErrors(w, K, N, 32, sym, 256, true));
+      const label = `${K}×${N} sym ${sym}`;
+      same(a.blocks, b.blocks, label);
+      if (!a.eight || !b.eight) throw new Error('no 8-bit blocks');
+      same(a.eight, b.eight, `${label} 8-bit`);
+      expect(Array.from(a.rows), label).toEqual(Array.from(b.rows));
+      expect(a.energy, label).toBe(b.energy);
+    }
+  });
   it('table rows (4 and 8 bits): the bytes of the JavaScript loops', () => {
     for (const [V, H, bs] of [
       [300, 64, 16],
@@ -134,20 +161,21 @@ describe('MatMulNBits blocks in WebAssembly (transposed bands)', () => {
       [33, 64, 5],
       [2100, 600, 256],
     ]) {
-      const w = weights(K, N, K * 3 + N);
-      for (const sym of [true, false]) {
-        const [a, b] = both(() => quantizeInt4BlocksWithErrors(w, K, N, 32, sym, cols, true));
-        const label = `${K}×${N} sym ${sym} columns ${cols}`;
-        same(a.blocks, b.blocks, label);
-        // the 8-bit blocks of the same pass are quantizeInt8Blocks' (JavaScript's)
-        if (!a.eight || !b.eight) throw new Error('no 8-bit blocks');
-        same(a.eight, b.eight, `${label} 8-bit`);
-        same(a.eight, quantizeInt8Blocks(w, K, N, 32), `${label} 8-bit alone`);
-        expect(Array.from(a.rows), label).toEqual(Array.from(b.rows));
-        expect(a.energy, label).toBe(b.energy);
-        const energy = new Float64Array(1);
-        expect(Array.from(int4RowErrors(w, K, N, 32, a.blocks, cols, energy))).toEqual(Array.from(a.rows));
-        expect(energy[0]).toBe(a.energy);
+      for (const w of [weights(K, N, K * 3 + N), moderate(weights(K, N, K + N))]) {
+        for (const sym of [true, false]) {
+          const [a, b] = both(() => quantizeInt4BlocksWithErrors(w, K, N, 32, sym, cols, true));
+          const label = `${K}×${N} sym ${sym} columns ${cols}`;
+          same(a.blocks, b.blocks, label);
+          // the 8-bit blocks of the same pass are quantizeInt8Blocks' (JavaScript's)
+          if (!a.eight || !b.eight) throw new Error('no 8-bit blocks');
+          same(a.eight, b.eight, `${label} 8-bit`);
+          same(a.eight, quantizeInt8Blocks(w, K, N, 32), `${label} 8-bit alone`);
+          expect(Array.from(a.rows), label).toEqual(Array.from(b.rows));
+          expect(a.energy, label).toBe(b.energy);
+          const energy = new Float64Array(1);
+          expect(Array.from(int4RowErrors(w, K, N, 32, a.blocks, cols, energy))).toEqual(Array.from(a.rows));
+          expect(energy[0]).toBe(a.energy);
+        }
       }
     }
   });
