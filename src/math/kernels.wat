@@ -617,15 +617,6 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail))))
 
-  ;; the symmetric scale m / low as float32, 1 when |s| < 1e-30 or not finite
-  (func $symscale (param $m f32) (param $low f32) (result f32)
-    (local $s f32)
-    (local.set $s (f32.div (local.get $m) (local.get $low)))
-    (select (local.get $s) (f32.const 1)
-      (i32.and
-        (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30))
-        (f32.lt (f32.abs (local.get $s)) (f32.const inf)))))
-
   ;; colq: $rows rows at $src of $nb blocks of $bs floats each (a transposed band of W, or a table's
   ;; rows); $mode 0: 4-bit symmetric (s = m / −8 with m the value of largest |m|, z = 8), 1: 4-bit
   ;; asymmetric ($range), 2: 8-bit symmetric (s = m / −128, z = 128), 3: both 0 and 2 from one m
@@ -658,8 +649,11 @@
                 (local.set $z (i32.load8_u (i32.add (local.get $zp) (local.get $b)))))
               (else
                 (local.set $m (call $extreme (local.get $p) (local.get $bs)))
-                (local.set $s (call $symscale (local.get $m)
-                  (select (f32.const -128) (f32.const -8) (i32.eq (local.get $mode) (i32.const 2)))))
+                ;; the symmetric scale m / low as float32, 1 when |s| < 1e-30 or not finite
+                (local.set $s (f32.div (local.get $m) (select (f32.const -128) (f32.const -8) (i32.eq (local.get $mode) (i32.const 2)))))
+                (local.set $s
+                  (select (local.get $s) (f32.const 1)
+                    (i32.and (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30)) (f32.lt (f32.abs (local.get $s)) (f32.const inf)))))
                 (local.set $z (i32.const 8))))
             (f32.store (i32.add (local.get $sp) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
             (if (i32.eq (local.get $mode) (i32.const 2))
@@ -671,7 +665,10 @@
                   (i32.add (local.get $op) (i32.mul (local.get $b) (local.get $blob))))))
             (if (i32.eq (local.get $mode) (i32.const 3))
               (then
-                (local.set $s (call $symscale (local.get $m) (f32.const -128)))
+                (local.set $s (f32.div (local.get $m) (f32.const -128)))
+                (local.set $s
+                  (select (local.get $s) (f32.const 1)
+                    (i32.and (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30)) (f32.lt (f32.abs (local.get $s)) (f32.const inf)))))
                 (f32.store (i32.add (local.get $sp8) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
                 (call $codes8 (local.get $p) (local.get $bs) (f64.div (f64.const 1) (f64.promote_f32 (local.get $s)))
                   (i32.add (local.get $op8) (i32.mul (local.get $b) (local.get $bs))))))
