@@ -4,7 +4,8 @@
  * The kernels compute exactly what the JavaScript loops they replace compute (the tests compare
  * both on every kind of input), about 5–10× faster: V8 does not vectorize the JavaScript loops,
  * and a float → int8 store there costs a conversion per element. Data goes through the module's
- * memory in chunks of CHUNK elements, so memory stays small whatever the tensor.
+ * memory in chunks of CHUNK elements (MatMulNBits blocks: bands of BAND values, their blocks a slab
+ * of SLAB bytes at a time), so memory stays small whatever the tensor.
  *
  * Where WebAssembly SIMD is missing (or MLC_NO_WASM=1 is set) `wasmKernels()` is null and callers
  * keep their JavaScript loops.

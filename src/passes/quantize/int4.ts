@@ -114,7 +114,7 @@ function packWeight(
   const both =
     bits === 4 && !search && withErrors ? quantizeInt4BlocksWithErrors(W, K, N, bs, !st.opts.int4Asymmetric, ERROR_COLUMNS, withEight) : undefined;
   const pre = bits === 8 ? s.packed?.eight : undefined;
-  if (s.packed) s.packed.eight = undefined;
+  if (pre && s.packed) s.packed.eight = undefined;
   const blk =
     both?.blocks ??
     pre ??
