@@ -22,7 +22,7 @@
  * freedom) blocks by about 32%. The zero points cost 4 bits per block: 0.125 bits per weight at
  * block 32 (4.5 → 4.625 bits per weight with the float32 scales).
  */
-import { blockColumnExtremes, type Int4Blocks, int4Layout } from './quant.js';
+import { blockColumnExtremes, type Int4Blocks, int4BlocksWasm, int4Layout, quantizeInt4Blocks } from './quant.js';
 import { WASM_MIN, wasmKernels } from './wasm.js';
 
 /** Clipping ratios tried for both the symmetric and the asymmetric candidates. */
@@ -156,8 +156,13 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   const kBlocks = Math.ceil(K / blockSize);
   const packed = new Uint8Array(N * kBlocks * blockSize);
   const scales = new Float32Array(N * kBlocks);
-  packed.fill(128);
   const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) {
+    // W transposed a band at a time in WebAssembly: the same arithmetic, each column's codes in place
+    wasm.blocks({ w, K, N, bs: blockSize, mode: 'int8', packed, scales });
+    return { packed, scales, kBlocks };
+  }
+  packed.fill(128);
   // one block row at a time, W read row by row (contiguous): the extremes, the scales, then the
   // codes column by column ([N, len]: column n's at n·len), each run copied into its block
   const m = new Float32Array(N);
@@ -165,7 +170,7 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   const codes = new Uint8Array(blockSize * N);
   // (the word views read little-endian bytes: every platform Node runs on)
   const words = blockSize % 4 === 0 ? new Uint32Array(packed.buffer) : undefined;
-  const codeWords = new Uint32Array(codes.buffer);
+  const codeWords = words && new Uint32Array(codes.buffer);
   const scalesOf = (b: number, ext: Float32Array, into: Float64Array) => {
     for (let n = 0; n < N; n++) {
       let s = Math.fround(ext[n] / -128);
@@ -177,23 +182,19 @@ export function quantizeInt8Blocks(w: Float32Array, K: number, N: number, blockS
   for (let b = 0; b < kBlocks; b++) {
     const k0 = b * blockSize;
     const len = Math.min(blockSize, K - k0);
-    if (wasm) {
-      wasm.int8BlockRow({ rows: w.subarray(k0 * N, (k0 + len) * N), len, N, scales: (ext, into) => scalesOf(b, ext, into), out: codes });
-    } else {
-      blockColumnExtremes(w, N, k0, len, m);
-      scalesOf(b, m, inv);
-      for (let i = 0; i < len; i++) {
-        const row = (k0 + i) * N;
-        for (let n = 0, at = i; n < N; n++, at += len) {
-          let q = w[row + n] * inv[n] + RINT_MAGIC - RINT_MAGIC;
-          if (q < -128) q = -128;
-          else if (q > 127) q = 127;
-          else if (q !== q) q = 0;
-          codes[at] = q + 128;
-        }
+    blockColumnExtremes(w, N, k0, len, m);
+    scalesOf(b, m, inv);
+    for (let i = 0; i < len; i++) {
+      const row = (k0 + i) * N;
+      for (let n = 0, at = i; n < N; n++, at += len) {
+        let q = w[row + n] * inv[n] + RINT_MAGIC - RINT_MAGIC;
+        if (q < -128) q = -128;
+        else if (q > 127) q = 127;
+        else if (q !== q) q = 0;
+        codes[at] = q + 128;
       }
     }
-    if (words && len === blockSize) {
+    if (words && codeWords && len === blockSize) {
       // whole blocks: a word at a time (every block starts on a word)
       const lw = len >> 2;
       for (let n = 0; n < N; n++) {
@@ -343,4 +344,43 @@ export function int4RowErrors(
     if (energy) energy[0] += (e2 * N) / taken;
   }
   return out;
+}
+
+/**
+ * quantizeInt4Blocks(w, K, N, blockSize, symmetric) and int4RowErrors of those blocks on
+ * `maxColumns` columns (the same figures, with `energy` its Σ W²), and with `withEight` also
+ * quantizeInt8Blocks(w, K, N, blockSize), in one pass: in WebAssembly all are taken from the
+ * transposed copy of W the 4-bit blocks are packed from (symmetric: the 8-bit scales from the same
+ * block extremes), the error sums in the same order, so every byte and figure is the same.
+ */
+export function quantizeInt4BlocksWithErrors(
+  w: Float32Array,
+  K: number,
+  N: number,
+  blockSize: number,
+  symmetric: boolean,
+  maxColumns: number,
+  withEight = false,
+): { blocks: Int4Blocks; rows: Float64Array; energy: number; eight?: Int4Blocks } {
+  const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
+  if (!wasm) {
+    const blocks = quantizeInt4Blocks(w, K, N, blockSize, symmetric);
+    const energy = new Float64Array(1);
+    const rows = int4RowErrors(w, K, N, blockSize, blocks, maxColumns, energy);
+    return { blocks, rows, energy: energy[0], eight: withEight ? quantizeInt8Blocks(w, K, N, blockSize) : undefined };
+  }
+  const step = Math.max(1, Math.ceil(N / Math.max(1, maxColumns)));
+  const taken = Math.ceil(N / step);
+  const rows = new Float64Array(K);
+  const sq = new Float64Array(K);
+  const kBlocks = Math.ceil(K / blockSize);
+  const eight = withEight ? { packed: new Uint8Array(N * kBlocks * blockSize), scales: new Float32Array(N * kBlocks), kBlocks } : undefined;
+  const blocks = int4BlocksWasm(wasm, w, K, N, blockSize, symmetric, { step, rows, energy: sq }, eight);
+  // scaled to N columns as int4RowErrors does
+  let energy = 0;
+  for (let k = 0; k < K; k++) {
+    rows[k] = (rows[k] * N) / taken;
+    energy += (sq[k] * N) / taken;
+  }
+  return { blocks, rows, energy, eight };
 }

@@ -214,96 +214,7 @@
     (local.get $cnt))
 
   ;; how many of n bytes at $src equal $z
-;; rowsq: $n floats at $src in blocks of $bs (a row of a table, blocks along it), symmetric:
-  ;; m = the value of largest |m| (first on a tie; NaN never wins), s = m / −2^(bits−1) as f32 (1
-  ;; when |s| < 1e-30 or not finite) into the f32 at $scales + 4b; 8 bits: q = clamp(round(x · (1/s)),
-  ;; −128, 127) + 128, one byte each; 4 bits: q = clamp(round(x / s), −8, 7) + 8, two a byte (the
-  ;; first in the low nibble); round to nearest even, NaN → the zero point
-  (func (export "rowsq") (param $src i32) (param $n i32) (param $bs i32) (param $bits i32) (param $scales i32) (param $dst i32)
-    (local $b i32) (local $i i32) (local $p i32) (local $end i32) (local $m f32) (local $x f32) (local $s f32)
-    (local $sd f64) (local $inv f64) (local $q i32) (local $lo i32) (local $o i32)
-    (local.set $lo (select (i32.const -128) (i32.const -8) (i32.eq (local.get $bits) (i32.const 8))))
-    (block $blocks_done
-      (loop $blocks
-        (br_if $blocks_done (i32.ge_u (local.get $p) (local.get $n)))
-        (local.set $end (i32.add (local.get $p) (local.get $bs)))
-        (local.set $m (f32.const 0))
-        (local.set $i (local.get $p))
-        (block $ext_done
-          (loop $ext
-            (br_if $ext_done (i32.ge_u (local.get $i) (local.get $end)))
-            (local.set $x (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2)))))
-            (if (f32.gt (f32.abs (local.get $x)) (f32.abs (local.get $m))) (then (local.set $m (local.get $x))))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $ext)))
-        (local.set $s (f32.div (local.get $m) (f32.convert_i32_s (local.get $lo))))
-        (if (i32.eqz
-              (i32.and
-                (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30))
-                (f32.lt (f32.abs (local.get $s)) (f32.const inf))))
-          (then (local.set $s (f32.const 1))))
-        (f32.store (i32.add (local.get $scales) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
-        (local.set $sd (f64.promote_f32 (local.get $s)))
-        (local.set $inv (f64.div (f64.const 1) (local.get $sd)))
-        (local.set $i (local.get $p))
-        (if (i32.eq (local.get $bits) (i32.const 8))
-          (then
-            (block $q8_done
-              (loop $q8
-                (br_if $q8_done (i32.ge_u (local.get $i) (local.get $end)))
-                (local.set $q
-                  (i32.trunc_sat_f64_s
-                    (f64.nearest (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))) (local.get $inv)))))
-                (local.set $q (select (i32.const -128) (local.get $q) (i32.lt_s (local.get $q) (i32.const -128))))
-                (local.set $q (select (i32.const 127) (local.get $q) (i32.gt_s (local.get $q) (i32.const 127))))
-                (i32.store8 (i32.add (local.get $dst) (local.get $i)) (i32.add (local.get $q) (i32.const 128)))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                (br $q8))))
-          (else
-            ;; two values a byte: x[i] in the low nibble, x[i + 1] in the high one
-            (block $q4_done
-              (loop $q4
-                (br_if $q4_done (i32.ge_u (local.get $i) (local.get $end)))
-                (local.set $q
-                  (i32.trunc_sat_f64_s
-                    (f64.nearest (f64.div (f64.promote_f32 (f32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))) (local.get $sd)))))
-                (local.set $q (select (i32.const -8) (local.get $q) (i32.lt_s (local.get $q) (i32.const -8))))
-                (local.set $q (select (i32.const 7) (local.get $q) (i32.gt_s (local.get $q) (i32.const 7))))
-                (local.set $o
-                  (i32.trunc_sat_f64_s
-                    (f64.nearest
-                      (f64.div (f64.promote_f32 (f32.load offset=4 (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))) (local.get $sd)))))
-                (local.set $o (select (i32.const -8) (local.get $o) (i32.lt_s (local.get $o) (i32.const -8))))
-                (local.set $o (select (i32.const 7) (local.get $o) (i32.gt_s (local.get $o) (i32.const 7))))
-                (i32.store8 (i32.add (local.get $dst) (i32.shr_u (local.get $i) (i32.const 1)))
-                  (i32.or (i32.add (local.get $q) (i32.const 8)) (i32.shl (i32.add (local.get $o) (i32.const 8)) (i32.const 4))))
-                (local.set $i (i32.add (local.get $i) (i32.const 2)))
-                (br $q4)))))
-        (local.set $p (local.get $end))
-        (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br $blocks))))
-
-  ;; tr8: the transpose of $rows rows of $N bytes at $src ([rows, N]) into [N, rows] at $dst
-  (func (export "tr8") (param $src i32) (param $rows i32) (param $N i32) (param $dst i32)
-    (local $n i32) (local $r i32) (local $s i32) (local $d i32)
-    (local.set $d (local.get $dst))
-    (block $cols_done
-      (loop $cols
-        (br_if $cols_done (i32.ge_u (local.get $n) (local.get $N)))
-        (local.set $s (i32.add (local.get $src) (local.get $n)))
-        (local.set $r (i32.const 0))
-        (block $rows_done
-          (loop $rows_loop
-            (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
-            (i32.store8 (local.get $d) (i32.load8_u (local.get $s)))
-            (local.set $d (i32.add (local.get $d) (i32.const 1)))
-            (local.set $s (i32.add (local.get $s) (local.get $N)))
-            (local.set $r (i32.add (local.get $r) (i32.const 1)))
-            (br $rows_loop)))
-        (local.set $n (i32.add (local.get $n) (i32.const 1)))
-        (br $cols))))
-
-    (func (export "eq8") (param $src i32) (param $n i32) (param $z i32) (result i32)
+  (func (export "eq8") (param $src i32) (param $n i32) (param $z i32) (result i32)
     (local $i i32) (local $n16 i32) (local $acc v128) (local $vz v128) (local $cnt i32)
     (local.set $vz (i8x16.splat (local.get $z)))
     (local.set $n16 (i32.and (local.get $n) (i32.const -16)))
@@ -384,125 +295,6 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail))))
 
-  ;; 4-bit blocks (src/math/quant.ts quantizeInt4Blocks), one block row at a time.
-  ;; absext: per column n of $rows rows of $N floats, the value of largest magnitude (first one on a
-  ;; tie; NaN never wins), into the f32 at $ext + 4n (the caller starts them at 0)
-  (func (export "absext") (param $src i32) (param $rows i32) (param $N i32) (param $ext i32)
-    (local $row i32) (local $n i32) (local $n4 i32) (local $s i32) (local $v v128) (local $e v128) (local $p i32)
-    (local $x f32)
-    (local.set $n4 (i32.and (local.get $N) (i32.const -4)))
-    (local.set $s (local.get $src))
-    (block $rows_done
-      (loop $rows_loop
-        (br_if $rows_done (i32.ge_u (local.get $row) (local.get $rows)))
-        (local.set $n (i32.const 0))
-        (block $done
-          (loop $step
-            (br_if $done (i32.ge_u (local.get $n) (local.get $n4)))
-            (local.set $p (i32.add (local.get $ext) (i32.shl (local.get $n) (i32.const 2))))
-            (local.set $v (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $n) (i32.const 2)))))
-            (local.set $e (v128.load align=4 (local.get $p)))
-            (v128.store align=4 (local.get $p)
-              (v128.bitselect (local.get $v) (local.get $e) (f32x4.gt (f32x4.abs (local.get $v)) (f32x4.abs (local.get $e)))))
-            (local.set $n (i32.add (local.get $n) (i32.const 4)))
-            (br $step)))
-        (block $tail_done
-          (loop $tail
-            (br_if $tail_done (i32.ge_u (local.get $n) (local.get $N)))
-            (local.set $p (i32.add (local.get $ext) (i32.shl (local.get $n) (i32.const 2))))
-            (local.set $x (f32.load (i32.add (local.get $s) (i32.shl (local.get $n) (i32.const 2)))))
-            (if (f32.gt (f32.abs (local.get $x)) (f32.abs (f32.load (local.get $p))))
-              (then (f32.store (local.get $p) (local.get $x))))
-            (local.set $n (i32.add (local.get $n) (i32.const 1)))
-            (br $tail)))
-        (local.set $s (i32.add (local.get $s) (i32.shl (local.get $N) (i32.const 2))))
-        (local.set $row (i32.add (local.get $row) (i32.const 1)))
-        (br $rows_loop))))
-
-  ;; q of four columns of one row: clamp(round(x / s) + z, 0, 15), NaN → z (s f64 at $sc + 8n; z,
-  ;; −z and 15 − z as i32 at $z, $zlo, $zhi + 4n), as i32x4
-  (func $q4 (param $x v128) (param $sc i32) (param $z i32) (param $zlo i32) (param $zhi i32) (param $n i32) (result v128)
-    (local $r v128) (local $o8 i32) (local $o4 i32)
-    (local.set $o8 (i32.shl (local.get $n) (i32.const 3)))
-    (local.set $o4 (i32.shl (local.get $n) (i32.const 2)))
-    (local.set $r
-      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-        (i32x4.trunc_sat_f64x2_s_zero
-          (f64x2.nearest (f64x2.div (f64x2.promote_low_f32x4 (local.get $x)) (v128.load align=8 (i32.add (local.get $sc) (local.get $o8))))))
-        (i32x4.trunc_sat_f64x2_s_zero
-          (f64x2.nearest
-            (f64x2.div
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x)))
-              (v128.load offset=16 align=8 (i32.add (local.get $sc) (local.get $o8))))))))
-    (i32x4.add
-      (i32x4.min_s (i32x4.max_s (local.get $r) (v128.load align=4 (i32.add (local.get $zlo) (local.get $o4))))
-        (v128.load align=4 (i32.add (local.get $zhi) (local.get $o4))))
-      (v128.load align=4 (i32.add (local.get $z) (local.get $o4)))))
-
-  ;; the scalar form, one column
-  (func $q4one (param $x f32) (param $sc i32) (param $z i32) (param $zlo i32) (param $zhi i32) (param $n i32) (result i32)
-    (local $r i32) (local $lo i32) (local $hi i32)
-    (local.set $lo (i32.load (i32.add (local.get $zlo) (i32.shl (local.get $n) (i32.const 2)))))
-    (local.set $hi (i32.load (i32.add (local.get $zhi) (i32.shl (local.get $n) (i32.const 2)))))
-    (local.set $r
-      (i32.trunc_sat_f64_s
-        (f64.nearest (f64.div (f64.promote_f32 (local.get $x)) (f64.load (i32.add (local.get $sc) (i32.shl (local.get $n) (i32.const 3))))))))
-    (local.set $r (select (local.get $lo) (local.get $r) (i32.lt_s (local.get $r) (local.get $lo))))
-    (local.set $r (select (local.get $hi) (local.get $r) (i32.gt_s (local.get $r) (local.get $hi))))
-    (i32.add (local.get $r) (i32.load (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2))))))
-
-  ;; q4pack: a block row of $len rows (of $bs; rows past $len are zeros, which give z) → $bs / 2 rows
-  ;; of $N bytes at $out, row j column n = q(row 2j) | q(row 2j + 1) << 4
-  (func (export "q4pack") (param $src i32) (param $len i32) (param $bs i32) (param $N i32)
-    (param $sc i32) (param $z i32) (param $zlo i32) (param $zhi i32) (param $out i32)
-    (local $r i32) (local $n i32) (local $n4 i32) (local $s0 i32) (local $s1 i32) (local $o i32)
-    (local $a v128) (local $b v128) (local $qa i32) (local $qb i32)
-    (local.set $n4 (i32.and (local.get $N) (i32.const -4)))
-    (local.set $o (local.get $out))
-    (block $rows_done
-      (loop $rows_loop
-        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $bs)))
-        (local.set $s0 (i32.add (local.get $src) (i32.mul (local.get $r) (i32.shl (local.get $N) (i32.const 2)))))
-        (local.set $s1 (i32.add (local.get $s0) (i32.shl (local.get $N) (i32.const 2))))
-        (local.set $n (i32.const 0))
-        (block $done
-          (loop $step
-            (br_if $done (i32.ge_u (local.get $n) (local.get $n4)))
-            (local.set $a
-              (if (result v128) (i32.lt_u (local.get $r) (local.get $len))
-                (then (call $q4 (v128.load align=4 (i32.add (local.get $s0) (i32.shl (local.get $n) (i32.const 2))))
-                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
-                (else (v128.load align=4 (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
-            (local.set $b
-              (if (result v128) (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $len))
-                (then (call $q4 (v128.load align=4 (i32.add (local.get $s1) (i32.shl (local.get $n) (i32.const 2))))
-                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
-                (else (v128.load align=4 (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
-            (v128.store32_lane align=1 0 (i32.add (local.get $o) (local.get $n))
-              (i8x16.shuffle 0 4 8 12 0 0 0 0 0 0 0 0 0 0 0 0
-                (v128.or (local.get $a) (i32x4.shl (local.get $b) (i32.const 4))) (local.get $a)))
-            (local.set $n (i32.add (local.get $n) (i32.const 4)))
-            (br $step)))
-        (block $tail_done
-          (loop $tail
-            (br_if $tail_done (i32.ge_u (local.get $n) (local.get $N)))
-            (local.set $qa
-              (if (result i32) (i32.lt_u (local.get $r) (local.get $len))
-                (then (call $q4one (f32.load (i32.add (local.get $s0) (i32.shl (local.get $n) (i32.const 2))))
-                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
-                (else (i32.load (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
-            (local.set $qb
-              (if (result i32) (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $len))
-                (then (call $q4one (f32.load (i32.add (local.get $s1) (i32.shl (local.get $n) (i32.const 2))))
-                  (local.get $sc) (local.get $z) (local.get $zlo) (local.get $zhi) (local.get $n)))
-                (else (i32.load (i32.add (local.get $z) (i32.shl (local.get $n) (i32.const 2)))))))
-            (i32.store8 (i32.add (local.get $o) (local.get $n)) (i32.or (local.get $qa) (i32.shl (local.get $qb) (i32.const 4))))
-            (local.set $n (i32.add (local.get $n) (i32.const 1)))
-            (br $tail)))
-        (local.set $o (i32.add (local.get $o) (local.get $N)))
-        (local.set $r (i32.add (local.get $r) (i32.const 2)))
-        (br $rows_loop))))
-
   ;; how many of n 16-bit floats (float16 or bfloat16) at $src are ±0
   (func (export "zeros16") (param $src i32) (param $n i32) (result i32)
     (local $i i32) (local $n8 i32) (local $acc v128) (local $cnt i32)
@@ -558,4 +350,407 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $tail)))
     (v128.any_true (local.get $acc)))
+
+  ;; ---------------------------------------------------------------------------------------------
+  ;; MatMulNBits blocks on a transposed weight (src/math/blockquant.ts packBlocks): W [K, N] is
+  ;; copied a band of rows at a time and transposed (trf), so that each column's blocks are
+  ;; contiguous; colq then writes each column's scales and codes straight into the MatMulNBits
+  ;; layout [N, kBlocks, blob], and colerr sums the 4-bit error per row of W on sampled columns.
+  ;; ---------------------------------------------------------------------------------------------
+
+  ;; trf: the transpose of $rows rows of $N floats at $src ([rows, N]) into [N, rows] at $dst, in
+  ;; 4 × 4 tiles (four columns at a time, down the rows)
+  (func (export "trf") (param $src i32) (param $rows i32) (param $N i32) (param $dst i32)
+    (local $n i32) (local $r i32) (local $n4 i32) (local $r4 i32) (local $rs i32) (local $ds i32)
+    (local $s i32) (local $d i32) (local $a v128) (local $b v128) (local $c v128) (local $e v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $n4 (i32.and (local.get $N) (i32.const -4)))
+    (local.set $r4 (i32.and (local.get $rows) (i32.const -4)))
+    (local.set $rs (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $ds (i32.shl (local.get $rows) (i32.const 2)))
+    (block $cols_done
+      (loop $cols
+        (br_if $cols_done (i32.ge_u (local.get $n) (local.get $n4)))
+        (local.set $s (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $ds))))
+        (local.set $r (i32.const 0))
+        (block $tiles_done
+          (loop $tiles
+            (br_if $tiles_done (i32.ge_u (local.get $r) (local.get $r4)))
+            (local.set $a (v128.load align=4 (local.get $s)))
+            (local.set $b (v128.load align=4 (i32.add (local.get $s) (local.get $rs))))
+            (local.set $c (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $rs) (i32.const 1)))))
+            (local.set $e (v128.load align=4 (i32.add (local.get $s) (i32.mul (local.get $rs) (i32.const 3)))))
+            ;; a0 b0 a1 b1 | a2 b2 a3 b3 | c0 e0 c1 e1 | c2 e2 c3 e3
+            (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b)))
+            (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b)))
+            (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c) (local.get $e)))
+            (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c) (local.get $e)))
+            (v128.store align=4 (local.get $d)
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+            (v128.store align=4 (i32.add (local.get $d) (local.get $ds))
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+            (v128.store align=4 (i32.add (local.get $d) (i32.shl (local.get $ds) (i32.const 1)))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+            (v128.store align=4 (i32.add (local.get $d) (i32.mul (local.get $ds) (i32.const 3)))
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+            (local.set $s (i32.add (local.get $s) (i32.shl (local.get $rs) (i32.const 2))))
+            (local.set $d (i32.add (local.get $d) (i32.const 16)))
+            (local.set $r (i32.add (local.get $r) (i32.const 4)))
+            (br $tiles)))
+        ;; the last rows (fewer than four), one at a time
+        (block $rows_done
+          (loop $rows_loop
+            (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+            (f32.store (local.get $d) (f32.load (local.get $s)))
+            (f32.store (i32.add (local.get $d) (local.get $ds)) (f32.load offset=4 (local.get $s)))
+            (f32.store (i32.add (local.get $d) (i32.shl (local.get $ds) (i32.const 1))) (f32.load offset=8 (local.get $s)))
+            (f32.store (i32.add (local.get $d) (i32.mul (local.get $ds) (i32.const 3))) (f32.load offset=12 (local.get $s)))
+            (local.set $s (i32.add (local.get $s) (local.get $rs)))
+            (local.set $d (i32.add (local.get $d) (i32.const 4)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows_loop)))
+        (local.set $n (i32.add (local.get $n) (i32.const 4)))
+        (br $cols)))
+    ;; the last columns (fewer than four), one value at a time
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $n) (local.get $N)))
+        (local.set $s (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $d (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $ds))))
+        (local.set $r (i32.const 0))
+        (block $col_done
+          (loop $col
+            (br_if $col_done (i32.ge_u (local.get $r) (local.get $rows)))
+            (f32.store (local.get $d) (f32.load (local.get $s)))
+            (local.set $s (i32.add (local.get $s) (local.get $rs)))
+            (local.set $d (i32.add (local.get $d) (i32.const 4)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $col)))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $tail))))
+
+  ;; the value of largest magnitude among $bs floats at $p (the first one on a tie; NaN never wins;
+  ;; 0 when none): four lanes, each with its largest |x| and the index of its first one, then the
+  ;; lanes (the least index among those with the largest |x|) and the last values
+  (func $extreme (param $p i32) (param $bs i32) (result f32)
+    (local $i i32) (local $bs4 i32) (local $ax v128) (local $best v128) (local $bi v128) (local $idx v128) (local $gt v128)
+    (local $t v128) (local $m f32) (local $v f32)
+    (local.set $bs4 (i32.and (local.get $bs) (i32.const -4)))
+    (local.set $bi (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff))
+    (local.set $idx (v128.const i32x4 0 1 2 3))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bs4)))
+        (local.set $ax
+          (v128.and (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+            (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)))
+        (local.set $gt (f32x4.gt (local.get $ax) (local.get $best)))
+        ;; pmax(best, ax) = best < ax ? ax : best: the same test as $gt
+        (local.set $best (f32x4.pmax (local.get $best) (local.get $ax)))
+        (local.set $bi (v128.bitselect (local.get $idx) (local.get $bi) (local.get $gt)))
+        (local.set $idx (i32x4.add (local.get $idx) (v128.const i32x4 4 4 4 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    ;; the largest |x| in every lane, then the least index of the lanes that hold it
+    (local.set $t (f32x4.pmax (local.get $best) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $best) (local.get $best))))
+    (local.set $t (f32x4.pmax (local.get $t) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $t) (local.get $t))))
+    (local.set $bi
+      (v128.bitselect (local.get $bi) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)
+        (f32x4.eq (local.get $best) (local.get $t))))
+    (local.set $bi (i32x4.min_s (local.get $bi) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $bi) (local.get $bi))))
+    (local.set $bi (i32x4.min_s (local.get $bi) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $bi) (local.get $bi))))
+    (if (f32.gt (f32x4.extract_lane 0 (local.get $t)) (f32.const 0))
+      (then
+        (local.set $m
+          (f32.load (i32.add (local.get $p) (i32.shl (i32x4.extract_lane 0 (local.get $bi)) (i32.const 2)))))))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $bs)))
+        (local.set $v (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (f32.gt (f32.abs (local.get $v)) (f32.abs (local.get $m))) (then (local.set $m (local.get $v))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (local.get $m))
+
+  ;; the asymmetric 4-bit scale of $bs floats at $p (quant.ts computeScaleZp on [min(lo, 0),
+  ;; max(hi, 0)], NaN ignored, an infinite end taken as ∓3.4e38): s = (hi − lo) / 15 in float64,
+  ;; z = clamp(round(−lo / s), 0, 15) stored as the byte at $zp; returns s as float32
+  ;; (s = 1, z = 0 when s < 1e-30)
+  (func $range (param $p i32) (param $bs i32) (param $zp i32) (result f32)
+    (local $i i32) (local $bs4 i32) (local $x v128) (local $lo4 v128) (local $hi4 v128)
+    (local $lo f32) (local $hi f32) (local $v f32) (local $l f64) (local $h f64) (local $s f64) (local $z i32)
+    (local.set $bs4 (i32.and (local.get $bs) (i32.const -4)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bs4)))
+        (local.set $x (v128.load align=4 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $lo4 (f32x4.pmin (local.get $lo4) (local.get $x)))
+        (local.set $hi4 (f32x4.pmax (local.get $hi4) (local.get $x)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (local.set $lo (f32x4.extract_lane 0 (local.get $lo4)))
+    (local.set $hi (f32x4.extract_lane 0 (local.get $hi4)))
+    (local.set $v (f32x4.extract_lane 1 (local.get $lo4)))
+    (if (f32.lt (local.get $v) (local.get $lo)) (then (local.set $lo (local.get $v))))
+    (local.set $v (f32x4.extract_lane 2 (local.get $lo4)))
+    (if (f32.lt (local.get $v) (local.get $lo)) (then (local.set $lo (local.get $v))))
+    (local.set $v (f32x4.extract_lane 3 (local.get $lo4)))
+    (if (f32.lt (local.get $v) (local.get $lo)) (then (local.set $lo (local.get $v))))
+    (local.set $v (f32x4.extract_lane 1 (local.get $hi4)))
+    (if (f32.gt (local.get $v) (local.get $hi)) (then (local.set $hi (local.get $v))))
+    (local.set $v (f32x4.extract_lane 2 (local.get $hi4)))
+    (if (f32.gt (local.get $v) (local.get $hi)) (then (local.set $hi (local.get $v))))
+    (local.set $v (f32x4.extract_lane 3 (local.get $hi4)))
+    (if (f32.gt (local.get $v) (local.get $hi)) (then (local.set $hi (local.get $v))))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $bs)))
+        (local.set $v (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (f32.lt (local.get $v) (local.get $lo)) (then (local.set $lo (local.get $v))))
+        (if (f32.gt (local.get $v) (local.get $hi)) (then (local.set $hi (local.get $v))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    (local.set $l (f64.promote_f32 (local.get $lo)))
+    (local.set $h (f64.promote_f32 (local.get $hi)))
+    (if (f64.eq (local.get $l) (f64.const -inf)) (then (local.set $l (f64.const -3.4e38))))
+    (if (f64.eq (local.get $h) (f64.const inf)) (then (local.set $h (f64.const 3.4e38))))
+    (local.set $s (f64.div (f64.sub (local.get $h) (local.get $l)) (f64.const 15)))
+    (if (i32.eqz (i32.and (f64.ge (local.get $s) (f64.const 1e-30)) (f64.lt (local.get $s) (f64.const inf))))
+      (then
+        (i32.store8 (local.get $zp) (i32.const 0))
+        (return (f32.const 1))))
+    (local.set $z (i32.trunc_sat_f64_s (f64.nearest (f64.sub (f64.const 0) (f64.div (local.get $l) (local.get $s))))))
+    (local.set $z (select (i32.const 0) (local.get $z) (i32.lt_s (local.get $z) (i32.const 0))))
+    (local.set $z (select (i32.const 15) (local.get $z) (i32.gt_s (local.get $z) (i32.const 15))))
+    (i32.store8 (local.get $zp) (local.get $z))
+    (f32.demote_f64 (local.get $s)))
+
+  ;; one 4-bit code: clamp(round(x / s) + z, 0, 15), NaN → z
+  (func $code4 (param $x f32) (param $s f64) (param $z i32) (result i32)
+    (local $r i32)
+    (local.set $r (i32.trunc_sat_f64_s (f64.nearest (f64.div (f64.promote_f32 (local.get $x)) (local.get $s)))))
+    (local.set $r (select (i32.sub (i32.const 0) (local.get $z)) (local.get $r) (i32.lt_s (local.get $r) (i32.sub (i32.const 0) (local.get $z)))))
+    (local.set $r (select (i32.sub (i32.const 15) (local.get $z)) (local.get $r) (i32.gt_s (local.get $r) (i32.sub (i32.const 15) (local.get $z)))))
+    (i32.add (local.get $r) (local.get $z)))
+
+  ;; the 4-bit codes of $bs floats at $p, two a byte (the first in the low nibble), at $out: eight
+  ;; at a time, narrowed to 16 bits with saturation (which keeps every clamp the same), then pairs
+  ;; of 16-bit lanes folded into one byte
+  (func $codes4 (param $p i32) (param $bs i32) (param $s f64) (param $z i32) (param $out i32)
+    (local $i i32) (local $bs8 i32) (local $vs v128) (local $vz v128) (local $h v128) (local $a i32) (local $x0 v128) (local $x1 v128)
+    (local.set $bs8 (i32.and (local.get $bs) (i32.const -8)))
+    (local.set $vs (f64x2.splat (local.get $s)))
+    (local.set $vz (i16x8.splat (local.get $z)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bs8)))
+        (local.set $a (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+        (local.set $x0 (v128.load align=4 (local.get $a)))
+        (local.set $x1 (v128.load offset=16 align=4 (local.get $a)))
+        (local.set $h
+          (i16x8.narrow_i32x4_s
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.nearest (f64x2.div (f64x2.promote_low_f32x4 (local.get $x0)) (local.get $vs))))
+              (i32x4.trunc_sat_f64x2_s_zero
+                (f64x2.nearest (f64x2.div (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x0) (local.get $x0))) (local.get $vs)))))
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.nearest (f64x2.div (f64x2.promote_low_f32x4 (local.get $x1)) (local.get $vs))))
+              (i32x4.trunc_sat_f64x2_s_zero
+                (f64x2.nearest (f64x2.div (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x1) (local.get $x1))) (local.get $vs)))))))
+        (local.set $h
+          (i16x8.min_s (i16x8.max_s (i16x8.add_sat_s (local.get $h) (local.get $vz)) (v128.const i16x8 0 0 0 0 0 0 0 0))
+            (v128.const i16x8 15 15 15 15 15 15 15 15)))
+        ;; 32-bit lane j = q(2j) | q(2j + 1) << 16 → q(2j) | q(2j + 1) << 4
+        (local.set $h
+          (v128.or (v128.and (local.get $h) (v128.const i32x4 0xf 0xf 0xf 0xf))
+            (v128.and (i32x4.shr_u (local.get $h) (i32.const 12)) (v128.const i32x4 0xf0 0xf0 0xf0 0xf0))))
+        (v128.store32_lane align=1 0 (i32.add (local.get $out) (i32.shr_u (local.get $i) (i32.const 1)))
+          (i8x16.shuffle 0 4 8 12 0 0 0 0 0 0 0 0 0 0 0 0 (local.get $h) (local.get $h)))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $step)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $bs)))
+        (local.set $a (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+        (i32.store8 (i32.add (local.get $out) (i32.shr_u (local.get $i) (i32.const 1)))
+          (i32.or (call $code4 (f32.load (local.get $a)) (local.get $s) (local.get $z))
+            (i32.shl (call $code4 (f32.load offset=4 (local.get $a)) (local.get $s) (local.get $z)) (i32.const 4))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $tail))))
+
+  ;; the 8-bit codes of $bs floats at $p at $out: clamp(round(x · inv), −128, 127) + 128, NaN → 128;
+  ;; eight at a time, narrowed with saturation to 16 then 8 bits (the clamp), + 128 as a flip of the
+  ;; top bit
+  (func $codes8 (param $p i32) (param $bs i32) (param $inv f64) (param $out i32)
+    (local $i i32) (local $bs8 i32) (local $vi v128) (local $a i32) (local $x0 v128) (local $x1 v128)
+    (local.set $bs8 (i32.and (local.get $bs) (i32.const -8)))
+    (local.set $vi (f64x2.splat (local.get $inv)))
+    (block $done
+      (loop $step
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bs8)))
+        (local.set $a (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+        (local.set $x0 (v128.load align=4 (local.get $a)))
+        (local.set $x1 (v128.load offset=16 align=4 (local.get $a)))
+        (v128.store64_lane align=1 0 (i32.add (local.get $out) (local.get $i))
+          (v128.xor
+            (i8x16.narrow_i16x8_s
+              (i16x8.narrow_i32x4_s
+                (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.nearest (f64x2.mul (f64x2.promote_low_f32x4 (local.get $x0)) (local.get $vi))))
+              (i32x4.trunc_sat_f64x2_s_zero
+                (f64x2.nearest (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x0) (local.get $x0))) (local.get $vi)))))
+                (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (i32x4.trunc_sat_f64x2_s_zero (f64x2.nearest (f64x2.mul (f64x2.promote_low_f32x4 (local.get $x1)) (local.get $vi))))
+              (i32x4.trunc_sat_f64x2_s_zero
+                (f64x2.nearest (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x1) (local.get $x1))) (local.get $vi))))))
+              (v128.const i32x4 0 0 0 0))
+            (v128.const i8x16 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80)))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $step)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $bs)))
+        (i32.store8 (i32.add (local.get $out) (local.get $i))
+          (call $one (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+            (local.get $inv) (i32.const 128) (i32.const -128) (i32.const 127)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; colq: $rows rows at $src of $nb blocks of $bs floats each (a transposed band of W, or a table's
+  ;; rows); $mode 0: 4-bit symmetric (s = m / −8 with m the value of largest |m|, z = 8), 1: 4-bit
+  ;; asymmetric ($range), 2: 8-bit symmetric (s = m / −128, z = 128), 3: both 0 and 2 from one m
+  ;; (the 8-bit blocks at $scales8 and $dst8, row stride $ds8); a symmetric s is float32 and 1 when
+  ;; |s| < 1e-30 or not finite. Row n's block b: the f32 scale at $scales + 4(n·$ss + b), the zero
+  ;; point byte at $zps + n·$ss + b (mode 1), the codes at $dst + n·$ds + b·blob (blob = bs / 2, or
+  ;; bs at 8 bits). 4-bit codes are round(x / s) + z, 8-bit ones round(x · (1 / s)) + 128.
+  (func (export "colq") (param $src i32) (param $rows i32) (param $nb i32) (param $bs i32) (param $mode i32)
+    (param $scales i32) (param $ss i32) (param $zps i32) (param $dst i32) (param $ds i32)
+    (param $scales8 i32) (param $dst8 i32) (param $ds8 i32)
+    (local $n i32) (local $b i32) (local $p i32) (local $blob i32) (local $s f32) (local $z i32) (local $m f32)
+    (local $sp i32) (local $zp i32) (local $op i32) (local $sp8 i32) (local $op8 i32)
+    (local.set $blob (select (local.get $bs) (i32.shr_u (local.get $bs) (i32.const 1)) (i32.eq (local.get $mode) (i32.const 2))))
+    (local.set $p (local.get $src))
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $n) (local.get $rows)))
+        (local.set $sp (i32.add (local.get $scales) (i32.shl (i32.mul (local.get $n) (local.get $ss)) (i32.const 2))))
+        (local.set $zp (i32.add (local.get $zps) (i32.mul (local.get $n) (local.get $ss))))
+        (local.set $op (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $ds))))
+        (local.set $sp8 (i32.add (local.get $scales8) (i32.shl (i32.mul (local.get $n) (local.get $ss)) (i32.const 2))))
+        (local.set $op8 (i32.add (local.get $dst8) (i32.mul (local.get $n) (local.get $ds8))))
+        (local.set $b (i32.const 0))
+        (block $blocks_done
+          (loop $blocks
+            (br_if $blocks_done (i32.ge_u (local.get $b) (local.get $nb)))
+            (if (i32.eq (local.get $mode) (i32.const 1))
+              (then
+                (local.set $s (call $range (local.get $p) (local.get $bs) (i32.add (local.get $zp) (local.get $b))))
+                (local.set $z (i32.load8_u (i32.add (local.get $zp) (local.get $b)))))
+              (else
+                (local.set $m (call $extreme (local.get $p) (local.get $bs)))
+                ;; the symmetric scale m / low as float32, 1 when |s| < 1e-30 or not finite
+                (local.set $s (f32.div (local.get $m) (select (f32.const -128) (f32.const -8) (i32.eq (local.get $mode) (i32.const 2)))))
+                (local.set $s
+                  (select (local.get $s) (f32.const 1)
+                    (i32.and (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30)) (f32.lt (f32.abs (local.get $s)) (f32.const inf)))))
+                (local.set $z (i32.const 8))))
+            (f32.store (i32.add (local.get $sp) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
+            (if (i32.eq (local.get $mode) (i32.const 2))
+              (then
+                (call $codes8 (local.get $p) (local.get $bs) (f64.div (f64.const 1) (f64.promote_f32 (local.get $s)))
+                  (i32.add (local.get $op) (i32.mul (local.get $b) (local.get $blob)))))
+              (else
+                (call $codes4 (local.get $p) (local.get $bs) (f64.promote_f32 (local.get $s)) (local.get $z)
+                  (i32.add (local.get $op) (i32.mul (local.get $b) (local.get $blob))))))
+            (if (i32.eq (local.get $mode) (i32.const 3))
+              (then
+                (local.set $s (f32.div (local.get $m) (f32.const -128)))
+                (local.set $s
+                  (select (local.get $s) (f32.const 1)
+                    (i32.and (f64.ge (f64.promote_f32 (f32.abs (local.get $s))) (f64.const 1e-30)) (f32.lt (f32.abs (local.get $s)) (f32.const inf)))))
+                (f32.store (i32.add (local.get $sp8) (i32.shl (local.get $b) (i32.const 2))) (local.get $s))
+                (call $codes8 (local.get $p) (local.get $bs) (f64.div (f64.const 1) (f64.promote_f32 (local.get $s)))
+                  (i32.add (local.get $op8) (i32.mul (local.get $b) (local.get $bs))))))
+            (local.set $p (i32.add (local.get $p) (i32.shl (local.get $bs) (i32.const 2))))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $blocks)))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $rows_loop))))
+
+  ;; colerr: after colq (4-bit) on a transposed band ($rows columns of W, each $nb blocks of $bs,
+  ;; the first $len values real), for the columns n = 0, $step, 2·$step, …: err[i] += d², e2[i] += v²
+  ;; (float64 at $err + 8i, $e2 + 8i), v = x if finite else 0, d = v − s·(q − z) (z = 8 unless
+  ;; $mode is 1); the columns in order, so each row's sums add in the order of int4RowErrors. Two
+  ;; rows at a time (the two codes of a byte), the same float64 operations in each lane.
+  (func (export "colerr") (param $src i32) (param $rows i32) (param $nb i32) (param $bs i32) (param $len i32) (param $step i32)
+    (param $mode i32) (param $scales i32) (param $ss i32) (param $zps i32) (param $dst i32) (param $ds i32)
+    (param $err i32) (param $e2 i32)
+    (local $n i32) (local $b i32) (local $j i32) (local $i i32) (local $end i32) (local $p i32) (local $o i32)
+    (local $s f64) (local $z i32) (local $byte i32) (local $vs v128) (local $v v128) (local $d v128) (local $q v128)
+    (local $x f32) (local $vx f64) (local $dx f64)
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $n) (local.get $rows)))
+        (local.set $p (i32.add (local.get $src) (i32.shl (i32.mul (local.get $n) (i32.mul (local.get $nb) (local.get $bs))) (i32.const 2))))
+        (local.set $o (i32.add (local.get $dst) (i32.mul (local.get $n) (local.get $ds))))
+        (local.set $b (i32.const 0))
+        (block $blocks_done
+          (loop $blocks
+            (br_if $blocks_done (i32.ge_u (i32.mul (local.get $b) (local.get $bs)) (local.get $len)))
+            (local.set $s
+              (f64.promote_f32
+                (f32.load (i32.add (local.get $scales) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $ss)) (local.get $b)) (i32.const 2))))))
+            (local.set $vs (f64x2.splat (local.get $s)))
+            (local.set $z
+              (if (result i32) (i32.eq (local.get $mode) (i32.const 1))
+                (then (i32.load8_u (i32.add (local.get $zps) (i32.add (i32.mul (local.get $n) (local.get $ss)) (local.get $b)))))
+                (else (i32.const 8))))
+            (local.set $i (i32.mul (local.get $b) (local.get $bs)))
+            (local.set $end (i32.add (local.get $i) (local.get $bs)))
+            (if (i32.gt_u (local.get $end) (local.get $len)) (then (local.set $end (local.get $len))))
+            (local.set $j (i32.const 0))
+            ;; pairs of rows i, i + 1 (one byte of codes)
+            (block $pairs_done
+              (loop $pairs
+                (br_if $pairs_done (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $end)))
+                (local.set $byte (i32.load8_u (i32.add (local.get $o) (i32.shr_u (local.get $j) (i32.const 1)))))
+                (local.set $q
+                  (f64x2.convert_low_i32x4_s
+                    (i32x4.replace_lane 1
+                      (i32x4.splat (i32.sub (i32.and (local.get $byte) (i32.const 15)) (local.get $z)))
+                      (i32.sub (i32.shr_u (local.get $byte) (i32.const 4)) (local.get $z)))))
+                (local.set $v (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))))
+                (local.set $v
+                  (v128.and (local.get $v)
+                    (f64x2.lt (f64x2.abs (local.get $v)) (v128.const f64x2 inf inf))))
+                (local.set $d (f64x2.sub (local.get $v) (f64x2.mul (local.get $vs) (local.get $q))))
+                (v128.store align=8 (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64x2.add (v128.load align=8 (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3))))
+                    (f64x2.mul (local.get $d) (local.get $d))))
+                (v128.store align=8 (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64x2.add (v128.load align=8 (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3))))
+                    (f64x2.mul (local.get $v) (local.get $v))))
+                (local.set $i (i32.add (local.get $i) (i32.const 2)))
+                (local.set $j (i32.add (local.get $j) (i32.const 2)))
+                (br $pairs)))
+            ;; an odd last row (K odd): its code is the low nibble
+            (if (i32.lt_u (local.get $i) (local.get $end))
+              (then
+                (local.set $x (f32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2)))))
+                (local.set $vx (select (f64.promote_f32 (local.get $x)) (f64.const 0) (f32.lt (f32.abs (local.get $x)) (f32.const inf))))
+                (local.set $dx
+                  (f64.sub (local.get $vx)
+                    (f64.mul (local.get $s)
+                      (f64.convert_i32_s
+                        (i32.sub (i32.and (i32.load8_u (i32.add (local.get $o) (i32.shr_u (local.get $j) (i32.const 1)))) (i32.const 15)) (local.get $z))))))
+                (f64.store (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64.add (f64.load (i32.add (local.get $err) (i32.shl (local.get $i) (i32.const 3)))) (f64.mul (local.get $dx) (local.get $dx))))
+                (f64.store (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))
+                  (f64.add (f64.load (i32.add (local.get $e2) (i32.shl (local.get $i) (i32.const 3)))) (f64.mul (local.get $vx) (local.get $vx))))))
+            (local.set $o (i32.add (local.get $o) (i32.shr_u (local.get $bs) (i32.const 1))))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $blocks)))
+        (local.set $n (i32.add (local.get $n) (local.get $step)))
+        (br $rows_loop))))
 )

@@ -11,7 +11,7 @@
  * symmetric midpoint, so that dequantization is exact for the zeros and never divides by zero.
  */
 
-import { WASM_MIN, wasmKernels } from './wasm.js';
+import { type BlocksJob, WASM_MIN, type WasmKernels, wasmKernels } from './wasm.js';
 
 export type QType = 'int8' | 'uint8' | 'int4' | 'uint4';
 
@@ -633,8 +633,8 @@ export function quantizeInt4Blocks(
   const sc = new Float64Array(N);
   const zps = new Float64Array(N);
   const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) return int4BlocksWasm(wasm, w, K, N, blockSize, symmetric);
   const stride = kBlocks * blob;
-  const rowBytes = wasm ? new Uint8Array(blob * N) : undefined;
   const blockScale = (b: number, n: number, e: number, l: number, h: number): [number, number] => {
     let scale: number;
     let zp: number;
@@ -654,26 +654,6 @@ export function quantizeInt4Blocks(
   for (let b = 0; b < kBlocks; b++) {
     const k0 = b * blockSize;
     const len = Math.min(blockSize, K - k0);
-    if (wasm && rowBytes) {
-      // the same arithmetic in WebAssembly SIMD; its rows of bytes are scattered into the layout here
-      wasm.int4BlockRow({
-        rows: w.subarray(k0 * N, (k0 + len) * N),
-        len,
-        bs: blockSize,
-        N,
-        symmetric,
-        scales: (e, l, h, scv, zv) => {
-          for (let n = 0; n < N; n++) [scv[n], zv[n]] = blockScale(b, n, e ? e[n] : 0, l ? l[n] : 0, h ? h[n] : 0);
-        },
-        out: rowBytes,
-      });
-      for (let j = 0; j < blob; j++) {
-        const src = j * N;
-        let o = b * blob + j;
-        for (let n = 0; n < N; n++, o += stride) packed[o] = rowBytes[src + n];
-      }
-      continue;
-    }
     if (symmetric) {
       blockColumnExtremes(w, N, k0, len, ext);
     } else {
@@ -708,6 +688,33 @@ export function quantizeInt4Blocks(
         else if (q1 !== q1) q1 = z;
         packed[out] = q0 | (q1 << 4);
       }
+    }
+  }
+  return { packed, scales, zeroPoints, kBlocks };
+}
+
+/**
+ * quantizeInt4Blocks in WebAssembly (W transposed a band at a time: the same arithmetic, the same
+ * bytes); with `errors`, also the sums of int4RowErrors on every `errors.step`-th column, with
+ * `eight` the 8-bit blocks of quantizeInt8Blocks, from the same pass (see BlocksJob).
+ */
+export function int4BlocksWasm(
+  wasm: WasmKernels,
+  w: Float32Array,
+  K: number,
+  N: number,
+  blockSize: number,
+  symmetric: boolean,
+  errors?: BlocksJob['errors'],
+  eight?: BlocksJob['eight'],
+): Int4Blocks {
+  const { packed, scales, zeroPoints, kBlocks, zpStride } = int4Layout(K, N, blockSize, !symmetric);
+  const zb = zeroPoints && new Uint8Array(N * kBlocks);
+  wasm.blocks({ w, K, N, bs: blockSize, mode: symmetric ? 'int4' : 'int4-asym', packed, scales, zeroPoints: zb, errors, eight });
+  if (zb && zeroPoints) {
+    // one a byte → two a byte, block 2i in the low nibble
+    for (let n = 0; n < N; n++) {
+      for (let b = 0; b < kBlocks; b++) zeroPoints[n * zpStride + (b >> 1)] |= zb[n * kBlocks + b] << ((b & 1) * 4);
     }
   }
   return { packed, scales, zeroPoints, kBlocks };

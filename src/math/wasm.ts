@@ -4,12 +4,18 @@
  * The kernels compute exactly what the JavaScript loops they replace compute (the tests compare
  * both on every kind of input), about 5–10× faster: V8 does not vectorize the JavaScript loops,
  * and a float → int8 store there costs a conversion per element. Data goes through the module's
- * memory in chunks of CHUNK elements, so memory stays small whatever the tensor.
+ * memory in chunks of CHUNK elements (MatMulNBits blocks: bands of BAND values, their blocks a slab
+ * of SLAB bytes at a time), so memory stays small whatever the tensor.
  *
  * Where WebAssembly SIMD is missing (or MLC_NO_WASM=1 is set) `wasmKernels()` is null and callers
  * keep their JavaScript loops.
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+
+/** A transposed band of W in the module's memory: its address, columns (rows here), blocks per column, block size. */
+type Band = [src: number, rows: number, nb: number, bs: number];
+/** Where colq puts each column's blocks: scales, their column stride, zero points, codes, their column stride. */
+type Place = [scales: number, ss: number, zps: number, dst: number, ds: number];
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -20,44 +26,42 @@ interface Exports {
   lanehash(src: number, n4: number, state: number): void;
   zeros32(src: number, n: number): number;
   eq8(src: number, n: number, z: number): number;
-  tr8(src: number, rows: number, N: number, dst: number): void;
-  rowsq(src: number, n: number, bs: number, bits: number, scales: number, dst: number): void;
   half(src: number, dst: number, n: number): void;
   zeros16(src: number, n: number): number;
   beyondhalf(src: number, n: number): number;
-  absext(src: number, rows: number, N: number, ext: number): void;
-  q4pack(src: number, len: number, bs: number, N: number, sc: number, z: number, zlo: number, zhi: number, out: number): void;
+  trf(src: number, rows: number, N: number, dst: number): void;
+  colq(...a: [...Band, mode: number, ...Place, scales8: number, dst8: number, ds8: number]): void;
+  colerr(...a: [...Band, len: number, step: number, mode: number, ...Place, err: number, e2: number]): void;
 }
 
-/**
- * One block row of a 4-bit block quantization: the block's extremes per column, handed to
- * `scales`, which fills every column's scale and zero point; then the packed bytes.
- */
-export interface Int4BlockRow {
-  /** `rows` is len × N (the block's rows of W), len ≤ bs; rows past len count as zeros */
-  rows: Float32Array;
-  len: number;
+/** The kinds of MatMulNBits blocks: 4-bit symmetric (z = 8), 4-bit asymmetric, 8-bit symmetric (z = 128). */
+export type BlockMode = 'int4' | 'int4-asym' | 'int8';
+const MODE_CODE: Record<BlockMode, number> = { int4: 0, 'int4-asym': 1, int8: 2 };
+
+/** MatMulNBits blocks of a row-major W [K, N] along K, in the layout [N, kBlocks, blob]. */
+export interface BlocksJob {
+  w: Float32Array;
+  K: number;
+  N: number;
   bs: number;
-  N: number;
-  symmetric: boolean;
+  mode: BlockMode;
+  /** N · kBlocks · blob bytes (blob = bs / 2, or bs at 8 bits) */
+  packed: Uint8Array;
+  /** N · kBlocks */
+  scales: Float32Array;
+  /** int4-asym: N · kBlocks bytes, block (n, b)'s zero point at n · kBlocks + b (one a byte, unpacked) */
+  zeroPoints?: Uint8Array;
   /**
-   * symmetric: ext[n] is column n's value of largest magnitude (0 when none); asymmetric: lo[n],
-   * hi[n] its range widened to 0. Fill sc[n] (the float32 scale, as a number) and z[n].
+   * 4 bits: also, on the columns n = 0, step, 2·step, …, per row k of W the sums Σ_n d² into
+   * rows[k] and Σ_n v² into energy[k] (v = W[k, n] if finite else 0, d = v − ŵ[k, n]), each in
+   * the order of the columns (int4RowErrors' sums)
    */
-  scales(ext: Float32Array | null, lo: Float32Array | null, hi: Float32Array | null, sc: Float64Array, z: Int32Array): void;
-  /** bs / 2 × N bytes: row j column n = q(row 2j) | q(row 2j + 1) << 4 */
-  out: Uint8Array;
-}
-
-export interface Int8BlockRow {
-  /** `rows` is len × N (one block row of W) */
-  rows: Float32Array;
-  len: number;
-  N: number;
-  /** ext[n] is column n's value of largest magnitude (0 when none): fill inv[n] = 1 / scale */
-  scales(ext: Float32Array, inv: Float64Array): void;
-  /** N × len bytes, column by column (column n's codes at n · len): q = clamp(round(w · inv) + 128, 0, 255) (ties to even, NaN → 128) */
-  out: Uint8Array;
+  errors?: { step: number; rows: Float64Array; energy: Float64Array };
+  /**
+   * 4 bits: also the 8-bit blocks of W (quantizeInt8Blocks: packed N · kBlocks · bs bytes, scales
+   * N · kBlocks) from the same transposed bands (symmetric: from the same block extremes)
+   */
+  eight?: { packed: Uint8Array; scales: Float32Array };
 }
 
 /** Runs shorter than this stay in JavaScript (the call and the copies cost more than they save). */
@@ -66,6 +70,10 @@ export const WASM_MIN = 1024;
 /** Elements per chunk through the module's memory (4 MiB of float32 in, 1 MiB out). */
 const CHUNK = 1 << 20;
 const PAGE = 65536;
+/** Values of W per band of blocks() (the last one padded to whole blocks). */
+const BAND = 1 << 16;
+/** Bytes of blocks a slab of columns of blocks() keeps in the module (the module's memory never shrinks). */
+const SLAB = 8 << 20;
 
 let enabled = process.env.MLC_NO_WASM !== '1';
 let instance: Exports | null | undefined;
@@ -123,16 +131,18 @@ export interface WasmKernels {
   toHalf(data: Float32Array, out: Uint16Array): void;
   /** Whether some finite value has |x| > 65504 (the largest float16). */
   beyondHalf(data: Float32Array): boolean;
-  /** q = clamp(round(w / s) + z, 0, 15) (ties to even, NaN → z) of one block row, packed. */
-  int4BlockRow(job: Int4BlockRow): void;
-  /** The 8-bit codes of one block row (symmetric, zero point 128), column by column. */
-  int8BlockRow(job: Int8BlockRow): void;
   /**
    * Blocks of `bs` consecutive values (a table's rows, length a multiple of bs), symmetric at
    * `bits` (4 or 8): the scale of each block into `scales`, the codes into `out` (8 bits: a byte
    * each, zero point 128; 4 bits: two a byte, the first in the low nibble, zero point 8).
    */
   rowBlocks(data: Float32Array, bs: number, bits: 4 | 8, scales: Float32Array, out: Uint8Array): void;
+  /**
+   * The blocks of W [K, N] (quantizeInt4Blocks / quantizeInt8Blocks): W is transposed a band of
+   * rows at a time in the module's memory (zero rows past K), so that each column's blocks are
+   * contiguous and its codes go straight into the layout.
+   */
+  blocks(job: BlocksJob): void;
 }
 
 export function wasmKernels(): WasmKernels | null {
@@ -250,37 +260,11 @@ function kernels(k: Exports): WasmKernels {
     beyondHalf(data) {
       return throughMemory(k, data, (n) => !!k.beyondhalf(0, n));
     },
-    int4BlockRow({ rows, len, bs, N, symmetric, scales, out }) {
-      // layout: sc f64[N] | z, zlo, zhi i32[N] | ext (or lo) f32[N] | hi f32[N] | rows f32[len·N] | out u8[bs/2·N]
-      const sc = 0;
-      const z = N * 8;
-      const zlo = N * 12;
-      const zhi = N * 16;
-      const e1 = N * 20;
-      const e2 = N * 24;
-      const src = N * 28;
-      const dst = src + len * N * 4;
-      const buf = withMemory(k, dst + (bs / 2) * N);
-      new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
-      const a = new Float32Array(buf, e1, N).fill(0);
-      const b = new Float32Array(buf, e2, N).fill(0);
-      if (symmetric) k.absext(src, len, N, e1);
-      else k.mmc(src, len, N, e1, e2);
-      const scv = new Float64Array(buf, sc, N);
-      const zv = new Int32Array(buf, z, N);
-      scales(symmetric ? a : null, symmetric ? null : a, symmetric ? null : b, scv, zv);
-      const lo = new Int32Array(buf, zlo, N);
-      const hi = new Int32Array(buf, zhi, N);
-      for (let n = 0; n < N; n++) {
-        lo[n] = -zv[n];
-        hi[n] = 15 - zv[n];
-      }
-      k.q4pack(src, len, bs, N, sc, z, zlo, zhi, dst);
-      out.set(new Uint8Array(buf, dst, (bs / 2) * N));
-    },
     rowBlocks(data, bs, bits, scales, out) {
-      // chunks of whole blocks (CHUNK is a multiple of every power-of-two block size up to it)
-      const step = Math.max(bs, CHUNK - (CHUNK % bs));
+      // chunks of whole blocks (BAND is a multiple of every power-of-two block size up to it),
+      // each chunk one row of blocks for colq
+      const step = Math.max(bs, BAND - (BAND % bs));
+      const mode = MODE_CODE[bits === 8 ? 'int8' : 'int4'];
       for (let start = 0; start < data.length; start += step) {
         const n = Math.min(step, data.length - start);
         const nb = n / bs;
@@ -288,28 +272,77 @@ function kernels(k: Exports): WasmKernels {
         // layout: src f32[n] | scales f32[n / bs] | out u8[codes]
         const buf = withMemory(k, n * 4 + nb * 4 + codes);
         new Float32Array(buf, 0, n).set(data.subarray(start, start + n));
-        k.rowsq(0, n, bs, bits, n * 4, n * 4 + nb * 4);
+        k.colq(0, 1, nb, bs, mode, n * 4, 0, 0, n * 4 + nb * 4, 0, 0, 0, 0);
         scales.set(new Float32Array(buf, n * 4, nb), start / bs);
         out.set(new Uint8Array(buf, n * 4 + nb * 4, codes), bits === 8 ? start : start / 2);
       }
     },
-    int8BlockRow({ rows, len, N, scales, out }) {
-      // layout: inv f64[N] | z, lo, hi i32[N] | ext f32[N] | rows f32[len·N] | codes u8[len·N] | out u8[N·len]
-      const e1 = N * 20;
-      const src = N * 24;
-      const dst = src + len * N * 4;
-      const tr = dst + len * N;
-      const buf = withMemory(k, tr + len * N);
-      new Float32Array(buf, src, len * N).set(rows.subarray(0, len * N));
-      const ext = new Float32Array(buf, e1, N).fill(0);
-      k.absext(src, len, N, e1);
-      scales(ext, new Float64Array(buf, 0, N));
-      new Int32Array(buf, N * 8, N).fill(128);
-      new Int32Array(buf, N * 12, N).fill(-128);
-      new Int32Array(buf, N * 16, N).fill(127);
-      k.q8c(src, dst, len, N, 0, N * 8, N * 12, N * 16);
-      k.tr8(dst, len, N, tr);
-      out.set(new Uint8Array(buf, tr, len * N));
+    blocks({ w, K, N, bs, mode, packed, scales, zeroPoints, errors, eight }) {
+      const kBlocks = Math.ceil(K / bs);
+      const blob = mode === 'int8' ? bs : bs / 2;
+      // symmetric 4 and 8 bits from the same extremes (mode 3); asymmetric 4 bits, then 8 bits
+      const m = eight && mode === 'int4' ? 3 : MODE_CODE[mode];
+      const after8 = eight && mode === 'int4-asym';
+      // a slab of C columns at a time (their blocks, at most about SLAB bytes, stay in the module
+      // until the slab is done: in the layout a slab's blocks are one run), down its rows a band of
+      // R rows (whole blocks, about BAND values: the band and its transpose stay in the core's cache)
+      const perColumn = kBlocks * (4 + 1 + blob + (eight ? 4 + bs : 0));
+      const C = Math.min(N, Math.max(4, Math.floor(SLAB / perColumn / 4) * 4));
+      const R = Math.min(kBlocks * bs, Math.max(bs, Math.floor(BAND / C / bs) * bs));
+      // layout: scales f32[C·kBlocks] | zero points u8[C·kBlocks] | codes u8[C·kBlocks·blob] |
+      // 8-bit scales f32[C·kBlocks] | 8-bit codes u8[C·kBlocks·bs] | err, e2 f64[K] | band f32[R·C] |
+      // its transpose f32[C·R]
+      const at16 = (x: number) => Math.ceil(x / 16) * 16;
+      const sc = 0;
+      const zp = at16(C * kBlocks * 4);
+      const out = at16(zp + C * kBlocks);
+      const sc8 = at16(out + C * kBlocks * blob);
+      const out8 = sc8 + (eight ? C * kBlocks * 4 : 0);
+      const err = at16(out8 + (eight ? C * kBlocks * bs : 0));
+      const e2 = err + (errors ? K * 8 : 0);
+      const src = at16(e2 + (errors ? K * 8 : 0));
+      const tr = src + R * C * 4;
+      const buf = withMemory(k, tr + R * C * 4);
+      // (the error sums run on over the slabs, the columns in order)
+      if (errors) new Float64Array(buf, err, 2 * K).fill(0);
+      for (let n0 = 0; n0 < N; n0 += C) {
+        const c = Math.min(C, N - n0);
+        for (let k0 = 0; k0 < K; k0 += R) {
+          const len = Math.min(R, K - k0);
+          const rows = Math.ceil(len / bs) * bs;
+          const band = new Float32Array(buf, src, rows * c);
+          if (c === N) band.set(w.subarray(k0 * N, (k0 + len) * N));
+          else for (let r = 0, at = (k0 * N) + n0; r < len; r++, at += N) band.set(w.subarray(at, at + c), r * c);
+          band.fill(0, len * c);
+          k.trf(src, rows, c, tr);
+          const b0 = k0 / bs;
+          const nb = rows / bs;
+          const place = [sc + b0 * 4, kBlocks, zp + b0, out + b0 * blob, kBlocks * blob] as const;
+          const place8 = [sc8 + b0 * 4, kBlocks, 0, out8 + b0 * bs, kBlocks * bs] as const;
+          k.colq(tr, c, nb, bs, m, ...place, place8[0], place8[3], place8[4]);
+          if (after8) k.colq(tr, c, nb, bs, MODE_CODE.int8, ...place8, 0, 0, 0);
+          if (errors) {
+            // the columns n = 0, step, 2·step, … of W that are in this slab: from its `first`
+            const first = (errors.step - (n0 % errors.step)) % errors.step;
+            if (first < c) {
+              const [s0, ss, z0, d0, ds] = place;
+              const f = first * kBlocks;
+              k.colerr(tr + first * rows * 4, c - first, nb, bs, len, errors.step, MODE_CODE[mode], s0 + f * 4, ss, z0 + f, d0 + f * blob, ds, err + k0 * 8, e2 + k0 * 8);
+            }
+          }
+        }
+        scales.set(new Float32Array(buf, sc, c * kBlocks), n0 * kBlocks);
+        packed.set(new Uint8Array(buf, out, c * kBlocks * blob), n0 * kBlocks * blob);
+        zeroPoints?.set(new Uint8Array(buf, zp, c * kBlocks), n0 * kBlocks);
+        if (eight) {
+          eight.scales.set(new Float32Array(buf, sc8, c * kBlocks), n0 * kBlocks);
+          eight.packed.set(new Uint8Array(buf, out8, c * kBlocks * bs), n0 * kBlocks * bs);
+        }
+      }
+      if (errors) {
+        errors.rows.set(new Float64Array(buf, err, K));
+        errors.energy.set(new Float64Array(buf, e2, K));
+      }
     },
   };
 }

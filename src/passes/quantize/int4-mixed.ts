@@ -51,7 +51,7 @@ const PROBE_SAMPLES = 2;
 const ONE_SAMPLE_VALUES = 1000;
 const MAX_CHECKS = 8;
 /** columns of a weight its row errors are estimated on (int4RowErrors) */
-const ERROR_COLUMNS = 256;
+export const ERROR_COLUMNS = 256;
 /** each step aims below the budget by this factor (fewer runs; the estimate is rough) */
 const AIM = 0.85;
 
@@ -259,6 +259,7 @@ export interface TableCandidate {
 export function siteErrors(s: NBitsSite, blockSize: number): NonNullable<NBitsSite['errors']> | undefined {
   const blocks = s.packed.blocks;
   if (!blocks || s.bits !== 4) return undefined;
+  if (s.packed.errors) return s.packed.errors;
   const energy = new Float64Array(1);
   const rows = int4RowErrors(s.W, s.K, s.N, blockSize, blocks, ERROR_COLUMNS, energy);
   return { rows, energy: energy[0] };

@@ -36,7 +36,7 @@ import { DataType, dtypeInfo } from '../../ir/dtype.js';
 import type { Node } from '../../ir/node.js';
 import { AttrType } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { int4RowsNoise, quantizeInt4BlocksSearch, quantizeInt8Blocks, quantizeTableRows } from '../../math/blockquant.js';
+import { int4RowsNoise, quantizeInt4BlocksSearch, quantizeInt4BlocksWithErrors, quantizeInt8Blocks, quantizeTableRows } from '../../math/blockquant.js';
 import { type Int4Blocks, quantizeInt4Blocks } from '../../math/quant.js';
 import { QuantState, addConst, dropIfUnused, intAttr, nodeLabel } from './common.js';
 import { addAfterNodes, planMatMul } from './dynamic.js';
@@ -44,12 +44,24 @@ import type { OpRewrites, WeightSite } from './ops.js';
 
 /** int4: MatMulNBits for MatMul / Gemm, GatherBlockQuantized for embedding tables. */
 export const INT4_OPS: OpRewrites = { MatMul: 'matmul-nbits', Gemm: 'matmul-nbits', Gather: 'gather-block-quantized' };
-import { INT4_TARGET, probeFloat, reachTarget, siteErrors } from './int4-mixed.js';
+import { ERROR_COLUMNS, INT4_TARGET, probeFloat, reachTarget, siteErrors } from './int4-mixed.js';
 import { probeSwitched } from './int4-probe.js';
 import { candidates } from './weight-only.js';
 
 /** Blocks added to the graph: constant names, the blocks (scales before alpha), bytes, details line. */
-type Packed = { bq: string; sc: string; zp?: string; kBlocks: number; bytes: number; detail: Record<string, unknown>; blocks?: Int4Blocks };
+type Packed = {
+  bq: string;
+  sc: string;
+  zp?: string;
+  kBlocks: number;
+  bytes: number;
+  detail: Record<string, unknown>;
+  blocks?: Int4Blocks;
+  /** the 4-bit blocks' error per row of W and Σ W² (int4-mixed.ts siteErrors), when taken while packing */
+  errors?: { rows: Float64Array; energy: number };
+  /** the weight's 8-bit blocks, taken while packing these 4-bit ones, until packWeight at 8 bits uses them */
+  eight?: Int4Blocks;
+};
 export type { Packed };
 
 /** A MatMul / Gemm the rewrite turned into MatMulNBits: what the int4 target needs to move it to 8 bits. */
@@ -77,20 +89,36 @@ export interface NBitsSite {
   errors?: { rows: Float64Array; energy: number };
 }
 
-/** The blocks of W [K, N] at `bits` bits, added as constants once per (weight, orientation, bits) when alpha is 1. */
-function packWeight(st: QuantState, cache: Map<string, Packed>, s: Pick<NBitsSite, 'W' | 'K' | 'N' | 'alpha' | 'key'>, wName: string, label: string, bits: 4 | 8): Packed {
+/**
+ * The blocks of W [K, N] at `bits` bits, added as constants once per (weight, orientation, bits) when alpha is 1;
+ * `withErrors`: 4-bit blocks of round to nearest come with their errors (siteErrors' figures), and with
+ * `withEight` the 8-bit blocks too, all taken in the same pass (8 bits: the site's 4-bit blocks' `eight` if there).
+ */
+function packWeight(
+  st: QuantState,
+  cache: Map<string, Packed>,
+  s: Pick<NBitsSite, 'W' | 'K' | 'N' | 'alpha' | 'key'> & { packed?: Packed },
+  wName: string,
+  label: string,
+  bits: 4 | 8,
+  withErrors = false,
+  withEight = false,
+): Packed {
   const key = `${s.key}|${bits}`;
   let p = s.alpha === 1 ? cache.get(key) : undefined;
   if (p) return p;
   const g = st.graph;
   const bs = st.opts.blockSize;
   const { W, K, N } = s;
+  const search = st.opts.int4Scales === 'search';
+  const both =
+    bits === 4 && !search && withErrors ? quantizeInt4BlocksWithErrors(W, K, N, bs, !st.opts.int4Asymmetric, ERROR_COLUMNS, withEight) : undefined;
+  const pre = bits === 8 ? s.packed?.eight : undefined;
+  if (pre && s.packed) s.packed.eight = undefined;
   const blk =
-    bits === 8
-      ? quantizeInt8Blocks(W, K, N, bs)
-      : st.opts.int4Scales === 'search'
-        ? quantizeInt4BlocksSearch(W, K, N, bs)
-        : quantizeInt4Blocks(W, K, N, bs, !st.opts.int4Asymmetric);
+    both?.blocks ??
+    pre ??
+    (bits === 8 ? quantizeInt8Blocks(W, K, N, bs) : search ? quantizeInt4BlocksSearch(W, K, N, bs) : quantizeInt4Blocks(W, K, N, bs, !st.opts.int4Asymmetric));
   const blob = bits === 8 ? bs : bs / 2;
   const scales = s.alpha === 1 ? blk.scales : blk.scales.map((x) => x * s.alpha);
   const bytes = blk.packed.length + scales.length * 4 + (blk.zeroPoints?.length ?? 0);
@@ -104,6 +132,8 @@ function packWeight(st: QuantState, cache: Map<string, Packed>, s: Pick<NBitsSit
     bytes,
     detail,
     blocks: blk,
+    errors: both && { rows: both.rows, energy: both.energy },
+    eight: both?.eight,
   };
   if (s.alpha === 1) cache.set(key, p);
   st.bytesAfter += bytes;
@@ -111,7 +141,15 @@ function packWeight(st: QuantState, cache: Map<string, Packed>, s: Pick<NBitsSit
   return p;
 }
 
-function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, Packed>, k: number, bits: 4 | 8): NBitsSite | string {
+function applyMatMulNBits(
+  st: QuantState,
+  site: WeightSite,
+  cache: Map<string, Packed>,
+  k: number,
+  bits: 4 | 8,
+  withErrors: boolean,
+  withEight: boolean,
+): NBitsSite | string {
   const g = st.graph;
   const node = site.node;
   const plan = planMatMul(st, site, false);
@@ -124,7 +162,7 @@ function applyMatMulNBits(st: QuantState, site: WeightSite, cache: Map<string, P
   // a weight shared by several nodes (same orientation, alpha 1) is packed once
   const s = { W: plan.W, K, N, alpha: plan.alpha, key: `${st.weightKey(wName)}|${plan.transposed ? 'T' : ''}` };
   const counted = s.alpha === 1 && (cache.has(`${s.key}|4`) || cache.has(`${s.key}|8`));
-  const p = packWeight(st, cache, s, wName, label, bits);
+  const p = packWeight(st, cache, s, wName, label, bits, withErrors, withEight);
   if (!counted) st.bytesBefore += site.tensor.byteLength;
   const inputs = [node.inputs[0], p.bq, p.sc];
   if (p.zp) inputs.push(p.zp);
@@ -301,6 +339,8 @@ function dropBlocks(st: QuantState, cache: Map<string, Packed>, key: string, old
 export function rewriteInt4(
   st: QuantState,
   bits: 4 | 8 = 4,
+  withErrors = false,
+  withEight = false,
 ): { sites: NBitsSite[]; cache: Map<string, Packed>; tableSites: TableSite[]; tables: Map<string, Packed> } {
   const cache = new Map<string, Packed>();
   const tables = new Map<string, Packed>();
@@ -309,7 +349,7 @@ export function rewriteInt4(
   let k = 0;
   for (const { node, site } of candidates(st, INT4_OPS)) {
     const gather = node.opType === 'Gather';
-    const r = gather ? applyGatherBlockQuantized(st, site, tables, bits) : applyMatMulNBits(st, site, cache, k, bits);
+    const r = gather ? applyGatherBlockQuantized(st, site, tables, bits) : applyMatMulNBits(st, site, cache, k, bits, withErrors, withEight);
     k++;
     if (typeof r === 'string') st.skip(node, r);
     else {
@@ -340,14 +380,14 @@ export async function runInt4(st: QuantState): Promise<void> {
   }
   if (!large) {
     const probe = await probeFloat(st, INT4_OPS);
-    const { sites, cache, tableSites, tables } = rewriteInt4(st);
+    const { sites, cache, tableSites, tables } = rewriteInt4(st, 4, !!probe);
     const candidates = tableSites.map((t) => ({ share: tableShare(st, t), raise: () => setTableBits(st, tables, t, 8) }));
     if (probe) await reachTarget(st, probe, target, sites, (s) => setBits(st, cache, s, 8), undefined, candidates);
     else st.count('int4EightBit', 0);
     warnEightBitShare(st, sites, target);
     return;
   }
-  const { sites, cache, tableSites, tables } = rewriteInt4(st);
+  const { sites, cache, tableSites, tables } = rewriteInt4(st, 4, true, true);
   // every weight's 8-bit blocks too (the probe's reference and the steps), and what the error
   // estimate needs of the float weights; then the float weights go before anything runs
   const eight = sites.map((s) => packWeight(st, cache, s, s.weight, s.label, 8));
