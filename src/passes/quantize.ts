@@ -20,7 +20,7 @@ import { definePass, optionSchema, parseWithSchema } from './options.js';
 import { QuantState, type CalibrationMethod, type DynamicForm, type QuantizeOptions } from './quantize/common.js';
 import { INT8_TARGET, runDynamicTarget } from './quantize/dynamic-target.js';
 import { runFp16 } from './quantize/fp16.js';
-import { INT4_PROBE_MAX_BYTES, runInt4 } from './quantize/int4.js';
+import { INT4_PROBE_MAX_BYTES, INT4_TARGET_MAX_BYTES, runInt4 } from './quantize/int4.js';
 import { quantizeSubgraphs } from './quantize/subgraphs.js';
 import { INT4_TARGET } from './quantize/int4-mixed.js';
 import { int4ToInt8Compute } from './quantize/int4-int8.js';
@@ -86,9 +86,10 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
     { key: 'exclude', type: 'list', default: [], flag: '--exclude <names...>', sharedFlag: true, help: 'node or weight names / globs to leave alone' },
     { key: 'blockSize', type: 'integer', min: 16, default: 32, check: (n) => ((n & (n - 1)) === 0 ? undefined : 'a power of two ≥ 16'), flag: '--int4-block-size <n>', help: 'int4 block size along K, a power of two ≥ 16' },
     { key: 'int4Scales', type: 'enum', choices: ['rtn', 'search'], default: 'rtn', flag: '--int4-scales <how>', help: 'int4 block scales: rtn (default; the block extreme, as onnxruntime and transformers.js write them) or search (per block the scale and zero point of least squared error, zero points written; about 10x the quantization time)' },
-    { key: 'int4Target', type: 'number', min: 0, max: 1, flag: '--int4-target <cosine>', help: `int4: keep at 8 bits (MatMulNBits / GatherBlockQuantized bits 8) the MatMuls and embedding tables whose 4-bit error costs the most, until the output cosine on a probe (2 samples of --calibration-data, else made-up inputs) to the float model reaches this (0: every MatMul at 4 bits, no model run; default ${INT4_TARGET} for models of up to ${INT4_PROBE_MAX_BYTES / 1e6} MB of float weights, 0 above, where an asked-for target compares with the model in 8-bit blocks)` },
+    { key: 'int4Target', type: 'number', min: 0, max: 1, flag: '--int4-target <cosine>', help: `int4: keep at 8 bits (MatMulNBits / GatherBlockQuantized bits 8) the MatMuls and embedding tables whose 4-bit error costs the most, until the output cosine on a probe (2 samples of --calibration-data, else made-up inputs) to the float model reaches this (0: every MatMul at 4 bits, no model run; default ${INT4_TARGET} for models of up to ${INT4_TARGET_MAX_BYTES / 1e6} MB of float weights, 0 above; above ${INT4_PROBE_MAX_BYTES / 1e6} MB it compares with the model in 8-bit blocks)` },
     { key: 'int8Target', type: 'number', min: 0, max: 1, flag: '--int8-target <cosine>', help: `dynamic int8 / uint8: leave float the MatMuls whose 8-bit weights and activations cost the most, until the output cosine on a probe (2 samples of --calibration-data, else made-up inputs) to the float model reaches this (default 0: every MatMul 8-bit, no model run; mlc variants uses ${INT8_TARGET})` },
-    { key: 'int4ProbeMaxBytes', type: 'integer', min: 0, help: 'int4: float weight bytes above which the target is off by default and, when asked for, compares with the model in 8-bit blocks instead of the float model, on one session of a model that switches each weight between 4 and 8 bits (default 64 MB)' },
+    { key: 'int4ProbeMaxBytes', type: 'integer', min: 0, help: `int4: float weight bytes above which the target compares with the model in 8-bit blocks instead of the float model, on one session of a model that switches each weight between 4 and 8 bits (default ${INT4_PROBE_MAX_BYTES / 1e6} MB)` },
+    { key: 'int4TargetMaxBytes', type: 'integer', min: 0, help: `int4: float weight bytes above which the target is off unless --int4-target is given (default ${INT4_TARGET_MAX_BYTES / 1e6} MB)` },
     { key: 'int4Asymmetric', type: 'boolean', default: false, help: 'int4 rtn with zero points (else symmetric)' },
     { key: 'accuracyLevel', type: 'integer', min: 0, max: 4, flag: '--int4-accuracy-level <n>', help: 'int4: MatMulNBits accuracy_level, 4 lets onnxruntime compute in int8, 0 dequantizes to float32 (default 4; with --int4-compute auto, 0 on x86 CPUs without VNNI, where it measured faster)' },
     { key: 'int4Compute', type: 'enum', choices: ['auto', 'nbits', 'int8'], default: 'nbits', flag: '--int4-compute <how>', help: 'int4 compute path: nbits (default: MatMulNBits, the same file on every machine), int8 (the 4-bit weights requantized to int8 when the session starts, DynamicQuantizeMatMul; same file size; 0.57x fp32 on x86 without VNNI where nbits is 1.1x) or auto (chosen by the CPU of the machine running mlc: int8 on x86 without VNNI, else nbits)' },
@@ -131,6 +132,7 @@ export const QUANTIZE_SCHEMA = optionSchema<QuantizeOptions>()({
       int4Target: v.int4Target as number | undefined,
       int8Target: v.int8Target as number | undefined,
       int4ProbeMaxBytes: v.int4ProbeMaxBytes as number | undefined,
+      int4TargetMaxBytes: v.int4TargetMaxBytes as number | undefined,
       int4Asymmetric: v.int4Asymmetric as boolean,
       accuracyLevel: v.accuracyLevel as number | undefined,
       int4Compute: v.int4Compute as 'auto' | 'nbits' | 'int8',

@@ -47,26 +47,44 @@ describe('int4 with --int4-target 0 (and the formats beside it) write the bytes 
 });
 
 describe('int4 default on a large model', () => {
-  it('above INT4_PROBE_MAX_BYTES of float weights the target is off by default (no model run), with a note', async () => {
+  const build = async (floats: number) => {
     const { ModelBuilder } = await import('../../src/ir/builder.js');
     const { DataType } = await import('../../src/ir/dtype.js');
-    const { INT4_PROBE_MAX_BYTES } = await import('../../src/passes/quantize/int4.js');
     const b = new ModelBuilder();
     const x = b.input('x', DataType.FLOAT, [1, 64]);
     const w = b.init('W', [64, 64], new Float32Array(64 * 64).map((_, i) => Math.sin(i)));
     // a float constant that takes the model over the limit (no pass touches an Add operand)
-    const n = INT4_PROBE_MAX_BYTES / 4 + 16;
-    const big = b.init('big', [n], new Float32Array(n));
+    const big = b.init('big', [floats], new Float32Array(floats));
     b.output(b.op('MatMul', [x, w]), DataType.FLOAT, [1, 64], 'y');
-    b.output(b.op('Add', [big, big]), DataType.FLOAT, [n], 'z');
-    const m = b.build();
+    b.output(b.op('Add', [big, big]), DataType.FLOAT, [floats], 'z');
+    return b.build();
+  };
+  const quiet = (infos: string[], counter: { runs: number }, warns: string[] = []) => ({
+    ...ctxWith({}),
+    log: { info: (s: string) => infos.push(s), warn: (s: string) => warns.push(s), debug: () => {} },
+    run: async () => ((counter.runs++, {}) as never),
+  });
+
+  it('above int4TargetMaxBytes of float weights the target is off by default (no model run), with a note', async () => {
+    const m = await build(1000);
     const infos: string[] = [];
-    let runs = 0;
-    const ctx = { ...ctxWith({}), log: { info: (s: string) => infos.push(s), warn: () => {}, debug: () => {} }, run: async () => ((runs++, {}) as never) };
-    const r = await quantizePass.run(m, quantizePass.parseOptions({ type: 'int4', minElements: 1 }), ctx);
-    expect(runs).toBe(0);
+    const counter = { runs: 0 };
+    const r = await quantizePass.run(m, quantizePass.parseOptions({ type: 'int4', minElements: 1, int4TargetMaxBytes: 10_000 }), quiet(infos, counter));
+    expect(counter.runs).toBe(0);
     expect(r.stats.int4EightBit).toBe(0);
-    expect(infos.join('\n')).toMatch(/no fidelity probe by default above 64 MB.*--int4-target 0\.995/);
+    expect(infos.join('\n')).toMatch(/no fidelity probe by default above 0 MB.*--int4-target 0\.995/);
     expect(r.details?.some((d) => String(d.probe).startsWith('off'))).toBe(true);
+  });
+
+  it('between int4ProbeMaxBytes and int4TargetMaxBytes the target is on by default (the probe is tried)', async () => {
+    const { INT4_TARGET_MAX_BYTES } = await import('../../src/passes/quantize/int4.js');
+    expect(INT4_TARGET_MAX_BYTES).toBeGreaterThan(434e6); // BERT-base's weights
+    const m = await build(1000);
+    const infos: string[] = [];
+    const warns: string[] = [];
+    await quantizePass.run(m, quantizePass.parseOptions({ type: 'int4', minElements: 1, int4ProbeMaxBytes: 10_000 }), quiet(infos, { runs: 0 }, warns));
+    expect(infos.join('\n')).not.toMatch(/no fidelity probe/);
+    // this context has no data to probe on: the target says so (it was on)
+    expect(warns.join('\n')).toMatch(/int4 target: no calibration data to measure on/);
   });
 });

@@ -42,6 +42,8 @@ export interface QuantizeOptions {
   int8Target?: number;
   /** int4: float weight bytes above which the target's reference is the model in 8-bit blocks, not the float model (default INT4_PROBE_MAX_BYTES) */
   int4ProbeMaxBytes?: number;
+  /** int4: float weight bytes above which the target is off unless asked for (default INT4_TARGET_MAX_BYTES) */
+  int4TargetMaxBytes?: number;
   /** int4 rtn with zero points (asymmetric) instead of symmetric */
   int4Asymmetric: boolean;
   /** MatMulNBits accuracy_level (0 = fp32 compute, 4 = int8 compute); absent: by the CPU (see quantize.ts) */

@@ -1,9 +1,9 @@
 /**
  * The int4 target: which MatMuls of an int4 model stay at 8 bits so that its outputs on a probe
- * reach a cosine to the float model's (int4Target, default INT4_TARGET = 0.995 up to 64 MB of float
- * weights, int4.ts INT4_PROBE_MAX_BYTES; 0 turns it off: every MatMul 4-bit). Above that size an
- * asked-for target compares with the model in 8-bit blocks instead (probeModel on the rewritten
- * model, before its weights are lowered to 4 bits; int4.ts runInt4).
+ * reach a cosine to the float model's (int4Target, default INT4_TARGET = 0.995 up to 1 GB of float
+ * weights, int4.ts INT4_TARGET_MAX_BYTES; 0 turns it off: every MatMul 4-bit). Above 64 MB
+ * (INT4_PROBE_MAX_BYTES) the target compares with the model in 8-bit blocks instead, on one
+ * session of a model switching each weight between 4 and 8 bits (int4-probe.ts; int4.ts runInt4).
  *
  * 1. probe (`probeFloat`, before the rewrite): the first PROBE_SAMPLES (2) samples of the
  *    calibration data, or without it of the made-up samples `mlc variants` measures fidelity on

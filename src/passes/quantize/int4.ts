@@ -9,8 +9,8 @@
  *   extreme, z = 8 without a zero-point input (with int4Asymmetric, min / max and zero points);
  *   search: each block's scale and zero point are the ones of least squared error
  *   (src/math/blockquant.ts), zero points written (4 bits per block).
- * - The int4 target (int4Target, default 0.995 for models of up to INT4_PROBE_MAX_BYTES of float
- *   weights, 0 above, where an asked-for target's reference is the model with every weight in
+ * - The int4 target (int4Target, default 0.995 for models of up to INT4_TARGET_MAX_BYTES of float
+ *   weights, 0 above; above INT4_PROBE_MAX_BYTES its reference is the model with every weight in
  *   8-bit blocks instead of the float model; 0 turns it off): the float model runs once on a
  *   probe (2 samples of the calibration data, or without it the seeded made-up inputs `mlc variants`
  *   measures fidelity on; 1 sample for large outputs), then the all-4-bit model; when its cosine to
@@ -364,15 +364,16 @@ export function rewriteInt4(
 /**
  * int4: the reference outputs on a probe first (when there is a target), then the 4-bit
  * rewrite, then the MatMuls that cost the most move to 8 bits until the probe reaches the target.
- * Up to int4ProbeMaxBytes of float weights the reference is the float model and the target is on
- * by default; above, the target is off unless asked for, and the reference is the model with every
- * weight in 8-bit blocks (run in place: its float weights are never serialized, and its session is
- * the one the next probe run replaces).
+ * Up to int4ProbeMaxBytes of float weights the reference is the float model; above, the model with
+ * every weight in 8-bit blocks, on one session of the switched model (int4-probe.ts: its float
+ * weights are never serialized). Above int4TargetMaxBytes the target is off unless asked for.
  */
 export async function runInt4(st: QuantState): Promise<void> {
-  const large = floatWeightBytes(st) > maxProbeBytes(st);
-  const target = st.opts.int4Target ?? (large ? 0 : INT4_TARGET);
-  if (large && st.opts.int4Target === undefined) noteLargeDefault(st);
+  const bytes = floatWeightBytes(st);
+  const large = bytes > maxProbeBytes(st);
+  const off = bytes > (st.opts.int4TargetMaxBytes ?? INT4_TARGET_MAX_BYTES);
+  const target = st.opts.int4Target ?? (off ? 0 : INT4_TARGET);
+  if (off && st.opts.int4Target === undefined) noteLargeDefault(st, bytes);
   if (!(target > 0)) {
     rewriteInt4(st);
     st.count('int4EightBit', 0);
@@ -414,10 +415,10 @@ export async function runInt4(st: QuantState): Promise<void> {
 
 const EMPTY = new Float32Array(0);
 
-function noteLargeDefault(st: QuantState): void {
-  const bytes = floatWeightBytes(st);
+function noteLargeDefault(st: QuantState, bytes: number): void {
+  const max = st.opts.int4TargetMaxBytes ?? INT4_TARGET_MAX_BYTES;
   st.ctx.log.info(
-    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${Math.round(maxProbeBytes(st) / 1e6)} MB (plain 4-bit blocks; it runs the model several times); --int4-target ${INT4_TARGET} asks for it (MatMuls kept at 8 bits until the probe reaches it, against the model in 8-bit blocks)`,
+    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${Math.round(max / 1e6)} MB (plain 4-bit blocks; the probe holds the weights at 4 and 8 bits and runs the model several times); --int4-target ${INT4_TARGET} asks for it (MatMuls kept at 8 bits until the probe reaches it, against the model in 8-bit blocks)`,
   );
   st.details.push({ int4Target: 0, probe: 'off: model too large for the default probe', weightBytes: bytes });
 }
@@ -448,14 +449,21 @@ function warnEightBitShare(st: QuantState, sites: NBitsSite[], target: number): 
 }
 
 /**
- * The float weight bytes above which the int4 target is off by default (int4ProbeMaxBytes,
- * default INT4_PROBE_MAX_BYTES), and its reference, when asked for, is the model in 8-bit blocks:
- * the probe costs several onnxruntime sessions and runs of the model (BERT-base, 434 MB: about
- * +10 s of CPU; peak RSS 2.7–2.9× the file, 4.1× with the float model as the reference), beyond
- * the 5 s / 2.5× budget of `compress --no-latency` on such a model, while plain 4-bit blocks
- * there reach cosine 0.96–0.99 (README, int4).
+ * The float weight bytes above which the int4 target's reference is the model in 8-bit blocks, on
+ * one session of the switched model (int4-probe.ts), instead of the float model in sessions of its
+ * own (int4ProbeMaxBytes, default INT4_PROBE_MAX_BYTES): with the float model as the reference the
+ * probe on BERT-base (434 MB) took about +10 s of CPU and 4.1× the file in memory.
  */
 export const INT4_PROBE_MAX_BYTES = 64_000_000;
+
+/**
+ * The float weight bytes above which the int4 target is off unless asked for (int4TargetMaxBytes,
+ * default INT4_TARGET_MAX_BYTES; plain 4-bit blocks, with an info line). Up to it the probe runs by
+ * default: on BERT-base (434 MB) it fits issue 17's budget for `compress --no-latency` (5 s, 2.5×
+ * the file in memory; README, int4); above, the weights held at 4 and 8 bits and their session
+ * cost more memory than a model of several GB leaves (the 2× budget of those models).
+ */
+export const INT4_TARGET_MAX_BYTES = 1_000_000_000;
 
 function maxProbeBytes(st: QuantState): number {
   return st.opts.int4ProbeMaxBytes ?? INT4_PROBE_MAX_BYTES;
