@@ -10,9 +10,9 @@
 //   node benchmarks/int4.bench.mjs bert       `mlc compress m.onnx --quantize int4 --no-latency` on a
 //   node benchmarks/int4.bench.mjs vit gpt    BERT-base-sized encoder (12 × 768, seq 128, ~435 MB; the
 //                                             default), ViT-B/16 (~346 MB), a GPT-2-small-like decoder
-//                                             (~498 MB): the default (no probe above 64 MB) and
-//                                             --int4-target 0.99 / 0.995 (the probe on one session of the
-//                                             switched model, against the model in 8-bit blocks), each in
+//                                             (~498 MB): plain 4-bit (--int4-target 0), the default (the
+//                                             probe, 0.995, up to 1 GB) and --int4-target 0.99 (the probe on
+//                                             one session of the switched model, against the model in 8-bit blocks), each in
 //                                             its own process under /usr/bin/time: wall, CPU (user + sys),
 //                                             peak RSS, probe runs, weights kept at 8 bits, then the cosine
 //                                             to fp32 on 4 made-up samples the probe never saw (mean, min).
@@ -113,7 +113,7 @@ async function mnist() {
   }
 }
 
-/** Models above the probe threshold (64 MB of float weights): built by src/models, or a file given in INT4_FILES. */
+/** Models above INT4_PROBE_MAX_BYTES (64 MB of float weights: the probe's reference is the model in 8-bit blocks): built by src/models, or a file given in INT4_FILES. */
 const BIG = {
   bert: { label: 'BERT-base-sized encoder (12 × 768, seq 128, vocab 30522)', build: () => buildEncoder({ hidden: 768, heads: 12, ffn: 3072, layers: 12, seq: 128, vocab: 30522, seed: 1 }) },
   vit: { label: 'ViT-B/16 (224², 12 × 768)', build: () => buildViT({}) },
@@ -140,9 +140,9 @@ async function big(key) {
     for (const f of fresh) refs.push(await outputsIn('node', src, f).catch(() => null));
     const fileBytes = readFileSync(src).length;
     const settings = [
-      ['default (above 64 MB: no probe)', []],
+      ['--int4-target 0 (plain 4-bit)', ['--int4-target', '0']],
       ['--int4-target 0.99', ['--int4-target', '0.99']],
-      ['--int4-target 0.995', ['--int4-target', '0.995']],
+      ['default (--int4-target 0.995 up to 1 GB)', []],
     ];
     for (const [name, extra] of settings) {
       const out = join(dir, 'q4.onnx');

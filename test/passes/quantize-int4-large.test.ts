@@ -1,8 +1,9 @@
 // int4 on models above the probe threshold (int4ProbeMaxBytes, lowered here so that a small
-// encoder counts as large): no probe by default; with a target, the probe's reference is the model
+// encoder counts as large): the probe's reference is the model
 // in 8-bit blocks (MatMulNBits bits 8, GatherBlockQuantized bits 8), and the whole search runs on
 // one session of the switched model (int4-probe.ts: an If per weight between its 4-bit and 8-bit
-// node), nothing of which is left in the result.
+// node), nothing of which is left in the result. Above int4TargetMaxBytes (lowered here too) there
+// is no probe by default.
 import { describe, expect, it } from 'vitest';
 import type { Model } from '../../src/ir/model.js';
 import { attrInt } from '../../src/ir/node.js';
@@ -24,12 +25,12 @@ async function int4(m: Model, options: Record<string, unknown>) {
 }
 
 describe('int4 above the probe threshold', () => {
-  it('default: plain 4-bit blocks, no model run; with a target: the reference is the model in 8-bit blocks (embedding table included), lowered to 4 bits after its run', async () => {
+  it('above int4TargetMaxBytes: plain 4-bit blocks, no model run; with a target (the default below it): the reference is the model in 8-bit blocks (embedding table included), lowered to 4 bits after its run', async () => {
     const o = { hidden: 64, heads: 4, ffn: 256, layers: 3, seq: 16, vocab: 512, seed: 5 };
     const m = buildEncoder(o);
     const feeds = feedsOf(encoderInputs(o, 2, 77));
-    // the default above the threshold: no probe, the bytes of --int4-target 0
-    const plain = await int4(m, {});
+    // the default above int4TargetMaxBytes: no probe, the bytes of --int4-target 0
+    const plain = await int4(m, { int4TargetMaxBytes: 1000 });
     expect(plain.stats.int4ProbeRuns).toBeUndefined();
     expect(plain.stats.int4EightBit).toBe(0);
     expect(plain.probe.probe).toMatch(/^off/);
@@ -38,6 +39,11 @@ describe('int4 above the probe threshold', () => {
 
     const r = await int4(m, { int4Target: 0.995 });
     expect(r.probe.reference).toBe('8-bit blocks');
+    // below int4TargetMaxBytes the default is that target
+    const byDefault = await int4(m, {});
+    expect(byDefault.probe.reference).toBe('8-bit blocks');
+    expect(byDefault.stats.int4ProbeRuns).toBeGreaterThan(0);
+    expect(Buffer.from(modelToBytes(byDefault.q)).equals(Buffer.from(modelToBytes(r.q)))).toBe(true);
     expect(r.probe.probeCosine).toBeGreaterThanOrEqual(0.995);
     const gbq = r.q.graph.nodes.filter((n) => n.opType === 'GatherBlockQuantized');
     expect(gbq).toHaveLength(1);
@@ -53,7 +59,7 @@ describe('int4 above the probe threshold', () => {
     const o = { hidden: 64, heads: 4, ffn: 256, layers: 3, seq: 16, seed: 5 };
     const m = buildEncoder(o);
     const feeds = feedsOf(encoderInputs(o, 2, 77));
-    const plain = await int4(m, {});
+    const plain = await int4(m, { int4TargetMaxBytes: 1000 });
     const plainCos = (await compare(m, plain.q, feeds)).cos;
     // a third of the all-4-bit loss on the probe (made-up inputs), read from a first run
     const target = 1 - (1 - (await int4(m, { int4Target: 0.999999 })).probe.allFourBitCosine) / 3;
