@@ -147,3 +147,47 @@ describe('int4 probe on the switched model', () => {
     }
   });
 });
+
+describe('int4 probe samples', () => {
+  it('one sample when an output has 1000 values or more per sample, dynamic dimensions counted as 1; else two', async () => {
+    const { probeSamples } = await import('../../src/passes/quantize/int4-mixed.js');
+    const { ModelBuilder } = await import('../../src/ir/builder.js');
+    const { DataType } = await import('../../src/ir/dtype.js');
+    const withOutput = (shape: (number | string)[]) => {
+      const b = new ModelBuilder();
+      const x = b.input('x', DataType.FLOAT, shape);
+      b.output(b.op('Identity', [x]), DataType.FLOAT, shape, 'y');
+      return b.build();
+    };
+    expect(probeSamples(withOutput(['batch', 'seq', 2000]))).toBe(1); // logits [batch, seq, vocab]
+    expect(probeSamples(withOutput(['batch', 128, 768]))).toBe(1);
+    expect(probeSamples(withOutput(['batch', 10]))).toBe(2);
+    expect(probeSamples(withOutput(['batch', 'seq', 8]))).toBe(2);
+  });
+
+  it('a model whose graph fixes the batch at 1 (a Reshape to [1, H] after a dynamic batch) is probed on one sample', async () => {
+    const { ModelBuilder } = await import('../../src/ir/builder.js');
+    const { DataType } = await import('../../src/ir/dtype.js');
+    const { Tensor } = await import('../../src/ir/tensor.js');
+    const H = 64;
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, ['batch', H]);
+    const { seededRng } = await import('../../src/passes/pass.js');
+    const rnd = (seed: number) => {
+      const r = seededRng(seed);
+      return Float32Array.from({ length: H * H }, () => (r() - 0.5) * 0.4);
+    };
+    let h = b.op('MatMul', [x, b.init('W1', [H, H], rnd(1))]);
+    h = b.op('Reshape', [h, b.init('shape', [2], new Tensor('', DataType.INT64, [2], BigInt64Array.from([1n, BigInt(H)])).data as BigInt64Array, DataType.INT64)]);
+    h = b.op('MatMul', [b.op('Relu', [h]), b.init('W2', [H, H], rnd(2))]);
+    b.output(h, DataType.FLOAT, [1, H], 'y');
+    const m = b.build();
+    for (const maxBytes of [undefined, 1000]) {
+      const r = await int4(m, { int4Target: 0.999999, minElements: 16, int4ProbeMaxBytes: maxBytes });
+      // it ran (a batch of two would fail in the Reshape): the probe's runs and its cosines are there
+      expect(r.stats.int4ProbeRuns).toBeGreaterThan(0);
+      expect(r.probe.probe).toBe('made-up');
+      expect(r.probe.probeCosine).toBeGreaterThanOrEqual(0.999);
+    }
+  });
+});

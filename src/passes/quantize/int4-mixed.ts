@@ -8,7 +8,8 @@
  * 1. probe (`probeFloat`, before the rewrite): the first PROBE_SAMPLES (2) samples of the
  *    calibration data, or without it of the made-up samples `mlc variants` measures fidelity on
  *    (ctx.madeUpData, seeded); one sample when an output has 1000 values or more per sample (a
- *    sequence of hidden states, a classifier's logits). One run of the float model gives the
+ *    sequence of hidden states, a classifier's logits; dynamic dimensions count as 1), or when
+ *    two samples do not run (a graph that fixes the batch at 1 somewhere). One run of the float model gives the
  *    reference outputs (every float output, concatenated) and, for every MatMul / Gemm candidate,
  *    the energy of each column of its input A and of its output.
  *    (Made-up float inputs are uniform in [0, 1): a model fed other ranges can measure a smaller
@@ -73,12 +74,13 @@ export interface FloatProbe {
 }
 
 /** PROBE_SAMPLES, or 1 when an output's declared shape gives ONE_SAMPLE_VALUES values per sample (one run is most of the cost). */
-function probeSamples(model: Model): number {
+export function probeSamples(model: Model): number {
   for (const o of model.graph.outputs) {
     const shape = o.type?.kind === 'tensor' ? o.type.shape : undefined;
     if (!shape || shape.length < 2) continue;
-    const rest = shape.slice(1);
-    if (rest.every((d) => typeof d === 'number') && (rest as number[]).reduce((a, b) => a * b, 1) >= ONE_SAMPLE_VALUES) return 1;
+    // the known dimensions after the batch (a dynamic one is at least 1): logits [batch, seq, vocab]
+    const known = shape.slice(1).filter((d): d is number => typeof d === 'number');
+    if (known.reduce((a, b) => a * b, 1) >= ONE_SAMPLE_VALUES) return 1;
   }
   return PROBE_SAMPLES;
 }
@@ -175,13 +177,29 @@ export async function probeModel(
       feeds = f;
       return o;
     };
-    if (ctx.calibration) {
-      const f = feedBatches(st.model, ctx.calibration, { samples, batch: samples }).next().value;
-      if (f) out = await tryRun(f);
-    } else if (ctx.madeUpData) {
+    const made = ctx.madeUpData;
+    const attempt = async (n: number): Promise<Outputs | undefined> => {
+      if (ctx.calibration) {
+        const f = feedBatches(st.model, ctx.calibration, { samples: n, batch: n }).next().value;
+        return f ? await tryRun(f) : undefined;
+      }
+      return made ? (await made(st.model, tryRun, n)).result : undefined;
+    };
+    // a model whose graph fixes the batch at 1 somewhere (an exporter's value_info or reshapes)
+    // fails on a batch of two: it is probed on one sample
+    const probeOn = async () => {
+      try {
+        return await attempt(samples);
+      } catch (err) {
+        if (samples === 1 || !(err instanceof MlcError)) throw err;
+        return attempt(1);
+      }
+    };
+    if (ctx.calibration) out = await probeOn();
+    else if (made) {
       source = 'made-up';
       try {
-        out = (await ctx.madeUpData(st.model, tryRun, samples)).result;
+        out = await probeOn();
       } catch (err) {
         if (!(err instanceof MlcError)) throw err;
         const why = err.message.replace(' for the fidelity check', '').replace(/: give --shape or --data$/, '');
