@@ -76,6 +76,23 @@ describe('int4 default on a large model', () => {
     expect(r.details?.some((d) => String(d.probe).startsWith('off'))).toBe(true);
   });
 
+  it('a large model with no MatMul to quantize (a CNN) runs no probe', async () => {
+    const { ModelBuilder } = await import('../../src/ir/builder.js');
+    const { DataType } = await import('../../src/ir/dtype.js');
+    const b = new ModelBuilder();
+    const x = b.input('x', DataType.FLOAT, [1, 8, 16, 16]);
+    const w = b.init('W', [8, 8, 3, 3], new Float32Array(8 * 8 * 9).map((_, i) => Math.sin(i)));
+    b.output(b.op('Conv', [x, w], { pads: [1, 1, 1, 1] }), DataType.FLOAT, [1, 8, 16, 16], 'y');
+    const m = b.build();
+    const counter = { runs: 0 };
+    const warns: string[] = [];
+    const r = await quantizePass.run(m, quantizePass.parseOptions({ type: 'int4', minElements: 1, int4ProbeMaxBytes: 100 }), quiet([], counter, warns));
+    expect(counter.runs).toBe(0);
+    expect(warns).toEqual([]);
+    expect(r.stats.int4EightBit).toBe(0);
+    expect(r.stats.int4ProbeRuns).toBeUndefined();
+  });
+
   it('between int4ProbeMaxBytes and int4TargetMaxBytes the target is on by default (the probe is tried)', async () => {
     const { INT4_TARGET_MAX_BYTES } = await import('../../src/passes/quantize/int4.js');
     expect(INT4_TARGET_MAX_BYTES).toBeGreaterThan(434e6); // BERT-base's weights

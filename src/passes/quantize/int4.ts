@@ -389,6 +389,11 @@ export async function runInt4(st: QuantState): Promise<void> {
     return;
   }
   const { sites, cache, tableSites, tables } = rewriteInt4(st, 4, true, true);
+  if (!sites.length) {
+    // no MatMul to keep at 8 bits (as probeFloat for smaller models): nothing to probe for
+    st.count('int4EightBit', 0);
+    return;
+  }
   // every weight's 8-bit blocks too (the probe's reference and the steps), and what the error
   // estimate needs of the float weights; then the float weights go before anything runs
   const eight = sites.map((s) => packWeight(st, cache, s, s.weight, s.label, 8));
