@@ -623,6 +623,8 @@ export function quantizeInt4Blocks(
   blockSize: number,
   symmetric = true,
 ): Int4Blocks {
+  const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
+  if (wasm) return int4BlocksWasm(wasm, w, K, N, blockSize, symmetric);
   const { packed, scales, zeroPoints, kBlocks, blob, zpStride } = int4Layout(K, N, blockSize, !symmetric);
   // one block row (blockSize rows of W) at a time, reading W row by row (contiguous) rather than
   // column by column: per column n the block's extreme (sym) or range (asym), then its scale, then
@@ -632,8 +634,6 @@ export function quantizeInt4Blocks(
   const hi = new Float32Array(N);
   const sc = new Float64Array(N);
   const zps = new Float64Array(N);
-  const wasm = K * N >= WASM_MIN ? wasmKernels() : null;
-  if (wasm) return int4BlocksWasm(wasm, w, K, N, blockSize, symmetric);
   const stride = kBlocks * blob;
   const blockScale = (b: number, n: number, e: number, l: number, h: number): [number, number] => {
     let scale: number;

@@ -371,7 +371,7 @@ export function rewriteInt4(
 export async function runInt4(st: QuantState): Promise<void> {
   const bytes = floatWeightBytes(st);
   const large = bytes > maxProbeBytes(st);
-  const off = bytes > (st.opts.int4TargetMaxBytes ?? INT4_TARGET_MAX_BYTES);
+  const off = bytes > targetMaxBytes(st);
   const target = st.opts.int4Target ?? (off ? 0 : INT4_TARGET);
   if (off && st.opts.int4Target === undefined) noteLargeDefault(st, bytes);
   if (!(target > 0)) {
@@ -421,9 +421,8 @@ export async function runInt4(st: QuantState): Promise<void> {
 const EMPTY = new Float32Array(0);
 
 function noteLargeDefault(st: QuantState, bytes: number): void {
-  const max = st.opts.int4TargetMaxBytes ?? INT4_TARGET_MAX_BYTES;
   st.ctx.log.info(
-    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${Math.round(max / 1e6)} MB (plain 4-bit blocks; the probe holds the weights at 4 and 8 bits and runs the model several times); --int4-target ${INT4_TARGET} asks for it (MatMuls kept at 8 bits until the probe reaches it, against the model in 8-bit blocks)`,
+    `int4: ${Math.round(bytes / 1e6)} MB of float weights: no fidelity probe by default above ${Math.round(targetMaxBytes(st) / 1e6)} MB (plain 4-bit blocks; the probe holds the weights at 4 and 8 bits and runs the model several times); --int4-target ${INT4_TARGET} asks for it (MatMuls kept at 8 bits until the probe reaches it, against the model in 8-bit blocks)`,
   );
   st.details.push({ int4Target: 0, probe: 'off: model too large for the default probe', weightBytes: bytes });
 }
@@ -472,6 +471,10 @@ export const INT4_TARGET_MAX_BYTES = 1_000_000_000;
 
 function maxProbeBytes(st: QuantState): number {
   return st.opts.int4ProbeMaxBytes ?? INT4_PROBE_MAX_BYTES;
+}
+
+function targetMaxBytes(st: QuantState): number {
+  return st.opts.int4TargetMaxBytes ?? INT4_TARGET_MAX_BYTES;
 }
 
 function floatWeightBytes(st: QuantState): number {
